@@ -1,0 +1,290 @@
+"""OpenStreetMap layers: read once, cache as GeoParquet.
+
+Sources, all giving the same layer set (see :data:`LAYER_NAMES`):
+
+* a ``.pbf`` extract, read offline with pyrosm;
+* an ``.osm`` XML file, read offline with osmnx (``features_from_xml``);
+* a place name, fetched online with osmnx (only when the user asks).
+
+Every layer is returned in EPSG:4326 with a small, documented set of columns,
+so the risk-factor modules never see raw OSM tags:
+
+``streets``   LineString: ``osm_id``, ``name``, ``highway``, ``lit`` ("yes"/"no"/None)
+``lamps``     Point: ``osm_id`` (``highway=street_lamp``)
+``buildings`` Polygon: ``osm_id``, ``building``, ``address``
+``vacant``    Polygon/Point: ``osm_id``, ``kind`` (see :data:`VACANT_TAGS`)
+``youth``     Point/Polygon: ``osm_id``, ``kind``, ``name`` (see :data:`YOUTH_TAGS`)
+``landuse``   Polygon: ``osm_id``, ``landuse``
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from hotspot_env import settings
+from hotspot_env.errors import InputError
+
+logger = logging.getLogger("hotspot_env")
+
+LAYER_NAMES = ("streets", "lamps", "buildings", "vacant", "youth", "landuse")
+
+#: OSM tags that mark vacant or derelict land and buildings. Keys ending in
+#: ``:*`` match any lifecycle-prefixed key (``abandoned:building=*``...).
+VACANT_TAGS: dict[str, list[str] | bool] = {
+    "landuse": ["brownfield", "greenfield", "vacant"],
+    "building": ["ruins", "abandoned", "derelict"],
+    "ruins": True,
+    "abandoned": True,
+    "disused": True,
+    "vacant": ["yes"],
+}
+
+#: Amenities and leisure that serve young people and communities.
+YOUTH_TAGS: dict[str, list[str]] = {
+    "amenity": ["community_centre", "youth_centre", "library", "social_centre",
+                "arts_centre", "school", "kindergarten"],
+    "leisure": ["playground", "park", "sports_centre", "pitch", "fitness_station",
+                "youth_club", "recreation_ground", "skatepark", "track"],
+    "social_facility": ["youth"],
+}
+
+_STREET_EXCLUDE = {"proposed", "construction", "abandoned", "platform", "raceway", "bus_stop"}
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_osm(
+    path: str | os.PathLike[str], cache: bool = True, cache_folder: Path | None = None
+) -> dict[str, gpd.GeoDataFrame]:
+    """Read the hotspot_env layer set from an OSM file, with caching.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.pbf`` (pyrosm) or ``.osm``/``.xml`` (osmnx) file.
+    cache : bool
+        Read from / write to the GeoParquet cache keyed by the file's SHA-256.
+    cache_folder : Path, optional
+        Cache location (default :data:`settings.cache_folder`).
+
+    Returns
+    -------
+    dict of str to GeoDataFrame
+        One entry per name in :data:`LAYER_NAMES`, in EPSG:4326 (possibly empty).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"OSM file {path} does not exist: check the path given to --osm")
+    suffix = "".join(path.suffixes[-2:]).lower()
+    if not (suffix.endswith(".pbf") or suffix.endswith(".osm") or suffix.endswith(".xml")):
+        raise InputError(f"OSM file {path.name} must end in .pbf, .osm or .xml")
+    folder = (cache_folder or settings.cache_folder) / file_sha256(path)[:16]
+    if cache and all((folder / f"{name}.parquet").is_file() for name in LAYER_NAMES):
+        return {name: gpd.read_parquet(folder / f"{name}.parquet") for name in LAYER_NAMES}
+    layers = _read_pbf(path) if suffix.endswith(".pbf") else _read_xml(path)
+    if cache:
+        _write_cache(folder, layers)
+    return layers
+
+
+def osm_from_place(place: str) -> dict[str, gpd.GeoDataFrame]:
+    """Fetch the layer set for a place name with osmnx (needs internet).
+
+    Parameters
+    ----------
+    place : str
+        A geocodable place name, e.g. ``"Kallio, Helsinki"``.
+    """
+    import osmnx as ox
+
+    try:
+        area = ox.geocode_to_gdf(place)
+    except Exception as exc:  # osmnx raises several types for offline/no result
+        raise InputError(
+            f"could not geocode {place!r} ({exc.__class__.__name__}): --place needs internet; "
+            "offline, pass an extract with --osm FILE.pbf"
+        ) from exc
+    polygon = area.geometry.iloc[0]
+    tags = _all_tags()
+    features = ox.features_from_polygon(polygon, tags)
+    graph = ox.graph_from_polygon(polygon, network_type="all", simplify=False)
+    return _layers_from_features(features, ox.graph_to_gdfs(graph, nodes=False))
+
+
+# ----------------------------------------------------------------- readers
+def _all_tags() -> dict[str, list[str] | bool]:
+    tags: dict[str, list[str] | bool] = {"highway": ["street_lamp"], "building": True,
+                                         "landuse": True}
+    for source in (VACANT_TAGS, YOUTH_TAGS):
+        for key, values in source.items():
+            if key in tags and tags[key] is True:
+                continue
+            if values is True or tags.get(key) is True:
+                tags[key] = True
+            else:
+                tags[key] = sorted(set(tags.get(key, [])) | set(values))  # type: ignore[arg-type]
+    return tags
+
+
+def _read_pbf(path: Path) -> dict[str, gpd.GeoDataFrame]:
+    import pyrosm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            osm = pyrosm.OSM(str(path))
+            streets = osm.get_network("all")
+        except Exception as exc:
+            raise InputError(f"cannot read OSM file {path.name}: {exc}") from exc
+        tags = _all_tags()
+        features = []
+        for key, values in tags.items():
+            filt = {key: True if values is True else list(values)}
+            got = osm.get_data_by_custom_criteria(
+                custom_filter=filt, filter_type="keep", keep_nodes=True, keep_ways=True,
+                keep_relations=True,
+            )
+            if got is not None and len(got):
+                features.append(got)
+    feats = (pd.concat(features, ignore_index=True) if features
+             else gpd.GeoDataFrame(geometry=[], crs="EPSG:4326"))
+    if len(feats) and "id" in feats.columns:
+        feats = feats.drop_duplicates(subset=["id", "osm_type"] if "osm_type" in feats else ["id"])
+        feats = feats.rename(columns={"id": "osm_id"})
+    feats = gpd.GeoDataFrame(feats, geometry="geometry", crs="EPSG:4326")
+    if streets is not None and "id" in streets.columns:
+        streets = streets.rename(columns={"id": "osm_id"})
+    return _layers_from_features(feats, streets)
+
+
+def _read_xml(path: Path) -> dict[str, gpd.GeoDataFrame]:
+    import osmnx as ox
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            features = ox.features_from_xml(path, tags=_all_tags())
+        except Exception as exc:  # osmnx raises InsufficientResponseError when empty
+            logger.info("no tagged features in %s (%s)", path.name, exc)
+            features = gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+        try:
+            graph = ox.graph_from_xml(path, simplify=False, retain_all=True)
+            streets = ox.graph_to_gdfs(graph, nodes=False)
+        except Exception as exc:
+            raise InputError(f"cannot read a street network from {path.name}: {exc}") from exc
+    features = features.reset_index()
+    if "id" in features.columns:
+        features = features.rename(columns={"id": "osm_id"})
+    streets = streets.reset_index(drop=True)
+    if "osmid" in streets.columns:
+        streets["osm_id"] = streets["osmid"].map(lambda v: v[0] if isinstance(v, list) else v)
+    return _layers_from_features(features, streets)
+
+
+# -------------------------------------------------------------- normalise
+def _col(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name in frame.columns:
+        return frame[name].map(lambda v: v[0] if isinstance(v, list) else v)
+    return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+
+
+def _layers_from_features(
+    feats: gpd.GeoDataFrame, streets: gpd.GeoDataFrame | None
+) -> dict[str, gpd.GeoDataFrame]:
+    empty = gpd.GeoDataFrame({"osm_id": []}, geometry=[], crs="EPSG:4326")
+    layers: dict[str, gpd.GeoDataFrame] = {}
+
+    if streets is None or not len(streets):
+        layers["streets"] = empty.assign(name=[], highway=[], lit=[])
+    else:
+        s = streets.to_crs("EPSG:4326")
+        s = s[s.geometry.geom_type.isin(["LineString", "MultiLineString"])]
+        highway = _col(s, "highway").astype(object)
+        s = s[~highway.isin(_STREET_EXCLUDE)]
+        lit = _col(s, "lit").map(_normalise_lit)
+        layers["streets"] = gpd.GeoDataFrame(
+            {"osm_id": _col(s, "osm_id").astype("int64", errors="ignore"),
+             "name": _col(s, "name"), "highway": _col(s, "highway"), "lit": lit},
+            geometry=s.geometry.values, crs="EPSG:4326",
+        ).reset_index(drop=True)
+
+    f = feats.to_crs("EPSG:4326") if len(feats) else feats
+    highway = _col(f, "highway")
+    lamps = f[(highway == "street_lamp") & (f.geometry.geom_type == "Point")] if len(f) else f
+    layers["lamps"] = gpd.GeoDataFrame({"osm_id": _col(lamps, "osm_id")},
+                                       geometry=lamps.geometry.values if len(lamps) else [],
+                                       crs="EPSG:4326")
+
+    building = _col(f, "building")
+    polys = f.geometry.geom_type.isin(["Polygon", "MultiPolygon"]) if len(f) else []
+    b = f[building.notna() & polys] if len(f) else f
+    address = (_col(b, "addr:street").fillna("").astype(str) + " "
+               + _col(b, "addr:housenumber").fillna("").astype(str)).str.strip()
+    layers["buildings"] = gpd.GeoDataFrame(
+        {"osm_id": _col(b, "osm_id"), "building": _col(b, "building"),
+         "address": address.replace("", None)},
+        geometry=b.geometry.values if len(b) else [], crs="EPSG:4326")
+
+    landuse = _col(f, "landuse")
+    lu = f[landuse.notna() & polys] if len(f) else f
+    layers["landuse"] = gpd.GeoDataFrame({"osm_id": _col(lu, "osm_id"),
+                                          "landuse": _col(lu, "landuse")},
+                                         geometry=lu.geometry.values if len(lu) else [],
+                                         crs="EPSG:4326")
+
+    layers["vacant"] = _match(f, VACANT_TAGS)
+    layers["youth"] = _match(f, YOUTH_TAGS)
+    return layers
+
+
+def _normalise_lit(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    text = str(value).strip().lower()
+    if text in ("no", "disused", "false", "0"):
+        return "no"
+    return "yes"  # yes, 24/7, automatic, limited, interval, sunset-sunrise...
+
+
+def _match(f: gpd.GeoDataFrame, spec: dict[str, list[str] | bool]) -> gpd.GeoDataFrame:
+    if not len(f):
+        return gpd.GeoDataFrame({"osm_id": [], "kind": [], "name": []}, geometry=[],
+                                crs="EPSG:4326")
+    kind = pd.Series([None] * len(f), index=f.index, dtype=object)
+    for key, values in spec.items():
+        col = _col(f, key)
+        hit = col.notna() if values is True else col.isin(values)
+        label = (key + "=" + col.astype(str)) if values is not True else (key + "=*")
+        kind = kind.where(kind.notna() | ~hit, label)
+    sel = f[kind.notna()]
+    return gpd.GeoDataFrame({"osm_id": _col(sel, "osm_id"), "kind": kind[kind.notna()],
+                             "name": _col(sel, "name")},
+                            geometry=sel.geometry.values, crs="EPSG:4326").reset_index(drop=True)
+
+
+def _write_cache(folder: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in layers.items():
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".parquet.tmp")
+        os.close(fd)
+        try:
+            frame.to_parquet(tmp)
+            os.replace(tmp, folder / f"{name}.parquet")
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)

@@ -1,0 +1,48 @@
+"""Global defaults for hotspot_env.
+
+Like ``osmnx.settings``, these module-level values are the single place where a
+default lives; functions read them when the caller passes ``None``. Change them
+at run time (``hotspot_env.settings.max_cells = 2_000_000``) rather than editing
+code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Largest number of grid cells an analysis may create before refusing with a
+#: clear error instead of running out of memory (5 million cells of float64
+#: layers is about 40 MB per layer).
+max_cells: int = 5_000_000
+
+#: Target number of cells along the shorter side of the study area when the cell
+#: size is chosen automatically (sfhotspot's rule).
+cells_on_short_side: int = 50
+
+#: Bounds (metres) for an automatically chosen cell size: micro-place analysis
+#: needs cells no larger than a street block, and cells below 10 m only add noise.
+min_auto_cell_size_m: float = 10.0
+max_auto_cell_size_m: float = 200.0
+
+#: Minimum KDE bandwidth as a multiple of the cell size, so the surface is
+#: smoother than the grid it is drawn on.
+min_bandwidth_cells: float = 2.0
+
+#: Privacy: counts below this are shown as "<k" in public mode.
+k_threshold: int = 5
+
+#: Privacy: minimum KDE bandwidth (metres) in public mode, so a single incident
+#: cannot be pinpointed from the surface.
+public_min_bandwidth_m: float = 150.0
+
+#: Where OSM extracts are cached as GeoParquet after their first read.
+cache_folder: Path = Path.home() / ".cache" / "hotspot_env"
+
+#: The folder holding the editable evidence and cost tables.
+data_folder: Path = Path(__file__).resolve().parent.parent / "data"
+
+#: Seed used wherever randomness is involved and the caller gives none.
+default_seed: int = 20261123
+
+#: Benjamini-Hochberg false-discovery rates that define Gi* bins 3, 2, 1.
+gi_fdr_levels: tuple[float, float, float] = (0.01, 0.05, 0.10)
