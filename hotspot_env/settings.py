@@ -46,3 +46,26 @@ default_seed: int = 20261123
 
 #: Benjamini-Hochberg false-discovery rates that define Gi* bins 3, 2, 1.
 gi_fdr_levels: tuple[float, float, float] = (0.01, 0.05, 0.10)
+
+# ------------------------------------------------------------ risk factors
+#: Luminous flux (lumens) of a street lamp when the lamp layer gives none:
+#: a mid-range residential luminaire (70 W high-pressure sodium or a ~50 W LED
+#: give 5,000-7,000 lm).
+lamp_lumens: float = 6000.0
+
+#: Mounting height (metres) of a street lamp when the layer gives none
+#: (residential columns are typically 5-10 m).
+lamp_height_m: float = 8.0
+
+#: Modelled street lighting below this horizontal illuminance (lux) is "dark";
+#: EN 13201-2's lowest pedestrian class (P6) asks for 2 lux on average.
+dark_lux: float = 2.0
+
+#: Illuminance (lux) assumed on a street tagged ``lit=yes`` when no lamps are
+#: mapped: a typical average for residential roads (EN 13201 classes P3-P4
+#: are 7.5-5 lux, P1 is 15 lux).
+lit_yes_lux: float = 10.0
+
+#: Walking distance (metres) beyond which a cell is a youth/community-space
+#: service gap: 800 m is about a 10-minute walk at 1.33 m/s.
+youth_walk_threshold_m: float = 800.0

@@ -1,0 +1,5 @@
+"""``python -m hotspot_env`` runs the CLI."""
+
+from hotspot_env.cli import main
+
+main()

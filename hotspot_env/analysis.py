@@ -1,0 +1,278 @@
+"""One analysis, end to end: the :class:`Analysis` result and :func:`analyze`.
+
+The flow runs in one direction (inputs -> area/grid -> density and hot spots
+-> outputs); each stage adds to the :class:`Analysis` and never reaches back.
+The CLI, the app and a notebook all call :func:`analyze`, so they get the
+same numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from hotspot_env import settings
+from hotspot_env.area import parse_bbox, study_area
+from hotspot_env.choices import Choice, announce
+from hotspot_env.density import choose_bandwidth, count_incidents, kde
+from hotspot_env.errors import InputError, NoIncidentsError
+from hotspot_env.grid import Grid, choose_cell_size, choose_crs
+from hotspot_env.hotspots import gi_star
+from hotspot_env.io import Incidents, incidents_from_frame, read_incidents, read_layers
+from hotspot_env.osm import file_sha256, osm_from_place, read_osm
+
+logger = logging.getLogger("hotspot_env")
+
+#: Record sources left out by default: records that officers initiate reflect
+#: where enforcement looked more than where harm happened (feedback loops).
+DEFAULT_EXCLUDED_SOURCES: tuple[str, ...] = ("officer_initiated",)
+
+
+@dataclass
+class Analysis:
+    """Everything one run produced; passed from stage to stage.
+
+    Attributes
+    ----------
+    grid : Grid
+        The study grid.
+    area : shapely geometry
+        Study area polygon in ``grid.crs``.
+    arrays : dict of str to ndarray
+        Per-cell layers of shape ``grid.shape`` (``incidents``, ``kde``,
+        ``gi_z``, ``gi_p``, ``gi_bin``, factor values...).
+    map_layers : dict of str to GeoDataFrame
+        Vector layers to draw (OSM streets/buildings, factor layers), in
+        ``grid.crs``. Never contains incident points.
+    parameters : dict
+        Every parameter actually used, automatic or given.
+    choices : list of Choice
+        Automatic choices, in the order they were made.
+    inputs : list of dict
+        ``{"path", "sha256"}`` per input file.
+    counts : dict
+        ``incidents_read``, ``incidents_used``, ``incidents_dropped`` and details.
+    points : GeoDataFrame
+        The incidents used, in ``grid.crs``. Private: used by later stages,
+        never written to any output.
+    extras : dict
+        Results of later stages (factors, RTM, interventions, trends).
+    """
+
+    grid: Grid
+    area: shapely.Geometry
+    arrays: dict[str, np.ndarray]
+    map_layers: dict[str, gpd.GeoDataFrame]
+    parameters: dict[str, Any]
+    choices: list[Choice]
+    inputs: list[dict[str, str]]
+    counts: dict[str, int]
+    points: gpd.GeoDataFrame = field(repr=False)
+    extras: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def cells(self, columns: list[str] | None = None) -> gpd.GeoDataFrame:
+        """Cells inside the study area as polygons with the per-cell layers."""
+        names = columns if columns is not None else list(self.arrays)
+        return self.grid.to_geodataframe({n: self.arrays[n] for n in names})
+
+    @property
+    def has_dates(self) -> bool:
+        """True when the incidents used carry dates."""
+        return bool(self.points["datetime"].notna().any())
+
+    def choice_messages(self) -> list[str]:
+        """The sentences announcing each automatic choice."""
+        return [c.message() for c in self.choices]
+
+
+def analyze(
+    incidents: str | os.PathLike[str] | gpd.GeoDataFrame | Incidents,
+    *,
+    osm: str | os.PathLike[str] | None = None,
+    layers: str | os.PathLike[str] | None = None,
+    place: str | None = None,
+    bbox: str | tuple[float, float, float, float] | None = None,
+    cell_size: float | None = None,
+    bandwidth: float | None = None,
+    crs: str | None = None,
+    timezone: str | None = None,
+    privacy: str = "internal",
+    exclude_sources: tuple[str, ...] | None = None,
+    max_cells: int | None = None,
+) -> Analysis:
+    """Run the analysis: area, grid, counts, KDE and Gi* hot spots.
+
+    Parameters
+    ----------
+    incidents : path, GeoDataFrame or Incidents
+        Incident points (see :func:`hotspot_env.io.read_incidents`).
+    osm : path, optional
+        OSM extract (``.pbf``/``.osm``) for the study area and map layers.
+    layers : path, optional
+        GeoPackage of user layers, one per risk factor.
+    place : str, optional
+        Place name fetched online with osmnx.
+    bbox : str or tuple, optional
+        ``W,S,E,N`` in WGS 84.
+    cell_size : float, optional
+        Cell side in metres (default: :func:`hotspot_env.grid.choose_cell_size`).
+    bandwidth : float, optional
+        KDE radius in metres (default: :func:`hotspot_env.density.choose_bandwidth`).
+    crs : str, optional
+        CRS of CSV coordinates.
+    timezone : str, optional
+        Zone of times without an offset.
+    privacy : {"internal", "public"}
+        Public mode raises the KDE bandwidth to a minimum and suppresses small
+        counts in every output.
+    exclude_sources : tuple of str, optional
+        Record sources to leave out (default: officer-initiated records).
+    max_cells : int, optional
+        Cell-count ceiling (default :data:`settings.max_cells`).
+
+    Returns
+    -------
+    Analysis
+    """
+    if privacy not in ("internal", "public"):
+        raise InputError(f"privacy must be 'internal' or 'public', got {privacy!r}")
+    if cell_size is not None and not (isinstance(cell_size, int | float) and cell_size > 0):
+        raise InputError(f"--cell-size must be a positive number of metres, got {cell_size!r}")
+    if bandwidth is not None and not (isinstance(bandwidth, int | float) and bandwidth > 0):
+        raise InputError(f"--bandwidth must be a positive number of metres, got {bandwidth!r}")
+    if isinstance(incidents, Incidents):
+        data = incidents
+    elif isinstance(incidents, gpd.GeoDataFrame):
+        data = incidents_from_frame(incidents, timezone)
+    else:
+        data = read_incidents(incidents, crs=crs, timezone=timezone)
+    choices = list(data.choices)
+    inputs = [{"path": os.path.basename(data.path), "sha256": data.sha256}] if data.path else []
+
+    osm_layers = None
+    if osm is not None:
+        osm_layers = read_osm(osm)
+        inputs.append({"path": os.path.basename(str(osm)), "sha256": file_sha256(osm)})
+    place_polygon = None
+    if place is not None:
+        osm_layers = osm_from_place(place)
+        place_polygon = osm_layers["streets"].union_all().convex_hull
+    user_layers = None
+    if layers is not None:
+        user_layers = read_layers(layers)
+        inputs.append({"path": os.path.basename(str(layers)), "sha256": file_sha256(layers)})
+    bbox_tuple = parse_bbox(bbox) if isinstance(bbox, str) else bbox
+
+    frame = data.frame
+    excluded = tuple(DEFAULT_EXCLUDED_SOURCES if exclude_sources is None else exclude_sources)
+    n_excluded = 0
+    if frame["source"].notna().any() and excluded:
+        drop = frame["source"].isin(excluded).to_numpy()
+        n_excluded = int(drop.sum())
+        frame = frame.loc[~drop].reset_index(drop=True)
+        choices.append(announce(Choice(
+            "excluded_sources", list(excluded),
+            f"{n_excluded:,} records from these sources left out: they show where enforcement "
+            "looked rather than where harm happened")))
+
+    reference = (osm_layers["streets"] if osm_layers is not None and len(osm_layers["streets"])
+                 else frame)
+    if bbox_tuple is not None:
+        reference = gpd.GeoSeries([shapely.box(*bbox_tuple)], crs=4326)
+    proj_crs, crs_choice = choose_crs(reference)
+    choices.append(crs_choice)
+    area, area_choice = study_area(proj_crs, bbox=bbox_tuple, place_polygon=place_polygon,
+                                   osm_layers=osm_layers, user_layers=user_layers,
+                                   incidents=frame)
+    choices.append(area_choice)
+
+    points = frame.to_crs(proj_crs)
+    if cell_size is None:
+        cell_size, size_choice = choose_cell_size(area.bounds)
+        choices.append(size_choice)
+    grid = Grid.from_area(area, proj_crs, float(cell_size), max_cells=max_cells)
+
+    xs = points.geometry.x.to_numpy()
+    ys = points.geometry.y.to_numpy()
+    row, _ = grid.cell_index(xs, ys)
+    inside = row >= 0
+    n_outside = int((~inside).sum())
+    if not inside.any():
+        raise NoIncidentsError(
+            f"none of the {len(points):,} incidents fall inside the study area: are longitude and "
+            "latitude swapped, or is the CRS wrong (pass --crs)?"
+        )
+    if n_outside:
+        choices.append(announce(Choice(
+            "incidents_outside_area", n_outside,
+            "incidents outside the study area were dropped (counted in the manifest)")))
+    points = points.loc[inside].reset_index(drop=True)
+    xs, ys = xs[inside], ys[inside]
+
+    counts = count_incidents(grid, xs, ys)
+    if bandwidth is None:
+        bandwidth, bw_choice = choose_bandwidth(xs, ys, grid.cell_size)
+        choices.append(bw_choice)
+    if privacy == "public" and bandwidth < settings.public_min_bandwidth_m:
+        bandwidth = settings.public_min_bandwidth_m
+        choices.append(announce(Choice(
+            "bandwidth_m", bandwidth, "raised to the public-mode minimum so a single incident "
+            "cannot be pinpointed")))
+    years = _span_years(points)
+    density = kde(grid, xs, ys, float(bandwidth)) * 1e6
+    if years:
+        density = density / years
+    density = np.where(grid.mask, density, np.nan)
+    gi = gi_star(grid, counts)
+
+    arrays = {"incidents": np.where(grid.mask, counts, 0), "kde": density,
+              "gi_z": gi.z, "gi_p": gi.p, "gi_bin": gi.bin}
+    map_layers: dict[str, gpd.GeoDataFrame] = {}
+    if osm_layers is not None:
+        for name, layer in osm_layers.items():
+            map_layers[name] = layer.to_crs(proj_crs) if len(layer) else layer.set_crs(
+                4326, allow_override=True).to_crs(proj_crs)
+    if user_layers is not None:
+        for name, layer in user_layers.items():
+            map_layers[f"user:{name}"] = layer.to_crs(proj_crs)
+
+    parameters = {
+        "crs": proj_crs.to_string(),
+        "cell_size_m": float(grid.cell_size),
+        "bandwidth_m": float(bandwidth),
+        "kernel": "quartic",
+        "kde_units": "incidents per km² per year" if years else "incidents per km²",
+        "period_years": years,
+        "gi_weights": "queen contiguity, binary, self included (Gi*)",
+        "gi_fdr_levels": list(settings.gi_fdr_levels),
+        "privacy": privacy,
+        "k_threshold": settings.k_threshold,
+        "excluded_sources": list(excluded),
+        "grid": grid.to_dict(),
+    }
+    count_summary = {
+        "incidents_read": int(data.n_read),
+        "incidents_invalid": int(data.n_invalid),
+        "incidents_excluded_source": n_excluded,
+        "incidents_outside_area": n_outside,
+        "incidents_used": int(counts.sum()),
+    }
+    count_summary["incidents_dropped"] = count_summary["incidents_read"] - count_summary[
+        "incidents_used"]
+    return Analysis(grid, area, arrays, map_layers, parameters, choices, inputs, count_summary,
+                    points)
+
+
+def _span_years(points: gpd.GeoDataFrame) -> float | None:
+    """Length of the recorded period in years (``None`` without dates)."""
+    when = points["datetime"].dropna()
+    if when.empty:
+        return None
+    days = (when.max() - when.min()).total_seconds() / 86400 + 1
+    return round(max(days, 1.0) / 365.25, 4)

@@ -1,0 +1,89 @@
+"""Files a planner or crew opens: GeoPackage, GeoTIFF, manifest, report.
+
+Every file goes through :mod:`hotspot_env.atomic`, and every count through
+:func:`hotspot_env.privacy.publishable_counts`, so no output is half-written
+and none holds an individual incident's coordinates.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+
+from hotspot_env.atomic import atomic_path, prepare_folder, write_text
+from hotspot_env.manifest import build_manifest, manifest_json
+from hotspot_env.privacy import publishable_counts
+
+#: Per-cell columns written to ``cells.gpkg`` first, in this order.
+CELL_COLUMNS = ("incidents", "kde", "gi_z", "gi_p", "gi_bin")
+
+#: Extra writers registered by later stages: ``name -> f(analysis, folder) -> {file: path}``.
+EXTRA_WRITERS: dict[str, Callable[[Any, Path], dict[str, Path]]] = {}
+
+
+def cells_frame(analysis: Any):
+    """The ``cells`` layer as published: privacy applied to counts."""
+    names = [c for c in CELL_COLUMNS if c in analysis.arrays]
+    names += [c for c in analysis.arrays if c not in names]
+    cells = analysis.cells(names)
+    privacy = analysis.parameters.get("privacy", "internal")
+    if "incidents" in cells:
+        cells["incidents"] = publishable_counts(
+            cells["incidents"].to_numpy(), privacy, analysis.parameters.get("k_threshold"),
+            analysis.parameters.get("dp_epsilon"))
+    return cells
+
+
+def write_cells(analysis: Any, path: Path) -> Path:
+    """Write ``cells.gpkg`` (layer ``cells``) atomically."""
+    with atomic_path(path) as tmp:
+        cells_frame(analysis).to_file(tmp, layer="cells", driver="GPKG", engine="pyogrio")
+    return path
+
+
+def write_density(analysis: Any, path: Path) -> Path:
+    """Write the KDE surface as a single-band float32 GeoTIFF (NaN = no data)."""
+    grid = analysis.grid
+    values = np.where(grid.mask, analysis.arrays["kde"], np.nan).astype("float32")
+    with atomic_path(path) as tmp:
+        with rasterio.open(
+            tmp, "w", driver="GTiff", height=grid.n_rows, width=grid.n_cols, count=1,
+            dtype="float32", crs=grid.crs.to_wkt(), transform=grid.transform, nodata=np.nan,
+            compress="deflate",
+        ) as dst:
+            dst.write(values, 1)
+            dst.update_tags(1, units=analysis.parameters.get("kde_units", ""),
+                            bandwidth_m=str(analysis.parameters.get("bandwidth_m")))
+    return path
+
+
+def write_outputs(analysis: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write every output of ``analysis`` into folder ``out``.
+
+    Files: ``cells.gpkg``, ``density.tif``, ``report.html``, outputs of later
+    stages (registered in :data:`EXTRA_WRITERS`), and last ``manifest.json``
+    with the hashes of all the others.
+
+    Returns
+    -------
+    dict of str to Path
+        File name to path.
+    """
+    from hotspot_env.report import write_report
+
+    folder = prepare_folder(out)
+    written: dict[str, Path] = {}
+    written["cells.gpkg"] = write_cells(analysis, folder / "cells.gpkg")
+    written["density.tif"] = write_density(analysis, folder / "density.tif")
+    for writer in EXTRA_WRITERS.values():
+        written.update(writer(analysis, folder))
+    written["report.html"] = write_report(analysis, folder / "report.html")
+    manifest = build_manifest(analysis, {k: v for k, v in written.items()
+                                         if not k.endswith(".gpkg")})
+    written["manifest.json"] = write_text(folder / "manifest.json", manifest_json(manifest))
+    return written

@@ -1,0 +1,379 @@
+"""Reading incidents and user layers, with schema and CRS checks.
+
+Every problem a user can cause ends in an :class:`~hotspot_env.errors.InputError`
+whose one-line message names the file, says what is wrong and how to fix it.
+Odd but usable input (latin-1 text, a semicolon delimiter, rows without
+coordinates) is read, and what was assumed is announced as a
+:class:`~hotspot_env.choices.Choice`.
+
+Recognised incident columns (case-insensitive):
+
+``lon``/``lat`` (also ``lng``, ``long``, ``longitude``, ``latitude``) or ``x``/``y``
+    Coordinates for CSV input; ``x``/``y`` need ``crs`` unless they look like
+    longitude/latitude.
+``datetime`` (also ``date_time``, ``timestamp``, ``date``, ``time``)
+    When the incident was recorded; date-only values set ``time_known=False``.
+``category`` (also ``type``, ``crime_type``, ``offence``, ``offense``)
+    Incident category, lower-cased.
+``source``
+    How the record arose (e.g. ``resident_call`` or ``officer_initiated``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from hotspot_env.choices import Choice, announce
+from hotspot_env.errors import InputError
+from hotspot_env.osm import file_sha256
+
+X_NAMES = ("lon", "lng", "long", "longitude", "x", "easting")
+Y_NAMES = ("lat", "latitude", "y", "northing")
+DATETIME_NAMES = ("datetime", "date_time", "timestamp", "occurred", "date", "time")
+CATEGORY_NAMES = ("category", "type", "crime_type", "offence", "offense", "crime")
+SOURCE_NAMES = ("source", "record_source")
+VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
+PARQUET_SUFFIXES = (".parquet", ".geoparquet")
+MAX_FILE_BYTES = 2 * 1024**3
+
+
+@dataclass
+class Incidents:
+    """Incidents as read, before any spatial filtering.
+
+    Attributes
+    ----------
+    frame : GeoDataFrame
+        Points with columns ``datetime`` (UTC, tz-aware, NaT if unknown),
+        ``time_known`` (bool), ``category`` (str), ``source`` (str or None).
+    path : str or None
+        File the incidents came from.
+    sha256 : str or None
+        Hash of that file.
+    n_read : int
+        Rows in the file.
+    n_invalid : int
+        Rows dropped because their coordinates were missing or not numbers.
+    choices : list of Choice
+        What was assumed while reading.
+    """
+
+    frame: gpd.GeoDataFrame
+    path: str | None = None
+    sha256: str | None = None
+    n_read: int = 0
+    n_invalid: int = 0
+    choices: list[Choice] = field(default_factory=list)
+
+    @property
+    def has_dates(self) -> bool:
+        """True when at least one incident has a date."""
+        return bool(self.frame["datetime"].notna().any())
+
+
+def read_incidents(
+    path: str | os.PathLike[str],
+    crs: str | None = None,
+    x: str | None = None,
+    y: str | None = None,
+    timezone: str | None = None,
+) -> Incidents:
+    """Read incident points from CSV, GeoJSON, GeoPackage or (Geo)Parquet.
+
+    Parameters
+    ----------
+    path : path-like
+        The incidents file.
+    crs : str, optional
+        CRS of CSV coordinates (e.g. ``"EPSG:31983"``). Default: EPSG:4326 when
+        the columns are longitude/latitude or the values fit their ranges.
+    x, y : str, optional
+        Coordinate column names for CSV input (default: detected).
+    timezone : str, optional
+        IANA zone for times without an offset (default: UTC, announced).
+
+    Returns
+    -------
+    Incidents
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder: pass the incidents file itself")
+    if not path.is_file():
+        raise InputError(f"incidents file {path} does not exist: check the path")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(f"{path.name} is empty: export the incidents again with a header row")
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"{path.name} is larger than 2 GB: split it or convert it to GeoParquet")
+    suffix = path.suffix.lower()
+    choices: list[Choice] = []
+    if suffix in (".csv", ".txt", ".tsv"):
+        frame, n_read, n_invalid = _read_csv_points(path, crs, x, y, choices)
+    elif suffix in VECTOR_SUFFIXES or suffix in PARQUET_SUFFIXES:
+        frame = _read_vector(path)
+        n_read = len(frame)
+        frame, n_invalid = _points_only(frame, path.name)
+    else:
+        raise InputError(
+            f"{path.name}: unknown file type {suffix or '(none)'}; use .csv, .geojson, .gpkg or "
+            ".parquet"
+        )
+    frame = _standard_columns(frame, path.name, timezone, choices)
+    return Incidents(frame, str(path), file_sha256(path), n_read, n_invalid, choices)
+
+
+def incidents_from_frame(frame: gpd.GeoDataFrame, timezone: str | None = None) -> Incidents:
+    """Wrap an in-memory GeoDataFrame of points as :class:`Incidents`."""
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise InputError("incidents must be a GeoDataFrame of points")
+    n_read = len(frame)
+    frame, n_invalid = _points_only(frame, "incidents")
+    choices: list[Choice] = []
+    frame = _standard_columns(frame, "incidents", timezone, choices)
+    return Incidents(frame, None, None, n_read, n_invalid, choices)
+
+
+def read_layers(path: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame]:
+    """Read every layer of a GeoPackage (or a single-layer vector file).
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.gpkg`` with one layer per factor, or a GeoJSON/Shapefile.
+
+    Returns
+    -------
+    dict of str to GeoDataFrame
+        Layer name to features (CRS as stored).
+    """
+    import pyogrio
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"layers file {path} does not exist: check the path given to --layers")
+    try:
+        names = [row[0] for row in pyogrio.list_layers(path)]
+    except Exception as exc:
+        raise InputError(f"cannot read layers from {path.name}: {_first_line(exc)}") from exc
+    layers = {}
+    for name in names:
+        frame = gpd.read_file(path, layer=name, engine="pyogrio")
+        if frame.crs is None:
+            raise InputError(f"layer {name!r} in {path.name} has no CRS: set one in QGIS and save")
+        layers[str(name)] = frame
+    if not layers:
+        raise InputError(f"{path.name} holds no layers")
+    return layers
+
+
+# ----------------------------------------------------------------- CSV
+def _decode(path: Path, choices: list[Choice]) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        choices.append(announce(Choice(
+            "encoding", "latin-1", f"{path.name} is not valid UTF-8, read as latin-1")))
+        return raw.decode("latin-1")
+
+
+def _read_csv_points(
+    path: Path, crs: str | None, x: str | None, y: str | None, choices: list[Choice]
+) -> tuple[gpd.GeoDataFrame, int, int]:
+    text = _decode(path, choices)
+    sample = text[:65536]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        delimiter = dialect.delimiter
+    except csv.Error:
+        delimiter = ","
+    if delimiter != ",":
+        choices.append(announce(Choice("delimiter", delimiter, f"detected in {path.name}")))
+    try:
+        table = pd.read_csv(_io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=True)
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(f"{path.name} has no columns: is it a CSV with a header row?") from exc
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{path.name} is not a well-formed CSV: {_first_line(exc)}") from exc
+    if table.empty:
+        raise InputError(f"{path.name} has a header but no rows: it holds no incidents")
+    lower = {c.lower().strip(): c for c in table.columns}
+    x_col = _pick(lower, (x,) if x else X_NAMES, path.name, "x/longitude", table.columns)
+    y_col = _pick(lower, (y,) if y else Y_NAMES, path.name, "y/latitude", table.columns)
+    xs = pd.to_numeric(table[x_col].str.replace(",", ".", regex=False) if delimiter == ";"
+                       else table[x_col], errors="coerce").to_numpy(float)
+    ys = pd.to_numeric(table[y_col].str.replace(",", ".", regex=False) if delimiter == ";"
+                       else table[y_col], errors="coerce").to_numpy(float)
+    valid = np.isfinite(xs) & np.isfinite(ys)
+    if not valid.any():
+        raise InputError(
+            f"{path.name}: no row has numeric coordinates in columns {x_col!r}/{y_col!r}: "
+            "check the column names (or pass --x/--y) and the decimal separator"
+        )
+    crs_obj = _resolve_crs(crs, x_col, xs[valid], ys[valid], path.name, choices)
+    if crs_obj.is_geographic:
+        bad = valid & ((np.abs(xs) > 180) | (np.abs(ys) > 90))
+        if bad.all() or bad[valid].mean() > 0.5:
+            raise InputError(
+                f"{path.name}: coordinates are outside longitude/latitude ranges: if they are "
+                "projected, pass --crs (e.g. --crs EPSG:31983)"
+            )
+        valid &= ~bad
+    n_invalid = int((~valid).sum())
+    if n_invalid:
+        choices.append(announce(Choice(
+            "rows_without_coordinates", n_invalid,
+            f"rows of {path.name} with missing or invalid coordinates were dropped")))
+    table = table.loc[valid].reset_index(drop=True)
+    geometry = gpd.points_from_xy(xs[valid], ys[valid])
+    frame = gpd.GeoDataFrame(table.drop(columns=[x_col, y_col]), geometry=geometry, crs=crs_obj)
+    return frame, int(len(valid)), n_invalid
+
+
+def _pick(lower: dict[str, str], names, file: str, what: str, columns) -> str:
+    for name in names:
+        if name and name.lower() in lower:
+            return lower[name.lower()]
+    shown = ", ".join(map(str, list(columns)[:8]))
+    raise InputError(
+        f"{file}: no {what} column found (columns: {shown}); name them lon/lat or x/y, "
+        "or pass --x and --y"
+    )
+
+
+def _resolve_crs(crs, x_col, xs, ys, file, choices) -> CRS:
+    if crs:
+        try:
+            return CRS.from_user_input(crs)
+        except CRSError as exc:
+            raise InputError(f"unknown CRS {crs!r}: use an EPSG code such as EPSG:4326") from exc
+    looks_geographic = (np.abs(xs).max() <= 180) and (np.abs(ys).max() <= 90)
+    if x_col.lower() in ("x", "easting") and not looks_geographic:
+        raise InputError(
+            f"{file}: x/y coordinates look projected but no CRS was given: pass --crs "
+            "(e.g. --crs EPSG:31983)"
+        )
+    if not looks_geographic:
+        raise InputError(
+            f"{file}: longitude/latitude values are out of range (|lon| > 180 or |lat| > 90): "
+            "are the columns projected coordinates? pass --crs"
+        )
+    choices.append(announce(Choice("input_crs", "EPSG:4326",
+                                   "coordinates read as WGS 84 longitude/latitude")))
+    return CRS.from_epsg(4326)
+
+
+# -------------------------------------------------------------- vectors
+def _read_vector(path: Path) -> gpd.GeoDataFrame:
+    try:
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            try:
+                return gpd.read_parquet(path)
+            except ValueError:
+                table = pd.read_parquet(path)
+                raise InputError(
+                    f"{path.name} is a plain Parquet table without geometry: save it as CSV with "
+                    f"lon/lat columns (columns: {', '.join(map(str, table.columns[:8]))})"
+                ) from None
+        return gpd.read_file(path, engine="pyogrio")
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"cannot read {path.name}: {_first_line(exc)}") from exc
+
+
+def _points_only(frame: gpd.GeoDataFrame, name: str) -> tuple[gpd.GeoDataFrame, int]:
+    if frame.crs is None:
+        raise InputError(f"{name} has no CRS: save it with a CRS (e.g. EPSG:4326)")
+    if len(frame) == 0:
+        raise InputError(f"{name} holds no features: it holds no incidents")
+    geom = frame.geometry
+    missing = geom.isna() | geom.is_empty
+    kinds = set(geom[~missing].geom_type.unique())
+    if kinds - {"Point", "MultiPoint"}:
+        other = ", ".join(sorted(kinds - {"Point", "MultiPoint"}))
+        raise InputError(
+            f"{name} holds {other} geometries; incidents must be points (one per incident)"
+        )
+    if "MultiPoint" in kinds:
+        raise InputError(f"{name} holds MultiPoints: split them into one point per incident")
+    frame = frame.loc[~missing].reset_index(drop=True)
+    if len(frame) == 0:
+        raise InputError(f"{name}: every feature has an empty geometry")
+    return frame, int(missing.sum())
+
+
+# ----------------------------------------------------- standard columns
+def _standard_columns(
+    frame: gpd.GeoDataFrame, file: str, timezone: str | None, choices: list[Choice]
+) -> gpd.GeoDataFrame:
+    lower = {str(c).lower().strip(): c for c in frame.columns if c != frame.geometry.name}
+    out = gpd.GeoDataFrame(geometry=frame.geometry.values, crs=frame.crs)
+    dt_col = next((lower[n] for n in DATETIME_NAMES if n in lower), None)
+    if dt_col is None:
+        out["datetime"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
+        out["time_known"] = False
+        choices.append(announce(Choice(
+            "dates", "none", f"{file} has no date column; time analyses are skipped")))
+    else:
+        when, time_known = _parse_datetimes(frame[dt_col], file, timezone, choices)
+        out["datetime"] = when.set_axis(out.index)
+        out["time_known"] = time_known
+        if "time_known" in lower:  # the generator's explicit flag wins
+            flag = frame[lower["time_known"]].astype(str).str.lower().isin(["true", "1", "yes"])
+            out["time_known"] = out["time_known"] & flag.to_numpy()
+    cat_col = next((lower[n] for n in CATEGORY_NAMES if n in lower), None)
+    out["category"] = (frame[cat_col].astype("string").str.strip().str.lower().fillna("unknown")
+                       .astype(object) if cat_col else "unknown")
+    src_col = next((lower[n] for n in SOURCE_NAMES if n in lower), None)
+    out["source"] = (frame[src_col].astype("string").str.strip().str.lower().astype(object)
+                     if src_col else None)
+    return out
+
+
+def _parse_datetimes(values: pd.Series, file: str, timezone: str | None, choices) -> tuple:
+    text = values.astype("string").str.strip()
+    parsed = pd.to_datetime(text, errors="coerce", utc=False, format="mixed")
+    bad = parsed.isna() & text.notna() & (text != "")
+    if bad.all() and len(text):
+        raise InputError(
+            f"{file}: no date could be read (e.g. {text.iloc[0]!r}); use ISO dates like "
+            "2023-05-01 or 2023-05-01T22:30"
+        )
+    if bad.any():
+        choices.append(announce(Choice(
+            "unreadable_dates", int(bad.sum()), f"dates in {file} that could not be read are "
+            "treated as unknown")))
+    has_time = text.str.contains(r"\d{1,2}:\d{2}", regex=True).fillna(False).to_numpy(bool)
+    if getattr(parsed.dt, "tz", None) is None:
+        try:
+            parsed = pd.to_datetime(parsed).dt.tz_localize(
+                timezone or "UTC", ambiguous="NaT", nonexistent="shift_forward")
+        except Exception as exc:
+            raise InputError(f"unknown time zone {timezone!r}: use e.g. Europe/Helsinki") from exc
+        if has_time.any():
+            choices.append(announce(Choice(
+                "timezone", timezone or "UTC",
+                "times without an offset read in this zone" + ("" if timezone else
+                                                               "; pass --timezone if local"))))
+    else:
+        parsed = pd.to_datetime(parsed, utc=True)
+    parsed = parsed.dt.tz_convert("UTC")
+    time_known = has_time & parsed.notna().to_numpy()
+    return parsed.reset_index(drop=True), time_known
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else exc.__class__.__name__

@@ -1,0 +1,64 @@
+"""Public mode: places, never people, at every exit.
+
+Every export goes through :func:`publishable_counts` so that in public mode
+small counts are suppressed (shown as ``"<k"``) and, optionally, Laplace noise
+gives epsilon-differential privacy to the published counts (Dwork et al. 2006):
+each incident changes one cell count by one, so the L1 sensitivity is 1 and
+noise ``Laplace(0, 1/epsilon)`` per cell suffices. The noise is seeded so a
+published run can be reproduced by its owner.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hotspot_env import settings
+from hotspot_env.errors import InputError
+
+
+def laplace_noise(counts: np.ndarray, epsilon: float, seed: int | None = None) -> np.ndarray:
+    """Counts plus Laplace(0, 1/epsilon) noise, rounded and clipped at zero."""
+    if not (epsilon > 0):
+        raise InputError(f"differential-privacy epsilon must be positive, got {epsilon!r}")
+    rng = np.random.default_rng(settings.default_seed if seed is None else seed)
+    noisy = np.asarray(counts, dtype=float) + rng.laplace(0.0, 1.0 / epsilon, np.shape(counts))
+    return np.clip(np.rint(noisy), 0, None).astype(np.int64)
+
+
+def suppress_small(counts: np.ndarray, k: int | None = None) -> np.ndarray:
+    """Counts as strings with every value in ``1..k-1`` replaced by ``"<k"``."""
+    k = settings.k_threshold if k is None else int(k)
+    counts = np.asarray(counts)
+    text = counts.astype(np.int64).astype(str).astype(object)
+    small = (counts > 0) & (counts < k)
+    text[small] = f"<{k}"
+    return text
+
+
+def publishable_counts(
+    counts: np.ndarray, privacy: str, k: int | None = None, epsilon: float | None = None,
+    seed: int | None = None,
+) -> np.ndarray:
+    """Counts as they may leave the tool in the given privacy mode.
+
+    Parameters
+    ----------
+    counts : ndarray of int
+        True counts.
+    privacy : {"internal", "public"}
+        Internal returns the counts unchanged (integers); public adds optional
+        noise and suppresses values below ``k`` (strings).
+    k : int, optional
+        Suppression threshold (default :data:`settings.k_threshold`).
+    epsilon : float, optional
+        If given in public mode, add Laplace noise first.
+    seed : int, optional
+        Seed for the noise.
+    """
+    if privacy == "internal":
+        return np.asarray(counts)
+    if privacy != "public":
+        raise InputError(f"privacy must be 'internal' or 'public', got {privacy!r}")
+    if epsilon is not None:
+        counts = laplace_noise(counts, epsilon, seed)
+    return suppress_small(counts, k)
