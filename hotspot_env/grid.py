@@ -165,7 +165,8 @@ class Grid:
                 f"the limit of {max_cells:,}: use a larger --cell-size or a smaller study area"
             )
         transform = Affine(cell_size, 0, x0, 0, -cell_size, y0 + n_rows * cell_size)
-        if area.geom_type in ("Polygon", "MultiPolygon") and not area.equals(shapely.box(*area.bounds)):
+        is_box = area.equals(shapely.box(*area.bounds))
+        if area.geom_type in ("Polygon", "MultiPolygon") and not is_box:
             mask = rasterize(
                 [(area, 1)], out_shape=(n_rows, n_cols), transform=transform,
                 fill=0, all_touched=True, dtype="uint8",
@@ -211,20 +212,24 @@ class Grid:
     def cell_index(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Row and column of the cell containing each point; -1 where outside.
 
-        Points on the boundary between two cells belong to the cell to the
-        east/south (half-open intervals), so every point has exactly one cell.
+        Cells are half-open, ``[west, east) x [south, north)``, so a point on the
+        line between two cells belongs to the cell to its east or north; points
+        on the grid's own east or north edge belong to the edge cells, so every
+        point of the study area has exactly one cell.
         """
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
-        col = np.floor((x - self.x0) / self.cell_size).astype(np.int64)
-        row = np.floor((self.bounds[3] - y) / self.cell_size).astype(np.int64)
-        inside = (col >= 0) & (col < self.n_cols) & (row >= 0) & (row < self.n_rows)
-        inside &= np.isfinite(x) & np.isfinite(y)
-        row = np.where(inside, row, -1)
-        col = np.where(inside, col, -1)
-        inside_mask = np.zeros_like(inside)
-        inside_mask[inside] = self.mask[row[inside], col[inside]]
-        return np.where(inside_mask, row, -1), np.where(inside_mask, col, -1)
+        finite = np.isfinite(x) & np.isfinite(y)
+        minx, miny, maxx, maxy = self.bounds
+        with np.errstate(invalid="ignore"):
+            col = np.floor((np.where(finite, x, minx - 1) - minx) / self.cell_size)
+            up = np.floor((np.where(finite, y, miny - 1) - miny) / self.cell_size)
+        col = np.where(x == maxx, self.n_cols - 1, col).astype(np.int64)
+        up = np.where(y == maxy, self.n_rows - 1, up).astype(np.int64)
+        row = self.n_rows - 1 - up
+        inside = finite & (col >= 0) & (col < self.n_cols) & (up >= 0) & (up < self.n_rows)
+        inside[inside] = self.mask[row[inside], col[inside]]
+        return np.where(inside, row, -1), np.where(inside, col, -1)
 
     def cell_ids(self) -> np.ndarray:
         """Stable integer id of every cell, shape ``(n_rows, n_cols)``.

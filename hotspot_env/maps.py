@@ -57,7 +57,7 @@ from PIL import Image
 from pyproj import Transformer
 from rasterio.crs import CRS as RioCRS
 from rasterio.transform import Affine, array_bounds
-from rasterio.warp import Resampling, calculate_default_transform, reproject
+from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
 
 from hotspot_env.errors import InputError
 
@@ -75,6 +75,7 @@ __all__ = [
     "finish",
     "gi_legend_entries",
     "make_map",
+    "mercator_bounds_to_latlon",
     "vendor_assets",
 ]
 
@@ -797,27 +798,12 @@ def add_raster_overlay(
     if not (math.isfinite(vmin_) and math.isfinite(vmax_)) or vmax_ < vmin_:
         raise InputError(f"invalid colour range vmin={vmin_}, vmax={vmax_}")
 
-    # Reproject to Web Mercator (float32 halves the memory of large grids).
+    # Reproject to Web Mercator (float32 halves the memory of large grids). The
+    # output covers the whole source extent (calculate_default_transform may
+    # cut up to a pixel off a rotated grid's corners); square pixels with
+    # about the source's pixel count, capped at MAX_OVERLAY_PIXELS.
     arr = arr.astype(np.float32)
-    height, width = arr.shape
-    left, bottom, right, top = array_bounds(height, width, transform)
-    dst_transform, dst_w, dst_h = calculate_default_transform(
-        src_crs, "EPSG:3857", width, height, left=left, bottom=bottom, right=right, top=top
-    )
-    if dst_w * dst_h > MAX_OVERLAY_PIXELS:
-        scale = math.sqrt(MAX_OVERLAY_PIXELS / (dst_w * dst_h))
-        dst_transform, dst_w, dst_h = calculate_default_transform(
-            src_crs,
-            "EPSG:3857",
-            width,
-            height,
-            left=left,
-            bottom=bottom,
-            right=right,
-            top=top,
-            dst_width=max(1, int(dst_w * scale)),
-            dst_height=max(1, int(dst_h * scale)),
-        )
+    dst_transform, dst_w, dst_h = _mercator_grid(arr.shape, transform, src_crs)
     merc = np.full((dst_h, dst_w), np.nan, dtype=np.float32)
     reproject(
         source=arr,
@@ -846,11 +832,7 @@ def add_raster_overlay(
     Image.fromarray(rgba, mode="RGBA").save(buf, format="PNG", compress_level=6)
     url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
-    # Bounds: the Web Mercator rectangle's corners in lat/lon.
-    west, south, east, north = array_bounds(dst_h, dst_w, dst_transform)
-    to_wgs84 = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
-    (lon_w, lon_e), (lat_s, lat_n) = to_wgs84.transform([west, east], [south, north])
-    bounds = [[float(lat_s), float(lon_w)], [float(lat_n), float(lon_e)]]
+    bounds = mercator_bounds_to_latlon(array_bounds(dst_h, dst_w, dst_transform))
 
     pane = RASTER_PANE if isinstance(m, OfflineMap) else "overlayPane"
     folium.raster_layers.ImageOverlay(
@@ -874,6 +856,48 @@ def add_raster_overlay(
         bounds=bounds,
         shape=(int(dst_h), int(dst_w)),
     )
+
+
+def _mercator_grid(
+    shape: tuple[int, int], transform: Affine, src_crs: RioCRS
+) -> tuple[Affine, int, int]:
+    """Web Mercator transform, width and height covering a source grid."""
+    height, width = shape
+    left, bottom, right, top = array_bounds(height, width, transform)
+    suggested, _w, _h = calculate_default_transform(
+        src_crs, "EPSG:3857", width, height, left=left, bottom=bottom, right=right, top=top
+    )
+    res = abs(suggested.a)
+    west, south, east, north = transform_bounds(
+        src_crs, "EPSG:3857", left, bottom, right, top, densify_pts=21
+    )
+    dst_w = max(1, math.ceil((east - west) / res - 1e-6))
+    dst_h = max(1, math.ceil((north - south) / res - 1e-6))
+    if dst_w * dst_h > MAX_OVERLAY_PIXELS:
+        res *= math.sqrt(dst_w * dst_h / MAX_OVERLAY_PIXELS)
+        dst_w = max(1, math.ceil((east - west) / res - 1e-6))
+        dst_h = max(1, math.ceil((north - south) / res - 1e-6))
+    return Affine(res, 0.0, west, 0.0, -res, north), dst_w, dst_h
+
+
+def mercator_bounds_to_latlon(bounds: Sequence[float]) -> list[list[float]]:
+    """Convert Web Mercator ``(west, south, east, north)`` to ``[[south, west], [north, east]]``.
+
+    Parameters
+    ----------
+    bounds : sequence of 4 float
+        Bounds in EPSG:3857 metres.
+
+    Returns
+    -------
+    list
+        Leaflet bounds in degrees (an axis-aligned Mercator box is also
+        axis-aligned in lon/lat).
+    """
+    west, south, east, north = bounds
+    to_wgs84 = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+    (lon_w, lon_e), (lat_s, lat_n) = to_wgs84.transform([west, east], [south, north])
+    return [[float(lat_s), float(lon_w)], [float(lat_n), float(lon_e)]]
 
 
 # --------------------------------------------------------------------------- legend
@@ -1141,7 +1165,7 @@ def add_vector_layer(
     weight: float = 2.0,
     tooltip_fields: Sequence[str] | None = None,
     show: bool = True,
-    radius: float = 4.0,
+    radius: float = 5.0,
     fill_opacity: float = 0.25,
     simplify_m: float | None = 1.0,
     max_features: int = 20_000,
@@ -1214,7 +1238,14 @@ def add_vector_layer(
 def _vector_style(colour: str, weight: float, fill_opacity: float) -> Any:
     def style(feature: dict[str, Any]) -> dict[str, Any]:
         if feature["geometry"]["type"] in ("Point", "MultiPoint"):
-            return {"color": "#ffffff", "weight": 1, "fillColor": colour, "fillOpacity": 0.9}
+            return {
+                "color": "#ffffff",
+                "weight": 1.5,
+                "opacity": 1.0,
+                "fill": True,
+                "fillColor": colour,
+                "fillOpacity": 0.9,
+            }
         return {
             "color": colour,
             "weight": weight,

@@ -103,7 +103,7 @@ def load_costs() -> pd.DataFrame:
     return pd.read_csv(COSTS_CSV, encoding="utf-8")
 
 
-# ----------------------------------------------------------------------------- checkers
+# --- checkers
 
 
 def problems_evidence(ev: pd.DataFrame) -> list[str]:
@@ -117,7 +117,9 @@ def problems_evidence(ev: pd.DataFrame) -> list[str]:
     for col in ["rate_ratio", "ci_low", "ci_high", "reach_m", "diffusion_factor"]:
         values = pd.to_numeric(ev[col], errors="coerce")
         if values.isna().any():
-            out.append(f"{col}: non-numeric or missing values in rows {list(ev.index[values.isna()])}")
+            out.append(
+                f"{col}: non-numeric or missing values in rows {list(ev.index[values.isna()])}"
+            )
     for col in EVIDENCE_COLUMNS:
         if ev[col].map(blank).any():
             out.append(f"{col}: empty values in rows {list(ev.index[ev[col].map(blank)])}")
@@ -229,7 +231,7 @@ def problems_matching(ev: pd.DataFrame, costs: pd.DataFrame) -> list[str]:
     return out
 
 
-# ----------------------------------------------------------------------------- fixtures
+# --- fixtures
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +244,7 @@ def costs() -> pd.DataFrame:
     return load_costs()
 
 
-# ----------------------------------------------------------------------------- tests on the data
+# --- tests on the data
 
 
 def test_evidence_parses_with_required_columns(evidence):
@@ -307,7 +309,7 @@ def test_no_surveillance_defaults(evidence, costs):
         assert not any(word in itype for word in banned), itype
 
 
-# ----------------------------------------------------------------------------- the checkers can fail
+# --- the checkers can fail
 
 
 def _broken(frame: pd.DataFrame, **changes) -> pd.DataFrame:

@@ -76,7 +76,7 @@ def usable(frame: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
 
 
 def to_grid_crs(frame: gpd.GeoDataFrame, grid: Grid, what: str) -> gpd.GeoDataFrame:
-    """Project a user layer to ``grid.crs`` (user layers, unlike ``layers``, may come in any CRS)."""
+    """Project a user layer to ``grid.crs`` (user layers, unlike ``layers``, may be in any CRS)."""
     if frame.crs is None:
         raise InputError(f"the {what} layer has no CRS: save it with one (e.g. EPSG:4326)")
     if CRS.from_user_input(frame.crs) != grid.crs:
@@ -185,7 +185,7 @@ def sample_raster(
         raise InputError(f"cannot read raster {path}: {exc}") from exc
     with src:
         if src.crs is None:
-            raise InputError(f"raster {os.fspath(path)} has no CRS: set one (e.g. gdal_edit -a_srs)")
+            raise InputError(f"raster {os.fspath(path)} has no CRS: set one with gdal_edit -a_srs")
         if not 1 <= band <= src.count:
             raise InputError(f"raster {os.fspath(path)} has {src.count} band(s), not band {band}")
         if CRS.from_user_input(src.crs) != crs:

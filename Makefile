@@ -1,0 +1,38 @@
+# hotspot_env: two commands for a newcomer (see README.md).
+#   make app   -> virtual environment, install, open the app on the embedded demo
+#   make test  -> virtual environment, install with test tools + Debian chromium, full test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+PORT ?= 8501
+
+.PHONY: app test install install-test chromium lint bench demo
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+install: $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e .
+
+install-test: $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e ".[test]"
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
+
+app: install
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+
+test: install-test chromium
+	$(PY) -m pytest
+
+lint: install-test
+	$(VENV)/bin/ruff check .
+
+demo: install
+	$(VENV)/bin/hotspot-env demo --out out/demo
+
+bench: install-test
+	$(VENV)/bin/hotspot-env bench --scale quick

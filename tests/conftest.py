@@ -1,0 +1,29 @@
+"""Shared fixtures: the real São Paulo data pair (read in place) and small helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def sao_paulo() -> dict[str, Path]:
+    """Paths of the São Paulo homicides CSV and OSM extract in ../shared/data."""
+    paths = {"incidents": SHARED_DATA / "sao_paulo_homicides.csv",
+             "osm": SHARED_DATA / "spo_osm.pbf"}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:  # a hard failure, not a skip: CI always has ../shared beside the clone
+        raise FileNotFoundError(f"test data missing: {missing}; clone with ../shared beside it")
+    return paths
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Keep the OSM GeoParquet cache out of the user's home during tests."""
+    from hotspot_env import settings
+
+    monkeypatch.setattr(settings, "cache_folder", tmp_path_factory.getbasetemp() / "osm-cache")
