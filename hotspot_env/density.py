@@ -94,10 +94,10 @@ def choose_bandwidth(x: np.ndarray, y: np.ndarray, cell_size: float) -> tuple[fl
         hs.append(1.06 * spread * n ** (-0.2))
     radius = 2.0 * math.sqrt(2.0) * float(np.mean(hs))
     value = float(round(max(radius, floor_m)))
+    raised = f", raised to the {settings.min_bandwidth_cells:g}-cell minimum"
     rule = (
         "quartic radius = 2*sqrt(2) x Silverman's normal-reference bandwidth "
-        f"(mean over x and y, n = {n:,})"
-        + (f", raised to the {settings.min_bandwidth_cells:g}-cell minimum" if radius < floor_m else "")
+        f"(mean over x and y, n = {n:,})" + (raised if radius < floor_m else "")
     )
     return value, announce(Choice("bandwidth_m", value, rule))
 

@@ -100,9 +100,8 @@ RASTER_PANE = "hotspotRaster"
 _PANES = ((BASEMAP_PANE, 250, False), (RASTER_PANE, 350, False))
 
 #: Map background and basemap colours (a light, low-contrast "positron" look).
-BACKGROUND = "#ebe9e4"
+BACKGROUND = "#e6e3dc"
 STREET_COLOUR = "#ffffff"
-STREET_CASING = "#c9c6bf"
 BUILDING_FILL = "#d6d2ca"
 BUILDING_LINE = "#c2bdb3"
 
@@ -618,8 +617,9 @@ def add_basemap(
 ) -> folium.FeatureGroup | None:
     """Draw a light basemap from OSM streets and buildings.
 
-    Buildings are light grey, streets white with a grey casing (major roads,
-    recognised from a ``highway`` column if present, are wider). The layers
+    Buildings are light grey and streets white on the pale map background
+    (major roads, recognised from a ``highway`` column if present, are wider;
+    no casing, which would double the street payload). The layers
     are non-interactive, in a pane below rasters and cells. Geometries are
     simplified at ``simplify_m`` metres, rounded to 6 decimals (~0.1 m) and
     merged into one multi-geometry per style, so the HTML stays small.
@@ -669,19 +669,13 @@ def add_basemap(
         if "highway" in streets.columns:
             major = streets["highway"].map(_is_major_highway).to_numpy(dtype=bool)
         styled = []
-        for mask, width in ((~major, 2.0), (major, 4.0)):
+        for mask, width in ((~major, 2.5), (major, 4.5)):
             geom = _multiline_geojson(geoms.values[mask])
             if geom is not None:
-                styled.append((geom, width))
-        # Casings first (all classes), then the white fills on top.
-        for geom, width in styled:
-            _static_geojson(
-                geom, {"color": STREET_CASING, "weight": width + 1.5, "opacity": 1.0}, pane
-            ).add_to(group)
-        for geom, width in styled:
-            _static_geojson(
-                geom, {"color": STREET_COLOUR, "weight": width, "opacity": 1.0}, pane
-            ).add_to(group)
+                styled.append(geom)
+                _static_geojson(
+                    geom, {"color": STREET_COLOUR, "weight": width, "opacity": 1.0}, pane
+                ).add_to(group)
         drawn = drawn or bool(styled)
 
     if not drawn:

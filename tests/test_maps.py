@@ -226,7 +226,7 @@ def test_basemap_payload_is_small():
     # ~160 buildings and 35 streets: a few kB per 100 features.
     assert len(page) - before < 40_000
     layers = [c for c in _walk(m) if isinstance(c, folium.GeoJson)]
-    assert len(layers) == 5  # buildings, 2 casings, 2 fills
+    assert len(layers) == 3  # buildings, minor streets, major streets
     for layer in layers:
         assert layer.options["interactive"] is False
         assert layer.options["pane"] == maps.BASEMAP_PANE
@@ -410,7 +410,7 @@ def test_offline_map_renders_in_chromium(served_dir):
             )
             assert widths and max(widths) > 0
             basemap_paths = page.locator(".leaflet-hotspotBasemap-pane svg path").count()
-            assert basemap_paths >= 3  # buildings, street casings, street fills
+            assert basemap_paths == 3  # buildings, minor streets, major streets
             assert page.locator(".leaflet-overlay-pane svg path").count() >= 7
 
             assert page.locator(".hotspot-legend").count() == 2

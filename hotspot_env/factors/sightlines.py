@@ -16,8 +16,8 @@ terrain are not modelled, and a building's height does not matter.
 Implementation: obstacle edges are bucketed in a uniform spatial hash and each
 ray walks the buckets it crosses (Amanatides & Woo 1987) in numba, testing only
 the edges of those buckets and stopping at the first bucket that holds a hit.
-Measured: 10,000 observers x 16 rays among 40,000 buildings (1.6 M edges) in
-about 0.2 s on 2 cores after compilation; see ``docs/factors.md``.
+Measured on 2 cores after compilation: 10,000 observers x 16 rays among 40,000
+buildings (1.1 M edges) in 0.25 s including the hashing, 100,000 in 1.0 s.
 """
 
 from __future__ import annotations
@@ -112,6 +112,7 @@ def compute(
     step_m: float = 15.0,
     n_rays: int = 16,
     max_m: float = 100.0,
+    min_blocked_share: float = 0.1,
 ) -> FactorResult:
     """Mean free sightline from observers along the streets, per cell.
 
@@ -130,6 +131,11 @@ def compute(
         Rays per observer (default 16, every 22.5 deg).
     max_m : float
         Longest sightline (m) (default 100).
+    min_blocked_share : float
+        If fewer than this share of observers (default 0.1) have any ray
+        blocked, the buildings layer is taken to be too incomplete to measure
+        sightlines (every view would look open) and NaN is returned. Set to 0
+        for genuinely open study areas.
 
     Returns
     -------
@@ -179,7 +185,13 @@ def compute(
     rays = free_distances(x, y, obstacle_edges(geoms), n_rays, max_m)
     mean = rays.mean(axis=1)
     isovist = 0.5 * math.sin(2.0 * math.pi / n_rays) * (rays * np.roll(rays, -1, axis=1)).sum(1)
-    open_share = float((rays >= max_m).all(axis=1).mean()) if len(rays) else float("nan")
+    open_share = float((rays >= max_m).all(axis=1).mean()) if len(rays) else 1.0
+    if 1.0 - open_share < min_blocked_share:
+        return not_measured(
+            NAME, grid, keys,
+            f"only {1.0 - open_share:.1%} of {len(rays):,} street observers have a building "
+            f"within {max_m:g} m: the buildings layer looks incomplete, so sightlines were not "
+            "measured (pass min_blocked_share=0 to measure anyway)")
     layer = gpd.GeoDataFrame(
         {"segment_id": np.asarray(streets.index, dtype=np.int64)[line],
          "sightline_m": mean, "isovist_m2": isovist},
