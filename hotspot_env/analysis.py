@@ -9,8 +9,12 @@ same numbers.
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import os
+import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -28,6 +32,9 @@ from hotspot_env.io import Incidents, incidents_from_frame, read_incidents, read
 from hotspot_env.osm import file_sha256, osm_from_place, read_osm
 
 logger = logging.getLogger("hotspot_env")
+
+#: Fewer incidents than this in the study area get a warning that hot spots are descriptive.
+MIN_INCIDENTS_FOR_HOTSPOTS = 30
 
 #: Record sources left out by default: records that officers initiate reflect
 #: where enforcement looked more than where harm happened (feedback loops).
@@ -105,6 +112,10 @@ def analyze(
     privacy: str = "internal",
     exclude_sources: tuple[str, ...] | None = None,
     max_cells: int | None = None,
+    x: str | None = None,
+    y: str | None = None,
+    dp_epsilon: float | None = None,
+    dp_seed: int | None = None,
 ) -> Analysis:
     """Run the analysis: area, grid, counts, KDE and Gi* hot spots.
 
@@ -135,29 +146,45 @@ def analyze(
         Record sources to leave out (default: officer-initiated records).
     max_cells : int, optional
         Cell-count ceiling (default :data:`settings.max_cells`).
+    x, y : str, optional
+        Coordinate column names of CSV input (default: detected).
+    dp_epsilon : float, optional
+        Public mode only: add Laplace(1/epsilon) noise to every published
+        count (see :mod:`hotspot_env.privacy`).
+    dp_seed : int, optional
+        Secret seed for that noise (default: fresh entropy); never written to
+        any output.
 
     Returns
     -------
     Analysis
     """
     if privacy not in ("internal", "public"):
-        raise InputError(f"privacy must be 'internal' or 'public', got {privacy!r}")
-    if cell_size is not None and not (isinstance(cell_size, int | float) and cell_size > 0):
+        raise InputError(f"--privacy must be 'internal' or 'public', got {privacy!r}")
+    if cell_size is not None and not _positive(cell_size):
         raise InputError(f"--cell-size must be a positive number of metres, got {cell_size!r}")
-    if bandwidth is not None and not (isinstance(bandwidth, int | float) and bandwidth > 0):
+    if bandwidth is not None and not _positive(bandwidth):
         raise InputError(f"--bandwidth must be a positive number of metres, got {bandwidth!r}")
+    if dp_epsilon is not None:
+        if not _positive(dp_epsilon):
+            raise InputError(f"--dp-epsilon must be a positive number (e.g. 1.0; smaller is "
+                             f"more private), got {dp_epsilon!r}")
+        if privacy != "public":
+            raise InputError("--dp-epsilon adds noise to published counts and only applies in "
+                             "public mode: add --privacy public or drop --dp-epsilon")
+    bbox_tuple = parse_bbox(bbox) if isinstance(bbox, str) else bbox  # fail fast
     if isinstance(incidents, Incidents):
         data = incidents
     elif isinstance(incidents, gpd.GeoDataFrame):
         data = incidents_from_frame(incidents, timezone)
     else:
-        data = read_incidents(incidents, crs=crs, timezone=timezone)
+        data = read_incidents(incidents, crs=crs, x=x, y=y, timezone=timezone)
     choices = list(data.choices)
     inputs = [{"path": os.path.basename(data.path), "sha256": data.sha256}] if data.path else []
 
     osm_layers = None
     if osm is not None:
-        osm_layers = read_osm(osm)
+        osm_layers = _read_osm_checked(osm)
         inputs.append({"path": os.path.basename(str(osm)), "sha256": file_sha256(osm)})
     place_polygon = None
     if place is not None:
@@ -167,7 +194,6 @@ def analyze(
     if layers is not None:
         user_layers = read_layers(layers)
         inputs.append({"path": os.path.basename(str(layers)), "sha256": file_sha256(layers)})
-    bbox_tuple = parse_bbox(bbox) if isinstance(bbox, str) else bbox
 
     frame = data.frame
     excluded = tuple(DEFAULT_EXCLUDED_SOURCES if exclude_sources is None else exclude_sources)
@@ -185,7 +211,13 @@ def analyze(
                  else frame)
     if bbox_tuple is not None:
         reference = gpd.GeoSeries([shapely.box(*bbox_tuple)], crs=4326)
-    proj_crs, crs_choice = choose_crs(reference)
+    try:
+        proj_crs, crs_choice = choose_crs(reference)
+    except RuntimeError as exc:  # pyproj: no UTM zone (beyond 84° N / 80° S)
+        raise InputError(
+            "no local UTM projection fits these coordinates (beyond 84° N or 80° S?): check for "
+            "swapped or placeholder coordinates, or give projected x/y with --crs"
+        ) from exc
     choices.append(crs_choice)
     area, area_choice = study_area(proj_crs, bbox=bbox_tuple, place_polygon=place_polygon,
                                    osm_layers=osm_layers, user_layers=user_layers,
@@ -197,6 +229,12 @@ def analyze(
         cell_size, size_choice = choose_cell_size(area.bounds)
         choices.append(size_choice)
     grid = Grid.from_area(area, proj_crs, float(cell_size), max_cells=max_cells)
+    if grid.n_rows < 2 or grid.n_cols < 2:
+        minx, miny, maxx, maxy = area.bounds
+        raise InputError(
+            f"--cell-size {cell_size:g} m leaves fewer than 2 cells across the study area "
+            f"({maxx - minx:,.0f} x {maxy - miny:,.0f} m): use a smaller --cell-size"
+        )
 
     xs = points.geometry.x.to_numpy()
     ys = points.geometry.y.to_numpy()
@@ -204,6 +242,12 @@ def analyze(
     inside = row >= 0
     n_outside = int((~inside).sum())
     if not inside.any():
+        if bbox_tuple is not None:
+            raise NoIncidentsError(
+                f"none of the {len(points):,} incidents fall inside the --bbox: give it as "
+                "W,S,E,N in degrees (longitude first) around the incidents, or check that "
+                "longitude and latitude are not swapped"
+            )
         raise NoIncidentsError(
             f"none of the {len(points):,} incidents fall inside the study area: are longitude and "
             "latitude swapped, or is the CRS wrong (pass --crs)?"
@@ -216,6 +260,11 @@ def analyze(
     xs, ys = xs[inside], ys[inside]
 
     counts = count_incidents(grid, xs, ys)
+    if len(xs) < MIN_INCIDENTS_FOR_HOTSPOTS:
+        logger.warning(
+            "only %d incident(s) in the study area: the density surface and Gi* hot spots are "
+            "descriptive only (hot-spot statistics need at least %d)", len(xs),
+            MIN_INCIDENTS_FOR_HOTSPOTS)
     if bandwidth is None:
         bandwidth, bw_choice = choose_bandwidth(xs, ys, grid.cell_size)
         choices.append(bw_choice)
@@ -253,9 +302,12 @@ def analyze(
         "gi_fdr_levels": list(settings.gi_fdr_levels),
         "privacy": privacy,
         "k_threshold": settings.k_threshold,
+        "dp_epsilon": None if dp_epsilon is None else float(dp_epsilon),
         "excluded_sources": list(excluded),
         "grid": grid.to_dict(),
     }
+    if privacy == "public":
+        parameters["public_min_bandwidth_m"] = float(settings.public_min_bandwidth_m)
     count_summary = {
         "incidents_read": int(data.n_read),
         "incidents_invalid": int(data.n_invalid),
@@ -265,8 +317,46 @@ def analyze(
     }
     count_summary["incidents_dropped"] = count_summary["incidents_read"] - count_summary[
         "incidents_used"]
-    return Analysis(grid, area, arrays, map_layers, parameters, choices, inputs, count_summary,
-                    points)
+    analysis = Analysis(grid, area, arrays, map_layers, parameters, choices, inputs,
+                        count_summary, points)
+    if dp_epsilon is not None:  # private: the seed never goes into parameters or outputs
+        analysis.extras["dp_seed"] = secrets.randbits(63) if dp_seed is None else int(dp_seed)
+    return analysis
+
+
+def _positive(value: Any) -> bool:
+    """True for a finite real number greater than zero."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0)
+
+
+def _read_osm_checked(osm: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame]:
+    """:func:`read_osm` behind cheap checks that give damaged files a clear message."""
+    path = Path(osm)
+    if path.is_dir():
+        raise InputError(f"--osm {path} is a folder: pass the .pbf or .osm file itself")
+    if path.is_file():
+        if path.stat().st_size == 0:
+            raise InputError(f"OSM file {path.name} is empty (0 bytes): download or export the "
+                             "extract again")
+        with open(path, "rb") as handle:
+            head = handle.read(1024)
+        suffix = path.suffix.lower()
+        if suffix == ".pbf" and (int.from_bytes(head[:4], "big") > 65536
+                                 or b"OSMHeader" not in head[:64]):
+            raise InputError(f"{path.name} is not an OSM PBF extract (no OSMHeader block): "
+                             "download it again, e.g. from Geofabrik or BBBike")
+        if suffix in (".osm", ".xml") and not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(
+                b"<"):
+            raise InputError(f"{path.name} is not OSM XML (it does not start with '<'): export "
+                             "it again, e.g. from JOSM or the Overpass API")
+    try:
+        return read_osm(path)
+    except InputError as exc:
+        if str(exc).startswith("cannot read"):
+            raise InputError(f"{exc}; the extract looks damaged or incomplete: download or "
+                             "export it again") from exc
+        raise
 
 
 def _span_years(points: gpd.GeoDataFrame) -> float | None:

@@ -31,18 +31,27 @@ def _friendly(func):
         try:
             return func(*args, **kwargs)
         except HotspotEnvError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+            _error(str(exc))
         except MemoryError:
-            typer.echo("error: out of memory: use a larger --cell-size or a smaller area",
-                       err=True)
-            raise typer.Exit(2) from None
+            _error("out of memory: use a larger --cell-size or a smaller area")
+        except OSError as exc:  # disk full, permission denied... while reading or writing
+            where = f" ({exc.filename})" if exc.filename else ""
+            _error(f"{exc.strerror or exc}{where}: check the path, its permissions and free "
+                   "disk space")
 
     return wrapper
 
 
+def _error(message: str) -> None:
+    """Print ``message`` as exactly one ``error:`` line on stderr and exit with status 2."""
+    typer.echo("error: " + " ".join(message.split()), err=True)
+    raise typer.Exit(2) from None
+
+
 def _setup_logging(quiet: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    # Announcements and warnings go to stdout with the summary, so stderr holds
+    # nothing but the one-line error of a failed run.
+    handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("hotspot_env")
     logger.handlers[:] = [handler]
@@ -67,6 +76,13 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors an
 CellSize = Annotated[float | None, typer.Option(help="Cell side in metres (default: automatic).")]
 Bandwidth = Annotated[float | None, typer.Option(help="KDE radius in metres (default: automatic).")]
 Privacy = Annotated[str, typer.Option(help="internal, or public (suppress counts below k).")]
+DpEpsilon = Annotated[float | None, typer.Option(
+    help="Public mode: add Laplace noise (epsilon-differential privacy) to published counts; "
+         "smaller is more private, e.g. 1.0.")]
+DpSeed = Annotated[int | None, typer.Option(
+    envvar="HOTSPOT_ENV_DP_SEED", show_default=False,
+    help="Secret seed for the --dp-epsilon noise, to reproduce a published run (never written "
+         "to any output; keep it private). Default: fresh randomness.")]
 
 
 @app.command()
@@ -101,17 +117,80 @@ def analyze(
     cell_size: CellSize = None,
     bandwidth: Bandwidth = None,
     privacy: Privacy = "internal",
+    dp_epsilon: DpEpsilon = None,
+    dp_seed: DpSeed = None,
+    x: Annotated[str | None, typer.Option("--x", help="CSV column of x/longitude.")] = None,
+    y: Annotated[str | None, typer.Option("--y", help="CSV column of y/latitude.")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Analyse incidents: grid, density, hot spots (and later stages), written to OUT."""
+    from hotspot_env.atomic import check_output_folder
     from hotspot_env.pipeline import run
 
     _setup_logging(quiet)
+    check_output_folder(out)  # before the analysis, not after minutes of work
     start = time.perf_counter()
     analysis = run(incidents, out=out, osm=osm, layers=layers, place=place, bbox=bbox,
                    crs=crs, timezone=timezone, cell_size=cell_size, bandwidth=bandwidth,
-                   privacy=privacy)
+                   privacy=privacy, dp_epsilon=dp_epsilon, dp_seed=dp_seed, x=x, y=y)
     _summary(analysis, out, time.perf_counter() - start)
+
+
+@app.command()
+@_friendly
+def validate(
+    incidents: Annotated[Path, typer.Option(help="Dated incidents: CSV, GeoJSON, GPKG, Parquet.")],
+    out: Annotated[Path, typer.Option(help="Folder for validation.csv and validation.json.")],
+    osm: Annotated[Path | None, typer.Option(help="OSM extract (.pbf or .osm).")] = None,
+    layers: Annotated[Path | None, typer.Option(help="GeoPackage of factor layers.")] = None,
+    split_date: Annotated[str | None, typer.Option(
+        help="First day of the test window, YYYY-MM-DD (default: start of the last year).")] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS of CSV x/y columns.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="Zone of times without offset.")] = None,
+    cell_size: CellSize = None,
+    quiet: Quiet = False,
+) -> None:
+    """Fit on an earlier period, predict the next: PAI and hit rates per method, written to OUT."""
+    from hotspot_env.validation import summary
+    from hotspot_env.validation import validate as run_validation
+
+    _setup_logging(quiet)
+    start = time.perf_counter()
+    table = run_validation(incidents, split_date, osm=osm, layers=layers, out=out, crs=crs,
+                           timezone=timezone, cell_size=cell_size)
+    meta = table.attrs["meta"]
+    typer.echo(f"trained on {meta['n_train']:,} incidents before {meta['split_date']}, tested on "
+               f"{meta['n_test']:,} up to {meta['test_end']}")
+    wide = summary(table)
+    typer.echo(f"{'method':<10} {'PAI 1%':>7} {'PAI 5%':>7} {'PAI 10%':>8} {'hits 5%':>8}")
+    for method, row in wide.iterrows():
+        typer.echo(f"{method:<10} {row['pai_1pct']:7.2f} {row['pai_5pct']:7.2f} "
+                   f"{row['pai_10pct']:8.2f} {100 * row['hit_rate_5pct']:7.1f}%")
+    typer.echo(f"outputs written to {out}")
+    typer.echo(f"done in {time.perf_counter() - start:.1f} s")
+
+
+@app.command()
+@_friendly
+def synth(
+    seed: Annotated[int, typer.Option(help="Random seed.")],
+    out: Annotated[Path, typer.Option(help="Output folder.")],
+    scale: Annotated[str, typer.Option(help="quick, city or metro.")] = "quick",
+) -> None:
+    """Simulate a city with a known risk model: incidents.csv, layers.gpkg, truth.json."""
+    from hotspot_env.errors import InputError
+
+    try:
+        from hotspot_env.synth import SCALES, simulate_city
+    except ImportError:
+        raise InputError("the synthetic-city generator is not installed") from None
+    if scale not in SCALES:
+        raise InputError(f"--scale {scale!r} is unknown: use one of {', '.join(SCALES)}")
+    start = time.perf_counter()
+    paths = simulate_city(seed, scale=scale).write(out)
+    typer.echo("SIMULATED data (no record describes a real event): "
+               + ", ".join(str(p) for p in paths.values()))
+    typer.echo(f"done in {time.perf_counter() - start:.1f} s")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import rasterio
 
-from hotspot_env.atomic import atomic_path, prepare_folder, write_text
+from hotspot_env.atomic import atomic_path, staged_folder, write_text
 from hotspot_env.manifest import build_manifest, manifest_json
 from hotspot_env.privacy import publishable_counts
 
@@ -26,16 +26,28 @@ CELL_COLUMNS = ("incidents", "kde", "gi_z", "gi_p", "gi_bin")
 EXTRA_WRITERS: dict[str, Callable[[Any, Path], dict[str, Path]]] = {}
 
 
+def is_count_column(name: str) -> bool:
+    """True for per-cell incident counts, which the privacy mode applies to.
+
+    The convention for every stage: a per-cell count array is named
+    ``incidents`` or ``incidents_*`` (e.g. ``incidents_night``) or ends in
+    ``_count``; in public mode each such column is published through
+    :func:`hotspot_env.privacy.publishable_counts`.
+    """
+    return name == "incidents" or name.startswith("incidents_") or name.endswith("_count")
+
+
 def cells_frame(analysis: Any):
-    """The ``cells`` layer as published: privacy applied to counts."""
+    """The ``cells`` layer as published: privacy applied to every count column."""
     names = [c for c in CELL_COLUMNS if c in analysis.arrays]
     names += [c for c in analysis.arrays if c not in names]
     cells = analysis.cells(names)
     privacy = analysis.parameters.get("privacy", "internal")
-    if "incidents" in cells:
-        cells["incidents"] = publishable_counts(
-            cells["incidents"].to_numpy(), privacy, analysis.parameters.get("k_threshold"),
-            analysis.parameters.get("dp_epsilon"))
+    seed = analysis.extras.get("dp_seed")
+    for i, name in enumerate(c for c in names if is_count_column(c)):
+        cells[name] = publishable_counts(
+            cells[name].to_numpy(), privacy, analysis.parameters.get("k_threshold"),
+            analysis.parameters.get("dp_epsilon"), None if seed is None else seed + i)
     return cells
 
 
@@ -69,6 +81,11 @@ def write_outputs(analysis: Any, out: str | os.PathLike[str]) -> dict[str, Path]
     stages (registered in :data:`EXTRA_WRITERS`), and last ``manifest.json``
     with the hashes of all the others.
 
+    The whole set appears together or not at all: every file is written into a
+    hidden staging folder inside ``out`` and moved into place only when all
+    are complete (:func:`hotspot_env.atomic.staged_folder`); if any writer
+    fails, nothing of this run is left in ``out``.
+
     Returns
     -------
     dict of str to Path
@@ -76,14 +93,17 @@ def write_outputs(analysis: Any, out: str | os.PathLike[str]) -> dict[str, Path]
     """
     from hotspot_env.report import write_report
 
-    folder = prepare_folder(out)
-    written: dict[str, Path] = {}
-    written["cells.gpkg"] = write_cells(analysis, folder / "cells.gpkg")
-    written["density.tif"] = write_density(analysis, folder / "density.tif")
-    for writer in EXTRA_WRITERS.values():
-        written.update(writer(analysis, folder))
-    written["report.html"] = write_report(analysis, folder / "report.html")
-    manifest = build_manifest(analysis, {k: v for k, v in written.items()
-                                         if not k.endswith(".gpkg")})
-    written["manifest.json"] = write_text(folder / "manifest.json", manifest_json(manifest))
+    final = Path(out)
+    with staged_folder(out) as folder:
+        written: dict[str, Path] = {}
+        written["cells.gpkg"] = write_cells(analysis, folder / "cells.gpkg")
+        written["density.tif"] = write_density(analysis, folder / "density.tif")
+        for writer in EXTRA_WRITERS.values():
+            written.update(writer(analysis, folder))
+        written["report.html"] = write_report(analysis, folder / "report.html")
+        manifest = build_manifest(analysis, {k: v for k, v in written.items()
+                                             if not k.endswith(".gpkg")})
+        written["manifest.json"] = write_text(folder / "manifest.json", manifest_json(manifest))
+        written = {name: final / Path(path).relative_to(folder) if Path(path).is_relative_to(
+            folder) else Path(path) for name, path in written.items()}
     return written

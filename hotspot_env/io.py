@@ -24,12 +24,14 @@ from __future__ import annotations
 import csv
 import io as _io
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
@@ -45,6 +47,16 @@ SOURCE_NAMES = ("source", "record_source")
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
 PARQUET_SUFFIXES = (".parquet", ".geoparquet")
 MAX_FILE_BYTES = 2 * 1024**3
+
+#: Upload limits for user layers (``--layers``, the app's upload box): a file
+#: larger than this, or a feature with more vertices, is refused with a message
+#: saying how to simplify it, before it can exhaust memory or time.
+MAX_LAYER_BYTES = 200 * 1024**2
+MAX_FEATURE_VERTICES = 100_000
+MAX_LAYER_VERTICES = 5_000_000
+
+_NOT_POINTS = ("Polygon", "MultiPolygon", "LineString", "MultiLineString", "GeometryCollection",
+               "LinearRing")
 
 
 @dataclass
@@ -121,9 +133,12 @@ def read_incidents(
     if suffix in (".csv", ".txt", ".tsv"):
         frame, n_read, n_invalid = _read_csv_points(path, crs, x, y, choices)
     elif suffix in VECTOR_SUFFIXES or suffix in PARQUET_SUFFIXES:
+        _quick_geometry_check(path)
         frame = _read_vector(path)
         n_read = len(frame)
         frame, n_invalid = _points_only(frame, path.name)
+        frame, n_bad = _in_range(frame, path.name, choices)
+        n_invalid += n_bad
     else:
         raise InputError(
             f"{path.name}: unknown file type {suffix or '(none)'}; use .csv, .geojson, .gpkg or "
@@ -160,20 +175,49 @@ def read_layers(path: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame]:
     import pyogrio
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"--layers {path} is a folder: pass the .gpkg file itself")
     if not path.is_file():
         raise InputError(f"layers file {path} does not exist: check the path given to --layers")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(f"layers file {path.name} is empty: save the layers from QGIS again")
+    if size > MAX_LAYER_BYTES:
+        raise InputError(
+            f"layers file {path.name} is {size / 1024**2:,.0f} MB, more than the upload limit of "
+            f"{MAX_LAYER_BYTES / 1024**2:,.0f} MB: clip it to the study area or simplify it"
+        )
     try:
         names = [row[0] for row in pyogrio.list_layers(path)]
     except Exception as exc:
-        raise InputError(f"cannot read layers from {path.name}: {_first_line(exc)}") from exc
+        raise InputError(f"cannot read layers from {path.name}: {_first_line(exc)}; save it "
+                         "again as a GeoPackage (.gpkg)") from exc
     layers = {}
+    total = 0
     for name in names:
-        frame = gpd.read_file(path, layer=name, engine="pyogrio")
+        try:
+            frame = gpd.read_file(path, layer=name, engine="pyogrio")
+        except Exception as exc:
+            raise InputError(f"cannot read layer {name!r} of {path.name}: {_first_line(exc)}; "
+                             "save it again from QGIS") from exc
         if frame.crs is None:
             raise InputError(f"layer {name!r} in {path.name} has no CRS: set one in QGIS and save")
+        vertices = np.asarray(shapely.get_num_coordinates(frame.geometry.values))
+        if vertices.size and vertices.max() > MAX_FEATURE_VERTICES:
+            raise InputError(
+                f"layer {name!r} in {path.name} has a feature with {int(vertices.max()):,} "
+                f"vertices, more than the upload limit of {MAX_FEATURE_VERTICES:,}: simplify it "
+                "(QGIS: Vector > Geometry Tools > Simplify) or split it"
+            )
+        total += int(vertices.sum())
+        if total > MAX_LAYER_VERTICES:
+            raise InputError(
+                f"the layers in {path.name} have more than {MAX_LAYER_VERTICES:,} vertices in "
+                "all, the upload limit: clip them to the study area or simplify them"
+            )
         layers[str(name)] = frame
     if not layers:
-        raise InputError(f"{path.name} holds no layers")
+        raise InputError(f"{path.name} holds no layers: save one layer per risk factor into it")
     return layers
 
 
@@ -222,6 +266,12 @@ def _read_csv_points(
             "check the column names (or pass --x/--y) and the decimal separator"
         )
     crs_obj = _resolve_crs(crs, x_col, xs[valid], ys[valid], path.name, choices)
+    if (crs and crs_obj.is_projected and np.abs(xs[valid]).max() <= 180
+            and np.abs(ys[valid]).max() <= 90):
+        raise InputError(
+            f"{path.name}: the coordinates look like longitude/latitude in degrees but --crs "
+            f"{crs} is projected (metres): drop --crs or pass --crs EPSG:4326"
+        )
     if crs_obj.is_geographic:
         bad = valid & ((np.abs(xs) > 180) | (np.abs(ys) > 90))
         if bad.all() or bad[valid].mean() > 0.5:
@@ -290,14 +340,65 @@ def _read_vector(path: Path) -> gpd.GeoDataFrame:
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(f"cannot read {path.name}: {_first_line(exc)}") from exc
+        raise InputError(f"cannot read {path.name}: {_first_line(exc)}; the file looks damaged or "
+                         "incomplete: export it again (or save the incidents as CSV with lon/lat "
+                         "columns)") from exc
+
+
+def _quick_geometry_check(path: Path) -> None:
+    """Refuse non-point files from their header, before reading every vertex.
+
+    A GeoJSON whose first geometry declares its type up front, or a
+    GeoPackage/FlatGeobuf/Shapefile whose layer declares one, is checked
+    without parsing the coordinates, so a huge polygon fails in milliseconds.
+    Anything undecided here is checked after the full read.
+    """
+    suffix = path.suffix.lower()
+    kind = None
+    if suffix in (".geojson", ".json"):
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16).decode("utf-8", errors="replace")
+        match = re.search(r'"geometry"\s*:\s*\{\s*"type"\s*:\s*"(\w+)"', head)
+        kind = match.group(1) if match else None
+    elif suffix in (".gpkg", ".fgb", ".shp"):
+        import pyogrio
+
+        try:
+            kind = pyogrio.read_info(path).get("geometry_type")
+        except Exception:  # an unreadable file gets its message from the full read
+            return
+    kind = (kind or "").replace(" Z", "").replace(" M", "").replace("25D", "")
+    if kind in _NOT_POINTS:
+        raise InputError(
+            f"{path.name} holds {kind} geometries; incidents must be points (one per incident)"
+        )
+
+
+def _in_range(
+    frame: gpd.GeoDataFrame, name: str, choices: list[Choice]
+) -> tuple[gpd.GeoDataFrame, int]:
+    """Drop points outside longitude/latitude ranges of a geographic file (refuse if most are)."""
+    if not frame.crs.is_geographic:
+        return frame, 0
+    xs, ys = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
+    bad = ~(np.isfinite(xs) & np.isfinite(ys)) | (np.abs(xs) > 180) | (np.abs(ys) > 90)
+    if bad.mean() > 0.5:
+        raise InputError(
+            f"{name}: coordinates are outside longitude/latitude ranges although the file says "
+            f"{frame.crs.to_string()}: save it with its real CRS (e.g. EPSG:31983)"
+        )
+    if bad.any():
+        choices.append(announce(Choice(
+            "rows_without_coordinates", int(bad.sum()),
+            f"features of {name} outside longitude/latitude ranges were dropped")))
+    return frame.loc[~bad].reset_index(drop=True), int(bad.sum())
 
 
 def _points_only(frame: gpd.GeoDataFrame, name: str) -> tuple[gpd.GeoDataFrame, int]:
     if frame.crs is None:
         raise InputError(f"{name} has no CRS: save it with a CRS (e.g. EPSG:4326)")
     if len(frame) == 0:
-        raise InputError(f"{name} holds no features: it holds no incidents")
+        raise InputError(f"{name} holds no features: it holds no incidents; export them again")
     geom = frame.geometry
     missing = geom.isna() | geom.is_empty
     kinds = set(geom[~missing].geom_type.unique())
@@ -310,7 +411,7 @@ def _points_only(frame: gpd.GeoDataFrame, name: str) -> tuple[gpd.GeoDataFrame, 
         raise InputError(f"{name} holds MultiPoints: split them into one point per incident")
     frame = frame.loc[~missing].reset_index(drop=True)
     if len(frame) == 0:
-        raise InputError(f"{name}: every feature has an empty geometry")
+        raise InputError(f"{name}: every feature has an empty geometry: give each incident a point")
     return frame, int(missing.sum())
 
 

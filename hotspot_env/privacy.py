@@ -4,8 +4,11 @@ Every export goes through :func:`publishable_counts` so that in public mode
 small counts are suppressed (shown as ``"<k"``) and, optionally, Laplace noise
 gives epsilon-differential privacy to the published counts (Dwork et al. 2006):
 each incident changes one cell count by one, so the L1 sensitivity is 1 and
-noise ``Laplace(0, 1/epsilon)`` per cell suffices. The noise is seeded so a
-published run can be reproduced by its owner.
+noise ``Laplace(0, 1/epsilon)`` per cell suffices. The noise can be seeded so a
+published run can be reproduced by its owner, but the seed must stay secret:
+anyone who knows it can regenerate the noise and subtract it. So the noise is
+never drawn from the public :data:`settings.default_seed`; without a seed it
+comes from the operating system's entropy (see ``docs/privacy.md``).
 """
 
 from __future__ import annotations
@@ -17,10 +20,23 @@ from hotspot_env.errors import InputError
 
 
 def laplace_noise(counts: np.ndarray, epsilon: float, seed: int | None = None) -> np.ndarray:
-    """Counts plus Laplace(0, 1/epsilon) noise, rounded and clipped at zero."""
-    if not (epsilon > 0):
-        raise InputError(f"differential-privacy epsilon must be positive, got {epsilon!r}")
-    rng = np.random.default_rng(settings.default_seed if seed is None else seed)
+    """Counts plus Laplace(0, 1/epsilon) noise, rounded and clipped at zero.
+
+    Parameters
+    ----------
+    counts : ndarray
+        True counts (one incident changes one count by one: sensitivity 1).
+    epsilon : float
+        Privacy-loss parameter; smaller is more private and noisier.
+    seed : int, optional
+        Secret seed for reproducible noise. ``None`` (default) draws fresh
+        entropy from the operating system: a seed anyone knows (such as
+        :data:`settings.default_seed`) would let them subtract the noise.
+    """
+    if not (isinstance(epsilon, int | float | np.number) and np.isfinite(epsilon)
+            and epsilon > 0):
+        raise InputError(f"--dp-epsilon must be a positive number (e.g. 1.0), got {epsilon!r}")
+    rng = np.random.default_rng(seed)
     noisy = np.asarray(counts, dtype=float) + rng.laplace(0.0, 1.0 / epsilon, np.shape(counts))
     return np.clip(np.rint(noisy), 0, None).astype(np.int64)
 
@@ -53,7 +69,7 @@ def publishable_counts(
     epsilon : float, optional
         If given in public mode, add Laplace noise first.
     seed : int, optional
-        Seed for the noise.
+        Secret seed for the noise (default: fresh entropy, see :func:`laplace_noise`).
     """
     if privacy == "internal":
         return np.asarray(counts)

@@ -4,7 +4,7 @@ Everything this module produces is **simulated**. No record describes a real
 event, and no record describes a person: incidents are places and times only.
 
 Two generators, both seeded and reproducible (same seed and parameters give
-byte-identical output files):
+byte-identical CSV files and identical layers):
 
 :func:`simulate_city`
     A whole synthetic city (street grid, street lamps with gaps, buildings,
@@ -43,7 +43,6 @@ neighbourhood.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import os
@@ -107,10 +106,10 @@ DEMO_HOUR_PROFILES: dict[str, tuple[float, ...]] = {
                  3.5, 3.5, 3.5, 4, 4.5, 5, 5.5, 6, 6.5, 7, 8, 8.5),
     "robbery": (6, 5, 3.5, 2, 1.5, 1, 1, 1, 1.5, 2, 2.5, 3,
                 3.5, 3.5, 4, 4.5, 5, 5.5, 6, 6.5, 7, 7, 7, 6.5),
-    "burglary": (3, 3, 3, 2.5, 2, 1.5, 1.5, 2, 3, 4, 4.5, 4.5,
-                 4.5, 4.5, 4.5, 4.5, 4, 4, 3.5, 3.5, 3, 3, 3, 3),
-    "theft": (2, 1.5, 1, 0.8, 0.6, 0.6, 1, 2, 3, 4, 5, 6,
-              6.5, 6.5, 6.5, 6.5, 6.5, 6, 5.5, 5, 4.5, 4, 3, 2.5),
+    "burglary": (4.5, 4.5, 4.5, 4, 3.5, 2.5, 2, 2, 2.5, 3.5, 4, 4,
+                 4, 4, 4, 4, 3.5, 3.5, 3.5, 3.5, 3.5, 4, 4, 4.5),
+    "theft": (3, 2.5, 2, 1.2, 0.8, 0.6, 0.8, 1.5, 2.5, 3.5, 4.5, 5,
+              5.5, 5.5, 5.5, 5.5, 5.5, 5.5, 5.5, 5.5, 5, 4.5, 4, 3.5),
     "vandalism": (6, 5, 4, 3, 2, 1.5, 1, 1, 1.5, 2, 2, 2.5,
                   3, 3, 3.5, 4, 4.5, 5, 5.5, 6, 6.5, 7, 7, 6.5),
     "disorder": (8, 7, 5.5, 4, 2.5, 1.5, 1, 1, 1, 1.5, 2, 2.5,
@@ -657,7 +656,10 @@ def _build_layout(
 def _weighted_sample(
     rng: np.random.Generator, weights: np.ndarray, k: int, values: np.ndarray | None = None
 ) -> np.ndarray:
-    """``k`` distinct indices (or ``values``) drawn with probability ~ weights (Efraimidis-Spirakis)."""
+    """Draw ``k`` distinct indices (or ``values``) with probability ~ ``weights``.
+
+    Weighted sampling without replacement by Efraimidis-Spirakis keys, vectorised.
+    """
     weights = np.asarray(weights, dtype=float)
     k = min(k, int((weights > 0).sum()))
     if k <= 0:
@@ -881,6 +883,8 @@ def simulate_incidents(
         raise ValueError("simulate_incidents needs a non-empty 'streets' layer")
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
+    from hotspot_env.factors.darkness import sun_elevation
+
     if crs is None:
         from hotspot_env.grid import choose_crs
 
@@ -925,7 +929,7 @@ def simulate_incidents(
             + math.log(DEMO_EFFECTS["near_vacant"]) * near_vacant
             + math.log(DEMO_EFFECTS["far_from_youth"]) * ~near_youth)
     w_day = np.exp(base) * piece_len
-    w_night = w_day * np.where(dark, DEMO_EFFECTS["dark_at_night"], 1.0)
+    w_night = w_day
 
     # times (true times first, so lighting can act only in darkness)
     cat = rng_marks.choice(len(CATEGORIES), size=n,
@@ -934,7 +938,7 @@ def simulate_incidents(
     n_days = (first + pd.DateOffset(years=years) - first).days
     days = pd.date_range(first, periods=n_days, freq="D")
     season = 1.0 + DEMO_RULES["seasonal_amplitude"] * np.cos(
-        2 * np.pi * (days.dayofyear.to_numpy() - 196) / 365.25)
+        2 * np.pi * (days.day_of_year.to_numpy() - 196) / 365.25)
     day = rng_time.choice(n_days, size=n, p=season / season.sum())
     hour = np.empty(n, dtype=np.int64)
     for code, name in enumerate(CATEGORIES):
@@ -946,7 +950,7 @@ def simulate_incidents(
     utc = _local_to_utc(local, tz)
     lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(
         float(np.mean(sx)), float(np.mean(sy)))
-    in_dark = sun_below_horizon(utc, lat, lon)
+    in_dark = sun_elevation(np.full(n, lon), np.full(n, lat), utc) < 0.0
 
     # places, conditional on darkness
     site = np.empty(n, dtype=np.int64)
@@ -1035,48 +1039,6 @@ def write_demo_incidents(
     _atomic_write(meta_path,
                   lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8"))
     return gdf
-
-
-def sun_below_horizon(utc: np.ndarray, lat: float, lon: float) -> np.ndarray:
-    """True where the sun is below the horizon (between sunset and sunrise).
-
-    Sunrise and sunset are computed with astral once per UTC day, so the cost
-    grows with the number of days, not of instants. Days without a sunrise or a
-    sunset (polar day or night) are all light or all dark.
-
-    Parameters
-    ----------
-    utc : ndarray of datetime64
-        Naive UTC instants.
-    lat, lon : float
-        Observer position in degrees.
-    """
-    from astral import Observer
-    from astral.sun import elevation, sunrise, sunset
-
-    obs = Observer(latitude=lat, longitude=lon)
-    utc = np.asarray(utc, dtype="datetime64[s]")
-    days = utc.astype("datetime64[D]")
-    uniq, inv = np.unique(days, return_inverse=True)
-    rise = np.empty(uniq.size, dtype="datetime64[s]")
-    set_ = np.empty(uniq.size, dtype="datetime64[s]")
-    for i, d in enumerate(uniq.astype(object)):
-        try:
-            r = sunrise(obs, d, tzinfo=dt.UTC)
-            s = sunset(obs, d, tzinfo=dt.UTC)
-            rise[i] = np.datetime64(r.replace(tzinfo=None), "s")
-            set_[i] = np.datetime64(s.replace(tzinfo=None), "s")
-        except ValueError:
-            noon = dt.datetime(d.year, d.month, d.day, 12, tzinfo=dt.UTC)
-            light = elevation(obs, noon) > 0
-            rise[i] = np.datetime64(d, "s") if light else np.datetime64(d, "s") + 86400
-            set_[i] = rise[i] + (86400 if light else 0)
-    r, s = rise[inv], set_[inv]
-    if np.all(r <= s):
-        return (utc < r) | (utc >= s)
-    # sunset before sunrise in UTC (far from Greenwich): light when after rise or before set
-    normal = r <= s
-    return np.where(normal, (utc < r) | (utc >= s), (utc >= s) & (utc < r))
 
 
 # =================================================================== helpers

@@ -1,0 +1,94 @@
+"""Place-level risk factors measured on the study grid.
+
+One module per factor, all with the signature
+``compute(layers, grid, incidents=None, **params) -> FactorResult``
+(see :mod:`hotspot_env.factors.base`):
+
+=============  ==============================================  ==========================
+factor         measures                                        values
+=============  ==============================================  ==========================
+lighting       modelled street illuminance, dark segments      ``lamp_lux``
+darkness       share of timed incidents after civil dusk       ``dark_share``,
+                                                               ``timed_incidents``
+sightlines     free sightlines from street observers           ``sightline_m``
+vacancy        distance to vacant/derelict land                ``vacant_dist_m``
+access         walk to youth/community spaces, service gaps    ``youth_walk_m``
+custom         any user layer: distance to it, or raster value ``{name}_dist_m`` / ``{name}``
+=============  ==============================================  ==========================
+
+Methods, defaults and references: ``docs/factors.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import geopandas as gpd
+
+from hotspot_env.errors import InputError
+from hotspot_env.factors import access, custom, darkness, lighting, sightlines, vacancy
+from hotspot_env.factors.base import FactorResult
+from hotspot_env.grid import Grid
+
+__all__ = ["FACTORS", "FactorResult", "compute_all", "custom"]
+
+#: Built-in factors by name. User layers are added with :mod:`custom`
+#: (``compute_all`` params key ``"custom:<name>"``).
+FACTORS: dict[str, Callable[..., FactorResult]] = {
+    "lighting": lighting.compute,
+    "darkness": darkness.compute,
+    "sightlines": sightlines.compute,
+    "vacancy": vacancy.compute,
+    "access": access.compute,
+}
+
+
+def compute_all(
+    layers: dict[str, gpd.GeoDataFrame],
+    grid: Grid,
+    incidents: gpd.GeoDataFrame | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
+    factors: list[str] | None = None,
+) -> dict[str, FactorResult]:
+    """Compute several factors on one grid.
+
+    Parameters
+    ----------
+    layers : dict of str to GeoDataFrame
+        Layers already projected to ``grid.crs``.
+    grid : Grid
+        The study grid.
+    incidents : GeoDataFrame, optional
+        Incident points in ``grid.crs`` (``datetime``, ``time_known``).
+    params : dict of str to dict, optional
+        Keyword arguments per factor, e.g. ``{"lighting": {"dark_lux": 3}}``.
+        A key ``"custom:<name>"`` adds a custom factor ``<name>`` with those
+        arguments (e.g. ``{"custom:bars": {"source": bars_gdf}}``).
+    factors : list of str, optional
+        Built-in factors to run (default all of :data:`FACTORS`).
+
+    Returns
+    -------
+    dict of str to FactorResult
+        Keyed by factor name, built-ins first, then custom factors in the
+        order given.
+    """
+    params = dict(params or {})
+    names = list(FACTORS) if factors is None else list(factors)
+    unknown = [n for n in names if n not in FACTORS]
+    unknown += [k for k in params if k not in FACTORS and not k.startswith("custom:")]
+    if unknown:
+        raise InputError(f"unknown factor(s) {', '.join(map(repr, unknown))}: use "
+                         f"{', '.join(FACTORS)} or custom:<name>")
+    results: dict[str, FactorResult] = {}
+    for name in names:
+        results[name] = FACTORS[name](layers, grid, incidents, **(params.get(name) or {}))
+    for key, kwargs in params.items():
+        if not key.startswith("custom:"):
+            continue
+        name = key.split(":", 1)[1]
+        if name in FACTORS or name in results:
+            raise InputError(f"custom factor name {name!r} is already used: choose another")
+        results[name] = custom.compute(layers, grid, incidents, name=name, **(kwargs or {}))
+    return results

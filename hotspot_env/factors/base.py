@@ -190,9 +190,9 @@ def sample_raster(
             raise InputError(f"raster {os.fspath(path)} has {src.count} band(s), not band {band}")
         if CRS.from_user_input(src.crs) != crs:
             x, y = Transformer.from_crs(crs, src.crs, always_xy=True).transform(x, y)
-        cols, rows = ~src.transform * (x, y)
-        cols = np.floor(cols).astype(np.int64)
-        rows = np.floor(rows).astype(np.int64)
+        inv = ~src.transform
+        cols = np.floor(inv.a * x + inv.b * y + inv.c).astype(np.int64)
+        rows = np.floor(inv.d * x + inv.e * y + inv.f).astype(np.int64)
         ok = (rows >= 0) & (rows < src.height) & (cols >= 0) & (cols < src.width)
         if not ok.any():
             return out

@@ -129,7 +129,7 @@ def light_classes(incidents: gpd.GeoDataFrame) -> tuple[np.ndarray, list[Choice]
     else:
         stamps = pd.to_datetime(incidents["datetime"], utc=False)
     if "time_known" in incidents.columns:
-        known = incidents["time_known"].fillna(False).astype(bool).to_numpy()
+        known = incidents["time_known"].fillna(False).astype(bool).to_numpy().copy()
     else:
         known = np.ones(n, dtype=bool)
         has = stamps.notna().to_numpy()

@@ -1,0 +1,603 @@
+"""Benchmark: the whole pipeline on a synthetic city, timed stage by stage, with peers.
+
+``hotspot-env bench --scale quick|city|metro`` generates a seeded synthetic
+city, writes it to disk as a user would hand it over (incidents as GeoParquet,
+factor layers as a GeoPackage), runs :func:`hotspot_env.pipeline.run` on those
+files exactly as ``hotspot-env analyze`` does, and times every stage with
+:func:`time.perf_counter`. Stages are timed by wrapping the functions the
+pipeline calls (never by re-implementing them), so the numbers are those of the
+real code path; time not spent in a wrapped function is reported as
+``analyze_other`` (point filtering, cell indexing, array bookkeeping).
+
+Stages of other modules (risk factors, the risk terrain model, candidates and
+ranking of interventions) are timed as they are registered in
+:data:`hotspot_env.pipeline.STAGES`; a stage whose module does not exist yet is
+listed in ``stages_missing``, never faked.
+
+The city is generated in a separate process so that ``peak_rss_mb`` (the
+``ru_maxrss`` of this process, read right after the pipeline) measures the
+pipeline and not the generator. The peer comparisons run afterwards on the
+same data (see ``benchmarks/README.md`` for how each is made fair):
+
+* counts vs ``geopandas.sjoin(points, cells, predicate="within")`` + groupby;
+* KDE (epanechnikov) vs scikit-learn ``KernelDensity`` (kd-tree, exact) and,
+  if installed, KDEpy ``FFTKDE`` (a binned approximation);
+* Gi* vs ``esda.G_Local(star=True, transform="B", permutations=0)`` with a
+  ``libpysal.weights.lat2W`` queen W of the full rectangular grid;
+* re-ranking of 10,000 candidates, when the interventions engine exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hotspot_env.errors import InputError
+
+#: Cell side used at every scale (metro: ~240k cells).
+BENCH_CELL_SIZE_M: float = 50.0
+
+#: Seed of the synthetic city.
+BENCH_SEED: int = 20240601
+
+#: Cell centres scikit-learn is evaluated at (random sample, time scaled up).
+SKLEARN_SAMPLE_CELLS: int = 2_000
+
+#: Candidates re-ranked in the re-rank timing, and how many times.
+RERANK_CANDIDATES: int = 10_000
+RERANK_REPEATS: int = 50
+
+#: Scales: the presets of :data:`hotspot_env.synth.SCALES`, plus ``tiny``, a
+#: test-only size (1.5 km square, 3,000 incidents) for the test suite.
+SCALES: tuple[str, ...] = ("tiny", "quick", "city", "metro")
+TINY_SCALE: dict[str, float] = {"size_m": 1_500.0, "n_incidents": 3_000}
+
+#: Keys every benchmark result holds.
+RESULT_KEYS: tuple[str, ...] = (
+    "scale", "generator", "n_incidents", "n_incidents_used", "n_cells", "cell_size_m",
+    "bandwidth_m", "stages", "stages_missing", "total_s", "peak_rss_mb",
+    "kde_speedup_vs_sklearn", "kde_max_rel_err", "gi_speedup_vs_esda", "gi_max_abs_dz",
+    "rerank_p95_ms", "counts_speedup_vs_sjoin", "machine",
+)
+
+
+# ---------------------------------------------------------------- generation
+def _simulate(seed: int, scale: str) -> tuple[dict[str, Any], Any, str]:
+    """The synthetic city of :func:`hotspot_env.synth.simulate_city` at ``scale``."""
+    from hotspot_env.synth import simulate_city
+
+    if scale == "tiny":
+        city = simulate_city(seed, scale="quick", **TINY_SCALE)
+    else:
+        city = simulate_city(seed, scale=scale)
+    return dict(city.layers), city.incidents, "synth.simulate_city"
+
+
+def _prepare_inputs(seed: int, scale: str, folder: str) -> dict[str, Any]:
+    """Generate the city and write it as a user would pass it (runs in a child process).
+
+    Returns
+    -------
+    dict
+        ``incidents`` and ``layers`` paths, feature counts, ``generator``,
+        ``generate_s`` and ``write_s``.
+    """
+    import pyogrio
+
+    t0 = time.perf_counter()
+    layers, incidents, generator = _simulate(seed, scale)
+    generate_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    folder_path = Path(folder)
+    incidents_path = folder_path / "incidents.parquet"
+    incidents.to_parquet(incidents_path)
+    layers_path = folder_path / "layers.gpkg"
+    for name, frame in layers.items():
+        if frame is None or not len(frame):
+            continue
+        pyogrio.write_dataframe(frame, layers_path, layer=name, driver="GPKG", use_arrow=True)
+    write_s = time.perf_counter() - t0
+    return {"incidents": str(incidents_path), "layers": str(layers_path),
+            "generator": generator, "generate_s": generate_s, "write_s": write_s,
+            "n_incidents": int(len(incidents)),
+            "layer_features": {k: int(len(v)) for k, v in layers.items() if v is not None}}
+
+
+def _prepare_in_child(seed: int, scale: str, folder: str) -> dict[str, Any]:
+    """Run :func:`_prepare_inputs` in a fresh Python process and return its result.
+
+    A separate process keeps the generator's memory out of this process's
+    ``ru_maxrss``, so ``peak_rss_mb`` is the pipeline's.
+    """
+    code = ("import json, sys; from hotspot_env.bench import _prepare_inputs; "
+            "json.dump(_prepare_inputs(int(sys.argv[1]), sys.argv[2], sys.argv[3]), "
+            "open(sys.argv[4], 'w'))")
+    result_path = Path(folder) / "inputs.json"
+    proc = subprocess.run([sys.executable, "-c", code, str(seed), scale, folder,
+                           str(result_path)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"generating the {scale} city failed:\n{proc.stderr[-3000:]}")
+    return json.loads(result_path.read_text())
+
+
+# ------------------------------------------------------------------ timing
+class _Timer:
+    """Accumulates seconds per stage name, in first-seen order."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self._depth = 0
+
+    def add(self, name: str, seconds: float) -> None:
+        self.stages[name] = self.stages.get(name, 0.0) + seconds
+
+    def wrap(self, name: str, func: Callable[..., Any], exclusive: bool = True
+             ) -> Callable[..., Any]:
+        """``func`` timed under ``name``.
+
+        An exclusive stage counts only when no other exclusive stage is running
+        (so ``to_crs`` inside ``study_area`` counts as ``area``); a
+        non-exclusive one (``analyze``) wraps others without hiding them.
+        """
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if not exclusive:
+                t0 = time.perf_counter()
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    self.add(name, time.perf_counter() - t0)
+            if self._depth:
+                return func(*args, **kwargs)
+            self._depth += 1
+            t0 = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self._depth -= 1
+                self.add(name, time.perf_counter() - t0)
+
+        timed.__wrapped__ = func  # type: ignore[attr-defined]
+        return timed
+
+
+@contextlib.contextmanager
+def _patched(targets: list[tuple[Any, str, Callable[..., Any]]]) -> Iterator[None]:
+    """Temporarily replace ``getattr(obj, attr)`` by the given callables."""
+    missing = object()
+    saved = [(obj, attr, vars(obj).get(attr, missing)) for obj, attr, _ in targets]
+    try:
+        for obj, attr, new in targets:
+            setattr(obj, attr, new)
+        yield
+    finally:
+        for obj, attr, old in reversed(saved):
+            if old is missing:
+                delattr(obj, attr)
+            else:
+                setattr(obj, attr, old)
+
+
+def _instrumented_run(timer: _Timer, incidents: str, layers: str, out: Path,
+                      later: list[tuple[str, Callable[..., None]]]) -> Any:
+    """Run :func:`hotspot_env.pipeline.run` with every stage function timed."""
+    import geopandas as gpd
+
+    from hotspot_env import analysis as an
+    from hotspot_env import export, pipeline, report
+    from hotspot_env.grid import Grid
+
+    from_area = Grid.__dict__["from_area"].__func__
+
+    def timed_from_area(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return from_area(cls, *args, **kwargs)
+
+    to_crs = gpd.GeoDataFrame.to_crs
+    targets: list[tuple[Any, str, Callable[..., Any]]] = [
+        (an, "read_incidents", timer.wrap("load_incidents", an.read_incidents)),
+        (an, "read_layers", timer.wrap("load_layers", an.read_layers)),
+        (an, "choose_crs", timer.wrap("area", an.choose_crs)),
+        (an, "study_area", timer.wrap("area", an.study_area)),
+        (gpd.GeoDataFrame, "to_crs", timer.wrap("project", to_crs)),
+        (Grid, "from_area", classmethod(timer.wrap("grid", timed_from_area))),
+        (an, "count_incidents", timer.wrap("counts", an.count_incidents)),
+        (an, "choose_bandwidth", timer.wrap("bandwidth", an.choose_bandwidth)),
+        (an, "kde", timer.wrap("kde", an.kde)),
+        (an, "gi_star", timer.wrap("gi_star", an.gi_star)),
+        (pipeline, "analyze", timer.wrap("analyze", an.analyze, exclusive=False)),
+        (export, "write_outputs", timer.wrap("export", export.write_outputs, exclusive=False)),
+        (export, "write_cells", timer.wrap("export_cells_gpkg", export.write_cells)),
+        (export, "write_density", timer.wrap("export_density_tif", export.write_density)),
+        (report, "write_report", timer.wrap("export_report", report.write_report)),
+        (export, "build_manifest", timer.wrap("export_manifest", export.build_manifest)),
+    ]
+    stages = [(name, timer.wrap(f"stage:{name}", func)) for name, func in later]
+    writers = {name: timer.wrap(f"export:{name}", func)
+               for name, func in export.EXTRA_WRITERS.items()}
+    targets += [(pipeline, "STAGES", stages), (export, "EXTRA_WRITERS", writers)]
+    with _patched(targets):
+        return pipeline.run(incidents, layers=layers, out=out, cell_size=BENCH_CELL_SIZE_M,
+                            simulated=True)
+
+
+#: Later stages the benchmark expects: label and the module whose ``stage``
+#: function provides it (the brief's factor layers, RTM, candidates + ranking).
+STAGE_PROVIDERS: tuple[tuple[str, str], ...] = (
+    ("factors", "hotspot_env.factors"), ("rtm", "hotspot_env.rtm"),
+    ("trends", "hotspot_env.trends"), ("interventions", "hotspot_env.interventions"))
+
+
+def _later_stages() -> tuple[list[tuple[str, Callable[..., None]]], dict[str, str]]:
+    """The later stages to run and where each comes from.
+
+    Every stage registered in :data:`hotspot_env.pipeline.STAGES` runs, in
+    order. A provider module that exposes a ``stage`` function but has not
+    registered it yet is appended after them (status ``"run by bench (not in
+    pipeline.STAGES yet)"``); a provider without one is ``"missing"``.
+
+    Returns
+    -------
+    stages : list of (name, function)
+    status : dict of str to str
+        Provider label -> ``"pipeline"``, ``"run by bench ..."`` or ``"missing"``.
+    """
+    from hotspot_env import pipeline
+
+    stages = list(pipeline.STAGES)
+    registered = {getattr(func, "__module__", "") for _, func in stages}
+    status: dict[str, str] = {}
+    for label, module_name in STAGE_PROVIDERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            status[label] = "missing"
+            continue
+        in_pipeline = any(m == module_name or m.startswith(module_name + ".")
+                          for m in registered)
+        func = getattr(module, "stage", None)
+        if in_pipeline:
+            status[label] = "pipeline"
+        elif callable(func):
+            stages.append((label, _guarded(label, func, status)))
+            status[label] = "run by bench (not in pipeline.STAGES yet)"
+        else:
+            status[label] = "missing"
+    return stages, status
+
+
+def _guarded(label: str, func: Callable[..., None], status: dict[str, str]
+             ) -> Callable[..., None]:
+    """A bench-wired stage whose failure is reported in ``status`` instead of stopping the run."""
+
+    def run_stage(analysis: Any, **options: Any) -> None:
+        try:
+            func(analysis, **options)
+        except Exception as exc:  # an unfinished module must not stop the benchmark
+            status[label] = f"error: {type(exc).__name__}: {str(exc)[:200]}"
+
+    return run_stage
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident set size of this process in MiB (``ru_maxrss`` is KiB on Linux)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU count and model, RAM, Python and key library versions."""
+    import numba
+    import psutil
+
+    model = platform.processor() or ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cpu_count": os.cpu_count(), "cpu_model": model,
+            "ram_gb": round(psutil.virtual_memory().total / 1024**3, 1),
+            "python": platform.python_version(), "numpy": np.__version__,
+            "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
+            "platform": platform.platform()}
+
+
+# ------------------------------------------------------------------- peers
+def compare_counts(grid: Any, x: np.ndarray, y: np.ndarray, crs: Any) -> dict[str, Any]:
+    """Counts per cell: ours vs ``geopandas.sjoin(..., predicate="within")`` + groupby."""
+    import geopandas as gpd
+    import shapely
+
+    from hotspot_env.density import count_incidents
+
+    t0 = time.perf_counter()
+    ours = count_incidents(grid, x, y)
+    ours_s = time.perf_counter() - t0
+    cells = grid.to_geodataframe()
+    points = gpd.GeoDataFrame(geometry=shapely.points(x, y), crs=crs)
+    t0 = time.perf_counter()
+    joined = gpd.sjoin(points, cells[["cell_id", "geometry"]], predicate="within", how="inner")
+    theirs = joined.groupby("cell_id").size()
+    sjoin_s = time.perf_counter() - t0
+    flat = np.zeros(grid.n_rows * grid.n_cols, dtype=np.int64)
+    flat[theirs.index.to_numpy()] = theirs.to_numpy()
+    mismatch = int(np.abs(flat - ours.ravel()).sum())
+    return {"counts_s": ours_s, "sjoin_s": sjoin_s,
+            "counts_speedup_vs_sjoin": sjoin_s / max(ours_s, 1e-9),
+            "counts_mismatch_points": mismatch}
+
+
+def compare_kde(grid: Any, x: np.ndarray, y: np.ndarray, bandwidth: float,
+                seed: int = 0) -> dict[str, Any]:
+    """Epanechnikov KDE at every cell centre: ours vs scikit-learn (and KDEpy).
+
+    scikit-learn is timed on :data:`SKLEARN_SAMPLE_CELLS` random cell centres
+    (all of them if the grid is smaller) and its time scaled linearly to the
+    whole grid; the tree build (``fit``) is counted once, unscaled. The error
+    is measured on the sampled cells whose density exceeds 1 % of the maximum.
+    """
+    from sklearn.neighbors import KernelDensity
+
+    from hotspot_env.density import kde
+
+    kde(grid, x[:10], y[:10], bandwidth, kernel="epanechnikov")  # compile outside the timing
+    t0 = time.perf_counter()
+    ours = kde(grid, x, y, bandwidth, kernel="epanechnikov")
+    ours_s = time.perf_counter() - t0
+
+    n_all = grid.n_rows * grid.n_cols
+    rng = np.random.default_rng(seed)
+    sample = (np.arange(n_all) if n_all <= SKLEARN_SAMPLE_CELLS
+              else np.sort(rng.choice(n_all, SKLEARN_SAMPLE_CELLS, replace=False)))
+    cx, cy = grid.centres()
+    query = np.c_[cx.ravel()[sample], cy.ravel()[sample]]
+    pts = np.c_[x, y].astype(np.float64)
+    t0 = time.perf_counter()
+    model = KernelDensity(kernel="epanechnikov", bandwidth=bandwidth, algorithm="kd_tree",
+                          rtol=0, atol=0).fit(pts)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with np.errstate(divide="ignore"):
+        theirs = np.exp(model.score_samples(query)) * len(pts)
+    score_s = time.perf_counter() - t0
+    sklearn_s = fit_s + score_s * n_all / sample.size
+    mine = ours.ravel()[sample]
+    big = mine > 0.01 * ours.max()
+    rel = np.abs(mine[big] - theirs[big]) / theirs[big] if big.any() else np.zeros(1)
+    result: dict[str, Any] = {
+        "kde_s": ours_s, "sklearn_s_scaled": sklearn_s, "sklearn_fit_s": fit_s,
+        "sklearn_sample_cells": int(sample.size), "sklearn_sample_score_s": score_s,
+        "kde_speedup_vs_sklearn": sklearn_s / max(ours_s, 1e-9),
+        "kde_max_rel_err": float(rel.max()), "kde_cells_compared": int(big.sum()),
+    }
+    result.update(_compare_kdepy(grid, x, y, bandwidth, ours))
+    return result
+
+
+def _compare_kdepy(grid: Any, x: np.ndarray, y: np.ndarray, bandwidth: float,
+                   ours: np.ndarray) -> dict[str, Any]:
+    """KDEpy ``FFTKDE`` (binned, linear binning) on the cell-centre lattice, if installed."""
+    try:
+        from KDEpy import FFTKDE
+    except ImportError:
+        return {"kdepy_s": None, "kde_speedup_vs_kdepy": None, "kdepy_max_rel_err": None}
+    cs = grid.cell_size
+    # KDEpy's bw is the kernel's 1-D standard deviation: its epanechnikov has
+    # variance 1/5 at unit radius, so radius h means bw = h / sqrt(5) (in 2-D too).
+    bw = bandwidth / math.sqrt(5.0)
+    pad = int(math.ceil(bandwidth / cs)) + 2
+    xs = grid.x0 + (np.arange(-pad, grid.n_cols + pad) + 0.5) * cs
+    ys = grid.bounds[3] - (np.arange(-pad, grid.n_rows + pad) + 0.5) * cs
+    keep = (x > xs[0]) & (x < xs[-1]) & (y > ys[-1]) & (y < ys[0])
+    pts = np.c_[x[keep], y[keep]]
+    lattice = np.stack(np.meshgrid(xs, ys[::-1], indexing="ij"), axis=-1).reshape(-1, 2)
+    t0 = time.perf_counter()
+    values = FFTKDE(kernel="epa", bw=bw, norm=2).fit(pts).evaluate(lattice)
+    kdepy_s = time.perf_counter() - t0
+    dens = (values.reshape(xs.size, ys.size)[:, ::-1].T * keep.sum())
+    dens = dens[pad:pad + grid.n_rows, pad:pad + grid.n_cols]
+    big = ours > 0.01 * ours.max()
+    rel = np.abs(dens[big] - ours[big]) / ours[big]
+    return {"kdepy_s": kdepy_s, "kdepy_max_rel_err": float(rel.max()),
+            "kdepy_note": "FFTKDE is a binned (linear binning) approximation"}
+
+
+def compare_gi(grid: Any, counts: np.ndarray) -> dict[str, Any]:
+    """Gi* on the full rectangular grid: ours vs ``esda.G_Local`` with a lat2W queen W."""
+    import warnings
+
+    import esda
+    import libpysal
+
+    from hotspot_env.hotspots import gi_star
+
+    full = replace(grid, mask=np.ones(grid.shape, dtype=bool))
+    y = counts.astype(np.float64)
+    gi_star(full, y)  # warm-up (imports, caches), untimed
+    t0 = time.perf_counter()
+    ours = gi_star(full, y)
+    ours_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    w = libpysal.weights.lat2W(grid.n_rows, grid.n_cols, rook=False)
+    w_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = esda.G_Local(y.ravel(), w, star=True, transform="B", permutations=0)
+    esda_s = time.perf_counter() - t0
+    dz = np.abs(ours.z.ravel() - ref.Zs)
+    return {"gi_s": ours_s, "esda_s": esda_s, "esda_w_build_s": w_s,
+            "gi_speedup_vs_esda": esda_s / max(ours_s, 1e-9),
+            "gi_max_abs_dz": float(np.nanmax(dz)), "gi_cells_compared": int(dz.size)}
+
+
+def time_rerank(analysis: Any) -> dict[str, Any]:
+    """p95 of re-ranking :data:`RERANK_CANDIDATES` candidates, when the engine exists."""
+    try:
+        engine = importlib.import_module("hotspot_env.interventions.rank")
+        rerank = engine.rerank
+    except (ImportError, AttributeError):
+        return {"rerank_p95_ms": None, "rerank_note": "interventions engine not available"}
+    candidates = analysis.extras.get("candidates")
+    if candidates is None or not len(candidates):
+        return {"rerank_p95_ms": None, "rerank_note": "the run produced no candidates"}
+    reps = int(math.ceil(RERANK_CANDIDATES / len(candidates)))
+    pool = candidates if reps == 1 else _repeat_frame(candidates, reps)
+    pool = pool.iloc[:RERANK_CANDIDATES]
+    times = []
+    for i in range(RERANK_REPEATS):
+        t0 = time.perf_counter()
+        rerank(pool, budget=1e5 * (1 + i % 5))
+        times.append((time.perf_counter() - t0) * 1000)
+    return {"rerank_p95_ms": float(np.percentile(times, 95)), "rerank_candidates": len(pool)}
+
+
+def _repeat_frame(frame: Any, reps: int) -> Any:
+    import pandas as pd
+
+    return pd.concat([frame] * reps, ignore_index=True)
+
+
+# -------------------------------------------------------------------- main
+def run_bench(scale: str = "quick", out: str | os.PathLike[str] | None = None,
+              seed: int = BENCH_SEED, peers: bool = True) -> dict[str, Any]:
+    """Generate the synthetic city, run the pipeline stage by stage and compare with peers.
+
+    Parameters
+    ----------
+    scale : {"quick", "city", "metro"}
+        City size (``"tiny"`` is for the test suite).
+    out : path, optional
+        Folder for the pipeline outputs (default: a temporary folder, removed).
+    seed : int
+        Seed of the synthetic city.
+    peers : bool
+        Run the peer comparisons (scikit-learn, esda, geopandas, KDEpy).
+
+    Returns
+    -------
+    dict
+        JSON-ready result with at least :data:`RESULT_KEYS`.
+    """
+    if scale not in SCALES:
+        raise InputError(f"unknown scale {scale!r}: use quick, city or metro")
+    later, stage_status = _later_stages()
+    with tempfile.TemporaryDirectory(prefix="hotspot-bench-") as tmp:
+        inputs = _prepare_in_child(seed, scale, tmp)
+        out_dir = Path(out) if out is not None else Path(tmp) / "out"
+        gc.collect()
+        timer = _Timer()
+        t0 = time.perf_counter()
+        analysis = _instrumented_run(timer, inputs["incidents"], inputs["layers"], out_dir,
+                                     later)
+        total_s = time.perf_counter() - t0
+        peak_rss_mb = _peak_rss_mb()
+        output_bytes = {p.name: p.stat().st_size for p in out_dir.iterdir() if p.is_file()}
+
+    stages = _stage_table(timer.stages)
+    grid = analysis.grid
+    xs = analysis.points.geometry.x.to_numpy()
+    ys = analysis.points.geometry.y.to_numpy()
+    result: dict[str, Any] = {
+        "scale": scale, "generator": inputs["generator"], "seed": seed,
+        "n_incidents": inputs["n_incidents"],
+        "n_incidents_used": int(analysis.counts["incidents_used"]),
+        "layer_features": inputs["layer_features"],
+        "n_cells": int(grid.n_cells), "grid_shape": list(grid.shape),
+        "cell_size_m": grid.cell_size, "bandwidth_m": analysis.parameters["bandwidth_m"],
+        "generate_s": inputs["generate_s"], "write_inputs_s": inputs["write_s"],
+        "stages": stages, "stage_status": stage_status,
+        "stages_missing": [k for k, v in stage_status.items() if v == "missing"],
+        "total_s": total_s, "peak_rss_mb": peak_rss_mb, "output_bytes": output_bytes,
+    }
+    if peers:
+        bandwidth = float(analysis.parameters["bandwidth_m"])
+        counts = np.asarray(analysis.arrays["incidents"])
+        result.update(compare_counts(grid, xs, ys, grid.crs))
+        result.update(compare_kde(grid, xs, ys, bandwidth, seed=seed))
+        result.update(compare_gi(grid, counts))
+    else:
+        result.update({k: None for k in ("kde_speedup_vs_sklearn", "kde_max_rel_err",
+                                         "gi_speedup_vs_esda", "gi_max_abs_dz",
+                                         "counts_speedup_vs_sjoin")})
+    result.update(time_rerank(analysis))
+    result["peak_rss_mb_with_peers"] = _peak_rss_mb()
+    result["machine"] = machine_info()
+    return result
+
+
+def _stage_table(raw: dict[str, float]) -> dict[str, float]:
+    """Stage seconds in pipeline order, with ``analyze_other`` for the untimed remainder."""
+    order = ["load_incidents", "load_layers", "area", "project", "grid", "counts",
+             "bandwidth", "kde", "gi_star"]
+    stages = {k: raw[k] for k in order if k in raw}
+    if "analyze" in raw:
+        stages["analyze_other"] = max(0.0, raw["analyze"] - sum(stages.values()))
+    for key, value in raw.items():
+        if key.startswith("stage:"):
+            stages[key.removeprefix("stage:")] = value
+    for key in ("export_cells_gpkg", "export_density_tif"):
+        if key in raw:
+            stages[key] = raw[key]
+    for key, value in raw.items():
+        if key.startswith("export:"):
+            stages[key.replace(":", "_", 1)] = value
+    for key in ("export_report", "export_manifest"):
+        if key in raw:
+            stages[key] = raw[key]
+    if "export" in raw:
+        written = sum(v for k, v in stages.items() if k.startswith("export_"))
+        stages["export_other"] = max(0.0, raw["export"] - written)
+    return {k: round(v, 4) for k, v in stages.items()}
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A human-readable summary of one benchmark result."""
+    lines = [f"scale {result['scale']}: {result['n_incidents']:,} incidents "
+             f"({result['n_incidents_used']:,} used), {result['n_cells']:,} cells of "
+             f"{result['cell_size_m']:g} m, bandwidth {result['bandwidth_m']:g} m "
+             f"[{result['generator']}]"]
+    for name, seconds in result["stages"].items():
+        lines.append(f"  {name:<28}{seconds:9.3f} s")
+    lines.append(f"  {'total':<28}{result['total_s']:9.3f} s")
+    lines.append(f"peak RSS {result['peak_rss_mb']:,.0f} MB")
+    if result["stages_missing"]:
+        lines.append(f"stages not available yet: {', '.join(result['stages_missing'])}")
+
+    def fmt(key: str, spec: str) -> str:
+        value = result.get(key)
+        return "n/a" if value is None else format(value, spec)
+
+    lines.append(f"KDE: {fmt('kde_speedup_vs_sklearn', '.0f')}x scikit-learn, max rel err "
+                 f"{fmt('kde_max_rel_err', '.1e')}")
+    lines.append(f"Gi*: {fmt('gi_speedup_vs_esda', '.0f')}x esda, max |dz| "
+                 f"{fmt('gi_max_abs_dz', '.1e')}")
+    lines.append(f"counts: {fmt('counts_speedup_vs_sjoin', '.0f')}x geopandas.sjoin")
+    lines.append(f"re-rank p95: {fmt('rerank_p95_ms', '.1f')} ms")
+    return "\n".join(lines)
+
+
+def to_json(result: dict[str, Any]) -> str:
+    """Serialise a result (numpy scalars made plain)."""
+    def default(value: Any) -> Any:
+        if hasattr(value, "item"):
+            return value.item()
+        return str(value)
+
+    return json.dumps(result, indent=2, default=default)

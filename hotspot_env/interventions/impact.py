@@ -1,0 +1,958 @@
+"""Expected prevented incidents: baseline, evidence, Monte Carlo and overlap.
+
+Baseline
+--------
+The harm an intervention can act on is the expected number of incidents in
+its reach over the next year: ``arrays["forecast"]`` (expected incidents per
+cell next year) when the forecast stage ran, else ``kde x cell area`` (the KDE
+is in incidents per km² per year). Each cell's baseline is split into
+**strata** = incident category group x time class, with shares taken from the
+incidents recorded in and around the cell (:func:`build_baseline`):
+
+* category groups: ``gun_violence``, ``violence`` (other than gun violence),
+  ``robbery``, ``burglary``, ``theft``, ``vandalism``, ``drugs``, ``disorder``,
+  ``other`` (incident categories are mapped by keyword, :data:`CATEGORY_KEYWORDS`);
+* time classes: dark or not (sun below -6 deg at the incident's place and
+  moment, :func:`hotspot_env.factors.darkness.light_classes`) x inside or
+  outside each local-hour window the evidence uses (e.g. ``15-19``).
+
+An evidence row applies only to the strata its ``crime_categories`` and
+``hours`` cover, so lighting acts only on the share of incidents in darkness
+*at that place*. Incidents without a time of day take the time-class mix of
+the timed incidents in the same window of cells, else of the study area, else
+(no timed incident at all) the share of the year's hours that are dark at the
+study area's centre; incidents without a category likewise take the known mix.
+
+Effect
+------
+For candidate ``j`` acting through evidence row ``r`` on cell ``c`` and
+stratum ``s``: ``prevented = base[c, s] x sigma_jc x (1 - RR_r)``, where
+``sigma_jc`` is the share of the cell inside the reach buffer (``reach_m``
+around the candidate's geometry) plus ``diffusion_factor`` x the share inside
+the ring ``reach_m .. 2 reach_m`` (minus it for ``displacement`` rows).
+
+Monte Carlo
+-----------
+``RR_r`` is lognormal with median ``rate_ratio`` and log-SD
+``sigma = (ln ci_high - ln ci_low) / (2 x 1.96)``; one draw per evidence row
+is shared by every candidate of that row (the effect is one unknown quantity,
+so candidates' uncertainties are correlated). ``n_draws`` (default 2,000,
+at least 1,000) seeded draws give the mean and the 80 % interval (10th and
+90th percentiles).
+
+Overlap
+-------
+Candidates reaching the same cell combine multiplicatively: the incidents
+left in stratum ``s`` of cell ``c`` are ``base x prod_j (1 - sigma_jc e_j)``
+with ``e_j = 1 - RR``, so the same incident is never prevented twice
+(:meth:`ImpactModel.portfolio_prevented`). With full cover, ``RR 0.8`` and
+``RR 0.9`` on 10 incidents prevent ``10 x (1 - 0.72) = 2.8``, not 3.0.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import shapely
+from pyproj import CRS, Transformer
+
+from hotspot_env import settings
+from hotspot_env.choices import Choice, announce
+from hotspot_env.errors import InputError
+from hotspot_env.grid import Grid
+from hotspot_env.interventions.evidence import EvidenceLibrary
+
+#: Incident category groups (strata), in order. ``violence`` means violence
+#: other than gun violence; the evidence category ``violence`` covers both.
+CATEGORY_GROUPS: tuple[str, ...] = (
+    "gun_violence", "violence", "robbery", "burglary", "theft", "vandalism", "drugs", "disorder",
+    "other",
+)
+
+#: Keywords that map an incident category (lower-case substring match, first
+#: hit wins) to a group; anything else non-empty is ``other``. English terms
+#: plus a few Portuguese/Spanish ones; override with ``category_map``.
+CATEGORY_KEYWORDS: tuple[tuple[str, str], ...] = (
+    ("shoot", "gun_violence"), ("gun", "gun_violence"), ("firearm", "gun_violence"),
+    ("arma de fogo", "gun_violence"), ("disparo", "gun_violence"),
+    ("robber", "robbery"), ("mugging", "robbery"), ("roubo", "robbery"), ("robo", "robbery"),
+    ("homicid", "violence"), ("murder", "violence"), ("manslaughter", "violence"),
+    ("assault", "violence"), ("battery", "violence"), ("violen", "violence"),
+    ("rape", "violence"), ("sexual", "violence"), ("stab", "violence"), ("wound", "violence"),
+    ("kidnap", "violence"), ("lesao", "violence"), ("lesão", "violence"),
+    ("latrocinio", "robbery"), ("latrocínio", "robbery"),
+    ("burglar", "burglary"), ("break-in", "burglary"), ("break and enter", "burglary"),
+    ("housebreak", "burglary"), ("breaking", "burglary"),
+    ("theft", "theft"), ("larceny", "theft"), ("steal", "theft"), ("stolen", "theft"),
+    ("shoplift", "theft"), ("furto", "theft"), ("hurto", "theft"), ("pickpocket", "theft"),
+    ("vandal", "vandalism"), ("criminal damage", "vandalism"), ("graffiti", "vandalism"),
+    ("arson", "vandalism"), ("damage", "vandalism"),
+    ("drug", "drugs"), ("narcotic", "drugs"), ("cannabis", "drugs"), ("trafico", "drugs"),
+    ("disorder", "disorder"), ("nuisance", "disorder"), ("anti-social", "disorder"),
+    ("antisocial", "disorder"), ("public order", "disorder"), ("noise", "disorder"),
+    ("drunk", "disorder"), ("loiter", "disorder"),
+)
+
+#: Cells on each side of a cell whose incidents give its strata shares
+#: (1 = the 3x3 block). Public mode widens it to the KDE bandwidth.
+SHARE_WINDOW_CELLS: int = 1
+
+#: Default number of Monte Carlo draws, and the least accepted.
+N_DRAWS: int = 2000
+MIN_DRAWS: int = 1000
+
+#: Quantiles of the reported interval (80 %).
+INTERVAL: tuple[float, float] = (10.0, 90.0)
+
+_G = len(CATEGORY_GROUPS)
+
+
+# ====================================================================== strata
+def category_groups_of(categories: Iterable[str]) -> np.ndarray:
+    """Boolean mask over :data:`CATEGORY_GROUPS` covered by evidence categories."""
+    cats = set(categories)
+    if "all" in cats:
+        return np.ones(_G, dtype=bool)
+    mask = np.array([g in cats for g in CATEGORY_GROUPS])
+    if "violence" in cats:
+        mask[CATEGORY_GROUPS.index("gun_violence")] = True
+    return mask
+
+
+def map_categories(
+    values: Sequence[Any] | np.ndarray, category_map: dict[str, str] | None = None
+) -> np.ndarray:
+    """Group index (into :data:`CATEGORY_GROUPS`) of incident categories; -1 when missing.
+
+    Parameters
+    ----------
+    values : sequence of str or None
+        Incident categories as read (any case).
+    category_map : dict, optional
+        Exact category (lower-case) -> group name; checked before the keywords.
+    """
+    extra = {str(k).strip().lower(): v for k, v in (category_map or {}).items()}
+    for key, group in extra.items():
+        if group not in CATEGORY_GROUPS:
+            raise InputError(f"category_map sends {key!r} to {group!r}: use one of "
+                             f"{', '.join(CATEGORY_GROUPS)}")
+    series = pd.Series(values, dtype=object)
+    text = series.where(series.notna(), "").astype(str).str.strip().str.lower()
+    uniques, inverse = np.unique(text.to_numpy(), return_inverse=True)
+    out = np.empty(len(uniques), dtype=np.int64)
+    for i, value in enumerate(uniques):
+        if value in ("", "nan", "none", "unknown"):
+            out[i] = -1
+        elif value in extra:
+            out[i] = CATEGORY_GROUPS.index(extra[value])
+        elif value in CATEGORY_GROUPS:
+            out[i] = CATEGORY_GROUPS.index(value)
+        else:
+            hit = next((g for k, g in CATEGORY_KEYWORDS if k in value), "other")
+            out[i] = CATEGORY_GROUPS.index(hit)
+    return out[inverse.ravel()] if len(uniques) else np.zeros(0, dtype=np.int64)
+
+
+def in_window(hour: np.ndarray, window: tuple[int, int]) -> np.ndarray:
+    """True where a local hour (0-24, float) lies in ``[start, end)``, wrapping midnight."""
+    start, end = window
+    hour = np.asarray(hour, dtype=float)
+    if start < end:
+        return (hour >= start) & (hour < end)
+    return (hour >= start) | (hour < end)
+
+
+def time_class(dark: np.ndarray, hour: np.ndarray, windows: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Time-class index: bit 0 = dark, bit ``1 + w`` = inside window ``w``."""
+    cls = np.asarray(dark, dtype=np.int64).copy()
+    for w, window in enumerate(windows):
+        cls += in_window(hour, window).astype(np.int64) << (1 + w)
+    return cls
+
+
+def row_strata(rows: pd.DataFrame, windows: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Boolean ``(n_rows, n_strata)``: which strata each evidence row covers."""
+    n_time = 2 ** (1 + len(windows))
+    t = np.arange(n_time)
+    out = np.zeros((len(rows), _G * n_time), dtype=bool)
+    for i, rec in enumerate(rows.itertuples()):
+        if rec.hours == "all":
+            tmask = np.ones(n_time, dtype=bool)
+        elif rec.hours == "dark":
+            tmask = (t & 1) == 1
+        else:
+            tmask = (t >> (1 + list(windows).index(tuple(rec.window)))) & 1 == 1
+        out[i] = np.outer(category_groups_of(rec.categories), tmask).ravel()
+    return out
+
+
+@dataclass
+class StrataBaseline:
+    """Expected incidents per cell next year, split into strata.
+
+    Attributes
+    ----------
+    grid : Grid
+        The study grid.
+    baseline : ndarray
+        ``grid.shape``: expected incidents per cell per year (0 outside the area).
+    windows : tuple of (int, int)
+        Local-hour windows the time classes distinguish.
+    cells : ndarray of int64
+        Flat indices (``row * n_cols + col``) of cells with a positive baseline.
+    shares : scipy.sparse.csr_matrix
+        ``(len(cells), n_strata)``: each cell's share of its baseline per
+        stratum (rows sum to 1).
+    notes : dict
+        Provenance for the manifest and reasons (``baseline_source``,
+        ``time_source``, ``dark_share_area``...).
+    choices : list of Choice
+        What was assumed, announced.
+    """
+
+    grid: Grid
+    baseline: np.ndarray
+    windows: tuple[tuple[int, int], ...]
+    cells: np.ndarray
+    shares: sp.csr_matrix
+    notes: dict[str, Any] = field(default_factory=dict)
+    choices: list[Choice] = field(default_factory=list)
+
+    @property
+    def n_time(self) -> int:
+        """Number of time classes."""
+        return 2 ** (1 + len(self.windows))
+
+    @property
+    def n_strata(self) -> int:
+        """Number of strata (category groups x time classes)."""
+        return _G * self.n_time
+
+    def cell_position(self, flat: np.ndarray) -> np.ndarray:
+        """Position of flat cell indices in :attr:`cells`; -1 where the baseline is 0."""
+        flat = np.asarray(flat, dtype=np.int64)
+        pos = np.searchsorted(self.cells, flat)
+        pos = np.minimum(pos, max(len(self.cells) - 1, 0))
+        ok = (len(self.cells) > 0) & (self.cells[pos] == flat) if len(self.cells) else np.zeros(
+            flat.shape, dtype=bool)
+        return np.where(ok, pos, -1)
+
+    def dark_share(self) -> np.ndarray:
+        """Share of each kept cell's baseline in darkness (aligned with :attr:`cells`)."""
+        dark = (np.arange(self.n_strata) % self.n_time) & 1 == 1
+        return np.asarray(self.shares[:, dark].sum(axis=1)).ravel()
+
+    def covered_share(self, strata_mask: np.ndarray) -> np.ndarray:
+        """Share of each kept cell's baseline in the given strata."""
+        return np.asarray(self.shares[:, np.flatnonzero(strata_mask)].sum(axis=1)).ravel()
+
+
+def build_baseline(
+    analysis: Any,
+    windows: Sequence[tuple[int, int]] = (),
+    *,
+    timezone: str | None = None,
+    default_category: str | None = None,
+    category_map: dict[str, str] | None = None,
+    window_cells: int | None = None,
+) -> StrataBaseline:
+    """Split each cell's expected incidents into strata (see the module docstring).
+
+    Parameters
+    ----------
+    analysis : Analysis
+        Uses ``grid``, ``arrays["forecast"]`` or ``arrays["kde"]``, ``points``
+        (``category``, ``datetime``, ``time_known``) and ``parameters``.
+    windows : sequence of (int, int)
+        Local-hour windows used by the evidence (e.g. ``[(15, 19)]``).
+    timezone : str, optional
+        IANA zone for local hours (default ``parameters["timezone"]``, else
+        local mean solar time from the longitude, announced).
+    default_category : str, optional
+        Group for incidents without a category when *no* incident has one
+        (e.g. ``"violence"`` for a homicide file); default ``"other"``.
+    category_map : dict, optional
+        Exact incident category -> group (see :func:`map_categories`).
+    window_cells : int, optional
+        Half-width (cells) of the block whose incidents give a cell's shares
+        (default :data:`SHARE_WINDOW_CELLS`; public mode: at least the KDE
+        bandwidth).
+
+    Returns
+    -------
+    StrataBaseline
+    """
+    grid = analysis.grid
+    params = analysis.parameters
+    windows = tuple(sorted({(int(a), int(b)) for a, b in windows}))
+    choices: list[Choice] = []
+    notes: dict[str, Any] = {}
+    if default_category is not None and default_category not in CATEGORY_GROUPS:
+        raise InputError(f"default category {default_category!r} is not one of "
+                         f"{', '.join(CATEGORY_GROUPS)}")
+
+    # ---- baseline per cell (incidents per year)
+    if "forecast" in analysis.arrays:
+        base = np.asarray(analysis.arrays["forecast"], dtype=float)
+        notes["baseline_source"] = "forecast (expected incidents per cell next year)"
+    else:
+        base = np.asarray(analysis.arrays["kde"], dtype=float) * grid.cell_area_km2
+        per = "year" if params.get("period_years") else "recorded period (no dates)"
+        notes["baseline_source"] = f"KDE x cell area (incidents per cell per {per})"
+    base = np.where(grid.mask & np.isfinite(base), np.maximum(base, 0.0), 0.0)
+    choices.append(announce(Choice("intervention_baseline", notes["baseline_source"],
+                                   "expected incidents the interventions can act on")))
+
+    # ---- incidents: cell, category group, time class
+    points = analysis.points
+    n = len(points)
+    xs = points.geometry.x.to_numpy() if n else np.zeros(0)
+    ys = points.geometry.y.to_numpy() if n else np.zeros(0)
+    row, col = grid.cell_index(xs, ys)
+    inside = row >= 0
+    flat_pt = np.where(inside, row * grid.n_cols + col, -1)
+    groups = map_categories(points["category"] if "category" in points else [None] * n,
+                            category_map)
+    n_time = 2 ** (1 + len(windows))
+    n_strata = _G * n_time
+    dark, hours, timed, tz_rule = _incident_times(points, timezone or params.get("timezone"))
+    tcls = np.where(timed, time_class(dark, np.nan_to_num(hours), windows), -1)
+    n_cat_known = int((groups >= 0).sum())
+    default_g = CATEGORY_GROUPS.index(default_category or "other")
+    if n_cat_known == 0:
+        choices.append(announce(Choice(
+            "incident_category_default", CATEGORY_GROUPS[default_g],
+            "no incident has a category, so all count as this group: evidence for other "
+            "categories does not apply (pass default_category to change it)")))
+    notes.update(incidents=int(inside.sum()), category_known=n_cat_known,
+                 time_known=int(timed.sum()))
+
+    # codes: known/known -> g*T+t; cat only -> S+g; time only -> S+G+t; neither -> S+G+T
+    code = np.where((groups >= 0) & (tcls >= 0), groups * n_time + tcls,
+                    np.where(groups >= 0, n_strata + groups,
+                             np.where(tcls >= 0, n_strata + _G + tcls, n_strata + _G + n_time)))
+    k_codes = n_strata + _G + n_time + 1
+    size = grid.n_rows * grid.n_cols
+    counts = sp.csr_matrix((np.ones(int(inside.sum())), (flat_pt[inside], code[inside])),
+                           shape=(size, k_codes))
+    counts.sum_duplicates()
+    area = np.asarray(counts.sum(axis=0)).ravel()
+
+    # ---- area-level mixes and the prior for time
+    a_area, bc_area, ct_area, d_area = _split(area[None, :], n_time)
+    timed_area = a_area.sum(1) + ct_area
+    if timed_area.sum() > 0:
+        p_time_area = timed_area[0] / timed_area.sum()
+        notes["time_source"] = "incident times"
+    else:
+        p_time_area = _prior_time(analysis, windows, timezone or params.get("timezone"))
+        notes["time_source"] = "hours of darkness at the study area (no incident has a time)"
+        choices.append(announce(Choice(
+            "darkness_share_prior", round(float(p_time_area[1::2].sum()), 3),
+            "no incident has a time of day, so the share in darkness is the share of the "
+            "year's hours that are dark at the study area's centre (sun below -6 deg)")))
+    known_area = a_area.sum(2) + bc_area
+    p_cat_area = (known_area[0] / known_area.sum() if known_area.sum() > 0
+                  else np.eye(_G)[default_g])
+    m_area = _mix(a_area, bc_area, ct_area, d_area, p_time_area[None], p_cat_area[None])[0]
+    share_area = m_area.ravel() / m_area.sum() if m_area.sum() > 0 else np.full(
+        n_strata, 1.0 / n_strata)
+    n_untimed = int(inside.sum() - (timed & inside).sum())
+    if 0 < n_untimed and timed_area.sum() > 0:
+        choices.append(announce(Choice(
+            "incidents_time_imputed", n_untimed,
+            "incidents without a time of day take the darkness and hour mix of the timed "
+            "incidents around the same cell (else of the whole area); never guessed one by one")))
+    notes["dark_share_area"] = float(share_area.reshape(_G, n_time)[:, 1::2].sum())
+    notes["tz_rule"] = tz_rule
+
+    # ---- per-cell shares over a window of cells
+    radius = window_cells
+    if radius is None:
+        radius = SHARE_WINDOW_CELLS
+        if params.get("privacy") == "public":
+            bw = float(params.get("bandwidth_m") or settings.public_min_bandwidth_m)
+            radius = max(radius, int(math.ceil(bw / grid.cell_size)))
+    radius = max(0, int(radius))
+    notes["share_window_cells"] = radius
+    cells = np.flatnonzero(base.ravel() > 0).astype(np.int64)
+    blocks = []
+    chunk = max(1, 4_000_000 // max(k_codes * (2 * radius + 1) ** 2, 1))
+    for start in range(0, len(cells), chunk):
+        part = cells[start:start + chunk]
+        w = _window_sum(counts, part, grid, radius)
+        a, bc, ct, d = _split(w, n_time)
+        timed_c = a.sum(1) + ct
+        tot_t = timed_c.sum(1, keepdims=True)
+        p_time = np.where(tot_t > 0, timed_c / np.maximum(tot_t, 1e-300), p_time_area[None])
+        known_c = a.sum(2) + bc
+        tot_c = known_c.sum(1, keepdims=True)
+        p_cat = np.where(tot_c > 0, known_c / np.maximum(tot_c, 1e-300), p_cat_area[None])
+        m = _mix(a, bc, ct, d, p_time, p_cat).reshape(len(part), n_strata)
+        tot = m.sum(1, keepdims=True)
+        share = np.where(tot > 0, m / np.maximum(tot, 1e-300), share_area[None])
+        share[share < 1e-12] = 0.0
+        blocks.append(sp.csr_matrix(share))
+    shares = sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, n_strata))
+    return StrataBaseline(grid, base, windows, cells, shares, notes, choices)
+
+
+def _split(w: np.ndarray, n_time: int) -> tuple[np.ndarray, ...]:
+    s = _G * n_time
+    a = w[:, :s].reshape(-1, _G, n_time)
+    return a, w[:, s:s + _G], w[:, s + _G:s + _G + n_time], w[:, -1]
+
+
+def _mix(a, bc, ct, d, p_time, p_cat) -> np.ndarray:
+    return (a + bc[:, :, None] * p_time[:, None, :] + p_cat[:, :, None] * ct[:, None, :]
+            + d[:, None, None] * p_cat[:, :, None] * p_time[:, None, :])
+
+
+def _window_sum(counts: sp.csr_matrix, flat: np.ndarray, grid: Grid, radius: int) -> np.ndarray:
+    rows, cols = np.divmod(flat, grid.n_cols)
+    out = np.zeros((len(flat), counts.shape[1]))
+    for dr in range(-radius, radius + 1):
+        for dc in range(-radius, radius + 1):
+            r, c = rows + dr, cols + dc
+            ok = (r >= 0) & (r < grid.n_rows) & (c >= 0) & (c < grid.n_cols)
+            if ok.any():
+                out[ok] += counts[r[ok] * grid.n_cols + c[ok]].toarray()
+    return out
+
+
+def _incident_times(
+    points: gpd.GeoDataFrame, timezone: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Dark flag, local hour and "time known" per incident, and the local-time rule."""
+    n = len(points)
+    dark = np.zeros(n, dtype=bool)
+    hours = np.full(n, np.nan)
+    if n == 0 or "datetime" not in points:
+        return dark, hours, np.zeros(n, dtype=bool), "none"
+    from hotspot_env.factors.darkness import light_classes
+
+    classes, _ = light_classes(points)
+    timed = classes != "unknown"
+    dark = classes == "dark"
+    stamps = pd.to_datetime(points["datetime"], utc=True)
+    lon = _lonlat(points)[0]
+    hours, rule = _local_hours(stamps, lon, timezone)
+    return dark, np.where(timed, hours, np.nan), timed, rule
+
+
+def _lonlat(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    x, y = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
+    if frame.crs is None or CRS.from_user_input(frame.crs).is_geographic:
+        return x, y
+    return Transformer.from_crs(frame.crs, 4326, always_xy=True).transform(x, y)
+
+
+def _local_hours(stamps: pd.Series, lon: np.ndarray, timezone: str | None
+                 ) -> tuple[np.ndarray, str]:
+    """Local clock hour (float) of UTC stamps: by IANA zone, else mean solar time."""
+    stamps = pd.Series(pd.to_datetime(stamps, utc=True)).reset_index(drop=True)
+    if timezone:
+        try:
+            local = stamps.dt.tz_convert(timezone)
+        except Exception as exc:  # pytz/zoneinfo raise several types
+            raise InputError(f"unknown time zone {timezone!r}: use an IANA name such as "
+                             "Europe/Helsinki") from exc
+        hours = (local.dt.hour + local.dt.minute / 60).to_numpy(dtype=float)
+        return hours, f"local clock time ({timezone})"
+    utc = (stamps.dt.hour + stamps.dt.minute / 60).to_numpy(dtype=float)
+    return np.mod(utc + np.asarray(lon, dtype=float) / 15.0, 24.0), "local mean solar time"
+
+
+def _prior_time(analysis: Any, windows: tuple[tuple[int, int], ...],
+                timezone: str | None) -> np.ndarray:
+    """Time-class mix of the hours of a year at the study area's centre."""
+    from hotspot_env.factors.darkness import classify_light
+
+    centre = gpd.GeoSeries([analysis.area.centroid], crs=analysis.grid.crs).to_crs(4326)
+    lon, lat = float(centre.x.iloc[0]), float(centre.y.iloc[0])
+    stamps = pd.date_range("2021-01-01 00:30", periods=8760, freq="h", tz="UTC")
+    classes = classify_light(np.full(8760, lon), np.full(8760, lat), stamps)
+    hours, _ = _local_hours(pd.Series(stamps), np.full(8760, lon), timezone)
+    cls = time_class(classes == "dark", hours, windows)
+    n_time = 2 ** (1 + len(windows))
+    return np.bincount(cls, minlength=n_time) / 8760.0
+
+
+# ==================================================================== coverage
+def cover_fractions(
+    geoms: np.ndarray, radius: float, grid: Grid, keep: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Share of each cell inside a buffer of ``radius`` around each geometry.
+
+    Parameters
+    ----------
+    geoms : ndarray of shapely geometries
+        In ``grid.crs``.
+    radius : float
+        Buffer distance (m).
+    grid : Grid
+        The study grid.
+    keep : ndarray of bool
+        ``grid.shape``: cells to consider (positive baseline).
+
+    Returns
+    -------
+    cand, flat : ndarray of int64
+        Geometry position and flat cell index of each (geometry, cell) pair.
+    frac : ndarray of float64
+        Area share of the cell inside the buffer (0-1].
+    """
+    geoms = np.asarray(geoms)
+    if geoms.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    buffers = shapely.buffer(geoms, radius, quad_segs=8)
+    cs = grid.cell_size
+    top = grid.bounds[3]
+    b = shapely.bounds(buffers)
+    c0 = np.clip(np.floor((b[:, 0] - grid.x0) / cs), 0, grid.n_cols - 1).astype(np.int64)
+    c1 = np.clip(np.floor((b[:, 2] - grid.x0) / cs), 0, grid.n_cols - 1).astype(np.int64)
+    r0 = np.clip(np.floor((top - b[:, 3]) / cs), 0, grid.n_rows - 1).astype(np.int64)
+    r1 = np.clip(np.floor((top - b[:, 1]) / cs), 0, grid.n_rows - 1).astype(np.int64)
+    outside = (b[:, 2] < grid.x0) | (b[:, 0] > grid.bounds[2]) | (b[:, 3] < grid.y0) | (
+        b[:, 1] > top)
+    nr = np.where(outside, 0, r1 - r0 + 1)
+    nc = np.where(outside, 0, c1 - c0 + 1)
+    per = nr * nc
+    cand = np.repeat(np.arange(geoms.size), per)
+    k = np.arange(cand.size) - np.repeat(np.cumsum(per) - per, per)
+    rr = r0[cand] + k // nc[cand]
+    cc = c0[cand] + k % nc[cand]
+    ok = keep[rr, cc]
+    cand, rr, cc = cand[ok], rr[ok], cc[ok]
+    minx = grid.x0 + cc * cs
+    maxy = top - rr * cs
+    boxes = shapely.box(minx, maxy - cs, minx + cs, maxy)
+    shapely.prepare(buffers)
+    inside = shapely.contains(buffers[cand], boxes)
+    touch = ~inside & shapely.intersects(buffers[cand], boxes)
+    frac = inside.astype(float)
+    if touch.any():
+        frac[touch] = shapely.area(shapely.intersection(buffers[cand[touch]], boxes[touch])) / (
+            cs * cs)
+    good = frac > 1e-9
+    return cand[good], (rr * grid.n_cols + cc)[good].astype(np.int64), np.minimum(frac[good], 1.0)
+
+
+# ===================================================================== model
+@dataclass
+class PortfolioEffect:
+    """Joint effect of a set of interventions (overlaps combined multiplicatively).
+
+    Attributes
+    ----------
+    mean, lo, hi : float
+        Expected prevented incidents per year and the 80 % interval.
+    additive : float
+        Sum of the members' stand-alone means (what double counting would say).
+    draws : ndarray
+        Prevented incidents per Monte Carlo draw.
+    by_category : dict of str to float
+        Mean prevented incidents per category group.
+    """
+
+    mean: float
+    lo: float
+    hi: float
+    additive: float
+    draws: np.ndarray = field(repr=False)
+    by_category: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ImpactModel:
+    """Per-candidate, per-cell, per-stratum effects and their Monte Carlo draws.
+
+    Candidates are indexed ``0..n-1`` in the order of :attr:`ids` (sorted).
+    An *entry* ``e`` says that candidate ``entry_cand[e]`` acts on group
+    ``entry_group[e]`` (one cell x stratum) through evidence row
+    ``entry_row[e]`` with cover ``entry_scale[e]`` (share of the cell in reach,
+    plus/minus the diffusion/displacement ring). At most one entry exists per
+    (candidate, group) because a type's evidence rows cover disjoint strata.
+
+    Attributes
+    ----------
+    ids : ndarray of str
+        Candidate ids (sorted).
+    rows : DataFrame
+        Evidence rows (all rows of the library, sorted by type and outcome).
+    effect_draws : ndarray
+        ``(n_rows, n_draws)``: ``1 - RR`` per draw.
+    group_base : ndarray
+        Expected incidents per year per group.
+    group_cat : ndarray of int
+        Category group of each group (index into :data:`CATEGORY_GROUPS`).
+    group_cell : ndarray of int64
+        Flat cell index of each group.
+    entry_cand, entry_group, entry_row : ndarray of int
+    entry_scale : ndarray of float
+    baseline_reach : ndarray
+        Expected incidents per year within reach of each candidate, all
+        categories and hours (m: the type's largest ``reach_m``).
+    baseline_covered : ndarray
+        The part of it the candidate's evidence covers (categories and hours).
+    dark_share : ndarray
+        Share of ``baseline_reach`` in darkness.
+    main_cell : ndarray of int64
+        Flat index of the cell contributing most to ``baseline_reach``.
+    """
+
+    ids: np.ndarray
+    rows: pd.DataFrame
+    effect_draws: np.ndarray
+    group_base: np.ndarray
+    group_cat: np.ndarray
+    group_cell: np.ndarray
+    entry_cand: np.ndarray
+    entry_group: np.ndarray
+    entry_row: np.ndarray
+    entry_scale: np.ndarray
+    baseline_reach: np.ndarray
+    baseline_covered: np.ndarray
+    dark_share: np.ndarray
+    main_cell: np.ndarray
+    _stats: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------ basics
+    @property
+    def n(self) -> int:
+        """Number of candidates."""
+        return len(self.ids)
+
+    @property
+    def n_draws(self) -> int:
+        """Number of Monte Carlo draws."""
+        return int(self.effect_draws.shape[1])
+
+    @property
+    def mean_effect(self) -> np.ndarray:
+        """Mean ``1 - RR`` over the draws, per evidence row."""
+        return self.effect_draws.mean(axis=1)
+
+    def index_of(self, ids: Iterable[str]) -> np.ndarray:
+        """Candidate positions of ``ids``; raises on an unknown id."""
+        ids = np.asarray(list(ids), dtype=str)
+        pos = np.searchsorted(self.ids, ids)
+        pos = np.minimum(pos, max(self.n - 1, 0))
+        if ids.size and (self.n == 0 or not np.array_equal(self.ids[pos], ids)):
+            missing = ids[(self.n == 0) | (self.ids[pos] != ids)] if self.n else ids
+            raise InputError(f"unknown intervention id {missing[0]!r}: use ids from the table")
+        return pos.astype(np.int64)
+
+    def contributions(self) -> sp.csr_matrix:
+        """``(n, n_rows)`` sparse: sum of base x cover per candidate and evidence row."""
+        if "B" not in self._stats:
+            data = self.group_base[self.entry_group] * self.entry_scale
+            self._stats["B"] = sp.csr_matrix(
+                (data, (self.entry_cand, self.entry_row)), shape=(self.n, len(self.rows)))
+        return self._stats["B"]
+
+    # ------------------------------------------------------ stand-alone
+    def standalone(self) -> dict[str, np.ndarray]:
+        """Stand-alone prevented incidents per year per candidate.
+
+        Returns
+        -------
+        dict
+            ``mean``, ``lo``, ``hi`` (10th/90th percentiles), ``point`` (at the
+            rate ratios' point estimates) and ``by_category`` (``(n, G)`` means).
+        """
+        if "mean" not in self._stats:
+            b = self.contributions()
+            mean = np.zeros(self.n)
+            lo = np.zeros(self.n)
+            hi = np.zeros(self.n)
+            step = max(1, 2_000_000 // max(self.n_draws, 1))
+            for start in range(0, self.n, step):
+                part = np.asarray((b[start:start + step] @ self.effect_draws))
+                mean[start:start + step] = part.mean(axis=1)
+                lo[start:start + step], hi[start:start + step] = np.percentile(
+                    part, INTERVAL, axis=1)
+            point = b @ (1.0 - self.rows["rate_ratio"].to_numpy(dtype=float))
+            val = self.group_base[self.entry_group] * self.entry_scale * self.mean_effect[
+                self.entry_row]
+            by_cat = np.bincount(self.entry_cand * _G + self.group_cat[self.entry_group],
+                                 weights=val, minlength=self.n * _G).reshape(self.n, _G)
+            self._stats.update(mean=mean, lo=np.minimum(lo, mean), hi=np.maximum(hi, mean),
+                               point=np.asarray(point).ravel(), by_category=by_cat)
+        return {k: self._stats[k] for k in ("mean", "lo", "hi", "point", "by_category")}
+
+    def main_row(self) -> np.ndarray:
+        """Per candidate, the evidence row contributing most (-1 if none)."""
+        b = self.contributions().toarray() * self.mean_effect[None, :] if self.n else np.zeros(
+            (0, len(self.rows)))
+        out = np.where(b.any(axis=1), np.argmax(np.abs(b), axis=1), -1) if self.n else np.zeros(
+            0, np.int64)
+        return out.astype(np.int64)
+
+    # ---------------------------------------------------------- overlap
+    def portfolio_prevented(self, selected: Iterable[str] | np.ndarray) -> PortfolioEffect:
+        """Joint prevented incidents of a set of candidates, overlaps multiplied.
+
+        Parameters
+        ----------
+        selected : iterable of str, or boolean mask of length ``n``
+            Intervention ids, or a mask over :attr:`ids`.
+
+        Returns
+        -------
+        PortfolioEffect
+            Mean and 80 % interval over the Monte Carlo draws (incidents/year).
+        """
+        mask = self._mask(selected)
+        if not mask.any():
+            return PortfolioEffect(0.0, 0.0, 0.0, 0.0, np.zeros(self.n_draws),
+                                   dict.fromkeys(CATEGORY_GROUPS, 0.0))
+        sel = mask[self.entry_cand]
+        grp = self.entry_group[sel]
+        ugroups, local = np.unique(grp, return_inverse=True)
+        scale = self.entry_scale[sel]
+        rows = self.entry_row[sel]
+        base = self.group_base[ugroups]
+        cat = self.group_cat[ugroups]
+        n_e = len(grp)
+        summer = sp.csr_matrix((np.ones(n_e), (local, np.arange(n_e))), shape=(len(ugroups), n_e))
+        draws = np.zeros(self.n_draws)
+        by_cat = np.zeros(_G)
+        step = max(1, 4_000_000 // max(n_e, 1))
+        for d0 in range(0, self.n_draws, step):
+            eff = self.effect_draws[rows, d0:d0 + step]
+            logm = np.log(np.maximum(1.0 - scale[:, None] * eff, 1e-12))
+            left = np.exp(summer @ logm)
+            prevented = base[:, None] * (1.0 - left)
+            draws[d0:d0 + step] = prevented.sum(axis=0)
+            by_cat += np.bincount(cat, weights=prevented.sum(axis=1), minlength=_G)
+        lo, hi = np.percentile(draws, INTERVAL)
+        mean = float(draws.mean())
+        additive = float(self.standalone()["mean"][mask].sum())
+        return PortfolioEffect(mean, float(min(lo, mean)), float(max(hi, mean)), additive, draws,
+                               dict(zip(CATEGORY_GROUPS, (by_cat / self.n_draws).tolist(),
+                                        strict=True)))
+
+    def expected_value(
+        self, selected: Iterable[str] | np.ndarray, cat_weights: np.ndarray | None = None,
+        type_bonus: np.ndarray | None = None,
+    ) -> float:
+        """Weighted joint prevented incidents at the mean effects (the optimiser's objective).
+
+        ``sum_g w_cat(g) base_g (1 - prod_j (1 - scale_jg e_j))`` plus
+        ``sum_j type_bonus_j`` over selected ``j``, with ``e`` the mean
+        ``1 - RR`` per evidence row. Fast (no draws): used by the optimiser,
+        the brute-force check and the greedy gap.
+        """
+        mask = self._mask(selected)
+        w = np.ones(_G) if cat_weights is None else np.asarray(cat_weights, dtype=float)
+        sel = mask[self.entry_cand]
+        ell = np.log(np.maximum(
+            1.0 - self.entry_scale[sel] * self.mean_effect[self.entry_row[sel]], 1e-12))
+        total_log = np.bincount(self.entry_group[sel], weights=ell,
+                                minlength=len(self.group_base))
+        touched = np.zeros(len(self.group_base), dtype=bool)
+        touched[self.entry_group[sel]] = True
+        value = float(np.sum((w[self.group_cat] * self.group_base * (1.0 - np.exp(total_log)))[
+            touched]))
+        if type_bonus is not None:
+            value += float(np.asarray(type_bonus)[mask].sum())
+        return value
+
+    def _mask(self, selected: Iterable[str] | np.ndarray) -> np.ndarray:
+        if isinstance(selected, np.ndarray) and selected.dtype == bool:
+            if selected.shape != (self.n,):
+                raise ValueError(f"mask has shape {selected.shape}, expected ({self.n},)")
+            return selected
+        mask = np.zeros(self.n, dtype=bool)
+        mask[self.index_of(selected)] = True
+        return mask
+
+    # ---------------------------------------------------------- combine
+    def subset(self, keep: np.ndarray) -> ImpactModel:
+        """A model restricted to the candidates where ``keep`` is True."""
+        keep = np.asarray(keep, dtype=bool)
+        new_pos = np.cumsum(keep) - 1
+        ent = keep[self.entry_cand]
+        used, g_new = np.unique(self.entry_group[ent], return_inverse=True)
+        return ImpactModel(
+            self.ids[keep], self.rows, self.effect_draws, self.group_base[used],
+            self.group_cat[used], self.group_cell[used], new_pos[self.entry_cand[ent]],
+            g_new.astype(np.int64), self.entry_row[ent], self.entry_scale[ent],
+            self.baseline_reach[keep], self.baseline_covered[keep], self.dark_share[keep],
+            self.main_cell[keep])
+
+
+def effect_draws(rows: pd.DataFrame, n_draws: int = N_DRAWS, seed: int | None = None
+                 ) -> np.ndarray:
+    """``1 - RR`` draws, ``(n_rows, n_draws)``: RR lognormal from each row's 95 % CI.
+
+    ``ln RR ~ Normal(ln rate_ratio, sigma)``, ``sigma = (ln ci_high - ln ci_low)
+    / (2 x 1.96)``; seeded (default :data:`settings.default_seed`), one stream
+    for all rows in their sorted order.
+    """
+    if int(n_draws) != n_draws or n_draws < MIN_DRAWS:
+        raise InputError(f"Monte Carlo draws must be a whole number >= {MIN_DRAWS}, "
+                         f"got {n_draws!r}")
+    rng = np.random.default_rng(settings.default_seed if seed is None else int(seed))
+    z = rng.standard_normal((len(rows), int(n_draws)))
+    mu = np.log(rows["rate_ratio"].to_numpy(dtype=float))
+    sigma = rows["sigma"].to_numpy(dtype=float)
+    return 1.0 - np.exp(mu[:, None] + sigma[:, None] * z)
+
+
+def build_impact(
+    candidates: gpd.GeoDataFrame,
+    library: EvidenceLibrary,
+    baseline: StrataBaseline,
+    *,
+    draws: np.ndarray | None = None,
+    n_draws: int = N_DRAWS,
+    seed: int | None = None,
+) -> ImpactModel:
+    """Build the :class:`ImpactModel` of a candidate table.
+
+    Parameters
+    ----------
+    candidates : GeoDataFrame
+        Sorted by ``intervention_id``; needs ``intervention_id``, ``type`` and
+        geometry in ``baseline.grid.crs``.
+    library : EvidenceLibrary
+        Evidence (every row is kept, so draws do not depend on which types
+        are present).
+    baseline : StrataBaseline
+        Per-cell strata baselines.
+    draws : ndarray, optional
+        Reuse these ``1 - RR`` draws (``(len(library.evidence), n_draws)``).
+    n_draws : int
+        Draws when ``draws`` is not given (>= :data:`MIN_DRAWS`).
+    seed : int, optional
+        Seed when ``draws`` is not given.
+    """
+    rows = library.evidence.reset_index(drop=True)
+    eff = effect_draws(rows, n_draws, seed) if draws is None else np.asarray(draws, dtype=float)
+    if eff.shape[0] != len(rows):
+        raise InputError("stored Monte Carlo draws do not match the evidence table: re-run analyze")
+    ids = candidates["intervention_id"].to_numpy(dtype=str)
+    if ids.size > 1 and not (ids[:-1] < ids[1:]).all():
+        raise ValueError("candidates must be sorted by unique intervention_id")
+    grid = baseline.grid
+    n = len(candidates)
+    strata = row_strata(rows, baseline.windows)
+    keep = np.zeros(grid.shape, dtype=bool)
+    keep.ravel()[baseline.cells] = True
+    base_flat = baseline.baseline.ravel()
+    dark_cell = baseline.dark_share()
+    geoms = candidates.geometry.to_numpy()
+    types = candidates["type"].to_numpy(dtype=str)
+    n_strata = baseline.n_strata
+
+    e_cand, e_key, e_row, e_scale = [], [], [], []
+    reach_base = np.zeros(n)
+    covered = np.zeros(n)
+    dark_num = np.zeros(n)
+    best_cell = np.full(n, -1, dtype=np.int64)
+    best_val = np.zeros(n)
+    for itype in sorted(set(types)):
+        members = np.flatnonzero(types == itype)
+        trows = rows.index[rows["intervention_type"] == itype].to_numpy()
+        if trows.size == 0:
+            raise InputError(f"intervention type {itype!r} has no evidence row: add it to "
+                             f"{library.evidence_path.name} or drop these candidates")
+        reach_max = float(rows.loc[trows, "reach_m"].max())
+        cand, flat, frac = cover_fractions(geoms[members], reach_max, grid, keep)
+        gpos = members[cand]
+        vals = frac * base_flat[flat]
+        reach_base += np.bincount(gpos, weights=vals, minlength=n)
+        dark_num += np.bincount(gpos, weights=vals * dark_cell[baseline.cell_position(flat)],
+                                minlength=n)
+        order = np.lexsort((flat, -vals, gpos))
+        first = np.r_[True, gpos[order][1:] != gpos[order][:-1]] if order.size else order
+        upd = order[first]
+        best_cell[gpos[upd]] = flat[upd]
+        best_val[gpos[upd]] = vals[upd]
+        for r in trows:
+            rec = rows.loc[r]
+            reach = float(rec["reach_m"])
+            if reach == reach_max:
+                c_d, f_d, fl_d = cand, frac, flat
+            else:
+                c_d, fl_d, f_d = cover_fractions(geoms[members], reach, grid, keep)
+            sign = {"diffusion": 1.0, "displacement": -1.0}.get(rec["displacement"], 0.0)
+            factor = float(rec["diffusion_factor"]) * sign
+            if factor != 0.0:
+                c_o, fl_o, f_o = cover_fractions(geoms[members], 2 * reach, grid, keep)
+                c_all = np.concatenate([c_d, c_o])
+                fl_all = np.concatenate([fl_d, fl_o])
+                # cover = direct + factor x (outer - direct) = (1 - factor) direct + factor outer
+                w_all = np.concatenate([(1.0 - factor) * f_d, factor * f_o])
+                key, inv = np.unique(c_all * grid.n_rows * grid.n_cols + fl_all,
+                                     return_inverse=True)
+                scale = np.bincount(inv, weights=w_all)
+                direct = np.bincount(inv, weights=np.concatenate([f_d, np.zeros_like(f_o)]))
+                pc, pf = np.divmod(key, grid.n_rows * grid.n_cols)
+            else:
+                pc, pf, scale, direct = c_d, fl_d, f_d, f_d
+            pos = baseline.cell_position(pf)
+            ok = pos >= 0
+            pc, pf, scale, direct, pos = pc[ok], pf[ok], scale[ok], direct[ok], pos[ok]
+            indptr = baseline.shares.indptr
+            lens = indptr[pos + 1] - indptr[pos]
+            rep = np.repeat(np.arange(pos.size), lens)
+            within = np.arange(rep.size) - np.repeat(np.cumsum(lens) - lens, lens)
+            idx = indptr[pos][rep] + within
+            s = baseline.shares.indices[idx]
+            share = baseline.shares.data[idx]
+            hit = strata[r, s]
+            rep, s, share = rep[hit], s[hit], share[hit]
+            gbase = base_flat[pf[rep]] * share
+            e_cand.append(members[pc[rep]])
+            e_key.append(pf[rep] * n_strata + s)
+            e_row.append(np.full(rep.size, r, dtype=np.int64))
+            e_scale.append(scale[rep])
+            covered += np.bincount(members[pc[rep]], weights=gbase * direct[rep], minlength=n)
+    if e_cand:
+        e_cand_a = np.concatenate(e_cand).astype(np.int64)
+        keys = np.concatenate(e_key).astype(np.int64)
+        e_row_a = np.concatenate(e_row).astype(np.int64)
+        e_scale_a = np.concatenate(e_scale).astype(float)
+    else:
+        e_cand_a = keys = e_row_a = np.zeros(0, np.int64)
+        e_scale_a = np.zeros(0)
+    ukeys, e_group = np.unique(keys, return_inverse=True)
+    g_cell, g_stratum = np.divmod(ukeys, n_strata)
+    pos = baseline.cell_position(g_cell)
+    g_share = np.asarray(baseline.shares[pos, g_stratum]).ravel() if ukeys.size else np.zeros(0)
+    g_base = base_flat[g_cell] * g_share
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dark = np.where(reach_base > 0, dark_num / np.maximum(reach_base, 1e-300), np.nan)
+    order = np.lexsort((e_group, e_cand_a))
+    return ImpactModel(
+        ids, rows, eff, g_base, (g_stratum // baseline.n_time).astype(np.int64),
+        g_cell.astype(np.int64), e_cand_a[order], e_group.astype(np.int64)[order],
+        e_row_a[order], e_scale_a[order], reach_base, covered, dark, best_cell)
+
+
+def evidence_windows(library: EvidenceLibrary) -> tuple[tuple[int, int], ...]:
+    """The distinct local-hour windows of the evidence rows, sorted."""
+    windows = {tuple(w) for w in library.evidence["window"] if w is not None}
+    return tuple(sorted(windows))
+
+
+def describe_effect(rec: pd.Series | Any) -> str:
+    """Plain words for one evidence row: "36 % fewer night outdoor index (Chalfin et al. 2022)"."""
+    rr = float(rec["rate_ratio"])
+    change = abs(1.0 - rr) * 100
+    direction = "fewer" if rr < 1 else "more"
+    outcome = re.sub(r"_", " ", str(rec["outcome"]))
+    when = {"dark": " after dark", "all": ""}.get(rec["hours"], f" at {rec['hours']} h")
+    return (f"{rec['short']} found {change:.0f} % {direction} {outcome} incidents{when} "
+            f"(rate ratio {rr:g}, 95 % CI {float(rec['ci_low']):g}-{float(rec['ci_high']):g})")

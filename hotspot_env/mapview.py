@@ -1,0 +1,413 @@
+"""The app's maps: which layers an analysis can show, and the maps built from them.
+
+Built on :mod:`hotspot_env.maps` (offline Leaflet, escaped text). Each
+:class:`LayerSpec` says what one layer shows in plain words, whether the
+analysis has the data for it (:func:`available_layers`), and how to draw it
+with its legend. A layer whose stage has not run is simply not offered, so
+the app grows as stages land.
+
+Privacy: maps never hold incident points. Cell counts in tooltips go through
+:func:`hotspot_env.privacy.publishable_counts`, so in public mode 1-4 show
+as ``"<5"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from hotspot_env import maps
+from hotspot_env.places import per_cell_values
+from hotspot_env.privacy import publishable_counts
+
+#: Colours of vector layers (colour-blind-safe where they meet).
+COLOURS = {
+    "dark": "#3b0f70",
+    "vacant": "#8c510a",
+    "youth": "#1b7837",
+    "gap": "#f1a340",
+    "lamps": "#e6ab02",
+    "candidates": "#0057b8",
+    "proposals": "#c51b7d",
+}
+
+#: Trend classes in display order, with colours (used when the time stage adds
+#: ``arrays["trend_class"]`` as text labels).
+TREND_COLOURS = {
+    "new": "#b2182b", "intensifying": "#d6604d", "persistent": "#f4a582",
+    "sporadic": "#fddbc7", "diminishing": "#92c5de", "historical": "#4393c3",
+}
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One map layer the app can offer.
+
+    Attributes
+    ----------
+    key : str
+        Short id (used by widgets and tests).
+    title : str
+        Name in the layer list and the legend.
+    note : str
+        "What this shows", one or two plain sentences.
+    available : callable
+        ``f(analysis) -> bool``: the data exists.
+    draw : callable
+        ``f(map, analysis, privacy, legend_position) -> None``: adds the layer
+        and its legend.
+    default : bool
+        Shown when the page opens.
+    """
+
+    key: str
+    title: str
+    note: str
+    available: Callable[[Any], bool]
+    draw: Callable[[Any, Any, str, str], None]
+    default: bool = False
+
+
+# --------------------------------------------------------------------------- data access
+
+
+def factor(analysis: Any, name: str) -> Any | None:
+    """The factor result ``name`` from ``extras["factors"]``, or None."""
+    return (analysis.extras.get("factors") or {}).get(name)
+
+
+def factor_layer(analysis: Any, name: str) -> gpd.GeoDataFrame | None:
+    """The drawable layer of factor ``name``, or None when absent or empty."""
+    result = factor(analysis, name)
+    layer = getattr(result, "layer", None)
+    if layer is None or not len(layer):
+        return None
+    return layer
+
+
+def _array(analysis: Any, key: str) -> np.ndarray | None:
+    values = per_cell_values(analysis).get(key)
+    if values is None:
+        return None
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "fiub":
+        return arr
+    if not np.isfinite(arr.astype(float)[analysis.grid.mask]).any():
+        return None
+    return arr
+
+
+def _has_array(key: str) -> Callable[[Any], bool]:
+    return lambda a: _array(a, key) is not None
+
+
+def _map_layer(analysis: Any, name: str) -> gpd.GeoDataFrame | None:
+    layer = analysis.map_layers.get(name)
+    if layer is None or not len(layer):
+        return None
+    return layer
+
+
+def _tooltip_columns(frame: pd.DataFrame, wanted: Sequence[str]) -> list[str]:
+    return [c for c in wanted if c in frame.columns and frame[c].notna().any()]
+
+
+def _masked(analysis: Any, values: np.ndarray) -> np.ndarray:
+    arr = np.asarray(values, dtype=float).copy()
+    arr[~analysis.grid.mask] = np.nan
+    return arr
+
+
+def _robust_max(values: np.ndarray, q: float = 98.0) -> float | None:
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return None
+    return float(np.percentile(finite, q))
+
+
+# --------------------------------------------------------------------------- drawers
+
+
+def _draw_density(m: Any, a: Any, privacy: str, pos: str) -> None:
+    legend = maps.add_raster_overlay(m, _masked(a, a.arrays["kde"]), a.grid.transform,
+                                     a.grid.crs, name="Incident density", cmap="magma_r",
+                                     opacity=0.6)
+    maps.add_legend(m, "Incident density", legend, units=a.parameters.get("kde_units", ""),
+                    position=pos)
+
+
+def _draw_hotspots(m: Any, a: Any, privacy: str, pos: str) -> None:
+    cells = a.cells(["incidents", "gi_z", "gi_bin"])
+    cells = cells[cells["gi_bin"] != 0].copy()
+    k = a.parameters.get("k_threshold")
+    cells["incidents"] = publishable_counts(cells["incidents"].to_numpy(), privacy, k)
+    cells["gi_z"] = cells["gi_z"].round(2)
+    entries = maps.add_cells(m, cells, "gi_bin", name="Gi* hot and cold spots",
+                             tooltip_fields=["cell_id", "incidents", "gi_z"])
+    if entries:
+        maps.add_legend(m, "Gi* hot and cold spots", entries, position=pos)
+
+
+def _draw_lighting(m: Any, a: Any, privacy: str, pos: str) -> None:
+    lux = _masked(a, _array(a, "lamp_lux"))
+    top = _robust_max(lux) or 1.0
+    legend = maps.add_raster_overlay(m, lux, a.grid.transform, a.grid.crs,
+                                     name="Modelled street light", cmap="cividis",
+                                     opacity=0.7, vmin=0.0, vmax=max(top, 2.0),
+                                     transparent_zero=False)
+    maps.add_legend(m, "Modelled street light", legend, units="lux", position=pos)
+
+
+def _draw_dark_segments(m: Any, a: Any, privacy: str, pos: str) -> None:
+    layer = factor_layer(a, "lighting")
+    maps.add_vector_layer(m, layer, name="Dark street segments", color=COLOURS["dark"],
+                          weight=4, tooltip_fields=_tooltip_columns(
+                              layer, ["name", "lux_mean", "lux_min", "length_m", "segment_id"]))
+    maps.add_legend(m, "Dark street segments", {"Modelled light below 2 lux": COLOURS["dark"]},
+                    position=pos)
+
+
+def _draw_sightlines(m: Any, a: Any, privacy: str, pos: str) -> None:
+    values = _masked(a, _array(a, "sightline_m"))
+    legend = maps.add_raster_overlay(m, values, a.grid.transform, a.grid.crs,
+                                     name="Sightlines", cmap="viridis", opacity=0.7,
+                                     vmin=0.0, transparent_zero=False)
+    maps.add_legend(m, "Mean free sightline", legend, units="m", position=pos)
+
+
+def _draw_vacant(m: Any, a: Any, privacy: str, pos: str) -> None:
+    layer = factor_layer(a, "vacancy")
+    if layer is None:
+        layer = _map_layer(a, "vacant")
+    maps.add_vector_layer(m, layer, name="Vacant or derelict land", color=COLOURS["vacant"],
+                          fill_opacity=0.45, tooltip_fields=_tooltip_columns(
+                              layer, ["kind", "name"]))
+    maps.add_legend(m, "Vacant or derelict land", {"Vacant lot or building": COLOURS["vacant"]},
+                    position=pos)
+
+
+def _draw_youth(m: Any, a: Any, privacy: str, pos: str) -> None:
+    layer = factor_layer(a, "access")
+    entries = {}
+    if layer is not None and "role" in layer.columns:
+        gaps = layer[layer["role"] == "gap"]
+        spaces = layer[layer["role"] == "space"]
+        if len(gaps):
+            gaps = gaps.assign(youth_walk_m=gaps["youth_walk_m"].round(0))
+            maps.add_vector_layer(m, gaps, name="Service gaps (long walk to a youth space)",
+                                  color=COLOURS["gap"], weight=0.5, fill_opacity=0.4,
+                                  simplify_m=None, tooltip_fields=["youth_walk_m"])
+            entries["Service gap: more than a 10-min walk"] = COLOURS["gap"]
+    else:
+        spaces = _map_layer(a, "youth")
+    if spaces is not None and len(spaces):
+        maps.add_vector_layer(m, spaces, name="Youth and community spaces",
+                              color=COLOURS["youth"], fill_opacity=0.45,
+                              tooltip_fields=_tooltip_columns(spaces, ["kind", "name"]))
+        entries["Youth or community space"] = COLOURS["youth"]
+    if entries:
+        maps.add_legend(m, "Youth spaces", entries, position=pos)
+
+
+def _youth_available(a: Any) -> bool:
+    return factor_layer(a, "access") is not None or _map_layer(a, "youth") is not None
+
+
+def _draw_lamps(m: Any, a: Any, privacy: str, pos: str) -> None:
+    maps.add_vector_layer(m, _map_layer(a, "lamps"), name="Street lamps (mapped)",
+                          color=COLOURS["lamps"], radius=3)
+    maps.add_legend(m, "Street lamps", {"Mapped street lamp": COLOURS["lamps"]}, position=pos)
+
+
+def _draw_rtm(m: Any, a: Any, privacy: str, pos: str) -> None:
+    values = _masked(a, _array(a, "rtm_score"))
+    legend = maps.add_raster_overlay(m, values, a.grid.transform, a.grid.crs,
+                                     name="Risk terrain", cmap="YlOrRd", opacity=0.7,
+                                     vmax=_robust_max(values))
+    maps.add_legend(m, "Risk terrain score", legend, units="relative risk", position=pos)
+
+
+def _draw_trend(m: Any, a: Any, privacy: str, pos: str) -> None:
+    labels = np.asarray(_array(a, "trend_class"), dtype=object)
+    cells = a.grid.to_geodataframe({"trend": labels})
+    cells["trend"] = cells["trend"].astype(str).str.lower()
+    cats = {name: (name.capitalize(), colour) for name, colour in TREND_COLOURS.items()}
+    entries = maps.add_cells(m, cells, "trend", name="Trend", categories=cats,
+                             tooltip_fields=["cell_id"])
+    if entries:
+        maps.add_legend(m, "Trend over time", entries, position=pos)
+
+
+#: Every layer the Explore page can show, in drawing order (bottom to top).
+LAYERS: list[LayerSpec] = [
+    LayerSpec("density", "Incident density",
+              "Where recorded incidents concentrate, smoothed over the bandwidth. A surface of "
+              "places: no individual incident is shown.", _has_array("kde"), _draw_density, True),
+    LayerSpec("lighting", "Street lighting",
+              "Modelled street light (lux) from mapped lamps: a proxy, not a survey. Dark blue "
+              "is dark; below 2 lux counts as dark.", _has_array("lamp_lux"), _draw_lighting),
+    LayerSpec("sightlines", "Sightlines",
+              "How far a person on the street can see before a building blocks the view "
+              "(mean over 16 directions, up to 100 m). Short sightlines mean less natural "
+              "surveillance.", _has_array("sightline_m"), _draw_sightlines),
+    LayerSpec("rtm", "Risk terrain",
+              "Relative risk from the features of each place (lighting, sightlines, vacant "
+              "land...), estimated by the risk terrain model.", _has_array("rtm_score"),
+              _draw_rtm),
+    LayerSpec("trend", "Trend over time",
+              "How incidents in each place changed over the recorded period.",
+              _has_array("trend_class"), _draw_trend),
+    LayerSpec("hotspots", "Gi* hot spots",
+              "Cells whose counts, with their neighbours', are significantly high (red) or low "
+              "(blue), with the false-discovery rate controlled.", _has_array("gi_bin"),
+              _draw_hotspots, True),
+    LayerSpec("vacant", "Vacant land",
+              "Vacant lots, brownfields and derelict buildings mapped in OpenStreetMap or your "
+              "layers.", lambda a: factor_layer(a, "vacancy") is not None
+              or _map_layer(a, "vacant") is not None, _draw_vacant),
+    LayerSpec("youth", "Youth spaces and service gaps",
+              "Youth and community spaces (green) and places more than a 10-minute walk from "
+              "any of them (orange), measured along streets.", _youth_available, _draw_youth),
+    LayerSpec("dark", "Dark segments",
+              "Street segments whose modelled light is below 2 lux.",
+              lambda a: factor_layer(a, "lighting") is not None, _draw_dark_segments),
+    LayerSpec("lamps", "Street lamps",
+              "Street lamps mapped in OpenStreetMap (often incomplete).",
+              lambda a: _map_layer(a, "lamps") is not None, _draw_lamps),
+]
+
+#: Layer specs by key.
+LAYER_BY_KEY: dict[str, LayerSpec] = {spec.key: spec for spec in LAYERS}
+
+
+def available_layers(analysis: Any) -> list[LayerSpec]:
+    """The layers this analysis has data for, in drawing order."""
+    return [spec for spec in LAYERS if spec.available(analysis)]
+
+
+def missing_layers(analysis: Any) -> list[LayerSpec]:
+    """The layers whose data this analysis does not have (their stage did not run)."""
+    return [spec for spec in LAYERS if not spec.available(analysis)]
+
+
+# --------------------------------------------------------------------------- maps
+
+
+def bounds_wgs84(analysis: Any) -> tuple[float, float, float, float]:
+    """The study area's ``(west, south, east, north)`` in degrees."""
+    area = gpd.GeoSeries([analysis.area], crs=analysis.grid.crs).to_crs(4326)
+    return tuple(float(v) for v in area.total_bounds)
+
+
+def base_map(analysis: Any, *, online_tiles: bool = False, height: int = 560) -> Any:
+    """An offline map of the study area with the OSM basemap (streets and buildings)."""
+    m = maps.make_map(bounds_wgs84(analysis), online_tiles=online_tiles, height=height)
+    maps.add_basemap(m, _map_layer(analysis, "streets"), _map_layer(analysis, "buildings"))
+    return m
+
+
+def explore_map(
+    analysis: Any,
+    layer_keys: Sequence[str],
+    *,
+    privacy: str = "internal",
+    online_tiles: bool = False,
+) -> Any:
+    """The Explore map with the chosen layers and their legends.
+
+    Parameters
+    ----------
+    analysis : Analysis
+    layer_keys : sequence of str
+        Keys of :data:`LAYERS` to draw; unavailable ones are skipped.
+    privacy : {"internal", "public"}
+        Privacy mode for counts in tooltips.
+    online_tiles : bool
+        Add OpenStreetMap tiles (only when the user asks; needs internet).
+
+    Returns
+    -------
+    hotspot_env.maps.OfflineMap
+    """
+    m = base_map(analysis, online_tiles=online_tiles)
+    wanted = set(layer_keys)
+    drawn = 0
+    for spec in LAYERS:
+        if spec.key in wanted and spec.available(analysis):
+            spec.draw(m, analysis, privacy, ("bottomright", "bottomleft")[drawn % 2])
+            drawn += 1
+    maps.finish(m, collapsed=True)
+    return m
+
+
+def points_layer(frame: pd.DataFrame, lat: str = "lat", lon: str = "lon") -> gpd.GeoDataFrame:
+    """A point GeoDataFrame (EPSG:4326) from ``lat``/``lon`` columns."""
+    geometry = shapely.points(frame[lon].to_numpy(dtype=float), frame[lat].to_numpy(dtype=float))
+    return gpd.GeoDataFrame(frame.reset_index(drop=True), geometry=geometry, crs=4326)
+
+
+def sites_map(
+    analysis: Any,
+    sites: gpd.GeoDataFrame | None,
+    *,
+    tooltip_fields: Sequence[str] = (),
+    proposals: gpd.GeoDataFrame | None = None,
+    proposal_fields: Sequence[str] = ("type", "note"),
+    layer_keys: Sequence[str] = ("density",),
+    privacy: str = "internal",
+    online_tiles: bool = False,
+    height: int = 520,
+) -> Any:
+    """A map of intervention sites (and residents' proposals) over the density.
+
+    Parameters
+    ----------
+    analysis : Analysis
+    sites : GeoDataFrame or None
+        Selected intervention sites (any geometry, any CRS).
+    tooltip_fields : sequence of str
+        Site columns shown on hover.
+    proposals : GeoDataFrame, optional
+        Residents' proposals (points).
+    proposal_fields : sequence of str
+        Proposal columns shown on hover (escaped).
+    layer_keys : sequence of str
+        Keys of :data:`LAYERS` drawn underneath (default the density).
+    privacy : {"internal", "public"}
+        Privacy mode for counts in tooltips.
+    online_tiles : bool
+        Add OpenStreetMap tiles (needs internet).
+    height : int
+        Map height in pixels.
+    """
+    m = base_map(analysis, online_tiles=online_tiles, height=height)
+    drawn = 0
+    for spec in LAYERS:
+        if spec.key in layer_keys and spec.available(analysis):
+            spec.draw(m, analysis, privacy, ("bottomleft", "topright")[drawn % 2])
+            drawn += 1
+    entries = {}
+    if sites is not None and len(sites):
+        if sites.crs is None:
+            sites = sites.set_crs(analysis.grid.crs)
+        maps.add_vector_layer(m, sites, name="Selected interventions",
+                              color=COLOURS["candidates"], weight=4, radius=7,
+                              fill_opacity=0.5, simplify_m=None,
+                              tooltip_fields=[f for f in tooltip_fields if f in sites.columns])
+        entries["Selected intervention"] = COLOURS["candidates"]
+    if proposals is not None and len(proposals):
+        maps.add_vector_layer(m, proposals, name="Residents' proposals",
+                              color=COLOURS["proposals"], radius=9, simplify_m=None,
+                              tooltip_fields=[f for f in proposal_fields
+                                              if f in proposals.columns])
+        entries["Residents' proposal"] = COLOURS["proposals"]
+    if entries:
+        maps.add_legend(m, "Sites", entries, position="bottomright")
+    maps.finish(m, collapsed=True)
+    return m

@@ -1,0 +1,180 @@
+"""The model card: what the tool is for, what it used, what it chose, and where it fails.
+
+:func:`model_card` gathers, from one :class:`~hotspot_env.analysis.Analysis`,
+everything the app's Transparency page shows: intents, data sources with
+dates, every parameter and automatic choice, validation figures when a stage
+produced them, known limits, warnings about reporting bias and feedback loops,
+and the privacy settings. It holds no incident coordinates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+import pandas as pd
+
+from hotspot_env import settings
+
+#: What the tool is for, and what it is not for.
+INTENTS: tuple[str, ...] = (
+    "Prevention through environmental design: change places (light, sightlines, vacant land, "
+    "spaces for young people) so that harm becomes less likely.",
+    "Places, never people: incidents are only ever counted per grid cell or street segment; "
+    "no output names or locates a person or a single incident.",
+    "Not for patrol targeting, enforcement quotas or judging individuals or groups.",
+    "A support for planners, public-works crews and residents deciding together, not an "
+    "automatic decision.",
+)
+
+#: Known limits, in plain words.
+LIMITS: tuple[str, ...] = (
+    "Recorded incidents are not all incidents: many are never reported, and reporting differs "
+    "between neighbourhoods and groups.",
+    "Risk factors come from OpenStreetMap or your layers: missing lamps, unmapped vacant lots "
+    "or youth spaces change the results.",
+    "Street light is a modelled proxy (lamp positions and default lamp power), not a survey.",
+    "Sightlines ignore trees, parked vehicles and building heights.",
+    "Intervention effects come from studies elsewhere (data/evidence.csv) and may not transfer; "
+    "intervals show that uncertainty, and costs (data/costs.csv) should be set locally.",
+    "Associations between places and incidents are not proof that a feature causes harm.",
+)
+
+#: Warnings about bias and feedback loops.
+WARNINGS: tuple[str, ...] = (
+    "Reporting bias: recorded incidents reflect where people call and where enforcement "
+    "looked, not only where harm happened.",
+    "Feedback loops: acting where records are high produces more records there (Lum & Isaac "
+    "2016; Ensign et al. 2018). Officer-initiated records are left out by default where a "
+    "source column exists.",
+    "Displacement and diffusion: prevention at one place can move or spread effects nearby; "
+    "the evidence table says what studies found.",
+    "Stigma: a map of risky places can harm the people who live there. Share public-mode "
+    "outputs, and involve residents (Co-design page).",
+)
+
+
+def data_sources(analysis: Any) -> pd.DataFrame:
+    """Inputs with what they are, their dates and hashes.
+
+    Columns: ``source``, ``what``, ``dates``, ``sha256``. Incident dates are
+    the first and last recorded day (an aggregate), never a single incident.
+    """
+    rows = []
+    simulated = bool(analysis.parameters.get("simulated"))
+    period = _period(analysis)
+    for item in analysis.inputs:
+        name = str(item.get("path", ""))
+        lower = name.lower()
+        if lower.endswith((".pbf", ".osm")):
+            what = "OpenStreetMap extract (© OpenStreetMap contributors, ODbL)"
+            dates = "as extracted (see file)"
+        elif lower.endswith(".gpkg") and item is not analysis.inputs[0]:
+            what = "risk-factor layers"
+            dates = "as supplied"
+        else:
+            what = "simulated incidents (demo)" if simulated else "recorded incidents"
+            dates = period
+        rows.append({"source": name, "what": what, "dates": dates,
+                     "sha256": str(item.get("sha256", ""))[:16]})
+    for file, what in (("evidence.csv", "intervention effects from published studies"),
+                       ("costs.csv", "intervention unit costs")):
+        path = settings.data_folder / file
+        if path.is_file():
+            when = dt.date.fromtimestamp(os.path.getmtime(path)).isoformat()
+            rows.append({"source": f"data/{file}", "what": what,
+                         "dates": f"table edited {when}; studies' years inside",
+                         "sha256": ""})
+    return pd.DataFrame(rows, columns=["source", "what", "dates", "sha256"])
+
+
+def _period(analysis: Any) -> str:
+    points = getattr(analysis, "points", None)
+    if points is None or "datetime" not in points or not points["datetime"].notna().any():
+        return "no dates"
+    when = points["datetime"].dropna()
+    return f"{when.min().date().isoformat()} to {when.max().date().isoformat()}"
+
+
+def parameter_table(analysis: Any) -> pd.DataFrame:
+    """Every parameter used, flattened to ``parameter, value`` rows (text)."""
+    rows = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), sub)
+        else:
+            rows.append({"parameter": prefix, "value": _text(value)})
+
+    walk("", analysis.parameters)
+    return pd.DataFrame(rows, columns=["parameter", "value"])
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value)
+    return str(value)
+
+
+def choices_table(analysis: Any) -> pd.DataFrame:
+    """Automatic choices: ``parameter, value, rule``."""
+    return pd.DataFrame([{"parameter": c.name, "value": _text(c.value), "rule": c.rule}
+                         for c in analysis.choices], columns=["parameter", "value", "rule"])
+
+
+def privacy_settings(analysis: Any) -> dict[str, Any]:
+    """The privacy mode and what it does."""
+    mode = analysis.parameters.get("privacy", "internal")
+    k = analysis.parameters.get("k_threshold", settings.k_threshold)
+    return {
+        "mode": mode,
+        "small_counts": (f"counts of 1 to {int(k) - 1} shown as <{k}" if mode == "public"
+                         else "shown as counted (internal use only)"),
+        "kde_bandwidth_minimum_m": settings.public_min_bandwidth_m if mode == "public" else None,
+        "differential_privacy_epsilon": analysis.parameters.get("dp_epsilon"),
+        "incident_points_in_outputs": "never",
+    }
+
+
+def validation(analysis: Any) -> dict[str, pd.DataFrame]:
+    """Validation tables a later stage produced (PAI, calibration...), by name.
+
+    Looks in ``extras["validation"]`` and ``extras["reliability"]`` (a
+    mapping or an object) for DataFrames, and in ``extras["rtm"]`` for its
+    headline numbers; returns ``{}`` when none exist.
+    """
+    out: dict[str, pd.DataFrame] = {}
+    for key in ("validation", "reliability"):
+        source = analysis.extras.get(key)
+        if source is None:
+            continue
+        items = source.items() if isinstance(source, dict) else vars(source).items()
+        for name, value in items:
+            if isinstance(value, pd.DataFrame) and not value.empty:
+                out[str(name)] = value
+    rtm = analysis.extras.get("rtm")
+    numbers = getattr(rtm, "headline_numbers", None)
+    if numbers:
+        out["rtm_headline"] = pd.DataFrame(
+            [{"measure": k, "value": v} for k, v in numbers.items()])
+    return out
+
+
+def model_card(analysis: Any) -> dict[str, Any]:
+    """Every section of the model card as data (lists, dicts and DataFrames)."""
+    return {
+        "intents": list(INTENTS),
+        "data_sources": data_sources(analysis),
+        "parameters": parameter_table(analysis),
+        "choices": choices_table(analysis),
+        "counts": dict(analysis.counts),
+        "validation": validation(analysis),
+        "limits": list(LIMITS),
+        "warnings": list(WARNINGS),
+        "privacy": privacy_settings(analysis),
+        "simulated": bool(analysis.parameters.get("simulated")),
+    }

@@ -1,0 +1,689 @@
+"""Scenarios for the app: residents' proposals, budgeted portfolios, side-by-side comparison.
+
+The interventions engine (``analysis.extras["interventions"]``) ranks
+candidate interventions; this module is the app's thin, tolerant view of it:
+
+* :class:`Proposal` — a resident's idea placed on the map (type + note), with
+  exports (:func:`proposals_csv`, :func:`proposals_geojson`).
+* :class:`EngineView` — calls the engine's ``rerank(budget, weights)`` (and
+  its proposals API when present) and returns a :class:`Portfolio` whose
+  columns have fixed names, whatever the engine calls them.
+* :func:`compare` — two portfolios side by side: prevented incidents (with
+  intervals), cost, where the money goes.
+* :func:`work_order_sheet` — a printable HTML sheet for crews, every value
+  escaped.
+
+Engine contract used (duck-typed, so the app keeps working while the engine
+grows): ``table`` (DataFrame, one row per candidate), ``rerank(budget,
+weights)`` returning a DataFrame (or an object with ``.table``), optionally
+``rerank(..., proposals=GeoDataFrame)`` or ``score_proposals(GeoDataFrame)``
+for residents' proposals, and optionally ``default_weights`` /
+``weights`` (``{name: weight}``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import inspect
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from hotspot_env import settings
+from hotspot_env.errors import HotspotEnvError, InputError
+from hotspot_env.redress import spreadsheet_safe
+
+#: Longest proposal note kept.
+MAX_NOTE_CHARS = 500
+
+#: Most proposals one session may add (keeps pages and exports small).
+MAX_PROPOSALS = 200
+
+#: Priority weights offered when the engine names none: what matters most.
+DEFAULT_WEIGHTS: dict[str, float] = {"violence": 1.0, "property": 1.0, "youth": 1.0}
+
+#: Plain labels of well-known weight names.
+WEIGHT_LABELS: dict[str, str] = {
+    "violence": "Preventing violence", "property": "Preventing property crime",
+    "youth": "Youth provision", "equity": "Fair spread across neighbourhoods",
+    "nuisance": "Preventing nuisance", "night": "Safety after dark",
+}
+
+#: Standard portfolio columns and the engine column names accepted for each
+#: (first match wins).
+COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "site_id": ("site_id", "candidate_id", "work_order_id", "id", "intervention_id"),
+    "type": ("intervention_type", "type", "intervention", "kind"),
+    "street": ("street", "street_name", "location", "address", "name"),
+    "cost": ("annual_cost", "cost", "total_cost", "cost_total", "capital_cost"),
+    "prevented": ("prevented", "expected_prevented", "prevented_mean", "prevented_per_year",
+                  "impact", "benefit"),
+    "prevented_low": ("prevented_low", "prevented_lo", "prevented_ci_low", "low", "ci_low"),
+    "prevented_high": ("prevented_high", "prevented_hi", "prevented_ci_high", "high",
+                       "ci_high"),
+    "selected": ("selected", "funded", "in_budget", "chosen", "in_portfolio"),
+    "source": ("source", "origin"),
+    "cell_id": ("cell_id",),
+    "note": ("note", "proposal_note"),
+}
+
+#: Order of standard columns in a portfolio table.
+PORTFOLIO_COLUMNS = ("rank", "site_id", "type", "street", "cost", "prevented", "prevented_low",
+                     "prevented_high", "prevented_per_1000", "selected", "source", "cell_id",
+                     "lat", "lon")
+
+
+class EngineContractError(HotspotEnvError):
+    """The interventions engine returned something the app cannot read."""
+
+
+# --------------------------------------------------------------------------- proposals
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A resident's proposal placed on the map.
+
+    Attributes
+    ----------
+    proposal_id : str
+        ``P001``, ``P002``... within a session.
+    type : str
+        Intervention type (e.g. ``streetlight_upgrade``).
+    note : str
+        Free text (escaped wherever it is shown).
+    lat, lon : float
+        Where (rounded to 6 decimals, about 0.1 m).
+    cell_id : int or None
+        The grid cell under the point.
+    created_utc : str
+        ISO time to the second.
+    """
+
+    proposal_id: str
+    type: str
+    note: str
+    lat: float
+    lon: float
+    cell_id: int | None = None
+    created_utc: str = ""
+
+
+def intervention_types(engine: Any = None) -> list[str]:
+    """Intervention types residents can propose.
+
+    From the engine's table when it has one, else the cost table
+    ``data/costs.csv`` (one row per type).
+    """
+    if engine is not None:
+        table = _table_of(engine)
+        if table is not None:
+            col = _find_column(table, "type")
+            if col is not None:
+                values = [str(v) for v in pd.unique(table[col].dropna())]
+                if values:
+                    return sorted(values)
+    path = settings.data_folder / "costs.csv"
+    try:
+        costs = pd.read_csv(path)
+        return [str(v) for v in pd.unique(costs["intervention_type"].dropna())]
+    except (OSError, KeyError, pd.errors.ParserError):
+        return ["streetlight_upgrade", "vacant_lot_greening", "youth_space", "sightline_clearing"]
+
+
+def type_label(value: str) -> str:
+    """``vacant_lot_greening`` -> ``Vacant lot greening``."""
+    text = str(value).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def make_proposal(
+    existing: Sequence[Proposal], *, type: str, note: str, lat: float, lon: float,
+    cell_id: int | None = None, allowed_types: Sequence[str] | None = None,
+) -> Proposal:
+    """Validate and build a proposal.
+
+    Raises
+    ------
+    InputError
+        Unknown type, coordinates that are not numbers, or too many proposals.
+    """
+    if len(existing) >= MAX_PROPOSALS:
+        raise InputError(f"this session already has {MAX_PROPOSALS} proposals: export them and "
+                         "start a new session")
+    if allowed_types is not None and type not in allowed_types:
+        raise InputError(f"choose one of the listed intervention types, not {str(type)[:40]!r}")
+    try:
+        lat_f, lon_f = float(lat), float(lon)
+    except (TypeError, ValueError) as exc:
+        raise InputError("click a place on the map first") from exc
+    if not (math.isfinite(lat_f) and math.isfinite(lon_f) and -90 <= lat_f <= 90
+            and -180 <= lon_f <= 180):
+        raise InputError("click a place on the map first")
+    note = " ".join(str(note or "").split())[:MAX_NOTE_CHARS]
+    number = max([int(p.proposal_id[1:]) for p in existing if p.proposal_id[1:].isdigit()],
+                 default=0) + 1
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    return Proposal(f"P{number:03d}", str(type), note, round(lat_f, 6), round(lon_f, 6),
+                    None if cell_id is None else int(cell_id), now)
+
+
+def proposals_frame(proposals: Sequence[Proposal]) -> gpd.GeoDataFrame:
+    """Proposals as points in EPSG:4326 (columns of :class:`Proposal`)."""
+    columns = [f for f in Proposal.__dataclass_fields__]
+    rows = [asdict(p) for p in proposals]
+    frame = pd.DataFrame(rows, columns=columns)
+    geometry = shapely.points(frame["lon"].to_numpy(dtype=float),
+                              frame["lat"].to_numpy(dtype=float)) if len(frame) else []
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=4326)
+
+
+def proposals_csv(proposals: Sequence[Proposal]) -> bytes:
+    """Proposals as UTF-8 CSV (spreadsheet-safe text)."""
+    frame = pd.DataFrame(proposals_frame(proposals).drop(columns="geometry"))
+    for column in ("type", "note"):
+        frame[column] = frame[column].map(spreadsheet_safe)
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def proposals_geojson(proposals: Sequence[Proposal]) -> str:
+    """Proposals as a GeoJSON FeatureCollection (EPSG:4326)."""
+    features = [{"type": "Feature", "id": p.proposal_id,
+                 "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
+                 "properties": asdict(p)} for p in proposals]
+    return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------- portfolios
+
+
+@dataclass
+class Portfolio:
+    """A ranked, budgeted set of interventions with standard columns.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Columns among :data:`PORTFOLIO_COLUMNS` (those the engine provides),
+        then any other engine columns. ``selected`` is True for the sites
+        within the budget.
+    geometry : GeoSeries or None
+        Site geometry in EPSG:4326, aligned with ``table``.
+    budget : float
+    weights : dict
+    """
+
+    table: pd.DataFrame
+    geometry: gpd.GeoSeries | None
+    budget: float
+    weights: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def chosen(self) -> pd.DataFrame:
+        """Rows within the budget."""
+        if "selected" in self.table.columns:
+            return self.table[self.table["selected"].astype(bool)]
+        return self.table
+
+    @property
+    def total_cost(self) -> float:
+        """Cost of the chosen sites."""
+        return float(pd.to_numeric(self.chosen.get("cost", pd.Series(dtype=float)),
+                                   errors="coerce").sum())
+
+    def total(self, column: str = "prevented") -> float | None:
+        """Sum of ``column`` over the chosen sites (None when the engine gave none)."""
+        if column not in self.chosen.columns:
+            return None
+        return float(pd.to_numeric(self.chosen[column], errors="coerce").sum())
+
+    def by_type(self) -> pd.DataFrame:
+        """Cost and prevented incidents of the chosen sites per intervention type."""
+        chosen = self.chosen
+        if "type" not in chosen.columns or chosen.empty:
+            return pd.DataFrame(columns=["type", "sites", "cost", "prevented"])
+        agg = {"sites": ("type", "size")}
+        if "cost" in chosen.columns:
+            agg["cost"] = ("cost", "sum")
+        if "prevented" in chosen.columns:
+            agg["prevented"] = ("prevented", "sum")
+        return chosen.groupby("type", as_index=False).agg(**agg)
+
+    def sites(self) -> gpd.GeoDataFrame | None:
+        """The chosen sites with geometry (EPSG:4326), or None without geometry."""
+        if self.geometry is None:
+            return None
+        chosen = self.chosen
+        frame = gpd.GeoDataFrame(chosen.copy(), geometry=self.geometry.loc[chosen.index].values,
+                                 crs=4326)
+        return frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
+
+
+def _table_of(result: Any) -> pd.DataFrame | None:
+    if isinstance(result, pd.DataFrame):
+        return result
+    for name in ("table", "ranked", "portfolio"):
+        value = getattr(result, name, None)
+        if isinstance(value, pd.DataFrame):
+            return value
+    if isinstance(result, Mapping):
+        for name in ("table", "ranked", "portfolio"):
+            if isinstance(result.get(name), pd.DataFrame):
+                return result[name]
+    return None
+
+
+def _find_column(frame: pd.DataFrame, standard: str) -> str | None:
+    lower = {str(c).lower(): c for c in frame.columns}
+    for name in COLUMN_SYNONYMS.get(standard, (standard,)):
+        if name in lower:
+            return lower[name]
+    return None
+
+
+def normalise(table: pd.DataFrame, grid: Any = None, budget: float = math.inf,
+              weights: Mapping[str, float] | None = None) -> Portfolio:
+    """Rename an engine table to the standard columns and attach lon/lat geometry.
+
+    Parameters
+    ----------
+    table : DataFrame or GeoDataFrame
+        Rows in rank order.
+    grid : Grid, optional
+        Used to place rows that have only a ``cell_id``.
+    budget : float
+        The budget used (to mark ``selected`` when the engine did not).
+    weights : mapping, optional
+        The weights used.
+    """
+    frame = pd.DataFrame(table).copy()
+    geometry = None
+    if isinstance(table, gpd.GeoDataFrame) and table.geometry.name in table.columns:
+        geoms = table.geometry
+        if geoms.crs is None and grid is not None:
+            geoms = geoms.set_crs(grid.crs)
+        if geoms.crs is not None:
+            geometry = geoms.to_crs(4326)
+        frame = frame.drop(columns=[table.geometry.name])
+    renames: dict[str, str] = {}
+    for standard in COLUMN_SYNONYMS:
+        col = _find_column(frame, standard)
+        if col is not None and col != standard and standard not in frame.columns:
+            renames[col] = standard
+    frame = frame.rename(columns=renames)
+    frame = frame.loc[:, ~frame.columns.duplicated()]
+    frame = frame.reset_index(drop=True)
+    if geometry is not None:
+        geometry = geometry.reset_index(drop=True)
+    for col in ("cost", "prevented", "prevented_low", "prevented_high"):
+        if col in frame.columns:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    if geometry is None and grid is not None and "cell_id" in frame.columns:
+        cid = pd.to_numeric(frame["cell_id"], errors="coerce").fillna(-1).astype(np.int64)
+        row, col = np.divmod(cid.to_numpy(), grid.n_cols)
+        x = grid.x0 + (col + 0.5) * grid.cell_size
+        y = grid.bounds[3] - (row + 0.5) * grid.cell_size
+        pts = gpd.GeoSeries(shapely.points(x, y), crs=grid.crs).to_crs(4326)
+        pts[cid.to_numpy() < 0] = None
+        geometry = pts
+    if geometry is not None:
+        centroids = geometry.representative_point() if len(geometry) else geometry
+        frame["lat"] = np.round([g.y if g is not None and not g.is_empty else np.nan
+                                 for g in centroids], 6)
+        frame["lon"] = np.round([g.x if g is not None and not g.is_empty else np.nan
+                                 for g in centroids], 6)
+    if "selected" not in frame.columns and "cost" in frame.columns:
+        frame["selected"] = frame["cost"].fillna(0).cumsum() <= budget
+    if "prevented" in frame.columns and "cost" in frame.columns:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frame["prevented_per_1000"] = np.where(
+                frame["cost"] > 0, frame["prevented"] / frame["cost"] * 1000, np.nan)
+    if "rank" not in frame.columns:
+        frame.insert(0, "rank", np.arange(1, len(frame) + 1))
+    if "source" not in frame.columns:
+        frame["source"] = "generated"
+    ordered = [c for c in PORTFOLIO_COLUMNS if c in frame.columns]
+    frame = frame[ordered + [c for c in frame.columns if c not in ordered]]
+    return Portfolio(frame, geometry, float(budget), dict(weights or {}))
+
+
+class EngineView:
+    """The app's view of ``analysis.extras["interventions"]``.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        An analysis whose interventions stage ran.
+    """
+
+    def __init__(self, analysis: Any) -> None:
+        self.analysis = analysis
+        self.engine = _engine_of(analysis)
+        if self.engine is None:
+            raise EngineContractError("the interventions stage has not run for this analysis")
+
+    @classmethod
+    def of(cls, analysis: Any) -> EngineView | None:
+        """The view, or None when the interventions stage has not run."""
+        if analysis is None or _engine_of(analysis) is None:
+            return None
+        return cls(analysis)
+
+    @property
+    def can_rerank(self) -> bool:
+        """True when the engine has a ``rerank`` method."""
+        return callable(getattr(self.engine, "rerank", None))
+
+    @property
+    def can_score_proposals(self) -> bool:
+        """True when the engine can score residents' proposals."""
+        if callable(getattr(self.engine, "score_proposals", None)):
+            return True
+        return self.can_rerank and "proposals" in _parameters(self.engine.rerank)
+
+    def default_weights(self) -> dict[str, float]:
+        """Priority weights the engine understands, with their defaults."""
+        for name in ("default_weights", "weights"):
+            value = getattr(self.engine, name, None)
+            value = value() if callable(value) else value
+            if isinstance(value, Mapping) and value:
+                return {str(k): float(v) for k, v in value.items()}
+        return dict(DEFAULT_WEIGHTS)
+
+    def default_budget(self) -> float:
+        """The engine's budget, or the cost of its whole table's first tenth."""
+        for name in ("budget", "default_budget"):
+            value = getattr(self.engine, name, None)
+            value = value() if callable(value) else value
+            if isinstance(value, int | float) and math.isfinite(value) and value > 0:
+                return float(value)
+        table = _table_of(self.engine)
+        if table is not None:
+            col = _find_column(table, "cost")
+            if col is not None:
+                costs = pd.to_numeric(table[col], errors="coerce").fillna(0)
+                return float(max(costs.sum() / 4, costs.max())) if len(costs) else 10_000.0
+        return 10_000.0
+
+    def table(self) -> Portfolio:
+        """The engine's own ranked table."""
+        table = _table_of(self.engine)
+        if table is None:
+            raise EngineContractError("the interventions result has no table")
+        return normalise(table, self.analysis.grid, self.default_budget(),
+                         self.default_weights())
+
+    def rank(self, budget: float, weights: Mapping[str, float],
+             proposals: Sequence[Proposal] = ()) -> Portfolio:
+        """Rank within ``budget`` with ``weights``, proposals scored like candidates.
+
+        Parameters
+        ----------
+        budget : float
+            Money available (same currency as the cost table).
+        weights : mapping of str to float
+            Priority weights.
+        proposals : sequence of Proposal
+            Residents' proposals to score alongside the generated candidates
+            (needs the engine's proposals API; ignored otherwise).
+
+        Raises
+        ------
+        EngineContractError
+            When the engine's answer cannot be read.
+        """
+        if not (isinstance(budget, int | float) and math.isfinite(budget) and budget >= 0):
+            raise InputError(f"the budget must be a number of at least 0, got {budget!r}")
+        weights = {str(k): float(v) for k, v in weights.items()}
+        gdf = proposals_frame(proposals) if proposals else None
+        try:
+            if not self.can_rerank:
+                result = _table_of(self.engine)
+            elif gdf is not None and "proposals" in _parameters(self.engine.rerank):
+                result = self.engine.rerank(budget, weights, proposals=gdf)
+            else:
+                result = self.engine.rerank(budget, weights)
+                if gdf is not None and callable(getattr(self.engine, "score_proposals", None)):
+                    scored = _table_of(self.engine.score_proposals(gdf, budget=budget,
+                                                                   weights=weights)
+                                       if {"budget", "weights"} <= set(
+                                           _parameters(self.engine.score_proposals))
+                                       else self.engine.score_proposals(gdf))
+                    base = _table_of(result)
+                    if scored is not None and base is not None:
+                        result = _merge_ranked(base, scored, budget)
+        except HotspotEnvError:
+            raise
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            raise EngineContractError(
+                f"the interventions engine could not re-rank: {type(exc).__name__}: {exc}"
+            ) from exc
+        table = _table_of(result)
+        if table is None:
+            raise EngineContractError("the interventions engine returned no table")
+        return normalise(table, self.analysis.grid, budget, weights)
+
+
+class _ModuleEngine:
+    """An engine made of a candidates table and a module-level ``rerank(candidates, ...)``."""
+
+    def __init__(self, candidates: pd.DataFrame, rerank: Any) -> None:
+        self.table = candidates
+        self._rerank = rerank
+
+    def rerank(self, budget: float, weights: Mapping[str, float]) -> Any:
+        if "weights" in _parameters(self._rerank):
+            return self._rerank(self.table, budget=budget, weights=dict(weights))
+        return self._rerank(self.table, budget=budget)
+
+
+def _engine_of(analysis: Any) -> Any | None:
+    """``extras["interventions"]``, or candidates + the engine's module ``rerank``."""
+    engine = analysis.extras.get("interventions")
+    if engine is not None:
+        return engine
+    candidates = analysis.extras.get("candidates")
+    if isinstance(candidates, pd.DataFrame) and len(candidates):
+        try:
+            from hotspot_env.interventions import rank  # type: ignore[attr-defined]
+        except ImportError:
+            return None
+        if callable(getattr(rank, "rerank", None)):
+            return _ModuleEngine(candidates, rank.rerank)
+    return None
+
+
+def _parameters(func: Any) -> list[str]:
+    try:
+        return list(inspect.signature(func).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+def _merge_ranked(base: pd.DataFrame, scored: pd.DataFrame, budget: float) -> pd.DataFrame:
+    """Generated candidates and scored proposals in one list, best value per cost first."""
+    scored = scored.copy()
+    if "source" not in scored.columns:
+        scored["source"] = "proposal"
+    both = pd.concat([base.assign(source=base.get("source", "generated")), scored],
+                     ignore_index=True)
+    prevented = _find_column(both, "prevented")
+    cost = _find_column(both, "cost")
+    if prevented and cost:
+        value = pd.to_numeric(both[prevented], errors="coerce") / pd.to_numeric(
+            both[cost], errors="coerce").replace(0, np.nan)
+        both = both.assign(_value=value).sort_values("_value", ascending=False,
+                                                     na_position="last").drop(columns="_value")
+        sel = _find_column(both, "selected")
+        if sel:
+            both = both.drop(columns=sel)
+        both["selected"] = pd.to_numeric(both[cost], errors="coerce").fillna(0).cumsum() <= budget
+    return both.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def compare(portfolios: Mapping[str, Portfolio]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scenarios side by side.
+
+    Parameters
+    ----------
+    portfolios : mapping of str to Portfolio
+        Scenario name -> portfolio.
+
+    Returns
+    -------
+    summary : DataFrame
+        One row per scenario: ``scenario, budget, sites, cost, prevented,
+        prevented_low, prevented_high, cost_per_prevented, proposals_funded``.
+    money : DataFrame
+        ``scenario, type, sites, cost, prevented``: where the money goes.
+    """
+    rows, money = [], []
+    for name, p in portfolios.items():
+        chosen = p.chosen
+        prevented = p.total("prevented")
+        rows.append({
+            "scenario": name, "budget": p.budget, "sites": int(len(chosen)),
+            "cost": p.total_cost, "prevented": prevented,
+            "prevented_low": p.total("prevented_low"), "prevented_high": p.total("prevented_high"),
+            "cost_per_prevented": (p.total_cost / prevented) if prevented else None,
+            "proposals_funded": int((chosen.get("source", pd.Series(dtype=str))
+                                     == "proposal").sum()),
+        })
+        by_type = p.by_type()
+        if not by_type.empty:
+            money.append(by_type.assign(scenario=name))
+    summary = pd.DataFrame(rows)
+    money_df = (pd.concat(money, ignore_index=True) if money
+                else pd.DataFrame(columns=["scenario", "type", "sites", "cost", "prevented"]))
+    return summary, money_df
+
+
+def scenario_csv(portfolios: Mapping[str, Portfolio]) -> bytes:
+    """Every chosen site of every scenario in one CSV (``scenario`` column first)."""
+    frames = [p.chosen.assign(scenario=name) for name, p in portfolios.items()]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if "scenario" in frame.columns:
+        frame = frame[["scenario"] + [c for c in frame.columns if c != "scenario"]]
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].map(spreadsheet_safe)
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def portfolio_csv(portfolio: Portfolio, chosen_only: bool = False) -> bytes:
+    """The ranked list as CSV (spreadsheet-safe text)."""
+    frame = (portfolio.chosen if chosen_only else portfolio.table).copy()
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].map(spreadsheet_safe)
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def portfolio_geojson(portfolio: Portfolio) -> str:
+    """The chosen sites as GeoJSON (EPSG:4326); an empty collection without geometry."""
+    sites = portfolio.sites()
+    if sites is None or sites.empty:
+        return json.dumps({"type": "FeatureCollection", "features": []})
+    return sites.to_json(drop_id=True, to_wgs84=True)
+
+
+def portfolio_gpkg(portfolio: Portfolio, path: Any) -> Any:
+    """Write the chosen sites to a GeoPackage (layer ``interventions``) and return the path."""
+    sites = portfolio.sites()
+    if sites is None or sites.empty:
+        raise InputError("no site with a location to write: the GeoPackage would be empty")
+    sites = sites.copy()
+    for column in sites.columns:
+        if column != sites.geometry.name and sites[column].dtype == object:
+            sites[column] = sites[column].astype(str)
+    sites.to_file(path, layer="interventions", driver="GPKG", engine="pyogrio")
+    return path
+
+
+# --------------------------------------------------------------------------- work orders
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float | np.floating):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    return str(value)
+
+
+def work_order_sheet(portfolio: Portfolio, *, title: str = "Work orders",
+                     simulated: bool = False, currency: str = "USD") -> str:
+    """A printable HTML sheet: one block per chosen site, for crews.
+
+    Every value is HTML-escaped; the page loads nothing from anywhere.
+
+    Parameters
+    ----------
+    portfolio : Portfolio
+    title : str
+    simulated : bool
+        Print a "simulated incidents" warning on the sheet.
+    currency : str
+    """
+    chosen = portfolio.chosen
+    today = dt.date.today().isoformat()
+    esc = html.escape
+    blocks = []
+    for _, row in chosen.iterrows():
+        where = row.get("street")
+        lat, lon = row.get("lat"), row.get("lon")
+        coords = (f"{lat:.5f}, {lon:.5f}" if isinstance(lat, float) and isinstance(lon, float)
+                  and math.isfinite(lat) and math.isfinite(lon) else "–")
+        interval = ""
+        if "prevented_low" in row and "prevented_high" in row:
+            interval = f" ({_fmt(row.get('prevented_low'))}–{_fmt(row.get('prevented_high'))})"
+        blocks.append(
+            '<section class="wo">'
+            f"<h2>#{esc(_fmt(row.get('rank')))} · {esc(type_label(str(row.get('type', '–'))))}"
+            f"</h2><table>"
+            f"<tr><th>Site ID</th><td>{esc(_fmt(row.get('site_id')))}</td></tr>"
+            f"<tr><th>Where</th><td>{esc(_fmt(where))} · {esc(coords)}</td></tr>"
+            f"<tr><th>Cell</th><td>{esc(_fmt(row.get('cell_id')))}</td></tr>"
+            f"<tr><th>Budgeted cost</th><td>{esc(_fmt(row.get('cost'), 0))} {esc(currency)}"
+            "</td></tr>"
+            f"<tr><th>Expected prevented incidents</th><td>{esc(_fmt(row.get('prevented'), 2))}"
+            f"{esc(interval)}</td></tr>"
+            + (f"<tr><th>Residents' note</th><td>{esc(str(row.get('note')))}</td></tr>"
+               if isinstance(row.get("note"), str) and row.get("note") else "")
+            + "<tr><th>Done (date, initials)</th><td class=blank></td></tr>"
+            "<tr><th>Crew notes</th><td class=blank></td></tr></table></section>")
+    warning = ('<p class="sim">Made from <strong>simulated incidents</strong> (demo): not for '
+               "real work.</p>") if simulated else ""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #111; }}
+h1 {{ font-size: 22px; margin: 0 0 .2em; }}
+.sim {{ background: #fff3cd; border: 1px solid #d39e00; padding: .5em .8em; }}
+.wo {{ border: 1px solid #999; padding: .6em 1em; margin: 1em 0; page-break-inside: avoid; }}
+.wo h2 {{ font-size: 17px; margin: .2em 0 .5em; }}
+th {{ text-align: left; padding-right: 1.5em; vertical-align: top; width: 16em; }}
+td.blank {{ border-bottom: 1px solid #555; height: 2.2em; min-width: 20em; }}
+@media print {{ body {{ margin: 1cm; }} }}
+</style></head><body>
+<h1>{esc(title)}</h1>
+<p>{esc(today)} · {len(chosen):,} sites · budget {esc(_fmt(portfolio.budget, 0))}
+{esc(currency)} · cost {esc(_fmt(portfolio.total_cost, 0))} {esc(currency)}</p>
+{warning}
+{''.join(blocks) or '<p>No site fits the budget.</p>'}
+<p>Places, never people: sites are places; no incident is listed.</p>
+</body></html>
+"""

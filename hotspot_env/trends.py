@@ -1,0 +1,903 @@
+"""Time: emerging hot spots, change between two periods, and the trends stage.
+
+Space-time cube
+    Incidents are counted per grid cell and time step in one ``bincount``.
+    The time step follows the span of the recording period (announced): under
+    6 months weeks, under 3 years months, under 15 years quarters, else years;
+    a finer step is taken while the coarser one would give fewer than
+    :data:`MIN_STEPS` (10) complete steps, the minimum the Mann-Kendall test
+    and ArcGIS's Emerging Hot Spot Analysis need. Steps are calendar steps in
+    local time (weeks start on Monday); a first or last step that the
+    recording period covers less than 90 % is left out (announced), because a
+    part-step would look like a fall in incidents.
+
+Gi* per time step
+    By default each time slice gets its own Gi* (queen contiguity, self
+    included, :func:`hotspot_env.hotspots.gi_star`) with the slice's own
+    mean and variance. ArcGIS Pro's tool instead uses *space-time*
+    neighbours: the cell's queen neighbours in the current and the previous
+    ``k`` steps, with the whole cube as the global window. That variant is
+    implemented too (``time_lag=k``). Bins are significant hot (cold) spots
+    where Gi* z is positive (negative) and the Benjamini-Hochberg FDR holds at
+    ``alpha`` within the slice (or cube). The p-values are by default the
+    *exact* randomisation p-values of the neighbourhood sum (see
+    :func:`randomisation_pvalues`), because the normal approximation of Gi*
+    calls one incident among thousands of empty cells a hot spot;
+    ``significance="normal"`` gives ArcGIS's normal p-values.
+
+Mann-Kendall
+    Vectorised over cells: ``S`` from pairwise sign sums over every lag,
+    variance with the tie correction, z with the continuity correction, as in
+    ``pymannkendall.original_test`` (checked in the tests). ``trend_z`` /
+    ``trend_p`` are the test on each cell's Gi* z series (what the classes
+    use); ``count_trend_z`` / ``count_trend_p`` the test on its counts.
+
+Classes
+    ArcGIS Pro's Emerging Hot Spot Analysis definitions (see ``docs/time.md``
+    for each rule and how overlaps between the published definitions are
+    resolved): new, consecutive, intensifying, persistent, diminishing,
+    sporadic, oscillating and historical hot spots, the mirrored cold spots,
+    and "no pattern".
+
+Change between two periods
+    sfhotspot's ``hotspot_change`` idea with a test: per cell the counts
+    before and after a boundary, and the conditional binomial test of equal
+    daily rates (``after | before + after ~ Binomial(n, t_after / (t_before
+    + t_after))``), two-sided by doubling the smaller tail, then
+    Benjamini-Hochberg adjusted over the cells with any incident.
+
+References
+----------
+Mann, H. B. (1945). Nonparametric tests against trend. Econometrica 13, 245-259.
+Kendall, M. G. (1975). Rank Correlation Methods, 4th ed. Griffin, London.
+Esri. How Emerging Hot Spot Analysis works. ArcGIS Pro tool reference.
+Ashby, M. P. J. (2023). sfhotspot: Hot-Spot Analysis with Simple Features. R package.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from hotspot_env.choices import Choice, announce
+from hotspot_env.errors import InputError
+from hotspot_env.grid import Grid
+from hotspot_env.hotspots import benjamini_hochberg, box_sum, gi_star
+
+#: Time steps from finest to coarsest.
+STEPS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
+
+#: Fewest complete time steps for a trend test (ArcGIS's minimum for EHSA).
+MIN_STEPS = 10
+
+#: Share of a first/last time step the recording period must cover to be kept.
+MIN_STEP_COVERAGE = 0.9
+
+#: Largest space-time lag accepted (exact p-values stay within float range).
+MAX_TIME_LAG = 3
+
+NO_PATTERN = "no pattern"
+PATTERNS = ("new", "consecutive", "intensifying", "persistent", "diminishing", "sporadic",
+            "oscillating", "historical")
+HOT_CLASSES = tuple(f"{p} hot spot" for p in PATTERNS)
+COLD_CLASSES = tuple(f"{p} cold spot" for p in PATTERNS)
+CLASSES = (*HOT_CLASSES, *COLD_CLASSES, NO_PATTERN)
+
+#: Map colours per class (ArcGIS-like: reds for hot, blues for cold).
+TREND_COLOURS: dict[str, str] = {
+    "new hot spot": "#cb0800", "consecutive hot spot": "#bd6d5e",
+    "intensifying hot spot": "#e01709", "persistent hot spot": "#851400",
+    "diminishing hot spot": "#f5a27a", "sporadic hot spot": "#e8b9a8",
+    "oscillating hot spot": "#b57f6e", "historical hot spot": "#6b4b3e",
+    "new cold spot": "#0848a6", "consecutive cold spot": "#5e7ebd",
+    "intensifying cold spot": "#0b5bd6", "persistent cold spot": "#00287a",
+    "diminishing cold spot": "#7aa6f5", "sporadic cold spot": "#a8c0e8",
+    "oscillating cold spot": "#6e8bb5", "historical cold spot": "#3e516b",
+    NO_PATTERN: "#d9d9d9",
+}
+
+
+# ------------------------------------------------------------- time steps
+def step_ordinal(dates: np.ndarray, step: str) -> np.ndarray:
+    """Integer index of the calendar step holding each date (weeks start Monday)."""
+    days = np.asarray(dates, dtype="datetime64[D]")
+    if step == "day":
+        return days.astype(np.int64)
+    if step == "week":
+        return (days.astype(np.int64) - 4) // 7  # 1970-01-05 was a Monday
+    months = days.astype("datetime64[M]").astype(np.int64)
+    if step == "month":
+        return months
+    if step == "quarter":
+        return months // 3
+    if step == "year":
+        return months // 12
+    raise InputError(f"unknown time step {step!r}: use one of {', '.join(STEPS)}")
+
+
+def step_start(ordinal: np.ndarray | int, step: str) -> np.ndarray:
+    """First day of each step ordinal (inverse of :func:`step_ordinal`)."""
+    o = np.asarray(ordinal, dtype=np.int64)
+    if step == "day":
+        return o.astype("datetime64[D]")
+    if step == "week":
+        return (o * 7 + 4).astype("datetime64[D]")
+    months = {"month": o, "quarter": o * 3, "year": o * 12}[step]
+    return months.astype("datetime64[M]").astype("datetime64[D]")
+
+
+def complete_steps(period: tuple[np.datetime64, np.datetime64], step: str) -> np.ndarray:
+    """Ordinals of the steps the period covers (edge steps kept if >= 90 % covered)."""
+    first, last = (np.datetime64(p, "D") for p in period)
+    lo, hi = int(step_ordinal(first, step)), int(step_ordinal(last, step))
+    if hi < lo:
+        return np.zeros(0, dtype=np.int64)
+
+    def coverage(o: int, a: np.datetime64, b: np.datetime64) -> float:
+        start, end = step_start(o, step), step_start(o + 1, step)
+        covered = (min(b + 1, end) - max(a, start)).astype(int)
+        return covered / (end - start).astype(int)
+
+    if coverage(lo, first, last) < MIN_STEP_COVERAGE:
+        lo += 1
+    if hi >= lo and coverage(hi, first, last) < MIN_STEP_COVERAGE:
+        hi -= 1
+    return np.arange(lo, hi + 1, dtype=np.int64)
+
+
+def choose_time_step(period: tuple[np.datetime64, np.datetime64]) -> tuple[str, Choice]:
+    """Choose the cube's time step from the span of the recording period.
+
+    Under 6 months: week; under 3 years: month; under 15 years: quarter;
+    otherwise year. While the choice gives fewer than :data:`MIN_STEPS`
+    complete steps, the next finer step is taken (down to days).
+
+    Returns
+    -------
+    step : str
+    choice : Choice
+    """
+    first, last = (np.datetime64(p, "D") for p in period)
+    span = int((last - first).astype(int)) + 1
+    years = span / 365.25
+    step = ("week" if span < 183 else "month" if years < 3 else
+            "quarter" if years < 15 else "year")
+    reason = f"the recording period spans {span:,} days ({years:.1f} years)"
+    first_pick = step
+    while len(complete_steps(period, step)) < MIN_STEPS and step != "day":
+        step = STEPS[STEPS.index(step) - 1]
+    n = len(complete_steps(period, step))
+    rule = (f"{reason}: weeks under 6 months, months under 3 years, quarters under 15 years, "
+            f"else years; {n} complete {step}s")
+    if step != first_pick:
+        rule += f" ({first_pick}s would give fewer than {MIN_STEPS})"
+    return step, announce(Choice("time_step", step, rule))
+
+
+# ------------------------------------------------------------------ cube
+@dataclass
+class Cube:
+    """Incident counts per cell (inside the study area) and time step.
+
+    Attributes
+    ----------
+    counts : ndarray of int64, shape (n_cells, n_steps)
+        Cells in ``grid.mask`` row-major order.
+    starts : ndarray of datetime64[D]
+        First day of each step.
+    step : str
+        ``"day"``, ``"week"``, ``"month"``, ``"quarter"`` or ``"year"``.
+    outside : int
+        Dated incidents falling in the incomplete edge steps (left out).
+    """
+
+    counts: np.ndarray
+    starts: np.ndarray
+    step: str
+    outside: int = 0
+
+    @property
+    def n_steps(self) -> int:
+        """Number of time steps."""
+        return self.counts.shape[1]
+
+    def labels(self) -> list[str]:
+        """Human-readable step labels (``2022-Q3``, ``2022-07``, ``2022-07-04``...)."""
+        out = []
+        for d in pd.DatetimeIndex(self.starts):
+            if self.step == "quarter":
+                out.append(f"{d.year}-Q{(d.month - 1) // 3 + 1}")
+            elif self.step == "month":
+                out.append(f"{d.year}-{d.month:02d}")
+            elif self.step == "year":
+                out.append(str(d.year))
+            else:
+                out.append(d.strftime("%Y-%m-%d"))
+        return out
+
+
+def build_cube(
+    grid: Grid, x: np.ndarray, y: np.ndarray, dates: np.ndarray,
+    period: tuple[np.datetime64, np.datetime64], step: str,
+) -> Cube:
+    """Count incidents per cell and step with one ``bincount``.
+
+    Parameters
+    ----------
+    grid : Grid
+        The study grid.
+    x, y : ndarray
+        Incident coordinates (grid CRS).
+    dates : ndarray of datetime64[D]
+        Local dates (NaT = undated, left out).
+    period : tuple of datetime64[D]
+        Recording period.
+    step : str
+        Time step.
+    """
+    ordinals = complete_steps(period, step)
+    n_steps = ordinals.size
+    cell_of = np.full(grid.n_rows * grid.n_cols, -1, dtype=np.int64)
+    cell_of[np.flatnonzero(grid.mask)] = np.arange(grid.n_cells)
+    row, col = grid.cell_index(x, y)
+    dates = np.asarray(dates, dtype="datetime64[D]")
+    ok = (row >= 0) & ~np.isnat(dates)
+    t = np.full(row.shape, -1, dtype=np.int64)
+    if n_steps:
+        t[ok] = step_ordinal(dates[ok], step) - ordinals[0]
+    in_time = ok & (t >= 0) & (t < n_steps)
+    cell = cell_of[row[in_time] * grid.n_cols + col[in_time]]
+    flat = cell * n_steps + t[in_time]
+    counts = np.bincount(flat, minlength=grid.n_cells * n_steps).reshape(grid.n_cells, n_steps)
+    return Cube(counts.astype(np.int64), step_start(ordinals, step), step,
+                int((ok & ~in_time).sum()))
+
+
+# --------------------------------------------------------- Mann-Kendall
+@dataclass(frozen=True)
+class MannKendall:
+    """Mann-Kendall test results per series (arrays of length n_series)."""
+
+    s: np.ndarray
+    var_s: np.ndarray
+    z: np.ndarray
+    p: np.ndarray
+    tau: np.ndarray
+
+
+def mann_kendall(x: np.ndarray) -> MannKendall:
+    """Mann-Kendall trend test of every row of ``x``, vectorised.
+
+    ``S = sum_{i<j} sign(x_j - x_i)`` is summed lag by lag on the whole
+    array; ``Var(S) = [n(n-1)(2n+5) - sum_g t_g(t_g-1)(2t_g+5)] / 18`` over
+    groups ``g`` of ``t_g`` tied values (Kendall 1975), computed from how
+    many values equal each value; ``z = (S - sign(S)) / sqrt(Var S)``;
+    two-sided normal p; Kendall's tau-a ``S / (n(n-1)/2)``. Matches
+    ``pymannkendall.original_test``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_series, n) or (n,)
+        Series in time order (no NaN).
+
+    Returns
+    -------
+    MannKendall
+    """
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    m, n = x.shape
+    s = np.zeros(m)
+    equal = np.ones((m, n))  # values equal to each value, itself included
+    for k in range(1, n):
+        d = x[:, k:] - x[:, :-k]
+        s += np.sign(d).sum(axis=1)
+        tie = d == 0
+        equal[:, k:] += tie
+        equal[:, :-k] += tie
+    ties = ((equal - 1) * (2 * equal + 5)).sum(axis=1)  # each group counted t times
+    var_s = (n * (n - 1) * (2 * n + 5) - ties) / 18.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(var_s > 0, (s - np.sign(s)) / np.sqrt(var_s), 0.0)
+    p = 2.0 * stats.norm.sf(np.abs(z))
+    tau = s / (0.5 * n * (n - 1)) if n > 1 else np.zeros(m)
+    return MannKendall(s, var_s, z, p, tau)
+
+
+# ------------------------------------------------- exact Gi* p-values
+def randomisation_pvalues(
+    values: np.ndarray, local_sum: np.ndarray, cardinality: np.ndarray
+) -> np.ndarray:
+    """Exact two-sided randomisation p-values of neighbourhood sums.
+
+    Under total randomisation (the null hypothesis of Gi*'s moments: the
+    observed values are shuffled at random over the ``n`` locations) a
+    neighbourhood of ``w`` locations holds a random ``w``-subset of the
+    values, so its sum ``L`` has an exact distribution, computed here by
+    dynamic programming over the distinct values (their multiplicities enter
+    through binomial coefficients). For a given ``w``, Gi* z is an increasing
+    function of ``L``, so this is the exact p-value of Gi* - what infinitely
+    many permutations would give. p = min(1, 2 min(P(L >= l), P(L <= l))).
+
+    Parameters
+    ----------
+    values : ndarray of int
+        All ``n`` observed values (non-negative integers, e.g. counts).
+    local_sum : ndarray of int
+        Observed neighbourhood sums.
+    cardinality : ndarray of int
+        Neighbourhood sizes (same shape as ``local_sum``).
+
+    Returns
+    -------
+    ndarray of float
+        p-values (NaN where not finite, e.g. on overflow).
+    """
+    values = np.asarray(values, dtype=np.int64).ravel()
+    local_sum = np.asarray(local_sum, dtype=np.int64)
+    cardinality = np.asarray(cardinality, dtype=np.int64)
+    n = values.size
+    if n == 0 or local_sum.size == 0:
+        return np.full(local_sum.shape, np.nan)
+    w_max = int(cardinality.max())
+    uniq, mult = np.unique(values, return_counts=True)
+    s_max = int(np.sort(values)[-w_max:].sum()) if w_max else 0
+    ways = np.zeros((w_max + 1, s_max + 1))
+    ways[0, 0] = 1.0
+    for v, m in zip(uniq.tolist(), mult.tolist(), strict=True):
+        new = np.zeros_like(ways)
+        for j in range(min(m, w_max) + 1):
+            shift = j * v
+            if shift > s_max:
+                break
+            new[j:, shift:] += special.comb(m, j) * ways[: w_max + 1 - j, : s_max + 1 - shift]
+        ways = new
+    norm = special.comb(n, np.arange(w_max + 1))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        dist = ways / norm[:, None]
+    upper = np.cumsum(dist[:, ::-1], axis=1)[:, ::-1]
+    lower = np.cumsum(dist, axis=1)
+    w = np.clip(cardinality, 0, w_max)
+    s = np.clip(local_sum, 0, s_max)
+    tail_up = np.where(local_sum > s_max, 0.0, upper[w, s])  # sums no subset can reach
+    p = np.minimum(1.0, 2.0 * np.minimum(tail_up, lower[w, s]))
+    return np.where(np.isfinite(p), p, np.nan)
+
+
+# ------------------------------------------------------- Gi* per step
+@dataclass
+class SliceGi:
+    """Gi* of every bin of the cube (arrays of shape (n_cells, n_steps))."""
+
+    z: np.ndarray
+    p: np.ndarray
+    hot: np.ndarray
+    cold: np.ndarray
+
+
+def _full(grid: Grid, values: np.ndarray) -> np.ndarray:
+    out = np.zeros(grid.shape)
+    out[grid.mask] = values
+    return out
+
+
+def cube_gi(
+    grid: Grid, counts: np.ndarray, time_lag: int = 0, significance: str = "exact",
+    alpha: float = 0.05,
+) -> SliceGi:
+    """Gi* z, p and significant hot/cold bins for every cell and time step.
+
+    Parameters
+    ----------
+    grid : Grid
+        The study grid.
+    counts : ndarray, shape (n_cells, n_steps)
+        Cube counts (cells of ``grid.mask``).
+    time_lag : int
+        0: Gi* per time slice (slice mean and variance). ``k > 0``: space-time
+        Gi* (ArcGIS): queen neighbours in the current and ``k`` previous steps,
+        mean and variance of the whole cube.
+    significance : {"exact", "normal"}
+        Exact randomisation p-values, or the normal approximation.
+    alpha : float
+        Benjamini-Hochberg FDR within each slice (``time_lag=0``) or over the
+        whole cube.
+
+    Returns
+    -------
+    SliceGi
+    """
+    if significance not in ("exact", "normal"):
+        raise InputError(f"significance must be 'exact' or 'normal', got {significance!r}")
+    if not (isinstance(time_lag, int) and 0 <= time_lag <= MAX_TIME_LAG):
+        raise InputError(f"time_lag must be an integer from 0 to {MAX_TIME_LAG}, "
+                         f"got {time_lag!r}")
+    counts = np.asarray(counts)
+    n_cells, n_steps = counts.shape
+    z = np.zeros((n_cells, n_steps))
+    p = np.ones((n_cells, n_steps))
+    card = np.rint(box_sum(grid.mask.astype(np.float64))[grid.mask]).astype(np.int64)
+    sums = np.zeros((n_cells, n_steps), dtype=np.int64)
+    cards = np.zeros((n_cells, n_steps), dtype=np.int64)
+    if time_lag == 0:
+        for t in range(n_steps):
+            column = counts[:, t]
+            if column.sum() <= 0:
+                continue
+            gi = gi_star(grid, _full(grid, column))
+            z[:, t] = np.nan_to_num(gi.z[grid.mask])
+            if significance == "normal":
+                p[:, t] = np.nan_to_num(gi.p[grid.mask], nan=1.0)
+            else:
+                local = np.rint(box_sum(_full(grid, column))[grid.mask]).astype(np.int64)
+                p[:, t] = np.nan_to_num(randomisation_pvalues(column, local, card), nan=1.0)
+        significant = np.zeros_like(p, dtype=bool)
+        for t in range(n_steps):
+            significant[:, t] = benjamini_hochberg(p[:, t], alpha)
+    else:
+        n = counts.size
+        mean = counts.sum() / n
+        std = math.sqrt(max((counts.astype(np.float64) ** 2).sum() / n - mean**2, 0.0))
+        window: deque[np.ndarray] = deque(maxlen=time_lag + 1)
+        for t in range(n_steps):
+            window.append(np.rint(box_sum(_full(grid, counts[:, t]))[grid.mask]))
+            sums[:, t] = np.rint(np.sum(window, axis=0)).astype(np.int64)
+            cards[:, t] = card * len(window)
+        if std > 0:
+            w = cards.astype(np.float64)
+            z = (sums - mean * w) / (std * np.sqrt(w * (n - w) / (n - 1)))
+            if significance == "normal":
+                p = 2.0 * stats.norm.sf(np.abs(z))
+            else:
+                p = np.nan_to_num(randomisation_pvalues(counts, sums, cards), nan=1.0)
+        significant = benjamini_hochberg(p.ravel(), alpha).reshape(p.shape)
+    return SliceGi(z, p, significant & (z > 0), significant & (z < 0))
+
+
+# ---------------------------------------------------------- classes
+def classify(
+    hot: np.ndarray, cold: np.ndarray, trend_z: np.ndarray, trend_p: np.ndarray,
+    alpha: float = 0.05,
+) -> np.ndarray:
+    """Emerging hot spot class of every cell (ArcGIS Pro definitions).
+
+    Parameters
+    ----------
+    hot, cold : ndarray of bool, shape (n_cells, n_steps)
+        Significant hot / cold spot bins.
+    trend_z, trend_p : ndarray, shape (n_cells,)
+        Mann-Kendall z and p of each cell's Gi* z series.
+    alpha : float
+        Significance level of the trend.
+
+    Returns
+    -------
+    ndarray of object (str)
+        One of :data:`CLASSES`. Rules: ``docs/time.md``.
+    """
+    hot = np.asarray(hot, dtype=bool)
+    cold = np.asarray(cold, dtype=bool)
+    n_cells, n = hot.shape
+    out = np.full(n_cells, NO_PATTERN, dtype=object)
+    if n == 0:
+        return out
+    up = (trend_z > 0) & (trend_p < alpha)
+    down = (trend_z < 0) & (trend_p < alpha)
+    for same, other, rising, falling, names in (
+        (hot, cold, up, down, HOT_CLASSES), (cold, hot, down, up, COLD_CLASSES),
+    ):
+        name = dict(zip(PATTERNS, names, strict=True))
+        total = same.sum(axis=1)
+        majority = 10 * total >= 9 * n  # at least 90 % of the steps
+        final = same[:, -1]
+        run = np.cumprod(same[:, ::-1], axis=1).sum(axis=1)  # trailing run length
+        before_run = total > run
+        prior_other = other[:, :-1].any(axis=1)
+        rules = {
+            "intensifying": majority & final & rising,
+            "diminishing": majority & final & falling,
+            "persistent": majority & final & ~rising & ~falling,
+            "historical": majority & ~final & ~other[:, -1],
+            "oscillating": ~majority & final & prior_other,
+            "new": ~majority & final & ~prior_other & (total == 1),
+            "consecutive": ~majority & final & ~prior_other & (run >= 2) & ~before_run,
+            "sporadic": ~majority & final & ~prior_other & before_run,
+        }
+        for pattern, hit in rules.items():
+            out[hit] = name[pattern]
+    return out
+
+
+@dataclass
+class Emerging:
+    """Emerging hot spot results per cell of ``grid.mask`` (row-major)."""
+
+    trend_class: np.ndarray
+    trend_z: np.ndarray
+    trend_p: np.ndarray
+    count_trend_z: np.ndarray
+    count_trend_p: np.ndarray
+    gi: SliceGi
+
+
+def emerging_hot_spots(
+    grid: Grid, counts: np.ndarray, time_lag: int = 0, significance: str = "exact",
+    alpha: float = 0.05,
+) -> Emerging:
+    """Gi* per bin, Mann-Kendall trends and the EHSA class of every cell.
+
+    Parameters
+    ----------
+    grid : Grid
+        The study grid.
+    counts : ndarray, shape (n_cells, n_steps)
+        Cube counts for the cells of ``grid.mask``.
+    time_lag, significance, alpha
+        See :func:`cube_gi`; ``alpha`` is also the trend test's level.
+
+    Returns
+    -------
+    Emerging
+    """
+    gi = cube_gi(grid, counts, time_lag, significance, alpha)
+    mk_z = mann_kendall(gi.z)
+    mk_c = mann_kendall(counts)
+    classes = classify(gi.hot, gi.cold, mk_z.z, mk_z.p, alpha)
+    return Emerging(classes, mk_z.z, mk_z.p, mk_c.z, mk_c.p, gi)
+
+
+# ---------------------------------------------------------- change test
+def bh_adjust(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values), same order as ``p``."""
+    p = np.asarray(p, dtype=float)
+    m = p.size
+    if m == 0:
+        return p.copy()
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * m / np.arange(1, m + 1)
+    adjusted = np.minimum.accumulate(scaled[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+@dataclass
+class Change:
+    """Per-cell change between two periods.
+
+    Attributes
+    ----------
+    before, after : ndarray of int
+        Counts in each period.
+    p : ndarray
+        Benjamini-Hochberg adjusted two-sided p-value (1 where no incident).
+    change_class : ndarray of object
+        ``"increase"``, ``"decrease"`` or ``"no change"`` at FDR ``alpha``.
+    """
+
+    before: np.ndarray
+    after: np.ndarray
+    p: np.ndarray
+    change_class: np.ndarray
+
+
+def change_test(
+    before: np.ndarray, after: np.ndarray, days_before: float, days_after: float,
+    alpha: float = 0.05,
+) -> Change:
+    """Test each cell for a change of its daily incident rate between two periods.
+
+    Conditional on ``n = before + after``, equal rates give ``after ~
+    Binomial(n, d_a / (d_b + d_a))`` with ``d`` the period lengths. The
+    two-sided p doubles the smaller tail (capped at 1) and is adjusted by
+    Benjamini-Hochberg over the cells with ``n > 0``.
+
+    Parameters
+    ----------
+    before, after : ndarray of int
+        Counts per cell.
+    days_before, days_after : float
+        Lengths of the two periods.
+    alpha : float
+        FDR for the classes.
+
+    Returns
+    -------
+    Change
+    """
+    before = np.asarray(before, dtype=np.int64)
+    after = np.asarray(after, dtype=np.int64)
+    if not (days_before > 0 and days_after > 0):
+        raise InputError("both change periods must be longer than zero days")
+    n = before + after
+    share = days_after / (days_before + days_after)
+    raw = np.ones(n.shape)
+    tested = n > 0
+    lower = stats.binom.cdf(after[tested], n[tested], share)
+    upper = stats.binom.sf(after[tested] - 1, n[tested], share)
+    raw[tested] = np.minimum(1.0, 2.0 * np.minimum(lower, upper))
+    adjusted = np.ones(n.shape)
+    adjusted[tested] = bh_adjust(raw[tested])
+    rate_up = after * days_before > before * days_after
+    rate_down = after * days_before < before * days_after
+    classes = np.full(n.shape, "no change", dtype=object)
+    classes[(adjusted < alpha) & rate_up] = "increase"
+    classes[(adjusted < alpha) & rate_down] = "decrease"
+    return Change(before, after, adjusted, classes)
+
+
+def choose_change_periods(
+    cube: Cube, boundary: object | None = None,
+) -> tuple[tuple[np.datetime64, np.datetime64, np.datetime64], Choice]:
+    """Before/after periods for the change test.
+
+    Default: with at least two years of complete steps, the last 12 months
+    against the 12 months before (whole seasonal cycles, so no seasonal
+    bias); otherwise the cube's steps split into two halves. A given
+    ``boundary`` date splits the whole cube there.
+
+    Returns
+    -------
+    (start, boundary, end) : tuple of datetime64[D]
+        Before = [start, boundary), after = [boundary, end).
+    choice : Choice
+    """
+    end = step_start(step_ordinal(cube.starts[-1], cube.step) + 1, cube.step)
+    start0 = cube.starts[0]
+    if boundary is not None:
+        mid = np.datetime64(pd.Timestamp(boundary).date(), "D")
+        if not (start0 < mid < end):
+            raise InputError(f"change boundary {mid} is outside the period {start0} to {end}")
+        rule = "boundary given"
+        start = start0
+    elif end - np.timedelta64(730, "D") >= start0:
+        mid = (end.astype("datetime64[M]") - 12).astype("datetime64[D]")
+        if end.astype("datetime64[M]").astype("datetime64[D]") != end:
+            mid = end - np.timedelta64(365, "D")
+        start = (mid.astype("datetime64[M]") - 12).astype("datetime64[D]")
+        if mid.astype("datetime64[M]").astype("datetime64[D]") != mid:
+            start = mid - np.timedelta64(365, "D")
+        rule = "the last 12 months compared with the 12 months before (same seasons)"
+    else:
+        half = cube.n_steps // 2
+        mid = cube.starts[cube.n_steps - half]
+        start = cube.starts[cube.n_steps - 2 * half]
+        rule = f"the last {half} {cube.step}s compared with the {half} before"
+    value = f"{start} to {mid - 1} vs {mid} to {end - 1}"
+    return (start, mid, end), announce(Choice("change_periods", value, rule))
+
+
+# ------------------------------------------------------------- the stage
+TRENDS_MESSAGE = "time analyses need a date column; everything else still ran"
+
+
+def stage(analysis: Any, **options: Any) -> None:
+    """Pipeline stage: emerging hot spots, change, profiles, demand and work timing.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        The run so far; gains ``arrays["trend_class"]``, ``trend_z``,
+        ``trend_p``, ``count_trend_z``, ``count_trend_p``, ``change_before``,
+        ``change_after``, ``change_p``, ``change_class``, ``district``,
+        ``timing``; ``map_layers["emerging_hot_spots"]``; and
+        ``extras["trends"]``. Without dates only
+        ``extras["trends_message"]`` is set.
+    **options
+        ``time_step`` (str), ``time_lag`` (int, default 0), ``significance``
+        ("exact"/"normal"), ``alpha`` (0.05), ``timezone`` (str),
+        ``period`` ((first, last) recording dates; default
+        ``parameters["record_period"]`` or the incident dates),
+        ``change_boundary`` (date), ``horizon_weeks`` (8),
+        ``district_boundaries`` (GeoDataFrame), ``district_id_column`` (str),
+        ``district_block_cells`` (int).
+    """
+    from hotspot_env import demand, profiles
+    from hotspot_env.privacy import publishable_counts
+
+    known = {"time_step", "time_lag", "significance", "alpha", "timezone", "period",
+             "change_boundary", "horizon_weeks", "district_boundaries", "district_id_column",
+             "district_block_cells"}
+    unknown = set(options) - known
+    if unknown:
+        raise InputError(f"unknown trends option(s): {', '.join(sorted(unknown))}")
+    if not analysis.has_dates:
+        analysis.extras["trends_message"] = TRENDS_MESSAGE
+        return
+    alpha = float(options.get("alpha", 0.05))
+    grid = analysis.grid
+    choices: list[Choice] = []
+    zone, zone_choice = profiles.run_timezone(analysis, options.get("timezone"))
+    if zone_choice:
+        choices.append(zone_choice)
+    period = options.get("period") or analysis.parameters.get("record_period")
+    cal = profiles.local_calendar(analysis.points, zone, period)
+    n_undated = int((~cal.dated).sum())
+    if n_undated:
+        choices.append(announce(Choice(
+            "undated_incidents", n_undated, "incidents without a date are left out of the time "
+            "analyses")))
+    xs = analysis.points.geometry.x.to_numpy()
+    ys = analysis.points.geometry.y.to_numpy()
+
+    # space-time cube and emerging hot spots
+    step = options.get("time_step")
+    if step is None:
+        step, c = choose_time_step(cal.period)
+        choices.append(c)
+    elif step not in STEPS:
+        raise InputError(f"unknown time step {step!r}: use one of {', '.join(STEPS)}")
+    cube = build_cube(grid, xs, ys, cal.date, cal.period, step)
+    if cube.outside:
+        choices.append(announce(Choice(
+            "incidents_outside_steps", cube.outside, "incidents in an incomplete first or last "
+            f"{step} are left out of the trends")))
+    messages: list[str] = []
+    mask = grid.mask
+    arrays = analysis.arrays
+    trend_class = np.full(grid.shape, "", dtype=object)
+    nan = np.full(grid.shape, np.nan)
+    trend_z, trend_p, ct_z, ct_p = nan.copy(), nan.copy(), nan.copy(), nan.copy()
+    class_counts: dict[str, int] = {}
+    time_lag = int(options.get("time_lag", 0))
+    significance = options.get("significance", "exact")
+    if cube.n_steps >= MIN_STEPS and cube.counts.sum() > 0:
+        result = emerging_hot_spots(grid, cube.counts, time_lag, significance, alpha)
+        trend_class[mask] = result.trend_class
+        trend_z[mask], trend_p[mask] = result.trend_z, result.trend_p
+        ct_z[mask], ct_p[mask] = result.count_trend_z, result.count_trend_p
+        values, freq = np.unique(result.trend_class.astype(str), return_counts=True)
+        class_counts = {str(v): int(f) for v, f in zip(values, freq, strict=True)}
+    else:
+        trend_class[mask] = NO_PATTERN
+        messages.append(f"only {cube.n_steps} complete {step}s: emerging hot spots need at "
+                        f"least {MIN_STEPS}")
+    arrays.update(trend_class=trend_class, trend_z=trend_z, trend_p=trend_p,
+                  count_trend_z=ct_z, count_trend_p=ct_p)
+    layer = grid.to_geodataframe({"trend_class": trend_class, "trend_z": trend_z,
+                                  "trend_p": trend_p})
+    analysis.map_layers["emerging_hot_spots"] = layer[
+        layer["trend_class"] != NO_PATTERN].reset_index(drop=True)
+
+    # change between two periods
+    change_info: dict[str, Any] = {}
+    if cube.n_steps >= 2:
+        (start, mid, end), c = choose_change_periods(cube, options.get("change_boundary"))
+        choices.append(c)
+        before_steps = (cube.starts >= start) & (cube.starts < mid)
+        after_steps = (cube.starts >= mid) & (cube.starts < end)
+        change = change_test(cube.counts[:, before_steps].sum(axis=1),
+                             cube.counts[:, after_steps].sum(axis=1),
+                             float((mid - start).astype(int)), float((end - mid).astype(int)),
+                             alpha)
+        privacy = analysis.parameters.get("privacy", "internal")
+        for name, values in (("change_before", change.before), ("change_after", change.after)):
+            if privacy == "public":  # counts leave the tool only through the privacy filter
+                values = publishable_counts(values, privacy,
+                                            analysis.parameters.get("k_threshold"),
+                                            analysis.parameters.get("dp_epsilon"))
+            arrays[name] = _to_grid(grid, values, -1 if values.dtype != object else "")
+        arrays["change_p"] = _to_grid(grid, change.p, np.nan)
+        arrays["change_class"] = _to_grid(grid, change.change_class, "")
+        change_info = {"before": f"{start} to {mid - 1}", "after": f"{mid} to {end - 1}",
+                       "increase": int((change.change_class == "increase").sum()),
+                       "decrease": int((change.change_class == "decrease").sum())}
+
+    # districts, profiles, demand, work timing
+    districts, dist_choice = _districts(analysis, options)
+    choices.append(dist_choice)
+    arrays["district"] = districts.labels
+    point_d = profiles.point_districts(grid, districts, xs, ys)
+    light = profiles.light_conditions(analysis.points)
+    hemi = profiles.hemisphere(grid)
+    prof = profiles.profiles(cal, point_d, districts.ids, light, hemi)
+    hot_areas = profiles.hotspot_areas(grid, arrays.get("gi_bin", np.zeros(grid.shape)),
+                                       arrays.get("incidents", np.zeros(grid.shape)))
+    hot_prof = profiles.profiles(cal, profiles.point_districts(grid, hot_areas, xs, ys),
+                                 hot_areas.ids, light, hemi) if hot_areas.ids else None
+    if prof.message:
+        messages.append(prof.message)
+    fc = demand.demand_forecast(cal, point_d, districts.ids, analysis.points["category"],
+                                horizon=int(options.get("horizon_weeks", 8)),
+                                privacy=analysis.parameters.get("privacy", "internal"),
+                                k=analysis.parameters.get("k_threshold"))
+    if fc.message:
+        messages.append(fc.message)
+    arrays["timing"] = profiles.work_timing(analysis, prof, districts, hemi)
+
+    analysis.choices.extend(choices)
+    analysis.parameters.update(
+        time_step=step, time_lag=time_lag, trend_significance=significance, trend_alpha=alpha,
+        profile_timezone=zone)
+    analysis.extras["trends"] = {
+        "cube": {"step": step, "n_steps": cube.n_steps, "labels": cube.labels(),
+                 "incidents_per_step": cube.counts.sum(axis=0).tolist(),
+                 "incidents_outside_steps": cube.outside, "time_lag": time_lag,
+                 "significance": significance, "alpha": alpha,
+                 "period": [str(cal.period[0]), str(cal.period[1])]},
+        "classes": class_counts,
+        "change": change_info,
+        "districts": districts,
+        "profiles": prof,
+        "hotspot_profiles": hot_prof,
+        "demand": fc.table,
+        "backtest": fc.backtest,
+        "messages": messages,
+    }
+
+
+def _to_grid(grid: Grid, values: np.ndarray, fill: Any) -> np.ndarray:
+    """Per-cell values of ``grid.mask`` cells as a ``grid.shape`` array (``fill`` outside)."""
+    values = np.asarray(values)
+    out = np.full(grid.shape, fill, dtype=values.dtype)
+    out[grid.mask] = values
+    return out
+
+
+def _districts(analysis: Any, options: dict[str, Any]):
+    from hotspot_env import profiles
+
+    boundaries = options.get("district_boundaries")
+    if boundaries is not None:
+        return profiles.boundary_districts(analysis.grid, boundaries,
+                                           options.get("district_id_column"))
+    return profiles.grid_districts(analysis.grid, options.get("district_block_cells"))
+
+
+# ---------------------------------------------------------------- writer
+def trends_frame(analysis: Any) -> pd.DataFrame:
+    """``trends.csv`` rows: one per cell; counts pass the privacy filter; no coordinates."""
+    from hotspot_env.privacy import publishable_counts
+
+    grid = analysis.grid
+    mask = grid.mask
+    arrays = analysis.arrays
+    frame = pd.DataFrame({"cell_id": grid.cell_ids()[mask]})
+    for name in ("district", "trend_class", "trend_z", "trend_p", "count_trend_z",
+                 "count_trend_p", "change_before", "change_after", "change_p", "change_class"):
+        if name in arrays:
+            frame[name] = arrays[name][mask]
+    for name in ("trend_z", "trend_p", "count_trend_z", "count_trend_p", "change_p"):
+        if name in frame:
+            frame[name] = frame[name].astype(float).round(6)
+    privacy = analysis.parameters.get("privacy", "internal")
+    for name in ("change_before", "change_after"):
+        if name in frame and pd.api.types.is_numeric_dtype(frame[name]):  # public: filtered
+            frame[name] = publishable_counts(
+                frame[name].to_numpy().astype(np.int64), privacy,
+                analysis.parameters.get("k_threshold"), analysis.parameters.get("dp_epsilon"))
+    return frame
+
+
+def write_trends(analysis: Any, folder: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write ``trends.csv`` and ``demand_forecast.csv`` atomically.
+
+    Nothing is written when the trends stage did not run (no dates); the
+    reason is in ``analysis.extras["trends_message"]``.
+
+    Returns
+    -------
+    dict of str to Path
+        File name to path.
+    """
+    from hotspot_env.atomic import prepare_folder, write_text
+
+    info = analysis.extras.get("trends")
+    if not info:
+        return {}
+    folder = prepare_folder(folder)
+    written = {"trends.csv": write_text(folder / "trends.csv",
+                                        trends_frame(analysis).to_csv(index=False))}
+    table = info.get("demand")
+    if table is not None:
+        written["demand_forecast.csv"] = write_text(folder / "demand_forecast.csv",
+                                                    table.to_csv(index=False))
+    return written
+

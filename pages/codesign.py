@@ -1,0 +1,142 @@
+"""Co-design (projected on a wall): big controls, residents' proposals, two scenarios."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from hotspot_env import mapview, places, scenarios
+from hotspot_env.errors import HotspotEnvError
+from pages import common
+
+common.big_css()
+analysis = common.load_analysis("public")  # public mode, always: small counts hidden
+
+st.title("Co-design")
+common.banner(analysis)
+st.markdown("**Public mode is always on here:** places with 1 to 4 recorded incidents show "
+            "as **<5**, and no single incident is ever shown.")
+
+view = scenarios.EngineView.of(analysis)
+types = scenarios.intervention_types(view.engine if view else None)
+proposals: list[scenarios.Proposal] = st.session_state.setdefault("proposals", [])
+
+st.subheader("What matters most to us?")
+weights_default = view.default_weights() if view else dict(scenarios.DEFAULT_WEIGHTS)
+cols = st.columns(len(weights_default) + 1)
+weights = {}
+for col, (name, default) in zip(cols, weights_default.items(), strict=False):
+    weights[name] = col.slider(scenarios.WEIGHT_LABELS.get(name, name), 0.0, 3.0,
+                               float(default), 0.5, key=f"cd_w_{name}")
+budget = cols[-1].number_input(
+    "Budget", min_value=0.0, value=float(view.default_budget() if view else 100_000.0),
+    step=10_000.0, format="%.0f", key="cd_budget")
+
+portfolio = None
+if view is not None:
+    try:
+        portfolio = view.rank(budget, weights, proposals)
+    except HotspotEnvError as exc:
+        st.error(str(exc))
+
+map_col, side_col = st.columns([1.7, 1], gap="large")
+with map_col:
+    st.subheader("Click the map to propose something")
+    m = mapview.sites_map(
+        analysis, portfolio.sites() if portfolio is not None else None,
+        tooltip_fields=("rank", "type", "street"),
+        proposals=scenarios.proposals_frame(proposals) if proposals else None,
+        layer_keys=("density", "hotspots"), privacy="public", height=560)
+    state = st_folium(m, key=f"cd_map_{common.dataset_key('public')}", height=560,
+                      use_container_width=True, returned_objects=["last_clicked"])
+
+clicked = (state or {}).get("last_clicked")
+with side_col:
+    st.subheader("Add a proposal")
+    if not clicked:
+        st.info("Click a place on the map first.")
+    else:
+        cell = places.cell_at(analysis.grid, clicked.get("lat"), clicked.get("lng"))
+        if cell is None:
+            st.warning("That place is outside the study area.")
+        else:
+            report = places.describe_cell(analysis, *cell, privacy="public")
+            where = common.md_escape(report.street) if report.street else f"cell {report.cell_id}"
+            st.markdown(f"Here: **{where}** · recorded incidents: **{report.incidents}**")
+            with st.form("proposal_form", clear_on_submit=True):
+                kind = st.selectbox("What", types, format_func=scenarios.type_label,
+                                    key="cd_type")
+                note = st.text_input("Why here? (a short note)", max_chars=500, key="cd_note")
+                if st.form_submit_button("Add proposal", type="primary"):
+                    try:
+                        proposals.append(scenarios.make_proposal(
+                            proposals, type=kind, note=note, lat=clicked["lat"],
+                            lon=clicked["lng"], cell_id=report.cell_id, allowed_types=types))
+                        st.rerun()
+                    except HotspotEnvError as exc:
+                        st.error(str(exc))
+    st.subheader(f"Proposals ({len(proposals)})")
+    if proposals:
+        frame = pd.DataFrame(scenarios.proposals_frame(proposals).drop(columns="geometry"))
+        st.dataframe(frame[["proposal_id", "type", "note"]], hide_index=True,
+                     use_container_width=True, key="cd_proposals_table")
+        if st.button("Remove the last proposal", key="cd_undo"):
+            proposals.pop()
+            st.rerun()
+    else:
+        st.caption("None yet.")
+
+st.subheader("Places to talk about")
+st.dataframe(places.top_places(analysis, 10, privacy="public"), hide_index=True,
+             use_container_width=True, key="cd_top_places")
+
+st.subheader("Two scenarios side by side")
+if portfolio is None:
+    st.info("Scenarios need the interventions stage, which has not run for this analysis yet. "
+            "Proposals can still be added and exported below.")
+else:
+    c1, c2 = st.columns(2)
+    current = {"budget": budget, "weights": dict(weights)}
+    if c1.button("Keep the current settings as scenario A", key="cd_keep_a"):
+        st.session_state["scenario_A"] = current
+    if c2.button("Keep the current settings as scenario B", key="cd_keep_b"):
+        st.session_state["scenario_B"] = current
+    saved = {name: st.session_state.get(f"scenario_{name}") for name in ("A", "B")}
+    saved = {name: s or current for name, s in saved.items()}
+    try:
+        results = {f"Scenario {name}": view.rank(s["budget"], s["weights"], proposals)
+                   for name, s in saved.items()}
+    except HotspotEnvError as exc:
+        st.error(str(exc))
+        results = {}
+    if results:
+        summary, money = scenarios.compare(results)
+        cols = st.columns(len(results))
+        for col, (_, row) in zip(cols, summary.iterrows(), strict=True):
+            col.markdown(f"### {row['scenario']}")
+            prevented = row["prevented"]
+            col.metric("Prevented incidents (expected)",
+                       "–" if pd.isna(prevented) else f"{prevented:,.1f}")
+            col.metric("Cost", f"{row['cost']:,.0f}")
+            col.metric("Sites", f"{int(row['sites'])}  ·  proposals funded: "
+                       f"{int(row['proposals_funded'])}")
+        if not money.empty and "cost" in money.columns:
+            st.altair_chart(alt.Chart(money).mark_bar().encode(
+                x=alt.X("cost:Q", title="cost"), y=alt.Y("type:N", title=None),
+                color=alt.Color("scenario:N"), yOffset="scenario:N",
+                tooltip=list(money.columns)).properties(title="Where the money goes",
+                                                         height=260),
+                use_container_width=True)
+        st.download_button("Download both scenarios (CSV)", scenarios.scenario_csv(results),
+                           file_name="scenarios.csv", mime="text/csv", key="cd_dl_scen")
+
+st.subheader("Take the proposals away")
+e1, e2 = st.columns(2)
+e1.download_button("Proposals (CSV)", scenarios.proposals_csv(proposals),
+                   file_name="proposals.csv", mime="text/csv", key="cd_dl_csv",
+                   disabled=not proposals)
+e2.download_button("Proposals (GeoJSON)", scenarios.proposals_geojson(proposals),
+                   file_name="proposals.geojson", mime="application/geo+json",
+                   key="cd_dl_geojson", disabled=not proposals)

@@ -1,0 +1,127 @@
+"""Interventions (crews and planners): budget, priorities, the ranked list, its map, downloads."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from hotspot_env import mapview, scenarios
+from hotspot_env.errors import HotspotEnvError
+from pages import common
+
+privacy = common.privacy_mode()
+analysis = common.load_analysis(privacy)
+
+st.title("Interventions")
+common.banner(analysis)
+st.caption("Environmental interventions ranked by expected prevented incidents per unit cost, "
+           "within a budget. Effects come from published studies (data/evidence.csv) and costs "
+           "from data/costs.csv; set local costs before real use.")
+
+view = scenarios.EngineView.of(analysis)
+if view is None:
+    st.info(
+        "The interventions stage has not run for this analysis yet, so there is no ranked list. "
+        "When it runs, this page shows the budget and priority controls, the ranked list and its "
+        "map, impact intervals, and downloads (CSV, GeoPackage, GeoJSON, printable work orders).")
+    st.stop()
+
+weights_default = view.default_weights()
+budget_default = view.default_budget()
+
+
+@st.fragment
+def ranked_list() -> None:
+    """Controls and results re-run on their own: a slider does not rerun the page."""
+    c1, c2 = st.columns([1, 2])
+    with c1:
+        budget = st.number_input("Budget", min_value=0.0, value=float(budget_default),
+                                 step=float(max(1000.0, round(budget_default / 20, -3))),
+                                 key="iv_budget", format="%.0f",
+                                 help="Money available, in the cost table's currency.")
+    with c2:
+        cols = st.columns(len(weights_default))
+        weights = {}
+        for col, (name, default) in zip(cols, weights_default.items(), strict=True):
+            weights[name] = col.slider(scenarios.WEIGHT_LABELS.get(name, name), 0.0, 3.0,
+                                       float(default), 0.25, key=f"iv_w_{name}")
+    try:
+        portfolio = view.rank(budget, weights)
+    except HotspotEnvError as exc:
+        st.error(str(exc))
+        return
+    chosen = portfolio.chosen
+    prevented = portfolio.total("prevented")
+    low, high = portfolio.total("prevented_low"), portfolio.total("prevented_high")
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Sites within budget", f"{len(chosen):,}")
+    m2.metric("Cost", f"{portfolio.total_cost:,.0f}")
+    m3.metric("Expected prevented incidents",
+              "–" if prevented is None else f"{prevented:,.1f}",
+              help=None if low is None or high is None else
+              f"Interval {low:,.1f} to {high:,.1f}")
+
+    st.subheader("Ranked list")
+    st.dataframe(portfolio.table, hide_index=True, use_container_width=True, height=320,
+                 key="iv_table")
+
+    left, right = st.columns([1.3, 1])
+    with left:
+        sites = portfolio.sites()
+        fields = [c for c in ("rank", "type", "street", "cost", "prevented") if c in
+                  portfolio.table.columns]
+        m = mapview.sites_map(analysis, sites, tooltip_fields=fields)
+        st_folium(m, key=f"iv_map_{common.dataset_key(privacy)}", height=460,
+                  use_container_width=True, returned_objects=[])
+    with right:
+        if {"prevented", "prevented_low", "prevented_high"} <= set(chosen.columns) and len(chosen):
+            top = chosen.head(25).copy()
+            top["site"] = top["rank"].astype(str) + " · " + top.get(
+                "type", pd.Series("", index=top.index)).astype(str)
+            base = alt.Chart(top).encode(y=alt.Y("site:N", sort=None, title=None))
+            chart = base.mark_rule(strokeWidth=2).encode(
+                x=alt.X("prevented_low:Q", title="prevented incidents (interval)"),
+                x2="prevented_high:Q") + base.mark_point(filled=True, size=60).encode(
+                x="prevented:Q", tooltip=["site", "prevented", "prevented_low",
+                                          "prevented_high", "cost"])
+            st.altair_chart(chart.properties(title="Impact intervals (chosen sites)",
+                                             height=max(160, 18 * len(top))),
+                            use_container_width=True)
+        else:
+            st.caption("Impact intervals appear when the engine gives low and high estimates.")
+        by_type = portfolio.by_type()
+        if not by_type.empty and "cost" in by_type.columns:
+            st.altair_chart(alt.Chart(by_type).mark_bar().encode(
+                x=alt.X("cost:Q", title="cost"), y=alt.Y("type:N", title=None),
+                tooltip=list(by_type.columns)).properties(title="Where the money goes",
+                                                          height=160),
+                use_container_width=True)
+
+    st.subheader("Downloads")
+    d1, d2, d3, d4 = st.columns(4)
+    d1.download_button("Ranked list (CSV)", scenarios.portfolio_csv(portfolio),
+                       file_name="interventions.csv", mime="text/csv", key="dl_csv")
+    d2.download_button("Sites (GeoJSON)", scenarios.portfolio_geojson(portfolio),
+                       file_name="interventions.geojson", mime="application/geo+json",
+                       key="dl_geojson")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = scenarios.portfolio_gpkg(portfolio, Path(tmp) / "interventions.gpkg")
+            gpkg = Path(path).read_bytes()
+        d3.download_button("Sites (GeoPackage)", gpkg, file_name="interventions.gpkg",
+                           mime="application/geopackage+sqlite3", key="dl_gpkg")
+    except HotspotEnvError as exc:
+        d3.caption(str(exc))
+    d4.download_button("Work orders (printable HTML)",
+                       scenarios.work_order_sheet(
+                           portfolio, title="Work orders",
+                           simulated=bool(analysis.parameters.get("simulated"))),
+                       file_name="work_orders.html", mime="text/html", key="dl_wo")
+
+
+ranked_list()

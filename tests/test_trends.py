@@ -1,0 +1,353 @@
+"""Emerging hot spots, Mann-Kendall, exact Gi* p-values, change test and the trends stage."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pymannkendall
+import pytest
+import shapely
+from pyproj import CRS
+from scipy import stats
+
+from hotspot_env import trends
+from hotspot_env.grid import Grid
+from hotspot_env.hotspots import box_sum, gi_star
+
+OFF, HOT, COLD = 0, 1, 2
+T = 12
+
+
+# ------------------------------------------------------------ Mann-Kendall
+@pytest.mark.parametrize("seed", range(6))
+def test_mann_kendall_matches_pymannkendall(seed):
+    rng = np.random.default_rng(seed)
+    series = [rng.normal(size=15), rng.poisson(1.2, 24).astype(float),  # many ties
+              np.cumsum(rng.normal(size=11)), rng.integers(0, 3, 30).astype(float),
+              np.r_[rng.normal(size=10), np.zeros(5)]]
+    for x in series:
+        ref = pymannkendall.original_test(x)
+        ours = trends.mann_kendall(x)
+        assert ours.s[0] == ref.s
+        assert abs(ours.var_s[0] - ref.var_s) < 1e-9
+        assert abs(ours.z[0] - ref.z) < 1e-9
+        assert abs(ours.p[0] - ref.p) < 1e-9
+        assert abs(ours.tau[0] - ref.Tau) < 1e-9
+
+
+def test_mann_kendall_vectorised_rows_equal_single_rows():
+    rng = np.random.default_rng(3)
+    x = rng.poisson(2, (50, 20)).astype(float)
+    many = trends.mann_kendall(x)
+    for i in (0, 17, 49):
+        one = trends.mann_kendall(x[i])
+        assert many.s[i] == one.s[0] and many.p[i] == one.p[0]
+
+
+# ------------------------------------------------------- exact p-values
+def test_randomisation_pvalues_equal_full_enumeration():
+    values = np.array([0, 0, 0, 1, 0, 2, 0, 1, 3, 0])
+    n = values.size
+    for w in (1, 3, 4):
+        sums = np.array([sum(c) for c in itertools.combinations(values, w)])
+        for observed in range(0, 7):
+            upper = (sums >= observed).mean()
+            lower = (sums <= observed).mean()
+            expected = min(1.0, 2 * min(upper, lower))
+            got = trends.randomisation_pvalues(values, np.array([observed]), np.array([w]))[0]
+            assert got == pytest.approx(expected, abs=1e-12), (w, observed)
+    assert math.comb(n, 4) == 210  # the enumeration above is exhaustive
+
+
+def test_exact_p_agrees_with_permutations_on_a_grid():
+    grid = Grid.from_area(shapely.box(0, 0, 1000, 1000), CRS("EPSG:32635"), 100)
+    rng = np.random.default_rng(0)
+    y = rng.poisson(0.4, grid.shape)
+    y[4:7, 4:7] += 2
+    values = y[grid.mask]
+    local = np.rint(box_sum(y.astype(float))[grid.mask]).astype(int)
+    card = np.rint(box_sum(grid.mask.astype(float))[grid.mask]).astype(int)
+    exact = trends.randomisation_pvalues(values, local, card)
+    # Monte Carlo: shuffle the values over the cells (total randomisation)
+    sims = np.empty((20000, values.size))
+    for k in range(sims.shape[0]):
+        shuffled = np.zeros(grid.shape)
+        shuffled[grid.mask] = rng.permutation(values)
+        sims[k] = box_sum(shuffled)[grid.mask]
+    upper = (sims >= local).mean(axis=0)
+    lower = (sims <= local).mean(axis=0)
+    mc = np.minimum(1, 2 * np.minimum(upper, lower))
+    np.testing.assert_allclose(exact, mc, atol=0.03)  # 5 Monte Carlo SE
+
+
+def test_single_incident_is_not_a_hot_spot_with_exact_p():
+    grid = Grid.from_area(shapely.box(0, 0, 5000, 5000), CRS("EPSG:32635"), 100)
+    counts = np.zeros((grid.n_cells, 1), dtype=np.int64)
+    counts[1234, 0] = 1
+    assert not trends.cube_gi(grid, counts, significance="exact").hot.any()
+    # the normal approximation calls the neighbourhood of one incident a hot spot
+    assert trends.cube_gi(grid, counts, significance="normal").hot.sum() == 9
+
+
+def test_space_time_gi_equals_explicit_weights():
+    grid = Grid.from_area(shapely.Polygon([(0, 0), (700, 0), (700, 500), (0, 600)]),
+                          CRS("EPSG:32635"), 100)
+    rng = np.random.default_rng(5)
+    counts = rng.poisson(1.0, (grid.n_cells, 5))
+    res = trends.cube_gi(grid, counts, time_lag=1, significance="normal", alpha=0.05)
+    rows, cols = np.nonzero(grid.mask)
+    x = counts.T.ravel().astype(float)  # bin (t, i) -> t * n_cells + i
+    n = x.size
+    mean, std = x.mean(), x.std()
+    for t in (0, 3):
+        for i in (0, 7, grid.n_cells - 1):
+            near = (np.abs(rows - rows[i]) <= 1) & (np.abs(cols - cols[i]) <= 1)
+            w = np.zeros((5, grid.n_cells))
+            w[max(t - 1, 0):t + 1, near] = 1
+            w = w.ravel()
+            wsum = w.sum()
+            z = ((w * x).sum() - mean * wsum) / (std * np.sqrt((n * wsum - wsum**2) / (n - 1)))
+            assert res.z[i, t] == pytest.approx(z, abs=1e-9)
+
+
+def test_per_slice_z_is_gi_star():
+    grid = Grid.from_area(shapely.box(0, 0, 900, 600), CRS("EPSG:32635"), 100)
+    rng = np.random.default_rng(1)
+    counts = rng.poisson(2.0, (grid.n_cells, 3))
+    res = trends.cube_gi(grid, counts)
+    full = np.zeros(grid.shape)
+    full[grid.mask] = counts[:, 2]
+    np.testing.assert_allclose(res.z[:, 2], gi_star(grid, full).z[grid.mask])
+
+
+# ------------------------------------------------------------- classifier
+def _bins(pattern: str) -> tuple[np.ndarray, np.ndarray]:
+    """'h' hot, 'c' cold, '.' neither -> boolean hot/cold rows."""
+    hot = np.array([[ch == "h" for ch in pattern]])
+    cold = np.array([[ch == "c" for ch in pattern]])
+    return hot, cold
+
+
+@pytest.mark.parametrize(("pattern", "trend", "expected"), [
+    ("..........h", 0, "new hot spot"),
+    (".........hh", 0, "consecutive hot spot"),
+    ("hhhhhhhhhhh", 1, "intensifying hot spot"),
+    ("hhhhhhhhhhh", 0, "persistent hot spot"),
+    ("hhhhhhhhhhh", -1, "diminishing hot spot"),
+    (".hhhhhhhhhh", 0, "persistent hot spot"),  # 10 of 11 >= 90 %
+    ("..hhhhhhhhh", 0, "consecutive hot spot"),  # 9 of 11 < 90 %
+    ("h..h.....hh", 0, "sporadic hot spot"),
+    ("...c......h", 0, "oscillating hot spot"),
+    ("c.........h", 0, "oscillating hot spot"),  # a prior cold spot wins over "new"
+    ("hhhhhhhhhh.", 0, "historical hot spot"),
+    ("hhhhhhhhhhc", 0, "oscillating cold spot"),  # the final step decides the family
+    ("..........c", 0, "new cold spot"),
+    ("cccccccccc.", 0, "historical cold spot"),
+    ("ccccccccccc", -1, "intensifying cold spot"),
+    ("ccccccccccc", 1, "diminishing cold spot"),
+    ("c.c......cc", 0, "sporadic cold spot"),
+    ("....h......", 0, "no pattern"),  # not hot at the end, never 90 % hot
+    ("...........", 0, "no pattern"),
+])
+def test_classification_rules(pattern, trend, expected):
+    hot, cold = _bins(pattern)
+    z = np.array([3.0 * trend])
+    p = np.array([0.001 if trend else 0.5])
+    assert trends.classify(hot, cold, z, p)[0] == expected
+
+
+def _planted_cube(seed: int):
+    """A cube with every class planted in its own 3 x 3 block (centre cell checked)."""
+    sched = {
+        "new hot spot": [OFF] * 11 + [HOT],
+        "consecutive hot spot": [OFF] * 9 + [HOT] * 3,
+        "intensifying hot spot": [HOT] * 12,
+        "persistent hot spot": [HOT] * 12,
+        "diminishing hot spot": [HOT] * 12,
+        "sporadic hot spot": [OFF, HOT, OFF, OFF, HOT, OFF, OFF, HOT, OFF, OFF, OFF, HOT],
+        "oscillating hot spot": [OFF, COLD, OFF, OFF, COLD] + [OFF] * 6 + [HOT],
+        "historical hot spot": [HOT] * 11 + [OFF],
+    }
+    for name, states in list(sched.items()):
+        sched[name.replace("hot", "cold")] = [{OFF: OFF, HOT: COLD, COLD: HOT}[s]
+                                              for s in states]
+    sched["no pattern"] = [OFF] * T
+    names = list(sched)
+    per_row = math.ceil(math.sqrt(len(names)))
+    side = per_row * 8 + 4
+    grid = Grid.from_area(shapely.box(0, 0, side * 100, side * 100), CRS("EPSG:32635"), 100)
+    rng = np.random.default_rng(seed)
+    base = 6.0
+    cube = rng.poisson(base, (T, *grid.shape)).astype(float)
+    ramp = np.linspace(0.0, 1.0, T)
+    centres = {}
+    for i, name in enumerate(names):
+        r0, c0 = 3 + (i // per_row) * 8, 3 + (i % per_row) * 8
+        centres[name] = (r0 + 1, c0 + 1)
+        for t, state in enumerate(sched[name]):
+            if state == HOT:
+                lift = {"intensifying": 4 + 16 * ramp[t],
+                        "diminishing": 22 - 12 * ramp[t]}.get(name.split()[0], 10)
+                cube[t, r0:r0 + 3, c0:c0 + 3] = rng.poisson(base + lift, (3, 3))
+            elif state == COLD:
+                mean = {"intensifying": 2.5 * (1 - ramp[t]),
+                        "diminishing": 2.5 * ramp[t]}.get(name.split()[0], 0.0)
+                cube[t, r0:r0 + 3, c0:c0 + 3] = rng.poisson(mean, (3, 3))
+    counts = cube.reshape(T, -1)[:, grid.mask.ravel()].T.astype(np.int64)
+    index = np.full(grid.shape, -1)
+    index[grid.mask] = np.arange(grid.n_cells)
+    return grid, counts, {name: index[rc] for name, rc in centres.items()}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_planted_classes_are_recovered(seed):
+    grid, counts, cells = _planted_cube(seed)
+    result = trends.emerging_hot_spots(grid, counts)
+    got = {name: result.trend_class[i] for name, i in cells.items()}
+    assert got == {name: name for name in cells}
+    assert len(cells) == len(trends.CLASSES)  # every class, "no pattern" included
+
+
+def test_planted_classes_with_normal_p_values():
+    grid, counts, cells = _planted_cube(3)
+    result = trends.emerging_hot_spots(grid, counts, significance="normal")
+    assert {n: result.trend_class[i] for n, i in cells.items()} == {n: n for n in cells}
+
+
+# ---------------------------------------------------------------- change
+def test_change_test_hand_built():
+    before = np.array([2, 30, 10, 0, 0, 5])
+    after = np.array([30, 2, 11, 0, 4, 5])
+    res = trends.change_test(before, after, 365, 365)
+    assert res.change_class.tolist() == ["increase", "decrease", "no change", "no change",
+                                         "no change", "no change"]
+    # equal periods: the doubled tail equals scipy's exact two-sided binomial test
+    raw = [stats.binomtest(int(a), int(a + b), 0.5).pvalue for a, b in
+           zip(after, before, strict=True) if a + b > 0]
+    np.testing.assert_allclose(res.p[before + after > 0], trends.bh_adjust(np.array(raw)))
+    assert res.p[3] == 1.0
+
+
+def test_change_test_uses_period_lengths():
+    # 10 before in 100 days, 10 after in 10 days: a tenfold rate
+    res = trends.change_test(np.array([10]), np.array([10]), 100, 10)
+    expected = 2 * stats.binom.sf(9, 20, 10 / 110)
+    assert res.p[0] == pytest.approx(min(1, expected))
+    assert res.change_class[0] == "increase"
+
+
+def test_bh_adjust_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.random.default_rng(0).uniform(size=40) ** 3
+    np.testing.assert_allclose(trends.bh_adjust(p), multipletests(p, method="fdr_bh")[1])
+
+
+# ------------------------------------------------------------- time steps
+def test_time_step_rule():
+    d = np.datetime64
+    assert trends.choose_time_step((d("2020-01-01"), d("2020-04-30")))[0] == "week"
+    assert trends.choose_time_step((d("2020-01-01"), d("2021-12-31")))[0] == "month"
+    assert trends.choose_time_step((d("2017-01-01"), d("2022-12-31")))[0] == "quarter"
+    assert trends.choose_time_step((d("2000-01-01"), d("2020-12-31")))[0] == "year"
+    # 2.5 years in quarters would be 10; 2 years in months 24; 8 months -> months (8) -> weeks
+    assert trends.choose_time_step((d("2020-01-01"), d("2020-08-31")))[0] == "week"
+    assert trends.choose_time_step((d("2020-01-01"), d("2020-01-31")))[0] == "day"
+
+
+def test_incomplete_edge_steps_are_dropped():
+    d = np.datetime64
+    steps = trends.complete_steps((d("2020-01-20"), d("2020-12-31")), "month")
+    assert trends.step_start(steps, "month")[0] == d("2020-02-01")
+    assert len(steps) == 11
+    weeks = trends.complete_steps((d("2024-01-01"), d("2024-01-31")), "week")
+    assert trends.step_start(weeks, "week").tolist()[0] == d("2024-01-01").item()
+    assert len(weeks) == 4  # 29-31 Jan is 3/7 of a week
+
+
+# ------------------------------------------------------------------ stage
+def _analysis_from_points(frame: gpd.GeoDataFrame, **kw):
+    from hotspot_env.analysis import analyze
+
+    return analyze(frame, bbox=(24.90, 60.15, 24.96, 60.18), cell_size=100, **kw)
+
+
+def test_no_dates_gives_message_and_no_crash(tmp_path):
+    rng = np.random.default_rng(0)
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(rng.uniform(24.91, 24.95, 200),
+                                                       rng.uniform(60.16, 60.17, 200)),
+                           crs=4326)
+    analysis = _analysis_from_points(pts)
+    assert not analysis.has_dates
+    before = set(analysis.arrays)
+    trends.stage(analysis)
+    assert analysis.extras["trends_message"] == trends.TRENDS_MESSAGE
+    assert set(analysis.arrays) == before
+    assert trends.write_trends(analysis, tmp_path) == {}
+
+
+def test_stage_with_times_public_mode(tmp_path):
+    rng = np.random.default_rng(2)
+    n = 3000
+    when = (pd.Timestamp("2021-01-01", tz="Europe/Helsinki")
+            + pd.to_timedelta(rng.uniform(0, 730, n), unit="D"))
+    pts = gpd.GeoDataFrame({"datetime": when.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            "category": rng.choice(["assault", "theft"], n)},
+                           geometry=gpd.points_from_xy(rng.uniform(24.91, 24.95, n),
+                                                       rng.uniform(60.16, 60.17, n)), crs=4326)
+    analysis = _analysis_from_points(pts, privacy="public")
+    trends.stage(analysis, timezone="Europe/Helsinki")
+    info = analysis.extras["trends"]
+    assert info["cube"]["step"] == "month" and info["cube"]["n_steps"] == 24
+    assert not info["profiles"].hour_dow.empty
+    for name in ("trend_class", "trend_z", "trend_p", "change_before", "change_after",
+                 "change_p", "change_class", "timing", "district"):
+        assert analysis.arrays[name].shape == analysis.grid.shape
+    written = trends.write_trends(analysis, tmp_path)
+    table = pd.read_csv(written["trends.csv"], dtype=str)
+    assert {"cell_id", "trend_class", "trend_z", "trend_p", "change_before", "change_after",
+            "change_p", "change_class"} <= set(table.columns)
+    assert not {"x", "y", "lon", "lat", "geometry"} & set(table.columns)
+    small = table["change_before"].isin([str(k) for k in range(1, 5)])
+    assert not small.any()  # public mode: 1-4 shown as <5
+    forecast = pd.read_csv(written["demand_forecast.csv"])
+    assert list(forecast.columns) == ["district", "week_start", "expected_incidents", "lo80",
+                                      "hi80", "top_categories"]
+    assert (forecast["lo80"] <= forecast["hi80"]).all()
+
+
+@pytest.mark.slow
+def test_sao_paulo_integration(sao_paulo, tmp_path):
+    from hotspot_env.analysis import analyze
+    from hotspot_env.io import read_incidents
+    from hotspot_env.profiles import TIMES_UNKNOWN, hour_dow_heatmap, monthly_chart
+
+    data = read_incidents(sao_paulo["incidents"])
+    period = (data.frame["datetime"].min(), data.frame["datetime"].max())
+    analysis = analyze(data, osm=sao_paulo["osm"])
+    start = time.perf_counter()
+    trends.stage(analysis, period=period)
+    seconds = time.perf_counter() - start
+    assert seconds < 10
+    info = analysis.extras["trends"]
+    assert info["cube"]["step"] == "quarter" and info["cube"]["n_steps"] == 24
+    assert sum(info["cube"]["incidents_per_step"]) == analysis.counts["incidents_used"]
+    # dates without times: the hour profile says so instead of showing midnight
+    prof = info["profiles"]
+    assert prof.times_known == 0 and prof.hour_dow.empty and prof.message == TIMES_UNKNOWN
+    chart = hour_dow_heatmap(prof.hour_dow).to_dict()
+    assert "unknown" in str(chart["datasets"]) and chart["mark"]["type"] == "text"
+    assert monthly_chart(prof.monthly).to_dict()["mark"]["type"] == "bar"
+    assert prof.monthly["incidents"].sum() == analysis.counts["incidents_used"]
+    assert (analysis.arrays["timing"][analysis.grid.mask] == "").all()  # no times, no advice
+    written = trends.write_trends(analysis, tmp_path)
+    assert set(written) == {"trends.csv", "demand_forecast.csv"}
+    forecast = pd.read_csv(written["demand_forecast.csv"])
+    assert forecast["week_start"].min() == "2023-01-02"
+    assert len(forecast) == 8 * len(info["districts"].ids)
+    assert info["backtest"]["rmse_model"] < info["backtest"]["rmse_seasonal_naive"]
