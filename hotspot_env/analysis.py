@@ -30,6 +30,7 @@ from hotspot_env.grid import Grid, choose_cell_size, choose_crs
 from hotspot_env.hotspots import gi_star
 from hotspot_env.io import Incidents, incidents_from_frame, read_incidents, read_layers
 from hotspot_env.osm import file_sha256, osm_from_place, read_osm
+from hotspot_env.profiles import record_period
 
 logger = logging.getLogger("hotspot_env")
 
@@ -305,6 +306,8 @@ def analyze(
         "dp_epsilon": None if dp_epsilon is None else float(dp_epsilon),
         "excluded_sources": list(excluded),
         "grid": grid.to_dict(),
+        "timezone": timezone,
+        "record_period": record_period(data.frame, timezone),
     }
     if privacy == "public":
         parameters["public_min_bandwidth_m"] = float(settings.public_min_bandwidth_m)
@@ -335,6 +338,9 @@ def _read_osm_checked(osm: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame
     path = Path(osm)
     if path.is_dir():
         raise InputError(f"--osm {path} is a folder: pass the .pbf or .osm file itself")
+    if not path.name.lower().endswith((".pbf", ".osm", ".xml")):
+        raise InputError(f"OSM file {path.name} must end in .pbf, .osm or .xml: pass an OSM "
+                         "extract to --osm (e.g. a .osm.pbf from Geofabrik)")
     if path.is_file():
         if path.stat().st_size == 0:
             raise InputError(f"OSM file {path.name} is empty (0 bytes): download or export the "

@@ -44,7 +44,9 @@ def _friendly(func):
 
 def _error(message: str) -> None:
     """Print ``message`` as exactly one ``error:`` line on stderr and exit with status 2."""
-    typer.echo("error: " + " ".join(message.split()), err=True)
+    line = " ".join(message.split())
+    line = "".join(ch if ch.isprintable() else "?" for ch in line)  # no terminal escapes
+    typer.echo("error: " + line, err=True)
     raise typer.Exit(2) from None
 
 
@@ -190,6 +192,63 @@ def synth(
     paths = simulate_city(seed, scale=scale).write(out)
     typer.echo("SIMULATED data (no record describes a real event): "
                + ", ".join(str(p) for p in paths.values()))
+    typer.echo(f"done in {time.perf_counter() - start:.1f} s")
+
+
+@app.command()
+@_friendly
+def trends(
+    incidents: Annotated[Path, typer.Option(help="Dated incidents: CSV, GeoJSON, GPKG, Parquet.")],
+    out: Annotated[Path, typer.Option(help="Folder for trends.csv and demand_forecast.csv.")],
+    osm: Annotated[Path | None, typer.Option(help="OSM extract (.pbf or .osm).")] = None,
+    bbox: Annotated[str | None, typer.Option(help="Study area W,S,E,N in degrees.")] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS of CSV x/y columns.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="Local zone of the incidents.")] = None,
+    cell_size: CellSize = None,
+    time_step: Annotated[str | None, typer.Option(
+        help="day, week, month, quarter or year (default: from the span).")] = None,
+    horizon_weeks: Annotated[int, typer.Option(help="Weeks to forecast.")] = 8,
+    privacy: Privacy = "internal",
+    quiet: Quiet = False,
+) -> None:
+    """Emerging hot spots, change between periods and a weekly demand forecast, written to OUT."""
+    from hotspot_env import trends as time_trends
+    from hotspot_env.analysis import analyze as run_analysis
+    from hotspot_env.atomic import check_output_folder
+    from hotspot_env.errors import InputError
+    from hotspot_env.io import read_incidents
+    from hotspot_env.profiles import record_period
+
+    _setup_logging(quiet)
+    check_output_folder(out)
+    start = time.perf_counter()
+    data = read_incidents(incidents, crs=crs, timezone=timezone)
+    if not data.has_dates:
+        raise InputError(f"{incidents.name} has no dates: {time_trends.TRENDS_MESSAGE}")
+    analysis = run_analysis(data, osm=osm, bbox=bbox, crs=crs, timezone=timezone,
+                            cell_size=cell_size, privacy=privacy)
+    time_trends.stage(analysis, period=record_period(data.frame, timezone), timezone=timezone,
+                      time_step=time_step, horizon_weeks=horizon_weeks)
+    written = time_trends.write_trends(analysis, out)
+    info = analysis.extras["trends"]
+    cube = info["cube"]
+    typer.echo(f"space-time cube: {cube['n_steps']} {cube['step']}s, "
+               f"{sum(cube['incidents_per_step']):,} incidents")
+    patterns = {k: v for k, v in info["classes"].items() if k != time_trends.NO_PATTERN}
+    typer.echo("emerging hot spots: " + (", ".join(f"{v:,} {k}" for k, v in patterns.items())
+                                          or "none"))
+    if info["change"]:
+        c = info["change"]
+        typer.echo(f"change {c['after']} vs {c['before']}: {c['increase']:,} cells up, "
+                   f"{c['decrease']:,} down (FDR 5 %)")
+    bt = info["backtest"]
+    if bt:
+        typer.echo(f"forecast back-test RMSE per district-week: {bt['rmse_model']:.3f} "
+                   f"(same weeks last year {bt['rmse_seasonal_naive']:.3f}, "
+                   f"8-week mean {bt['rmse_recent_mean']:.3f})")
+    for message in info["messages"]:
+        typer.echo(f"note: {message}")
+    typer.echo("outputs written to " + ", ".join(str(p) for p in written.values()))
     typer.echo(f"done in {time.perf_counter() - start:.1f} s")
 
 

@@ -5,13 +5,13 @@ Model (seasonal profile x recent level, negative-binomial intervals)
        the recording period.
     2. A seasonal index per calendar month, pooled over all districts
        (district series are too sparse for their own):
-       ``s_m = (N_m + lambda) / (E_m + lambda)`` where ``N_m`` is the number of
-       incidents in month ``m`` and ``E_m`` the number expected there without
-       seasonality; ``lambda`` = :data:`SEASONAL_SHRINK` pseudo-incidents pull
-       thinly supported months towards 1. The indices are rescaled to average
-       1 over the observed days. With less than a year of weeks, no seasonal
-       index is used (s = 1). A week's factor is the mean of its 7 days'
-       monthly indices.
+       the ratio of incidents in month ``m`` to the number expected there
+       without seasonality, shrunk towards 1 by empirical Bayes (James-Stein:
+       how far depends on how much the months differ beyond Poisson noise,
+       see :func:`seasonal_profile`) and rescaled to average 1 over the
+       observed days. With less than a year of weeks, no seasonal index is
+       used (s = 1). A week's factor is the mean of its 7 days' monthly
+       indices.
     3. The recent level of each district: its incidents in the last
        :data:`LEVEL_WEEKS` weeks divided by the sum of those weeks' seasonal
        factors (plus a Jeffreys half-incident, so a quiet district is not
@@ -49,9 +49,6 @@ import pandas as pd
 from scipy import stats
 
 from hotspot_env.trends import step_ordinal, step_start
-
-#: Pseudo-incidents shrinking each monthly seasonal index towards 1.
-SEASONAL_SHRINK = 30.0
 
 #: Weeks whose counts set a district's recent level.
 LEVEL_WEEKS = 52
@@ -124,16 +121,27 @@ def month_fractions(starts: np.ndarray) -> np.ndarray:
     return out
 
 
-def seasonal_profile(starts: np.ndarray, totals: np.ndarray,
-                     shrink: float = SEASONAL_SHRINK) -> np.ndarray:
-    """Monthly seasonal indices (length 12, mean 1 over the observed days)."""
+def seasonal_profile(starts: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """Monthly seasonal indices (length 12, mean 1 over the observed days).
+
+    Empirical-Bayes shrinkage: the raw index ``r_m = N_m / E_m`` has sampling
+    variance about ``1 / E_m`` (Poisson); the spread of the true indices is
+    ``tau^2 = max(0, mean (r_m - 1)^2 - mean 1 / E_m)``, and each index is
+    pulled towards 1 by ``tau^2 / (tau^2 + 1 / E_m)``. Without real
+    seasonality (``tau^2 = 0``) every index is 1; with strong, well-counted
+    seasonality the raw indices stand.
+    """
     if len(starts) < 52 or totals.sum() <= 0:
         return np.ones(12)
     frac = month_fractions(starts)
     incidents = totals @ frac
     days = frac.sum(axis=0)
     expected = totals.sum() / days.sum() * days
-    index = np.where(days > 0, (incidents + shrink) / (expected + shrink), 1.0)
+    seen = expected > 0
+    raw = np.where(seen, incidents / np.where(seen, expected, 1.0), 1.0)
+    noise = np.where(seen, 1.0 / np.where(seen, expected, 1.0), np.inf)
+    tau2 = max(float(((raw[seen] - 1) ** 2).mean() - noise[seen].mean()), 0.0)
+    index = 1.0 + np.where(seen, tau2 / (tau2 + noise), 0.0) * (raw - 1.0)
     return index / ((days * index).sum() / days.sum())
 
 
@@ -150,7 +158,7 @@ def _nb_interval(mu: np.ndarray, size: np.ndarray, level: float = 0.8):
 
 def fit_forecast(
     starts: np.ndarray, counts: np.ndarray, future_starts: np.ndarray,
-    level_weeks: int = LEVEL_WEEKS, shrink: float = SEASONAL_SHRINK,
+    level_weeks: int = LEVEL_WEEKS,
 ) -> Forecast:
     """Forecast the weeks ``future_starts`` from weekly ``counts`` (districts x weeks).
 
@@ -164,15 +172,13 @@ def fit_forecast(
         Mondays of the weeks to forecast.
     level_weeks : int
         Recent weeks that set each district's level.
-    shrink : float
-        Seasonal shrinkage (pseudo-incidents).
 
     Returns
     -------
     Forecast
     """
     counts = np.asarray(counts, dtype=np.float64)
-    seasonal = seasonal_profile(starts, counts.sum(axis=0), shrink)
+    seasonal = seasonal_profile(starts, counts.sum(axis=0))
     factor = month_fractions(starts) @ seasonal
     n_recent = min(level_weeks, counts.shape[1])
     recent = counts[:, -n_recent:]

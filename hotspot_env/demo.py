@@ -16,6 +16,8 @@ from hotspot_env import settings
 #: Seed of the demo incidents; changing it changes the demo.
 DEMO_SEED = 2024
 DEMO_N_INCIDENTS = 3000
+#: Local time zone of the demo city, for hour-of-day profiles and work timing.
+DEMO_TIMEZONE = "Europe/Helsinki"
 
 
 def demo_osm_path() -> Path:
@@ -46,5 +48,6 @@ def run_demo(out: str | os.PathLike[str] | None = None, privacy: str = "internal
     """
     from hotspot_env.pipeline import run
 
+    kwargs.setdefault("timezone", DEMO_TIMEZONE)
     return run(demo_incidents_path(), osm=demo_osm_path(), out=out, privacy=privacy,
                simulated=True, **kwargs)

@@ -146,8 +146,8 @@ def kde(
     return out * (KERNELS[kernel] / bandwidth**2)
 
 
-#: Grid rows per parallel band of the KDE kernel sum; bands are handed out one
-#: at a time so a band full of hot spots does not leave the other threads idle.
+#: Grid rows per parallel band of the KDE kernel sum; bands are small so a band
+#: full of hot spots does not leave the other threads idle at the end.
 _BAND_ROWS = 8
 
 
@@ -157,10 +157,13 @@ def _kernel_sum(x, y, w, out, x0, ytop, cs, h, power):  # pragma: no cover - com
 
     The grid is split into bands of :data:`_BAND_ROWS` rows processed in
     parallel; each band walks the points in their given order and writes only
-    its own rows, so every cell receives the same terms in the same order as a
-    serial loop: the result is bit-identical for any number of threads. For
-    each row a point reaches, only the columns inside its circle are visited,
-    in a branch-free inner loop the compiler vectorises.
+    its own rows, so every cell receives the same terms, in the same order and
+    with the same floating-point operations as a plain serial loop over points
+    and cells: the result is bit-identical for any number of threads. For each
+    row a point reaches, only the columns that can lie inside its circle are
+    visited, with the squared column offsets computed once per point and an
+    unsigned inner index (no negative-index wraparound), so the compiler
+    vectorises the inner loop; ``max(v, 0)`` is exactly the test ``u < 1``.
     """
     n_rows, n_cols = out.shape
     n = x.size
@@ -180,6 +183,7 @@ def _kernel_sum(x, y, w, out, x0, ytop, cs, h, power):  # pragma: no cover - com
     for band in numba.prange(n_bands):
         b_lo = band * _BAND_ROWS
         b_hi = min(n_rows - 1, b_lo + _BAND_ROWS - 1)
+        dx2 = np.empty(n_cols + 2)
         for i in range(n):
             lo = max(r_lo[i], b_lo)
             hi = min(r_hi[i], b_hi)
@@ -188,26 +192,32 @@ def _kernel_sum(x, y, w, out, x0, ytop, cs, h, power):  # pragma: no cover - com
             xi = x[i]
             yi = y[i]
             wi = w[i]
-            c_box_lo = max(0, int(math.floor((xi - h - x0) / cs - 0.5)))
-            c_box_hi = min(n_cols - 1, int(math.ceil((xi + h - x0) / cs - 0.5)))
+            c_lo = max(0, int(math.floor((xi - h - x0) / cs - 0.5)))
+            c_hi = min(n_cols - 1, int(math.ceil((xi + h - x0) / cs - 0.5)))
+            for c in range(c_lo, c_hi + 1):
+                dx = x0 + (c + 0.5) * cs - xi
+                dx2[c - c_lo] = dx * dx
             for r in range(lo, hi + 1):
                 dy = ytop - (r + 0.5) * cs - yi
                 dy2 = dy * dy
                 if dy2 >= h2:
                     continue
-                # columns whose centre may lie inside the circle on this row (one
-                # cell of slack each side; the exact test is v > 0 below)
+                # columns whose centre may lie inside the circle on this row,
+                # with a cell of slack each side (v = 0 there)
                 half = math.sqrt(h2 - dy2)
-                c_lo = max(c_box_lo, int(math.floor((xi - half - x0) / cs - 0.5)))
-                c_hi = min(c_box_hi, int(math.ceil((xi + half - x0) / cs - 0.5)))
+                a = max(c_lo, int(math.floor((xi - half - x0) / cs - 0.5)))
+                b = min(c_hi, int(math.ceil((xi + half - x0) / cs - 0.5)))
+                if b < a:
+                    continue
                 row = out[r]
+                m = np.uint64(b - a + 1)
+                au = np.uint64(a)
+                off = np.uint64(a - c_lo)
                 if power == 1:
-                    for c in range(c_lo, c_hi + 1):
-                        dx = x0 + (c + 0.5) * cs - xi
-                        v = max(1.0 - (dx * dx + dy2) / h2, 0.0)
-                        row[c] += wi * (v * v)
+                    for k in range(m):
+                        v = max(1.0 - (dx2[off + k] + dy2) / h2, 0.0)
+                        row[au + k] += wi * (v * v)
                 else:
-                    for c in range(c_lo, c_hi + 1):
-                        dx = x0 + (c + 0.5) * cs - xi
-                        v = max(1.0 - (dx * dx + dy2) / h2, 0.0)
-                        row[c] += wi * v
+                    for k in range(m):
+                        v = max(1.0 - (dx2[off + k] + dy2) / h2, 0.0)
+                        row[au + k] += wi * v

@@ -74,6 +74,20 @@ def write_density(analysis: Any, path: Path) -> Path:
     return path
 
 
+def default_writers() -> dict[str, Callable[[Any, Path], dict[str, Path]]]:
+    """Writers of the later stages, by stage name; each skips what its stage did not make."""
+    from hotspot_env.interventions import write_interventions
+    from hotspot_env.rtm import write_rtm
+    from hotspot_env.trends import write_trends
+
+    return {"rtm": write_rtm, "trends": write_trends, "interventions": write_interventions}
+
+
+def all_writers() -> dict[str, Callable[[Any, Path], dict[str, Path]]]:
+    """Default writers with :data:`EXTRA_WRITERS` overrides and additions."""
+    return {**default_writers(), **EXTRA_WRITERS}
+
+
 def write_outputs(analysis: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
     """Write every output of ``analysis`` into folder ``out``.
 
@@ -98,7 +112,7 @@ def write_outputs(analysis: Any, out: str | os.PathLike[str]) -> dict[str, Path]
         written: dict[str, Path] = {}
         written["cells.gpkg"] = write_cells(analysis, folder / "cells.gpkg")
         written["density.tif"] = write_density(analysis, folder / "density.tif")
-        for writer in EXTRA_WRITERS.values():
+        for writer in all_writers().values():
             written.update(writer(analysis, folder))
         written["report.html"] = write_report(analysis, folder / "report.html")
         manifest = build_manifest(analysis, {k: v for k, v in written.items()

@@ -347,13 +347,17 @@ class ForecastResult:
         return float(self.cv["deviance"].iloc[0]) if not self.cv.empty else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready parameters."""
+        """JSON-ready parameters (NaN deviances, without cross-validation, become None)."""
+        def finite(v: float) -> float | None:
+            return v if math.isfinite(v) else None
+
         return {"bandwidth_m": self.bandwidth_m, "weight_recent_counts": self.weight,
                 "kde_lookback_periods": self.lookback, "period": self.period,
                 "period_days": self.period_days, "n_periods": self.n_periods,
                 "tuned_by_cross_validation": self.tuned, "uniform_share": UNIFORM_SHARE,
-                "cv_deviance": self.best_cv_deviance(),
-                "cv_deviance_naive": self.naive_cv_deviance(), "units": "incidents per year"}
+                "cv_deviance": finite(self.best_cv_deviance()),
+                "cv_deviance_naive": finite(self.naive_cv_deviance()),
+                "units": "incidents per year"}
 
 
 def fit_forecast(

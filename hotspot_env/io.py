@@ -190,6 +190,9 @@ def read_layers(path: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame]:
     try:
         names = [row[0] for row in pyogrio.list_layers(path)]
     except Exception as exc:
+        if _empty_geopackage(path):
+            raise InputError(f"{path.name} holds no layers: save one layer per risk factor "
+                             "into it") from exc
         raise InputError(f"cannot read layers from {path.name}: {_first_line(exc)}; save it "
                          "again as a GeoPackage (.gpkg)") from exc
     layers = {}
@@ -224,6 +227,16 @@ def read_layers(path: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame]:
 # ----------------------------------------------------------------- CSV
 def _decode(path: Path, choices: list[Choice]) -> str:
     raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raise InputError(f"{path.name} is gzip-compressed: decompress it and pass the .csv inside")
+    if raw[:4] == b"PK\x03\x04":
+        raise InputError(f"{path.name} is a zip or Excel (.xlsx) file, not a CSV: save it as CSV "
+                         "(comma-separated, UTF-8) first")
+    head = raw[:65536]
+    control = sum(head.count(bytes([c])) for c in range(32) if c not in (9, 10, 13))
+    if head and control / len(head) > 0.05:
+        raise InputError(f"{path.name} does not look like a text CSV (binary content): save the "
+                         "incidents as CSV with lon/lat columns")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -247,11 +260,14 @@ def _read_csv_points(
     try:
         table = pd.read_csv(_io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=True)
     except pd.errors.EmptyDataError as exc:
-        raise InputError(f"{path.name} has no columns: is it a CSV with a header row?") from exc
+        raise InputError(f"{path.name} has no columns: save it as a CSV with a header row such "
+                         "as lon,lat") from exc
     except pd.errors.ParserError as exc:
-        raise InputError(f"{path.name} is not a well-formed CSV: {_first_line(exc)}") from exc
+        raise InputError(f"{path.name} is not a well-formed CSV ({_first_line(exc)}): check the "
+                         "quoting and the delimiter, or export it again") from exc
     if table.empty:
-        raise InputError(f"{path.name} has a header but no rows: it holds no incidents")
+        raise InputError(f"{path.name} has a header but no rows: it holds no incidents; export "
+                         "it again with its rows")
     lower = {c.lower().strip(): c for c in table.columns}
     x_col = _pick(lower, (x,) if x else X_NAMES, path.name, "x/longitude", table.columns)
     y_col = _pick(lower, (y,) if y else Y_NAMES, path.name, "y/latitude", table.columns)
@@ -295,7 +311,8 @@ def _pick(lower: dict[str, str], names, file: str, what: str, columns) -> str:
     for name in names:
         if name and name.lower() in lower:
             return lower[name.lower()]
-    shown = ", ".join(map(str, list(columns)[:8]))
+    shown = _printable(", ".join(map(str, list(columns)[:8])))
+    shown = shown if len(shown) <= 120 else shown[:117] + "..."
     raise InputError(
         f"{file}: no {what} column found (columns: {shown}); name them lon/lat or x/y, "
         "or pass --x and --y"
@@ -340,6 +357,9 @@ def _read_vector(path: Path) -> gpd.GeoDataFrame:
     except InputError:
         raise
     except Exception as exc:
+        if _empty_geopackage(path):
+            raise InputError(f"{path.name} is a GeoPackage with no layers: save the incidents "
+                             "into it as a point layer") from exc
         raise InputError(f"cannot read {path.name}: {_first_line(exc)}; the file looks damaged or "
                          "incomplete: export it again (or save the incidents as CSV with lon/lat "
                          "columns)") from exc
@@ -475,6 +495,34 @@ def _parse_datetimes(values: pd.Series, file: str, timezone: str | None, choices
     return parsed.reset_index(drop=True), time_known
 
 
+def _empty_geopackage(path: Path) -> bool:
+    """True for a valid GeoPackage without any layer (GDAL refuses to open those)."""
+    import sqlite3
+
+    if path.suffix.lower() != ".gpkg":
+        return False
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(16) != b"SQLite format 3\x00":
+                return False
+        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT count(*) FROM gpkg_contents").fetchone()[0] == 0
+        finally:
+            db.close()
+    except (OSError, sqlite3.Error):
+        return False
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (terminal escapes...) replaced by ``?``."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0][:200] if text else exc.__class__.__name__
+    if not text:
+        return exc.__class__.__name__
+    line = text[0].split("; It might help")[0]  # GDAL's advice about driver prefixes
+    line = re.sub(r"'(?:[^']*/)([^'/]+)'", r"'\1'", line)  # full paths -> file names
+    return _printable(line.rstrip(" .;"))[:200]

@@ -138,7 +138,7 @@ def _draw_density(m: Any, a: Any, privacy: str, pos: str) -> None:
     legend = maps.add_raster_overlay(m, _masked(a, a.arrays["kde"]), a.grid.transform,
                                      a.grid.crs, name="Incident density", cmap="magma_r",
                                      opacity=0.6)
-    maps.add_legend(m, "Incident density", legend, units=a.parameters.get("kde_units", ""),
+    maps.add_legend(m, "Incident density", legend, note=a.parameters.get("kde_units", ""),
                     position=pos)
 
 
@@ -390,7 +390,7 @@ def sites_map(
     drawn = 0
     for spec in LAYERS:
         if spec.key in layer_keys and spec.available(analysis):
-            spec.draw(m, analysis, privacy, ("bottomleft", "topright")[drawn % 2])
+            spec.draw(m, analysis, privacy, ("bottomleft", "bottomright")[drawn % 2])
             drawn += 1
     entries = {}
     if sites is not None and len(sites):
@@ -408,6 +408,6 @@ def sites_map(
                                               if f in proposals.columns])
         entries["Residents' proposal"] = COLOURS["proposals"]
     if entries:
-        maps.add_legend(m, "Sites", entries, position="bottomright")
+        maps.add_legend(m, "Sites", entries, position="topright")
     maps.finish(m, collapsed=True)
     return m

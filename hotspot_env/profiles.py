@@ -163,6 +163,20 @@ def local_calendar(
                          (first, last))
 
 
+def record_period(frame: pd.DataFrame, timezone: str | None = None) -> list[str] | None:
+    """First and last local date of all dated incidents read, as ISO strings.
+
+    Call it on the incidents *before* they are clipped to the study area and
+    store it as ``analysis.parameters["record_period"]``: a sparse area's
+    first incident may come weeks after recording began, which would
+    otherwise make the first time step look incomplete.
+    """
+    cal = local_calendar(frame, timezone or "UTC")
+    if np.isnat(cal.period[0]):
+        return None
+    return [str(cal.period[0]), str(cal.period[1])]
+
+
 def hemisphere(grid: Grid) -> str:
     """``"north"`` or ``"south"`` from the latitude of the grid's centre."""
     minx, miny, maxx, maxy = grid.bounds
@@ -576,7 +590,8 @@ def timing_texts(prof: Profiles, hemi: str) -> list[str]:
                 by_hour = hours.loc[row["district"]].reindex(range(24), fill_value=0).to_numpy()
                 start, total = _circular_window(by_hour, PEAK_HOURS)
                 if total / timed >= PEAK_RATIO * PEAK_HOURS / 24:
-                    parts.append(f"incidents peak {start}–{(start + PEAK_HOURS) % 24} h "
+                    end = start + PEAK_HOURS
+                    parts.append(f"incidents peak {start}–{end if end <= 24 else end - 24} h "
                                  f"({round(100 * total / timed)} % of timed incidents): match "
                                  "youth-space opening hours to them")
         texts.append("; ".join(parts))

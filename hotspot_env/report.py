@@ -116,5 +116,8 @@ REPORT_SECTIONS: list = []
 
 def write_report(analysis: Any, path: Path) -> Path:
     """Write ``report.html`` atomically."""
-    sections = [s for s in (f(analysis) for f in REPORT_SECTIONS) if s]
+    from hotspot_env.interventions import report_section
+
+    functions = [report_section] + [f for f in REPORT_SECTIONS if f is not report_section]
+    sections = [s for s in (f(analysis) for f in functions) if s]
     return write_text(path, report_html(analysis, sections))

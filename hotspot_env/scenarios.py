@@ -1,31 +1,26 @@
 """Scenarios for the app: residents' proposals, budgeted portfolios, side-by-side comparison.
 
-The interventions engine (``analysis.extras["interventions"]``) ranks
-candidate interventions; this module is the app's thin, tolerant view of it:
+The interventions engine (``analysis.extras["interventions"]``, an
+:class:`~hotspot_env.interventions.result.InterventionsResult`) ranks
+candidate interventions; this module is the app's view of it:
 
 * :class:`Proposal` — a resident's idea placed on the map (type + note), with
   exports (:func:`proposals_csv`, :func:`proposals_geojson`).
-* :class:`EngineView` — calls the engine's ``rerank(budget, weights)`` (and
-  its proposals API when present) and returns a :class:`Portfolio` whose
-  columns have fixed names, whatever the engine calls them.
+* :class:`EngineView` — the engine's fast ``rerank(budget, weights)`` and
+  ``table(ranking)``, with residents' proposals scored like generated
+  candidates (``with_proposals``), as a :class:`Portfolio` whose columns have
+  fixed names (:func:`normalise`).
 * :func:`compare` — two portfolios side by side: prevented incidents (with
   intervals), cost, where the money goes.
-* :func:`work_order_sheet` — a printable HTML sheet for crews, every value
-  escaped.
-
-Engine contract used (duck-typed, so the app keeps working while the engine
-grows): ``table`` (DataFrame, one row per candidate), ``rerank(budget,
-weights)`` returning a DataFrame (or an object with ``.table``), optionally
-``rerank(..., proposals=GeoDataFrame)`` or ``score_proposals(GeoDataFrame)``
-for residents' proposals, and optionally ``default_weights`` /
-``weights`` (``{name: weight}``).
+* :func:`export_files` — CSV, GeoJSON, GeoPackage and the printable work
+  orders, through the engine's own writers when it has them (every text
+  escaped in HTML; CSV text made spreadsheet-safe).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
-import inspect
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -60,15 +55,13 @@ WEIGHT_LABELS: dict[str, str] = {
 #: Standard portfolio columns and the engine column names accepted for each
 #: (first match wins).
 COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "site_id": ("site_id", "candidate_id", "work_order_id", "id", "intervention_id"),
+    "site_id": ("site_id", "intervention_id", "candidate_id", "work_order_id"),
     "type": ("intervention_type", "type", "intervention", "kind"),
-    "street": ("street", "street_name", "location", "address", "name"),
-    "cost": ("annual_cost", "cost", "total_cost", "cost_total", "capital_cost"),
-    "prevented": ("prevented", "expected_prevented", "prevented_mean", "prevented_per_year",
-                  "impact", "benefit"),
-    "prevented_low": ("prevented_low", "prevented_lo", "prevented_ci_low", "low", "ci_low"),
-    "prevented_high": ("prevented_high", "prevented_hi", "prevented_ci_high", "high",
-                       "ci_high"),
+    "street": ("street", "street_name", "location", "address"),
+    "cost": ("cost", "annual_cost", "total_cost", "cost_total"),
+    "prevented": ("prevented", "prevented_mean", "expected_prevented", "prevented_per_year"),
+    "prevented_low": ("prevented_low", "prevented_lo", "prevented_ci_low"),
+    "prevented_high": ("prevented_high", "prevented_hi", "prevented_ci_high"),
     "selected": ("selected", "funded", "in_budget", "chosen", "in_portfolio"),
     "source": ("source", "origin"),
     "cell_id": ("cell_id",),
@@ -120,17 +113,12 @@ class Proposal:
 def intervention_types(engine: Any = None) -> list[str]:
     """Intervention types residents can propose.
 
-    From the engine's table when it has one, else the cost table
+    The engine's evidence library types when it has them, else the cost table
     ``data/costs.csv`` (one row per type).
     """
-    if engine is not None:
-        table = _table_of(engine)
-        if table is not None:
-            col = _find_column(table, "type")
-            if col is not None:
-                values = [str(v) for v in pd.unique(table[col].dropna())]
-                if values:
-                    return sorted(values)
+    types = getattr(getattr(engine, "library", None), "types", None)
+    if types:
+        return [str(t) for t in types]
     path = settings.data_folder / "costs.csv"
     try:
         costs = pd.read_csv(path)
@@ -225,6 +213,9 @@ class Portfolio:
     geometry: gpd.GeoSeries | None
     budget: float
     weights: dict[str, float] = field(default_factory=dict)
+    result: Any = field(default=None, repr=False)
+    ranking: Any = field(default=None, repr=False)
+    joint: dict[str, float] = field(default_factory=dict)
 
     @property
     def chosen(self) -> pd.DataFrame:
@@ -240,7 +231,13 @@ class Portfolio:
                                    errors="coerce").sum())
 
     def total(self, column: str = "prevented") -> float | None:
-        """Sum of ``column`` over the chosen sites (None when the engine gave none)."""
+        """Prevented incidents of the chosen sites (None when the engine gave none).
+
+        The engine's joint effect (overlapping interventions combined, not
+        double counted) when it gave one, else the sum over the sites.
+        """
+        if column in self.joint:
+            return self.joint[column]
         if column not in self.chosen.columns:
             return None
         return float(pd.to_numeric(self.chosen[column], errors="coerce").sum())
@@ -355,6 +352,33 @@ def normalise(table: pd.DataFrame, grid: Any = None, budget: float = math.inf,
     return Portfolio(frame, geometry, float(budget), dict(weights or {}))
 
 
+#: Simple priority weights (co-design sliders) and the engine keys they set:
+#: crime categories, or intervention types (``youth_space``).
+WEIGHT_GROUPS: dict[str, tuple[str, ...]] = {
+    "violence": ("violence", "gun_violence", "robbery"),
+    "property": ("burglary", "theft", "vandalism"),
+    "youth": ("youth_space",),
+}
+
+
+def expand_weights(weights: Mapping[str, float], known: Sequence[str] | None = None
+                   ) -> dict[str, float]:
+    """Simple weights (``violence``, ``property``, ``youth``) as the engine's keys.
+
+    Names of :data:`WEIGHT_GROUPS` set every key of their group; other names
+    pass through. With ``known`` (the engine's categories and types), keys it
+    does not know are dropped (e.g. ``youth_space`` when no evidence row has it).
+    """
+    out: dict[str, float] = {}
+    for name, value in weights.items():
+        for key in WEIGHT_GROUPS.get(name, (name,)):
+            out[key] = float(value)
+    if known is not None:
+        allowed = set(known)
+        out = {k: v for k, v in out.items() if k in allowed}
+    return out
+
+
 class EngineView:
     """The app's view of ``analysis.extras["interventions"]``.
 
@@ -378,48 +402,52 @@ class EngineView:
         return cls(analysis)
 
     @property
-    def can_rerank(self) -> bool:
-        """True when the engine has a ``rerank`` method."""
-        return callable(getattr(self.engine, "rerank", None))
-
-    @property
     def can_score_proposals(self) -> bool:
         """True when the engine can score residents' proposals."""
-        if callable(getattr(self.engine, "score_proposals", None)):
-            return True
-        return self.can_rerank and "proposals" in _parameters(self.engine.rerank)
+        return callable(getattr(self.engine, "with_proposals", None))
+
+    def types(self) -> list[str]:
+        """Intervention types the engine knows (evidence rows)."""
+        return intervention_types(self.engine)
+
+    def weight_keys(self) -> list[str]:
+        """Every weight key the engine accepts (crime categories and types)."""
+        try:
+            from hotspot_env.interventions.evidence import CATEGORIES
+        except ImportError:  # pragma: no cover - engine without categories
+            CATEGORIES = ()  # noqa: N806
+        return [*CATEGORIES, "other", *self.types()]
 
     def default_weights(self) -> dict[str, float]:
-        """Priority weights the engine understands, with their defaults."""
-        for name in ("default_weights", "weights"):
-            value = getattr(self.engine, name, None)
-            value = value() if callable(value) else value
-            if isinstance(value, Mapping) and value:
-                return {str(k): float(v) for k, v in value.items()}
-        return dict(DEFAULT_WEIGHTS)
+        """The simple priority weights offered by the app, all 1 (neutral)."""
+        known = set(self.weight_keys())
+        return {name: 1.0 for name, keys in WEIGHT_GROUPS.items() if known & set(keys)}
 
     def default_budget(self) -> float:
-        """The engine's budget, or the cost of its whole table's first tenth."""
-        for name in ("budget", "default_budget"):
-            value = getattr(self.engine, name, None)
-            value = value() if callable(value) else value
-            if isinstance(value, int | float) and math.isfinite(value) and value > 0:
-                return float(value)
-        table = _table_of(self.engine)
-        if table is not None:
-            col = _find_column(table, "cost")
-            if col is not None:
-                costs = pd.to_numeric(table[col], errors="coerce").fillna(0)
-                return float(max(costs.sum() / 4, costs.max())) if len(costs) else 10_000.0
+        """The run's budget (USD per year), else a quarter of all candidates' cost."""
+        params = getattr(self.engine, "parameters", {}) or {}
+        value = params.get("budget")
+        if isinstance(value, int | float) and math.isfinite(value) and value > 0:
+            return float(value)
+        candidates = getattr(self.engine, "candidates", None)
+        if isinstance(candidates, pd.DataFrame) and "cost" in candidates and len(candidates):
+            costs = pd.to_numeric(candidates["cost"], errors="coerce").fillna(0)
+            return float(round(max(costs.sum() / 4, costs.max()), -3))
         return 10_000.0
 
-    def table(self) -> Portfolio:
-        """The engine's own ranked table."""
-        table = _table_of(self.engine)
-        if table is None:
-            raise EngineContractError("the interventions result has no table")
-        return normalise(table, self.analysis.grid, self.default_budget(),
-                         self.default_weights())
+    def _result(self, proposals: Sequence[Proposal]) -> Any:
+        if not proposals:
+            return self.engine
+        if not self.can_score_proposals:
+            return self.engine
+        key = (id(self.engine), tuple(proposals))
+        cached = _PROPOSAL_CACHE.get(key)
+        if cached is None:
+            cached = self.engine.with_proposals(proposals_frame(proposals))
+            _PROPOSAL_CACHE[key] = cached
+            while len(_PROPOSAL_CACHE) > 16:
+                _PROPOSAL_CACHE.pop(next(iter(_PROPOSAL_CACHE)))
+        return cached
 
     def rank(self, budget: float, weights: Mapping[str, float],
              proposals: Sequence[Proposal] = ()) -> Portfolio:
@@ -428,105 +456,56 @@ class EngineView:
         Parameters
         ----------
         budget : float
-            Money available (same currency as the cost table).
+            Money available (USD per year, the cost table's annualised costs).
         weights : mapping of str to float
-            Priority weights.
+            Simple priority weights (see :func:`expand_weights`) or engine keys.
         proposals : sequence of Proposal
-            Residents' proposals to score alongside the generated candidates
-            (needs the engine's proposals API; ignored otherwise).
+            Residents' proposals, scored with the engine's ``with_proposals``.
 
         Raises
         ------
+        InputError
+            Bad budget or weights (from the engine).
         EngineContractError
             When the engine's answer cannot be read.
         """
         if not (isinstance(budget, int | float) and math.isfinite(budget) and budget >= 0):
             raise InputError(f"the budget must be a number of at least 0, got {budget!r}")
-        weights = {str(k): float(v) for k, v in weights.items()}
-        gdf = proposals_frame(proposals) if proposals else None
+        engine_weights = expand_weights(weights, self.weight_keys())
+        result = self._result(proposals)
         try:
-            if not self.can_rerank:
-                result = _table_of(self.engine)
-            elif gdf is not None and "proposals" in _parameters(self.engine.rerank):
-                result = self.engine.rerank(budget, weights, proposals=gdf)
+            if callable(getattr(result, "table", None)):
+                ranking = result.rerank(float(budget), engine_weights)
+                table = result.table(ranking)
             else:
-                result = self.engine.rerank(budget, weights)
-                if gdf is not None and callable(getattr(self.engine, "score_proposals", None)):
-                    scored = _table_of(self.engine.score_proposals(gdf, budget=budget,
-                                                                   weights=weights)
-                                       if {"budget", "weights"} <= set(
-                                           _parameters(self.engine.score_proposals))
-                                       else self.engine.score_proposals(gdf))
-                    base = _table_of(result)
-                    if scored is not None and base is not None:
-                        result = _merge_ranked(base, scored, budget)
+                ranking = None
+                table = _table_of(result.rerank(float(budget), engine_weights))
         except HotspotEnvError:
             raise
         except (TypeError, AttributeError, KeyError, ValueError) as exc:
             raise EngineContractError(
                 f"the interventions engine could not re-rank: {type(exc).__name__}: {exc}"
             ) from exc
-        table = _table_of(result)
         if table is None:
             raise EngineContractError("the interventions engine returned no table")
-        return normalise(table, self.analysis.grid, budget, weights)
+        portfolio = normalise(table, self.analysis.grid, budget, weights)
+        portfolio.result = result
+        portfolio.ranking = ranking
+        if ranking is not None and callable(getattr(result, "portfolio", None)):
+            effect = result.portfolio(ranking)
+            portfolio.joint = {"prevented": float(effect.mean), "prevented_low": float(effect.lo),
+                               "prevented_high": float(effect.hi)}
+        return portfolio
 
 
-class _ModuleEngine:
-    """An engine made of a candidates table and a module-level ``rerank(candidates, ...)``."""
-
-    def __init__(self, candidates: pd.DataFrame, rerank: Any) -> None:
-        self.table = candidates
-        self._rerank = rerank
-
-    def rerank(self, budget: float, weights: Mapping[str, float]) -> Any:
-        if "weights" in _parameters(self._rerank):
-            return self._rerank(self.table, budget=budget, weights=dict(weights))
-        return self._rerank(self.table, budget=budget)
+#: Engine results with proposals, by (engine, proposals): scoring proposals
+#: builds their impact model once, then re-ranking is fast.
+_PROPOSAL_CACHE: dict[tuple, Any] = {}
 
 
 def _engine_of(analysis: Any) -> Any | None:
-    """``extras["interventions"]``, or candidates + the engine's module ``rerank``."""
-    engine = analysis.extras.get("interventions")
-    if engine is not None:
-        return engine
-    candidates = analysis.extras.get("candidates")
-    if isinstance(candidates, pd.DataFrame) and len(candidates):
-        try:
-            from hotspot_env.interventions import rank  # type: ignore[attr-defined]
-        except ImportError:
-            return None
-        if callable(getattr(rank, "rerank", None)):
-            return _ModuleEngine(candidates, rank.rerank)
-    return None
-
-
-def _parameters(func: Any) -> list[str]:
-    try:
-        return list(inspect.signature(func).parameters)
-    except (TypeError, ValueError):
-        return []
-
-
-def _merge_ranked(base: pd.DataFrame, scored: pd.DataFrame, budget: float) -> pd.DataFrame:
-    """Generated candidates and scored proposals in one list, best value per cost first."""
-    scored = scored.copy()
-    if "source" not in scored.columns:
-        scored["source"] = "proposal"
-    both = pd.concat([base.assign(source=base.get("source", "generated")), scored],
-                     ignore_index=True)
-    prevented = _find_column(both, "prevented")
-    cost = _find_column(both, "cost")
-    if prevented and cost:
-        value = pd.to_numeric(both[prevented], errors="coerce") / pd.to_numeric(
-            both[cost], errors="coerce").replace(0, np.nan)
-        both = both.assign(_value=value).sort_values("_value", ascending=False,
-                                                     na_position="last").drop(columns="_value")
-        sel = _find_column(both, "selected")
-        if sel:
-            both = both.drop(columns=sel)
-        both["selected"] = pd.to_numeric(both[cost], errors="coerce").fillna(0).cumsum() <= budget
-    return both.reset_index(drop=True)
+    """``extras["interventions"]`` (an ``InterventionsResult``), or None."""
+    return analysis.extras.get("interventions")
 
 
 # --------------------------------------------------------------------------- comparison
@@ -598,17 +577,57 @@ def portfolio_geojson(portfolio: Portfolio) -> str:
     return sites.to_json(drop_id=True, to_wgs84=True)
 
 
-def portfolio_gpkg(portfolio: Portfolio, path: Any) -> Any:
-    """Write the chosen sites to a GeoPackage (layer ``interventions``) and return the path."""
+# --------------------------------------------------------------------------- exports
+
+
+def export_files(portfolio: Portfolio, *, simulated: bool = False) -> dict[str, bytes]:
+    """The downloads of a portfolio: ``csv``, ``geojson``, ``gpkg`` and ``html`` bytes.
+
+    Uses the engine's writers (:mod:`hotspot_env.interventions.workorders`:
+    deterministic columns, every candidate, the printable sheet with district
+    maps) when the portfolio came from the engine, else the generic ones of
+    this module. ``gpkg`` is absent when no site has a location.
+    """
+    out: dict[str, bytes] = {}
+    try:
+        from hotspot_env.interventions import workorders
+    except ImportError:  # pragma: no cover - engine not installed
+        workorders = None
+    if workorders is not None and portfolio.result is not None and portfolio.ranking is not None:
+        frame = workorders.output_table(portfolio.result, portfolio.ranking)
+        text_cols = [c for c in frame.columns if c != frame.geometry.name
+                     and frame[c].dtype == object]
+        safe = frame.copy()
+        for col in text_cols:
+            safe[col] = safe[col].map(spreadsheet_safe)
+        out["csv"] = workorders.csv_text(safe).encode("utf-8")
+        out["geojson"] = workorders.geojson_text(frame).encode("utf-8")
+        out["html"] = workorders.workorders_html(portfolio.result, portfolio.ranking).encode(
+            "utf-8")
+        if len(frame):
+            out["gpkg"] = _gpkg_bytes(frame)
+        return out
+    out["csv"] = portfolio_csv(portfolio)
+    out["geojson"] = portfolio_geojson(portfolio).encode("utf-8")
+    out["html"] = work_order_sheet(portfolio, simulated=simulated).encode("utf-8")
     sites = portfolio.sites()
-    if sites is None or sites.empty:
-        raise InputError("no site with a location to write: the GeoPackage would be empty")
-    sites = sites.copy()
-    for column in sites.columns:
-        if column != sites.geometry.name and sites[column].dtype == object:
-            sites[column] = sites[column].astype(str)
-    sites.to_file(path, layer="interventions", driver="GPKG", engine="pyogrio")
-    return path
+    if sites is not None and len(sites):
+        out["gpkg"] = _gpkg_bytes(sites)
+    return out
+
+
+def _gpkg_bytes(frame: gpd.GeoDataFrame) -> bytes:
+    import tempfile
+    from pathlib import Path
+
+    frame = frame.copy()
+    for column in frame.columns:
+        if column != frame.geometry.name and frame[column].dtype == object:
+            frame[column] = frame[column].astype(str)
+    with tempfile.TemporaryDirectory(prefix="hotspot_env_gpkg_") as tmp:
+        path = Path(tmp) / "interventions.gpkg"
+        frame.to_file(path, layer="interventions", driver="GPKG", engine="pyogrio")
+        return path.read_bytes()
 
 
 # --------------------------------------------------------------------------- work orders

@@ -845,8 +845,11 @@ def simulate_incidents(
     category-specific profile (:data:`DEMO_HOUR_PROFILES`, evening- and
     night-heavy for violence, disorder, robbery and vandalism, daytime for
     theft and burglary); minutes and seconds are uniform. Local times are
-    converted to UTC with the rules of ``tz``. At Helsinki's latitude about
-    half of the records with a known time fall in darkness. About 10 % of
+    converted to UTC with the rules of ``tz``. "Darkness" means the sun is
+    below the horizon at the study area's centre
+    (:func:`hotspot_env.factors.darkness.sun_elevation` < 0). At Helsinki's
+    latitude about half of the records with a known time fall in darkness
+    (about 42 % after civil dusk, elevation < -6 deg). About 10 % of
     records have a date but no time: ``time_known`` is False and ``datetime``
     is the local calendar date at 00:00 UTC (only its date is meaningful).
 
@@ -929,7 +932,7 @@ def simulate_incidents(
             + math.log(DEMO_EFFECTS["near_vacant"]) * near_vacant
             + math.log(DEMO_EFFECTS["far_from_youth"]) * ~near_youth)
     w_day = np.exp(base) * piece_len
-    w_night = w_day
+    w_night = w_day * np.where(dark, DEMO_EFFECTS["dark_at_night"], 1.0)
 
     # times (true times first, so lighting can act only in darkness)
     cat = rng_marks.choice(len(CATEGORIES), size=n,

@@ -700,7 +700,6 @@ def stage(analysis: Any, **options: Any) -> None:
         ``district_block_cells`` (int).
     """
     from hotspot_env import demand, profiles
-    from hotspot_env.privacy import publishable_counts
 
     known = {"time_step", "time_lag", "significance", "alpha", "timezone", "period",
              "change_boundary", "horizon_weeks", "district_boundaries", "district_id_column",
@@ -777,14 +776,14 @@ def stage(analysis: Any, **options: Any) -> None:
                              cube.counts[:, after_steps].sum(axis=1),
                              float((mid - start).astype(int)), float((end - mid).astype(int)),
                              alpha)
-        privacy = analysis.parameters.get("privacy", "internal")
         for name, values in (("change_before", change.before), ("change_after", change.after)):
-            if privacy == "public":  # counts leave the tool only through the privacy filter
-                values = publishable_counts(values, privacy,
-                                            analysis.parameters.get("k_threshold"),
-                                            analysis.parameters.get("dp_epsilon"))
+            values = _publishable(analysis, name, values)
             arrays[name] = _to_grid(grid, values, -1 if values.dtype != object else "")
-        arrays["change_p"] = _to_grid(grid, change.p, np.nan)
+        change_p = change.p
+        if analysis.parameters.get("privacy") == "public":  # a p-value must not reveal "<k"
+            k = analysis.parameters.get("k_threshold") or 5
+            change_p = np.where(change.before + change.after < k, np.nan, change_p)
+        arrays["change_p"] = _to_grid(grid, change_p, np.nan)
         arrays["change_class"] = _to_grid(grid, change.change_class, "")
         change_info = {"before": f"{start} to {mid - 1}", "after": f"{mid} to {end - 1}",
                        "increase": int((change.change_class == "increase").sum()),
@@ -833,6 +832,25 @@ def stage(analysis: Any, **options: Any) -> None:
     }
 
 
+#: Offsets of the secret DP seed for the change counts (distinct from export's columns).
+_DP_SEED_OFFSETS = {"change_before": 7919, "change_after": 7927}
+
+
+def _publishable(analysis: Any, name: str, values: np.ndarray) -> np.ndarray:
+    """``values`` as they may leave the tool: unchanged internally; "<k" (and optional
+    Laplace noise drawn with the run's secret seed) in public mode."""
+    from hotspot_env.privacy import publishable_counts
+
+    privacy = analysis.parameters.get("privacy", "internal")
+    if privacy != "public":
+        return np.asarray(values)
+    seed = analysis.extras.get("dp_seed")
+    return publishable_counts(np.asarray(values, dtype=np.int64), privacy,
+                              analysis.parameters.get("k_threshold"),
+                              analysis.parameters.get("dp_epsilon"),
+                              None if seed is None else seed + _DP_SEED_OFFSETS[name])
+
+
 def _to_grid(grid: Grid, values: np.ndarray, fill: Any) -> np.ndarray:
     """Per-cell values of ``grid.mask`` cells as a ``grid.shape`` array (``fill`` outside)."""
     values = np.asarray(values)
@@ -854,8 +872,6 @@ def _districts(analysis: Any, options: dict[str, Any]):
 # ---------------------------------------------------------------- writer
 def trends_frame(analysis: Any) -> pd.DataFrame:
     """``trends.csv`` rows: one per cell; counts pass the privacy filter; no coordinates."""
-    from hotspot_env.privacy import publishable_counts
-
     grid = analysis.grid
     mask = grid.mask
     arrays = analysis.arrays
@@ -867,12 +883,9 @@ def trends_frame(analysis: Any) -> pd.DataFrame:
     for name in ("trend_z", "trend_p", "count_trend_z", "count_trend_p", "change_p"):
         if name in frame:
             frame[name] = frame[name].astype(float).round(6)
-    privacy = analysis.parameters.get("privacy", "internal")
     for name in ("change_before", "change_after"):
         if name in frame and pd.api.types.is_numeric_dtype(frame[name]):  # public: filtered
-            frame[name] = publishable_counts(
-                frame[name].to_numpy().astype(np.int64), privacy,
-                analysis.parameters.get("k_threshold"), analysis.parameters.get("dp_epsilon"))
+            frame[name] = _publishable(analysis, name, frame[name].to_numpy())
     return frame
 
 

@@ -51,3 +51,26 @@ def helsinki(tmp_path_factory) -> tuple[dict[str, gpd.GeoDataFrame], Grid]:
         grid = Grid.from_area(shapely.box(*layers["streets"].total_bounds), crs, 25.0)
         _HELSINKI.update(layers=layers, grid=grid)
     return _HELSINKI["layers"], _HELSINKI["grid"]  # type: ignore[return-value]
+
+
+#: The shared São Paulo data beside the clone (read in place, never copied), as in conftest.
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+SAO_PAULO_PBF = SHARED_DATA / "spo_osm.pbf"
+SAO_PAULO_CSV = SHARED_DATA / "sao_paulo_homicides.csv"
+_SAO_PAULO: dict[str, object] = {}
+
+
+def sao_paulo_layers(tmp_path_factory) -> tuple[dict[str, gpd.GeoDataFrame], Grid]:
+    """São Paulo OSM layers (lit tags, no lamps) in UTM 23S and a 50 m grid over the streets."""
+    if not SAO_PAULO_PBF.is_file():  # a hard failure, like conftest's sao_paulo fixture
+        raise FileNotFoundError(f"test data missing: {SAO_PAULO_PBF}")
+    if not _SAO_PAULO:
+        from hotspot_env.osm import read_osm
+
+        folder = Path(tmp_path_factory.mktemp("osm_cache_sp"))
+        layers = read_osm(SAO_PAULO_PBF, cache_folder=folder)
+        crs, _ = choose_crs(layers["streets"])
+        layers = {key: value.to_crs(crs) for key, value in layers.items()}
+        grid = Grid.from_area(shapely.box(*layers["streets"].total_bounds), crs, 50.0)
+        _SAO_PAULO.update(layers=layers, grid=grid)
+    return _SAO_PAULO["layers"], _SAO_PAULO["grid"]  # type: ignore[return-value]

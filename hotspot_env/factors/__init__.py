@@ -88,7 +88,61 @@ def compute_all(
         if not key.startswith("custom:"):
             continue
         name = key.split(":", 1)[1]
+        kwargs = {k: v for k, v in (kwargs or {}).items() if k != "name"}
         if name in FACTORS or name in results:
             raise InputError(f"custom factor name {name!r} is already used: choose another")
-        results[name] = custom.compute(layers, grid, incidents, name=name, **(kwargs or {}))
+        results[name] = custom.compute(layers, grid, incidents, name=name, **kwargs)
     return results
+
+
+#: Layer names the built-in factors read; a user layer with one of these names
+#: feeds the built-in factor instead of becoming a custom factor.
+BUILTIN_LAYERS = ("streets", "lamps", "buildings", "vacant", "youth", "walls", "vegetation")
+
+
+def stage(analysis: Any, params: dict[str, dict[str, Any]] | None = None,
+          factors: list[str] | None = None) -> None:
+    """Pipeline stage: measure every risk factor for ``analysis``.
+
+    OSM layers and user layers (``user:<name>`` in ``analysis.map_layers``) are
+    combined: a user layer named like a built-in layer (``lamps``, ``vacant``,
+    ``youth``...) is appended to the OSM one; any other user layer becomes a
+    custom factor of the same name. Adds per-cell values to
+    ``analysis.arrays``, the results to ``analysis.extras["factors"]`` and the
+    announced choices to ``analysis.choices``.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        After :func:`hotspot_env.analysis.analyze`.
+    params : dict, optional
+        Keyword arguments per factor (see :func:`compute_all`). For OSM-only
+        runs lighting uses ``lit_tag="fill"`` by default: OSM lamp layers are
+        rarely complete, so a segment tagged ``lit=yes`` with no mapped lamp is
+        taken as lit rather than dark.
+    factors : list of str, optional
+        Built-in factors to run (default all).
+    """
+    import pandas as pd
+
+    layers: dict[str, gpd.GeoDataFrame] = {
+        k: v for k, v in analysis.map_layers.items() if not k.startswith("user:")}
+    params = {k: dict(v) for k, v in (params or {}).items()}
+    for key, layer in analysis.map_layers.items():
+        if not key.startswith("user:"):
+            continue
+        name = key.split(":", 1)[1]
+        if name in BUILTIN_LAYERS:
+            base = layers.get(name)
+            layers[name] = (layer if base is None or not len(base) else gpd.GeoDataFrame(
+                pd.concat([base, layer.to_crs(base.crs)], ignore_index=True), crs=base.crs))
+        elif name not in FACTORS:
+            params.setdefault(f"custom:{name}", {"source": layer})
+    params.setdefault("lighting", {}).setdefault("lit_tag", "fill")
+    results = compute_all(layers, analysis.grid, analysis.points, params, factors)
+    for result in results.values():
+        for column, values in result.values.items():
+            analysis.arrays[column] = values
+        analysis.choices.extend(result.choices)
+    analysis.extras["factors"] = results
+    analysis.parameters["factors"] = sorted(results)

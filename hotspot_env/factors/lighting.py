@@ -295,8 +295,8 @@ def compute(
     if seg is not None:
         frame = seg.frame
         dark = frame["lux_mean"] < dark_lux
-        if lit_tag != "ignore":
-            dark |= frame["lit"] == "no"
+        if lit_tag != "ignore":  # lit=no is dark unless a measurement says otherwise
+            dark |= (frame["lit"] == "no") & ~frame["source"].isin(["raster", "measured"])
         layer = frame[dark.to_numpy()].reset_index(drop=True)
         choices.append(announce(Choice(
             "dark_lux", float(dark_lux),

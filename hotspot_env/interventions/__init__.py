@@ -1,0 +1,277 @@
+"""Environmental interventions: candidates, expected prevented incidents, portfolio, work orders.
+
+The pipeline stage :func:`stage` turns an analysis into ranked candidate
+interventions (``analysis.extras["interventions"]``, an
+:class:`~hotspot_env.interventions.result.InterventionsResult`), and
+:func:`write_interventions` writes the table, the work-order sheet and the
+state that ``hotspot-env rank`` re-ranks from. Modules, one idea each:
+
+=============  ================================================================
+evidence       load and validate ``data/evidence.csv`` and ``data/costs.csv``
+candidates     candidates from dark streets, vacant land, sightlines, youth gaps,
+               proposals; stable ids, locations, alternatives on one site
+impact         baseline by stratum, Monte Carlo over the evidence CI, overlaps
+optimise       weights, fast greedy re-rank, exact portfolio (MILP, HiGHS)
+equity         districts and the harm-vs-investment check
+reasons        plain-words reason per candidate
+result         result object, re-ranking, persistence for ``rank``
+workorders     CSV, GeoPackage, GeoJSON, equity CSV, printable work orders
+=============  ================================================================
+
+Method and limits: ``docs/interventions.md``. Only environmental measures at
+places: the evidence loader rejects surveillance and policing ids.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from hotspot_env.choices import Choice, announce
+from hotspot_env.interventions.candidates import attach_costs, generate
+from hotspot_env.interventions.equity import choose_zones, rule_text
+from hotspot_env.interventions.evidence import EvidenceLibrary, load_library
+from hotspot_env.interventions.impact import (
+    N_DRAWS,
+    build_baseline,
+    build_impact,
+    evidence_windows,
+    row_strata,
+)
+from hotspot_env.interventions.optimise import TIME_LIMIT_S, check_budget, parse_weights
+from hotspot_env.interventions.reasons import reasons
+from hotspot_env.interventions.result import InterventionsResult, Ranking, make_basemap
+from hotspot_env.interventions.workorders import write_outputs
+
+__all__ = ["InterventionsResult", "Ranking", "load_library", "rank_folder", "register",
+           "report_section", "stage", "write_interventions"]
+
+#: Generated candidates are kept when the expected incidents per km² in their
+#: reach are at least this multiple of the study area's mean ("near harm").
+#: Proposals and covering-model youth sites are always kept.
+MIN_HARM_RATIO: float = 1.0
+
+
+def stage(
+    analysis: Any,
+    budget: float | None = None,
+    weights: str | dict[str, float] | None = None,
+    proposals: gpd.GeoDataFrame | str | os.PathLike[str] | None = None,
+    seed: int | None = None,
+    *,
+    n_draws: int = N_DRAWS,
+    evidence_path: str | os.PathLike[str] | None = None,
+    costs_path: str | os.PathLike[str] | None = None,
+    boundaries: gpd.GeoDataFrame | str | os.PathLike[str] | None = None,
+    default_category: str | None = None,
+    category_map: dict[str, str] | None = None,
+    timezone: str | None = None,
+    min_harm_ratio: float = MIN_HARM_RATIO,
+    optimise_portfolio: bool = True,
+    time_limit: float = TIME_LIMIT_S,
+) -> None:
+    """Pipeline stage: rank environmental interventions for ``analysis``.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        After the factor and (optionally) forecast/RTM stages.
+    budget : float, optional
+        USD per year (annualised costs). None ranks without selecting.
+    weights : str or dict, optional
+        ``"violence=2,youth_space=1.5"``: crime-category and type weights.
+    proposals : GeoDataFrame or path, optional
+        Resident/user proposals (``type``, ``note``, geometry).
+    seed : int, optional
+        Monte Carlo seed (default :data:`hotspot_env.settings.default_seed`).
+    n_draws : int
+        Monte Carlo draws (>= 1,000; default 2,000).
+    evidence_path, costs_path : path, optional
+        Other evidence/cost tables (default: ``settings.data_folder``).
+    boundaries : GeoDataFrame or path, optional
+        Neighbourhood polygons for districts and equity.
+    default_category : str, optional
+        Category group of all incidents when none has a category (e.g.
+        ``"violence"`` for a homicide file).
+    category_map : dict, optional
+        Exact incident category -> category group.
+    timezone : str, optional
+        IANA zone for local-hour windows.
+    min_harm_ratio : float
+        "Near harm" rule (:data:`MIN_HARM_RATIO`).
+    optimise_portfolio : bool
+        Also compute the exact portfolio (when a budget is given).
+    time_limit : float
+        Optimiser time limit (s).
+
+    Adds ``analysis.extras["interventions"]``, ``analysis.parameters
+    ["interventions"]`` and the choices made.
+    """
+    library = load_library(evidence_path, costs_path)
+    w = parse_weights(weights, library.types)
+    budget = check_budget(budget)
+    grid = analysis.grid
+    baseline = build_baseline(analysis, evidence_windows(library), timezone=timezone,
+                              default_category=default_category, category_map=category_map)
+    choices: list[Choice] = list(baseline.choices)
+
+    youth_rows = library.evidence[library.evidence["intervention_type"] == "youth_space"]
+    youth_demand = np.zeros(grid.shape)
+    if len(youth_rows):
+        mask = row_strata(youth_rows, baseline.windows).any(axis=0)
+        youth_demand.ravel()[baseline.cells] = (baseline.baseline.ravel()[baseline.cells]
+                                                * baseline.covered_share(mask))
+    cands, cand_choices = generate(analysis, library, youth_demand, proposals)
+    choices += cand_choices
+    cands = attach_costs(cands, library)
+    model = build_impact(cands, library, baseline, n_draws=n_draws, seed=seed)
+
+    keep, rule = _near_harm(cands, model, library, baseline, min_harm_ratio)
+    dropped = int((~keep).sum())
+    if len(cands):
+        choices.append(announce(Choice("candidates_near_harm", int(keep.sum()), rule + (
+            f" ({dropped:,} of {len(cands):,} left out)" if dropped else ""))))
+    cands = cands[keep].reset_index(drop=True)
+    model = model.subset(keep)
+
+    zones, zone_choice = choose_zones(analysis, boundaries)
+    choices.append(zone_choice)
+    cands["district"] = zones.of_geometries(grid, cands.geometry.to_numpy())
+    why = analysis.arrays.get("why")
+    timing = analysis.arrays.get("timing")
+    cands["reason"] = reasons(cands, model, why=why, timing=timing,
+                              time_source=baseline.notes.get("time_source", ""))
+    params = {
+        "n_draws": int(n_draws), "seed": seed, "budget": budget, "weights": w.as_text(),
+        "evidence": library.sha256, "baseline": baseline.notes,
+        "cost_basis": "annualised USD per year (capital / lifetime + maintenance)",
+        "simulated": bool(analysis.parameters.get("simulated")),
+        "privacy": analysis.parameters.get("privacy", "internal"),
+        "min_harm_ratio": float(min_harm_ratio), "n_candidates": int(len(cands)),
+        "crs": grid.crs.to_string(),
+    }
+    result = InterventionsResult(cands, model, baseline, zones, library, params, choices,
+                                 why, timing, make_basemap(analysis.map_layers, grid.crs))
+    ranking = result.apply(result.rerank(budget, w, optimise_portfolio=optimise_portfolio,
+                                         time_limit=time_limit))
+    if ranking.optimal is not None and ranking.optimal.status != "optimal":
+        choices.append(announce(Choice(
+            "portfolio_status", ranking.optimal.status,
+            f"the optimiser stopped before proving optimality (gap {ranking.optimal.gap:.2%})")))
+    params["ranking"] = ranking.summary()
+    analysis.extras["interventions"] = result
+    analysis.parameters["interventions"] = params
+    analysis.choices.extend(choices)
+
+
+def _near_harm(cands, model, library: EvidenceLibrary, baseline, ratio: float):
+    n = len(cands)
+    if n == 0:
+        return np.zeros(0, dtype=bool), "no candidates"
+    grid = baseline.grid
+    area_km2 = grid.n_cells * grid.cell_area_km2
+    mean_density = float(baseline.baseline.sum()) / area_km2 if area_km2 else 0.0
+    reach = library.evidence.groupby("intervention_type")["reach_m"].max()
+    radius = reach.reindex(cands["type"]).to_numpy(dtype=float)
+    buf_km2 = shapely.area(shapely.buffer(cands.geometry.to_numpy(), radius)) / 1e6
+    with np.errstate(invalid="ignore", divide="ignore"):
+        density = model.baseline_reach / np.maximum(buf_km2, 1e-12)
+    always = cands["source"].isin(["proposal", "youth-space gap"]).to_numpy()
+    near = (density >= ratio * mean_density) & (model.baseline_covered > 0)
+    rule = (f"generated candidates are kept where the expected incidents per km² in reach are "
+            f"at least {ratio:g} x the study area's mean ({mean_density:.2f}) and some fall in "
+            "the categories and hours their evidence covers; proposals are always kept")
+    return always | near, rule
+
+
+def write_interventions(analysis: Any, folder: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write the interventions outputs and the re-ranking state into ``folder``.
+
+    Returns ``{}`` when the stage has not run. Files: ``interventions.csv``,
+    ``interventions.gpkg``, ``interventions.geojson``, ``equity.csv``,
+    ``workorders.html`` and the state (``interventions_state.npz``,
+    ``interventions_candidates.parquet``, ``interventions_basemap.parquet``).
+    """
+    result = analysis.extras.get("interventions")
+    if result is None:
+        return {}
+    written = write_outputs(result, folder)
+    written.update(result.save_state(folder))
+    return written
+
+
+def rank_folder(
+    analysis_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    budget: float | None,
+    weights: str | None = None,
+    proposals: str | os.PathLike[str] | None = None,
+    *,
+    time_limit: float = TIME_LIMIT_S,
+) -> tuple[InterventionsResult, Ranking, dict[str, Path]]:
+    """Re-rank a finished analysis (``hotspot-env rank``) without recomputing it.
+
+    Reads the state in ``analysis_dir``, adds ``proposals``, ranks under
+    ``budget`` (USD/year) and ``weights`` with the greedy and the optimiser,
+    and writes the outputs (and the updated state) into ``out``.
+    """
+    budget = check_budget(budget)
+    result = InterventionsResult.load(analysis_dir)
+    if proposals is not None:
+        result = result.with_proposals(proposals)
+    ranking = result.apply(result.rerank(budget, weights, optimise_portfolio=True,
+                                         time_limit=time_limit))
+    written = write_outputs(result, out, ranking)
+    written.update(result.save_state(out))
+    return result, ranking, written
+
+
+def report_section(analysis: Any) -> tuple[str, str] | None:
+    """A section for ``report.html``: portfolio, top candidates, equity flags."""
+    result = analysis.extras.get("interventions")
+    if result is None:
+        return None
+    ranking = result.ranking or result.rerank()
+    table = result.table(ranking)
+    esc = html.escape
+    effect = result.portfolio(ranking)
+    parts = [f"<p>{esc(ranking.message)}. Expected prevented incidents per year of the "
+             f"selection, overlaps combined: {effect.mean:.2f} (80 % interval {effect.lo:.2f}-"
+             f"{effect.hi:.2f}; {effect.additive:.2f} if overlaps were double counted). Costs "
+             "are annualised USD per year. See workorders.html and interventions.csv.</p>"]
+    if ranking.optimal is not None and ranking.gap is not None:
+        parts.append(f"<p>Optimiser: {esc(ranking.optimal.status)} in "
+                     f"{ranking.optimal.seconds:.2f} s; the fast greedy re-rank reaches "
+                     f"{(1 - ranking.gap):.1%} of its value.</p>")
+    head = ("<tr><th>rank</th><th>id</th><th>type</th><th>location</th><th>USD/year</th>"
+            "<th>prevented/year (80 %)</th><th>selected</th><th>evidence</th></tr>")
+    rows = "".join(
+        f"<tr><td>{int(r.rank)}</td><td>{esc(r.intervention_id)}</td>"
+        f"<td>{esc(str(r.type))}</td><td>{esc(str(r.location))}</td><td>{r.cost:,.0f}</td>"
+        f"<td>{r.prevented_mean:.2f} ({r.prevented_lo:.2f}-{r.prevented_hi:.2f})</td>"
+        f"<td>{'yes' if r.selected else ''}</td><td>{esc(str(r.evidence))}</td></tr>"
+        for r in table.head(10).itertuples())
+    parts.append(f"<table>{head}{rows}</table>")
+    eq = result.equity(ranking)
+    flagged = eq[eq["flagged"]]
+    if len(flagged) and ranking.selected.any():
+        parts.append(f"<p>Equity ({esc(rule_text())}): "
+                     + ", ".join(esc(str(d)) for d in flagged["district"]) + ".</p>")
+    return "Environmental interventions", "".join(parts)
+
+
+def register() -> None:
+    """Add the stage, the writer and the report section to the pipeline (idempotent)."""
+    from hotspot_env import export, pipeline, report
+
+    if not any(name == "interventions" for name, _ in pipeline.STAGES):
+        pipeline.STAGES.append(("interventions", stage))
+    export.EXTRA_WRITERS.setdefault("interventions", write_interventions)
+    if report_section not in report.REPORT_SECTIONS:
+        report.REPORT_SECTIONS.append(report_section)

@@ -638,7 +638,7 @@ def finalise(
     cands["site"] = [site_key(t, g) for t, g in zip(types, geoms, strict=True)]
     missing = cands["location"].fillna("").astype(str).to_numpy() == ""
     if missing.any():
-        loc = cands["location"].fillna("").astype(object).to_numpy()
+        loc = cands["location"].fillna("").astype(object).to_numpy().copy()
         loc[missing] = locate(geoms[missing], grid, streets, buildings)
         cands["location"] = loc
     # the same type on the same geometry twice (e.g. a proposal of a generated candidate):

@@ -596,6 +596,8 @@ class ImpactModel:
         Category group of each group (index into :data:`CATEGORY_GROUPS`).
     group_cell : ndarray of int64
         Flat cell index of each group.
+    group_key : ndarray of int64
+        ``cell x n_strata + stratum``: identifies a group across models.
     entry_cand, entry_group, entry_row : ndarray of int
     entry_scale : ndarray of float
     baseline_reach : ndarray
@@ -615,6 +617,7 @@ class ImpactModel:
     group_base: np.ndarray
     group_cat: np.ndarray
     group_cell: np.ndarray
+    group_key: np.ndarray
     entry_cand: np.ndarray
     entry_group: np.ndarray
     entry_row: np.ndarray
@@ -785,10 +788,42 @@ class ImpactModel:
         used, g_new = np.unique(self.entry_group[ent], return_inverse=True)
         return ImpactModel(
             self.ids[keep], self.rows, self.effect_draws, self.group_base[used],
-            self.group_cat[used], self.group_cell[used], new_pos[self.entry_cand[ent]],
+            self.group_cat[used], self.group_cell[used], self.group_key[used],
+            new_pos[self.entry_cand[ent]],
             g_new.astype(np.int64), self.entry_row[ent], self.entry_scale[ent],
             self.baseline_reach[keep], self.baseline_covered[keep], self.dark_share[keep],
             self.main_cell[keep])
+
+
+def merge_models(a: ImpactModel, b: ImpactModel) -> ImpactModel:
+    """One model with the candidates of both (ids must differ; same rows and draws)."""
+    if len(np.intersect1d(a.ids, b.ids)):
+        raise ValueError("models share candidate ids")
+    keys = np.union1d(a.group_key, b.group_key)
+    ga = np.searchsorted(keys, a.group_key)
+    gb = np.searchsorted(keys, b.group_key)
+    base = np.zeros(keys.size)
+    cat = np.zeros(keys.size, dtype=np.int64)
+    cell = np.zeros(keys.size, dtype=np.int64)
+    for g, m in ((ga, a), (gb, b)):
+        base[g], cat[g], cell[g] = m.group_base, m.group_cat, m.group_cell
+    ids = np.concatenate([a.ids, b.ids])
+    order = np.argsort(ids, kind="stable")
+    new_pos = np.empty(ids.size, dtype=np.int64)
+    new_pos[order] = np.arange(ids.size)
+    e_cand = np.concatenate([new_pos[a.entry_cand], new_pos[a.n + b.entry_cand]])
+    e_group = np.concatenate([ga[a.entry_group], gb[b.entry_group]])
+    e_order = np.lexsort((e_group, e_cand))
+
+    def cat_(name: str) -> np.ndarray:
+        return np.concatenate([getattr(a, name), getattr(b, name)])[order]
+
+    return ImpactModel(
+        ids[order], a.rows, a.effect_draws, base, cat, cell, keys.astype(np.int64),
+        e_cand[e_order], e_group[e_order],
+        np.concatenate([a.entry_row, b.entry_row])[e_order],
+        np.concatenate([a.entry_scale, b.entry_scale])[e_order],
+        cat_("baseline_reach"), cat_("baseline_covered"), cat_("dark_share"), cat_("main_cell"))
 
 
 def effect_draws(rows: pd.DataFrame, n_draws: int = N_DRAWS, seed: int | None = None
@@ -937,7 +972,7 @@ def build_impact(
     order = np.lexsort((e_group, e_cand_a))
     return ImpactModel(
         ids, rows, eff, g_base, (g_stratum // baseline.n_time).astype(np.int64),
-        g_cell.astype(np.int64), e_cand_a[order], e_group.astype(np.int64)[order],
+        g_cell.astype(np.int64), ukeys.astype(np.int64), e_cand_a[order], e_group.astype(np.int64)[order],
         e_row_a[order], e_scale_a[order], reach_base, covered, dark, best_cell)
 
 

@@ -137,6 +137,9 @@ def big_css() -> None:
         [data-testid="stMain"] [data-testid="stMetricLabel"] p { font-size: 1.2rem !important; }
         [data-testid="stMain"] button p { font-size: 1.25rem !important; font-weight: 600; }
         [data-testid="stMain"] button { min-height: 3rem; border: 2px solid #000 !important; }
+        [data-testid="stMain"] input, [data-testid="stMain"] textarea,
+        [data-testid="stMain"] [data-baseweb="select"] div { font-size: 1.3rem !important; }
+        [data-testid="stMain"] [data-testid="stSliderThumbValue"] { font-size: 1.2rem; }
         [data-testid="stMain"] [data-baseweb="slider"] [role="slider"] {
             width: 1.6rem; height: 1.6rem; }
         [data-testid="stMain"] [data-testid="stTickBarMin"],

@@ -10,9 +10,9 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
+from app_pages import common
 from hotspot_env import mapview, scenarios
 from hotspot_env.errors import HotspotEnvError
-from pages import common
 
 privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)
@@ -40,10 +40,10 @@ def ranked_list() -> None:
     """Controls and results re-run on their own: a slider does not rerun the page."""
     c1, c2 = st.columns([1, 2])
     with c1:
-        budget = st.number_input("Budget", min_value=0.0, value=float(budget_default),
+        budget = st.number_input("Budget (USD per year)", min_value=0.0, value=float(budget_default),
                                  step=float(max(1000.0, round(budget_default / 20, -3))),
                                  key="iv_budget", format="%.0f",
-                                 help="Money available, in the cost table's currency.")
+                                 help="Money available per year: costs are annualised (capital / lifetime + maintenance).")
     with c2:
         cols = st.columns(len(weights_default))
         weights = {}

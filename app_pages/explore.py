@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
+from app_pages import common
 from hotspot_env import mapview, places
-from pages import common
 
 privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)
@@ -79,7 +79,7 @@ shown = [spec for spec in available if spec.key in chosen]
 if not shown:
     st.info("No layer is switched on: tick layers in the sidebar.")
 for spec in shown:
-    st.markdown(f"**{spec.title}.** {spec.note}")
+    st.markdown(f"**{common.md_escape(spec.title)}.** {spec.note}")
 
 rtm = analysis.extras.get("rtm")
 if rtm is not None:

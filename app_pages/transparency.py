@@ -8,9 +8,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app_pages import common
 from hotspot_env import modelcard, places, redress
 from hotspot_env.errors import HotspotEnvError
-from pages import common
 
 privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)

@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
+from app_pages import common
 from hotspot_env import mapview, places, scenarios
 from hotspot_env.errors import HotspotEnvError
-from pages import common
 
 common.big_css()
 analysis = common.load_analysis("public")  # public mode, always: small counts hidden

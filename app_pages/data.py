@@ -7,11 +7,11 @@ import logging
 import pandas as pd
 import streamlit as st
 
+from app_pages import common
 from hotspot_env import session
 from hotspot_env.errors import HotspotEnvError
 from hotspot_env.io import read_incidents, read_layers
 from hotspot_env.privacy import publishable_counts
-from pages import common
 
 logger = logging.getLogger("hotspot_env.app")
 

@@ -1,0 +1,225 @@
+"""Equity: does investment follow harm across neighbourhoods?
+
+Zones, in order of preference:
+
+1. user boundaries (polygons with a name column);
+2. administrative or neighbourhood polygons in the analysis' map layers
+   (``admin``, ``boundaries``, ``neighbourhoods``, ``districts``, also as
+   ``user:<name>``);
+3. districts of the grid: blocks of :data:`BLOCK_CELLS` x :data:`BLOCK_CELLS`
+   cells, numbered ``D01``, ``D02``... row by row from the north-west over the
+   blocks that touch the study area (the grid origin is snapped to the cell
+   size, so ids repeat between runs on the same area).
+
+A cell belongs to the zone containing its centre. Per zone, ``harm_share`` is
+its share of the expected incidents per year (the interventions' baseline)
+and ``investment_share`` its share of the selected portfolio's annualised
+cost. **Rule**: a zone is flagged when ``harm_share >= MIN_HARM_SHARE`` (5 %)
+and ``investment_share < INVESTMENT_RATIO x harm_share`` (half): a place that
+bears a real part of the harm gets clearly less than its share of the money.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from hotspot_env.choices import Choice, announce
+from hotspot_env.errors import InputError
+from hotspot_env.grid import Grid
+
+#: Side of a grid district in cells.
+BLOCK_CELLS: int = 10
+#: Zones with at least this share of the harm can be flagged.
+MIN_HARM_SHARE: float = 0.05
+#: Flag when investment share < this x harm share.
+INVESTMENT_RATIO: float = 0.5
+#: Map-layer names searched for neighbourhood polygons.
+ZONE_LAYERS: tuple[str, ...] = ("admin", "boundaries", "neighbourhoods", "neighborhoods",
+                                "districts")
+#: Zone of cells outside every user polygon.
+UNASSIGNED: str = "unassigned"
+
+
+@dataclass
+class Zones:
+    """Neighbourhoods on the grid.
+
+    Attributes
+    ----------
+    index : ndarray of int32
+        ``grid.shape``: zone position per cell, -1 outside the study area.
+    names : list of str
+        Zone names by position.
+    source : str
+        "boundaries", "map layer <name>" or "grid blocks".
+    """
+
+    index: np.ndarray
+    names: list[str]
+    source: str
+
+    def of_points(self, grid: Grid, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Zone name at points (``"outside the study area"`` where none)."""
+        row, col = grid.cell_index(np.asarray(x, float), np.asarray(y, float))
+        ok = row >= 0
+        pos = np.full(row.shape, -1)
+        pos[ok] = self.index[row[ok], col[ok]]
+        names = np.asarray([*self.names, "outside the study area"], dtype=object)
+        return names[np.where(pos >= 0, pos, len(self.names))]
+
+    def of_geometries(self, grid: Grid, geoms: np.ndarray) -> np.ndarray:
+        """Zone name of each geometry's representative point."""
+        geoms = np.asarray(geoms)
+        if geoms.size == 0:
+            return np.zeros(0, dtype=object)
+        rep = shapely.point_on_surface(geoms)
+        return self.of_points(grid, shapely.get_x(rep), shapely.get_y(rep))
+
+
+def grid_districts(grid: Grid, block_cells: int = BLOCK_CELLS) -> Zones:
+    """Blocks of ``block_cells`` x ``block_cells`` cells, ``D01``... (see module docstring)."""
+    if int(block_cells) != block_cells or block_cells < 1:
+        raise InputError(f"district block size must be a whole number of cells >= 1, "
+                         f"got {block_cells!r}")
+    rows, cols = np.indices(grid.shape)
+    n_bc = -(-grid.n_cols // block_cells)
+    block = (rows // block_cells) * n_bc + cols // block_cells
+    used = np.unique(block[grid.mask])
+    width = max(2, len(str(used.size)))
+    lookup = np.full(int(block.max()) + 1, -1, dtype=np.int32)
+    lookup[used] = np.arange(used.size, dtype=np.int32)
+    index = np.where(grid.mask, lookup[block], -1).astype(np.int32)
+    return Zones(index, [f"D{i + 1:0{width}d}" for i in range(used.size)], "grid blocks")
+
+
+def zones_from_polygons(
+    grid: Grid, polygons: gpd.GeoDataFrame, name_column: str | None = None,
+    source: str = "boundaries",
+) -> Zones:
+    """Zones from polygons: each cell goes to the first polygon containing its centre."""
+    if polygons.crs is None:
+        raise InputError("the boundaries layer has no CRS: save it with one (e.g. EPSG:4326)")
+    if CRS.from_user_input(polygons.crs) != grid.crs:
+        polygons = polygons.to_crs(grid.crs)
+    geoms = polygons.geometry.to_numpy()
+    keep = np.isin(shapely.get_type_id(geoms), (3, 6))
+    if not keep.any():
+        raise InputError("the boundaries layer has no polygons: give neighbourhood areas")
+    polygons = polygons[keep]
+    column = name_column or next(
+        (c for c in ("name", "district", "neighbourhood", "neighborhood", "id", "zone")
+         if c in polygons.columns), None)
+    if column is None:
+        names = [f"Z{i + 1:02d}" for i in range(len(polygons))]
+    else:
+        names = polygons[column].fillna("").astype(str).str.strip().tolist()
+        names = [n or f"Z{i + 1:02d}" for i, n in enumerate(names)]
+    uniq = list(dict.fromkeys(names))
+    code = np.array([uniq.index(n) for n in names], dtype=np.int32)
+    cx, cy = grid.centres()
+    rows, cols = np.nonzero(grid.mask)
+    pts = shapely.points(cx[rows, cols], cy[rows, cols])
+    tree = shapely.STRtree(polygons.geometry.to_numpy())
+    pt_idx, poly_idx = tree.query(pts, predicate="within")
+    first = np.full(pts.size, np.iinfo(np.int64).max)
+    np.minimum.at(first, pt_idx, poly_idx)
+    zone = np.where(first < len(code), code[np.minimum(first, len(code) - 1)], -1)
+    if (zone < 0).any():
+        uniq.append(UNASSIGNED)
+        zone = np.where(zone < 0, len(uniq) - 1, zone)
+    index = np.full(grid.shape, -1, dtype=np.int32)
+    index[rows, cols] = zone
+    return Zones(index, uniq, source)
+
+
+def choose_zones(
+    analysis: Any,
+    boundaries: gpd.GeoDataFrame | str | os.PathLike[str] | None = None,
+    block_cells: int = BLOCK_CELLS,
+) -> tuple[Zones, Choice]:
+    """The zones used for districts and equity (see the module docstring)."""
+    grid = analysis.grid
+    if boundaries is not None:
+        frame = boundaries if isinstance(boundaries, gpd.GeoDataFrame) else _read(boundaries)
+        zones = zones_from_polygons(grid, frame)
+        rule = "the boundaries you gave"
+    else:
+        layer_name = next((k for name in ZONE_LAYERS for k in (name, f"user:{name}")
+                           if k in analysis.map_layers and len(analysis.map_layers[k])), None)
+        if layer_name is not None:
+            zones = zones_from_polygons(grid, analysis.map_layers[layer_name],
+                                        source=f"map layer {layer_name}")
+            rule = f"polygons of the {layer_name!r} layer"
+        else:
+            zones = grid_districts(grid, block_cells)
+            rule = (f"blocks of {block_cells} x {block_cells} cells numbered from the north-west "
+                    "(no neighbourhood boundaries were given)")
+    return zones, announce(Choice("equity_zones", zones.source,
+                                  f"{len(zones.names)} zones: {rule}"))
+
+
+def equity_table(
+    zones: Zones,
+    harm: np.ndarray,
+    cand_zone: np.ndarray,
+    cost: np.ndarray,
+    selected: np.ndarray,
+) -> pd.DataFrame:
+    """Share of investment vs share of harm per zone, with the flag (module docstring).
+
+    Parameters
+    ----------
+    zones : Zones
+    harm : ndarray
+        ``grid.shape``: expected incidents per year per cell.
+    cand_zone : ndarray of str
+        Zone name of each candidate.
+    cost : ndarray
+        Annualised cost per candidate (USD/year).
+    selected : ndarray of bool
+        The portfolio.
+
+    Returns
+    -------
+    DataFrame
+        ``district, harm_per_year, harm_share, investment, investment_share,
+        n_selected, flagged``, sorted by district.
+    """
+    n_z = len(zones.names)
+    inside = zones.index >= 0
+    harm_z = np.bincount(zones.index[inside], weights=np.nan_to_num(harm[inside]), minlength=n_z)
+    pos = {name: i for i, name in enumerate(zones.names)}
+    cz = np.array([pos.get(z, -1) for z in cand_zone], dtype=np.int64)
+    sel = np.asarray(selected, dtype=bool) & (cz >= 0)
+    inv_z = np.bincount(cz[sel], weights=np.asarray(cost, float)[sel], minlength=n_z)
+    n_sel = np.bincount(cz[sel], minlength=n_z)
+    harm_share = harm_z / harm_z.sum() if harm_z.sum() > 0 else np.zeros(n_z)
+    inv_share = inv_z / inv_z.sum() if inv_z.sum() > 0 else np.zeros(n_z)
+    flagged = (harm_share >= MIN_HARM_SHARE) & (inv_share < INVESTMENT_RATIO * harm_share)
+    frame = pd.DataFrame({"district": zones.names, "harm_per_year": harm_z,
+                          "harm_share": harm_share, "investment": inv_z,
+                          "investment_share": inv_share, "n_selected": n_sel,
+                          "flagged": flagged})
+    return frame.sort_values("district", kind="stable").reset_index(drop=True)
+
+
+def rule_text() -> str:
+    """The flag rule in words."""
+    return (f"flagged: harm share >= {MIN_HARM_SHARE:.0%} and investment share < "
+            f"{INVESTMENT_RATIO:g} x harm share")
+
+
+def _read(path: str | os.PathLike[str]) -> gpd.GeoDataFrame:
+    try:
+        return gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises several types
+        raise InputError(f"cannot read boundaries {path} ({exc.__class__.__name__}): use GeoJSON "
+                         "or GeoPackage polygons") from exc

@@ -1,0 +1,131 @@
+"""Plain-words reasons for each candidate.
+
+A reason joins, in this order: what the evidence found (study, effect,
+interval), what is wrong at the place (dark street, vacant lot, short
+sightlines, youth-space gap, proposal), how much of the harm the evidence can
+touch (share after dark for lighting, expected incidents in reach), the
+cell's risk explanation (``arrays["why"]`` of the risk terrain model) and its
+timing (``arrays["timing"]``) when those exist. Reasons are plain text: the
+app and the work-order writer escape them. They hold only place-level
+aggregates, never anything about a person or a single incident.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hotspot_env import settings
+from hotspot_env.interventions.impact import ImpactModel, describe_effect
+
+
+def cell_texts(values: Any, cells: np.ndarray) -> np.ndarray:
+    """Per-cell text of an object array (``why``, ``timing``) at flat cells ("" if none)."""
+    out = np.full(len(cells), "", dtype=object)
+    if values is None:
+        return out
+    flat = np.asarray(values, dtype=object).ravel()
+    ok = (cells >= 0) & (cells < flat.size)
+    for i in np.flatnonzero(ok):
+        v = flat[cells[i]]
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        out[i] = str(v).strip()
+    return out
+
+
+def reasons(
+    cands: pd.DataFrame,
+    model: ImpactModel,
+    *,
+    why: np.ndarray | None = None,
+    timing: np.ndarray | None = None,
+    time_source: str = "incident times",
+    dark_lux: float | None = None,
+) -> np.ndarray:
+    """One plain-words reason per candidate (aligned with ``model.ids``).
+
+    Parameters
+    ----------
+    cands : DataFrame
+        Candidates in ``model.ids`` order (``type``, ``source``, ``kind``,
+        ``length_m``, ``lux_mean``, ``area_m2``, ``sightline_m``, ``n_points``,
+        ``gap_demand``).
+    model : ImpactModel
+        For the main evidence row, reach baselines and darkness shares.
+    why, timing : ndarray, optional
+        Per-cell object arrays of text (``grid.shape`` or flat).
+    time_source : str
+        How darkness shares were obtained (``StrataBaseline.notes``).
+    dark_lux : float, optional
+        The darkness threshold (default :data:`settings.dark_lux`).
+    """
+    dark_lux = settings.dark_lux if dark_lux is None else dark_lux
+    rows = model.rows
+    main = model.main_row()
+    why_t = cell_texts(why, model.main_cell)
+    timing_t = cell_texts(timing, model.main_cell)
+    out = np.empty(model.n, dtype=object)
+    recs = cands.to_dict("records")
+    effects = {r: describe_effect(rec) for r, rec in zip(rows.index, rows.to_dict("records"),
+                                                         strict=True)}
+    by_type = {t: (bool((g["hours"] == "dark").any()), float(g["reach_m"].max()))
+               for t, g in rows.groupby("intervention_type")}
+    dark_note = (" (estimated from the hours of darkness: incident times unknown)"
+                 if time_source.startswith("hours") else "")
+    for i, rec in enumerate(recs):
+        parts: list[str] = []
+        r = int(main[i])
+        parts.append(effects[r] if r >= 0 else
+                     "No evidence row covers the incidents recorded around this place")
+        parts.append(_place(rec, dark_lux))
+        is_dark, reach = by_type.get(rec["type"], (False, float("nan")))
+        if is_dark and np.isfinite(model.dark_share[i]):
+            parts.append(f"{model.dark_share[i] * 100:.0f} % of the expected incidents here "
+                         f"happen after dark{dark_note}")
+        parts.append(f"{model.baseline_reach[i]:.2f} expected incidents per year within "
+                     f"{reach:g} m, {model.baseline_covered[i]:.2f} of them of the kinds and "
+                     "hours the evidence covers")
+        if why_t[i]:
+            parts.append(f"Place risk: {why_t[i]}")
+        if timing_t[i]:
+            parts.append(f"Timing: {timing_t[i]}")
+        out[i] = ". ".join(p.rstrip(".") for p in parts if p) + "."
+    return out
+
+
+def _place(rec: dict[str, Any], dark_lux: float) -> str:
+    kind = str(rec.get("kind") or "")
+    ctype = rec["type"]
+    if rec.get("source") == "proposal":
+        return "Proposed by a resident or user"
+    if ctype in ("streetlight_upgrade", "new_streetlight"):
+        lux = _num(rec.get("lux_mean"))
+        light = ("no street light modelled" if not lux else
+                 f"mean {lux:.1f} lux, below the {dark_lux:g} lux of the lowest pedestrian "
+                 "lighting class")
+        return f"Dark street: {_num(rec.get('length_m')):.0f} m with {light}"
+    if ctype == "abandoned_building_remediation":
+        return f"Derelict building ({kind})"
+    if ctype in ("vacant_lot_greening", "vacant_lot_cleanup"):
+        return f"Vacant land ({kind}) of about {_num(rec.get('area_m2')):,.0f} m²"
+    if ctype == "sightline_clearing":
+        return (f"{_num(rec.get('n_points')):.0f} street points see only "
+                f"{_num(rec.get('sightline_m')):.0f} m on average ({kind}, short for this area), "
+                "with walls or vegetation nearby")
+    if ctype == "youth_space":
+        return (f"Site on {kind or 'open land'}; {_num(rec.get('gap_demand')):.2f} expected "
+                "incidents per year in the hours the evidence covers fall in cells more than a "
+                f"{settings.youth_walk_threshold_m:g} m walk from any youth space")
+    return f"{ctype.replace('_', ' ').capitalize()} candidate"
+
+
+def _num(value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return v if math.isfinite(v) else 0.0

@@ -1,0 +1,349 @@
+"""Output files: the ranked table (CSV, GeoPackage, GeoJSON), equity, work orders.
+
+``interventions.csv`` / ``interventions.gpkg``
+    One row per candidate, sorted by rank then ``intervention_id``; columns
+    :data:`OUTPUT_COLUMNS`. ``cost`` is annualised (USD per year: capital /
+    lifetime + maintenance), ``capital_cost`` the one-off spend (USD),
+    ``prevented_*`` expected prevented incidents per year (mean, 10th and
+    90th percentile of the Monte Carlo draws, and the value at the rate ratios'
+    point estimates), ``prevented_per_cost`` and ``score`` (weighted) per USD
+    1,000 per year. ``selected`` is the optimiser's portfolio (the greedy one
+    when no optimiser ran), ``selected_greedy`` the fast re-rank's.
+``interventions.geojson``
+    The same rows in EPSG:4326 (RFC 7946), coordinates rounded to 1e-7 deg.
+``equity.csv``
+    Share of harm vs share of investment per district (:mod:`.equity`).
+``workorders.html``
+    A printable sheet: a page per district with a static map (OSM streets and
+    the interventions, never incidents) and a table with checkboxes for crews.
+
+CSV and GeoJSON are byte-identical for the same inputs and seed: rows sorted,
+floats formatted with fixed precision, ``\\n`` line ends.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from hotspot_env.atomic import atomic_path, prepare_folder, write_text
+from hotspot_env.interventions.equity import rule_text
+from hotspot_env.interventions.result import InterventionsResult, Ranking
+
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "intervention_id", "type", "location", "quantity", "unit", "cost", "capital_cost",
+    "prevented_mean", "prevented_lo", "prevented_hi", "prevented_point", "prevented_per_cost",
+    "score", "selected", "selected_greedy", "rank", "district", "evidence", "verified", "source",
+    "note", "reason",
+)
+
+#: Fixed decimal places per float column.
+DECIMALS: dict[str, int] = {
+    "quantity": 2, "cost": 2, "capital_cost": 2, "prevented_mean": 4, "prevented_lo": 4,
+    "prevented_hi": 4, "prevented_point": 4, "prevented_per_cost": 6, "score": 6,
+}
+
+#: Colours of intervention types on the work-order maps.
+TYPE_COLOURS: dict[str, str] = {
+    "streetlight_upgrade": "#f2b701", "new_streetlight": "#e68310", "vacant_lot_greening": "#3c9d3c",
+    "vacant_lot_cleanup": "#8fbc5a", "abandoned_building_remediation": "#8c564b",
+    "sightline_clearing": "#17becf", "youth_space": "#9467bd", "alley_gating": "#d62728",
+    "busy_streets_maintenance": "#2ca02c",
+}
+
+#: Rows shown for review when no budget was given.
+REVIEW_ROWS: int = 25
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:#111;font-size:11pt}
+h1{font-size:1.4rem;margin:0 0 .5rem} h2{font-size:1.15rem;margin:1rem 0 .3rem}
+table{border-collapse:collapse;width:100%;font-size:9pt}
+th,td{border:1px solid #888;padding:.2rem .35rem;vertical-align:top;text-align:left}
+th{background:#eee} td.num{text-align:right;white-space:nowrap}
+td.box{text-align:center;font-size:14pt} .reason{color:#444;font-size:8pt}
+.note{font-style:italic} .sim{background:#fff3cd;border:1px solid #e0c060;padding:.4rem .8rem}
+.meta{font-size:9pt;color:#333} .flag{color:#a00} img{max-width:100%;border:1px solid #ccc}
+.sign{min-width:7rem} section.district{margin-top:1.2rem}
+@media print{
+  body{margin:0;font-size:10pt} .noprint{display:none}
+  section.district{break-before:page;page-break-before:always}
+  tr,img{break-inside:avoid;page-break-inside:avoid}
+  thead{display:table-header-group}
+  @page{size:A4 landscape;margin:12mm}
+}
+"""
+
+
+# ===================================================================== tables
+def output_table(result: InterventionsResult, ranking: Ranking | None = None) -> gpd.GeoDataFrame:
+    """The published rows: :data:`OUTPUT_COLUMNS` + geometry, sorted by rank then id."""
+    table = result.table(ranking)
+    for col in OUTPUT_COLUMNS:
+        if col not in table:
+            table[col] = ""
+    frame = table[list(OUTPUT_COLUMNS)].copy()
+    for col in ("location", "unit", "district", "evidence", "verified", "source", "note",
+                "reason", "type", "intervention_id"):
+        frame[col] = frame[col].fillna("").astype(str)
+    frame["rank"] = frame["rank"].astype(np.int64)
+    frame["selected"] = frame["selected"].astype(bool)
+    frame["selected_greedy"] = frame["selected_greedy"].astype(bool)
+    return gpd.GeoDataFrame(frame, geometry=table.geometry.to_numpy(), crs=result.grid.crs)
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """Deterministic CSV text of an output table (fixed decimals, ``\\n``)."""
+    out = pd.DataFrame({c: _fmt_column(frame[c], c) for c in OUTPUT_COLUMNS})
+    return out.to_csv(index=False, lineterminator="\n")
+
+
+def geojson_text(frame: gpd.GeoDataFrame) -> str:
+    """Deterministic GeoJSON (EPSG:4326, coordinates rounded to 1e-7 deg)."""
+    wgs = frame.to_crs(4326) if len(frame) else frame.set_crs(4326, allow_override=True)
+    geoms = shapely.transform(wgs.geometry.to_numpy(), lambda c: np.round(c, 7))
+    features = []
+    records = frame[list(OUTPUT_COLUMNS)].to_dict("records")
+    for rec, geom in zip(records, geoms, strict=True):
+        props = {k: _json_value(v, k) for k, v in rec.items()}
+        features.append({"type": "Feature", "properties": props,
+                         "geometry": json.loads(shapely.to_geojson(geom))})
+    doc = {"type": "FeatureCollection", "name": "interventions", "features": features}
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def equity_csv(frame: pd.DataFrame) -> str:
+    """Deterministic CSV of the equity table."""
+    out = frame.copy()
+    for col, d in (("harm_per_year", 4), ("harm_share", 4), ("investment", 2),
+                   ("investment_share", 4)):
+        out[col] = [f"{v:.{d}f}" for v in out[col].to_numpy(dtype=float)]
+    out["flagged"] = np.where(out["flagged"].to_numpy(dtype=bool), "true", "false")
+    return out.to_csv(index=False, lineterminator="\n")
+
+
+def _fmt_column(values: pd.Series, col: str) -> list[str]:
+    if col in DECIMALS:
+        d = DECIMALS[col]
+        return [f"{v:.{d}f}" if np.isfinite(v) else "" for v in values.to_numpy(dtype=float)]
+    if col in ("selected", "selected_greedy"):
+        return ["true" if v else "false" for v in values.to_numpy(dtype=bool)]
+    if col == "rank":
+        return [str(int(v)) for v in values]
+    return values.fillna("").astype(str).tolist()
+
+
+def _json_value(value: Any, col: str) -> Any:
+    if col in DECIMALS:
+        v = float(value)
+        return round(v, DECIMALS[col]) if np.isfinite(v) else None
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+# ================================================================ work orders
+def district_png(
+    frame: gpd.GeoDataFrame, basemap: gpd.GeoDataFrame | None, labels: list[str],
+    width_in: float = 7.0,
+) -> bytes:
+    """A static map of some interventions over the OSM streets (PNG bytes).
+
+    Parameters
+    ----------
+    frame : GeoDataFrame
+        Interventions (``type``, geometry) in a projected CRS.
+    basemap : GeoDataFrame or None
+        Streets (``layer == "street"``) to draw underneath.
+    labels : list of str
+        Label per row (e.g. "1", "2").
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.patheffects as pe
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    geoms = frame.geometry.to_numpy()
+    minx, miny, maxx, maxy = shapely.total_bounds(geoms)
+    pad = max(120.0, 0.1 * max(maxx - minx, maxy - miny))
+    minx, miny, maxx, maxy = minx - pad, miny - pad, maxx + pad, maxy + pad
+    side = max(maxx - minx, maxy - miny, 400.0)
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    minx, maxx = cx - side * 0.65, cx + side * 0.65
+    miny, maxy = cy - side * 0.45, cy + side * 0.45
+    fig, ax = plt.subplots(figsize=(width_in, width_in * 0.69), dpi=100)
+    if basemap is not None and len(basemap):
+        streets = basemap[(basemap["layer"] == "street").to_numpy()]
+        if len(streets):
+            tree = shapely.STRtree(streets.geometry.to_numpy())
+            idx = tree.query(shapely.box(minx, miny, maxx, maxy))
+            for geom in streets.geometry.to_numpy()[np.sort(idx)]:
+                for part in shapely.get_parts(geom):
+                    if shapely.get_type_id(part) in (1, 2):
+                        xy = shapely.get_coordinates(part)
+                        ax.plot(xy[:, 0], xy[:, 1], color="#9a9a9a", lw=0.6, zorder=1)
+    types_present = []
+    for geom, itype, label in zip(geoms, frame["type"].to_numpy(), labels, strict=True):
+        colour = TYPE_COLOURS.get(itype, "#333333")
+        if itype not in types_present:
+            types_present.append(itype)
+        for part in shapely.get_parts(geom):
+            tid = shapely.get_type_id(part)
+            if tid in (1, 2):
+                xy = shapely.get_coordinates(part)
+                ax.plot(xy[:, 0], xy[:, 1], color=colour, lw=3.0, zorder=3)
+            elif tid == 3:
+                xy = shapely.get_coordinates(part.exterior)
+                ax.fill(xy[:, 0], xy[:, 1], facecolor=colour, edgecolor="#222", alpha=0.6,
+                        lw=0.8, zorder=2)
+            else:
+                ax.scatter([part.x], [part.y], s=28, color=colour, edgecolor="#222", lw=0.5,
+                           zorder=4)
+        p = shapely.point_on_surface(geom)
+        ax.annotate(label, (p.x, p.y), fontsize=8, fontweight="bold", zorder=5,
+                    xytext=(3, 3), textcoords="offset points",
+                    path_effects=[pe.withStroke(linewidth=2.5, foreground="white")])
+    handles = [Line2D([0], [0], color=TYPE_COLOURS.get(t, "#333"), lw=4,
+                      label=t.replace("_", " ")) for t in types_present]
+    if handles:
+        ax.legend(handles=handles, loc="lower left", fontsize=7, framealpha=0.9)
+    bar = _nice_bar(side)
+    bx, by = maxx - side * 0.08 - bar, miny + side * 0.05
+    ax.plot([bx, bx + bar], [by, by], color="black", lw=2)
+    ax.text(bx + bar / 2, by + side * 0.015, f"{bar:g} m", ha="center", fontsize=7)
+    ax.set_xlim(minx, maxx)
+    ax.set_ylim(miny, maxy)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.text(0.99, 0.01, "Streets © OpenStreetMap contributors", transform=ax.transAxes,
+            ha="right", va="bottom", fontsize=6, color="#555")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _nice_bar(side: float) -> float:
+    target = side / 5
+    for step in (10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000):
+        if step >= target:
+            return float(step)
+    return 10000.0
+
+
+def workorders_html(
+    result: InterventionsResult, ranking: Ranking | None = None, *, maps: bool = True
+) -> str:
+    """The printable work-order sheet (HTML string, every text escaped)."""
+    ranking = ranking or result.ranking or result.rerank()
+    table = result.table(ranking)
+    esc = html.escape
+    params = result.parameters
+    parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+             "<title>Work orders: environmental crime prevention</title>",
+             f"<style>{_STYLE}</style></head><body>",
+             "<h1>Work orders: environmental crime prevention</h1>"]
+    if params.get("simulated"):
+        parts.append("<p class='sim'>Simulated incidents: this sheet comes from a demo with "
+                     "simulated incidents, not real records.</p>")
+    chosen = table[table["selected"].to_numpy(dtype=bool)]
+    review = False
+    if not len(chosen) and ranking.budget is None and len(table):
+        chosen = table.head(REVIEW_ROWS)
+        review = True
+    effect = result.model.portfolio_prevented(ranking.selected)
+    budget_txt = (f"{ranking.budget:,.0f} USD per year" if ranking.budget is not None
+                  else "none given")
+    parts.append(
+        f"<p class='meta'>Budget: {esc(budget_txt)}. {esc(ranking.message)}. Selected: "
+        f"{int(ranking.selected.sum())} interventions, {table.loc[table['selected'], 'cost'].sum():,.0f} "
+        f"USD per year ({table.loc[table['selected'], 'capital_cost'].sum():,.0f} USD capital). "
+        f"Expected prevented incidents per year, overlaps combined: {effect.mean:.2f} "
+        f"(80 % interval {effect.lo:.2f}-{effect.hi:.2f}). Costs are annualised: capital spread "
+        "over its lifetime plus yearly maintenance. Places, never people: every measure changes "
+        "a place, none watches anyone.</p>")
+    if ranking.weights.as_text():
+        parts.append(f"<p class='meta'>Weights: {esc(ranking.weights.as_text())}.</p>")
+    eq = result.equity(ranking)
+    flagged = eq[eq["flagged"]]
+    if len(flagged) and ranking.selected.any():
+        items = ", ".join(f"{esc(str(r.district))} (harm {r.harm_share:.0%}, investment "
+                          f"{r.investment_share:.0%})" for r in flagged.itertuples())
+        parts.append(f"<p class='meta flag'>Equity check ({esc(rule_text())}): {items}.</p>")
+    if review:
+        parts.append(f"<p class='sim'>No budget was given: these are the {len(chosen)} "
+                     "best-ranked candidates for review, not a selection.</p>")
+    elif not len(chosen):
+        parts.append("<p class='sim'>Nothing is selected, so there are no work orders.</p>")
+        parts.append("</body></html>")
+        return "".join(parts)
+    for district in sorted(chosen["district"].astype(str).unique()):
+        rows = chosen[chosen["district"].astype(str) == district]
+        labels = [str(i) for i in range(1, len(rows) + 1)]
+        parts.append("<section class='district'>")
+        parts.append(f"<h2>District {esc(district)}</h2>")
+        parts.append(f"<p class='meta'>{len(rows)} interventions; capital "
+                     f"{rows['capital_cost'].sum():,.0f} USD; {rows['cost'].sum():,.0f} USD per "
+                     "year annualised.</p>")
+        if maps:
+            png = base64.b64encode(district_png(rows, result.basemap, labels)).decode("ascii")
+            parts.append(f"<img alt='map of district {esc(district)}' "
+                         f"src='data:image/png;base64,{png}'>")
+        parts.append(
+            "<table><thead><tr><th>Done</th><th>#</th><th>ID</th><th>Type</th><th>Location</th>"
+            "<th>Quantity</th><th>Capital (USD)</th><th>USD/year</th>"
+            "<th>Prevented/year (80 %)</th><th>Notes</th><th class='sign'>Date, crew</th>"
+            "</tr></thead><tbody>")
+        for label, rec in zip(labels, rows.to_dict("records"), strict=True):
+            note = str(rec.get("note") or "")
+            note_html = f"<div class='note'>Note: {esc(note)}</div>" if note else ""
+            parts.append(
+                "<tr><td class='box'><input type='checkbox' aria-label='done'> &#9744;</td>"
+                f"<td>{esc(label)}</td><td><code>{esc(str(rec['intervention_id']))}</code></td>"
+                f"<td>{esc(str(rec['type']).replace('_', ' '))}</td>"
+                f"<td>{esc(str(rec['location']))}</td>"
+                f"<td class='num'>{rec['quantity']:g} {esc(str(rec['unit']))}</td>"
+                f"<td class='num'>{rec['capital_cost']:,.0f}</td>"
+                f"<td class='num'>{rec['cost']:,.0f}</td>"
+                f"<td class='num'>{rec['prevented_mean']:.2f} ({rec['prevented_lo']:.2f}-"
+                f"{rec['prevented_hi']:.2f})</td>"
+                f"<td>{note_html}<div class='reason'>{esc(str(rec['reason']))}</div>"
+                f"<div class='reason'>Evidence: {esc(str(rec['evidence']))}</div></td>"
+                "<td></td></tr>")
+        parts.append("</tbody></table></section>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+# ==================================================================== writers
+def write_outputs(
+    result: InterventionsResult, folder: str | os.PathLike[str], ranking: Ranking | None = None
+) -> dict[str, Path]:
+    """Write the CSV, GeoPackage, GeoJSON, equity CSV and work-order sheet atomically."""
+    folder = prepare_folder(folder)
+    ranking = ranking or result.ranking or result.rerank()
+    frame = output_table(result, ranking)
+    written = {"interventions.csv": write_text(folder / "interventions.csv", csv_text(frame)),
+               "interventions.geojson": write_text(folder / "interventions.geojson",
+                                                   geojson_text(frame))}
+    with atomic_path(folder / "interventions.gpkg") as tmp:
+        frame.to_file(tmp, layer="interventions", driver="GPKG", engine="pyogrio")
+    written["interventions.gpkg"] = folder / "interventions.gpkg"
+    written["equity.csv"] = write_text(folder / "equity.csv", equity_csv(result.equity(ranking)))
+    written["workorders.html"] = write_text(folder / "workorders.html",
+                                            workorders_html(result, ranking))
+    return written

@@ -1,0 +1,317 @@
+"""The app in a real browser: every page, the maps, downloads, privacy, XSS, isolation.
+
+One Streamlit server and one Chromium serve the whole module (see
+``tests/app_server.py``); each test has its own browser context, in which any
+request to another host is aborted and fails the test.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.app_server import (  # noqa: F401 - fixtures
+    ARTIFACTS,
+    PAGES,
+    app_server,
+    assert_no_exception,
+    browser,
+    click_map,
+    make_session,
+    map_frame,
+    screenshot,
+    session,
+    wait_idle,
+    wait_overlay,
+)
+
+pytestmark = pytest.mark.browser
+
+XSS_IMG = "<img src=x onerror=window.__xss=1>"
+XSS_SCRIPT = "<script>window.__xss=1</script>"
+
+
+@pytest.fixture(scope="module")
+def demo_grid():
+    """The demo's grid and counts (core analysis only; the app's grid is the same)."""
+    from hotspot_env.analysis import analyze
+    from hotspot_env.demo import demo_incidents_path, demo_osm_path
+
+    a = analyze(demo_incidents_path(), osm=demo_osm_path(), privacy="public")
+    return a.grid, a.arrays["incidents"]
+
+
+def _centre_latlon(grid, row: int, col: int) -> tuple[float, float]:
+    from hotspot_env.places import cell_centre_lonlat
+
+    lon, lat = cell_centre_lonlat(grid, row, col)
+    return lat, lon
+
+
+def _download(page, button_text: str) -> bytes:
+    with page.expect_download(timeout=30_000) as info:
+        page.get_by_role("button", name=button_text).click()
+    return Path(info.value.path()).read_bytes()
+
+
+def _no_xss(page) -> None:
+    for frame in page.frames:
+        assert frame.evaluate("() => typeof window.__xss") == "undefined", frame.url
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_page_loads_and_screenshot(session, name):
+    page = session.open(name)
+    if name in ("explore", "co-design", "interventions"):
+        text = page.locator('[data-testid="stMain"]').inner_text()
+        if name != "interventions" or "has not run" not in text:
+            frame = map_frame(page)
+            wait_overlay(frame)
+            assert frame.locator(".leaflet-overlay-pane path, .leaflet-hotspotBasemap-pane path"
+                                 ).count() > 0
+    assert "Simulated incidents" in page.locator('[data-testid="stMain"]').inner_text()
+    wait_idle(page)
+    page.wait_for_timeout(500)  # let the map tiles of the overlay paint
+    screenshot(page, name)
+    assert_no_exception(page)
+    assert session.dialogs == []
+
+
+def test_explore_payload_is_small_and_local(browser, app_server):
+    """The Explore page's HTTP responses and websocket frames stay under 2 MB."""
+    s = make_session(browser, app_server)
+    sizes = {"http": 0, "ws": 0}
+    page = s.new_page()
+
+    def on_response(resp):
+        try:
+            sizes["http"] += len(resp.body())
+        except Exception:  # noqa: BLE001 - redirects and aborted requests have no body
+            pass
+
+    def on_ws(ws):
+        ws.on("framereceived", lambda payload: sizes.__setitem__(
+            "ws", sizes["ws"] + len(payload if isinstance(payload, bytes | str) else b"")))
+
+    page.on("response", on_response)
+    page.on("websocket", on_ws)
+    s.open("explore", page)
+    frame = map_frame(page)
+    wait_overlay(frame)
+    wait_idle(page)
+    vendor = sum(p.stat().st_size for p in (Path(__file__).parent.parent / "static" / "vendor"
+                                            ).rglob("*") if p.is_file())
+    figures = {"http_bytes": sizes["http"], "websocket_bytes": sizes["ws"],
+               "total_bytes": sizes["http"] + sizes["ws"], "vendor_bytes_on_disk": vendor}
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "payload_explore.json").write_text(json.dumps(figures, indent=2))
+    s.context.close()
+    assert s.blocked == [], s.blocked
+    # The map (HTML + JSON over the websocket) must stay light; Streamlit's own
+    # JavaScript bundle is served once and cached, so it is counted apart.
+    assert sizes["ws"] < 2_000_000, figures
+
+
+def test_click_a_cell_shows_why(session, demo_grid):
+    grid, counts = demo_grid
+    row, col = np.unravel_index(np.argmax(np.where(grid.mask, counts, 0)), counts.shape)
+    page = session.open("explore")
+    frame = map_frame(page)
+    click_map(frame, *_centre_latlon(grid, row, col))
+    cell_id = int(row * grid.n_cols + col)
+    page.get_by_text(f"Cell {cell_id}").wait_for(timeout=30_000)
+    wait_idle(page)
+    main = page.locator('[data-testid="stMain"]').inner_text()
+    assert "Recorded incidents" in main
+    assert str(int(counts[row, col])) in main  # internal mode: exact count
+    assert_no_exception(page)
+
+
+# --------------------------------------------------------------------------- co-design
+
+
+def test_codesign_hides_small_counts_and_exports_proposal(session, demo_grid):
+    grid, counts = demo_grid
+    small = np.argwhere(grid.mask & (counts >= 1) & (counts <= 4))
+    row, col = small[len(small) // 2]
+    page = session.open("co-design")
+    frame = map_frame(page)
+    wait_overlay(frame)
+    html = frame.content()
+    # Gi* tooltips carry counts (field t1): never 1-4 in public mode.
+    assert not re.search(r'"t1":\s*"[1-4]"', html)
+    lat, lon = _centre_latlon(grid, row, col)
+    click_map(frame, lat, lon)
+    page.get_by_text("recorded incidents:").wait_for(timeout=30_000)
+    wait_idle(page)
+    here = page.locator('[data-testid="stMain"]').inner_text()
+    assert "recorded incidents: <5" in here
+    assert not re.search(rf"recorded incidents: {int(counts[row, col])}\b", here)
+
+    page.get_by_label("Why here? (a short note)").fill("More light by the bus stop, please")
+    page.get_by_role("button", name="Add proposal").click()
+    page.get_by_text("Proposals (1)").wait_for(timeout=30_000)
+    wait_idle(page)
+    data = _download(page, "Proposals (CSV)")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+    assert len(rows) == 1
+    assert rows[0]["note"] == "More light by the bus stop, please"
+    assert abs(float(rows[0]["lat"]) - lat) < 1e-5 and abs(float(rows[0]["lon"]) - lon) < 1e-5
+    assert int(rows[0]["cell_id"]) == int(row * grid.n_cols + col)
+    geo = json.loads(_download(page, "Proposals (GeoJSON)"))
+    assert geo["features"][0]["properties"]["proposal_id"] == "P001"
+    assert_no_exception(page)
+
+
+# --------------------------------------------------------------------------- interventions
+
+
+def test_budget_changes_the_list_and_csv_downloads(session):
+    page = session.open("interventions")
+    main = page.locator('[data-testid="stMain"]')
+    if "has not run" in main.inner_text():
+        pytest.skip("the interventions stage is not wired into pipeline.run yet")
+
+    def metrics() -> tuple[str, str]:
+        values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+        return values[0], values[1]
+
+    before = metrics()
+    data = _download(page, "Ranked list (CSV)")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+    assert rows and {"type", "cost", "selected"} <= set(rows[0])
+    chosen_before = sum(r["selected"].lower() == "true" for r in rows)
+    assert f"{chosen_before:,}" == before[0]
+
+    budget = page.get_by_label("Budget (USD per year)")
+    current = float(budget.input_value().replace(",", ""))
+    budget.fill(str(int(current / 4)))
+    budget.press("Enter")
+    page.wait_for_function(
+        "(old) => document.querySelectorAll('[data-testid=\"stMetricValue\"]')[1]"
+        "?.innerText !== old", arg=before[1], timeout=30_000)
+    wait_idle(page)
+    after = metrics()
+    assert after != before
+    rows = list(csv.DictReader(io.StringIO(_download(page, "Ranked list (CSV)").decode())))
+    assert sum(r["selected"].lower() == "true" for r in rows) < chosen_before
+    html = _download(page, "Work orders (printable HTML)").decode()
+    assert "<script" not in html.lower()
+    assert_no_exception(page)
+
+
+# --------------------------------------------------------------------------- transparency
+
+
+def test_flag_form_exports_csv(session):
+    page = session.open("transparency")
+    page.get_by_label("Or describe the place (street, landmark)").fill("Corner by the library")
+    page.get_by_label("Why").fill("There is a new lamp here since May")
+    page.get_by_role("button", name="Send flag").click()
+    page.get_by_text("flag 1 recorded").wait_for(timeout=30_000)
+    wait_idle(page)
+    rows = list(csv.DictReader(io.StringIO(
+        _download(page, "Download flags for review (CSV, 1)").decode("utf-8"))))
+    assert rows[0]["reason"] == "There is a new lamp here since May"
+    assert rows[0]["place"] == "Corner by the library"
+    manifest = json.loads(_download(page, "Download manifest.json"))
+    assert manifest["simulated_incidents"] is True
+    assert_no_exception(page)
+
+
+# --------------------------------------------------------------------------- XSS, isolation
+
+
+def _xss_csv() -> bytes:
+    rng = np.random.default_rng(7)
+    lon = 24.935 + rng.random(240) * 0.02
+    lat = 60.163 + rng.random(240) * 0.012
+    cats = [XSS_IMG, XSS_SCRIPT, "theft", "![x](http://example.org/x.png)"]
+    lines = ["lon,lat,datetime,category"]
+    for i in range(240):
+        cat = cats[i % len(cats)].replace('"', '""')
+        lines.append(f'{lon[i]:.6f},{lat[i]:.6f},2024-0{1 + i % 9}-1{i % 9}T2{i % 4}:00:00,'
+                     f'"{cat}"')
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_xss_and_session_isolation(browser, app_server, demo_grid):
+    """Hostile text in a note, a flag and an upload never runs; sessions never mix."""
+    grid, counts = demo_grid
+    a = make_session(browser, app_server)
+    b = make_session(browser, app_server)
+    try:
+        # A: a proposal with a hostile note
+        page = a.open("co-design")
+        frame = map_frame(page)
+        row, col = np.unravel_index(np.argmax(np.where(grid.mask, counts, 0)), counts.shape)
+        click_map(frame, *_centre_latlon(grid, row, col))
+        page.get_by_text("recorded incidents:").wait_for(timeout=30_000)
+        wait_idle(page)
+        page.get_by_label("Why here? (a short note)").fill(f"{XSS_IMG} {XSS_SCRIPT}")
+        page.get_by_role("button", name="Add proposal").click()
+        page.get_by_text("Proposals (1)").wait_for(timeout=30_000)
+        wait_idle(page)
+        frame = map_frame(page)
+        frame.locator(".leaflet-overlay-pane path").first.wait_for(timeout=30_000)
+        # hover every proposal marker so its tooltip (with the note) renders
+        for marker in frame.locator("path.leaflet-interactive").all()[-3:]:
+            marker.hover(force=True)
+        _no_xss(page)
+
+        # A: a flag with a hostile reason
+        page = a.open("transparency", page)
+        page.get_by_label("Or describe the place (street, landmark)").fill(XSS_SCRIPT)
+        page.get_by_label("Why").fill(XSS_IMG)
+        page.get_by_role("button", name="Send flag").click()
+        page.get_by_text("flag 1 recorded").wait_for(timeout=30_000)
+        wait_idle(page)
+        _no_xss(page)
+
+        # A: an upload whose name and categories are hostile
+        page = a.open("data", page)
+        page.get_by_text("My own data").click()
+        wait_idle(page)
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
+            {"name": f"{XSS_IMG}.csv", "mimeType": "text/csv", "buffer": _xss_csv()})
+        page.get_by_role("button", name="Analyse my data").click()
+        page.get_by_text("Analysed.").wait_for(timeout=120_000)
+        wait_idle(page)
+        main = page.locator('[data-testid="stMain"]').inner_text()
+        assert "Your data in this session" in main
+        assert "<img" not in page.locator('[data-testid="stMain"]').inner_html().replace(
+            "&lt;img", "")
+        _no_xss(page)
+        page = a.open("explore", page)
+        wait_overlay(map_frame(page))
+        assert "Simulated incidents" not in page.locator('[data-testid="stMain"]').inner_text()
+        _no_xss(page)
+        screenshot(page, "explore_upload", docs=False)
+
+        # B: sees the demo, no upload, no proposal, no flag
+        page_b = b.open("data")
+        text = page_b.locator('[data-testid="stMain"]').inner_text()
+        assert "Your data in this session" not in text and "onerror" not in text
+        page_b = b.open("co-design", page_b)
+        page_b.get_by_text("Proposals (0)").wait_for(timeout=30_000)
+        page_b = b.open("transparency", page_b)
+        assert page_b.get_by_role("button", name="Download flags for review (CSV, 0)").count()
+        page_b = b.open("explore", page_b)
+        assert "Simulated incidents" in page_b.locator('[data-testid="stMain"]').inner_text()
+        _no_xss(page_b)
+        for s in (a, b):
+            assert s.dialogs == [], s.dialogs
+            assert s.errors == [], s.errors
+            assert s.blocked == [], s.blocked
+    finally:
+        a.context.close()
+        b.context.close()

@@ -1,0 +1,502 @@
+"""A catalogue of malformed and hostile inputs for ``hotspot-env analyze``.
+
+Every case builds its own file(s) in ``tmp_path`` and runs the CLI in-process.
+Unusable input must end with exit status 2 and exactly one line on stderr that
+starts with ``error:``, says what is wrong and how to fix it, shows no
+traceback, and leaves nothing in ``--out``. Odd but usable input must run
+(exit 0) and say what was assumed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from typer.testing import CliRunner
+
+from hotspot_env.cli import app
+
+runner = CliRunner()
+
+CENTRE = (-46.633, -23.550)  # central São Paulo, lon/lat
+
+#: Words of which an actionable message contains at least one (it says how to fix).
+FIX_WORDS = ("pass ", "use ", "check", "give", "drop ", "save", "export", "download", "choose",
+             "split", "simplify", "name them", "add ", "clip", "smaller", "larger", "must be",
+             "need ")
+
+
+# ------------------------------------------------------------------- helpers
+def _lonlat(n: int = 40, seed: int = 1, spread: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return (np.round(CENTRE[0] + rng.uniform(-spread, spread, n), 6),
+            np.round(CENTRE[1] + rng.uniform(-spread, spread, n), 6))
+
+
+def _rows(n: int = 40, sep: str = ",", decimal: str = ".", dates: bool = True) -> list[str]:
+    lon, lat = _lonlat(n)
+    rows = []
+    for i, (a, b) in enumerate(zip(lon, lat, strict=True)):
+        a_s, b_s = (f"{a:.6f}".replace(".", decimal), f"{b:.6f}".replace(".", decimal))
+        cells = [a_s, b_s] + ([f"2023-0{1 + i % 9}-1{i % 10}"] if dates else [])
+        rows.append(sep.join(cells))
+    return rows
+
+
+def _valid_csv(sep: str = ",", decimal: str = ".", newline: str = "\n") -> str:
+    header = sep.join(["lon", "lat", "date"])
+    return newline.join([header, *_rows(sep=sep, decimal=decimal)]) + newline
+
+
+def _write(tmp: Path, name: str, content: str | bytes, encoding: str = "utf-8") -> Path:
+    path = tmp / name
+    if isinstance(content, str):
+        content = content.encode(encoding)
+    path.write_bytes(content)
+    return path
+
+
+def _csv_case(content: str | bytes, *extra: str, name: str = "incidents.csv",
+              encoding: str = "utf-8") -> Callable[[Path, dict], list[str]]:
+    def build(tmp: Path, sp: dict) -> list[str]:
+        return ["--incidents", str(_write(tmp, name, content, encoding)), *extra]
+    return build
+
+
+def _geojson(features: list[dict]) -> str:
+    return json.dumps({"type": "FeatureCollection", "features": features})
+
+
+def _feature(geometry: dict | None, **props) -> dict:
+    return {"type": "Feature", "properties": props, "geometry": geometry}
+
+
+def _point_features(n: int = 20) -> list[dict]:
+    lon, lat = _lonlat(n)
+    return [_feature({"type": "Point", "coordinates": [a, b]}) for a, b in zip(lon, lat,
+                                                                             strict=True)]
+
+
+def _json_case(features_or_text: list[dict] | str, *extra: str,
+               name: str = "incidents.geojson") -> Callable[[Path, dict], list[str]]:
+    text = (features_or_text if isinstance(features_or_text, str)
+            else _geojson(features_or_text))
+    return _csv_case(text, *extra, name=name)
+
+
+def _sp_rows(sp: dict, n: int = 300) -> pd.DataFrame:
+    return pd.read_csv(sp["incidents"]).head(n)
+
+
+def _incidents(tmp: Path) -> str:
+    return str(_write(tmp, "incidents.csv", _valid_csv()))
+
+
+# --------------------------------------------------------------- builders
+def _swapped_with_osm(tmp: Path, sp: dict) -> list[str]:
+    path = tmp / "swapped.csv"
+    _sp_rows(sp).rename(columns={"lon": "lat", "lat": "lon"}).to_csv(path, index=False)
+    return ["--incidents", str(path), "--osm", str(sp["osm"])]
+
+
+def _wrong_crs(tmp: Path, sp: dict) -> list[str]:
+    path = tmp / "sp.csv"
+    _sp_rows(sp).to_csv(path, index=False)
+    return ["--incidents", str(path), "--crs", "EPSG:32633"]
+
+
+def _projected(columns: tuple[str, str], *extra: str) -> Callable[[Path, dict], list[str]]:
+    def build(tmp: Path, sp: dict) -> list[str]:
+        lon, lat = _lonlat()
+        pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326).to_crs(31983)
+        frame = pd.DataFrame({columns[0]: pts.x.round(2), columns[1]: pts.y.round(2)})
+        path = tmp / "projected.csv"
+        frame.to_csv(path, index=False)
+        return ["--incidents", str(path), *extra]
+    return build
+
+
+def _million_vertex_geojson(tmp: Path, sp: dict) -> list[str]:
+    # a valid-looking (self-intersecting) ring of 1,000,001 vertices, built without a loop
+    pair = "[-46.630,-23.550],[-46.631,-23.551],"
+    coords = "[" + pair * 500_000 + "[-46.630,-23.550]]"
+    text = ('{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},'
+            '"geometry":{"type":"Polygon","coordinates":[' + coords + ']}}]}')
+    return ["--incidents", str(_write(tmp, "huge.geojson", text))]
+
+
+def _million_vertex_layer(tmp: Path, sp: dict) -> list[str]:
+    t = np.linspace(0, 2 * np.pi, 1_000_000, endpoint=False)
+    ring = np.c_[CENTRE[0] + 0.01 * np.cos(t), CENTRE[1] + 0.01 * np.sin(t)]
+    layer = gpd.GeoDataFrame({"name": ["park"]}, geometry=[shapely.Polygon(ring)], crs=4326)
+    path = tmp / "layers.gpkg"
+    layer.to_file(path, layer="parks", driver="GPKG", engine="pyogrio")
+    return ["--incidents", _incidents(tmp), "--layers", str(path)]
+
+
+def _points_gpkg(tmp: Path, crs) -> Path:
+    lon, lat = _lonlat()
+    path = tmp / "incidents.gpkg"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pyogrio warns when writing without a CRS
+        gpd.GeoDataFrame({"n": range(len(lon))}, geometry=gpd.points_from_xy(lon, lat),
+                         crs=crs).to_file(path, layer="incidents", driver="GPKG", engine="pyogrio")
+    return path
+
+
+def _gpkg_no_layers(tmp: Path, sp: dict) -> list[str]:
+    path = _points_gpkg(tmp, 4326)
+    with sqlite3.connect(path) as db:  # drop the only layer, keep a valid GeoPackage
+        db.execute("DELETE FROM gpkg_geometry_columns")
+        db.execute("DELETE FROM gpkg_contents")
+        db.execute("DROP TABLE incidents")
+    return ["--incidents", str(path)]
+
+
+def _gpkg_no_crs(tmp: Path, sp: dict) -> list[str]:
+    return ["--incidents", str(_points_gpkg(tmp, None))]
+
+
+def _layers_no_crs(tmp: Path, sp: dict) -> list[str]:
+    lon, lat = _lonlat(5)
+    path = tmp / "layers.gpkg"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat)).to_file(
+            path, layer="lamps", driver="GPKG", engine="pyogrio")
+    return ["--incidents", _incidents(tmp), "--layers", str(path)]
+
+
+def _plain_parquet(tmp: Path, sp: dict) -> list[str]:
+    lon, lat = _lonlat()
+    path = tmp / "incidents.parquet"
+    pd.DataFrame({"lon": lon, "lat": lat}).to_parquet(path)
+    return ["--incidents", str(path)]
+
+
+def _geoparquet_lines(tmp: Path, sp: dict) -> list[str]:
+    path = tmp / "incidents.parquet"
+    gpd.GeoDataFrame(geometry=[shapely.LineString([(-46.63, -23.55), (-46.62, -23.54)])],
+                     crs=4326).to_parquet(path)
+    return ["--incidents", str(path)]
+
+
+def _random_bytes(name: str, n: int = 5000, *extra: str) -> Callable[[Path, dict], list[str]]:
+    def build(tmp: Path, sp: dict) -> list[str]:
+        data = np.random.default_rng(7).bytes(n)
+        if name.endswith((".pbf", ".osm")):
+            return ["--incidents", _incidents(tmp), "--osm", str(_write(tmp, name, data))]
+        if name.startswith("layers"):
+            return ["--incidents", _incidents(tmp), "--layers", str(_write(tmp, name, data))]
+        return ["--incidents", str(_write(tmp, name, data)), *extra]
+    return build
+
+
+def _osm_file(name: str, content: bytes) -> Callable[[Path, dict], list[str]]:
+    def build(tmp: Path, sp: dict) -> list[str]:
+        return ["--incidents", _incidents(tmp), "--osm", str(_write(tmp, name, content))]
+    return build
+
+
+def _truncated_pbf(tmp: Path, sp: dict) -> list[str]:
+    data = Path(sp["osm"]).read_bytes()[:20_000]
+    return ["--incidents", _incidents(tmp), "--osm", str(_write(tmp, "cut.osm.pbf", data))]
+
+
+def _with(*extra: str) -> Callable[[Path, dict], list[str]]:
+    def build(tmp: Path, sp: dict) -> list[str]:
+        return ["--incidents", _incidents(tmp), *extra]
+    return build
+
+
+def _directory(tmp: Path, sp: dict) -> list[str]:
+    (tmp / "folder").mkdir()
+    return ["--incidents", str(tmp / "folder")]
+
+
+def _missing(tmp: Path, sp: dict) -> list[str]:
+    return ["--incidents", str(tmp / "nowhere.csv")]
+
+
+def _out_is_file(tmp: Path, sp: dict) -> list[str]:
+    _write(tmp, "out", "keep me")
+    return ["--incidents", _incidents(tmp), "--out", str(tmp / "out")]
+
+
+def _out_under_file(tmp: Path, sp: dict) -> list[str]:
+    _write(tmp, "afile", "keep me")
+    return ["--incidents", _incidents(tmp), "--out", str(tmp / "afile" / "out")]
+
+
+# ------------------------------------------------------------ the catalogue
+_GOOD = _valid_csv()
+_LON, _LAT = _lonlat()
+_dated = "\n".join(f"{a},{b},{d}" for a, b, d in zip(
+    _LON, _LAT, ["yesterday", "soon", "2023-13-45", "n.d."] * 10, strict=True))
+_half_dated = "\n".join(f"{a},{b},{d}" for a, b, d in zip(
+    _LON, _LAT, ["2023-05-01", "someday"] * 20, strict=True))
+_timed = "\n".join(f"{a},{b},2023-05-01 22:30" for a, b in zip(_LON, _LAT, strict=True))
+
+FAIL = 2
+OK = 0
+
+CASES = [
+    # --- CSV structure
+    pytest.param(_csv_case(b""), FAIL, ["empty", "export"], id="empty-file"),
+    pytest.param(_csv_case("lon,lat\n"), FAIL, ["no rows"], id="header-only"),
+    pytest.param(_csv_case("\n\n   \n"), FAIL, ["no columns", "header"], id="blank-lines-only"),
+    pytest.param(_csv_case("name,value\na,1\nb,2\n"), FAIL, ["no x/longitude column", "--x"],
+                 id="missing-coordinate-columns"),
+    pytest.param(_csv_case("lon,value\n-46.6,1\n"), FAIL, ["y/latitude", "lon/lat"],
+                 id="missing-latitude-column"),
+    pytest.param(_csv_case("lon,lat\nabc,def\nfoo,bar\n"), FAIL, ["numeric", "decimal separator"],
+                 id="text-in-coordinates"),
+    pytest.param(_csv_case("lon,lat\nNaN,NaN\n,\n"), FAIL, ["numeric coordinates"],
+                 id="nan-coordinates"),
+    pytest.param(_csv_case("lon,lat\ninf,-inf\n1e400,1e400\n"), FAIL, ["numeric coordinates"],
+                 id="infinite-coordinates"),
+    pytest.param(_csv_case(_GOOD + "abc,def,2023-01-01\n,,\n"), OK, ["rows_without_coordinates"],
+                 id="some-rows-without-coordinates"),
+    pytest.param(_csv_case("lon,lat\n200,-23.5\n250,-23.6\n"), FAIL, ["out of range", "--crs"],
+                 id="longitude-out-of-range"),
+    pytest.param(_csv_case("lon,lat\n-46.6,-95\n-46.7,-120\n"), FAIL, ["out of range", "--crs"],
+                 id="latitude-out-of-range"),
+    pytest.param(_csv_case("lon,lat\n10,89.5\n11,89.6\n"), FAIL, ["utm", "--crs"],
+                 id="polar-coordinates"),
+    pytest.param(_swapped_with_osm, FAIL, ["swapped", "crs"], id="swapped-lon-lat-with-osm"),
+    pytest.param(_projected(("x", "y")), FAIL, ["projected", "--crs"],
+                 id="projected-xy-without-crs"),
+    pytest.param(_projected(("lon", "lat")), FAIL, ["out of range", "--crs"],
+                 id="projected-values-in-lon-lat-columns"),
+    pytest.param(_projected(("x", "y"), "--crs", "EPSG:31983"), OK, ["crs"],
+                 id="projected-xy-with-crs"),
+    pytest.param(_projected(("x", "y"), "--crs", "EPSG:4326"), FAIL, ["ranges", "--crs"],
+                 id="projected-xy-declared-geographic"),
+    pytest.param(_wrong_crs, FAIL, ["longitude/latitude", "--crs"], id="wrong-crs-epsg32633"),
+    pytest.param(_with("--crs", "EPSG:notacode"), FAIL, ["unknown crs", "epsg:4326"],
+                 id="unknown-crs-string"),
+    pytest.param(_with("--crs", "EPSG:999999"), FAIL, ["unknown crs"], id="unknown-crs-code"),
+    pytest.param(_csv_case(_GOOD, "--x", "easting", "--y", "northing"), FAIL,
+                 ["no x/longitude column", "--x"], id="x-y-options-name-missing-columns"),
+    pytest.param(_csv_case(_GOOD.replace("lon,lat", "E,N", 1), "--x", "E", "--y", "N"), OK,
+                 ["epsg:4326"], id="x-y-options-name-the-columns"),
+    pytest.param(_csv_case(_GOOD.replace("lon,lat", " Lon , LAT ", 1)), OK, ["epsg:4326"],
+                 id="header-case-and-spaces"),
+    pytest.param(_csv_case("lon,lat\n-46.6,-23.5\n-46.7\n-46.6,-23.5,9,9,9\n"), FAIL,
+                 ["well-formed", "check"], id="ragged-rows"),
+    pytest.param(_random_bytes("incidents.csv"), FAIL, ["binary", "lon/lat"],
+                 id="binary-garbage-as-csv"),
+    pytest.param(_csv_case(gzip.compress(_GOOD.encode())), FAIL, ["gzip", "decompress"],
+                 id="gzip-compressed-csv"),
+    pytest.param(_csv_case(b"PK\x03\x04" + bytes(200), name="incidents.csv"), FAIL,
+                 ["excel", "save it as csv"], id="excel-file-named-csv"),
+    pytest.param(_csv_case("\x1b[31mlon\x1b[0m,bad\x07\n" + "1,2\n" * 50), FAIL,
+                 ["column", "?[31m"],
+                 id="terminal-escapes-in-header"),
+    # --- study area
+    pytest.param(_with("--bbox", "-40,-10,-39.9,-9.9"), FAIL, ["none of", "--bbox"],
+                 id="all-points-outside-bbox"),
+    pytest.param(_with("--bbox", "-23.6,-46.7,-23.5,-46.6"), FAIL, ["--bbox", "longitude first"],
+                 id="bbox-lat-lon-swapped"),
+    pytest.param(_with("--bbox", "1,2,3"), FAIL, ["four numbers", "w,s,e,n"],
+                 id="bbox-three-numbers"),
+    pytest.param(_with("--bbox", "west,south,east,north"), FAIL, ["four numbers"],
+                 id="bbox-not-numbers"),
+    pytest.param(_with("--bbox", "-46.6,-23.5,-46.7,-23.6"), FAIL, ["w < e"],
+                 id="bbox-inverted"),
+    pytest.param(_with("--bbox", "-200,-23.6,-46.6,-23.5"), FAIL, ["±180"],
+                 id="bbox-out-of-range"),
+    pytest.param(_with("--bbox", "nan,nan,nan,nan"), FAIL, ["w < e"], id="bbox-nan"),
+    # --- odd but usable
+    pytest.param(_csv_case("lon,lat\n-46.633,-23.55\n"), OK, ["fewer than 2 incidents",
+                                                              "study_area"], id="single-point"),
+    pytest.param(_csv_case("lon,lat\n" + "-46.633,-23.55\n" * 25), OK, ["bandwidth_m"],
+                 id="all-duplicates"),
+    pytest.param(_csv_case(_GOOD.replace("date", "date,category", 1).replace(
+        "\n-", ",agressão física\n-"), encoding="latin-1"), OK, ["latin-1"],
+                 id="latin-1-encoding"),
+    pytest.param(_csv_case(_valid_csv(sep=";", decimal=",")), OK, ["delimiter set to ;"],
+                 id="semicolon-decimal-comma"),
+    pytest.param(_csv_case(_valid_csv(sep="\t")), OK, ["delimiter"], id="tab-delimited"),
+    pytest.param(_csv_case(_valid_csv(sep="|")), OK, ["delimiter set to |"], id="pipe-delimited"),
+    pytest.param(_csv_case("\ufeff" + _GOOD), OK, ["epsg:4326"], id="utf8-bom"),
+    pytest.param(_csv_case(_valid_csv(newline="\r\n")), OK, ["epsg:4326"], id="crlf-line-ends"),
+    pytest.param(_csv_case("lon,lat,note\n" + "".join(
+        f'{a},{b},"line one\nline two, with comma"\n' for a, b in zip(_LON, _LAT, strict=True))),
+        OK, ["epsg:4326"], id="quoted-fields-with-newlines"),
+    pytest.param(_csv_case("lon,lat,category\n" + "".join(
+        f"{a},{b},{c}\n" for a, b, c in zip(_LON, _LAT, ["=cmd|' /C calc'!A0",
+                                                           "<script>alert(1)</script>",
+                                                           "zzz-never-seen"] * 14,
+                                              strict=False))), OK, ["epsg:4326"],
+        id="unknown-and-hostile-categories"),
+    pytest.param(_csv_case(_GOOD.replace("\n", "\x00\n", 3)), OK, ["epsg:4326"],
+                 id="nul-bytes"),
+    # --- dates
+    pytest.param(_csv_case("lon,lat,date\n" + _dated + "\n"), FAIL, ["no date", "iso"],
+                 id="dates-all-unreadable"),
+    pytest.param(_csv_case("lon,lat,date\n" + _half_dated + "\n"), OK, ["unreadable_dates"],
+                 id="dates-some-unreadable"),
+    pytest.param(_csv_case("lon,lat,datetime\n" + _timed + "\n", "--timezone", "Mars/Olympus"),
+                 FAIL, ["time zone", "europe/"], id="unknown-timezone"),
+    # --- vector files
+    pytest.param(_json_case(_geojson(_point_features())[:-40]), FAIL, ["cannot read",
+                                                                        "export it again"],
+                 id="truncated-geojson"),
+    pytest.param(_json_case('{"hello": "world"}', name="incidents.json"), FAIL, ["cannot read"],
+                 id="json-not-geojson"),
+    pytest.param(_json_case([_feature({"type": "Polygon", "coordinates": [[
+        [-46.63, -23.55], [-46.62, -23.55], [-46.62, -23.54], [-46.63, -23.55]]]})]), FAIL,
+        ["polygon", "points"], id="geojson-polygons"),
+    pytest.param(_json_case([_feature({"coordinates": [[-46.63, -23.55], [-46.62, -23.54]],
+                                       "type": "LineString"})]), FAIL,
+                 ["linestring", "points"], id="geojson-lines"),
+    pytest.param(_json_case([_feature({"type": "MultiPoint", "coordinates": [
+        [-46.63, -23.55], [-46.62, -23.54]]})] * 3), FAIL, ["multipoint", "split"],
+                 id="geojson-multipoints"),
+    pytest.param(_json_case([]), FAIL, ["no features"], id="geojson-no-features"),
+    pytest.param(_json_case([_feature(None)] * 3), FAIL, ["empty geometry"],
+                 id="geojson-null-geometries"),
+    pytest.param(_json_case([_feature({"type": "Point", "coordinates": [500, 600]})] * 3), FAIL,
+                 ["outside longitude/latitude", "crs"], id="geojson-out-of-range"),
+    pytest.param(_million_vertex_geojson, FAIL, ["polygon", "points"],
+                 id="geojson-million-vertex-polygon"),
+    pytest.param(_gpkg_no_layers, FAIL, ["no layers", "point layer"], id="gpkg-no-layers"),
+    pytest.param(_gpkg_no_crs, FAIL, ["no crs", "save"], id="gpkg-no-crs"),
+    pytest.param(_random_bytes("incidents.gpkg"), FAIL, ["cannot read", "damaged"],
+                 id="gpkg-corrupt"),
+    pytest.param(_plain_parquet, FAIL, ["without geometry", "csv"], id="parquet-no-geometry"),
+    pytest.param(_geoparquet_lines, FAIL, ["linestring", "points"], id="geoparquet-lines"),
+    pytest.param(_random_bytes("incidents.parquet"), FAIL, ["cannot read", "damaged"],
+                 id="parquet-corrupt"),
+    # --- user layers
+    pytest.param(_million_vertex_layer, FAIL, ["vertices", "upload limit", "simplify"],
+                 id="layer-million-vertex-polygon"),
+    pytest.param(_layers_no_crs, FAIL, ["no crs", "set one"], id="layer-without-crs"),
+    pytest.param(_random_bytes("layers.gpkg"), FAIL, ["cannot read", "gpkg"],
+                 id="layer-file-corrupt"),
+    pytest.param(_with("--layers", "/nonexistent/layers.gpkg"), FAIL, ["does not exist",
+                                                                        "--layers"],
+                 id="layer-file-missing"),
+    # --- parameters
+    pytest.param(_with("--cell-size", "-50"), FAIL, ["--cell-size", "positive"],
+                 id="cell-size-negative"),
+    pytest.param(_with("--cell-size", "0"), FAIL, ["--cell-size", "positive"], id="cell-size-zero"),
+    pytest.param(_with("--cell-size", "nan"), FAIL, ["--cell-size", "positive"],
+                 id="cell-size-nan"),
+    pytest.param(_with("--cell-size", "inf"), FAIL, ["--cell-size", "positive"],
+                 id="cell-size-infinite"),
+    pytest.param(_with("--cell-size", "1e9"), FAIL, ["--cell-size", "smaller"],
+                 id="cell-size-huge"),
+    pytest.param(_with("--bbox", "-50,-30,-40,-20", "--cell-size", "10"), FAIL,
+                 ["cells", "limit", "larger --cell-size"], id="grid-too-large"),
+    pytest.param(_with("--bandwidth", "-300"), FAIL, ["--bandwidth", "positive"],
+                 id="bandwidth-negative"),
+    pytest.param(_with("--bandwidth", "0"), FAIL, ["--bandwidth", "positive"],
+                 id="bandwidth-zero"),
+    pytest.param(_with("--bandwidth", "nan"), FAIL, ["--bandwidth", "positive"],
+                 id="bandwidth-nan"),
+    pytest.param(_with("--privacy", "secret"), FAIL, ["--privacy", "public"],
+                 id="privacy-unknown"),
+    pytest.param(_with("--privacy", "public", "--dp-epsilon", "-1"), FAIL,
+                 ["--dp-epsilon", "positive"], id="dp-epsilon-negative"),
+    pytest.param(_with("--dp-epsilon", "1"), FAIL, ["--dp-epsilon", "--privacy public"],
+                 id="dp-epsilon-without-public-mode"),
+    # --- paths
+    pytest.param(_out_is_file, FAIL, ["is a file", "--out"], id="out-is-a-file"),
+    pytest.param(_out_under_file, FAIL, ["cannot create", "choose another --out"],
+                 id="out-under-a-file"),
+    pytest.param(_csv_case(_GOOD, name="incidents.xlsx"), FAIL, ["unknown file type", ".csv"],
+                 id="unknown-extension"),
+    pytest.param(_csv_case(_GOOD, name="incidents"), FAIL, ["unknown file type"],
+                 id="no-extension"),
+    pytest.param(_directory, FAIL, ["folder", "file itself"], id="directory-as-incidents"),
+    pytest.param(_missing, FAIL, ["does not exist", "check the path"], id="incidents-missing"),
+    # --- OSM extracts
+    pytest.param(_osm_file("empty.pbf", b""), FAIL, ["empty", "download"], id="osm-zero-bytes"),
+    pytest.param(_random_bytes("random.pbf"), FAIL, ["not an osm pbf", "download"],
+                 id="osm-pbf-random-bytes"),
+    pytest.param(_truncated_pbf, FAIL, ["damaged", "download"], id="osm-pbf-truncated"),
+    pytest.param(_osm_file("map.osm", b"this is not xml at all"), FAIL, ["not osm xml", "export"],
+                 id="osm-xml-not-xml"),
+    pytest.param(_osm_file("map.osm", b"<osm version='0.6'><node id='1' lat='-23.5'"), FAIL,
+                 ["map.osm", "again"], id="osm-xml-truncated"),
+    pytest.param(_osm_file("map.txt", b"<osm/>"), FAIL, ["must end in .pbf"],
+                 id="osm-wrong-extension"),
+    pytest.param(_with("--osm", "/nonexistent/map.pbf"), FAIL, ["does not exist", "--osm"],
+                 id="osm-missing"),
+]
+
+
+def _leftovers(out: Path) -> list[str]:
+    """Anything a failed run left in ``out`` (a pre-existing file at ``out`` is not ours)."""
+    if not out.is_dir():
+        return []
+    return sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+
+
+@pytest.mark.parametrize(("build", "code", "words"), CASES)
+def test_catalogue(build, code, words, tmp_path, sao_paulo):
+    args = build(tmp_path, sao_paulo)
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "out")]
+    out = Path(args[args.index("--out") + 1])
+    before = out.read_bytes() if out.is_file() else None
+    result = runner.invoke(app, ["analyze", *args])
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"{result.exception!r}\n{result.output}")
+    assert result.exit_code == code, result.output
+    if code == FAIL:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        message = lines[0]
+        assert message.startswith("error: "), message
+        assert message.isprintable(), repr(message)  # no terminal escapes from the input
+        low = message.lower()
+        for word in words:
+            assert word.lower() in low, f"{word!r} not in {message!r}"
+        assert any(w in low for w in FIX_WORDS), f"no fix suggested: {message!r}"
+        assert _leftovers(out) == [], _leftovers(out)
+        if before is not None:
+            assert out.read_bytes() == before  # an existing file at --out is left alone
+    else:
+        assert result.stderr.strip() == "", result.stderr
+        low = result.stdout.lower()
+        for word in words:
+            assert word.lower() in low, f"{word!r} not announced in:\n{result.stdout}"
+        assert (out / "manifest.json").is_file()
+        assert not [p for p in out.rglob("*") if p.name.startswith(".")
+                    or p.suffix == ".tmp"], sorted(out.rglob("*"))
+
+
+def test_catalogue_is_large_enough():
+    assert len(CASES) >= 50
+
+
+def test_million_vertex_polygon_fails_quickly(tmp_path, sao_paulo):
+    args = _million_vertex_geojson(tmp_path, sao_paulo)
+    start = time.perf_counter()
+    result = runner.invoke(app, ["analyze", *args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert time.perf_counter() - start < 2.0, "the header check should refuse it before parsing"
+
+
+def test_grid_too_large_is_a_typed_error(tmp_path):
+    from hotspot_env.analysis import analyze
+    from hotspot_env.errors import GridTooLargeError
+
+    path = _write(tmp_path, "incidents.csv", _valid_csv())
+    with pytest.raises(GridTooLargeError, match="--cell-size"):
+        analyze(path, bbox="-50,-30,-40,-20", cell_size=10)
+
