@@ -31,7 +31,8 @@ for col, (name, default) in zip(cols, weights_default.items(), strict=False):
     weights[name] = col.slider(scenarios.WEIGHT_LABELS.get(name, name), 0.0, 3.0,
                                float(default), 0.5, key=f"cd_w_{name}")
 budget = cols[-1].number_input(
-    "Budget", min_value=0.0, value=float(view.default_budget() if view else 100_000.0),
+    "Budget (USD per year)", min_value=0.0,
+    value=float(view.default_budget() if view else 100_000.0),
     step=10_000.0, format="%.0f", key="cd_budget")
 
 portfolio = None
@@ -97,6 +98,8 @@ if portfolio is None:
     st.info("Scenarios need the interventions stage, which has not run for this analysis yet. "
             "Proposals can still be added and exported below.")
 else:
+    st.markdown("Set the sliders and the budget, keep them as **A**; change them, keep them as "
+                "**B**; then compare.")
     c1, c2 = st.columns(2)
     current = {"budget": budget, "weights": dict(weights)}
     if c1.button("Keep the current settings as scenario A", key="cd_keep_a"):
@@ -117,17 +120,20 @@ else:
         for col, (_, row) in zip(cols, summary.iterrows(), strict=True):
             col.markdown(f"### {row['scenario']}")
             prevented = row["prevented"]
-            col.metric("Prevented incidents (expected)",
+            col.metric("Prevented incidents per year (expected)",
                        "–" if pd.isna(prevented) else f"{prevented:,.1f}")
-            col.metric("Cost", f"{row['cost']:,.0f}")
+            col.metric("Cost (USD per year)", f"{row['cost']:,.0f}")
             col.metric("Sites", f"{int(row['sites'])}  ·  proposals funded: "
                        f"{int(row['proposals_funded'])}")
         if not money.empty and "cost" in money.columns:
             st.altair_chart(alt.Chart(money).mark_bar().encode(
                 x=alt.X("cost:Q", title="cost"), y=alt.Y("type:N", title=None),
                 color=alt.Color("scenario:N"), yOffset="scenario:N",
-                tooltip=list(money.columns)).properties(title="Where the money goes",
-                                                         height=260),
+                tooltip=list(money.columns)).properties(
+                    title="Where the money goes", height=90 * money["type"].nunique()
+                ).configure_axis(labelFontSize=18, titleFontSize=18, labelLimit=400
+                                 ).configure_legend(labelFontSize=18, titleFontSize=18
+                                                    ).configure_title(fontSize=22),
                 use_container_width=True)
         st.download_button("Download both scenarios (CSV)", scenarios.scenario_csv(results),
                            file_name="scenarios.csv", mime="text/csv", key="cd_dl_scen")

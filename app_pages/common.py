@@ -133,7 +133,9 @@ def big_css() -> None:
         [data-testid="stMain"] h1 { font-size: 3rem !important; color: #000 !important; }
         [data-testid="stMain"] h2, [data-testid="stMain"] h3 {
             font-size: 2rem !important; color: #000 !important; }
-        [data-testid="stMain"] [data-testid="stMetricValue"] { font-size: 2.6rem !important; }
+        [data-testid="stMain"] [data-testid="stMetricValue"],
+        [data-testid="stMain"] [data-testid="stMetricValue"] * {
+            font-size: 2.4rem !important; font-weight: 700; }
         [data-testid="stMain"] [data-testid="stMetricLabel"] p { font-size: 1.2rem !important; }
         [data-testid="stMain"] button p { font-size: 1.25rem !important; font-weight: 600; }
         [data-testid="stMain"] button { min-height: 3rem; border: 2px solid #000 !important; }

@@ -33,7 +33,7 @@ with st.sidebar:
                          help="Off by default: the map works offline. Tick only with internet; "
                               "tiles are then loaded from tile.openstreetmap.org.")
 
-map_col, info_col = st.columns([2.2, 1], gap="medium")
+map_col, info_col = st.columns([1.9, 1.1], gap="medium")
 
 with map_col:
     m = mapview.explore_map(analysis, chosen, privacy=privacy, online_tiles=online)
@@ -60,18 +60,18 @@ with info_col:
         report = places.describe_cell(analysis, *rc, privacy=privacy)
         st.markdown(f"**Cell {report.cell_id}** · centre {report.centre_lat:.5f}, "
                     f"{report.centre_lon:.5f}")
+        if report.street:
+            st.markdown(f"Near **{common.md_escape(report.street)}**")
         a, b = st.columns(2)
-        a.metric("Recorded incidents", report.incidents,
-                 help="In public mode, counts of 1-4 are shown as <5.")
-        b.metric("Gi*", report.hot_spot.split(" (")[0],
-                 help=report.hot_spot)
+        a.metric("Incidents", report.incidents,
+                 help="Recorded incidents in this cell. In public mode, 1-4 show as <5.")
+        b.metric("Gi*", report.hot_spot.split(" (")[0], help=report.hot_spot)
         if report.why:
             st.markdown("**Why it ranks:** " + common.md_escape(report.why, 600))
         else:
             st.caption("A plain-language reason appears here once the risk terrain stage runs.")
-        st.dataframe(pd.DataFrame([{"measure": v["label"], "value": v["value"]}
-                                   for v in report.values]),
-                     hide_index=True, use_container_width=True)
+        st.table(pd.DataFrame({"value": [v["value"] for v in report.values]},
+                              index=[v["label"] for v in report.values]))
         st.caption("Flag this place on the **Transparency** page if it looks wrong.")
 
 st.subheader("What the layers show")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -40,10 +37,11 @@ def ranked_list() -> None:
     """Controls and results re-run on their own: a slider does not rerun the page."""
     c1, c2 = st.columns([1, 2])
     with c1:
-        budget = st.number_input("Budget (USD per year)", min_value=0.0, value=float(budget_default),
-                                 step=float(max(1000.0, round(budget_default / 20, -3))),
-                                 key="iv_budget", format="%.0f",
-                                 help="Money available per year: costs are annualised (capital / lifetime + maintenance).")
+        budget = st.number_input(
+            "Budget (USD per year)", min_value=0.0, value=float(budget_default),
+            step=float(max(1000.0, round(budget_default / 20, -3))), key="iv_budget",
+            format="%.0f", help="Money available per year: costs are annualised (capital / "
+                                "lifetime + maintenance).")
     with c2:
         cols = st.columns(len(weights_default))
         weights = {}
@@ -60,15 +58,36 @@ def ranked_list() -> None:
     low, high = portfolio.total("prevented_low"), portfolio.total("prevented_high")
     m1, m2, m3 = st.columns(3)
     m1.metric("Sites within budget", f"{len(chosen):,}")
-    m2.metric("Cost", f"{portfolio.total_cost:,.0f}")
-    m3.metric("Expected prevented incidents",
+    m2.metric("Cost (USD per year)", f"{portfolio.total_cost:,.0f}")
+    m3.metric("Prevented incidents per year (sum over sites)",
               "–" if prevented is None else f"{prevented:,.1f}",
-              help=None if low is None or high is None else
-              f"Interval {low:,.1f} to {high:,.1f}")
+              help="Sum of each site's stand-alone estimate; overlapping sites are counted "
+                   "twice here. 'Joint effect' combines overlaps.")
+    if low is not None and high is not None:
+        st.caption(f"Sum of the sites' 80 % intervals: {low:,.1f} to {high:,.1f} incidents per "
+                   "year. Effects come from studies elsewhere and may not transfer.")
+    if st.button("Joint effect (overlaps combined, takes a few seconds)", key="iv_joint"):
+        with st.spinner("Combining overlapping interventions…"):
+            joint = scenarios.EngineView.joint_effect(portfolio)
+        if joint:
+            st.success(f"Joint effect: {joint['prevented']:,.1f} prevented incidents per year "
+                       f"(80 % interval {joint['prevented_low']:,.1f} to "
+                       f"{joint['prevented_high']:,.1f}).")
 
     st.subheader("Ranked list")
-    st.dataframe(portfolio.table, hide_index=True, use_container_width=True, height=320,
-                 key="iv_table")
+    shown = [c for c in ("rank", "selected", "type", "street", "cost", "prevented",
+                         "prevented_low", "prevented_high", "prevented_per_1000", "source",
+                         "district", "reason", "evidence", "site_id") if c in portfolio.table]
+    st.dataframe(portfolio.table[shown], hide_index=True, use_container_width=True, height=320,
+                 key="iv_table", column_config={
+                     "cost": st.column_config.NumberColumn("cost (USD/yr)", format="%.0f"),
+                     "prevented": st.column_config.NumberColumn("prevented/yr", format="%.2f"),
+                     "prevented_low": st.column_config.NumberColumn("low", format="%.2f"),
+                     "prevented_high": st.column_config.NumberColumn("high", format="%.2f"),
+                     "prevented_per_1000": st.column_config.NumberColumn(
+                         "per USD 1,000", format="%.3f"),
+                     "street": "where"})
+    st.caption("Sort by any column by clicking its header. The CSV has every column.")
 
     left, right = st.columns([1.3, 1])
     with left:
@@ -83,7 +102,8 @@ def ranked_list() -> None:
             top = chosen.head(25).copy()
             top["site"] = top["rank"].astype(str) + " · " + top.get(
                 "type", pd.Series("", index=top.index)).astype(str)
-            base = alt.Chart(top).encode(y=alt.Y("site:N", sort=None, title=None))
+            base = alt.Chart(top).encode(y=alt.Y("site:N", sort=None, title=None,
+                                                 axis=alt.Axis(labelLimit=260)))
             chart = base.mark_rule(strokeWidth=2).encode(
                 x=alt.X("prevented_low:Q", title="prevented incidents (interval)"),
                 x2="prevented_high:Q") + base.mark_point(filled=True, size=60).encode(
@@ -97,31 +117,37 @@ def ranked_list() -> None:
         by_type = portfolio.by_type()
         if not by_type.empty and "cost" in by_type.columns:
             st.altair_chart(alt.Chart(by_type).mark_bar().encode(
-                x=alt.X("cost:Q", title="cost"), y=alt.Y("type:N", title=None),
-                tooltip=list(by_type.columns)).properties(title="Where the money goes",
-                                                          height=160),
+                x=alt.X("cost:Q", title="cost (USD per year)"),
+                y=alt.Y("type:N", title=None, axis=alt.Axis(labelLimit=260)),
+                tooltip=list(by_type.columns)).properties(
+                    title="Where the money goes", height=32 * len(by_type) + 20),
                 use_container_width=True)
 
     st.subheader("Downloads")
+    files = scenarios.export_files(portfolio,
+                                   simulated=bool(analysis.parameters.get("simulated")))
     d1, d2, d3, d4 = st.columns(4)
-    d1.download_button("Ranked list (CSV)", scenarios.portfolio_csv(portfolio),
-                       file_name="interventions.csv", mime="text/csv", key="dl_csv")
-    d2.download_button("Sites (GeoJSON)", scenarios.portfolio_geojson(portfolio),
-                       file_name="interventions.geojson", mime="application/geo+json",
-                       key="dl_geojson")
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = scenarios.portfolio_gpkg(portfolio, Path(tmp) / "interventions.gpkg")
-            gpkg = Path(path).read_bytes()
-        d3.download_button("Sites (GeoPackage)", gpkg, file_name="interventions.gpkg",
+    d1.download_button("Ranked list (CSV)", files["csv"], file_name="interventions.csv",
+                       mime="text/csv", key="dl_csv")
+    d2.download_button("Sites (GeoJSON)", files["geojson"], file_name="interventions.geojson",
+                       mime="application/geo+json", key="dl_geojson")
+    if "gpkg" in files:
+        d3.download_button("Sites (GeoPackage)", files["gpkg"], file_name="interventions.gpkg",
                            mime="application/geopackage+sqlite3", key="dl_gpkg")
-    except HotspotEnvError as exc:
-        d3.caption(str(exc))
-    d4.download_button("Work orders (printable HTML)",
-                       scenarios.work_order_sheet(
-                           portfolio, title="Work orders",
-                           simulated=bool(analysis.parameters.get("simulated"))),
-                       file_name="work_orders.html", mime="text/html", key="dl_wo")
+    else:
+        d3.caption("No site with a location: no GeoPackage.")
+    key = ("work_orders", round(budget, 2), tuple(sorted(weights.items())))
+    sheet = st.session_state.get("work_orders")
+    if sheet is not None and sheet[0] == key:
+        d4.download_button("Work orders (printable HTML)", sheet[1], file_name="work_orders.html",
+                           mime="text/html", key="dl_wo")
+    elif d4.button("Prepare printable work orders", key="iv_prepare_wo",
+                   help="A printable sheet per district with a map; takes a little while."):
+        with st.spinner("Drawing the work-order sheet…"):
+            html = scenarios.work_orders_html(
+                portfolio, simulated=bool(analysis.parameters.get("simulated")))
+        st.session_state["work_orders"] = (key, html)
+        st.rerun(scope="fragment")
 
 
 ranked_list()

@@ -59,9 +59,8 @@ BENCH_SEED: int = 20240601
 #: Cell centres scikit-learn is evaluated at (random sample, time scaled up).
 SKLEARN_SAMPLE_CELLS: int = 2_000
 
-#: Candidates re-ranked in the re-rank timing, and how many times.
-RERANK_CANDIDATES: int = 10_000
-RERANK_REPEATS: int = 50
+#: Re-rank timings taken (p95 over these).
+RERANK_REPEATS: int = 60
 
 #: Scales: the presets of :data:`hotspot_env.synth.SCALES`, plus ``tiny``, a
 #: test-only size (1.5 km square, 3,000 incidents) for the test suite.
@@ -78,19 +77,12 @@ RESULT_KEYS: tuple[str, ...] = (
 
 
 # ---------------------------------------------------------------- generation
-def _simulate(seed: int, scale: str) -> tuple[dict[str, Any], Any, str]:
-    """The synthetic city of :func:`hotspot_env.synth.simulate_city` at ``scale``."""
-    from hotspot_env.synth import simulate_city
-
-    if scale == "tiny":
-        city = simulate_city(seed, scale="quick", **TINY_SCALE)
-    else:
-        city = simulate_city(seed, scale=scale)
-    return dict(city.layers), city.incidents, "synth.simulate_city"
-
-
 def _prepare_inputs(seed: int, scale: str, folder: str) -> dict[str, Any]:
-    """Generate the city and write it as a user would pass it (runs in a child process).
+    """Generate the city and write it as a user gets it (runs in a child process).
+
+    The files are those of :meth:`hotspot_env.synth.SyntheticCity.write`:
+    ``incidents.csv`` (lon/lat in WGS 84, ISO timestamps) and ``layers.gpkg``,
+    the inputs of ``hotspot-env analyze --incidents ... --layers ...``.
 
     Returns
     -------
@@ -98,25 +90,21 @@ def _prepare_inputs(seed: int, scale: str, folder: str) -> dict[str, Any]:
         ``incidents`` and ``layers`` paths, feature counts, ``generator``,
         ``generate_s`` and ``write_s``.
     """
-    import pyogrio
+    from hotspot_env.synth import simulate_city
 
     t0 = time.perf_counter()
-    layers, incidents, generator = _simulate(seed, scale)
+    if scale == "tiny":
+        city = simulate_city(seed, scale="quick", **TINY_SCALE)
+    else:
+        city = simulate_city(seed, scale=scale)
     generate_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    folder_path = Path(folder)
-    incidents_path = folder_path / "incidents.parquet"
-    incidents.to_parquet(incidents_path)
-    layers_path = folder_path / "layers.gpkg"
-    for name, frame in layers.items():
-        if frame is None or not len(frame):
-            continue
-        pyogrio.write_dataframe(frame, layers_path, layer=name, driver="GPKG", use_arrow=True)
+    paths = city.write(folder)
     write_s = time.perf_counter() - t0
-    return {"incidents": str(incidents_path), "layers": str(layers_path),
-            "generator": generator, "generate_s": generate_s, "write_s": write_s,
-            "n_incidents": int(len(incidents)),
-            "layer_features": {k: int(len(v)) for k, v in layers.items() if v is not None}}
+    return {"incidents": str(paths["incidents"]), "layers": str(paths["layers"]),
+            "generator": "synth.simulate_city", "generate_s": generate_s, "write_s": write_s,
+            "n_incidents": int(len(city.incidents)),
+            "layer_features": {k: int(len(v)) for k, v in city.layers.items()}}
 
 
 def _prepare_in_child(seed: int, scale: str, folder: str) -> dict[str, Any]:
@@ -138,14 +126,21 @@ def _prepare_in_child(seed: int, scale: str, folder: str) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ timing
 class _Timer:
-    """Accumulates seconds per stage name, in first-seen order."""
+    """Accumulates wall-clock and CPU seconds per stage name, in first-seen order.
+
+    CPU time (:func:`time.process_time`, all threads of this process) is kept
+    beside wall time: on a shared machine other processes stretch wall time,
+    while CPU time stays close to what the stage itself costs.
+    """
 
     def __init__(self) -> None:
         self.stages: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self._depth = 0
 
-    def add(self, name: str, seconds: float) -> None:
+    def add(self, name: str, seconds: float, cpu_seconds: float = 0.0) -> None:
         self.stages[name] = self.stages.get(name, 0.0) + seconds
+        self.cpu[name] = self.cpu.get(name, 0.0) + cpu_seconds
 
     def wrap(self, name: str, func: Callable[..., Any], exclusive: bool = True
              ) -> Callable[..., Any]:
@@ -158,20 +153,20 @@ class _Timer:
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             if not exclusive:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 try:
                     return func(*args, **kwargs)
                 finally:
-                    self.add(name, time.perf_counter() - t0)
+                    self.add(name, time.perf_counter() - t0, time.process_time() - c0)
             if self._depth:
                 return func(*args, **kwargs)
             self._depth += 1
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 return func(*args, **kwargs)
             finally:
                 self._depth -= 1
-                self.add(name, time.perf_counter() - t0)
+                self.add(name, time.perf_counter() - t0, time.process_time() - c0)
 
         timed.__wrapped__ = func  # type: ignore[attr-defined]
         return timed
@@ -195,8 +190,11 @@ def _patched(targets: list[tuple[Any, str, Callable[..., Any]]]) -> Iterator[Non
 
 
 def _instrumented_run(timer: _Timer, incidents: str, layers: str, out: Path,
-                      later: list[tuple[str, Callable[..., None]]]) -> Any:
-    """Run :func:`hotspot_env.pipeline.run` with every stage function timed."""
+                      status: dict[str, str]) -> Any:
+    """Run :func:`hotspot_env.pipeline.run` with every stage function timed.
+
+    ``status`` receives ``"ran"`` or ``"error: ..."`` per later stage.
+    """
     import geopandas as gpd
 
     from hotspot_env import analysis as an
@@ -207,6 +205,16 @@ def _instrumented_run(timer: _Timer, incidents: str, layers: str, out: Path,
 
     def timed_from_area(cls: type, *args: Any, **kwargs: Any) -> Any:
         return from_area(cls, *args, **kwargs)
+
+    all_stages = pipeline.all_stages
+    all_writers = export.all_writers
+
+    def timed_stages() -> list[tuple[str, Callable[..., None]]]:
+        return [(name, timer.wrap(f"stage:{name}", _guarded(name, func, status)))
+                for name, func in all_stages()]
+
+    def timed_writers() -> dict[str, Callable[..., Any]]:
+        return {name: timer.wrap(f"export:{name}", func) for name, func in all_writers().items()}
 
     to_crs = gpd.GeoDataFrame.to_crs
     targets: list[tuple[Any, str, Callable[..., Any]]] = [
@@ -221,75 +229,93 @@ def _instrumented_run(timer: _Timer, incidents: str, layers: str, out: Path,
         (an, "kde", timer.wrap("kde", an.kde)),
         (an, "gi_star", timer.wrap("gi_star", an.gi_star)),
         (pipeline, "analyze", timer.wrap("analyze", an.analyze, exclusive=False)),
+        (pipeline, "all_stages", timed_stages),
         (export, "write_outputs", timer.wrap("export", export.write_outputs, exclusive=False)),
         (export, "write_cells", timer.wrap("export_cells_gpkg", export.write_cells)),
         (export, "write_density", timer.wrap("export_density_tif", export.write_density)),
+        (export, "all_writers", timed_writers),
         (report, "write_report", timer.wrap("export_report", report.write_report)),
         (export, "build_manifest", timer.wrap("export_manifest", export.build_manifest)),
     ]
-    stages = [(name, timer.wrap(f"stage:{name}", func)) for name, func in later]
-    writers = {name: timer.wrap(f"export:{name}", func)
-               for name, func in export.EXTRA_WRITERS.items()}
-    targets += [(pipeline, "STAGES", stages), (export, "EXTRA_WRITERS", writers)]
-    with _patched(targets):
+    targets += _substage_targets(timer)
+    with _patched(targets), _patched_items(_factor_targets(timer)):
         return pipeline.run(incidents, layers=layers, out=out, cell_size=BENCH_CELL_SIZE_M,
                             simulated=True)
 
 
-#: Later stages the benchmark expects: label and the module whose ``stage``
-#: function provides it (the brief's factor layers, RTM, candidates + ranking).
-STAGE_PROVIDERS: tuple[tuple[str, str], ...] = (
-    ("factors", "hotspot_env.factors"), ("rtm", "hotspot_env.rtm"),
-    ("trends", "hotspot_env.trends"), ("interventions", "hotspot_env.interventions"))
+#: Steps inside later stages timed separately (``stage/step``): module, attribute, step.
+SUBSTAGES: tuple[tuple[str, str, str], ...] = (
+    ("hotspot_env.interventions", "build_baseline", "interventions/baseline"),
+    ("hotspot_env.interventions", "generate", "interventions/candidates"),
+    ("hotspot_env.interventions", "build_impact", "interventions/impact"),
+    ("hotspot_env.interventions", "choose_zones", "interventions/zones"),
+    ("hotspot_env.interventions", "reasons", "interventions/reasons"),
+    ("hotspot_env.interventions", "make_basemap", "interventions/basemap"),
+    ("hotspot_env.interventions.result", "InterventionsResult.rerank",
+     "interventions/ranking"),
+)
 
 
-def _later_stages() -> tuple[list[tuple[str, Callable[..., None]]], dict[str, str]]:
-    """The later stages to run and where each comes from.
-
-    Every stage registered in :data:`hotspot_env.pipeline.STAGES` runs, in
-    order. A provider module that exposes a ``stage`` function but has not
-    registered it yet is appended after them (status ``"run by bench (not in
-    pipeline.STAGES yet)"``); a provider without one is ``"missing"``.
-
-    Returns
-    -------
-    stages : list of (name, function)
-    status : dict of str to str
-        Provider label -> ``"pipeline"``, ``"run by bench ..."`` or ``"missing"``.
-    """
-    from hotspot_env import pipeline
-
-    stages = list(pipeline.STAGES)
-    registered = {getattr(func, "__module__", "") for _, func in stages}
-    status: dict[str, str] = {}
-    for label, module_name in STAGE_PROVIDERS:
+def _substage_targets(timer: _Timer) -> list[tuple[Any, str, Callable[..., Any]]]:
+    """Timers for :data:`SUBSTAGES` that exist in this checkout (never blocking inner timers)."""
+    targets = []
+    for module_name, attr, label in SUBSTAGES:
         try:
-            module = importlib.import_module(module_name)
+            owner: Any = importlib.import_module(module_name)
         except ImportError:
-            status[label] = "missing"
             continue
-        in_pipeline = any(m == module_name or m.startswith(module_name + ".")
-                          for m in registered)
-        func = getattr(module, "stage", None)
-        if in_pipeline:
-            status[label] = "pipeline"
-        elif callable(func):
-            stages.append((label, _guarded(label, func, status)))
-            status[label] = "run by bench (not in pipeline.STAGES yet)"
-        else:
-            status[label] = "missing"
-    return stages, status
+        *path, name = attr.split(".")
+        for part in path:
+            owner = getattr(owner, part, None)
+        func = vars(owner).get(name) if owner is not None else None
+        if callable(func):
+            targets.append((owner, name, timer.wrap(label, func, exclusive=False)))
+    return targets
 
 
-def _guarded(label: str, func: Callable[..., None], status: dict[str, str]
+def _factor_targets(timer: _Timer) -> list[tuple[dict[str, Any], str, Callable[..., Any]]]:
+    """Timers for each risk factor in :data:`hotspot_env.factors.FACTORS` (``factors/<name>``)."""
+    try:
+        factors = importlib.import_module("hotspot_env.factors")
+    except ImportError:
+        return []
+    table = getattr(factors, "FACTORS", {})
+    return [(table, name, timer.wrap(f"factors/{name}", func, exclusive=False))
+            for name, func in table.items()]
+
+
+@contextlib.contextmanager
+def _patched_items(targets: list[tuple[dict[str, Any], str, Callable[..., Any]]]
+                   ) -> Iterator[None]:
+    """Temporarily replace dictionary entries."""
+    saved = [(table, key, table[key]) for table, key, _ in targets]
+    try:
+        for table, key, new in targets:
+            table[key] = new
+        yield
+    finally:
+        for table, key, old in saved:
+            table[key] = old
+
+
+#: Later stages the issue expects (factor layers, RTM, candidates and ranking).
+EXPECTED_STAGES: tuple[str, ...] = ("factors", "rtm", "interventions")
+
+
+def _guarded(name: str, func: Callable[..., None], status: dict[str, str]
              ) -> Callable[..., None]:
-    """A bench-wired stage whose failure is reported in ``status`` instead of stopping the run."""
+    """A later stage whose failure is reported in ``status`` instead of stopping the run.
+
+    Modules still in progress must not stop the benchmark; a failed stage is
+    reported as ``"error: ..."`` with the time it took until it failed.
+    """
 
     def run_stage(analysis: Any, **options: Any) -> None:
         try:
             func(analysis, **options)
-        except Exception as exc:  # an unfinished module must not stop the benchmark
-            status[label] = f"error: {type(exc).__name__}: {str(exc)[:200]}"
+            status[name] = "ran"
+        except Exception as exc:
+            status[name] = f"error: {type(exc).__name__}: {str(exc)[:200]}"
 
     return run_stage
 
@@ -448,30 +474,28 @@ def compare_gi(grid: Any, counts: np.ndarray) -> dict[str, Any]:
 
 
 def time_rerank(analysis: Any) -> dict[str, Any]:
-    """p95 of re-ranking :data:`RERANK_CANDIDATES` candidates, when the engine exists."""
-    try:
-        engine = importlib.import_module("hotspot_env.interventions.rank")
-        rerank = engine.rerank
-    except (ImportError, AttributeError):
-        return {"rerank_p95_ms": None, "rerank_note": "interventions engine not available"}
-    candidates = analysis.extras.get("candidates")
-    if candidates is None or not len(candidates):
-        return {"rerank_p95_ms": None, "rerank_note": "the run produced no candidates"}
-    reps = int(math.ceil(RERANK_CANDIDATES / len(candidates)))
-    pool = candidates if reps == 1 else _repeat_frame(candidates, reps)
-    pool = pool.iloc[:RERANK_CANDIDATES]
+    """p95 of re-ranking the run's candidates under varied budgets, when the engine exists.
+
+    Uses ``analysis.extras["interventions"].rerank(budget=...)`` (the fast,
+    greedy re-rank behind ``hotspot-env rank`` and the app's budget slider),
+    :data:`RERANK_REPEATS` times with budgets from 1 % to 50 % of the cost of
+    every candidate, and no budget.
+    """
+    result = analysis.extras.get("interventions")
+    if result is None or not callable(getattr(result, "rerank", None)):
+        return {"rerank_p95_ms": None, "rerank_candidates": 0,
+                "rerank_note": "interventions engine not available in this run"}
+    n = int(len(result.candidates))
+    total = float(np.nansum(result.candidates["cost"].to_numpy(dtype=float)))
+    budgets = [None] + [total * f for f in (0.01, 0.05, 0.1, 0.25, 0.5)]
+    result.rerank(budget=budgets[1])  # warm-up, untimed
     times = []
     for i in range(RERANK_REPEATS):
         t0 = time.perf_counter()
-        rerank(pool, budget=1e5 * (1 + i % 5))
+        result.rerank(budget=budgets[i % len(budgets)])
         times.append((time.perf_counter() - t0) * 1000)
-    return {"rerank_p95_ms": float(np.percentile(times, 95)), "rerank_candidates": len(pool)}
-
-
-def _repeat_frame(frame: Any, reps: int) -> Any:
-    import pandas as pd
-
-    return pd.concat([frame] * reps, ignore_index=True)
+    return {"rerank_p95_ms": float(np.percentile(times, 95)),
+            "rerank_median_ms": float(np.median(times)), "rerank_candidates": n}
 
 
 # -------------------------------------------------------------------- main
@@ -497,20 +521,26 @@ def run_bench(scale: str = "quick", out: str | os.PathLike[str] | None = None,
     """
     if scale not in SCALES:
         raise InputError(f"unknown scale {scale!r}: use quick, city or metro")
-    later, stage_status = _later_stages()
+    stage_status: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="hotspot-bench-") as tmp:
-        inputs = _prepare_in_child(seed, scale, tmp)
+        # tiny (tests) generates in-process: its generator memory is negligible
+        inputs = (_prepare_inputs(seed, scale, tmp) if scale == "tiny"
+                  else _prepare_in_child(seed, scale, tmp))
         out_dir = Path(out) if out is not None else Path(tmp) / "out"
         gc.collect()
+        load_before = os.getloadavg()[0]
         timer = _Timer()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         analysis = _instrumented_run(timer, inputs["incidents"], inputs["layers"], out_dir,
-                                     later)
+                                     stage_status)
         total_s = time.perf_counter() - t0
+        total_cpu_s = time.process_time() - c0
         peak_rss_mb = _peak_rss_mb()
         output_bytes = {p.name: p.stat().st_size for p in out_dir.iterdir() if p.is_file()}
 
     stages = _stage_table(timer.stages)
+    stages_cpu = _stage_table(timer.cpu)
+    substages = _substage_table(timer.stages)
     grid = analysis.grid
     xs = analysis.points.geometry.x.to_numpy()
     ys = analysis.points.geometry.y.to_numpy()
@@ -522,9 +552,12 @@ def run_bench(scale: str = "quick", out: str | os.PathLike[str] | None = None,
         "n_cells": int(grid.n_cells), "grid_shape": list(grid.shape),
         "cell_size_m": grid.cell_size, "bandwidth_m": analysis.parameters["bandwidth_m"],
         "generate_s": inputs["generate_s"], "write_inputs_s": inputs["write_s"],
-        "stages": stages, "stage_status": stage_status,
-        "stages_missing": [k for k, v in stage_status.items() if v == "missing"],
-        "total_s": total_s, "peak_rss_mb": peak_rss_mb, "output_bytes": output_bytes,
+        "stages": stages, "stages_cpu": stages_cpu, "substages": substages,
+        "stage_status": stage_status,
+        "stages_missing": [k for k in EXPECTED_STAGES if stage_status.get(k) != "ran"],
+        "total_s": total_s, "total_cpu_s": total_cpu_s, "peak_rss_mb": peak_rss_mb,
+        "load_average_1min_before": load_before,
+        "load_average_1min_after": os.getloadavg()[0], "output_bytes": output_bytes,
     }
     if peers:
         bandwidth = float(analysis.parameters["bandwidth_m"])
@@ -567,15 +600,23 @@ def _stage_table(raw: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 4) for k, v in stages.items()}
 
 
+def _substage_table(raw: dict[str, float]) -> dict[str, float]:
+    """Seconds of the steps inside later stages (``stage/step``; parts of ``stages``)."""
+    return {k: round(v, 4) for k, v in raw.items() if "/" in k}
+
+
 def format_table(result: dict[str, Any]) -> str:
     """A human-readable summary of one benchmark result."""
     lines = [f"scale {result['scale']}: {result['n_incidents']:,} incidents "
              f"({result['n_incidents_used']:,} used), {result['n_cells']:,} cells of "
              f"{result['cell_size_m']:g} m, bandwidth {result['bandwidth_m']:g} m "
              f"[{result['generator']}]"]
+    lines.append(f"  {'stage':<28}{'wall s':>9}{'CPU s':>9}")
     for name, seconds in result["stages"].items():
-        lines.append(f"  {name:<28}{seconds:9.3f} s")
-    lines.append(f"  {'total':<28}{result['total_s']:9.3f} s")
+        lines.append(f"  {name:<28}{seconds:9.3f}{result['stages_cpu'].get(name, 0):9.3f}")
+    lines.append(f"  {'total':<28}{result['total_s']:9.3f}{result['total_cpu_s']:9.3f}")
+    for name, seconds in result.get("substages", {}).items():
+        lines.append(f"    part of {name:<24}{seconds:9.3f}")
     lines.append(f"peak RSS {result['peak_rss_mb']:,.0f} MB")
     if result["stages_missing"]:
         lines.append(f"stages not available yet: {', '.join(result['stages_missing'])}")

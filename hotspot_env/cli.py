@@ -123,9 +123,16 @@ def analyze(
     dp_seed: DpSeed = None,
     x: Annotated[str | None, typer.Option("--x", help="CSV column of x/longitude.")] = None,
     y: Annotated[str | None, typer.Option("--y", help="CSV column of y/latitude.")] = None,
+    category: Annotated[str | None, typer.Option(
+        help="Category of every incident when the file has none (e.g. violence for "
+             "homicides), so the matching evidence applies.")] = None,
+    budget: Annotated[float | None, typer.Option(
+        help="Yearly budget (USD) for the intervention portfolio.")] = None,
+    weights: Annotated[str | None, typer.Option(
+        help='Priority weights, e.g. "violence=2,youth_space=1.5".')] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Analyse incidents: grid, density, hot spots (and later stages), written to OUT."""
+    """Analyse incidents: grid, density, hot spots, risk factors, RTM, interventions -> OUT."""
     from hotspot_env.atomic import check_output_folder
     from hotspot_env.pipeline import run
 
@@ -134,7 +141,9 @@ def analyze(
     start = time.perf_counter()
     analysis = run(incidents, out=out, osm=osm, layers=layers, place=place, bbox=bbox,
                    crs=crs, timezone=timezone, cell_size=cell_size, bandwidth=bandwidth,
-                   privacy=privacy, dp_epsilon=dp_epsilon, dp_seed=dp_seed, x=x, y=y)
+                   privacy=privacy, dp_epsilon=dp_epsilon, dp_seed=dp_seed, x=x, y=y,
+                   stage_options={"interventions": {"default_category": category,
+                                                    "budget": budget, "weights": weights}})
     _summary(analysis, out, time.perf_counter() - start)
 
 
@@ -249,6 +258,68 @@ def trends(
     for message in info["messages"]:
         typer.echo(f"note: {message}")
     typer.echo("outputs written to " + ", ".join(str(p) for p in written.values()))
+    typer.echo(f"done in {time.perf_counter() - start:.1f} s")
+
+
+@app.command()
+@_friendly
+def bench(
+    scale: Annotated[str, typer.Option(help="quick, city or metro.")] = "quick",
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    out: Annotated[Path | None, typer.Option(
+        help="Keep the pipeline outputs and results-SCALE.json in this folder.")] = None,
+    peers: Annotated[bool, typer.Option(help="Compare with scikit-learn, esda, geopandas.")
+                     ] = True,
+) -> None:
+    """Benchmark the whole pipeline on a synthetic city, stage by stage, against peers."""
+    from hotspot_env.bench import SCALES, format_table, run_bench, to_json
+    from hotspot_env.errors import InputError
+
+    if scale not in SCALES:
+        raise InputError(f"unknown scale {scale!r}: use quick, city or metro")
+    _setup_logging(quiet=True)
+    result = run_bench(scale, out=out, peers=peers)
+    text = to_json(result)
+    if out is not None:
+        (Path(out) / f"results-{scale}.json").write_text(text + "\n", encoding="utf-8")
+    typer.echo(text if json_output else format_table(result))
+
+
+@app.command()
+@_friendly
+def rank(
+    analysis: Annotated[Path, typer.Option(help="Folder of a finished 'analyze' run.")],
+    budget: Annotated[float, typer.Option(
+        help="Budget in USD per year (annualised costs: capital / lifetime + maintenance).")],
+    out: Annotated[Path, typer.Option(help="Output folder for the ranked interventions.")],
+    weights: Annotated[str | None, typer.Option(
+        help='Weights, e.g. "violence=2,youth_space=1.5" (crime categories or types).')] = None,
+    proposals: Annotated[Path | None, typer.Option(
+        help="Resident/user proposals: GeoJSON/GPKG, or CSV with lon, lat (type, note).")] = None,
+    time_limit: Annotated[float, typer.Option(help="Optimiser time limit in seconds.")] = 60.0,
+    quiet: Quiet = False,
+) -> None:
+    """Re-rank interventions under a budget and weights, without recomputing the analysis."""
+    from hotspot_env.interventions import rank_folder
+
+    _setup_logging(quiet)
+    start = time.perf_counter()
+    result, ranking, written = rank_folder(analysis, out, budget, weights, proposals,
+                                           time_limit=time_limit)
+    effect = result.portfolio(ranking)
+    typer.echo(ranking.message)
+    if ranking.selected.any():
+        typer.echo(f"expected prevented incidents per year (overlaps combined): "
+                   f"{effect.mean:.2f} (80 % interval {effect.lo:.2f}-{effect.hi:.2f})")
+    if ranking.optimal is not None and ranking.optimal.status != "empty":
+        typer.echo(f"optimiser: {ranking.optimal.status} in {ranking.optimal.seconds:.1f} s; "
+                   f"the fast greedy re-rank is {ranking.gap:.1%} below it")
+    flagged = result.equity(ranking)
+    flagged = flagged[flagged["flagged"]]
+    if len(flagged) and ranking.selected.any():
+        typer.echo("equity: little investment where harm is high in " + ", ".join(
+            flagged["district"].astype(str)))
+    typer.echo(f"outputs written to {out}")
     typer.echo(f"done in {time.perf_counter() - start:.1f} s")
 
 

@@ -465,7 +465,10 @@ def _standard_columns(
 
 def _parse_datetimes(values: pd.Series, file: str, timezone: str | None, choices) -> tuple:
     text = values.astype("string").str.strip()
-    parsed = pd.to_datetime(text, errors="coerce", utc=False, format="mixed")
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", utc=False, format="mixed")
+    except ValueError:  # offsets differ across rows (daylight saving): read them all as UTC
+        parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
     bad = parsed.isna() & text.notna() & (text != "")
     if bad.all() and len(text):
         raise InputError(

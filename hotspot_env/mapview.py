@@ -305,10 +305,40 @@ def bounds_wgs84(analysis: Any) -> tuple[float, float, float, float]:
     return tuple(float(v) for v in area.total_bounds)
 
 
+#: Basemap layers simplified and projected once per analysis: ``id -> (analysis, layers)``.
+_BASEMAPS: dict[int, tuple[Any, tuple[Any, Any]]] = {}
+
+
+def basemap_layers(analysis: Any, simplify_m: float = 1.0) -> tuple[Any, Any]:
+    """OSM streets and buildings simplified at ``simplify_m`` metres, in EPSG:4326, cached.
+
+    Every map of an analysis draws the same basemap; projecting it once keeps
+    each page rerun fast.
+    """
+    entry = _BASEMAPS.get(id(analysis))
+    if entry is not None and entry[0] is analysis:
+        return entry[1]
+    out = []
+    for name in ("streets", "buildings"):
+        layer = _map_layer(analysis, name)
+        if layer is not None:
+            layer = layer[~(layer.geometry.isna() | layer.geometry.is_empty)]
+            geoms = shapely.simplify(layer.geometry.values, simplify_m, preserve_topology=True)
+            layer = gpd.GeoDataFrame(layer.drop(columns=layer.geometry.name),
+                                     geometry=gpd.GeoSeries(geoms, index=layer.index,
+                                                            crs=layer.crs)).to_crs(4326)
+        out.append(layer)
+    _BASEMAPS[id(analysis)] = (analysis, (out[0], out[1]))
+    while len(_BASEMAPS) > 8:
+        _BASEMAPS.pop(next(iter(_BASEMAPS)))
+    return out[0], out[1]
+
+
 def base_map(analysis: Any, *, online_tiles: bool = False, height: int = 560) -> Any:
     """An offline map of the study area with the OSM basemap (streets and buildings)."""
     m = maps.make_map(bounds_wgs84(analysis), online_tiles=online_tiles, height=height)
-    maps.add_basemap(m, _map_layer(analysis, "streets"), _map_layer(analysis, "buildings"))
+    streets, buildings = basemap_layers(analysis)
+    maps.add_basemap(m, streets, buildings, simplify_m=0)
     return m
 
 

@@ -125,7 +125,9 @@ def flags_frame(flags: list[Flag]) -> pd.DataFrame:
     """Flags as a table with :data:`FLAG_COLUMNS` (empty table when there are none)."""
     if not flags:
         return pd.DataFrame(columns=list(FLAG_COLUMNS))
-    return pd.DataFrame([asdict(f) for f in flags], columns=list(FLAG_COLUMNS))
+    frame = pd.DataFrame([asdict(f) for f in flags], columns=list(FLAG_COLUMNS))
+    frame["cell_id"] = frame["cell_id"].astype("Int64")
+    return frame
 
 
 def flags_csv(flags: list[Flag]) -> bytes:

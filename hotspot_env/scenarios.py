@@ -216,6 +216,7 @@ class Portfolio:
     result: Any = field(default=None, repr=False)
     ranking: Any = field(default=None, repr=False)
     joint: dict[str, float] = field(default_factory=dict)
+    engine_table: Any = field(default=None, repr=False)
 
     @property
     def chosen(self) -> pd.DataFrame:
@@ -476,7 +477,7 @@ class EngineView:
         try:
             if callable(getattr(result, "table", None)):
                 ranking = result.rerank(float(budget), engine_weights)
-                table = result.table(ranking)
+                table = ranked_table(result, ranking)
             else:
                 ranking = None
                 table = _table_of(result.rerank(float(budget), engine_weights))
@@ -491,11 +492,66 @@ class EngineView:
         portfolio = normalise(table, self.analysis.grid, budget, weights)
         portfolio.result = result
         portfolio.ranking = ranking
-        if ranking is not None and callable(getattr(result, "portfolio", None)):
-            effect = result.portfolio(ranking)
-            portfolio.joint = {"prevented": float(effect.mean), "prevented_low": float(effect.lo),
-                               "prevented_high": float(effect.hi)}
+        portfolio.engine_table = table
         return portfolio
+
+    @staticmethod
+    def joint_effect(portfolio: Portfolio) -> dict[str, float] | None:
+        """The engine's joint effect of the chosen sites (overlaps combined; takes seconds).
+
+        Also stored in ``portfolio.joint``, so :meth:`Portfolio.total` uses it.
+        """
+        result, ranking = portfolio.result, portfolio.ranking
+        if result is None or ranking is None or not callable(getattr(result, "portfolio", None)):
+            return None
+        effect = result.portfolio(ranking)
+        portfolio.joint = {"prevented": float(effect.mean), "prevented_low": float(effect.lo),
+                           "prevented_high": float(effect.hi)}
+        return portfolio.joint
+
+
+#: Per-type evidence texts per engine result: ``id(result) -> (result, evidence, verified)``.
+_STATIC_COLUMNS: dict[int, tuple[Any, list[str], list[str]]] = {}
+
+
+def ranked_table(result: Any, ranking: Any) -> gpd.GeoDataFrame:
+    """The engine's ranked table, fast enough to rebuild on every slider move.
+
+    Same rows, columns and order as ``InterventionsResult.table(ranking)``
+    (checked in the tests); the evidence citation and verification columns,
+    which depend only on the intervention type, are looked up once per type
+    and per result instead of once per candidate.
+    """
+    entry = _STATIC_COLUMNS.get(id(result))
+    if entry is None or entry[0] is not result:
+        types = result.candidates["type"].to_numpy(dtype=str)
+        library = result.library
+        cite = {t: library.short_citation(t) for t in dict.fromkeys(types)}
+        verified = {t: ",".join(dict.fromkeys(library.rows_for(t)["verified"]))
+                    for t in dict.fromkeys(types)}
+        entry = (result, [cite[t] for t in types], [verified[t] for t in types])
+        _STATIC_COLUMNS[id(result)] = entry
+        while len(_STATIC_COLUMNS) > 16:
+            _STATIC_COLUMNS.pop(next(iter(_STATIC_COLUMNS)))
+    stats = result.model.standalone()
+    frame = result.candidates.copy()
+    cost = frame["cost"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per = np.where(cost > 0, stats["mean"] / cost * 1000.0, 0.0)
+    frame["prevented_mean"] = stats["mean"]
+    frame["prevented_lo"] = stats["lo"]
+    frame["prevented_hi"] = stats["hi"]
+    frame["prevented_point"] = stats["point"]
+    frame["prevented_per_cost"] = per
+    frame["score"] = ranking.score
+    frame["selected"] = ranking.selected
+    frame["selected_greedy"] = ranking.greedy
+    frame["rank"] = ranking.rank
+    frame["baseline"] = result.model.baseline_reach
+    frame["evidence"] = entry[1]
+    frame["verified"] = entry[2]
+    frame = frame.iloc[np.lexsort((frame["intervention_id"].to_numpy(), ranking.rank))]
+    return frame.reset_index(drop=True)
 
 
 #: Engine results with proposals, by (engine, proposals): scoring proposals
@@ -581,39 +637,72 @@ def portfolio_geojson(portfolio: Portfolio) -> str:
 
 
 def export_files(portfolio: Portfolio, *, simulated: bool = False) -> dict[str, bytes]:
-    """The downloads of a portfolio: ``csv``, ``geojson``, ``gpkg`` and ``html`` bytes.
+    """The quick downloads of a portfolio: ``csv``, ``geojson`` and ``gpkg`` bytes.
 
     Uses the engine's writers (:mod:`hotspot_env.interventions.workorders`:
-    deterministic columns, every candidate, the printable sheet with district
-    maps) when the portfolio came from the engine, else the generic ones of
-    this module. ``gpkg`` is absent when no site has a location.
+    deterministic columns, every candidate) when the portfolio came from the
+    engine, else the generic ones of this module. CSV text is made
+    spreadsheet-safe. ``gpkg`` is absent when no site has a location. The
+    printable sheet is :func:`work_orders_html` (slower: it draws maps).
     """
     out: dict[str, bytes] = {}
-    try:
+    frame = _output_frame(portfolio)
+    if frame is not None:
         from hotspot_env.interventions import workorders
-    except ImportError:  # pragma: no cover - engine not installed
-        workorders = None
-    if workorders is not None and portfolio.result is not None and portfolio.ranking is not None:
-        frame = workorders.output_table(portfolio.result, portfolio.ranking)
-        text_cols = [c for c in frame.columns if c != frame.geometry.name
-                     and frame[c].dtype == object]
+
         safe = frame.copy()
-        for col in text_cols:
-            safe[col] = safe[col].map(spreadsheet_safe)
+        for col in safe.columns:
+            if col != safe.geometry.name and safe[col].dtype == object:
+                safe[col] = safe[col].map(spreadsheet_safe)
         out["csv"] = workorders.csv_text(safe).encode("utf-8")
         out["geojson"] = workorders.geojson_text(frame).encode("utf-8")
-        out["html"] = workorders.workorders_html(portfolio.result, portfolio.ranking).encode(
-            "utf-8")
         if len(frame):
             out["gpkg"] = _gpkg_bytes(frame)
         return out
     out["csv"] = portfolio_csv(portfolio)
     out["geojson"] = portfolio_geojson(portfolio).encode("utf-8")
-    out["html"] = work_order_sheet(portfolio, simulated=simulated).encode("utf-8")
     sites = portfolio.sites()
     if sites is not None and len(sites):
         out["gpkg"] = _gpkg_bytes(sites)
     return out
+
+
+def work_orders_html(portfolio: Portfolio, *, simulated: bool = False,
+                     maps: bool = True) -> bytes:
+    """The printable work-order sheet: the engine's (with district maps) when available."""
+    if portfolio.result is not None and portfolio.ranking is not None:
+        try:
+            from hotspot_env.interventions import workorders
+        except ImportError:  # pragma: no cover
+            workorders = None
+        if workorders is not None:
+            return workorders.workorders_html(portfolio.result, portfolio.ranking,
+                                              maps=maps).encode("utf-8")
+    return work_order_sheet(portfolio, simulated=simulated).encode("utf-8")
+
+
+def _output_frame(portfolio: Portfolio) -> gpd.GeoDataFrame | None:
+    """The engine's published rows (``workorders.OUTPUT_COLUMNS``) from the fast table."""
+    table = portfolio.engine_table
+    if table is None or portfolio.result is None:
+        return None
+    try:
+        from hotspot_env.interventions.workorders import OUTPUT_COLUMNS
+    except ImportError:  # pragma: no cover
+        return None
+    table = table.copy()
+    for col in OUTPUT_COLUMNS:
+        if col not in table:
+            table[col] = ""
+    frame = table[list(OUTPUT_COLUMNS)].copy()
+    for col in ("location", "unit", "district", "evidence", "verified", "source", "note",
+                "reason", "type", "intervention_id"):
+        frame[col] = frame[col].fillna("").astype(str)
+    frame["rank"] = frame["rank"].astype(np.int64)
+    frame["selected"] = frame["selected"].astype(bool)
+    frame["selected_greedy"] = frame["selected_greedy"].astype(bool)
+    return gpd.GeoDataFrame(frame, geometry=table.geometry.to_numpy(),
+                            crs=portfolio.result.grid.crs)
 
 
 def _gpkg_bytes(frame: gpd.GeoDataFrame) -> bytes:

@@ -164,8 +164,8 @@ class Session:
         Without ``page``, a new tab loads the page's URL (a new Streamlit
         session); with ``page``, the sidebar link is clicked (same session).
         """
-        if page is None:
-            page = self.new_page()
+        if page is None or page.url == "about:blank":
+            page = page or self.new_page()
             page.goto(f"{self.server.url}/{PAGES[name]}")
         else:  # navigate inside the app: a reload would start a new Streamlit session
             page.locator('[data-testid="stSidebarNav"] a', has_text=TITLES[name]).first.click()
@@ -246,11 +246,16 @@ def click_map(frame: Any, lat: float, lon: float) -> None:
 
 
 def screenshot(page: Any, name: str, docs: bool = True) -> Path:
-    """Save a full-page screenshot to test-artifacts/ (and docs/screenshots/)."""
+    """Save the page to test-artifacts/ (tall) and docs/screenshots/ (top, 1400 x 1000)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"app_{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    size = page.viewport_size
+    page.locator("h1").first.scroll_into_view_if_needed()
     if docs:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.set_viewport_size({"width": size["width"], "height": 2600})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
     return path

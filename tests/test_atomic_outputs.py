@@ -16,6 +16,12 @@ from hotspot_env.cli import app
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def _core_only(monkeypatch):
+    """Atomicity is about writing: skip the later analysis stages to stay fast."""
+    monkeypatch.setattr("hotspot_env.pipeline.default_stages", lambda: [])
+
+
 @pytest.fixture
 def incidents(tmp_path) -> Path:
     rng = np.random.default_rng(3)
@@ -108,10 +114,9 @@ def test_success_moves_every_file_including_subfolders(tmp_path):
 
 
 def test_write_outputs_returns_final_paths(incidents, tmp_path):
-    from hotspot_env.pipeline import run
+    from hotspot_env.analysis import analyze
 
     out = tmp_path / "out"
-    analysis = run(incidents, out=out)
-    written = export.write_outputs(analysis, out)
+    written = export.write_outputs(analyze(incidents), out)
     assert all(Path(p).parent == out and Path(p).is_file() for p in written.values()), written
     assert not list(out.glob(".*"))

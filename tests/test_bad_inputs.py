@@ -33,7 +33,7 @@ CENTRE = (-46.633, -23.550)  # central São Paulo, lon/lat
 #: Words of which an actionable message contains at least one (it says how to fix).
 FIX_WORDS = ("pass ", "use ", "check", "give", "drop ", "save", "export", "download", "choose",
              "split", "simplify", "name them", "add ", "clip", "smaller", "larger", "must be",
-             "need ")
+             "need ", "write ", "remove ")
 
 
 # ------------------------------------------------------------------- helpers
@@ -445,8 +445,17 @@ def _leftovers(out: Path) -> list[str]:
     return sorted(str(p.relative_to(out)) for p in out.rglob("*"))
 
 
+#: Usable cases that also run every later stage (factors, RTM, trends, interventions...):
+#: the odd inputs whose content differs. The others read into the same table as a plain
+#: CSV, so they stop after the core analysis to keep the catalogue fast.
+FULL_PIPELINE = {"single-point", "all-duplicates", "unknown-and-hostile-categories",
+                 "dates-some-unreadable", "projected-xy-with-crs"}
+
+
 @pytest.mark.parametrize(("build", "code", "words"), CASES)
-def test_catalogue(build, code, words, tmp_path, sao_paulo):
+def test_catalogue(build, code, words, tmp_path, sao_paulo, request, monkeypatch):
+    if request.node.callspec.id not in FULL_PIPELINE:
+        monkeypatch.setattr("hotspot_env.pipeline.default_stages", lambda: [])
     args = build(tmp_path, sao_paulo)
     if "--out" not in args:
         args += ["--out", str(tmp_path / "out")]
@@ -500,3 +509,77 @@ def test_grid_too_large_is_a_typed_error(tmp_path):
     with pytest.raises(GridTooLargeError, match="--cell-size"):
         analyze(path, bbox="-50,-30,-40,-20", cell_size=10)
 
+
+
+# ------------------------------------------------- later stages: interventions
+def _edit_table(column: str, value: str) -> Callable[[bytes], bytes]:
+    def edit(data: bytes) -> bytes:
+        import io
+
+        table = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+        table.loc[0, column] = value
+        return table.to_csv(index=False).encode()
+    return edit
+
+
+LIBRARY_CASES = [
+    pytest.param("costs.csv", _edit_table("unit_cost", "-850"), ["costs.csv", "negative"],
+                 id="costs-negative"),
+    pytest.param("costs.csv", _edit_table("lifetime_years", "0"), ["costs.csv", "lifetime"],
+                 id="costs-zero-lifetime"),
+    pytest.param("costs.csv", lambda data: b"", ["costs.csv"], id="costs-empty"),
+    pytest.param("evidence.csv", lambda data: data[: len(data) // 2], ["evidence.csv"],
+                 id="evidence-truncated"),
+    pytest.param("evidence.csv", _edit_table("rate_ratio", "abc"), ["evidence.csv", "number"],
+                 id="evidence-text-in-rate-ratio"),
+    pytest.param("evidence.csv", lambda data: np.random.default_rng(1).bytes(3000),
+                 ["evidence.csv"], id="evidence-binary"),
+]
+
+
+@pytest.fixture
+def interventions_only(monkeypatch):
+    """Run the interventions stage alone after the core analysis (it reads the library first)."""
+    from hotspot_env import interventions
+
+    monkeypatch.setattr("hotspot_env.pipeline.default_stages",
+                        lambda: [("interventions", interventions.stage)])
+
+
+@pytest.mark.parametrize(("name", "edit", "words"), LIBRARY_CASES)
+def test_broken_evidence_or_cost_tables(name, edit, words, tmp_path, monkeypatch,
+                                        interventions_only):
+    from hotspot_env import settings
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for file in ("evidence.csv", "costs.csv"):
+        (data / file).write_bytes((settings.data_folder / file).read_bytes())
+    (data / name).write_bytes(edit((data / name).read_bytes()))
+    monkeypatch.setattr(settings, "data_folder", data)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["analyze", "--incidents", _incidents(tmp_path), "--out",
+                                 str(out)])
+    assert result.exit_code == FAIL, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    low = lines[0].lower()
+    assert all(w in low for w in words), lines[0]
+    assert any(w in low for w in FIX_WORDS), f"no fix suggested: {lines[0]!r}"
+    assert _leftovers(out) == []
+
+
+@pytest.mark.parametrize(("budget", "ok"), [(0, True), (-1000, False), (float("nan"), False)])
+def test_intervention_budget(budget, ok, tmp_path, interventions_only):
+    from hotspot_env.errors import InputError
+    from hotspot_env.pipeline import run
+
+    path = _write(tmp_path, "incidents.csv", _valid_csv())
+    options = {"interventions": {"budget": budget}}
+    if ok:
+        run(path, out=tmp_path / "out", stage_options=options)
+        assert (tmp_path / "out" / "manifest.json").is_file()
+    else:
+        with pytest.raises(InputError, match="budget"):
+            run(path, out=tmp_path / "out", stage_options=options)
+        assert _leftovers(tmp_path / "out") == []

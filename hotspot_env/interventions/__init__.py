@@ -49,8 +49,8 @@ from hotspot_env.interventions.reasons import reasons
 from hotspot_env.interventions.result import InterventionsResult, Ranking, make_basemap
 from hotspot_env.interventions.workorders import write_outputs
 
-__all__ = ["InterventionsResult", "Ranking", "load_library", "rank_folder", "register",
-           "report_section", "stage", "write_interventions"]
+__all__ = ["InterventionsResult", "Ranking", "load_library", "rank_folder", "report_section",
+           "stage", "write_interventions"]
 
 #: Generated candidates are kept when the expected incidents per km² in their
 #: reach are at least this multiple of the study area's mean ("near harm").
@@ -131,6 +131,7 @@ def stage(
     choices += cand_choices
     cands = attach_costs(cands, library)
     model = build_impact(cands, library, baseline, n_draws=n_draws, seed=seed)
+    model.standalone()  # Monte Carlo statistics once, so every re-rank is fast
 
     keep, rule = _near_harm(cands, model, library, baseline, min_harm_ratio)
     dropped = int((~keep).sum())
@@ -264,14 +265,3 @@ def report_section(analysis: Any) -> tuple[str, str] | None:
         parts.append(f"<p>Equity ({esc(rule_text())}): "
                      + ", ".join(esc(str(d)) for d in flagged["district"]) + ".</p>")
     return "Environmental interventions", "".join(parts)
-
-
-def register() -> None:
-    """Add the stage, the writer and the report section to the pipeline (idempotent)."""
-    from hotspot_env import export, pipeline, report
-
-    if not any(name == "interventions" for name, _ in pipeline.STAGES):
-        pipeline.STAGES.append(("interventions", stage))
-    export.EXTRA_WRITERS.setdefault("interventions", write_interventions)
-    if report_section not in report.REPORT_SECTIONS:
-        report.REPORT_SECTIONS.append(report_section)

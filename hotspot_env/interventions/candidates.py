@@ -354,7 +354,8 @@ def youth_candidates(
     rep = shapely.point_on_surface(site_geoms)
     site_xy = shapely.get_coordinates(rep)
     radius = threshold / WALK_CIRCUITY
-    cover = cKDTree(site_xy).sparse_distance_matrix(cKDTree(dem_xy), radius, output_type="coo_matrix")
+    cover = cKDTree(site_xy).sparse_distance_matrix(cKDTree(dem_xy), radius,
+                                                    output_type="coo_matrix")
     a = sp.csr_matrix((np.ones(cover.nnz), (cover.row, cover.col)),
                       shape=(len(site_xy), len(dem_xy)))
     useful = np.flatnonzero(np.asarray(a.sum(axis=1)).ravel() > 0)
@@ -486,7 +487,8 @@ def proposal_candidates(
             raise InputError(f"proposal {i}: {t!r} is a surveillance or policing measure, out "
                              "of scope (places, never people): propose an environmental change")
         if t not in known:
-            raise InputError(f"proposal {i}: unknown type {t!r}: use one of {', '.join(sorted(known))}")
+            raise InputError(f"proposal {i}: unknown type {t!r}: use one of "
+                             f"{', '.join(sorted(known))}")
         if g is None or shapely.is_empty(g):
             raise InputError(f"proposal {i}: no geometry: draw a point, line or area")
     if "quantity" in cols:

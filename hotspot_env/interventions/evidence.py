@@ -138,8 +138,8 @@ def load_library(
     for itype, line in zip(costs.index, costs["line"], strict=True):
         if itype not in ev_types:
             raise InputError(
-                f"{cost_path} line {line}: intervention type {itype!r} has no row in {ev_path.name}: "
-                f"add its evidence there or remove the cost row")
+                f"{cost_path} line {line}: intervention type {itype!r} has no row in "
+                f"{ev_path.name}: add its evidence there or remove the cost row")
     missing = sorted(ev_types - set(costs.index))
     if missing:
         first = evidence.loc[evidence["intervention_type"] == missing[0], "line"].iloc[0]
@@ -265,7 +265,7 @@ def categories_overlap(a: set[str], b: set[str]) -> bool:
 
 
 def short_citation(study: str) -> str:
-    """Short form of a ``study`` field: "Chalfin, Hansen, Lerner & Parker 2022" -> "Chalfin et al. 2022".
+    """Short form of a ``study`` field (e.g. "Chalfin et al. 2022").
 
     Parenthesised remarks are dropped; one or two authors are kept as they are.
     """
@@ -309,8 +309,8 @@ def _numeric(frame: pd.DataFrame, col: str, path: Path) -> pd.Series:
     bad = ~np.isfinite(values.to_numpy(dtype=float))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{path} line {frame['line'].iloc[i]}: {col} {frame[col].iloc[i]!r} is not "
-                         "a number: write a plain number such as 0.86")
+        raise InputError(f"{path} line {frame['line'].iloc[i]}: {col} {frame[col].iloc[i]!r} "
+                         "is not a number: write a plain number such as 0.86")
     return values.astype(float)
 
 

@@ -170,7 +170,9 @@ def in_window(hour: np.ndarray, window: tuple[int, int]) -> np.ndarray:
     return (hour >= start) | (hour < end)
 
 
-def time_class(dark: np.ndarray, hour: np.ndarray, windows: Sequence[tuple[int, int]]) -> np.ndarray:
+def time_class(
+    dark: np.ndarray, hour: np.ndarray, windows: Sequence[tuple[int, int]]
+) -> np.ndarray:
     """Time-class index: bit 0 = dark, bit ``1 + w`` = inside window ``w``."""
     cls = np.asarray(dark, dtype=np.int64).copy()
     for w, window in enumerate(windows):
@@ -679,7 +681,7 @@ class ImpactModel:
             hi = np.zeros(self.n)
             step = max(1, 2_000_000 // max(self.n_draws, 1))
             for start in range(0, self.n, step):
-                part = np.asarray((b[start:start + step] @ self.effect_draws))
+                part = np.asarray(b[start:start + step] @ self.effect_draws)
                 mean[start:start + step] = part.mean(axis=1)
                 lo[start:start + step], hi[start:start + step] = np.percentile(
                     part, INTERVAL, axis=1)
@@ -757,18 +759,28 @@ class ImpactModel:
         """
         mask = self._mask(selected)
         w = np.ones(_G) if cat_weights is None else np.asarray(cat_weights, dtype=float)
-        sel = mask[self.entry_cand]
+        idx = self.entries_of(mask)
+        grp = self.entry_group[idx]
         ell = np.log(np.maximum(
-            1.0 - self.entry_scale[sel] * self.mean_effect[self.entry_row[sel]], 1e-12))
-        total_log = np.bincount(self.entry_group[sel], weights=ell,
-                                minlength=len(self.group_base))
+            1.0 - self.entry_scale[idx] * self.mean_effect[self.entry_row[idx]], 1e-12))
+        total_log = np.bincount(grp, weights=ell, minlength=len(self.group_base))
         touched = np.zeros(len(self.group_base), dtype=bool)
-        touched[self.entry_group[sel]] = True
-        value = float(np.sum((w[self.group_cat] * self.group_base * (1.0 - np.exp(total_log)))[
-            touched]))
+        touched[grp] = True
+        value = float(np.sum(w[self.group_cat[touched]] * self.group_base[touched]
+                             * (1.0 - np.exp(total_log[touched]))))
         if type_bonus is not None:
             value += float(np.asarray(type_bonus)[mask].sum())
         return value
+
+    def entries_of(self, mask: np.ndarray) -> np.ndarray:
+        """Positions of the entries of the candidates where ``mask`` is True."""
+        if "indptr" not in self._stats:
+            self._stats["indptr"] = np.searchsorted(self.entry_cand, np.arange(self.n + 1))
+        indptr = self._stats["indptr"]
+        sel = np.flatnonzero(mask)
+        lens = indptr[sel + 1] - indptr[sel]
+        starts = np.repeat(indptr[sel] - np.cumsum(lens) + lens, lens)
+        return starts + np.arange(int(lens.sum()))
 
     def _mask(self, selected: Iterable[str] | np.ndarray) -> np.ndarray:
         if isinstance(selected, np.ndarray) and selected.dtype == bool:
@@ -972,8 +984,9 @@ def build_impact(
     order = np.lexsort((e_group, e_cand_a))
     return ImpactModel(
         ids, rows, eff, g_base, (g_stratum // baseline.n_time).astype(np.int64),
-        g_cell.astype(np.int64), ukeys.astype(np.int64), e_cand_a[order], e_group.astype(np.int64)[order],
-        e_row_a[order], e_scale_a[order], reach_base, covered, dark, best_cell)
+        g_cell.astype(np.int64), ukeys.astype(np.int64), e_cand_a[order],
+        e_group.astype(np.int64)[order], e_row_a[order], e_scale_a[order], reach_base, covered,
+        dark, best_cell)
 
 
 def evidence_windows(library: EvidenceLibrary) -> tuple[tuple[int, int], ...]:

@@ -111,7 +111,9 @@ def _place(rec: dict[str, Any], dark_lux: float) -> str:
     if ctype == "abandoned_building_remediation":
         return f"Derelict building ({kind})"
     if ctype in ("vacant_lot_greening", "vacant_lot_cleanup"):
-        return f"Vacant land ({kind}) of about {_num(rec.get('area_m2')):,.0f} m²"
+        area = _num(rec.get("area_m2"))
+        size = f" of about {area:,.0f} m²" if area >= 1 else " (mapped as a point)"
+        return f"Vacant land ({kind}){size}"
     if ctype == "sightline_clearing":
         return (f"{_num(rec.get('n_points')):.0f} street points see only "
                 f"{_num(rec.get('sightline_m')):.0f} m on average ({kind}, short for this area), "

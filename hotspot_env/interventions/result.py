@@ -48,6 +48,7 @@ from hotspot_env.interventions.candidates import (
 from hotspot_env.interventions.equity import Zones, equity_table
 from hotspot_env.interventions.evidence import EvidenceLibrary
 from hotspot_env.interventions.impact import (
+    CATEGORY_GROUPS,
     ImpactModel,
     PortfolioEffect,
     StrataBaseline,
@@ -182,6 +183,12 @@ class InterventionsResult:
         site = self.candidates["site"].fillna("").astype(str).to_numpy()
         codes = np.unique(site, return_inverse=True)[1].astype(np.int64)
         self._site = np.where(site == "", -1, codes)
+        types = sorted(set(self._types))
+        cite = {t: self.library.short_citation(t) for t in types}
+        verified = {t: ",".join(dict.fromkeys(self.library.rows_for(t)["verified"]))
+                    for t in types}
+        self._evidence = np.array([cite[t] for t in self._types], dtype=object)
+        self._verified = np.array([verified[t] for t in self._types], dtype=object)
 
     @property
     def grid(self) -> Grid:
@@ -278,9 +285,8 @@ class InterventionsResult:
         frame["selected_greedy"] = ranking.greedy
         frame["rank"] = ranking.rank
         frame["baseline"] = self.model.baseline_reach
-        frame["evidence"] = [self.library.short_citation(t) for t in self._types]
-        frame["verified"] = [",".join(dict.fromkeys(self.library.rows_for(t)["verified"]))
-                             for t in self._types]
+        frame["evidence"] = self._evidence
+        frame["verified"] = self._verified
         frame = frame.iloc[np.lexsort((frame["intervention_id"].to_numpy(), ranking.rank))]
         return frame.reset_index(drop=True)
 
@@ -432,9 +438,8 @@ class InterventionsResult:
         lib_meta = meta["library"]
         library = EvidenceLibrary(ev, costs, Path(lib_meta["evidence_path"]),
                                   Path(lib_meta["costs_path"]), lib_meta["sha256"])
-        n_strata = (len(arrays["shares_indptr"]) and None) or None
         windows = tuple(tuple(w) for w in meta["windows"])
-        n_strata = 9 * 2 ** (1 + len(windows))
+        n_strata = len(CATEGORY_GROUPS) * 2 ** (1 + len(windows))
         shares = sp.csr_matrix((arrays["shares_data"], arrays["shares_indices"],
                                 arrays["shares_indptr"]), shape=(len(arrays["cells"]), n_strata))
         baseline = StrataBaseline(grid, arrays["cell_baseline"], windows, arrays["cells"], shares,

@@ -55,7 +55,8 @@ DECIMALS: dict[str, int] = {
 
 #: Colours of intervention types on the work-order maps.
 TYPE_COLOURS: dict[str, str] = {
-    "streetlight_upgrade": "#f2b701", "new_streetlight": "#e68310", "vacant_lot_greening": "#3c9d3c",
+    "streetlight_upgrade": "#f2b701", "new_streetlight": "#e68310",
+    "vacant_lot_greening": "#3c9d3c",
     "vacant_lot_cleanup": "#8fbc5a", "abandoned_building_remediation": "#8c564b",
     "sightline_clearing": "#17becf", "youth_space": "#9467bd", "alley_gating": "#d62728",
     "busy_streets_maintenance": "#2ca02c",
@@ -174,6 +175,7 @@ def district_png(
     matplotlib.use("Agg")
     import matplotlib.patheffects as pe
     import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
 
     geoms = frame.geometry.to_numpy()
@@ -184,17 +186,20 @@ def district_png(
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
     minx, maxx = cx - side * 0.65, cx + side * 0.65
     miny, maxy = cy - side * 0.45, cy + side * 0.45
-    fig, ax = plt.subplots(figsize=(width_in, width_in * 0.69), dpi=100)
+    fig, ax = plt.subplots(figsize=(width_in, width_in * 0.69), dpi=90)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.99)
     if basemap is not None and len(basemap):
         streets = basemap[(basemap["layer"] == "street").to_numpy()]
         if len(streets):
             tree = shapely.STRtree(streets.geometry.to_numpy())
-            idx = tree.query(shapely.box(minx, miny, maxx, maxy))
-            for geom in streets.geometry.to_numpy()[np.sort(idx)]:
-                for part in shapely.get_parts(geom):
-                    if shapely.get_type_id(part) in (1, 2):
-                        xy = shapely.get_coordinates(part)
-                        ax.plot(xy[:, 0], xy[:, 1], color="#9a9a9a", lw=0.6, zorder=1)
+            idx = np.sort(tree.query(shapely.box(minx, miny, maxx, maxy)))
+            parts = shapely.get_parts(streets.geometry.to_numpy()[idx])
+            parts = parts[np.isin(shapely.get_type_id(parts), (1, 2))]
+            coords, which = shapely.get_coordinates(parts, return_index=True)
+            if len(coords):
+                lines = np.split(coords, np.flatnonzero(np.diff(which)) + 1)
+                ax.add_collection(LineCollection(lines, colors="#9a9a9a", linewidths=0.6,
+                                                 zorder=1))
     types_present = []
     for geom, itype, label in zip(geoms, frame["type"].to_numpy(), labels, strict=True):
         colour = TYPE_COLOURS.get(itype, "#333333")
@@ -232,7 +237,7 @@ def district_png(
     ax.text(0.99, 0.01, "Streets © OpenStreetMap contributors", transform=ax.transAxes,
             ha="right", va="bottom", fontsize=6, color="#555")
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight")
+    fig.savefig(buffer, format="png")
     plt.close(fig)
     return buffer.getvalue()
 
@@ -268,10 +273,12 @@ def workorders_html(
     effect = result.model.portfolio_prevented(ranking.selected)
     budget_txt = (f"{ranking.budget:,.0f} USD per year" if ranking.budget is not None
                   else "none given")
+    sel_cost = table.loc[table["selected"], "cost"].sum()
+    sel_capital = table.loc[table["selected"], "capital_cost"].sum()
     parts.append(
         f"<p class='meta'>Budget: {esc(budget_txt)}. {esc(ranking.message)}. Selected: "
-        f"{int(ranking.selected.sum())} interventions, {table.loc[table['selected'], 'cost'].sum():,.0f} "
-        f"USD per year ({table.loc[table['selected'], 'capital_cost'].sum():,.0f} USD capital). "
+        f"{int(ranking.selected.sum())} interventions, {sel_cost:,.0f} "
+        f"USD per year ({sel_capital:,.0f} USD capital). "
         f"Expected prevented incidents per year, overlaps combined: {effect.mean:.2f} "
         f"(80 % interval {effect.lo:.2f}-{effect.hi:.2f}). Costs are annualised: capital spread "
         "over its lifetime plus yearly maintenance. Places, never people: every measure changes "

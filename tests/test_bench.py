@@ -1,0 +1,28 @@
+"""The benchmark command on a tiny synthetic city: JSON shape and peer agreement (no timings)."""
+
+import json
+
+from typer.testing import CliRunner
+
+from hotspot_env.bench import RESULT_KEYS
+from hotspot_env.cli import app
+
+
+def test_bench_tiny_json_has_every_key_and_matches_peers(tmp_path):
+    result = CliRunner().invoke(app, ["bench", "--scale", "tiny", "--json",
+                                      "--out", str(tmp_path / "bench")])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(RESULT_KEYS) <= set(data)
+    assert data["scale"] == "tiny"
+    assert data["n_incidents"] > 0 and data["n_cells"] > 0
+    assert {"load_incidents", "kde", "gi_star", "export_cells_gpkg"} <= set(data["stages"])
+    assert all(v >= 0 for v in data["stages"].values())
+    assert data["kde_max_rel_err"] <= 1e-3
+    assert data["gi_max_abs_dz"] <= 1e-8
+    assert data["counts_mismatch_points"] == 0
+    assert data["peak_rss_mb"] > 0
+    assert {"cpu_count", "ram_gb", "python", "numpy"} <= set(data["machine"])
+    saved = json.loads((tmp_path / "bench" / "results-tiny.json").read_text())
+    assert saved["n_cells"] == data["n_cells"]
+    assert (tmp_path / "bench" / "cells.gpkg").is_file()
