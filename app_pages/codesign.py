@@ -40,7 +40,7 @@ if view is not None:
     try:
         portfolio = view.rank(budget, weights, proposals)
     except HotspotEnvError as exc:
-        st.error(str(exc))
+        st.error(common.md_escape(str(exc), 600))
 
 map_col, side_col = st.columns([1.7, 1], gap="large")
 with map_col:
@@ -77,7 +77,7 @@ with side_col:
                             lon=clicked["lng"], cell_id=report.cell_id, allowed_types=types))
                         st.rerun()
                     except HotspotEnvError as exc:
-                        st.error(str(exc))
+                        st.error(common.md_escape(str(exc), 600))
     st.subheader(f"Proposals ({len(proposals)})")
     if proposals:
         frame = pd.DataFrame(scenarios.proposals_frame(proposals).drop(columns="geometry"))
@@ -112,7 +112,7 @@ else:
         results = {f"Scenario {name}": view.rank(s["budget"], s["weights"], proposals)
                    for name, s in saved.items()}
     except HotspotEnvError as exc:
-        st.error(str(exc))
+        st.error(common.md_escape(str(exc), 600))
         results = {}
     if results:
         summary, money = scenarios.compare(results)
@@ -130,7 +130,7 @@ else:
                 x=alt.X("cost:Q", title="cost"), y=alt.Y("type:N", title=None),
                 color=alt.Color("scenario:N"), yOffset="scenario:N",
                 tooltip=list(money.columns)).properties(
-                    title="Where the money goes", height=90 * money["type"].nunique()
+                    title="Where the money goes", height=alt.Step(36)
                 ).configure_axis(labelFontSize=18, titleFontSize=18, labelLimit=400
                                  ).configure_legend(labelFontSize=18, titleFontSize=18
                                                     ).configure_title(fontSize=22),

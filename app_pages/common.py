@@ -74,7 +74,7 @@ def load_analysis(privacy: str | None = None) -> Any:
             return upload_analysis(data["key"], privacy, data["paths"], data["options"])
         return demo_analysis(privacy)
     except HotspotEnvError as exc:
-        st.error(str(exc))
+        st.error(md_escape(str(exc), 600))
         st.stop()
 
 
@@ -134,8 +134,9 @@ def big_css() -> None:
         [data-testid="stMain"] h2, [data-testid="stMain"] h3 {
             font-size: 2rem !important; color: #000 !important; }
         [data-testid="stMain"] [data-testid="stMetricValue"],
-        [data-testid="stMain"] [data-testid="stMetricValue"] * {
-            font-size: 2.4rem !important; font-weight: 700; }
+        [data-testid="stMain"] [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p,
+        [data-testid="stMain"] [data-testid="stMetricValue"] div {
+            font-size: 2.4rem !important; font-weight: 700; line-height: 1.2; }
         [data-testid="stMain"] [data-testid="stMetricLabel"] p { font-size: 1.2rem !important; }
         [data-testid="stMain"] button p { font-size: 1.25rem !important; font-weight: 600; }
         [data-testid="stMain"] button { min-height: 3rem; border: 2px solid #000 !important; }

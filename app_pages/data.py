@@ -108,7 +108,7 @@ else:
                     "names": {k: v.name for k, v in saved.items()}}
                 st.success("Analysed. Open **Explore** to see the map.")
             except HotspotEnvError as exc:
-                st.error(str(exc))
+                st.error(common.md_escape(str(exc), 600))
             except Exception as exc:  # noqa: BLE001 - never show a traceback to a user
                 logger.exception("upload analysis failed")
                 st.error("The files could not be analysed: "

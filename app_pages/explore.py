@@ -27,7 +27,7 @@ with st.sidebar:
               if st.checkbox(spec.title, value=spec.default, key=f"layer_{spec.key}",
                              help=spec.note)]
     if missing:
-        st.caption("Not available for this analysis (their stage has not run): "
+        st.caption("Not available for this analysis (no data, or nothing significant): "
                    + ", ".join(spec.title for spec in missing) + ".")
     online = st.checkbox("OpenStreetMap tiles (online)", value=False, key="online_tiles",
                          help="Off by default: the map works offline. Tick only with internet; "
@@ -39,8 +39,12 @@ with map_col:
     m = mapview.explore_map(analysis, chosen, privacy=privacy, online_tiles=online)
     state = st_folium(m, key=f"explore_map_{common.dataset_key(privacy)}", height=580,
                       use_container_width=True, returned_objects=["last_clicked"])
-    st.caption("Basemap: streets and buildings from OpenStreetMap (© OpenStreetMap contributors, "
-               "ODbL). Click a place to see why it ranks.")
+    if analysis.map_layers.get("streets") is not None:
+        st.caption("Basemap: streets and buildings from OpenStreetMap (© OpenStreetMap "
+                   "contributors, ODbL). Click a place to see why it ranks.")
+    else:
+        st.caption("No OpenStreetMap layers for this data: no basemap. Click a place to see "
+                   "why it ranks.")
 
 clicked = (state or {}).get("last_clicked")
 if clicked:
@@ -87,7 +91,11 @@ if rtm is not None:
     st.markdown(common.md_escape(getattr(rtm, "headline", ""), 400))
     table = getattr(rtm, "table", None)
     if isinstance(table, pd.DataFrame) and not table.empty:
-        st.dataframe(table, hide_index=True, use_container_width=True)
+        config = {c: st.column_config.NumberColumn(c, format="%.2e" if "p" == c[:1] else "%.2f")
+                  for c in table.select_dtypes("number").columns}
+        st.dataframe(table, hide_index=True, use_container_width=True, column_config=config)
+        st.caption("rrv: relative risk value, how many times more incidents a place with this "
+                   "feature has than an otherwise equal place (with its 95 % interval).")
 
 st.subheader("Over time")
 trends = analysis.extras.get("trends")
@@ -96,11 +104,11 @@ if trends:
     labels, totals = cube.get("labels") or [], cube.get("incidents_per_step") or []
     if labels and len(labels) == len(totals):
         frame = pd.DataFrame({"step": [str(s) for s in labels], "incidents": totals})
+        st.markdown(f"**Recorded incidents per {common.md_escape(cube.get('step', 'step'))}**")
         st.altair_chart(alt.Chart(frame).mark_line(point=True).encode(
-            x=alt.X("step:O", title=f"{cube.get('step', 'step')}", sort=None),
+            x=alt.X("step:O", title=None, sort=None),
             y=alt.Y("incidents:Q", title="recorded incidents"),
-            tooltip=["step", "incidents"]).properties(
-                title="Recorded incidents per time step", height=220),
+            tooltip=["step", "incidents"]).properties(height=200),
             use_container_width=True)
     prof = trends.get("profiles")
     if prof is not None:
@@ -113,7 +121,8 @@ if trends:
         month = prof.monthly if pick == "all" else prof.monthly[
             prof.monthly["district"].astype(str) == pick]
         c1, c2 = st.columns(2)
-        c1.altair_chart(profile_charts.hour_dow_heatmap(hour), use_container_width=True)
+        c1.altair_chart(profile_charts.hour_dow_heatmap(hour).properties(height=240),
+                        use_container_width=True)
         c2.altair_chart(profile_charts.monthly_chart(month), use_container_width=True)
     classes = trends.get("classes") or {}
     if classes:

@@ -51,7 +51,7 @@ def ranked_list() -> None:
     try:
         portfolio = view.rank(budget, weights)
     except HotspotEnvError as exc:
-        st.error(str(exc))
+        st.error(common.md_escape(str(exc), 600))
         return
     chosen = portfolio.chosen
     prevented = portfolio.total("prevented")
@@ -120,7 +120,7 @@ def ranked_list() -> None:
                 x=alt.X("cost:Q", title="cost (USD per year)"),
                 y=alt.Y("type:N", title=None, axis=alt.Axis(labelLimit=260)),
                 tooltip=list(by_type.columns)).properties(
-                    title="Where the money goes", height=32 * len(by_type) + 20),
+                    title="Where the money goes", height=alt.Step(30)),
                 use_container_width=True)
 
     st.subheader("Downloads")

@@ -14,7 +14,15 @@ from hotspot_env.errors import HotspotEnvError
 
 privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)
-card = modelcard.model_card(analysis)
+
+
+@st.cache_resource(show_spinner="Validating the maps out of sample…", max_entries=8)
+def _card(key: str, _analysis) -> dict:
+    """The model card (with its out-of-sample validation) once per analysis."""
+    return modelcard.model_card(_analysis)
+
+
+card = _card(common.dataset_key(privacy), analysis)
 
 st.title("Transparency")
 common.banner(analysis)
@@ -41,27 +49,34 @@ with st.expander("Every parameter used"):
 
 st.header("Validation")
 validation = card["validation"]
-if not validation:
-    st.info("Validation figures (predictive accuracy index, calibration) appear here once the "
-            "reliability stage runs on this analysis.")
-for name, table in validation.items():
-    st.markdown(f"**{common.md_escape(name.replace('_', ' '))}**")
-    numeric = table.select_dtypes("number").columns.tolist()
-    lower = {c.lower(): c for c in table.columns}
-    if "pai" in name.lower() and len(numeric) >= 2:
-        x, y = numeric[0], lower.get("pai", numeric[1])
-        st.altair_chart(alt.Chart(table).mark_line(point=True).encode(
-            x=alt.X(f"{x}:Q"), y=alt.Y(f"{y}:Q"), tooltip=list(table.columns)).properties(
-            height=240, title="Predictive accuracy index"), use_container_width=True)
-    elif "calib" in name.lower() and len(numeric) >= 2:
-        x, y = numeric[0], numeric[1]
-        line = alt.Chart(pd.DataFrame({"v": [0, float(table[[x, y]].max().max())]})).mark_line(
-            strokeDash=[4, 4], color="grey").encode(x="v:Q", y="v:Q")
-        st.altair_chart((line + alt.Chart(table).mark_point(filled=True).encode(
-            x=alt.X(f"{x}:Q", title="predicted"), y=alt.Y(f"{y}:Q", title="observed"),
-            tooltip=list(table.columns))).properties(height=240, title="Calibration"),
+if "message" in validation:
+    st.info("Validation could not run: " + common.md_escape(
+        validation["message"]["message"].iloc[0], 300))
+elif not validation:
+    st.info("Validation needs dated incidents: fit on the earlier period, score on the last.")
+else:
+    st.markdown("Each method is fitted on the incidents before the last period and scored on "
+                "the last period's incidents (out of sample).")
+    v1, v2 = st.columns(2)
+    if "pai" in validation:
+        v1.altair_chart(alt.Chart(validation["pai"]).mark_bar().encode(
+            x=alt.X("method:N", title=None), y=alt.Y("value:Q", title="PAI"),
+            xOffset="area_pct:N", color=alt.Color("area_pct:N", title="% of area"),
+            tooltip=["method", "area_pct", alt.Tooltip("value:Q", format=".2f")]).properties(
+            title="Predictive accuracy index (1 = chance)", height=260),
             use_container_width=True)
-    st.dataframe(table, hide_index=True, use_container_width=True)
+    if "calibration" in validation:
+        cal = validation["calibration"]
+        top = float(cal[["predicted", "observed"]].max().max())
+        diagonal = alt.Chart(pd.DataFrame({"v": [0.0, top]})).mark_line(
+            strokeDash=[4, 4], color="grey").encode(x="v:Q", y="v:Q")
+        v2.altair_chart((diagonal + alt.Chart(cal).mark_line(point=True).encode(
+            x=alt.X("predicted:Q", title="predicted incidents (decile of cells)"),
+            y=alt.Y("observed:Q", title="observed incidents"), color="method:N",
+            tooltip=["method", "decile", "predicted", "observed"])).properties(
+            title="Calibration", height=260), use_container_width=True)
+    if "errors" in validation:
+        st.dataframe(validation["errors"], hide_index=True, use_container_width=True)
 
 st.header("Known limits")
 for line in card["limits"]:
@@ -113,7 +128,7 @@ with st.form("flag_form", clear_on_submit=True):
                                            run_id=common.run_id(analysis)))
             st.success(f"Thank you: flag {len(flags)} recorded for review.")
         except HotspotEnvError as exc:
-            st.error(str(exc))
+            st.error(common.md_escape(str(exc), 600))
 
 if flags:
     st.dataframe(redress.flags_frame(flags), hide_index=True, use_container_width=True,

@@ -227,6 +227,15 @@ def read_layers(path: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame]:
 # ----------------------------------------------------------------- CSV
 def _decode(path: Path, choices: list[Choice]) -> str:
     raw = path.read_bytes()
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode text" export
+        try:
+            text = raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path.name} starts like UTF-16 text but cannot be decoded: save "
+                             "it as CSV UTF-8") from exc
+        choices.append(announce(Choice(
+            "encoding", "utf-16", f"{path.name} is UTF-16 text (Excel's Unicode text)")))
+        return text
     if raw[:2] == b"\x1f\x8b":
         raise InputError(f"{path.name} is gzip-compressed: decompress it and pass the .csv inside")
     if raw[:4] == b"PK\x03\x04":
@@ -249,14 +258,18 @@ def _read_csv_points(
     path: Path, crs: str | None, x: str | None, y: str | None, choices: list[Choice]
 ) -> tuple[gpd.GeoDataFrame, int, int]:
     text = _decode(path, choices)
-    sample = text[:65536]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-        delimiter = dialect.delimiter
-    except csv.Error:
-        delimiter = ","
+    hint = re.match(r"\ufeff?sep=([,;\t|])\r?\n", text)  # Excel's "sep=;" first line
+    if hint:
+        delimiter, text = hint.group(1), text[hint.end():]
+    else:
+        try:
+            dialect = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|")
+            delimiter = dialect.delimiter
+        except csv.Error:
+            delimiter = ","
     if delimiter != ",":
-        choices.append(announce(Choice("delimiter", delimiter, f"detected in {path.name}")))
+        choices.append(announce(Choice("delimiter", delimiter, f"detected in {path.name}"
+                                       + (" (sep= line)" if hint else ""))))
     try:
         table = pd.read_csv(_io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=True)
     except pd.errors.EmptyDataError as exc:
@@ -271,9 +284,10 @@ def _read_csv_points(
     lower = {c.lower().strip(): c for c in table.columns}
     x_col = _pick(lower, (x,) if x else X_NAMES, path.name, "x/longitude", table.columns)
     y_col = _pick(lower, (y,) if y else Y_NAMES, path.name, "y/latitude", table.columns)
-    xs = pd.to_numeric(table[x_col].str.replace(",", ".", regex=False) if delimiter == ";"
+    # with any delimiter but a comma, a comma inside a number is a decimal comma
+    xs = pd.to_numeric(table[x_col].str.replace(",", ".", regex=False) if delimiter != ","
                        else table[x_col], errors="coerce").to_numpy(float)
-    ys = pd.to_numeric(table[y_col].str.replace(",", ".", regex=False) if delimiter == ";"
+    ys = pd.to_numeric(table[y_col].str.replace(",", ".", regex=False) if delimiter != ","
                        else table[y_col], errors="coerce").to_numpy(float)
     valid = np.isfinite(xs) & np.isfinite(ys)
     if not valid.any():

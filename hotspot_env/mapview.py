@@ -37,14 +37,6 @@ COLOURS = {
     "proposals": "#c51b7d",
 }
 
-#: Trend classes in display order, with colours (used when the time stage adds
-#: ``arrays["trend_class"]`` as text labels).
-TREND_COLOURS = {
-    "new": "#b2182b", "intensifying": "#d6604d", "persistent": "#f4a582",
-    "sporadic": "#fddbc7", "diminishing": "#92c5de", "historical": "#4393c3",
-}
-
-
 @dataclass(frozen=True)
 class LayerSpec:
     """One map layer the app can offer.
@@ -233,15 +225,55 @@ def _draw_rtm(m: Any, a: Any, privacy: str, pos: str) -> None:
     maps.add_legend(m, "Risk terrain score", legend, units="relative risk", position=pos)
 
 
+def _draw_change(m: Any, a: Any, privacy: str, pos: str) -> None:
+    labels = np.asarray(_array(a, "change_class"), dtype=object)
+    cells = a.grid.to_geodataframe({"change": labels})
+    cats = {"increase": ("More incidents in the later period", "#b2182b"),
+            "decrease": ("Fewer incidents in the later period", "#2166ac")}
+    entries = maps.add_cells(m, cells, "change", name="Change between periods",
+                             categories=cats, tooltip_fields=["cell_id"])
+    if entries:
+        maps.add_legend(m, "Change between periods", entries, position=pos,
+                        note=_change_note(a))
+
+
+def _change_note(a: Any) -> str:
+    change = (a.extras.get("trends") or {}).get("change") or {}
+    if change.get("before") and change.get("after"):
+        return f"{change['before']} vs {change['after']}"
+    return ""
+
+
+def _has_change(a: Any) -> bool:
+    labels = _array(a, "change_class")
+    if labels is None:
+        return False
+    return bool(np.isin(np.asarray(labels, dtype=object), ["increase", "decrease"]).any())
+
+
+def _trend_colours() -> dict[str, str]:
+    try:
+        from hotspot_env.trends import NO_PATTERN, TREND_COLOURS
+    except ImportError:  # pragma: no cover - time stage not installed
+        return {}
+    return {k: v for k, v in TREND_COLOURS.items() if k != NO_PATTERN}
+
+
+def _has_trend(a: Any) -> bool:
+    labels = _array(a, "trend_class")
+    if labels is None:
+        return False
+    return bool(np.isin(np.asarray(labels, dtype=object), list(_trend_colours())).any())
+
+
 def _draw_trend(m: Any, a: Any, privacy: str, pos: str) -> None:
     labels = np.asarray(_array(a, "trend_class"), dtype=object)
     cells = a.grid.to_geodataframe({"trend": labels})
-    cells["trend"] = cells["trend"].astype(str).str.lower()
-    cats = {name: (name.capitalize(), colour) for name, colour in TREND_COLOURS.items()}
-    entries = maps.add_cells(m, cells, "trend", name="Trend", categories=cats,
+    cats = {name: (name.capitalize(), colour) for name, colour in _trend_colours().items()}
+    entries = maps.add_cells(m, cells, "trend", name="Emerging hot spots", categories=cats,
                              tooltip_fields=["cell_id"])
     if entries:
-        maps.add_legend(m, "Trend over time", entries, position=pos)
+        maps.add_legend(m, "Emerging hot spots", entries, position=pos)
 
 
 #: Every layer the Explore page can show, in drawing order (bottom to top).
@@ -261,8 +293,13 @@ LAYERS: list[LayerSpec] = [
               "land...), estimated by the risk terrain model.", _has_array("rtm_score"),
               _draw_rtm),
     LayerSpec("trend", "Trend over time",
-              "How incidents in each place changed over the recorded period.",
-              _has_array("trend_class"), _draw_trend),
+              "Emerging hot spot classes (new, intensifying, persistent... hot and cold spots) "
+              "from Gi* in every time step and a Mann-Kendall trend test.",
+              _has_trend, _draw_trend),
+    LayerSpec("change", "Change between periods",
+              "Places where incidents rose or fell significantly between the two halves of the "
+              "record (binomial test, false-discovery rate controlled).", _has_change,
+              _draw_change),
     LayerSpec("hotspots", "Gi* hot spots",
               "Cells whose counts, with their neighbours', are significantly high (red) or low "
               "(blue), with the false-discovery rate controlled.", _has_array("gi_bin"),

@@ -140,27 +140,45 @@ def privacy_settings(analysis: Any) -> dict[str, Any]:
     }
 
 
-def validation(analysis: Any) -> dict[str, pd.DataFrame]:
-    """Validation tables a later stage produced (PAI, calibration...), by name.
+def validation(analysis: Any, compute: bool = True) -> dict[str, pd.DataFrame]:
+    """Validation tables by name: ``pai``, ``hit_rate``, ``calibration``, ``errors``.
 
-    Looks in ``extras["validation"]`` and ``extras["reliability"]`` (a
-    mapping or an object) for DataFrames, and in ``extras["rtm"]`` for its
-    headline numbers; returns ``{}`` when none exist.
+    From ``extras["validation"]`` when a stage stored the tidy table of
+    :func:`hotspot_env.validation.validate` there, else computed here when
+    ``compute`` is true and the incidents have dates (fit on the earlier
+    period, scored on the last one; well under a second on the demo).
+    Returns ``{}`` when no validation is possible, with the reason in
+    ``{"message": DataFrame}``.
     """
+    table = analysis.extras.get("validation")
+    if not isinstance(table, pd.DataFrame):
+        table = None
+        if compute and getattr(analysis, "has_dates", False):
+            from hotspot_env.errors import HotspotEnvError
+            from hotspot_env.validation import validate
+
+            try:
+                table = validate(analysis)
+            except HotspotEnvError as exc:
+                return {"message": pd.DataFrame({"message": [str(exc)]})}
+    if table is None or table.empty or "metric" not in table.columns:
+        return {}
     out: dict[str, pd.DataFrame] = {}
-    for key in ("validation", "reliability"):
-        source = analysis.extras.get(key)
-        if source is None:
-            continue
-        items = source.items() if isinstance(source, dict) else vars(source).items()
-        for name, value in items:
-            if isinstance(value, pd.DataFrame) and not value.empty:
-                out[str(name)] = value
-    rtm = analysis.extras.get("rtm")
-    numbers = getattr(rtm, "headline_numbers", None)
-    if numbers:
-        out["rtm_headline"] = pd.DataFrame(
-            [{"measure": k, "value": v} for k, v in numbers.items()])
+    for metric in ("pai", "hit_rate"):
+        sub = table[table["metric"] == metric]
+        if not sub.empty:
+            out[metric] = sub[["method", "area_pct", "value"]].reset_index(drop=True)
+    pred = table[table["metric"] == "calibration_predicted"]
+    obs = table[table["metric"] == "calibration_observed"]
+    if not pred.empty and not obs.empty:
+        cal = pred.merge(obs, on=["method", "decile"], suffixes=("_p", "_o"))
+        out["calibration"] = pd.DataFrame({"method": cal["method"], "decile": cal["decile"],
+                                           "predicted": cal["value_p"],
+                                           "observed": cal["value_o"]})
+    errors = table[table["metric"].isin(["poisson_deviance", "mse"])]
+    if not errors.empty:
+        out["errors"] = errors.pivot_table(index="method", columns="metric", values="value"
+                                           ).reset_index()
     return out
 
 

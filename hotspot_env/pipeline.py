@@ -17,7 +17,6 @@ from typing import Any
 from hotspot_env.analysis import Analysis, analyze
 
 
-
 def default_stages() -> list[tuple[str, Callable[..., None]]]:
     """The later stages in the order they run: ``(name, function)``.
 
@@ -26,8 +25,7 @@ def default_stages() -> list[tuple[str, Callable[..., None]]]:
     time analyses (work timing), and last the interventions, which read all of
     the above.
     """
-    from hotspot_env import factors, forecast, rtm, trends
-    from hotspot_env import interventions
+    from hotspot_env import factors, forecast, interventions, rtm, trends
 
     return [("factors", factors.stage), ("forecast", forecast.stage), ("rtm", rtm.stage),
             ("trends", trends.stage), ("interventions", interventions.stage)]

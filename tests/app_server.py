@@ -236,13 +236,26 @@ def wait_overlay(frame: Any, timeout: float = LOAD_MS) -> None:
         timeout=timeout)
 
 
-def click_map(frame: Any, lat: float, lon: float) -> None:
-    """Send a Leaflet click at a latitude/longitude (what a user's click produces)."""
-    frame.evaluate(
-        """([lat, lon]) => {
-            const m = Object.values(window).find(v => v instanceof L.Map);
-            m.fire('click', {latlng: L.latLng(lat, lon)});
-        }""", [lat, lon])
+def click_map(frame: Any, lat: float, lon: float, expect: Any = None, tries: int = 5) -> None:
+    """Send a Leaflet click at a latitude/longitude (what a user's click produces).
+
+    With ``expect`` (a locator), click again until it shows: right after the
+    map appears, the component may not be listening yet.
+    """
+    for attempt in range(tries):
+        frame.evaluate(
+            """([lat, lon]) => {
+                const m = Object.values(window).find(v => v instanceof L.Map);
+                m.fire('click', {latlng: L.latLng(lat, lon)});
+            }""", [lat, lon])
+        if expect is None:
+            return
+        try:
+            expect.wait_for(timeout=12_000)
+            return
+        except Exception:  # noqa: BLE001 - retried; the last attempt raises
+            if attempt == tries - 1:
+                raise
 
 
 def screenshot(page: Any, name: str, docs: bool = True) -> Path:

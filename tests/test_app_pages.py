@@ -114,8 +114,8 @@ def test_explore_map_payload_and_click(session, demo_grid):
     assert sizes["ws"] < 2_000_000, figures
 
     row, col = np.unravel_index(np.argmax(np.where(grid.mask, counts, 0)), counts.shape)
-    click_map(frame, *_centre_latlon(grid, row, col))
-    page.get_by_text(f"Cell {int(row * grid.n_cols + col)}").wait_for(timeout=30_000)
+    click_map(frame, *_centre_latlon(grid, row, col),
+              expect=page.get_by_text(f"Cell {int(row * grid.n_cols + col)}"))
     wait_idle(page)
     main = _main_text(page)
     assert "Recorded incidents" in main
@@ -144,8 +144,7 @@ def test_codesign_hides_small_counts_and_exports_proposal(session, demo_grid):
     # Gi* tooltips carry counts (field t1): never 1-4 in public mode.
     assert not re.search(r'"t1":\s*"[1-4]"', html)
     lat, lon = _centre_latlon(grid, row, col)
-    click_map(frame, lat, lon)
-    page.get_by_text("recorded incidents:").wait_for(timeout=30_000)
+    click_map(frame, lat, lon, expect=page.get_by_text("recorded incidents:"))
     wait_idle(page)
     here = page.locator('[data-testid="stMain"]').inner_text()
     assert "recorded incidents: <5" in here
@@ -250,8 +249,8 @@ def test_xss_and_session_isolation(browser, app_server, demo_grid):
         page = a.open("co-design")
         frame = map_frame(page)
         row, col = np.unravel_index(np.argmax(np.where(grid.mask, counts, 0)), counts.shape)
-        click_map(frame, *_centre_latlon(grid, row, col))
-        page.get_by_text("recorded incidents:").wait_for(timeout=30_000)
+        click_map(frame, *_centre_latlon(grid, row, col),
+                  expect=page.get_by_text("recorded incidents:"))
         wait_idle(page)
         page.get_by_label("Why here? (a short note)").fill(f"{XSS_IMG} {XSS_SCRIPT}")
         page.get_by_role("button", name="Add proposal").click()

@@ -329,6 +329,10 @@ CASES = [
                  id="semicolon-decimal-comma"),
     pytest.param(_csv_case(_valid_csv(sep="\t")), OK, ["delimiter"], id="tab-delimited"),
     pytest.param(_csv_case(_valid_csv(sep="|")), OK, ["delimiter set to |"], id="pipe-delimited"),
+    pytest.param(_csv_case("\ufeff" + _valid_csv(sep="\t", decimal=","), encoding="utf-16-le"),
+                 OK, ["utf-16", "delimiter"], id="utf16-excel-unicode-text-decimal-comma"),
+    pytest.param(_csv_case("sep=;\n" + _valid_csv(sep=";", decimal=",")), OK, ["sep= line"],
+                 id="excel-sep-hint-line"),
     pytest.param(_csv_case("\ufeff" + _GOOD), OK, ["epsg:4326"], id="utf8-bom"),
     pytest.param(_csv_case(_valid_csv(newline="\r\n")), OK, ["epsg:4326"], id="crlf-line-ends"),
     pytest.param(_csv_case("lon,lat,note\n" + "".join(

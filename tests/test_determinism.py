@@ -64,10 +64,31 @@ def _same_raster(a: Path, b: Path) -> None:
             assert ra.tags(i) == rb.tags(i), a.name
 
 
+def _json_diff(a, b, path: str = "") -> list[str]:
+    """Paths where two JSON values differ (to say *what* is not deterministic)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b), key=str)
+                for d in _json_diff(a.get(k), b.get(k), f"{path}/{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (u, v) in enumerate(zip(a, b, strict=True))
+                for d in _json_diff(u, v, f"{path}[{i}]")]
+    return [] if a == b else [f"{path}: {str(a)[:60]!r} != {str(b)[:60]!r}"]
+
+
+def _explain(data_a: bytes, data_b: bytes) -> str:
+    try:
+        return "; ".join(_json_diff(json.loads(data_a), json.loads(data_b))[:8])
+    except ValueError:
+        return "(not JSON)"
+
+
 def _same_npz(a: Path, b: Path) -> None:
     with np.load(a, allow_pickle=False) as da, np.load(b, allow_pickle=False) as db:
         assert sorted(da.files) == sorted(db.files), a.name
         for key in da.files:
+            if da[key].dtype == np.uint8 and not np.array_equal(da[key], db[key]):
+                raise AssertionError(f"{a.name}:{key} differs: "
+                                     f"{_explain(da[key].tobytes(), db[key].tobytes())}")
             np.testing.assert_array_equal(da[key], db[key], err_msg=f"{a.name}:{key}")
 
 
@@ -96,7 +117,8 @@ def assert_same_outputs(a: Path, b: Path) -> list[str]:
         elif suffix in (".parquet", ".geoparquet"):
             _same_parquet(path_a, path_b)
         else:
-            assert path_a.read_bytes() == path_b.read_bytes(), f"{name} differs between runs"
+            data_a, data_b = path_a.read_bytes(), path_b.read_bytes()
+            assert data_a == data_b, f"{name} differs between runs: {_explain(data_a, data_b)}"
             byte_compared.append(name)
     return byte_compared
 

@@ -41,7 +41,6 @@ runner = CliRunner()
 
 K = settings.k_threshold
 PROJECTED = "EPSG:32723"  # the UTM zone the São Paulo run chooses
-FORBIDDEN_COLUMNS = {"id", "location_type"}
 DP_SEED = "918273645"
 MODES = {
     "internal": [],
@@ -51,15 +50,21 @@ MODES = {
 
 
 # ------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def incidents(sao_paulo) -> dict:
+def _incident_facts(path: Path, crs: str) -> dict:
     """The input incidents: lon/lat, projected x/y, identifying values."""
-    raw = pd.read_csv(sao_paulo["incidents"])
-    pts = gpd.GeoSeries(gpd.points_from_xy(raw.lon, raw.lat), crs=4326).to_crs(PROJECTED)
+    raw = pd.read_csv(path)
+    pts = gpd.GeoSeries(gpd.points_from_xy(raw.lon, raw.lat), crs=4326).to_crs(crs)
     xy = np.c_[pts.x.to_numpy(), pts.y.to_numpy()]
     lonlat = np.c_[raw.lon.to_numpy(), raw.lat.to_numpy()]
-    return {"raw": raw, "lonlat": lonlat, "xy": xy, "tree": cKDTree(xy),
-            "location_types": sorted(set(raw["location_type"].dropna().astype(str)))}
+    return {"raw": raw, "lonlat": lonlat, "xy": xy, "tree": cKDTree(xy), "crs": crs,
+            "ids": set(raw["id"].astype(str)) if "id" in raw else set(),
+            "location_types": (sorted(set(raw["location_type"].dropna().astype(str)))
+                               if "location_type" in raw else [])}
+
+
+@pytest.fixture(scope="module")
+def incidents(sao_paulo) -> dict:
+    return _incident_facts(sao_paulo["incidents"], PROJECTED)
 
 
 @pytest.fixture(scope="module")
@@ -198,45 +203,54 @@ _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.(\d+))?(?![\w])")
 def _coordinate_pairs_in_text(text: str, inc: dict) -> list[str]:
     """Consecutive numbers that equal an incident's (lon, lat) or (x, y) at their precision.
 
-    Both orders are tried. Degrees need >= 4 decimals (about 10 m); metres any
+    Each number is compared at the precision it is written with (``60.1689``
+    only claims 4 decimals), and both must belong to the same incident; both
+    orders are tried. Degrees need >= 4 decimals (about 10 m); metres any
     precision (a whole metre is already a location). A single number with >= 9
     decimals equal to an incident's longitude or latitude counts too.
     """
-    tokens = [(m.group(0), len(m.group(1) or "")) for m in _NUMBER.finditer(text)]
-    values = [(float(t), d) for t, d in tokens]
+    values = [(float(m.group(0)), len(m.group(1) or "")) for m in _NUMBER.finditer(text)]
     hits = []
-    lon_lat_sets: dict[int, set] = {}
-    xy_sets: dict[int, set] = {}
-    singles: dict[int, set] = {}
+    cache: dict[tuple[str, int], dict[int, set[int]]] = {}
+    columns = {"lon": inc["lonlat"][:, 0], "lat": inc["lonlat"][:, 1], "x": inc["xy"][:, 0],
+               "y": inc["xy"][:, 1]}
 
-    def keys(cache: dict, arr: np.ndarray, d: int) -> set:
-        if d not in cache:  # built once per precision
-            cache[d] = set(map(tuple, np.rint(arr * 10.0**d).astype(np.int64).tolist()))
-        return cache[d]
+    def matches(kind: str, value: float, d: int) -> set[int]:
+        """Incidents whose ``kind`` coordinate rounds to ``value`` at ``d`` decimals."""
+        if (kind, d) not in cache:  # built once per coordinate and precision
+            index: dict[int, set[int]] = {}
+            for i, key in enumerate(np.rint(columns[kind] * 10.0**d).astype(np.int64).tolist()):
+                index.setdefault(key, set()).add(i)
+            cache[kind, d] = index
+        return cache[kind, d].get(round(value * 10**d), set())
 
     for (a, da), (b, db) in zip(values, values[1:], strict=False):
-        d = min(da, db)
-        for p, q in ((a, b), (b, a)):
-            if abs(p) <= 180 and abs(q) <= 90 and d >= 4:
-                dd = min(d, 12)
-                known = keys(lon_lat_sets, inc["lonlat"], dd)
-                if (round(p * 10**dd), round(q * 10**dd)) in known:
+        for (p, dp), (q, dq) in (((a, da), (b, db)), ((b, db), (a, da))):
+            if abs(p) <= 180 and abs(q) <= 90 and min(dp, dq) >= 4:
+                if matches("lon", p, min(dp, 12)) & matches("lat", q, min(dq, 12)):
                     hits.append(f"lon/lat pair {p}, {q}")
             elif 1e5 <= abs(p) <= 1e7 and 1e5 <= abs(q) <= 1e8:
-                dd = min(d, 8)
-                known = keys(xy_sets, inc["xy"], dd)
-                if (round(p * 10**dd), round(q * 10**dd)) in known:
+                if matches("x", p, min(dp, 8)) & matches("y", q, min(dq, 8)):
                     hits.append(f"x/y pair {p}, {q}")
     for v, d in values:
-        if d >= 9 and abs(v) <= 180:
-            dd = min(d, 12)
-            if dd not in singles:
-                singles[dd] = set(np.rint(inc["lonlat"].ravel() * 10.0**dd).astype(np.int64)
-                                  .tolist())
-            known = singles[dd]
-            if round(v * 10**dd) in known:
-                hits.append(f"coordinate {v}")
+        if d >= 9 and abs(v) <= 180 and (matches("lon", v, min(d, 12))
+                                         or matches("lat", v, min(d, 12))):
+            hits.append(f"coordinate {v}")
     return hits
+
+
+def _identifying(table: pd.DataFrame, column, inc: dict) -> bool:
+    """A ``location_type`` column, or an ``id`` column holding the input's incident ids.
+
+    (Other tables may have an ``id`` of their own, e.g. intervention ids.)
+    """
+    name = str(column).lower()
+    if name == "location_type":
+        return True
+    if name != "id":
+        return False
+    values = table[column].dropna().astype(str)
+    return len(values) > 0 and values.isin(inc["ids"]).mean() >= 0.5
 
 
 def _points_near_incidents(frame: pd.DataFrame, inc: dict) -> int:
@@ -250,7 +264,7 @@ def _points_near_incidents(frame: pd.DataFrame, inc: dict) -> int:
         return 0
     if points.crs is None:
         raise AssertionError("a vector output has no CRS, so its points cannot be checked")
-    points = points.to_crs(PROJECTED)
+    points = points.to_crs(inc["crs"])
     dist, _ = inc["tree"].query(np.c_[points.x.to_numpy(), points.y.to_numpy()])
     return int((dist < 1.0).sum())
 
@@ -302,8 +316,8 @@ def _leaks(out: Path, inc: dict) -> tuple[list[str], int]:
                          if not v.isascii() and v in t]
         for name, table in _tables(path):
             n_tables += 1
-            columns = {str(c).lower() for c in table.columns}
-            problems += [f"{name}: identifying column {c!r}" for c in columns & FORBIDDEN_COLUMNS]
+            problems += [f"{name}: identifying column {c!r}" for c in table.columns
+                         if _identifying(table, c, inc)]
             if near := _points_near_incidents(table, inc):
                 problems.append(f"{name}: {near} point(s) within 1 m of an incident")
             problems += [f"{name}: column {c!r} holds incident coordinates"
@@ -314,6 +328,13 @@ def _leaks(out: Path, inc: dict) -> tuple[list[str], int]:
                     if set(table[col].dropna().astype(str)) & location_types:
                         problems.append(f"{name}: column {col!r} holds location types")
         for name, array in _arrays(path):
+            if array.dtype.kind in "USO" or (array.dtype == np.uint8 and array.ndim == 1):
+                text = (bytes(array).decode("utf-8", errors="ignore") if array.dtype == np.uint8
+                        else " ".join(map(str, array.ravel().tolist())))
+                problems += [f"{name}: {hit}" for hit in _coordinate_pairs_in_text(text, inc)[:5]]
+                continue
+            if array.dtype.kind not in "fiu":
+                continue
             if array.ndim == 2 and array.shape[1] == 2 and array.dtype.kind == "f":
                 dist, _ = inc["tree"].query(np.nan_to_num(array, nan=-1e12))
                 if (dist < 1.0).any():
@@ -345,7 +366,7 @@ def test_the_leak_detectors_catch_planted_leaks(incidents, tmp_path):
         "near.geojson": lambda p: gpd.GeoDataFrame(
             {"n": [1]}, geometry=gpd.points_from_xy([x + 0.4], [y]), crs=PROJECTED).to_file(
             p, driver="GeoJSON", engine="pyogrio"),
-        "ids.csv": lambda p: pd.DataFrame({"id": [1, 2], "v": [3, 4]}).to_csv(p, index=False),
+        "ids.csv": lambda p: pd.DataFrame({"id": [11, 12], "v": [3, 4]}).to_csv(p, index=False),
         "coords.parquet": lambda p: pd.DataFrame({"a": [lon], "b": [0.5]}).to_parquet(p),
         "state.npz": lambda p: np.savez(p, pts=np.array([[x, y]])),
         "layers.gpkg": lambda p: gpd.GeoDataFrame(
@@ -381,6 +402,29 @@ def test_public_counts_are_zero_at_least_k_or_suppressed(runs, mode):
     assert checked > 1000 and suppressed > 0
 
 
+@pytest.fixture(scope="module")
+def demo_public(tmp_path_factory) -> tuple[Path, dict]:
+    """The demo in public mode: its interventions stage finds candidates (São Paulo's doesn't)."""
+    pytest.importorskip("pyrosm")
+    from hotspot_env.demo import demo_incidents_path, run_demo
+
+    out = tmp_path_factory.mktemp("demo-public")
+    analysis = run_demo(out=out, privacy="public")
+    return out, _incident_facts(demo_incidents_path(), analysis.grid.crs.to_string())
+
+
+def test_public_demo_reveals_no_incident_and_suppresses_counts(demo_public):
+    out, inc = demo_public
+    assert (out / "interventions.csv").read_text().count("\n") > 2  # candidates were written
+    problems, n_tables = _leaks(out, inc)
+    assert problems == []
+    for path in _files(out):
+        for name, table in _tables(path):
+            for col in table.columns:
+                if is_count_column(str(col).lower()):
+                    assert not _bad_published_counts(table[col]), (name, col)
+
+
 def test_internal_mode_has_small_counts_so_the_public_check_means_something(runs):
     cells = gpd.read_file(runs["internal"] / "cells.gpkg", layer="cells")
     counts = cells["incidents"].to_numpy()
@@ -403,8 +447,11 @@ def test_manifest_records_the_mode_and_the_protections(runs):
 
 
 def test_the_secret_dp_seed_is_written_nowhere(runs):
+    seed = int(DP_SEED)
+    needles = [DP_SEED.encode(), seed.to_bytes(8, "little"), seed.to_bytes(8, "big")]
     for path in _files(runs["public-dp"]):
-        assert DP_SEED.encode() not in path.read_bytes(), path.name
+        data = path.read_bytes()
+        assert not any(n in data for n in needles), path.name
 
 
 def test_dp_noise_changes_the_published_counts(runs):

@@ -166,6 +166,7 @@ def stage(
             "portfolio_status", ranking.optimal.status,
             f"the optimiser stopped before proving optimality (gap {ranking.optimal.gap:.2%})")))
     params["ranking"] = ranking.summary()
+    analysis.extras.setdefault("stage_timings", {})["ranking"] = ranking.timings()
     analysis.extras["interventions"] = result
     analysis.parameters["interventions"] = params
     analysis.choices.extend(choices)

@@ -126,17 +126,23 @@ class Ranking:
             return 0.0
         return (self.optimal.value - self.greedy_value) / self.optimal.value
 
+    def timings(self) -> dict[str, float]:
+        """Wall-clock seconds of the re-rank and the optimiser (kept out of the manifest)."""
+        out = {"rerank_ms": round(self.seconds * 1000, 3)}
+        if self.optimal is not None:
+            out["optimal_seconds"] = round(self.optimal.seconds, 3)
+        return out
+
     def summary(self) -> dict[str, Any]:
-        """JSON-ready description."""
+        """JSON-ready, deterministic description (no timings: see :meth:`timings`)."""
         out: dict[str, Any] = {
             "budget": self.budget, "weights": self.weights.as_text(),
             "n_selected": int(self.selected.sum()), "greedy_value": self.greedy_value,
             "greedy_cost": self.greedy_cost, "greedy_n": int(self.greedy.sum()),
-            "rerank_ms": round(self.seconds * 1000, 3), "message": self.message}
+            "message": self.message}
         if self.optimal is not None:
             out.update(optimal_value=self.optimal.value, optimal_cost=self.optimal.cost,
                        optimal_status=self.optimal.status, optimal_bound=self.optimal.bound,
-                       optimal_seconds=round(self.optimal.seconds, 3),
                        optimal_rounds=self.optimal.rounds, greedy_gap=self.gap)
         return out
 
