@@ -1,18 +1,22 @@
 """Benchmark: the whole pipeline on a synthetic city, timed stage by stage, with peers.
 
-``hotspot-env bench --scale quick|city|metro`` generates a seeded synthetic
-city, writes it to disk as a user would hand it over (incidents as GeoParquet,
-factor layers as a GeoPackage), runs :func:`hotspot_env.pipeline.run` on those
-files exactly as ``hotspot-env analyze`` does, and times every stage with
-:func:`time.perf_counter`. Stages are timed by wrapping the functions the
-pipeline calls (never by re-implementing them), so the numbers are those of the
-real code path; time not spent in a wrapped function is reported as
-``analyze_other`` (point filtering, cell indexing, array bookkeeping).
+``hotspot-env bench --scale quick|city|metro`` generates the seeded synthetic
+city of :func:`hotspot_env.synth.simulate_city`, writes it as a user would hand
+it over (``incidents.csv`` and ``layers.gpkg``, via
+:meth:`~hotspot_env.synth.SyntheticCity.write`), runs
+:func:`hotspot_env.pipeline.run` on those files exactly as ``hotspot-env
+analyze`` does, and times every stage with :func:`time.perf_counter` (wall) and
+:func:`time.process_time` (CPU). Stages are timed by temporarily wrapping the
+functions the pipeline calls (never by re-implementing them), so the numbers
+are those of the real code path; time in ``analyze`` not spent in a wrapped
+function is reported as ``analyze_other`` (source filter, cell indexing,
+dropping points outside the area).
 
-Stages of other modules (risk factors, the risk terrain model, candidates and
-ranking of interventions) are timed as they are registered in
-:data:`hotspot_env.pipeline.STAGES`; a stage whose module does not exist yet is
-listed in ``stages_missing``, never faked.
+Later stages (risk factors, forecast, risk terrain model, trends, candidates
+and ranking of interventions) are those of
+:func:`hotspot_env.pipeline.all_stages`; a stage that raises is reported as
+``"error: ..."`` in ``stage_status`` and listed in ``stages_missing``, never
+faked.
 
 The city is generated in a separate process so that ``peak_rss_mb`` (the
 ``ru_maxrss`` of this process, read right after the pipeline) measures the
@@ -24,7 +28,7 @@ same data (see ``benchmarks/README.md`` for how each is made fair):
   if installed, KDEpy ``FFTKDE`` (a binned approximation);
 * Gi* vs ``esda.G_Local(star=True, transform="B", permutations=0)`` with a
   ``libpysal.weights.lat2W`` queen W of the full rectangular grid;
-* re-ranking of 10,000 candidates, when the interventions engine exists.
+* re-ranking the run's intervention candidates under varied budgets.
 """
 
 from __future__ import annotations

@@ -510,48 +510,13 @@ class EngineView:
         return portfolio.joint
 
 
-#: Per-type evidence texts per engine result: ``id(result) -> (result, evidence, verified)``.
-_STATIC_COLUMNS: dict[int, tuple[Any, list[str], list[str]]] = {}
-
-
 def ranked_table(result: Any, ranking: Any) -> gpd.GeoDataFrame:
-    """The engine's ranked table, fast enough to rebuild on every slider move.
+    """The engine's ranked table for ``ranking`` (``InterventionsResult.table``).
 
-    Same rows, columns and order as ``InterventionsResult.table(ranking)``
-    (checked in the tests); the evidence citation and verification columns,
-    which depend only on the intervention type, are looked up once per type
-    and per result instead of once per candidate.
+    The engine looks the evidence up once per intervention type, so the table
+    is cheap enough to rebuild on every slider move.
     """
-    entry = _STATIC_COLUMNS.get(id(result))
-    if entry is None or entry[0] is not result:
-        types = result.candidates["type"].to_numpy(dtype=str)
-        library = result.library
-        cite = {t: library.short_citation(t) for t in dict.fromkeys(types)}
-        verified = {t: ",".join(dict.fromkeys(library.rows_for(t)["verified"]))
-                    for t in dict.fromkeys(types)}
-        entry = (result, [cite[t] for t in types], [verified[t] for t in types])
-        _STATIC_COLUMNS[id(result)] = entry
-        while len(_STATIC_COLUMNS) > 16:
-            _STATIC_COLUMNS.pop(next(iter(_STATIC_COLUMNS)))
-    stats = result.model.standalone()
-    frame = result.candidates.copy()
-    cost = frame["cost"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per = np.where(cost > 0, stats["mean"] / cost * 1000.0, 0.0)
-    frame["prevented_mean"] = stats["mean"]
-    frame["prevented_lo"] = stats["lo"]
-    frame["prevented_hi"] = stats["hi"]
-    frame["prevented_point"] = stats["point"]
-    frame["prevented_per_cost"] = per
-    frame["score"] = ranking.score
-    frame["selected"] = ranking.selected
-    frame["selected_greedy"] = ranking.greedy
-    frame["rank"] = ranking.rank
-    frame["baseline"] = result.model.baseline_reach
-    frame["evidence"] = entry[1]
-    frame["verified"] = entry[2]
-    frame = frame.iloc[np.lexsort((frame["intervention_id"].to_numpy(), ranking.rank))]
-    return frame.reset_index(drop=True)
+    return result.table(ranking)
 
 
 #: Engine results with proposals, by (engine, proposals): scoring proposals

@@ -160,7 +160,8 @@ def test_manifest_is_stable_json(sp_twice):
 
 
 def test_demo_twice_gives_identical_outputs(tmp_path_factory):
-    pytest.importorskip("pyrosm")
+    import pyrosm  # noqa: F401 - a core dependency: fail, never skip
+
     from hotspot_env.demo import run_demo
 
     first, second = tmp_path_factory.mktemp("demo-a"), tmp_path_factory.mktemp("demo-b")

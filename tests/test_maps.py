@@ -378,9 +378,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not chromium_available(), reason="needs /usr/bin/chromium")
 def test_offline_map_renders_in_chromium(served_dir):
-    sync_api = pytest.importorskip("playwright.sync_api")
+    assert chromium_available(), "install Debian chromium (make chromium): browser tests need it"
+    from playwright import sync_api
     root, base_url = served_dir
     maps.vendor_assets(root)
     m, _ = _full_map(asset_base="/vendor", height=700)

@@ -405,7 +405,8 @@ def test_public_counts_are_zero_at_least_k_or_suppressed(runs, mode):
 @pytest.fixture(scope="module")
 def demo_public(tmp_path_factory) -> tuple[Path, dict]:
     """The demo in public mode: its interventions stage finds candidates (São Paulo's doesn't)."""
-    pytest.importorskip("pyrosm")
+    import pyrosm  # noqa: F401 - a core dependency: fail, never skip
+
     from hotspot_env.demo import demo_incidents_path, run_demo
 
     out = tmp_path_factory.mktemp("demo-public")

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import pytest
 
-synth = pytest.importorskip("hotspot_env.synth")
-
-from hotspot_env import rtm  # noqa: E402
+from hotspot_env import (
+    rtm,  # noqa: E402
+    synth,
+)
 from hotspot_env.density import count_incidents  # noqa: E402
 from hotspot_env.grid import Grid  # noqa: E402
 

