@@ -26,3 +26,21 @@ def test_bench_tiny_json_has_every_key_and_matches_peers(tmp_path):
     saved = json.loads((tmp_path / "bench" / "results-tiny.json").read_text())
     assert saved["n_cells"] == data["n_cells"]
     assert (tmp_path / "bench" / "cells.gpkg").is_file()
+
+
+def test_bench_leaves_the_pipeline_unpatched():
+    import geopandas as gpd
+
+    from hotspot_env import analysis, export, pipeline
+    from hotspot_env.bench import _instrumented_run, _Timer
+    from hotspot_env.grid import Grid
+
+    before = (pipeline.analyze, pipeline.all_stages, export.write_cells, export.all_writers,
+              gpd.GeoDataFrame.to_crs, vars(Grid)["from_area"], analysis.kde)
+    try:
+        _instrumented_run(_Timer(), "missing.csv", "missing.gpkg", None, {})
+    except Exception:
+        pass
+    after = (pipeline.analyze, pipeline.all_stages, export.write_cells, export.all_writers,
+             gpd.GeoDataFrame.to_crs, vars(Grid)["from_area"], analysis.kde)
+    assert all(a is b for a, b in zip(before, after, strict=True))
