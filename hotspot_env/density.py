@@ -5,7 +5,9 @@ an *exact* kernel sum evaluated at cell centres: every point adds its kernel to
 the cells within one bandwidth, compiled with numba, so cost grows with
 ``n_points x (bandwidth / cell_size)^2`` and memory with the grid only. No
 binning approximation is involved, so results match scikit-learn's
-``KernelDensity`` to floating-point precision for the kernels both support.
+``KernelDensity`` to floating-point precision for the kernels both support. The
+sum runs in parallel over bands of grid rows (numba threads), with results
+bit-identical for any number of threads.
 """
 
 from __future__ import annotations
