@@ -110,6 +110,10 @@ def classify_light(
                      ["unknown", "dark", "twilight"], "day").astype(str)
 
 
+#: Column of the incident frame holding cached light classes.
+LIGHT_COLUMN = "light"
+
+
 def light_classes(
     incidents: gpd.GeoDataFrame, crs: CRS | str | None = None
 ) -> tuple[np.ndarray, list[Choice]]:
@@ -136,6 +140,8 @@ def light_classes(
     """
     n = len(incidents)
     choices: list[Choice] = []
+    if LIGHT_COLUMN in incidents.columns:  # classified once per analysis (see compute)
+        return incidents[LIGHT_COLUMN].to_numpy(dtype=str), choices
     if "datetime" not in incidents.columns or n == 0:
         stamps = pd.Series(pd.NaT, index=incidents.index, dtype="datetime64[ns, UTC]")
     else:
@@ -195,11 +201,17 @@ def compute(
         known time per cell. No layer and no features: darkness is a condition
         of the incidents, not a place feature.
     """
+    original = incidents
     incidents = usable(incidents)
     keys = ["dark_share", "timed_incidents"]
     if incidents is None:
         return not_measured(NAME, grid, keys, "no incidents: darkness could not be measured")
     classes, choices = light_classes(incidents, grid.crs)
+    # Cache the classes on the incident frame: profiles, trends and the
+    # intervention baseline need the same classes, and the sun position is the
+    # costly part (one astral call per distinct place and minute).
+    if original is not None and len(original) == len(incidents):
+        original[LIGHT_COLUMN] = classes
     x, y = incidents.geometry.x.to_numpy(), incidents.geometry.y.to_numpy()
     timed = classes != "unknown"
     dark, timed_count = cell_sum_count(grid, x[timed], y[timed], (classes[timed] == "dark") * 1.0)
