@@ -1,7 +1,7 @@
 """Files a planner or crew opens: GeoPackage, GeoTIFF, manifest, report.
 
 Every file goes through :mod:`hotspot_env.atomic`, and every count through
-:func:`hotspot_env.privacy.publishable_counts`, so no output is half-written
+:func:`hotspot_env.privacy.published_counts`, so no output is half-written
 and none holds an individual incident's coordinates.
 """
 
@@ -17,7 +17,7 @@ import rasterio
 
 from hotspot_env.atomic import atomic_path, staged_folder, write_text
 from hotspot_env.manifest import build_manifest, manifest_json
-from hotspot_env.privacy import publishable_counts
+from hotspot_env.privacy import published_counts
 
 #: Per-cell columns written to ``cells.gpkg`` first, in this order.
 CELL_COLUMNS = ("incidents", "kde", "gi_z", "gi_p", "gi_bin")
@@ -32,7 +32,7 @@ def is_count_column(name: str) -> bool:
     The convention for every stage: a per-cell count array is named
     ``incidents`` or ``incidents_*`` (e.g. ``incidents_night``) or ends in
     ``_count``; in public mode each such column is published through
-    :func:`hotspot_env.privacy.publishable_counts`.
+    :func:`hotspot_env.privacy.published_counts`.
     """
     return name == "incidents" or name.startswith("incidents_") or name.endswith("_count")
 
@@ -42,12 +42,9 @@ def cells_frame(analysis: Any):
     names = [c for c in CELL_COLUMNS if c in analysis.arrays]
     names += [c for c in analysis.arrays if c not in names]
     cells = analysis.cells(names)
-    privacy = analysis.parameters.get("privacy", "internal")
-    seed = analysis.extras.get("dp_seed")
-    for i, name in enumerate(c for c in names if is_count_column(c)):
-        cells[name] = publishable_counts(
-            cells[name].to_numpy(), privacy, analysis.parameters.get("k_threshold"),
-            analysis.parameters.get("dp_epsilon"), None if seed is None else seed + i)
+    mask = analysis.grid.mask
+    for name in (c for c in names if is_count_column(c)):
+        cells[name] = published_counts(analysis, name)[mask]
     return cells
 
 

@@ -7,7 +7,7 @@ with its legend. A layer whose stage has not run is simply not offered, so
 the app grows as stages land.
 
 Privacy: maps never hold incident points. Cell counts in tooltips go through
-:func:`hotspot_env.privacy.publishable_counts`, so in public mode 1-4 show
+:func:`hotspot_env.privacy.published_counts`, so in public mode 1-4 show
 as ``"<5"``.
 """
 
@@ -24,7 +24,7 @@ import shapely
 
 from hotspot_env import maps
 from hotspot_env.places import per_cell_values
-from hotspot_env.privacy import publishable_counts
+from hotspot_env.privacy import published_counts
 
 #: Colours of vector layers (colour-blind-safe where they meet).
 COLOURS = {
@@ -136,9 +136,8 @@ def _draw_density(m: Any, a: Any, privacy: str, pos: str) -> None:
 
 def _draw_hotspots(m: Any, a: Any, privacy: str, pos: str) -> None:
     cells = a.cells(["incidents", "gi_z", "gi_bin"])
+    cells["incidents"] = published_counts(a, privacy=privacy)[a.grid.mask]
     cells = cells[cells["gi_bin"] != 0].copy()
-    k = a.parameters.get("k_threshold")
-    cells["incidents"] = publishable_counts(cells["incidents"].to_numpy(), privacy, k)
     cells["gi_z"] = cells["gi_z"].round(2)
     entries = maps.add_cells(m, cells, "gi_bin", name="Gi* hot and cold spots",
                              tooltip_fields=["cell_id", "incidents", "gi_z"])

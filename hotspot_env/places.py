@@ -20,7 +20,7 @@ import shapely
 from pyproj import Transformer
 
 from hotspot_env import settings
-from hotspot_env.privacy import publishable_counts
+from hotspot_env.privacy import published_counts
 
 #: Per-cell values shown for a place: array key -> (label, unit, what it means).
 #: Order is display order. Keys that an analysis does not have are skipped.
@@ -203,7 +203,7 @@ def describe_cell(analysis: Any, row: int, col: int, privacy: str | None = None)
     k = int(analysis.parameters.get("k_threshold") or settings.k_threshold)
     arrays = per_cell_values(analysis)
     count = int(arrays["incidents"][row, col])
-    shown = publishable_counts(np.array([count]), privacy, k)[0]
+    shown = published_counts(analysis, privacy=privacy)[row, col]
     few = privacy == "public" and 0 < count < k
     lon, lat = cell_centre_lonlat(grid, row, col)
     gi_bin = int(arrays["gi_bin"][row, col]) if "gi_bin" in arrays else 0
@@ -265,13 +265,11 @@ def top_places(analysis: Any, n: int = 10, privacy: str | None = None) -> pd.Dat
     order = np.argsort(-flat, kind="stable")[:n]
     order = order[np.isfinite(flat[order])]
     rows, cols = np.divmod(order, analysis.grid.n_cols)
-    counts = np.asarray(arrays["incidents"])[rows, cols]
-    k = analysis.parameters.get("k_threshold")
     table = pd.DataFrame({
         "cell_id": order.astype(np.int64),
         "street": nearest_street(analysis, list(zip(rows.tolist(), cols.tolist(),
                                                     strict=True))),
-        "incidents": publishable_counts(counts, privacy, k).astype(str),
+        "incidents": published_counts(analysis, privacy=privacy)[rows, cols].astype(str),
         ("risk score" if key == "rtm_score" else "density"): np.round(flat[order], 2),
     })
     if "why" in arrays:

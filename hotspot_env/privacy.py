@@ -1,6 +1,6 @@
 """Public mode: places, never people, at every exit.
 
-Every export goes through :func:`publishable_counts` so that in public mode
+Every exit takes counts from :func:`published_counts` so that in public mode
 small counts are suppressed (shown as ``"<k"``) and, optionally, Laplace noise
 gives epsilon-differential privacy to the published counts (Dwork et al. 2006):
 each incident changes one cell count by one, so the L1 sensitivity is 1 and
@@ -12,6 +12,10 @@ comes from the operating system's entropy (see ``docs/privacy.md``).
 """
 
 from __future__ import annotations
+
+import secrets
+import zlib
+from typing import Any
 
 import numpy as np
 
@@ -78,3 +82,41 @@ def publishable_counts(
     if epsilon is not None:
         counts = laplace_noise(counts, epsilon, seed)
     return suppress_small(counts, k)
+
+
+def published_counts(analysis: Any, name: str = "incidents",
+                     privacy: str | None = None) -> np.ndarray:
+    """A per-cell count layer of ``analysis`` as it may be shown, over the whole grid.
+
+    The one place every exit (files, report, map, app tables) takes counts
+    from, so each view shows the *same* published value: the Laplace noise is
+    drawn once per layer from the run's secret seed (``extras["dp_seed"]``,
+    created here when public mode asks for noise and none was given), never
+    independently per view, which would multiply the privacy cost.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        The analysis; ``parameters`` gives ``privacy``, ``k_threshold`` and
+        ``dp_epsilon``.
+    name : str
+        Count layer in ``analysis.arrays``.
+    privacy : {"internal", "public"}, optional
+        Override the analysis' mode (the co-design page is always public).
+
+    Returns
+    -------
+    ndarray, shape ``grid.shape``
+        Integers in internal mode; strings ("<k" for small counts) in public.
+    """
+    params = analysis.parameters
+    mode = privacy or params.get("privacy", "internal")
+    epsilon = params.get("dp_epsilon") if mode == "public" else None
+    seed = analysis.extras.get("dp_seed")
+    if epsilon is not None and seed is None:
+        seed = analysis.extras["dp_seed"] = secrets.randbits(32)
+    offset = zlib.crc32(name.encode("utf-8")) % 100_000
+    values = np.asarray(analysis.arrays[name])
+    flat = publishable_counts(values.ravel(), mode, params.get("k_threshold"), epsilon,
+                              None if seed is None else seed + offset)
+    return np.asarray(flat).reshape(values.shape)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from hotspot_env.atomic import write_text
-from hotspot_env.privacy import publishable_counts
+from hotspot_env.privacy import published_counts
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -77,8 +77,8 @@ def report_html(analysis: Any, sections: list[tuple[str, str]] | None = None) ->
     png = base64.b64encode(density_png(analysis)).decode("ascii")
     cells = analysis.cells(["incidents", "gi_z", "gi_bin"])
     top = cells.sort_values(["gi_z", "cell_id"], ascending=[False, True]).head(10)
-    shown = publishable_counts(top["incidents"].to_numpy(), privacy,
-                               params.get("k_threshold"), params.get("dp_epsilon"))
+    published = published_counts(analysis)[analysis.grid.mask]
+    shown = published[top.index.to_numpy()]
     top_rows = [{"cell_id": int(r.cell_id), "incidents": c, "Gi* z": f"{r.gi_z:.2f}",
                  "bin": int(r.gi_bin)} for r, c in zip(top.itertuples(), shown, strict=True)]
     choice_rows = [{"parameter": c.name, "value": c.value, "how it was chosen": c.rule}
