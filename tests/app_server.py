@@ -2,7 +2,9 @@
 
 Not a test module. Test modules import the fixtures::
 
-    from tests.app_server import app_server, browser, context  # noqa: F401
+    from tests.app_server import app_server, context  # noqa: F401
+
+(the ``browser`` fixture lives in ``tests/conftest.py``: one Playwright per session)
 
 ``app_server`` starts ``streamlit run app.py`` on a free loopback port as a
 subprocess, waits for ``/_stcore/health`` and stops it (and only it) at the
@@ -30,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import block_external, chromium_available, launch_browser
+from tests.browser import block_external, chromium_available
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
@@ -121,19 +123,6 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the whole session."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_browser(p)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,3 +29,22 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     from hotspot_env import settings
 
     monkeypatch.setattr(settings, "cache_folder", tmp_path_factory.getbasetemp() / "osm-cache")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Debian Chromium for the whole session.
+
+    Playwright's sync API may run only once per thread, so every browser test
+    (maps, app pages) shares this single instance.
+    """
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import launch_browser
+
+    with sync_playwright() as p:
+        b = launch_browser(p)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -21,7 +21,6 @@ from tests.app_server import (  # noqa: F401 - fixtures
     ARTIFACTS,
     app_server,
     assert_no_exception,
-    browser,
     click_map,
     make_session,
     map_frame,

@@ -29,9 +29,9 @@ from rasterio.warp import calculate_default_transform, transform_bounds
 from hotspot_env import maps
 
 try:
-    from tests.browser import block_external, chromium_available, launch_browser
+    from tests.browser import block_external, chromium_available
 except ImportError:  # tests/ is not a package when run by the pytest script
-    from browser import block_external, chromium_available, launch_browser
+    from browser import block_external, chromium_available
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 XSS = "<img src=x onerror=alert(1)>"
@@ -378,9 +378,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.mark.browser
-def test_offline_map_renders_in_chromium(served_dir):
+def test_offline_map_renders_in_chromium(served_dir, browser):
     assert chromium_available(), "install Debian chromium (make chromium): browser tests need it"
-    from playwright import sync_api
     root, base_url = served_dir
     maps.vendor_assets(root)
     m, _ = _full_map(asset_base="/vendor", height=700)
@@ -390,47 +389,45 @@ def test_offline_map_renders_in_chromium(served_dir):
     errors: list[str] = []
     dialogs: list[str] = []
     failed: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = launch_browser(p)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 720})
-            blocked = block_external(page)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.on("requestfailed", lambda r: failed.append(r.url))
-            page.goto(f"{base_url}/map.html", wait_until="load")
-            page.wait_for_function(
-                "() => { const i = document.querySelector('.leaflet-image-layer');"
-                " return i && i.complete && i.naturalWidth > 0; }",
-                timeout=10_000,
-            )
-            assert page.locator(".leaflet-container").count() == 1
-            widths = page.eval_on_selector_all(
-                "img.leaflet-image-layer", "els => els.map(e => e.naturalWidth)"
-            )
-            assert widths and max(widths) > 0
-            basemap_paths = page.locator(".leaflet-hotspotBasemap-pane svg path").count()
-            assert basemap_paths == 3  # buildings, minor streets, major streets
-            assert page.locator(".leaflet-overlay-pane svg path").count() >= 7
+    page = browser.new_page(viewport={"width": 1100, "height": 720})
+    try:
+        blocked = block_external(page)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("requestfailed", lambda r: failed.append(r.url))
+        page.goto(f"{base_url}/map.html", wait_until="load")
+        page.wait_for_function(
+            "() => { const i = document.querySelector('.leaflet-image-layer');"
+            " return i && i.complete && i.naturalWidth > 0; }",
+            timeout=10_000,
+        )
+        assert page.locator(".leaflet-container").count() == 1
+        widths = page.eval_on_selector_all(
+            "img.leaflet-image-layer", "els => els.map(e => e.naturalWidth)"
+        )
+        assert widths and max(widths) > 0
+        basemap_paths = page.locator(".leaflet-hotspotBasemap-pane svg path").count()
+        assert basemap_paths == 3  # buildings, minor streets, major streets
+        assert page.locator(".leaflet-overlay-pane svg path").count() >= 7
 
-            assert page.locator(".hotspot-legend").count() == 2
-            assert page.locator(".hotspot-legend img").count() == 0
-            gi_legend = page.locator(".hotspot-legend", has_text="Hot spot, 99 %")
-            assert XSS in gi_legend.inner_text()
-            assert page.locator(".leaflet-control-layers").count() == 1
-            assert page.locator(".leaflet-control-layers img").count() == 0
+        assert page.locator(".hotspot-legend").count() == 2
+        assert page.locator(".hotspot-legend img").count() == 0
+        gi_legend = page.locator(".hotspot-legend", has_text="Hot spot, 99 %")
+        assert XSS in gi_legend.inner_text()
+        assert page.locator(".leaflet-control-layers").count() == 1
+        assert page.locator(".leaflet-control-layers img").count() == 0
 
-            # Tooltip on a hot-spot cell shows escaped text, not markup.
-            page.locator('.leaflet-overlay-pane path[fill="#d62f27"]').first.hover()
-            tooltip = page.locator(".leaflet-tooltip")
-            tooltip.wait_for(timeout=5_000)
-            assert "Hot spot, 99 % confidence" in tooltip.inner_text()
-            assert page.locator(".leaflet-tooltip img").count() == 0
-            page.mouse.move(5, 5)
+        # Tooltip on a hot-spot cell shows escaped text, not markup.
+        page.locator('.leaflet-overlay-pane path[fill="#d62f27"]').first.hover()
+        tooltip = page.locator(".leaflet-tooltip")
+        tooltip.wait_for(timeout=5_000)
+        assert "Hot spot, 99 % confidence" in tooltip.inner_text()
+        assert page.locator(".leaflet-tooltip img").count() == 0
+        page.mouse.move(5, 5)
 
-            page.screenshot(path=str(ARTIFACTS / "maps_offline.png"))
-        finally:
-            browser.close()
+        page.screenshot(path=str(ARTIFACTS / "maps_offline.png"))
+    finally:
+        page.close()
     assert blocked == []
     assert errors == []
     assert dialogs == []
