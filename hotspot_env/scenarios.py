@@ -651,23 +651,9 @@ def _output_frame(portfolio: Portfolio) -> gpd.GeoDataFrame | None:
     table = portfolio.engine_table
     if table is None or portfolio.result is None:
         return None
-    try:
-        from hotspot_env.interventions.workorders import OUTPUT_COLUMNS
-    except ImportError:  # pragma: no cover
-        return None
-    table = table.copy()
-    for col in OUTPUT_COLUMNS:
-        if col not in table:
-            table[col] = ""
-    frame = table[list(OUTPUT_COLUMNS)].copy()
-    for col in ("location", "unit", "district", "evidence", "verified", "source", "note",
-                "reason", "type", "intervention_id"):
-        frame[col] = frame[col].fillna("").astype(str)
-    frame["rank"] = frame["rank"].astype(np.int64)
-    frame["selected"] = frame["selected"].astype(bool)
-    frame["selected_greedy"] = frame["selected_greedy"].astype(bool)
-    return gpd.GeoDataFrame(frame, geometry=table.geometry.to_numpy(),
-                            crs=portfolio.result.grid.crs)
+    from hotspot_env.interventions.workorders import published_rows
+
+    return published_rows(table, portfolio.result.grid.crs)
 
 
 def _gpkg_bytes(frame: gpd.GeoDataFrame) -> bytes:

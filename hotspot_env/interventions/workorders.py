@@ -88,7 +88,12 @@ td.box{text-align:center;font-size:14pt} .reason{color:#444;font-size:8pt}
 # ===================================================================== tables
 def output_table(result: InterventionsResult, ranking: Ranking | None = None) -> gpd.GeoDataFrame:
     """The published rows: :data:`OUTPUT_COLUMNS` + geometry, sorted by rank then id."""
-    table = result.table(ranking)
+    return published_rows(result.table(ranking), result.grid.crs)
+
+
+def published_rows(table: gpd.GeoDataFrame, crs: Any) -> gpd.GeoDataFrame:
+    """Reduce an engine table (``InterventionsResult.table``) to :data:`OUTPUT_COLUMNS`."""
+    table = table.copy()
     for col in OUTPUT_COLUMNS:
         if col not in table:
             table[col] = ""
@@ -99,7 +104,7 @@ def output_table(result: InterventionsResult, ranking: Ranking | None = None) ->
     frame["rank"] = frame["rank"].astype(np.int64)
     frame["selected"] = frame["selected"].astype(bool)
     frame["selected_greedy"] = frame["selected_greedy"].astype(bool)
-    return gpd.GeoDataFrame(frame, geometry=table.geometry.to_numpy(), crs=result.grid.crs)
+    return gpd.GeoDataFrame(frame, geometry=table.geometry.to_numpy(), crs=crs)
 
 
 def csv_text(frame: pd.DataFrame) -> str:
