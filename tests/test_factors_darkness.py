@@ -60,6 +60,28 @@ def test_elevation_matches_hand_culminations():
     assert night == pytest.approx(-(90 - HEL_LAT - 23.44), abs=0.5)
 
 
+@pytest.mark.parametrize(("start", "end"), [("2019-01-01", "2023-01-01"),
+                                            ("1850-01-01", "2150-01-01")])
+def test_vectorised_elevation_equals_astral_everywhere(start, end):
+    # The vectorised NOAA split must reproduce astral's own per-call elevation
+    # over the globe (pole guard included), every hour of the day and season,
+    # for a few years (daily nodes) and for three centuries (sparse nodes).
+    import astral
+    import astral.sun
+
+    rng = np.random.default_rng(7)
+    n = 1500
+    lon, lat = rng.uniform(-180, 180, n), rng.uniform(-89.99, 89.99, n)
+    lo, hi = pd.Timestamp(start).value // 10**9, pd.Timestamp(end).value // 10**9
+    when = pd.to_datetime(rng.integers(lo, hi, n), unit="s", utc=True)
+    got = darkness.sun_elevation(lon, lat, when)
+    ref = np.array([astral.sun.elevation(astral.Observer(latitude=a, longitude=o),
+                                         t.to_pydatetime())
+                    for o, a, t in zip(lon, lat, when, strict=True)])
+    assert np.abs(got - ref).max() < 0.005
+    assert (got < -6).any() and (got > 60).any()  # the sample spans night and day
+
+
 def test_classify_light_known_times_and_nat():
     times = pd.to_datetime(["2023-12-21 12:00", "2023-12-21 13:40", "2023-12-21 15:00",
                             "2023-06-21 20:30", "2023-06-21 22:00", None], utc=True)

@@ -11,15 +11,13 @@ algorithm, with atmospheric refraction) and classed as
 
 Per cell, ``dark_share`` = dark / timed incidents tells whether a place's
 incidents concentrate after dark, the situation street lighting can change
-(Welsh & Farrington 2008). Elevations are computed once per distinct
-(longitude and latitude rounded to 0.01 deg, minute) key: the error this adds is
-below 0.13 deg, and 100,000 incidents with distinct minutes take 4-5 s (astral
-costs ~15 us per call; incidents sharing a place and minute share one call).
+(Welsh & Farrington 2008). Elevations follow astral's NOAA algorithm,
+vectorised (see :func:`sun_elevation`): a million incidents take about a second.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
 
 import astral
 import astral.sun
@@ -44,14 +42,48 @@ NAME = "darkness"
 #: Sun elevation (degrees) below which it is dark: the end of civil twilight.
 CIVIL_TWILIGHT_DEG = -6.0
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_NS_PER_MIN = 60 * 10**9
+_NS_PER_S = 10**9
+_S_PER_DAY = 86400
+#: Julian day of the Unix epoch (1970-01-01T00:00Z).
+_JD_UNIX_EPOCH = 2440587.5
+#: Zenith angles are looked up in a table of astral's refraction every 0.01 deg.
+_REFRACTION_STEPS_PER_DEG = 100
+
+
+def _sun_declination_and_eot(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Astral's declination (deg) and equation of time (min) at 0h UTC of days since 1970."""
+    centuries = (days + _JD_UNIX_EPOCH - 2451545.0) / 36525.0
+    dec = np.fromiter((astral.sun.sun_declination(t) for t in centuries), float, days.size)
+    eot = np.fromiter((astral.sun.eq_of_time(t) for t in centuries), float, days.size)
+    return dec, eot
+
+
+@functools.cache
+def _refraction_table() -> np.ndarray:
+    """astral's refraction (deg) at zenith 0, 0.01, ..., 180 deg (18,001 values, computed once)."""
+    zenith = np.arange(180 * _REFRACTION_STEPS_PER_DEG + 1) / _REFRACTION_STEPS_PER_DEG
+    return np.fromiter((astral.sun.refraction_at_zenith(z) for z in zenith), float, zenith.size)
 
 
 def sun_elevation(
     lon: np.ndarray, lat: np.ndarray, datetimes_utc: pd.DatetimeIndex | np.ndarray | pd.Series
 ) -> np.ndarray:
     """Apparent sun elevation (degrees, refraction included) at places and moments.
+
+    The NOAA algorithm as astral implements it (``astral.sun.elevation``),
+    split in its two parts so that a million incidents take about a second
+    instead of a Python call each (~15 us):
+
+    * the sun's declination and the equation of time depend on the moment
+      only; astral computes them at 0h UTC of every day in the span, and they
+      are interpolated linearly in between (their curvature bounds the error
+      by 0.001 deg);
+    * the hour angle and the zenith angle follow per incident in numpy, and
+      astral's refraction is looked up at the zenith rounded to 0.01 deg
+      (refraction changes by at most 0.15 deg per deg, near the horizon).
+
+    The result agrees with ``astral.sun.elevation`` to within 0.005 deg
+    (astral also truncates moments to whole seconds), which the tests check.
 
     Parameters
     ----------
@@ -64,7 +96,7 @@ def sun_elevation(
     Returns
     -------
     ndarray of float64
-        Elevation in degrees, computed once per distinct (0.01 deg, minute) key.
+        Elevation in degrees.
     """
     lon = np.asarray(lon, dtype=float).ravel()
     lat = np.asarray(lat, dtype=float).ravel()
@@ -75,17 +107,28 @@ def sun_elevation(
     ok = ~stamps.isna() & np.isfinite(lon) & np.isfinite(lat)
     if not ok.any():
         return out
-    minutes = np.round(stamps.asi8[ok] / _NS_PER_MIN).astype(np.int64)
-    keys = np.column_stack([np.round(lon[ok] * 100).astype(np.int64),
-                            np.round(lat[ok] * 100).astype(np.int64), minutes])
-    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-    # astral takes one moment at a time (~15 us); the unique keys bound the calls.
-    elev = np.fromiter(
-        (astral.sun.elevation(astral.Observer(latitude=la / 100, longitude=lo / 100),
-                              _EPOCH + dt.timedelta(minutes=int(m)))
-         for lo, la, m in unique),
-        dtype=float, count=len(unique))
-    out[ok] = elev[inverse.ravel()]
+    seconds = stamps.asi8[ok] / _NS_PER_S
+    day = np.floor(seconds / _S_PER_DAY).astype(np.int64)
+    frac = seconds / _S_PER_DAY - day
+    # Nodes at every day of the span (a few thousand astral calls), or only at
+    # the days used (and the next) when the span is centuries long.
+    first, last = int(day.min()), int(day.max())
+    if last - first < 200_000:
+        nodes = np.arange(first, last + 2)
+        i = day - first
+    else:
+        nodes = np.unique(np.concatenate([day, day + 1]))
+        i = np.searchsorted(nodes, day)
+    dec_at, eot_at = _sun_declination_and_eot(nodes.astype(float))
+    dec = np.radians(dec_at[i] + frac * (dec_at[i + 1] - dec_at[i]))
+    eot = eot_at[i] + frac * (eot_at[i + 1] - eot_at[i])
+    minutes_of_day = frac * 1440.0
+    hour_angle = np.radians((minutes_of_day + eot + 4.0 * lon[ok]) / 4.0 - 180.0)
+    phi = np.radians(np.clip(lat[ok], -89.8, 89.8))  # astral's pole guard
+    cos_zenith = np.sin(phi) * np.sin(dec) + np.cos(phi) * np.cos(dec) * np.cos(hour_angle)
+    zenith = np.degrees(np.arccos(np.clip(cos_zenith, -1.0, 1.0)))
+    step = np.rint(zenith * _REFRACTION_STEPS_PER_DEG).astype(np.intp)
+    out[ok] = 90.0 - zenith + _refraction_table()[step]
     return out
 
 
