@@ -37,6 +37,32 @@ def test_point_layer_distance():
     assert res.name == "bars" and len(res.features) == 2
 
 
+@pytest.mark.parametrize("kinds", [("point",), ("point", "line", "polygon"), ("polygon",)])
+def test_distance_equals_brute_force_for_mixed_layers(kinds):
+    # Points take a KD-tree and lines/polygons a shapely tree: the merged
+    # nearest distance must equal shapely.distance to every feature.
+    from hotspot_env.factors.base import distance_to_features
+
+    rng = np.random.default_rng(11)
+    grid = box_grid(X0, Y0, X0 + 400, Y0 + 300, 10)
+    geoms = []
+    for _ in range(15):
+        x, y = X0 + rng.uniform(-50, 450), Y0 + rng.uniform(-50, 350)
+        if "point" in kinds:
+            geoms.append(shapely.Point(x, y))
+        if "line" in kinds:
+            geoms.append(shapely.LineString([(x, y), (x + rng.uniform(-60, 60), y + 30)]))
+        if "polygon" in kinds:
+            geoms.append(shapely.box(x, y, x + 25, y + 15))
+    geoms = np.array(geoms, dtype=object)
+    got = distance_to_features(grid, geoms)
+    cx, cy = grid.centres()
+    centres = shapely.points(cx[grid.mask], cy[grid.mask])
+    brute = shapely.distance(centres[:, None], geoms[None, :]).min(axis=1)
+    np.testing.assert_allclose(got[grid.mask], brute, rtol=1e-12, atol=1e-9)
+    assert np.isnan(got[~grid.mask]).all()
+
+
 def test_line_layer_in_other_crs_and_from_a_file(tmp_path):
     grid = grid100()
     line = frame([shapely.LineString([(X0, Y0 + 50), (X0 + 100, Y0 + 50)])]).to_crs("EPSG:4326")

@@ -25,6 +25,33 @@ def test_sample_along_spacing_and_midpoints():
     assert list(line) == [0] * 10 + [1]
 
 
+@pytest.mark.parametrize("multi", [False, True])
+def test_sample_along_equals_shapely_interpolation(multi):
+    # The numpy walk must put every sample where GEOS's line_interpolate_point
+    # does, across zero-length pieces, zero-length lines and line boundaries;
+    # multi-part lines take shapely's own path.
+    rng = np.random.default_rng(3)
+    lines = []
+    for i in range(400):
+        c = rng.uniform(0, 300, (int(rng.integers(2, 7)), 2))
+        if i % 7 == 0:
+            c[1] = c[0]
+        if i % 50 == 0:
+            c[:] = c[0]
+        lines.append(shapely.LineString(c))
+    if multi:
+        lines.append(shapely.MultiLineString([[(0, 0), (40, 0)], [(50, 0), (50, 30)]]))
+    geoms = np.array(lines, dtype=object)
+    x, y, line = sample_along(geoms, 7.0)
+    lengths = shapely.length(geoms)
+    n = np.maximum(1, np.round(lengths / 7.0)).astype(np.int64)
+    k = np.arange(line.size) - np.repeat(np.cumsum(n) - n, n)
+    ref = shapely.get_coordinates(
+        shapely.line_interpolate_point(geoms[line], (k + 0.5) * lengths[line] / n[line]))
+    np.testing.assert_allclose(np.column_stack([x, y]), ref, atol=1e-7)
+    np.testing.assert_array_equal(line, np.repeat(np.arange(geoms.size), n))
+
+
 def test_cell_mean_ignores_nan_and_outside_points():
     grid = box_grid(0, 0, 20, 20, 10)
     m = cell_mean(grid, np.array([1, 2, 3, 15, 50]), np.array([1, 2, 3, 15, 50]),

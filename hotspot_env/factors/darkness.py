@@ -24,7 +24,7 @@ import astral.sun
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
 from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
@@ -208,14 +208,15 @@ def light_classes(
     known &= stamps.notna().to_numpy()
     classes = np.full(n, "unknown", dtype=object)
     if known.any():
-        pts = incidents.geometry[known]
-        if pts.crs is None and crs is not None:
-            pts = pts.set_crs(crs)
-        if pts.crs is None:
+        source = incidents.crs if incidents.crs is not None else crs
+        if source is None:
             raise InputError("incidents have no CRS: cannot find their longitude and latitude")
-        pts = pts.to_crs("EPSG:4326")
-        classes[known] = classify_light(pts.x.to_numpy(), pts.y.to_numpy(),
-                                        stamps[known].reset_index(drop=True))
+        # pyproj on the coordinate arrays: GeoSeries.to_crs would also build a
+        # million point geometries that are thrown away.
+        pts = incidents.geometry[known]
+        lon, lat = Transformer.from_crs(source, "EPSG:4326", always_xy=True).transform(
+            pts.x.to_numpy(), pts.y.to_numpy())
+        classes[known] = classify_light(lon, lat, stamps[known].reset_index(drop=True))
     return classes.astype(str), choices
 
 
