@@ -271,7 +271,7 @@ def _read_csv_points(
         choices.append(announce(Choice("delimiter", delimiter, f"detected in {path.name}"
                                        + (" (sep= line)" if hint else ""))))
     try:
-        table = pd.read_csv(_io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=True)
+        table = _read_csv_text(text, delimiter)
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path.name} has no columns: save it as a CSV with a header row such "
                          "as lon,lat") from exc
@@ -319,6 +319,24 @@ def _read_csv_points(
     geometry = gpd.points_from_xy(xs[valid], ys[valid])
     frame = gpd.GeoDataFrame(table.drop(columns=[x_col, y_col]), geometry=geometry, crs=crs_obj)
     return frame, int(len(valid)), n_invalid
+
+
+def _read_csv_text(text: str, delimiter: str) -> pd.DataFrame:
+    """All columns of a CSV as strings: pyarrow's multi-threaded reader, else pandas' C reader.
+
+    pyarrow reads a million rows about 10x faster. It is stricter (ragged
+    rows, odd quoting) and reads blank lines as a header, so on any failure
+    or an empty result the C reader runs and gives its well-known errors, which
+    the callers turn into one-line messages.
+    """
+    try:
+        table = pd.read_csv(_io.BytesIO(text.encode("utf-8")), sep=delimiter, dtype=str,
+                            keep_default_na=True, engine="pyarrow")
+        if len(table):  # an empty or header-only file: the C reader names what is missing
+            return table
+    except Exception:  # noqa: BLE001 - any pyarrow failure: the C reader decides
+        pass
+    return pd.read_csv(_io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=True)
 
 
 def _pick(lower: dict[str, str], names, file: str, what: str, columns) -> str:
@@ -479,11 +497,16 @@ def _standard_columns(
 
 def _parse_datetimes(values: pd.Series, file: str, timezone: str | None, choices) -> tuple:
     text = values.astype("string").str.strip()
-    try:
-        parsed = pd.to_datetime(text, errors="coerce", utc=False, format="mixed")
-    except ValueError:  # offsets differ across rows (daylight saving): read them all as UTC
-        parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
-    bad = parsed.isna() & text.notna() & (text != "")
+    given = text.notna() & (text != "")
+    parsed = None
+    for fmt in ("ISO8601", "mixed"):  # ISO 8601 is 5x faster; "mixed" reads any other style
+        try:
+            parsed = pd.to_datetime(text, errors="coerce", utc=False, format=fmt)
+        except ValueError:  # offsets differ across rows (daylight saving): read them all as UTC
+            parsed = pd.to_datetime(text, errors="coerce", utc=True, format=fmt)
+        if not (parsed.isna() & given).any():
+            break
+    bad = parsed.isna() & given
     if bad.all() and len(text):
         raise InputError(
             f"{file}: no date could be read (e.g. {text.iloc[0]!r}); use ISO dates like "
