@@ -285,10 +285,10 @@ def _read_csv_points(
     x_col = _pick(lower, (x,) if x else X_NAMES, path.name, "x/longitude", table.columns)
     y_col = _pick(lower, (y,) if y else Y_NAMES, path.name, "y/latitude", table.columns)
     # with any delimiter but a comma, a comma inside a number is a decimal comma
-    xs = pd.to_numeric(table[x_col].str.replace(",", ".", regex=False) if delimiter != ","
-                       else table[x_col], errors="coerce").to_numpy(float)
-    ys = pd.to_numeric(table[y_col].str.replace(",", ".", regex=False) if delimiter != ","
-                       else table[y_col], errors="coerce").to_numpy(float)
+    xs = _to_float(table[x_col].str.replace(",", ".", regex=False) if delimiter != ","
+                   else table[x_col])
+    ys = _to_float(table[y_col].str.replace(",", ".", regex=False) if delimiter != ","
+                   else table[y_col])
     valid = np.isfinite(xs) & np.isfinite(ys)
     if not valid.any():
         raise InputError(
@@ -319,6 +319,23 @@ def _read_csv_points(
     geometry = gpd.points_from_xy(xs[valid], ys[valid])
     frame = gpd.GeoDataFrame(table.drop(columns=[x_col, y_col]), geometry=geometry, crs=crs_obj)
     return frame, int(len(valid)), n_invalid
+
+
+def _to_float(values: pd.Series) -> np.ndarray:
+    """Numbers from text, NaN where a value is missing or not a number.
+
+    pyarrow's cast converts a clean column of a million numbers ~10x faster
+    than ``pd.to_numeric``; any unparsable value sends the column to
+    ``pd.to_numeric(errors="coerce")``, which turns just those into NaN.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return pc.cast(pa.array(values, type=pa.string(), from_pandas=True),
+                       pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return pd.to_numeric(values, errors="coerce").to_numpy(float)
 
 
 def _read_csv_text(text: str, delimiter: str) -> pd.DataFrame:

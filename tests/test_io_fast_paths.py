@@ -57,3 +57,16 @@ def test_iso_fast_path_equals_mixed_parser(values):
     ref = ref.dt.tz_convert("UTC").reset_index(drop=True)
     pd.testing.assert_series_equal(got, ref, check_names=False, check_dtype=False)
     assert known.sum() == sum(":" in (v or "") for v in values if v and v != "not a date")
+
+
+@pytest.mark.parametrize("values", [["1.5", "-46.25", None, "1e3"],          # clean: arrow cast
+                                    ["1.5", "x", None, " 2 ", "", "inf"]])   # dirty: to_numeric
+@pytest.mark.parametrize("dtype", ["string", "object"])
+def test_fast_number_parsing_equals_to_numeric(values, dtype):
+    import numpy as np
+
+    from hotspot_env.io import _to_float
+
+    series = pd.Series(values, dtype=dtype)
+    np.testing.assert_array_equal(_to_float(series),
+                                  pd.to_numeric(series, errors="coerce").to_numpy(float))
