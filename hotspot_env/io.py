@@ -199,7 +199,7 @@ def read_layers(path: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame]:
     total = 0
     for name in names:
         try:
-            frame = gpd.read_file(path, layer=name, engine="pyogrio")
+            frame = _read_layer(path, name)
         except Exception as exc:
             raise InputError(f"cannot read layer {name!r} of {path.name}: {_first_line(exc)}; "
                              "save it again from QGIS") from exc
@@ -222,6 +222,14 @@ def read_layers(path: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame]:
     if not layers:
         raise InputError(f"{path.name} holds no layers: save one layer per risk factor into it")
     return layers
+
+
+def _read_layer(path: Path, name: str) -> gpd.GeoDataFrame:
+    """One layer through pyogrio's Arrow stream (about 2x faster), else its row reader."""
+    try:
+        return gpd.read_file(path, layer=name, engine="pyogrio", use_arrow=True)
+    except Exception:  # noqa: BLE001 - e.g. a field type Arrow cannot hold: the row reader decides
+        return gpd.read_file(path, layer=name, engine="pyogrio")
 
 
 # ----------------------------------------------------------------- CSV
