@@ -144,26 +144,41 @@ def cell_sum_count(
 def distance_to_features(grid: Grid, geoms: np.ndarray) -> np.ndarray:
     """Straight-line distance (m) from every cell centre inside the area to the nearest geometry.
 
-    Point features go through a scipy ``cKDTree`` (exact Euclidean distance,
-    about 10x faster than a shapely tree for points); lines and polygons
-    through one vectorised ``STRtree.query_nearest`` (centres inside a polygon
-    get 0). The smaller of the two wins. Cells outside ``grid.mask`` are NaN.
+    Exact, in two vectorised passes instead of a nearest-neighbour search per
+    cell in a shapely tree (which costs ~6 us a cell when features are
+    sparse):
+
+    1. A scipy ``cKDTree`` over every vertex finds, for each centre, the
+       feature owning the nearest vertex; the exact distance ``d0`` to that
+       feature bounds the answer from above (for points it is the answer).
+    2. One ``STRtree.query(predicate="dwithin", distance=d0)`` lists the
+       lines and polygons that could be closer; their exact distances are
+       reduced with a minimum. Centres inside a polygon get 0.
+
+    Cells outside ``grid.mask`` are NaN.
     """
     geoms = np.asarray(geoms)
     cx, cy = grid.centres()
     x, y = cx[grid.mask], cy[grid.mask]
-    nearest = np.full(x.size, np.inf)
-    is_point = shapely.get_type_id(geoms) == 0
-    if is_point.any():
-        pts = shapely.get_coordinates(geoms[is_point])
-        nearest, _ = cKDTree(pts).query(np.column_stack([x, y]), workers=-1)
-    if not is_point.all():
-        tree = shapely.STRtree(geoms[~is_point])
-        (idx_point, _), dist = tree.query_nearest(shapely.points(x, y), return_distance=True,
-                                                  all_matches=False)
-        nearest[idx_point] = np.minimum(nearest[idx_point], dist)
     out = nan_grid(grid)
-    out[grid.mask] = np.where(np.isfinite(nearest), nearest, np.nan)
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    if not len(coords):
+        return out
+    _, nearest_vertex = cKDTree(coords).query(np.column_stack([x, y]), workers=-1)
+    centres = shapely.points(x, y)
+    candidate = owner[nearest_vertex]
+    nearest = shapely.distance(centres, geoms[candidate])
+    extended = shapely.get_type_id(geoms) != 0
+    if extended.any():
+        # Anything strictly closer than d0 (the candidate itself is skipped).
+        index = np.flatnonzero(extended)
+        ip, ig = shapely.STRtree(geoms[index]).query(centres, predicate="dwithin",
+                                                     distance=nearest)
+        closer = index[ig] != candidate[ip]
+        ip, ig = ip[closer], index[ig[closer]]
+        if ip.size:
+            np.minimum.at(nearest, ip, shapely.distance(centres[ip], geoms[ig]))
+    out[grid.mask] = nearest
     return out
 
 
