@@ -251,23 +251,29 @@ def top_categories(
 
     ``keep`` selects the incidents counted (e.g. the last year). With ``k``
     (public mode), categories with fewer than ``k`` incidents are not named.
+    Missing categories count as "unknown" (in the shares, never named).
     """
-    cats = pd.Series(np.asarray(categories, dtype=object)).fillna("unknown").astype(str)
-    frame = pd.DataFrame({"district": np.asarray(district), "category": cats})
-    frame = frame[np.asarray(keep) & (frame["district"].to_numpy() >= 0)]
+    district = np.asarray(district)
+    chosen = np.asarray(keep) & (district >= 0)
     out = ["not recorded"] * n_districts
-    if frame.empty:
+    if not chosen.any():
         return out
-    table = frame.groupby(["district", "category"]).size().rename("n").reset_index()
-    totals = table.groupby("district")["n"].transform("sum")
-    table["share"] = table["n"] / totals
-    table = table[table["category"] != "unknown"]
-    if k is not None:
-        table = table[table["n"] >= k]
-    table = table.sort_values(["district", "n", "category"], ascending=[True, False, True])
-    for d, group in table.groupby("district"):
-        parts = [f"{c} {round(100 * s)} %" for c, s in
-                 zip(group["category"].head(top), group["share"].head(top), strict=True)]
+    # category codes by hashing (no per-row strings): missing -> "unknown"; values
+    # whose text is the same (e.g. 1 and "1") are merged as str() would merge them
+    codes, uniques = pd.factorize(np.asarray(categories, dtype=object)[chosen])
+    texts = np.asarray([*(str(u) for u in uniques), "unknown"], dtype=object)
+    merged, names = pd.factorize(texts)
+    codes = merged[np.where(codes < 0, texts.size - 1, codes)]
+    n_names = names.size
+    table = np.bincount(district[chosen] * n_names + codes,
+                        minlength=n_districts * n_names).reshape(n_districts, n_names)
+    totals = table.sum(axis=1)
+    for d in np.flatnonzero(totals):
+        # most incidents first, then by name; shares of all the district's incidents
+        ranked = sorted((-int(n), str(name)) for name, n in zip(names, table[d], strict=True)
+                        if n > 0 and name != "unknown" and (k is None or n >= k))
+        parts = [f"{name} {round(100 * (-minus_n / totals[d]))} %"
+                 for minus_n, name in ranked[:top]]
         out[int(d)] = ", ".join(parts) if parts else "not recorded"
     return out
 

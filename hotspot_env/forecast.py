@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from hotspot_env.choices import Choice, announce
 from hotspot_env.grid import Grid
@@ -91,10 +92,12 @@ PERIOD_SLACK: float = 0.1
 
 def poisson_deviance(y: np.ndarray, mu: np.ndarray, axis: int = -1) -> np.ndarray:
     """Poisson deviance ``2 sum [y log(y/mu) - (y - mu)]`` along ``axis`` (0 log 0 = 0)."""
-    y = np.asarray(y, float)
-    mu = np.asarray(mu, float)
+    y, mu = np.broadcast_arrays(np.asarray(y, float), np.asarray(mu, float))
+    # the log only where y > 0: counts are mostly zeros, and 0 log 0 = 0 needs no log
+    term = np.zeros(y.shape)
+    pos = y > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        term = np.where(y > 0, y * np.log(y / mu), 0.0)
+        term[pos] = y[pos] * np.log(y[pos] / mu[pos])
     return 2.0 * np.sum(term - (y - mu), axis=axis)
 
 
@@ -266,6 +269,19 @@ def cross_validate(
 ) -> pd.DataFrame:
     """Rolling-origin cross-validation of every (bandwidth, weight, lookback).
 
+    Each candidate is scored by :func:`poisson_deviance` of the floored blend
+    (:func:`_blend`, :func:`with_floor`) on the test period, split by cell:
+    where the test count ``y > 0`` the per-cell terms ``y log(y/mu) - (y -
+    mu)`` are the same numbers; where ``y = 0`` the term is ``mu``, whose sum
+    is linear in the weight and comes from the sums of last period's counts
+    and of the KDE over those cells. The costly log thus runs only on the
+    cells with incidents (about half at metro scale), for all weights at
+    once. Only the order of the summation differs from the per-cell sum
+    (rounding noise, about 1e-16 relative, checked in the tests), and the
+    naive forecast (``w = 1``) still scores exactly the same for every
+    bandwidth. A (bandwidth, first KDE period, test period) reached by two
+    lookbacks is scored once.
+
     Returns
     -------
     DataFrame
@@ -275,14 +291,34 @@ def cross_validate(
     n = stack.counts.shape[0]
     tests = list(range(max(1, n - max_folds), n))
     w = np.asarray(weights, float)
+    keep = 1.0 - UNIFORM_SHARE
+    folds = {t: _Fold(stack, t) for t in tests}
+    scored: dict[tuple[float, int, int], np.ndarray] = {}
     rows = []
     looks = [lb for lb in lookbacks if lb is None or lb < n - 1] or [None]
     for h in bandwidths:
+        kde = stack.kde(h)
         for lb in looks:
             total = np.zeros(w.size)
             for t in tests:
-                mu, bg = _blend(stack, t, h, lb, w)
-                total += poisson_deviance(stack.counts[t][None, :], with_floor(mu, bg))
+                lo = 0 if lb is None else max(0, t - lb)
+                if (h, lo, t) not in scored:
+                    f = folds[t]
+                    base = kde[lo:t].mean(axis=0)  # as in _blend
+                    # y > 0: mu as with_floor(_blend(...)) builds it, in place
+                    mu = np.multiply.outer(w, f.recent)
+                    mu += np.multiply.outer(1.0 - w, base[f.pos])
+                    mu *= keep
+                    mu += UNIFORM_SHARE * f.background
+                    term = np.divide(f.y, mu)
+                    np.log(term, out=term)
+                    term *= f.y
+                    term -= f.y - mu
+                    # y = 0: the term is mu; (1 - w) * B is exactly 0 at w = 1
+                    zero = (keep * (w * f.recent_zero + (1.0 - w) * float(base[f.zero].sum()))
+                            + UNIFORM_SHARE * f.background * f.zero.size)
+                    scored[h, lo, t] = 2.0 * (term.sum(axis=1) + zero)
+                total += scored[h, lo, t]
             for wi, dev in zip(w, total, strict=True):
                 rows.append({"bandwidth_m": float(h), "weight": float(wi),
                              "lookback": "all" if lb is None else int(lb),
@@ -290,6 +326,21 @@ def cross_validate(
     table = pd.DataFrame(rows)
     return table.sort_values(["deviance", "weight", "bandwidth_m"], kind="stable").reset_index(
         drop=True)
+
+
+class _Fold:
+    """What a test period contributes whatever the candidate: its cells with and
+    without incidents, last period's counts there and the uniform background."""
+
+    def __init__(self, stack: _Stack, t: int) -> None:
+        y = stack.counts[t]
+        self.pos = np.flatnonzero(y > 0)
+        self.zero = np.flatnonzero(y <= 0)
+        self.y = y[self.pos]
+        recent = stack.counts[t - 1]
+        self.recent = recent[self.pos]
+        self.recent_zero = float(recent[self.zero].sum())
+        self.background = float(stack.counts[:t].sum()) / (t * y.size)
 
 
 # ====================================================================== result
@@ -545,7 +596,8 @@ def stage(analysis: Any, **options: Any) -> None:
             "forecast", "not made", "the incidents have no dates, so no per-year forecast")))
         return
     pts = analysis.points
-    result = fit_forecast(analysis.grid, pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy(),
+    geoms = pts.geometry.values  # points: shapely reads x and y without GeoSeries' type checks
+    result = fit_forecast(analysis.grid, shapely.get_x(geoms), shapely.get_y(geoms),
                           pts["datetime"], fallback_bandwidth=options.pop(
                               "fallback_bandwidth", analysis.parameters.get("bandwidth_m")),
                           **options)

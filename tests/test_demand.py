@@ -113,3 +113,41 @@ def test_zero_district_gets_a_nonnegative_forecast():
     # no seasonality in the data: the indices shrink to 1, the forecast is the recent level
     np.testing.assert_allclose(fc.seasonal, 1.0)
     assert fc.expected[1].mean() == pytest.approx(counts[1, -52:].mean(), rel=0.02)
+
+
+def _top_categories_groupby(categories, district, n_districts, keep, k=None, top=3):
+    """The pandas group-by version of top_categories (reference)."""
+    cats = pd.Series(np.asarray(categories, dtype=object)).fillna("unknown").astype(str)
+    frame = pd.DataFrame({"district": np.asarray(district), "category": cats})
+    frame = frame[np.asarray(keep) & (frame["district"].to_numpy() >= 0)]
+    out = ["not recorded"] * n_districts
+    if frame.empty:
+        return out
+    table = frame.groupby(["district", "category"]).size().rename("n").reset_index()
+    table["share"] = table["n"] / table.groupby("district")["n"].transform("sum")
+    table = table[table["category"] != "unknown"]
+    if k is not None:
+        table = table[table["n"] >= k]
+    table = table.sort_values(["district", "n", "category"], ascending=[True, False, True])
+    for d, group in table.groupby("district"):
+        parts = [f"{c} {round(100 * s)} %" for c, s in
+                 zip(group["category"].head(top), group["share"].head(top), strict=True)]
+        out[int(d)] = ", ".join(parts) if parts else "not recorded"
+    return out
+
+
+@pytest.mark.parametrize("k", [None, 3, 40])
+def test_top_categories_equal_groupby(k):
+    rng = np.random.default_rng(5)
+    n = 3000
+    pool = np.array(["theft", "assault", "burglary", "unknown", None, np.nan, "vandalism", 1,
+                     "1", "robbery"], dtype=object)
+    categories = pool[rng.choice(pool.size, n, p=[.3, .2, .1, .05, .05, .05, .1, .05, .05, .05])]
+    district = rng.integers(-1, 7, n)
+    district[district == 5] = 4  # district 5 has no incident
+    keep = rng.random(n) < 0.8
+    for top in (1, 3):
+        assert demand.top_categories(categories, district, 7, keep, k, top) == \
+            _top_categories_groupby(categories, district, 7, keep, k, top)
+    assert demand.top_categories(categories, district, 7, np.zeros(n, bool), k) == \
+        ["not recorded"] * 7

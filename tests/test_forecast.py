@@ -115,3 +115,42 @@ def test_stage_adds_forecast_only_with_dates():
     forecast.stage(analysis)
     assert "forecast" not in analysis.arrays
     assert analysis.choices[-1].value == "not made"
+
+
+def test_cross_validation_equals_direct_deviances():
+    grid, x, y, t = stable_city(4, years=5, per_year=1500)
+    periods, _ = forecast.choose_period(t)
+    hs = forecast.bandwidth_grid(grid)
+    stack = forecast._stack(grid, x, y, periods.index(t), periods.n, max(hs))
+    cv = forecast.cross_validate(stack, hs)
+    # reference: every candidate's blend scored directly over all cells
+    w = np.asarray(forecast.WEIGHTS)
+    tests = range(max(1, periods.n - forecast.MAX_FOLDS), periods.n)
+    rows = []
+    for h in hs:
+        for lb in (1, 3, None):
+            total = np.zeros(w.size)
+            for test in tests:
+                mu, bg = forecast._blend(stack, test, h, lb, w)
+                total += forecast.poisson_deviance(stack.counts[test][None, :],
+                                                   forecast.with_floor(mu, bg))
+            look = "all" if lb is None else lb
+            rows += [(h, wi, look, d) for wi, d in zip(w, total, strict=True)]
+    ref = pd.DataFrame(rows, columns=["bandwidth_m", "weight", "lookback", "deviance"])
+    ref = ref.sort_values(["deviance", "weight", "bandwidth_m"], kind="stable")
+    pd.testing.assert_frame_equal(
+        cv[["bandwidth_m", "weight", "lookback"]].reset_index(drop=True),
+        ref[["bandwidth_m", "weight", "lookback"]].reset_index(drop=True), check_dtype=False)
+    np.testing.assert_allclose(cv["deviance"], ref["deviance"], rtol=1e-13, atol=0)
+    # the naive forecast (weight 1) scores exactly the same whatever the bandwidth
+    assert cv.loc[cv["weight"] == 1.0, "deviance"].nunique() == 1
+
+
+def test_poisson_deviance_broadcasts_counts_over_forecasts():
+    rng = np.random.default_rng(2)
+    y = rng.poisson(0.5, 400).astype(float)
+    mu = rng.uniform(0.01, 2.0, (3, 400))
+    got = forecast.poisson_deviance(y[None, :], mu)
+    for i in range(3):
+        term = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / mu[i]), 0.0)
+        assert got[i] == pytest.approx(2 * np.sum(term - (y - mu[i])), rel=1e-12)

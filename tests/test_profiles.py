@@ -187,3 +187,33 @@ def test_work_timing_texts():
     assert "order lighting work before September" in text
     assert "most in Oct–Jan" in text
     assert "incidents peak 20–24 h" in text
+
+
+def test_light_conditions_read_the_cached_classes():
+    from hotspot_env.factors.darkness import LIGHT_COLUMN, light_classes
+
+    rng = np.random.default_rng(7)
+    n = 300
+    stamps = pd.Series(pd.Timestamp("2022-01-01", tz="UTC")
+                       + pd.to_timedelta(rng.uniform(0, 365 * 86400, n), unit="s"))
+    known = rng.random(n) < 0.8
+    pts = gpd.GeoDataFrame(_points(stamps, known),
+                           geometry=gpd.points_from_xy(rng.uniform(24.9, 25.0, n),
+                                                       rng.uniform(60.1, 60.2, n)), crs=4326)
+
+    def via_light_classes() -> np.ndarray:
+        return np.asarray(light_classes(pts)[0], dtype=object)
+
+    computed = profiles.light_conditions(pts)
+    np.testing.assert_array_equal(computed, via_light_classes())
+    assert set(computed) == {"dark", "twilight", "day", "unknown"}
+    assert (computed[~known] == "unknown").all()
+    pts[LIGHT_COLUMN] = computed.astype(str)  # as the darkness factor caches them
+    cached = profiles.light_conditions(pts)
+    assert cached.dtype == object
+    np.testing.assert_array_equal(cached, computed)
+    np.testing.assert_array_equal(cached, via_light_classes())
+    pts[LIGHT_COLUMN] = "stale"
+    assert (profiles.light_conditions(pts) == "stale").all()  # the cache is what is read
+    pts.loc[0, LIGHT_COLUMN] = None  # an incomplete cache: whatever light_classes makes of it
+    np.testing.assert_array_equal(profiles.light_conditions(pts), via_light_classes())
