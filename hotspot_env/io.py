@@ -521,6 +521,8 @@ def _standard_columns(
 
 
 def _parse_datetimes(values: pd.Series, file: str, timezone: str | None, choices) -> tuple:
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return _typed_datetimes(values, file, timezone, choices)
     text = values.astype("string").str.strip()
     given = text.notna() & (text != "")
     parsed = None
@@ -558,6 +560,34 @@ def _parse_datetimes(values: pd.Series, file: str, timezone: str | None, choices
     parsed = parsed.dt.tz_convert("UTC")
     time_known = has_time & parsed.notna().to_numpy()
     return parsed.reset_index(drop=True), time_known
+
+
+def _typed_datetimes(values: pd.Series, file: str, timezone: str | None, choices) -> tuple:
+    """Dates a GeoPackage/GeoParquet already stores as datetimes: no text round trip.
+
+    Formatting a million timestamps as text to parse them back took over a
+    minute. A column whose every value is exactly midnight is a date field:
+    its times are unknown, as for text dates without a time.
+    """
+    parsed = pd.Series(values.array, index=values.index, name=values.name)
+    known = parsed.notna().to_numpy()
+    has_time = np.zeros(len(parsed), dtype=bool)
+    if known.any():
+        stamps = parsed[known]  # midnight as stored (local clock), like a text date
+        has_time[:] = bool((stamps - stamps.dt.normalize()).ne(pd.Timedelta(0)).any())
+    if parsed.dt.tz is None:
+        try:
+            parsed = parsed.dt.tz_localize(timezone or "UTC", ambiguous="NaT",
+                                           nonexistent="shift_forward")
+        except Exception as exc:
+            raise InputError(f"unknown time zone {timezone!r}: use e.g. Europe/Helsinki") from exc
+        if has_time.any():
+            choices.append(announce(Choice(
+                "timezone", timezone or "UTC",
+                "times without an offset read in this zone" + ("" if timezone else
+                                                               "; pass --timezone if local"))))
+    parsed = parsed.dt.tz_convert("UTC")
+    return parsed.reset_index(drop=True), has_time & parsed.notna().to_numpy()
 
 
 def _empty_geopackage(path: Path) -> bool:

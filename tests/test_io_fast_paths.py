@@ -70,3 +70,21 @@ def test_fast_number_parsing_equals_to_numeric(values, dtype):
     series = pd.Series(values, dtype=dtype)
     np.testing.assert_array_equal(_to_float(series),
                                   pd.to_numeric(series, errors="coerce").to_numpy(float))
+
+
+@pytest.mark.parametrize("values", [
+    ["2023-05-01 22:30", "2023-05-02 01:00", None],                  # naive, with times
+    ["2023-05-01", "2023-05-02", None],                              # a date field
+    ["2023-03-25T23:30:00+02:00", "2023-03-26T12:00:00+02:00"],      # tz-aware
+])
+def test_stored_datetimes_equal_their_text(values):
+    # A GeoPackage/GeoParquet date column arrives typed; it must give what the
+    # same dates give as CSV text, without formatting them to text first.
+    typed = pd.Series(pd.to_datetime(pd.Series(values), format="ISO8601"))
+    text = typed.dt.strftime("%Y-%m-%d %H:%M:%S%z").where(typed.notna(), None)
+    if all(v is None or len(v) == 10 for v in values):
+        text = typed.dt.strftime("%Y-%m-%d").where(typed.notna(), None)
+    got, known = _parse_datetimes(typed, "x.gpkg", "Europe/Helsinki", [])
+    ref, ref_known = _parse_datetimes(text.astype(object), "x.csv", "Europe/Helsinki", [])
+    pd.testing.assert_series_equal(got, ref, check_names=False, check_dtype=False)
+    assert known.tolist() == ref_known.tolist()
