@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy import ndimage, optimize, signal, stats
+from scipy import ndimage, optimize, signal, spatial, stats
 
 from hotspot_env import settings
 from hotspot_env.choices import Choice, announce
@@ -142,11 +143,16 @@ def block_length(streets: gpd.GeoDataFrame | None) -> tuple[float, Choice]:
 
 
 # ====================================================================== operationalisations
-def _parts(geoms: Any) -> np.ndarray:
-    """Single-part, non-empty geometries of ``geoms`` (GeoSeries/frame/array)."""
+def _geometry_array(geoms: Any) -> np.ndarray:
+    """Geometries of a GeoSeries, GeoDataFrame or array as an object array."""
     if isinstance(geoms, gpd.GeoDataFrame):
         geoms = geoms.geometry
-    arr = np.asarray(getattr(geoms, "values", geoms), dtype=object)
+    return np.asarray(getattr(geoms, "values", geoms), dtype=object)
+
+
+def _parts(geoms: Any) -> np.ndarray:
+    """Single-part, non-empty geometries of ``geoms`` (GeoSeries/frame/array)."""
+    arr = _geometry_array(geoms)
     arr = arr[~shapely.is_missing(arr)] if arr.size else arr
     if arr.size == 0:
         return np.zeros(0, dtype=object)
@@ -188,20 +194,55 @@ def _sample_lines(lines: np.ndarray, step: float
     return x, y, owner[rep].astype(np.int64), (seg / n)[rep]
 
 
-def _outline_samples(geoms: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """Points, and samples at most ``step`` apart along lines and polygon rings."""
+def _outline_samples(geoms: np.ndarray, step: float
+                     ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Points, every vertex of lines and polygon rings, and fill-in points on long pieces.
+
+    Straight pieces longer than ``step`` are cut into ``ceil(l / step)``
+    equal sub-pieces whose ends are added, so every point of an outline lies
+    within ``spacing / 2`` of a sample of its own piece, and every vertex is a
+    sample.
+
+    Returns
+    -------
+    x, y : ndarray
+        Sample coordinates.
+    spacing : float
+        Longest sub-piece (0 when there are only points).
+    """
     types = shapely.get_type_id(geoms)
     pts = geoms[types == 0]
-    lines = geoms[np.isin(types, (1, 2))]
-    polys = geoms[types == 3]
-    if polys.size:
-        lines = np.concatenate([lines, shapely.get_rings(polys)])
     xs, ys = [shapely.get_x(pts)], [shapely.get_y(pts)]
-    if lines.size:
-        lx, ly, _, _ = _sample_lines(lines, step)
-        xs.append(lx)
-        ys.append(ly)
-    return np.concatenate(xs), np.concatenate(ys)
+    polys = geoms[types == 3]
+    holed = shapely.get_num_interior_rings(polys) > 0
+    # a hole-free polygon's coordinates are its closed exterior ring, so only
+    # polygons with holes need the (slow) split into ring geometries
+    lines = np.concatenate([geoms[np.isin(types, (1, 2))], shapely.get_rings(polys[holed]),
+                            polys[~holed]])
+    coords, idx = shapely.get_coordinates(lines, return_index=True)
+    spacing = 0.0
+    if len(coords) >= 2:
+        x, y = coords[:, 0].copy(), coords[:, 1].copy()  # contiguous: faster to index
+        same = idx[1:] == idx[:-1]
+        start = np.flatnonzero(same)  # piece i runs from vertex start[i] to start[i] + 1
+        ax, ay = x[start], y[start]
+        dx, dy = x[start + 1] - ax, y[start + 1] - ay
+        seg = np.hypot(dx, dy)
+        n = np.maximum(1, np.ceil(seg / step)).astype(np.int64)
+        spacing = float(np.max(seg / n, initial=0.0))
+        # every piece's start, then the inner cut points of pieces longer than step
+        cut = np.flatnonzero(n > 1)
+        m = n[cut] - 1
+        rep = np.repeat(cut, m)
+        f = (np.arange(rep.size) - np.repeat(np.cumsum(m) - m, m) + 1) / n[rep]
+        xs += [ax, ax[rep] + f * dx[rep]]
+        ys += [ay, ay[rep] + f * dy[rep]]
+        # and each open line's last vertex
+        last, first = np.flatnonzero(np.r_[~same, True]), np.flatnonzero(np.r_[True, ~same])
+        last = last[(x[last] != x[first]) | (y[last] != y[first])]
+        xs.append(x[last])
+        ys.append(y[last])
+    return np.concatenate(xs), np.concatenate(ys), spacing
 
 
 def proximity_indicators(
@@ -209,21 +250,38 @@ def proximity_indicators(
 ) -> dict[float, np.ndarray]:
     """Cells whose centre lies within each distance of a feature.
 
-    Method (exact, and fast for hundreds of thousands of cells and features):
+    Exact, and fast for hundreds of thousands of cells and features. Each
+    cell's distance ``D`` (from its centre ``P`` to the nearest feature) is
+    bounded ever more tightly, ``lo <= D <= hi``; each step only handles the
+    cells whose bounds still straddle one of the distances ``d``.
 
-    1. Points, and samples every half cell along lines and polygon outlines,
-       are binned on the grid padded by the largest distance; a Euclidean
-       distance transform (:func:`scipy.ndimage.distance_transform_edt`)
-       gives ``e``, the distance from each cell centre to the centre of the
-       nearest cell holding a sample.
-    2. Every feature point is within ``s / 4`` of a sample (``s`` = cell
-       size) and every sample within ``s / sqrt(2)`` of its cell centre, so
-       the true distance ``D`` of a cell centre outside every polygon obeys
-       ``|D - e| <= s / sqrt(2) + s / 4``. Centres inside a polygon (found
-       with one vectorised ``STRtree.query``) have ``D = 0``.
-    3. Cells where the bound already decides ``D <= d`` are settled; the
-       cells in the thin band around each threshold get an exact distance from
-       one vectorised ``STRtree.query_nearest``.
+    1. **Samples.** Points, every vertex of lines and polygon rings, and
+       points cutting longer straight pieces into sub-pieces of at most ``h``
+       = half a cell (:func:`_outline_samples`). Let ``e`` be the distance
+       from ``P`` to the nearest sample and ``D_b`` the distance to the
+       nearest point, line or polygon *outline*. Samples lie on those, so
+       ``D_b <= e``. The nearest outline point ``Q`` is a vertex (then
+       ``e = D_b``) or the foot of the perpendicular from ``P`` onto a piece,
+       within ``h / 2`` of a sample on that piece, so
+       ``e^2 <= D_b^2 + h^2 / 4``.
+    2. **Coarse bounds.** The samples are binned on the grid, padded so that
+       features just outside still count, and a Euclidean distance transform
+       (:func:`scipy.ndimage.distance_transform_edt`) gives each cell the
+       distance to the nearest occupied cell's centre, within ``s / sqrt(2)``
+       of ``e`` (``s`` = cell size); the distance to one sample of that cell
+       is another upper bound. These settle every cell of dense layers and
+       about half the cells of sparse ones.
+    3. **Nearest sample.** The other cells get ``e`` itself from a k-d tree
+       (:class:`scipy.spatial.cKDTree`) of the samples (only those within
+       reach of such a cell when they are many).
+    4. **Polygons.** ``D = 0`` for centres inside a polygon, and ``D = D_b``
+       elsewhere. Only cells not yet known to lie within every distance are
+       tested (one vectorised ``STRtree.query``), and only against polygons
+       wide enough: the disc of radius ``D_b`` around a centre inside a
+       polygon holds no outline point, so it lies inside that polygon.
+    5. **Exact distance.** Cells still undecided lie within ``h^2 / (8 d)``
+       of a threshold (under 1 m for 50 m cells and a 100 m distance) and get
+       their exact distance from one vectorised ``STRtree.query_nearest``.
 
     The result equals the brute-force answer (checked in the tests).
 
@@ -242,57 +300,103 @@ def proximity_indicators(
     dict of float to ndarray of bool
         One ``grid.shape`` array per distance; False outside ``grid.mask``.
     """
+    return _proximity(grid, _parts(geoms), distances)
+
+
+def _proximity(grid: Grid, geoms: np.ndarray, distances: tuple[float, ...] | list[float]
+               ) -> dict[float, np.ndarray]:
+    """:func:`proximity_indicators` of single-part, non-empty geometries (:func:`_parts`)."""
     dists = sorted({float(d) for d in distances})
     out = {d: np.zeros(grid.shape, dtype=bool) for d in dists}
-    geoms = _parts(geoms)
     if geoms.size == 0 or not dists:
         return out
-    s = grid.cell_size
-    dmax = dists[-1]
-    pad = int(math.ceil(dmax / s)) + 2
-    step = s / 2.0
-    sx, sy = _outline_samples(geoms, step)
-    binned = bin_points(grid, sx, sy, None, pad)
-    if not binned.any():  # every feature is further than dmax from the grid
-        return out
-    edt = ndimage.distance_transform_edt(binned == 0, sampling=s)
-    edt = edt[pad:pad + grid.n_rows, pad:pad + grid.n_cols]
-    tol = (s * math.sqrt(0.5) + step / 2.0) * (1 + 1e-9) + 1e-6
-    cx, cy = grid.centres()
-    polys = geoms[shapely.get_type_id(geoms) == 3]
-    if polys.size:
-        idx = np.flatnonzero(grid.mask.ravel())
-        hit, _ = shapely.STRtree(polys).query(shapely.points(cx.ravel()[idx], cy.ravel()[idx]),
-                                              predicate="intersects")
-        inside = np.zeros(grid.shape, dtype=bool)
-        inside.ravel()[idx[np.unique(hit)]] = True
-        edt = np.where(inside, -np.inf, edt)  # D = 0: sure for every distance
-    unsure = np.zeros(grid.shape, dtype=bool)
-    for d in dists:
-        out[d] = edt + tol <= d
-        unsure |= (edt - tol <= d) & ~out[d]
-    unsure &= grid.mask
-    if unsure.any():
-        points = shapely.points(cx[unsure], cy[unsure])
-        tree = shapely.STRtree(geoms)
-        (ip, _), dist = tree.query_nearest(points, max_distance=dmax, return_distance=True,
-                                           all_matches=False)
-        exact = np.full(points.size, np.inf)
-        exact[ip] = dist
+    s, dmax = grid.cell_size, dists[-1]
+    sx, sy, h = _outline_samples(geoms, s / 2.0)
+    tol = 1e-6 + 1e-9 * dmax  # rounding in sample positions and distances (coordinates ~1e6 m)
+    reach = math.sqrt(dmax**2 + h**2 / 4.0) + 2.0 * tol  # farther samples decide nothing
+    cells = np.flatnonzero(grid.mask.ravel())
+    cx, cy = (c.ravel()[cells] for c in grid.centres())
+
+    def undecided(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Cells whose bounds ``lo <= D <= hi`` straddle some distance."""
+        out_ = np.zeros(lo.size, dtype=bool)
         for d in dists:
-            out[d][unsure] = exact <= d
+            out_ |= (hi > d - tol) & (lo <= d + tol)
+        return out_
+
+    # 2. coarse bounds from the distance transform of the binned samples
+    pad = int(math.ceil(reach / s)) + 1
+    shape = (grid.n_rows + 2 * pad, grid.n_cols + 2 * pad)
+    padded = (cells // grid.n_cols + pad) * shape[1] + cells % grid.n_cols + pad
+    where = _bin_index(grid, sx, sy, pad)
+    empty = np.ones(shape, dtype=bool)
+    empty.ravel()[where[where >= 0]] = False
+    lo, hi = np.full(cells.size, np.inf), np.full(cells.size, np.inf)
+    if not empty.all():  # else no sample is within reach of the grid
+        e, (row, col) = ndimage.distance_transform_edt(empty, sampling=s, return_indices=True)
+        e = e.ravel()[padded]
+        lo = e - s * math.sqrt(0.5) - h / 2.0
+        # the distance to any one sample of the nearest occupied cell is a
+        # valid upper bound too, and usually a much tighter one
+        one = np.zeros(empty.size, np.int64)
+        one[where[where >= 0]] = np.flatnonzero(where >= 0)
+        one = one[row.ravel()[padded].astype(np.int64) * shape[1] + col.ravel()[padded]]
+        hi = np.minimum(e + s * math.sqrt(0.5), np.hypot(sx[one] - cx, sy[one] - cy))
+    # 3. nearest sample where that is not enough
+    todo = np.flatnonzero(undecided(lo, hi))
+    if todo.size:
+        near = where >= 0
+        if near.sum() > 2 * todo.size:
+            # many samples, few cells (dense layers): keep the samples within reach of
+            # those cells, i.e. in a cell whose centre is within reach + s / sqrt(2)
+            far = np.ones(shape, dtype=bool)
+            far.ravel()[padded[todo]] = False
+            span = ndimage.distance_transform_edt(far, sampling=s).ravel()
+            near[near] = span[where[near]] <= reach + s * math.sqrt(0.5) + tol
+        e = np.full(todo.size, np.inf)
+        if near.any():
+            tree = spatial.cKDTree(np.column_stack([sx[near], sy[near]]))
+            e, _ = tree.query(np.column_stack([cx[todo], cy[todo]]), distance_upper_bound=reach)
+        hi[todo] = e
+        lo[todo] = np.sqrt(np.maximum(e**2 - h**2 / 4.0, 0.0))
+    # 4. centres inside a polygon
+    polys = geoms[shapely.get_type_id(geoms) == 3]
+    test = np.flatnonzero(hi > dists[0] - tol) if polys.size else np.zeros(0, np.int64)
+    if test.size:
+        bounds = shapely.bounds(polys)
+        width = np.minimum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
+        radius = np.minimum(lo[test], dmax) - tol  # lo = inf: no outline within dmax
+        fits = radius <= width.max() / 2.0
+        test, radius = test[fits], radius[fits]
+        if test.size:
+            wide = polys[width >= 2.0 * radius.min()]
+            hit, _ = shapely.STRtree(wide).query(shapely.points(cx[test], cy[test]),
+                                                 predicate="intersects")
+            inside = test[np.unique(hit)]
+            hi[inside] = lo[inside] = 0.0
+    # 5. exact distance in the thin band left around each threshold
+    unsure = np.flatnonzero(undecided(lo, hi))
+    if unsure.size:
+        (ip, _), dist = shapely.STRtree(geoms).query_nearest(
+            shapely.points(cx[unsure], cy[unsure]), max_distance=reach, return_distance=True,
+            all_matches=False)
+        exact = np.full(unsure.size, np.inf)
+        exact[ip] = dist
+        hi[unsure] = exact
     for d in dists:
-        out[d] &= grid.mask
+        out[d].ravel()[cells] = hi <= d
     return out
 
 
-def _feature_points(geoms: np.ndarray, step: float, unit: float
+def _feature_points(geoms: np.ndarray, step: float, unit: float, grid: Grid, pad: int
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weighted points standing for features: points as is, polygon centroids, line samples.
 
     Points and polygons weigh 1; lines are sampled at most ``step`` m apart
     and each sample weighs the length it stands for divided by ``unit`` (one
-    block length of line counts as one feature).
+    block length of line counts as one feature). Polygon centroids are only
+    guaranteed to lie in the same cell of ``grid`` padded by ``pad`` cells as
+    the exact ones (:func:`_polygon_centroids`).
     """
     types = shapely.get_type_id(geoms)
     xs, ys, ws = [], [], []
@@ -303,9 +407,9 @@ def _feature_points(geoms: np.ndarray, step: float, unit: float
         ws.append(np.ones(pts.size))
     polys = geoms[types == 3]
     if polys.size:
-        c = shapely.centroid(polys)
-        xs.append(shapely.get_x(c))
-        ys.append(shapely.get_y(c))
+        cx, cy = _polygon_centroids(polys, grid, pad)
+        xs.append(cx)
+        ys.append(cy)
         ws.append(np.ones(polys.size))
     lines = geoms[np.isin(types, (1, 2))]
     if lines.size:
@@ -316,6 +420,56 @@ def _feature_points(geoms: np.ndarray, step: float, unit: float
     if not xs:
         return np.zeros(0), np.zeros(0), np.zeros(0)
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+
+
+def _polygon_centroids(polys: np.ndarray, grid: Grid, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centroids of polygons, each in the same padded-grid cell as GEOS's centroid.
+
+    ``shapely.centroid`` creates one point geometry per polygon, which is slow
+    for 10^5 buildings. A hole-free polygon's centroid is computed here from
+    its ring (a fan of triangles from the first vertex, in coordinates
+    relative to it). This and GEOS's result both lie within ``eps`` of the
+    exact centroid, ``eps`` the usual bound on rounding in sums and products
+    (Higham 2002, ch. 3-4), with a safety factor of 4:
+    ``eps = 4 (n + 8) u max|x| sum_i(|dx_i dy_i+1| + |dx_i+1 dy_i|) / |2 A|``
+    for ``n`` vertices, unit roundoff ``u`` and area ``A``. Cell indices are
+    monotone in the coordinates, so where ``x +- 2 eps`` (and ``y +- 2 eps``)
+    fall in the same cell, GEOS's centroid falls there too; the other
+    polygons (and those with holes or no area) get GEOS's centroid.
+    """
+    cx, cy = np.full(polys.size, np.nan), np.full(polys.size, np.nan)
+    exact = np.zeros(polys.size, dtype=bool)
+    simple = np.flatnonzero(shapely.get_num_interior_rings(polys) == 0)
+    if simple.size:
+        coords = shapely.get_coordinates(polys[simple])
+        n = shapely.get_num_coordinates(polys[simple])
+        start = np.cumsum(n) - n
+        x, y = coords[:, 0].copy(), coords[:, 1].copy()
+        dx, dy = x - np.repeat(x[start], n), y - np.repeat(y[start], n)
+        p1, p2 = dx[:-1] * dy[1:], dx[1:] * dy[:-1]
+        a2 = np.append(p1 - p2, 0.0)  # doubled signed area of triangle (0, i, i + 1)
+        size = np.append(np.abs(p1) + np.abs(p2), 0.0)
+        a2[start[1:] - 1] = size[start[1:] - 1] = 0.0  # no triangle across two polygons
+        area2 = np.add.reduceat(a2, start)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mx = x[start] + np.add.reduceat(a2 * (dx + np.append(dx[1:], 0.0)), start) / (
+                3.0 * area2)
+            my = y[start] + np.add.reduceat(a2 * (dy + np.append(dy[1:], 0.0)), start) / (
+                3.0 * area2)
+            rel = 4.0 * (n + 8) * (np.finfo(float).eps / 2) * np.add.reduceat(size, start) / (
+                np.abs(area2))
+        ex = 2.0 * rel * np.maximum.reduceat(np.abs(x), start)
+        ey = 2.0 * rel * np.maximum.reduceat(np.abs(y), start)
+        ok = np.isfinite(mx) & np.isfinite(my) & np.isfinite(ex) & np.isfinite(ey)
+        r0, c0 = _cell_index(grid, np.where(ok, mx - ex, 0.0), np.where(ok, my + ey, 0.0), pad)
+        r1, c1 = _cell_index(grid, np.where(ok, mx + ex, 0.0), np.where(ok, my - ey, 0.0), pad)
+        ok &= (r0 == r1) & (c0 == c1)
+        cx[simple[ok]], cy[simple[ok]] = mx[ok], my[ok]
+        exact[simple[ok]] = True
+    if not exact.all():
+        c = shapely.centroid(polys[~exact])
+        cx[~exact], cy[~exact] = shapely.get_x(c), shapely.get_y(c)
+    return cx, cy
 
 
 def quartic_kernel(bandwidth: float, cell_size: float) -> np.ndarray:
@@ -348,17 +502,31 @@ def binned_kde(grid: Grid, binned: np.ndarray, bandwidth: float, pad: int) -> np
                     dens, 0.0)
 
 
+def _cell_index(grid: Grid, x: np.ndarray, y: np.ndarray, pad: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of each point in the grid padded by ``pad`` cells (may be outside)."""
+    s = grid.cell_size
+    col = np.floor((np.asarray(x, float) - (grid.x0 - pad * s)) / s).astype(np.int64)
+    row = np.floor(((grid.bounds[3] + pad * s) - np.asarray(y, float)) / s).astype(np.int64)
+    return row, col
+
+
+def _bin_index(grid: Grid, x: np.ndarray, y: np.ndarray, pad: int) -> np.ndarray:
+    """Flat index of each point's cell in the grid padded by ``pad`` cells (-1 outside)."""
+    rows, cols = grid.n_rows + 2 * pad, grid.n_cols + 2 * pad
+    row, col = _cell_index(grid, x, y, pad)
+    ok = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
+    return np.where(ok, row * cols + col, -1)
+
+
 def bin_points(grid: Grid, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None,
                pad: int) -> np.ndarray:
     """Sum of point weights per cell of the grid padded by ``pad`` cells on each side."""
-    s = grid.cell_size
     rows, cols = grid.n_rows + 2 * pad, grid.n_cols + 2 * pad
-    col = np.floor((np.asarray(x, float) - (grid.x0 - pad * s)) / s).astype(np.int64)
-    row = np.floor(((grid.bounds[3] + pad * s) - np.asarray(y, float)) / s).astype(np.int64)
-    ok = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
-    w = np.ones(col.size) if weights is None else np.asarray(weights, float)
-    flat = np.bincount(row[ok] * cols + col[ok], weights=w[ok], minlength=rows * cols)
-    return flat.reshape(rows, cols)
+    flat = _bin_index(grid, x, y, pad)
+    ok = flat >= 0
+    w = np.ones(flat.size) if weights is None else np.asarray(weights, float)
+    return np.bincount(flat[ok], weights=w[ok], minlength=rows * cols).reshape(rows, cols)
 
 
 def density_indicators(
@@ -391,14 +559,19 @@ def density_indicators(
     surfaces : dict of float to ndarray
         The densities (features per km^2).
     """
+    return _density(grid, _parts(geoms), bandwidths, unit_m)
+
+
+def _density(grid: Grid, geoms: np.ndarray, bandwidths: tuple[float, ...] | list[float],
+             unit_m: float) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray]]:
+    """:func:`density_indicators` of single-part, non-empty geometries (:func:`_parts`)."""
     hs = sorted({float(h) for h in bandwidths})
     ind = {h: np.zeros(grid.shape, dtype=bool) for h in hs}
     surf = {h: np.zeros(grid.shape) for h in hs}
-    geoms = _parts(geoms)
     if geoms.size == 0 or not hs:
         return ind, surf
-    x, y, w = _feature_points(geoms, max(grid.cell_size / 2.0, 1.0), unit_m)
     pad = int(math.ceil(hs[-1] / grid.cell_size)) + 1
+    x, y, w = _feature_points(geoms, max(grid.cell_size / 2.0, 1.0), unit_m, grid, pad)
     binned = bin_points(grid, x, y, w, pad)
     for h in hs:
         dens = binned_kde(grid, binned, h, pad) * 1e6
@@ -467,25 +640,46 @@ def candidate_indicators(
     -------
     list of Candidate
         Indicators that are neither all 0 nor all 1 inside the study area.
+        Layers holding exactly the same geometries are computed once (each
+        candidate still gets its own copy of the indicator).
     """
     distances = [m * block_length_m for m in multiples]
     out: list[Candidate] = []
     n_cells = grid.n_cells
+    # the same features often come twice (a factor's features and the user
+    # layer it was built from): compute their indicators once
+    done: list[tuple[np.ndarray, list[tuple[str, float, np.ndarray]]]] = []
     for name, frame in layers.items():
         if frame is None or len(frame) == 0:
             continue
-        found: list[tuple[str, float, np.ndarray]] = []
-        if "proximity" in operations:
-            prox = proximity_indicators(grid, frame, distances)
-            found += [("proximity", d, prox[d]) for d in sorted(prox)]
-        if "density" in operations:
-            dens, _ = density_indicators(grid, frame, distances, block_length_m)
-            found += [("density", d, dens[d]) for d in sorted(dens)]
+        geoms = _geometry_array(frame)
+        found = next((f for g, f in done if _same_geometries(g, geoms)), None)
+        if found is None:
+            found = []
+            parts = _parts(geoms)
+            if "proximity" in operations:
+                prox = _proximity(grid, parts, distances)
+                found += [("proximity", d, prox[d]) for d in sorted(prox)]
+            if "density" in operations:
+                dens, _ = _density(grid, parts, distances, block_length_m)
+                found += [("density", d, dens[d]) for d in sorted(dens)]
+            done.append((geoms, found))
         for op, d, ind in found:
             n_on = int(ind.sum())
             if 0 < n_on < n_cells:
-                out.append(Candidate(name, op, float(d), ind))
+                out.append(Candidate(name, op, float(d), ind.copy()))
     return out
+
+
+def _same_geometries(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two geometry arrays hold exactly the same geometries in the same order."""
+    if a is b:
+        return True
+    if a.shape != b.shape:
+        return False
+    head = slice(0, 64)  # most different layers differ at once: skip the full check
+    return bool(shapely.equals_exact(a[head], b[head]).all()
+                and shapely.equals_exact(a, b).all())
 
 
 # ====================================================================== model fitting
@@ -505,11 +699,17 @@ def _grouped(y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     k = X.shape[1]
     if k > 60:  # pragma: no cover - far more factors than RTM ever fits at once
         raise ValueError("too many indicators to group")
-    code = (X.astype(np.int64) << np.arange(k, dtype=np.int64)).sum(axis=1) if k else (
-        np.zeros(y.size, np.int64))
+    code = np.zeros(y.size, np.int64)
+    for j in range(k):  # column by column: no (n, k) int64 temporary
+        code += X[:, j] * np.int64(1 << j)
     ymax = int(y.max()) + 1 if y.size else 1
-    key = code * ymax + y.astype(np.int64)
-    uniq, freq = np.unique(key, return_counts=True)
+    key = code * ymax + y.astype(np.int64, copy=False)
+    if (1 << k) * ymax <= max(4 * key.size, 1 << 16):  # a counting pass beats sorting
+        freq = np.bincount(key, minlength=(1 << k) * ymax)
+        uniq = np.flatnonzero(freq)
+        freq = freq[uniq]
+    else:
+        uniq, freq = np.unique(key, return_counts=True)
     yu = (uniq % ymax).astype(float)
     pattern = uniq // ymax
     Xu = ((pattern[:, None] >> np.arange(k, dtype=np.int64)) & 1).astype(float)
@@ -780,8 +980,11 @@ def fit(
             unique.append(c)
     cands = unique
     y = np.asarray(counts[mask], dtype=np.int64)
-    data = _Data(y, np.column_stack([c.indicator[mask] for c in cands]).astype(np.uint8)
-                 if cands else np.zeros((y.size, 0), np.uint8), cands)
+    # column-major, so that the columns of each fit are gathered cheaply
+    X = np.empty((y.size, len(cands)), np.uint8, order="F")
+    for j, c in enumerate(cands):
+        X[:, j] = c.indicator[mask]
+    data = _Data(y, X, cands)
     m = len(cands)
     score = np.where(mask, 1.0, np.nan)
     empty_table = pd.DataFrame({c: pd.Series(dtype=float if c not in ("factor", "operation")
@@ -1002,6 +1205,17 @@ def _fmt_dist(d: np.ndarray) -> np.ndarray:
     return np.where(metres < 1000, short, long).astype(np.dtypes.StringDType())
 
 
+def _dist_key(d: np.ndarray) -> np.ndarray:
+    """Distances merged where :func:`_fmt_dist` gives the same text.
+
+    ``_fmt_dist(_dist_key(d)) == _fmt_dist(d)``, with far fewer distinct
+    values: the displayed metres below 1 km, the distance itself above.
+    """
+    d = np.asarray(d, float)
+    metres = np.where(d < 100, np.round(d), np.round(d / 10) * 10)
+    return np.where(metres < 1000, metres, d)
+
+
 def _fmt_rrv(rrv: float) -> str:
     return f" (RRV {rrv:.1f})" if rrv < 9.95 else f" (RRV {rrv:.0f})"
 
@@ -1060,46 +1274,50 @@ def explain(
     -------
     ndarray of object (str), ``grid.shape``
     """
-    S = np.dtypes.StringDType()
     k_threshold = settings.k_threshold if k_threshold is None else k_threshold
     dark_lux = settings.dark_lux if dark_lux is None else dark_lux
     youth_gap_m = settings.youth_walk_threshold_m if youth_gap_m is None else youth_gap_m
     factors = factors or {}
     mask = grid.mask
+    none = np.zeros(grid.shape, bool)
     bl = result.block_length_m if result is not None else DEFAULT_BLOCK_LENGTH_M
     table = result.table if result is not None else pd.DataFrame(columns=list(TABLE_COLUMNS))
     rrv = {r.factor: float(r.rrv) for r in table.itertuples()}
     rows_by = {r.factor: r for r in table.itertuples()}
-    on = {name: (result.indicators.get(name, np.zeros(grid.shape, bool)) if result else
-                 np.zeros(grid.shape, bool)) for name in rrv}
+    on = {name: (result.indicators.get(name, none) if result else none) for name in rrv}
     owner = {key: name for name, fr in factors.items() for key in getattr(fr, "values", {})}
     values = {key: np.asarray(fr.values[key], float)
               for fr in factors.values() for key in getattr(fr, "values", {})}
-    pieces: list[np.ndarray] = []
+    # Each piece of text depends on one number per cell (a distance, a count)
+    # and takes few distinct values, so pieces are coded per study-area cell
+    # (0 = absent) and only the distinct texts and combinations are formatted.
+    pieces: list[tuple[np.ndarray, list[str]]] = []
     covered: dict[str, np.ndarray] = {}
 
-    def suffix(name: str | None, where: np.ndarray) -> np.ndarray:
-        if name in rrv:
-            return np.where(where & on[name], _fmt_rrv(rrv[name]), "").astype(S)
-        return np.full(grid.shape, "", dtype=S)
-
-    def add(text: np.ndarray, where: np.ndarray, name: str | None) -> None:
+    def add(where: np.ndarray, keys: np.ndarray | float,
+            label: Callable[[np.ndarray], list[str]], name: str) -> None:
+        """Add ``label(key)`` where ``where``, with the factor's RRV where its indicator is on."""
         where = where & mask
-        piece = np.where(where, np.strings.add(text.astype(S), suffix(name, where)), "")
-        pieces.append(piece.astype(S))
-        if name is not None:
-            covered[name] = covered.get(name, np.zeros(grid.shape, bool)) | (where & on.get(
-                name, np.zeros(grid.shape, bool)))
+        rated = where & on.get(name, none)
+        sel = where[mask]
+        uniq, inv = np.unique(np.broadcast_to(keys, grid.shape)[where], return_inverse=True)
+        ids: dict[str, int] = {}  # distinct keys can give the same text (60.2 m, 60.4 m)
+        text_id = np.array([ids.setdefault(str(t), len(ids)) for t in label(uniq)], np.int64)
+        texts = list(ids)
+        sfx = _fmt_rrv(rrv[name]) if name in rrv else ""
+        code = np.zeros(sel.size, np.int64)
+        code[sel] = 1 + text_id[inv.ravel()] + len(texts) * rated[where]
+        pieces.append((code, ["", *texts, *(t + sfx for t in texts)]))
+        covered[name] = covered.get(name, none) | rated
 
     # dark street segments
     light = factors.get("lighting")
     layer = getattr(light, "layer", None)
     if layer is not None and len(layer):
         n_dark = segments_per_cell(grid, layer)
-        noun = np.where(n_dark == 1, " dark street segment", " dark street segments")
-        text = np.strings.add(np.strings.add(n_dark.astype(S), noun.astype(S)),
-                              f" (below {dark_lux:g} lux)")
-        add(text, n_dark > 0, "lighting")
+        add(n_dark > 0, n_dark, lambda n: [
+            f"{k} dark street segment{'' if k == 1 else 's'} (below {dark_lux:g} lux)"
+            for k in n.tolist()], "lighting")
     # vacant land
     if "vacant_dist_m" in values:
         name = owner["vacant_dist_m"]
@@ -1107,50 +1325,53 @@ def explain(
         row = rows_by.get(name)
         limit = float(row.distance_m) if row is not None and row.operation == "proximity" else (
             2 * bl)
-        text = np.where(d <= 0, "vacant land in this cell",
-                        np.strings.add(np.strings.add("vacant lot ", _fmt_dist(d)), " away"))
-        add(text.astype(S), np.isfinite(d) & (d <= limit), name)
+        add(np.isfinite(d) & (d <= limit), d, lambda u: np.where(
+            u <= 0, "vacant land in this cell",
+            np.strings.add(np.strings.add("vacant lot ", _fmt_dist(u)), " away")), name)
     # after dark
     if "dark_share" in values:
         share = values["dark_share"]
-        enough = (np.asarray(counts) >= k_threshold) if counts is not None else np.zeros(
-            grid.shape, bool)
-        pct = np.strings.mod("%d", np.round(np.nan_to_num(share) * 100).astype(np.int64))
-        text = np.strings.add(pct.astype(S), " % of incidents after dark")
-        add(text, np.isfinite(share) & (share >= 0.5) & enough, owner["dark_share"])
+        enough = (np.asarray(counts) >= k_threshold) if counts is not None else none
+        pct = np.round(np.nan_to_num(share) * 100).astype(np.int64)
+        add(np.isfinite(share) & (share >= 0.5) & enough, pct,
+            lambda u: [f"{p} % of incidents after dark" for p in u.tolist()],
+            owner["dark_share"])
     # sightlines
     if "sightline_m" in values:
         sl = values["sightline_m"]
         finite = np.isfinite(sl) & mask
         if finite.sum() >= 10:
             cut = float(np.quantile(sl[finite], 0.10))
-            text = np.strings.add("sightlines only ", _fmt_dist(sl))
-            add(text, finite & (sl <= cut), owner["sightline_m"])
+            add(finite & (sl <= cut), _dist_key(sl),
+                lambda u: np.strings.add("sightlines only ", _fmt_dist(u)), owner["sightline_m"])
     # youth spaces
     if "youth_walk_m" in values:
         walk = values["youth_walk_m"]
-        text = np.strings.add(np.strings.add("nearest youth space ", _fmt_dist(walk)), " walk")
-        add(text, np.isfinite(walk) & (walk > youth_gap_m), owner["youth_walk_m"])
+        add(np.isfinite(walk) & (walk > youth_gap_m), _dist_key(walk), lambda u: np.strings.add(
+            np.strings.add("nearest youth space ", _fmt_dist(u)), " walk"),
+            owner["youth_walk_m"])
     # other selected factors
     for name, row in rows_by.items():
-        where = on[name] & ~covered.get(name, np.zeros(grid.shape, bool))
+        where = on[name] & ~covered.get(name, none)
         if not where.any():
             continue
         label = DISPLAY_NAMES.get(name, name.replace("_", " "))
         if row.operation == "proximity":
-            dist = _fmt_dist(np.array([row.distance_m]))[0]
-            text = f"{label} within {dist}"
+            text = f"{label} within {_fmt_dist(np.array([row.distance_m]))[0]}"
         else:
             text = f"dense cluster of {label}"
-        pieces.append(np.where(where & mask, text + _fmt_rrv(rrv[name]), "").astype(S))
+        add(where, 0.0, lambda _, text=text: [text], name)
 
-    out = np.full(grid.shape, "", dtype=S)
-    for piece in pieces:
-        sep = np.where((np.strings.str_len(out) > 0) & (np.strings.str_len(piece) > 0), ", ", "")
-        out = np.strings.add(np.strings.add(out, sep.astype(S)), piece)
-    out = np.where(np.strings.str_len(out) > 0, out, "no measured risk factor stands out here")
-    out = np.where(mask, out, "")
-    return out.astype(object)
+    # join the pieces of each distinct combination once
+    combo = np.zeros(int(mask.sum()), np.int64)
+    for code, tab in pieces:  # one integer per distinct combination so far
+        combo = np.unique(combo * len(tab) + code, return_inverse=True)[1].ravel()
+    first = np.unique(combo, return_index=True)[1]
+    texts = [", ".join(t for t in (tab[code[i]] for code, tab in pieces) if t)
+             or "no measured risk factor stands out here" for i in first.tolist()]
+    out = np.full(grid.shape, "", dtype=object)
+    out[mask] = np.array(texts, dtype=object)[combo]
+    return out
 
 
 # ====================================================================== pipeline stage

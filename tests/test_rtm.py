@@ -56,13 +56,9 @@ def test_block_length_fallback_without_streets():
 
 
 # ------------------------------------------------------------------ proximity
-@pytest.mark.parametrize("kind", ["points", "lines", "polygons", "mixed"])
-def test_proximity_matches_brute_force(kind):
-    rng = np.random.default_rng(3)
-    grid = make_grid(40, 30, cell=25.0)
+def random_features(rng, grid, n=25):
+    """Points, 2-piece lines and boxes scattered over and around the grid (+-150 m)."""
     minx, miny, maxx, maxy = grid.bounds
-    n = 25
-    # features extend beyond the grid so edge cells see outside features too
     x = rng.uniform(minx - 150, maxx + 150, n)
     y = rng.uniform(miny - 150, maxy + 150, n)
     points = list(shapely.points(x, y))
@@ -71,7 +67,19 @@ def test_proximity_matches_brute_force(kind):
              for a, b in zip(x, y, strict=True)]
     polys = [shapely.box(a, b, a + rng.uniform(5, 60), b + rng.uniform(5, 60))
              for a, b in zip(x, y, strict=True)]
-    polys.append(shapely.box(minx + 200, miny + 200, minx + 500, miny + 400))  # holds centres
+    # a large polygon whose inside holds centres far from its outline, with a hole
+    # holding more centres (outside the polygon: distance to the hole's ring)
+    outer = shapely.box(minx + 200, miny + 200, minx + 700, miny + 600).exterior.coords
+    hole = shapely.box(minx + 380, miny + 330, minx + 520, miny + 470).exterior.coords
+    polys.append(shapely.Polygon(outer, [hole]))
+    return points, lines, polys
+
+
+@pytest.mark.parametrize("kind", ["points", "lines", "polygons", "mixed"])
+def test_proximity_matches_brute_force(kind):
+    rng = np.random.default_rng(3)
+    grid = make_grid(40, 30, cell=25.0)
+    points, lines, polys = random_features(rng, grid)
     geoms = {"points": points, "lines": lines, "polygons": polys,
              "mixed": points[:8] + lines[8:16] + polys[16:]}[kind]
     distances = [37.0, 75.0, 112.5, 150.0]
@@ -79,6 +87,121 @@ def test_proximity_matches_brute_force(kind):
     truth = brute_distance(grid, geoms)
     for d in distances:
         np.testing.assert_array_equal(got[d], (truth <= d) & grid.mask, err_msg=f"d={d}")
+
+
+@pytest.mark.parametrize("kind", ["points", "lines", "line_ends", "polygons"])
+def test_proximity_is_exact_at_the_thresholds(kind):
+    """Cell centres exactly at, or a hair either side of, a distance are classified as brute force.
+
+    Each feature sits at ``d + offset`` from one cell centre: offsets of 0 and
+    +-1e-7 m fall inside the rounding tolerance, +-0.05 m and +-0.5 m inside
+    the band the sample bound leaves to the exact step. ``line_ends`` puts the
+    nearest point at the end of a segment pointing at the centre, where the
+    nearest sample is furthest from the nearest feature point.
+    """
+    rng = np.random.default_rng(7)
+    grid = make_grid(36, 28, cell=25.0)
+    cx, cy = grid.centres()
+    distances = [37.0, 75.0, 112.5]
+    offsets = [0.0, 1e-7, -1e-7, 0.05, -0.05, 0.5, -0.5]
+    geoms = []
+    for k, cell in enumerate(rng.choice(cx.size, 60, replace=False)):
+        x, y = cx.ravel()[cell], cy.ravel()[cell]
+        r = distances[k % 3] + offsets[k % len(offsets)]
+        angle = rng.uniform(0, 2 * np.pi) if k % 2 else rng.choice([0, 0.5, 1, 1.5]) * np.pi
+        ux, uy = np.cos(angle), np.sin(angle)
+        if kind == "points":
+            geoms.append(shapely.Point(x + r * ux, y + r * uy))
+        elif kind == "lines":  # the perpendicular foot lies inside a long piece
+            fx, fy = x + r * ux, y + r * uy
+            geoms.append(shapely.LineString([(fx - 70 * uy, fy + 70 * ux),
+                                             (fx + 45 * uy, fy - 45 * ux)]))
+        elif kind == "line_ends":
+            geoms.append(shapely.LineString([(x + r * ux, y + r * uy),
+                                             (x + (r + 90) * ux, y + (r + 90) * uy)]))
+        else:  # a square with one edge facing the centre at distance r
+            fx, fy = x + r * ux, y + r * uy
+            geoms.append(shapely.Polygon([
+                (fx - 20 * uy, fy + 20 * ux), (fx + 20 * uy, fy - 20 * ux),
+                (fx + 20 * uy + 40 * ux, fy - 20 * ux + 40 * uy),
+                (fx - 20 * uy + 40 * ux, fy + 20 * ux + 40 * uy)]))
+    got = rtm.proximity_indicators(grid, frame(geoms), distances)
+    truth = brute_distance(grid, geoms)
+    at_threshold = sum(int((np.abs(truth - d) <= 1e-6).sum()) for d in distances)
+    assert at_threshold >= 5  # the test really puts centres on the thresholds
+    for d in distances:
+        np.testing.assert_array_equal(got[d], (truth <= d) & grid.mask, err_msg=f"d={d}")
+
+
+#: Points at a hair over 37, 75 or 112.5 m from a cell centre of ``make_grid(36, 28, 25.0)``
+#: by shapely's distance, but not by ``np.hypot`` (one unit in the last place apart).
+ROUNDING_CASES = [(500399.9951524273, 6000163.544356434), (500674.5399307125, 6000497.663853892),
+                  (500622.3369985303, 6000438.167228809), (499979.4968043545, 6000220.050170047),
+                  (500176.11589865875, 6000603.306073782), (500274.38617032743, 6000224.236050846)]
+
+
+def test_proximity_survives_rounding_at_the_threshold():
+    grid = make_grid(36, 28, cell=25.0)
+    distances = [37.0, 75.0, 112.5]
+    for x, y in ROUNDING_CASES:
+        geoms = [shapely.Point(x, y)]
+        truth = brute_distance(grid, geoms)
+        got = rtm.proximity_indicators(grid, frame(geoms), distances)
+        for d in distances:
+            np.testing.assert_array_equal(got[d], (truth <= d) & grid.mask, err_msg=f"d={d}")
+
+
+@pytest.mark.parametrize("distances", [[37.0, 75.0, 112.5, 150.0], [150.0]])
+def test_proximity_dense_layer_matches_brute_force(distances):
+    """Many small polygons (like buildings): most cells settle early, few need the k-d tree.
+
+    With one distance, the cells left for the k-d tree are all ~150 m from
+    the nearest polygon, so a wrong choice of the samples it holds shows.
+    """
+    rng = np.random.default_rng(11)
+    grid = make_grid(40, 30, cell=25.0)
+    x = grid.x0 + rng.uniform(250, 750, 1500)
+    y = grid.y0 + rng.uniform(200, 550, 1500)
+    geoms = list(shapely.box(x, y, x + rng.uniform(3, 12, x.size), y + rng.uniform(3, 12, x.size)))
+    got = rtm.proximity_indicators(grid, frame(geoms), distances)
+    truth = brute_distance(grid, geoms)
+    for d in distances:
+        np.testing.assert_array_equal(got[d], (truth <= d) & grid.mask, err_msg=f"d={d}")
+
+
+def test_proximity_inside_a_polygon_larger_than_the_grid():
+    """Centres inside a polygon whose outline is far beyond every distance are within all."""
+    grid = make_grid(20, 20, cell=50.0)
+    minx, miny, maxx, maxy = grid.bounds
+    big = shapely.box(minx - 5000, miny - 5000, maxx + 5000, maxy + 5000)
+    got = rtm.proximity_indicators(grid, frame([big]), [100.0, 200.0])
+    assert got[100.0].all() and got[200.0].all()
+    ring = frame([big.exterior])  # the outline alone is far from every centre
+    assert not rtm.proximity_indicators(grid, ring, [200.0])[200.0].any()
+
+
+def test_outline_samples_bound_the_distance():
+    """Every vertex is a sample, ``D <= e`` and ``e^2 <= D^2 + h^2 / 4`` (the method's bound)."""
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(5)
+    grid = make_grid(30, 30, cell=20.0)
+    _, lines, polys = random_features(rng, grid, n=30)
+    geoms = np.array(lines + polys, dtype=object)
+    x, y, h = rtm._outline_samples(geoms, 10.0)
+    assert 0 < h <= 10.0
+    tree = cKDTree(np.column_stack([x, y]))
+    vertices = shapely.get_coordinates(geoms)
+    assert tree.query(vertices)[0].max() == 0.0
+    minx, miny, maxx, maxy = grid.bounds
+    probes = shapely.points(rng.uniform(minx, maxx, 2000), rng.uniform(miny, maxy, 2000))
+    outline = shapely.union_all([shapely.boundary(g) if g.geom_type == "Polygon" else g
+                                 for g in geoms])
+    D = shapely.distance(probes, outline)
+    e = tree.query(shapely.get_coordinates(probes))[0]
+    assert np.all(e >= D - 1e-9)
+    assert np.all(e**2 <= D**2 + h**2 / 4 + 1e-6)
+    assert np.any(e**2 > D**2 + h**2 / 16)  # the bound is not loose by construction
 
 
 def test_proximity_respects_mask_and_empty_input():
@@ -103,6 +226,36 @@ def test_density_is_quartic_kde_above_mean_plus_two_sd():
     np.testing.assert_allclose(surf[60.0], exact, rtol=1e-9, atol=1e-9)
     values = exact[grid.mask]
     np.testing.assert_array_equal(ind[60.0], exact > values.mean() + 2 * values.std())
+
+
+def test_polygon_centroids_fall_in_the_cells_of_geos_centroids():
+    """The fast centroids must bin exactly like ``shapely.centroid``, even on cell edges."""
+    rng = np.random.default_rng(8)
+    grid = make_grid(20, 20, cell=50.0)
+    pad = 3
+    n = 4000
+    # parallelograms centred on cell edges and corners (their centroid is the centre,
+    # computed with different rounding), random quadrilaterals, slivers, a degenerate
+    # polygon and polygons with holes
+    cx = grid.x0 + 50.0 * rng.integers(-3, 24, n) + rng.choice([0.0, 25.0], n)
+    cy = grid.y0 + 50.0 * rng.integers(-3, 24, n) + rng.choice([0.0, 25.0], n)
+    u, v = rng.uniform(-9, 9, (2, n, 2))
+    polys = [shapely.Polygon([c + a, c + b, c - a, c - b])
+             for c, a, b in zip(np.column_stack([cx, cy]), u, v, strict=True)]
+    corners = rng.uniform(0, 1000, (300, 4, 2)) + [grid.x0, grid.y0]
+    polys += [shapely.Polygon(q).convex_hull for q in corners]
+    x0, y0 = grid.x0, grid.y0
+    polys += [shapely.Polygon([(x0 + 100, y0 + 100), (x0 + 300, y0 + 100 + 1e-7),
+                               (x0 + 300, y0 + 100 + 2e-7)]),
+              shapely.Polygon([(x0, y0), (x0 + 50, y0), (x0 + 100, y0), (x0, y0)])]
+    polys += [shapely.box(x0 + 20, y0 + 20, x0 + 180, y0 + 180).difference(
+        shapely.box(x0 + 40, y0 + 40, x0 + 120, y0 + 60))]
+    polys = np.array([p for p in polys if p.geom_type == "Polygon"], dtype=object)
+    x, y = rtm._polygon_centroids(polys, grid, pad)
+    ref = shapely.centroid(polys)
+    np.testing.assert_array_equal(rtm._bin_index(grid, x, y, pad),
+                                  rtm._bin_index(grid, shapely.get_x(ref), shapely.get_y(ref), pad))
+    assert np.nanmax(np.abs(x - shapely.get_x(ref))) < 1e-6
 
 
 def test_density_weights_lines_by_length():
@@ -132,6 +285,39 @@ def planted(seed: int, rrv: float = 2.0, overdispersion: float = 0.0):
         mu = mu * rng.gamma(1 / overdispersion, overdispersion, mu.shape)
     counts = rng.poisson(mu) * grid.mask
     return grid, counts, layers
+
+
+def test_candidate_indicators_reuse_only_identical_layers():
+    grid, _, layers = planted(3)
+    real = layers["real"]
+    moved = frame([shapely.Point(grid.x0 + 20.0, grid.y0 + 20.0), *real.geometry[1:]])
+    cands = rtm.candidate_indicators(grid, {"real": real, "again": real.copy(), "moved": moved},
+                                     100.0)
+    got = {(c.factor, c.operation, c.distance_m): c.indicator for c in cands}
+    prox = rtm.proximity_indicators(grid, moved, [100.0, 200.0, 300.0])
+    dens, _ = rtm.density_indicators(grid, moved, [100.0, 200.0, 300.0], 100.0)
+    for d in (100.0, 200.0, 300.0):
+        for op, moved_ind in (("proximity", prox[d]), ("density", dens[d])):
+            np.testing.assert_array_equal(got[("again", op, d)], got[("real", op, d)])
+            assert got[("again", op, d)] is not got[("real", op, d)]
+            np.testing.assert_array_equal(got[("moved", op, d)], moved_ind)
+    assert not np.array_equal(got[("moved", "proximity", 100.0)], got[("real", "proximity", 100.0)])
+
+
+@pytest.mark.parametrize("ymax", [5, 100_000])  # counting pass, and sorting for a huge range
+def test_grouped_matches_unique_rows(ymax):
+    rng = np.random.default_rng(2)
+    X = np.asfortranarray((rng.random((5000, 4)) < 0.3).astype(np.uint8))
+    y = rng.integers(0, 6, 5000)
+    y[0] = ymax
+    yu, Xu, w = rtm._grouped(y, X)
+    rows, freq = np.unique(np.column_stack([X, y]), axis=0, return_counts=True)
+    got = np.column_stack([Xu[:, 1:], yu])
+    order = np.lexsort(got.T[::-1])
+    np.testing.assert_array_equal(got[order], rows)
+    np.testing.assert_array_equal(w[order], freq)
+    np.testing.assert_array_equal(Xu[:, 0], 1.0)
+    assert w.sum() == y.size
 
 
 @pytest.mark.parametrize("seed", [11, 12])
@@ -257,6 +443,57 @@ def test_explain_generic_factor_and_nothing_notable():
     assert why[0, 0] == "bars within 200 m (RRV 2.5)"
     assert why[0, 1] == "no measured risk factor stands out here"
     assert why[0, 2] == "bars within 200 m (RRV 2.5), dense cluster of kiosks (RRV 1.5)"
+
+
+def test_explain_formats_every_cell_like_the_distance_formatter():
+    """Texts are built once per distinct value; each cell must still read its own distance."""
+    rng = np.random.default_rng(4)
+    grid = make_grid(60, 50, cell=50.0)
+    shape = grid.shape
+    # walks and sightlines around every rounding edge: 99.5 m, 995 m, 1 km, 1.05 km ...
+    walk = rng.choice([rng.uniform(801, 3000), 994.9, 995.0, 999.99, 1000.0, 1049.99, 1050.0,
+                       1250.0, 2349.999], shape)
+    walk = np.where(rng.random(shape) < 0.5, rng.uniform(801, 3000, shape), walk)
+    walk[0, :5] = np.nan
+    sight = rng.uniform(5, 400, shape)
+    sight[1, :10] = [99.4, 99.5, 99.6, 104.9, 105.0, 105.1, 0.4, 0.5, 9.5, 10.5]
+    vacant = rng.uniform(-5, 300, shape)
+    vacant[2, :6] = [0.0, -0.0, 0.3, 0.5, 99.5, 100.0]
+    factors = {"access": _Factor({"youth_walk_m": walk}),
+               "sightlines": _Factor({"sightline_m": sight}),
+               "vacancy": _Factor({"vacant_dist_m": vacant})}
+    table = pd.DataFrame([{"factor": "vacancy", "operation": "proximity", "distance_m": 100.0,
+                           "coefficient": 0.5, "rrv": math.exp(0.5), "ci_low": 1.2,
+                           "ci_high": 2.0, "p_value": 1e-9}])
+    near = rng.random(shape) < 0.5
+    result = rtm.RTMResult(table, pd.DataFrame(), np.ones(shape), "", [], {"vacancy": near},
+                           block_length_m=100.0)
+    why = rtm.explain(grid, result, factors, youth_gap_m=800.0)
+
+    fmt = {name: rtm._fmt_dist(d) for name, d in [("walk", walk), ("sight", sight),
+                                                   ("vacant", vacant)]}
+    cut = np.quantile(sight, 0.10)
+    for (i, j), text in np.ndenumerate(why):
+        parts = []
+        if vacant[i, j] <= 100:
+            parts.append(("vacant land in this cell" if vacant[i, j] <= 0
+                          else f"vacant lot {fmt['vacant'][i, j]} away")
+                         + (" (RRV 1.6)" if near[i, j] else ""))
+        if sight[i, j] <= cut:
+            parts.append(f"sightlines only {fmt['sight'][i, j]}")
+        if walk[i, j] > 800:
+            parts.append(f"nearest youth space {fmt['walk'][i, j]} walk")
+        if near[i, j] and vacant[i, j] > 100:
+            parts.append("vacant land within 100 m (RRV 1.6)")
+        assert text == (", ".join(parts) or "no measured risk factor stands out here"), (i, j)
+
+
+def test_dist_key_keeps_the_formatted_distance():
+    d = np.concatenate([np.arange(0, 1_200, 0.01), np.arange(0, 2_000, 0.5) + 1e-9,
+                        np.random.default_rng(0).uniform(0, 1e5, 50_000)])
+    key = rtm._dist_key(d)
+    np.testing.assert_array_equal(rtm._fmt_dist(key), rtm._fmt_dist(d))
+    assert np.unique(key[d < 995]).size <= 190  # whole metres, then tens of metres
 
 
 def test_segments_per_cell_counts_distinct_lines():
