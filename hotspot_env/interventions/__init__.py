@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import html
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from hotspot_env.atomic import prepare_folder
 from hotspot_env.choices import Choice, announce
 from hotspot_env.interventions.candidates import attach_costs, generate
 from hotspot_env.interventions.equity import choose_zones, rule_text
@@ -46,7 +48,12 @@ from hotspot_env.interventions.impact import (
 )
 from hotspot_env.interventions.optimise import TIME_LIMIT_S, check_budget, parse_weights
 from hotspot_env.interventions.reasons import reasons
-from hotspot_env.interventions.result import InterventionsResult, Ranking, make_basemap
+from hotspot_env.interventions.result import (
+    InterventionsResult,
+    Ranking,
+    make_basemap,
+    state_bytes,
+)
 from hotspot_env.interventions.workorders import write_outputs
 
 __all__ = ["InterventionsResult", "Ranking", "load_library", "rank_folder", "report_section",
@@ -131,7 +138,6 @@ def stage(
     choices += cand_choices
     cands = attach_costs(cands, library)
     model = build_impact(cands, library, baseline, n_draws=n_draws, seed=seed)
-    model.standalone()  # Monte Carlo statistics once, so every re-rank is fast
 
     keep, rule = _near_harm(cands, model, library, baseline, min_harm_ratio)
     dropped = int((~keep).sum())
@@ -140,6 +146,9 @@ def stage(
             f" ({dropped:,} of {len(cands):,} left out)" if dropped else ""))))
     cands = cands[keep].reset_index(drop=True)
     model = model.subset(keep)
+    # Monte Carlo statistics once, for the kept candidates only (the subset starts
+    # with an empty cache), so every re-rank is fast
+    model.standalone()
 
     zones, zone_choice = choose_zones(analysis, boundaries)
     choices.append(zone_choice)
@@ -179,9 +188,12 @@ def _near_harm(cands, model, library: EvidenceLibrary, baseline, ratio: float):
     grid = baseline.grid
     area_km2 = grid.n_cells * grid.cell_area_km2
     mean_density = float(baseline.baseline.sum()) / area_km2 if area_km2 else 0.0
-    reach = library.evidence.groupby("intervention_type")["reach_m"].max()
-    radius = reach.reindex(cands["type"]).to_numpy(dtype=float)
-    buf_km2 = shapely.area(shapely.buffer(cands.geometry.to_numpy(), radius)) / 1e6
+    if model.reach_area is not None:  # the same buffers, already measured by build_impact
+        buf_km2 = model.reach_area / 1e6
+    else:
+        reach = library.evidence.groupby("intervention_type")["reach_m"].max()
+        radius = reach.reindex(cands["type"]).to_numpy(dtype=float)
+        buf_km2 = shapely.area(shapely.buffer(cands.geometry.to_numpy(), radius)) / 1e6
     with np.errstate(invalid="ignore", divide="ignore"):
         density = model.baseline_reach / np.maximum(buf_km2, 1e-12)
     always = cands["source"].isin(["proposal", "youth-space gap"]).to_numpy()
@@ -203,8 +215,23 @@ def write_interventions(analysis: Any, folder: str | os.PathLike[str]) -> dict[s
     result = analysis.extras.get("interventions")
     if result is None:
         return {}
-    written = write_outputs(result, folder)
-    written.update(result.save_state(folder))
+    return _write_all(result, folder)
+
+
+def _write_all(result: InterventionsResult, folder: str | os.PathLike[str],
+               ranking: Ranking | None = None) -> dict[str, Path]:
+    """The output files and the state; the state file is compressed on a second thread.
+
+    Compressing the state (numpy arrays, zlib) releases the GIL, so it overlaps
+    with the tables and work-order maps written here, on a core that would idle
+    otherwise. The thread gets plain arrays only; pandas work stays here.
+    """
+    folder = prepare_folder(folder)
+    arrays = result.state_arrays()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        state = pool.submit(state_bytes, arrays)
+        written = write_outputs(result, folder, ranking)
+        written.update(result.save_state(folder, state.result()))
     return written
 
 
@@ -229,9 +256,7 @@ def rank_folder(
         result = result.with_proposals(proposals)
     ranking = result.apply(result.rerank(budget, weights, optimise_portfolio=True,
                                          time_limit=time_limit))
-    written = write_outputs(result, out, ranking)
-    written.update(result.save_state(out))
-    return result, ranking, written
+    return result, ranking, _write_all(result, out, ranking)
 
 
 def report_section(analysis: Any) -> tuple[str, str] | None:

@@ -119,22 +119,30 @@ def candidate_id(intervention_type: str, geometry: shapely.Geometry) -> str:
     normal form (:func:`shapely.normalize`), so the id survives re-runs, row
     order and vertex order.
     """
-    digest = hashlib.sha1(intervention_type.encode("utf-8") + b"\0" + _geom_key(geometry))
-    return digest.hexdigest()[:12]
+    return _id_from_key(intervention_type, _geom_key(geometry))
 
 
-def _geom_key(geometry: shapely.Geometry) -> bytes:
+def _geom_key(geometry: shapely.Geometry | np.ndarray) -> bytes | np.ndarray:
+    """WKB of the geometry at 0.1 m in normal form; vectorised over an array of geometries."""
     geom = shapely.normalize(shapely.set_precision(geometry, 0.1, mode="pointwise"))
     return shapely.to_wkb(geom, output_dimension=2, byte_order=1, include_srid=False)
 
 
 def site_key(intervention_type: str, geometry: shapely.Geometry) -> str:
     """Key shared by alternatives on the same land or street ("" when none)."""
+    return _site_from_key(intervention_type, _geom_key(geometry))
+
+
+def _id_from_key(intervention_type: str, key: bytes) -> str:
+    return hashlib.sha1(intervention_type.encode("utf-8") + b"\0" + key).hexdigest()[:12]
+
+
+def _site_from_key(intervention_type: str, key: bytes) -> str:
     family = ("land" if intervention_type in LAND_TYPES else
               "light" if intervention_type in LIGHTING_TYPES else None)
     if family is None:
         return ""
-    return family + ":" + hashlib.sha1(_geom_key(geometry)).hexdigest()[:12]
+    return family + ":" + hashlib.sha1(key).hexdigest()[:12]
 
 
 def empty_candidates(crs: Any) -> gpd.GeoDataFrame:
@@ -387,11 +395,24 @@ def _mclp(cover: sp.csr_matrix, weight: np.ndarray, p: int) -> np.ndarray:
     ``max sum_i w_i z_i`` s.t. ``z_i <= sum_j a_ji y_j``, ``sum_j y_j <= p``,
     ``y`` binary, ``0 <= z <= 1``; solved with HiGHS. Sites whose removal
     loses no coverage are dropped.
+
+    Two exact reductions make the model small (metro: 1,597 sites x 9,718 gap
+    cells become 371 x 3,004): demand cells covered by exactly the same sites
+    are merged into one with the summed weight (cells no site covers are left
+    out), which leaves the objective of every choice of sites unchanged; and a
+    site whose covered cells are a strict subset of another's, or the same as
+    an earlier site's, is left out, since swapping it for that site never
+    covers less (and the tie rule prefers the earlier of equal sites).
     """
-    n_s, n_d = cover.shape
-    c = np.concatenate([np.zeros(n_s), -np.asarray(weight, dtype=float)])
+    n_all = cover.shape[0]
+    weight = np.asarray(weight, dtype=float)
     # tiny preference for earlier sites makes the choice among equal covers deterministic
-    c[:n_s] = 1e-9 * np.arange(n_s) / max(n_s, 1) * max(float(np.max(weight)), 1e-12)
+    tie_all = 1e-9 * np.arange(n_all) / max(n_all, 1) * max(float(np.max(weight)), 1e-12)
+    cover, weight = _merge_demand(cover, weight)
+    sites = np.flatnonzero(~_dominated(cover))
+    cover, tie = cover[sites], tie_all[sites]
+    n_s, n_d = cover.shape
+    c = np.concatenate([tie, -weight])
     link = sp.hstack([-cover.T.tocsr(), sp.identity(n_d, format="csr")], format="csr")
     count = sp.csr_matrix(np.concatenate([np.ones(n_s), np.zeros(n_d)])[None, :])
     res = milp(c, integrality=np.concatenate([np.ones(n_s), np.zeros(n_d)]),
@@ -400,6 +421,7 @@ def _mclp(cover: sp.csr_matrix, weight: np.ndarray, p: int) -> np.ndarray:
                options={"time_limit": 60.0, "mip_rel_gap": 1e-9})
     if res.x is None:
         return np.zeros(0, dtype=np.int64)
+    cover = cover.tocsr()
     chosen = np.flatnonzero(np.round(res.x[:n_s]).astype(bool))
     keep = list(chosen)
     for j in chosen[::-1]:  # drop sites that add no coverage beyond the others
@@ -409,7 +431,33 @@ def _mclp(cover: sp.csr_matrix, weight: np.ndarray, p: int) -> np.ndarray:
         own = cover[j].toarray().ravel() > 0
         if not (own & ~rest).any():
             keep.remove(j)
-    return np.asarray(keep, dtype=np.int64)
+    return sites[np.asarray(keep, dtype=np.int64)]
+
+
+def _dominated(cover: sp.spmatrix) -> np.ndarray:
+    """Sites (rows) whose covered cells are a strict subset of another site's, or equal to an
+    earlier site's."""
+    a = sp.csr_matrix(cover, dtype=bool).astype(np.int32)
+    size = np.asarray(a.sum(axis=1)).ravel()
+    shared = (a @ a.T).tocoo()  # cells covered by both sites of each pair
+    i, j = shared.row, shared.col
+    inside = (i != j) & (shared.data == size[i])  # site i's cells all covered by site j
+    out = np.zeros(a.shape[0], dtype=bool)
+    out[i[inside & ((size[i] < size[j]) | (j < i))]] = True
+    return out
+
+
+def _merge_demand(cover: sp.csr_matrix, weight: np.ndarray) -> tuple[sp.csc_matrix, np.ndarray]:
+    """Demand columns with the same covering sites merged (weights summed); uncovered dropped."""
+    csc = sp.csc_matrix(cover, dtype=bool)
+    csc.sort_indices()
+    patterns = [csc.indices[a:b].tobytes() for a, b in zip(csc.indptr[:-1], csc.indptr[1:],
+                                                            strict=True)]
+    codes, _ = pd.factorize(pd.Series(patterns, dtype=object))
+    first = np.unique(codes, return_index=True)[1]
+    merged = np.bincount(codes, weights=weight, minlength=first.size)
+    hit = np.diff(csc.indptr)[first] > 0
+    return sp.csc_matrix(csc[:, first[hit]], dtype=float), merged[hit]
 
 
 # ================================================================ proposals
@@ -636,8 +684,10 @@ def finalise(
     geoms = cands.geometry.to_numpy()
     types = cands["type"].to_numpy(dtype=str)
     cands = cands.copy()
-    cands["intervention_id"] = [candidate_id(t, g) for t, g in zip(types, geoms, strict=True)]
-    cands["site"] = [site_key(t, g) for t, g in zip(types, geoms, strict=True)]
+    # one vectorised pass for the keys (shapely per geometry was most of the cost)
+    keys = _geom_key(geoms)
+    cands["intervention_id"] = [_id_from_key(t, k) for t, k in zip(types, keys, strict=True)]
+    cands["site"] = [_site_from_key(t, k) for t, k in zip(types, keys, strict=True)]
     missing = cands["location"].fillna("").astype(str).to_numpy() == ""
     if missing.any():
         loc = cands["location"].fillna("").astype(object).to_numpy().copy()
@@ -691,7 +741,7 @@ def _youth_sites(vacant: gpd.GeoDataFrame | None, landuse: gpd.GeoDataFrame | No
     if not parts:
         return None
     sites = pd.concat(parts, ignore_index=True)
-    key = np.array([_geom_key(g) for g in sites.geometry.to_numpy()], dtype=object)
+    key = _geom_key(sites.geometry.to_numpy())
     order = np.argsort(key, kind="stable")
     sites = sites.iloc[order]
     sites = sites[~pd.Series(key[order]).duplicated().to_numpy()]

@@ -37,6 +37,11 @@ def cell_texts(values: Any, cells: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Candidate columns :func:`reasons` reads.
+_REASON_COLUMNS: tuple[str, ...] = ("type", "source", "kind", "length_m", "lux_mean", "area_m2",
+                                    "sightline_m", "n_points", "gap_demand")
+
+
 def reasons(
     cands: pd.DataFrame,
     model: ImpactModel,
@@ -69,7 +74,9 @@ def reasons(
     why_t = cell_texts(why, model.main_cell)
     timing_t = cell_texts(timing, model.main_cell)
     out = np.empty(model.n, dtype=object)
-    recs = cands.to_dict("records")
+    # only the columns the reasons read: to_dict on the whole table (geometry, long
+    # texts) cost more than writing the reasons
+    recs = cands[[c for c in _REASON_COLUMNS if c in cands.columns]].to_dict("records")
     effects = {r: describe_effect(rec) for r, rec in zip(rows.index, rows.to_dict("records"),
                                                          strict=True)}
     by_type = {t: (bool((g["hours"] == "dark").any()), float(g["reach_m"].max()))
