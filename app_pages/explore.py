@@ -42,6 +42,9 @@ with map_col:
     if analysis.map_layers.get("streets") is not None:
         st.caption("Basemap: streets and buildings from OpenStreetMap (© OpenStreetMap "
                    "contributors, ODbL). Click a place to see why it ranks.")
+    elif analysis.layer("streets") is not None:
+        st.caption("Basemap: the streets and buildings layers you gave. Click a place to see "
+                   "why it ranks.")
     else:
         st.caption("No OpenStreetMap layers for this data: no basemap. Click a place to see "
                    "why it ranks.")

@@ -19,6 +19,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from hotspot_env import settings
@@ -83,6 +84,30 @@ class Analysis:
     counts: dict[str, int]
     points: gpd.GeoDataFrame = field(repr=False)
     extras: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def layer(self, name: str) -> gpd.GeoDataFrame | None:
+        """Map layer ``name`` with the user layer of the same name appended.
+
+        A user's own ``streets``, ``buildings``, ``landuse``... (``user:<name>``)
+        add to the OSM layer of that name, or stand in for it, for every
+        stage: factors, candidates, street names of work orders and the
+        basemap. ``None`` when neither has a feature.
+        """
+        parts = [f for f in (self.map_layers.get(name), self.map_layers.get(f"user:{name}"))
+                 if f is not None and len(f)]
+        if len(parts) < 2:
+            return parts[0] if parts else None
+        base, user = parts
+        # Kept on the instance: a metro area's buildings take a second to
+        # concatenate and several stages ask; a replaced layer is noticed.
+        cache = self.__dict__.setdefault("_combined_layers", {})
+        hit = cache.get(name)
+        if hit is not None and hit[0] is base and hit[1] is user:
+            return hit[2]
+        combined = gpd.GeoDataFrame(pd.concat([base, user.to_crs(base.crs)], ignore_index=True),
+                                    geometry=base.geometry.name, crs=base.crs)
+        cache[name] = (base, user, combined)
+        return combined
 
     def cells(self, columns: list[str] | None = None) -> gpd.GeoDataFrame:
         """Cells inside the study area as polygons with the per-cell layers."""

@@ -100,10 +100,7 @@ def _has_array(key: str) -> Callable[[Any], bool]:
 
 
 def _map_layer(analysis: Any, name: str) -> gpd.GeoDataFrame | None:
-    layer = analysis.map_layers.get(name)
-    if layer is None or not len(layer):
-        return None
-    return layer
+    return analysis.layer(name)
 
 
 def _tooltip_columns(frame: pd.DataFrame, wanted: Sequence[str]) -> list[str]:

@@ -230,7 +230,7 @@ def describe_cell(analysis: Any, row: int, col: int, privacy: str | None = None)
 def nearest_street(analysis: Any, cells: list[tuple[int, int]],
                    max_m: float = 60.0) -> list[str | None]:
     """Name of the nearest named OSM street to each cell centre (None beyond ``max_m``)."""
-    streets = analysis.map_layers.get("streets")
+    streets = analysis.layer("streets")
     if streets is None or not len(streets) or "name" not in streets.columns or not cells:
         return [None] * len(cells)
     named = streets[streets["name"].notna() & (streets["name"].astype(str) != "")]

@@ -195,3 +195,24 @@ def test_no_candidates_is_not_an_error():
     res = analysis.extras["interventions"]
     assert len(res.table()) == 0
     assert "no candidate interventions" in res.ranking.message
+
+
+def test_user_streets_and_buildings_name_places_and_draw_the_basemap(tmp_path):
+    # A city's own streets/buildings layers (no OSM) must serve work orders
+    # and maps exactly as OSM's would: street names as locations, a basemap.
+    from hotspot_env import pipeline
+    from hotspot_env.bench import TINY_SCALE
+    from hotspot_env.places import nearest_street
+    from hotspot_env.synth import simulate_city
+
+    paths = simulate_city(7, scale="quick", **TINY_SCALE).write(tmp_path)
+    analysis = pipeline.run(paths["incidents"], layers=paths["layers"], cell_size=50,
+                            simulated=True, stages=["factors", "rtm", "interventions"])
+    assert "streets" not in analysis.map_layers and "user:streets" in analysis.map_layers
+    result = analysis.extras["interventions"]
+    located = result.candidates["location"].fillna("").astype(str).str.len() > 0
+    assert located.mean() > 0.9
+    assert result.basemap is not None and set(result.basemap["layer"]) >= {"street", "building"}
+    rows, cols = np.nonzero(analysis.grid.mask)
+    names = nearest_street(analysis, list(zip(rows[:50], cols[:50], strict=True)))
+    assert any(names)

@@ -123,20 +123,16 @@ def stage(analysis: Any, params: dict[str, dict[str, Any]] | None = None,
     factors : list of str, optional
         Built-in factors to run (default all).
     """
-    import pandas as pd
-
     layers: dict[str, gpd.GeoDataFrame] = {
         k: v for k, v in analysis.map_layers.items() if not k.startswith("user:")}
+    for name in BUILTIN_LAYERS:  # OSM and user layers of one name, combined
+        combined = analysis.layer(name)
+        if combined is not None:
+            layers[name] = combined
     params = {k: dict(v) for k, v in (params or {}).items()}
     for key, layer in analysis.map_layers.items():
-        if not key.startswith("user:"):
-            continue
-        name = key.split(":", 1)[1]
-        if name in BUILTIN_LAYERS:
-            base = layers.get(name)
-            layers[name] = (layer if base is None or not len(base) else gpd.GeoDataFrame(
-                pd.concat([base, layer.to_crs(base.crs)], ignore_index=True), crs=base.crs))
-        elif name not in FACTORS:
+        name = key.split(":", 1)[1] if key.startswith("user:") else None
+        if name is not None and name not in BUILTIN_LAYERS and name not in FACTORS:
             params.setdefault(f"custom:{name}", {"source": layer})
     params.setdefault("lighting", {}).setdefault("lit_tag", "fill")
     results = compute_all(layers, analysis.grid, analysis.points, params, factors)

@@ -166,8 +166,9 @@ def stage(
         "min_harm_ratio": float(min_harm_ratio), "n_candidates": int(len(cands)),
         "crs": grid.crs.to_string(),
     }
+    basemap = make_basemap({n: analysis.layer(n) for n in ("streets", "buildings")}, grid.crs)
     result = InterventionsResult(cands, model, baseline, zones, library, params, choices,
-                                 why, timing, make_basemap(analysis.map_layers, grid.crs))
+                                 why, timing, basemap)
     ranking = result.apply(result.rerank(budget, w, optimise_portfolio=optimise_portfolio,
                                          time_limit=time_limit))
     if ranking.optimal is not None and ranking.optimal.status != "optimal":

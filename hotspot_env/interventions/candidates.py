@@ -640,7 +640,6 @@ def generate(
     grid = analysis.grid
     crs = grid.crs
     factors = analysis.extras.get("factors") or {}
-    layers = analysis.map_layers
     choices: list[Choice] = []
 
     lighting = factors.get("lighting")
@@ -651,7 +650,7 @@ def generate(
     vac = factors.get("vacancy")
     vacant = getattr(vac, "layer", None)
     if vacant is None:
-        vacant = layers.get("vacant")
+        vacant = analysis.layer("vacant")
     frames.append(vacant_candidates(vacant, crs))
     sight = factors.get("sightlines")
     sight_frame, sight_choices = sightline_candidates(getattr(sight, "layer", None),
@@ -659,14 +658,15 @@ def generate(
     frames.append(sight_frame)
     choices += sight_choices
     walk = analysis.arrays.get("youth_walk_m")
-    sites = _youth_sites(vacant, layers.get("landuse"), crs)
+    sites = _youth_sites(vacant, analysis.layer("landuse"), crs)
     youth_frame, youth_choices = youth_candidates(grid, walk, youth_demand, sites)
     frames.append(youth_frame)
     choices += youth_choices
     frames.append(proposal_candidates(proposals, library, crs))
     cands = _concat(frames, crs)
     cands = cands[cands["type"].isin(library.types).to_numpy()].reset_index(drop=True)
-    cands, dup_choice = finalise(cands, grid, layers.get("streets"), layers.get("buildings"))
+    cands, dup_choice = finalise(cands, grid, analysis.layer("streets"),
+                                 analysis.layer("buildings"))
     choices += dup_choice
     return cands, choices
 
