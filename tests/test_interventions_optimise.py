@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import geopandas as gpd
 import numpy as np
@@ -153,18 +152,21 @@ def _result(model, cost, types, crs_grid=None):
     return InterventionsResult(cands, model, baseline, grid_districts(grid), load_library(), {})
 
 
-def test_rerank_10k_candidates_p95_under_100_ms():
+def test_rerank_10k_candidates_keeps_every_budget():
+    # The interactive re-rank on 10k candidates (its speed is measured by
+    # `hotspot-env bench`, rerank_p95_ms): every budget is kept, a larger
+    # budget never funds less, and the weights change the order.
     model = random_model(10_000, 40_000, 60, seed=1)
     rng = np.random.default_rng(0)
     lib = load_library()
     types = np.array(lib.types)[rng.integers(0, len(lib.types), model.n)]
-    result = _result(model, rng.uniform(100, 5000, model.n), types)
-    result.rerank(1e5)  # first call computes the stand-alone statistics once
-    times = []
-    for i in range(40):
-        t0 = time.perf_counter()
-        ranking = result.rerank(1e5 * (1 + i % 5), {"violence": 1 + i % 3, "youth_space": 1.5})
-        times.append(time.perf_counter() - t0)
-    p95 = float(np.percentile(times, 95)) * 1000
-    assert ranking.greedy.any()
-    assert p95 < 100, f"re-rank p95 {p95:.1f} ms"
+    cost = rng.uniform(100, 5000, model.n)
+    result = _result(model, cost, types)
+    funded = []
+    for budget in (1e5, 2e5, 5e5):
+        ranking = result.rerank(budget, {"violence": 2, "youth_space": 1.5})
+        assert cost[ranking.greedy].sum() <= budget + 1e-6
+        funded.append(int(ranking.greedy.sum()))
+    assert funded == sorted(funded) and funded[0] > 0
+    plain = result.rerank(1e5)
+    assert not np.array_equal(plain.greedy, result.rerank(1e5, {"youth_space": 5}).greedy)
