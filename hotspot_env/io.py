@@ -544,10 +544,18 @@ def _parse_datetimes(values: pd.Series, file: str, timezone: str | None, choices
             "unreadable_dates", int(bad.sum()), f"dates in {file} that could not be read are "
             "treated as unknown")))
     has_time = text.str.contains(r"\d{1,2}:\d{2}", regex=True).fillna(False).to_numpy(bool)
-    if getattr(parsed.dt, "tz", None) is None:
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = pd.to_datetime(parsed, utc=True)
+    return _in_utc(pd.to_datetime(parsed), has_time, timezone, choices)
+
+
+def _in_utc(parsed: pd.Series, has_time: np.ndarray, timezone: str | None,
+            choices: list[Choice]) -> tuple[pd.Series, np.ndarray]:
+    """Datetimes in UTC (naive ones read in ``timezone``, announced) and which have a time."""
+    if parsed.dt.tz is None:
         try:
-            parsed = pd.to_datetime(parsed).dt.tz_localize(
-                timezone or "UTC", ambiguous="NaT", nonexistent="shift_forward")
+            parsed = parsed.dt.tz_localize(timezone or "UTC", ambiguous="NaT",
+                                           nonexistent="shift_forward")
         except Exception as exc:
             raise InputError(f"unknown time zone {timezone!r}: use e.g. Europe/Helsinki") from exc
         if has_time.any():
@@ -555,11 +563,8 @@ def _parse_datetimes(values: pd.Series, file: str, timezone: str | None, choices
                 "timezone", timezone or "UTC",
                 "times without an offset read in this zone" + ("" if timezone else
                                                                "; pass --timezone if local"))))
-    else:
-        parsed = pd.to_datetime(parsed, utc=True)
     parsed = parsed.dt.tz_convert("UTC")
-    time_known = has_time & parsed.notna().to_numpy()
-    return parsed.reset_index(drop=True), time_known
+    return parsed.reset_index(drop=True), has_time & parsed.notna().to_numpy()
 
 
 def _typed_datetimes(values: pd.Series, file: str, timezone: str | None, choices) -> tuple:
@@ -575,19 +580,7 @@ def _typed_datetimes(values: pd.Series, file: str, timezone: str | None, choices
     if known.any():
         stamps = parsed[known]  # midnight as stored (local clock), like a text date
         has_time[:] = bool((stamps - stamps.dt.normalize()).ne(pd.Timedelta(0)).any())
-    if parsed.dt.tz is None:
-        try:
-            parsed = parsed.dt.tz_localize(timezone or "UTC", ambiguous="NaT",
-                                           nonexistent="shift_forward")
-        except Exception as exc:
-            raise InputError(f"unknown time zone {timezone!r}: use e.g. Europe/Helsinki") from exc
-        if has_time.any():
-            choices.append(announce(Choice(
-                "timezone", timezone or "UTC",
-                "times without an offset read in this zone" + ("" if timezone else
-                                                               "; pass --timezone if local"))))
-    parsed = parsed.dt.tz_convert("UTC")
-    return parsed.reset_index(drop=True), has_time & parsed.notna().to_numpy()
+    return _in_utc(parsed, has_time, timezone, choices)
 
 
 def _empty_geopackage(path: Path) -> bool:
