@@ -132,34 +132,7 @@ def test_fixture_builds_an_analysis():
 
 def random_model(n: int, n_groups: int, per_candidate: int, seed: int = 0,
                  n_draws: int = 1000):
-    """A random :class:`ImpactModel` (no geometry): ``n`` candidates, overlapping groups.
+    """A random ImpactModel (no geometry): the benchmark's generator, shared."""
+    from hotspot_env.bench import random_impact_model
 
-    Every candidate reaches ``per_candidate`` random groups of a shared pool (so
-    candidates overlap), with covers in (0, 1] and one of three evidence rows.
-    """
-    import pandas as pd
-
-    from hotspot_env.interventions.impact import ImpactModel, effect_draws
-
-    rng = np.random.default_rng(seed)
-    rows = pd.DataFrame({"intervention_type": ["a", "b", "c"], "outcome": ["x", "x", "x"],
-                         "rate_ratio": [0.8, 0.7, 0.9], "ci_low": [0.6, 0.5, 0.8],
-                         "ci_high": [1.0, 0.95, 1.0], "hours": ["all"] * 3,
-                         "categories": [("all",)] * 3, "window": [None] * 3,
-                         "reach_m": [50.0] * 3, "short": ["T 2020"] * 3,
-                         "verified": ["no"] * 3})
-    rows["sigma"] = (np.log(rows["ci_high"]) - np.log(rows["ci_low"])) / (2 * 1.96)
-    ids = np.array([f"{i:012x}" for i in range(n)])
-    cand = np.repeat(np.arange(n), per_candidate)
-    group = np.concatenate([rng.choice(n_groups, per_candidate, replace=False)
-                            for _ in range(n)])
-    order = np.lexsort((group, cand))
-    cand, group = cand[order], group[order]
-    row = np.repeat(rng.integers(0, 3, n), per_candidate)
-    scale = rng.uniform(0.2, 1.0, cand.size)
-    base = rng.gamma(1.0, 1.0, n_groups)
-    cat = rng.integers(0, 9, n_groups)
-    reach = np.bincount(cand, weights=base[group] * scale, minlength=n)
-    return ImpactModel(ids, rows, effect_draws(rows, n_draws, seed), base, cat,
-                       np.arange(n_groups), np.arange(n_groups), cand, group, row[order],
-                       scale, reach, reach, np.full(n, np.nan), np.zeros(n, dtype=np.int64))
+    return random_impact_model(n, n_groups, per_candidate, seed, n_draws)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import itertools
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-import shapely
 from test_interventions_fixtures import make_grid, random_model
 
+from hotspot_env.bench import bare_result
 from hotspot_env.errors import InputError
-from hotspot_env.interventions.equity import grid_districts
 from hotspot_env.interventions.evidence import load_library
-from hotspot_env.interventions.impact import ImpactModel, StrataBaseline
+from hotspot_env.interventions.impact import ImpactModel
 from hotspot_env.interventions.optimise import (
     Weights,
     check_budget,
@@ -23,7 +21,6 @@ from hotspot_env.interventions.optimise import (
     parse_weights,
     weighted_values,
 )
-from hotspot_env.interventions.result import InterventionsResult
 
 
 def _brute_force(model, cost, budget, types, weights, site):
@@ -138,18 +135,7 @@ def test_weights_parse_and_reject_unknown_or_negative():
 
 def _result(model, cost, types, crs_grid=None):
     """An InterventionsResult around a bare model (no geometry needed for ranking)."""
-    grid = crs_grid or make_grid()
-    n = model.n
-    cands = gpd.GeoDataFrame(
-        {"intervention_id": model.ids, "type": types, "cost": cost, "capital_cost": cost,
-         "site": "", "district": "D01", "location": "here", "quantity": 1.0, "unit": "site",
-         "source": "test", "note": "", "reason": "because"},
-        geometry=[shapely.Point(grid.x0 + 50, grid.y0 + 50)] * n, crs=grid.crs)
-    import scipy.sparse as sp
-
-    baseline = StrataBaseline(grid, np.zeros(grid.shape), (), np.zeros(0, np.int64),
-                              sp.csr_matrix((0, 18)))
-    return InterventionsResult(cands, model, baseline, grid_districts(grid), load_library(), {})
+    return bare_result(model, cost, types, crs_grid or make_grid())
 
 
 def test_rerank_10k_candidates_keeps_every_budget():
