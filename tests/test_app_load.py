@@ -65,7 +65,18 @@ async def _user(browser, url: str, index: int, points, barrier: asyncio.Barrier,
 
     async def go(name: str) -> None:
         t0 = time.perf_counter()
-        await page.locator('[data-testid="stSidebarNav"] a', has_text=TITLES[name]).first.click()
+        link = page.locator('[data-testid="stSidebarNav"] a', has_text=TITLES[name]).first
+        heading = page.get_by_role("heading", name=TITLES[name], level=1)
+        # A click that lands while the previous page is still rerunning can be
+        # be lost (seen once in CI, with a fresh numba cache): click
+        # again, as a person would; the page time still counts from the first.
+        for _ in range(3):
+            await link.click()
+            try:
+                await heading.wait_for(timeout=40_000)
+                break
+            except Exception:  # noqa: BLE001 - retried; wait_title below raises if never shown
+                stats["nav_retries"] = stats.get("nav_retries", 0) + 1
         await wait_title(name)
         stats["page_seconds"].append(time.perf_counter() - t0)
 
@@ -196,6 +207,7 @@ def test_four_users_for_thirty_seconds(app_server):
         "rss_mb_peak": round(max(samples or [end_rss])),
         "rss_mb_end": round(end_rss), "errors": len(stats["errors"]),
         "exceptions": len(stats["exceptions"]), "blocked": len(stats["blocked"]),
+        "nav_retries": stats.get("nav_retries", 0),
     }
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "load.json").write_text(json.dumps(figures, indent=2))
