@@ -540,15 +540,9 @@ def light_conditions(points: pd.DataFrame) -> np.ndarray:
     """
     if len(points) == 0 or not points["time_known"].any():
         return np.full(len(points), "unknown", dtype=object)
-    from hotspot_env.factors.darkness import LIGHT_COLUMN, light_classes
+    from hotspot_env.factors.darkness import light_classes
 
-    cached = points.get(LIGHT_COLUMN)
-    if cached is not None and not cached.isna().any():
-        # the classes the darkness factor cached on the points, read straight as
-        # objects (light_classes converts them to a fixed-width str array first)
-        return cached.to_numpy(dtype=object)
-    classes, _ = light_classes(points)
-    return np.asarray(classes, dtype=object)
+    return light_classes(points)[0]
 
 
 def _circular_window(values: np.ndarray, width: int) -> tuple[int, float]:

@@ -513,18 +513,11 @@ def _incident_times(
     hours = np.full(n, np.nan)
     if n == 0 or "datetime" not in points:
         return dark, hours, np.zeros(n, dtype=bool), "none"
-    from hotspot_env.factors.darkness import LIGHT_COLUMN, light_classes
+    from hotspot_env.factors.darkness import light_classes
 
-    if LIGHT_COLUMN in points.columns:
-        # classes cached by the darkness factor: compare in place rather than copy a
-        # million strings into a numpy array (what light_classes returns)
-        cached = points[LIGHT_COLUMN].astype(str)
-        timed = (cached != "unknown").to_numpy(dtype=bool)
-        dark = (cached == "dark").to_numpy(dtype=bool)
-    else:
-        classes, _ = light_classes(points)
-        timed = classes != "unknown"
-        dark = classes == "dark"
+    classes, _ = light_classes(points)  # cached by the darkness factor when it ran
+    timed = classes != "unknown"
+    dark = classes == "dark"
     stamps = pd.to_datetime(points["datetime"], utc=True)
     # longitudes only for mean solar time (a million-point reprojection otherwise)
     lon = np.zeros(n) if timezone else _lonlat(points, xy)[0]
