@@ -104,6 +104,17 @@ def outside_to_nan(grid: Grid, values: np.ndarray) -> np.ndarray:
     return out
 
 
+def lonlat(x: np.ndarray, y: np.ndarray, crs: CRS | str | None) -> tuple[np.ndarray, np.ndarray]:
+    """WGS 84 longitude and latitude of coordinates in ``crs`` (as given if geographic or None).
+
+    pyproj on the coordinate arrays: ``GeoSeries.to_crs`` would also build a
+    point geometry per incident, a million of them, only to read x and y back.
+    """
+    if crs is None or CRS.from_user_input(crs).is_geographic:
+        return x, y
+    return Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x, y)
+
+
 def centres_flat(grid: Grid) -> np.ndarray:
     """Cell centres as an ``(n_rows * n_cols, 2)`` array, row-major."""
     cx, cy = grid.centres()

@@ -24,13 +24,14 @@ import astral.sun
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
 from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.factors.base import (
     FactorResult,
     cell_sum_count,
+    lonlat,
     not_measured,
     outside_to_nan,
     usable,
@@ -216,11 +217,8 @@ def light_classes(
         source = incidents.crs if incidents.crs is not None else crs
         if source is None:
             raise InputError("incidents have no CRS: cannot find their longitude and latitude")
-        # pyproj on the coordinate arrays: GeoSeries.to_crs would also build a
-        # million point geometries that are thrown away.
         pts = incidents.geometry[known]
-        lon, lat = Transformer.from_crs(source, "EPSG:4326", always_xy=True).transform(
-            pts.x.to_numpy(), pts.y.to_numpy())
+        lon, lat = lonlat(pts.x.to_numpy(), pts.y.to_numpy(), source)
         classes[known] = classify_light(lon, lat, stamps[known].reset_index(drop=True))
     return classes, choices
 

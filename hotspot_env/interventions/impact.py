@@ -62,11 +62,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import shapely
-from pyproj import CRS, Transformer
 
 from hotspot_env import settings
 from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
+from hotspot_env.factors.base import lonlat
 from hotspot_env.grid import Grid
 from hotspot_env.interventions.evidence import EvidenceLibrary
 
@@ -528,9 +528,7 @@ def _incident_times(
 def _lonlat(frame: gpd.GeoDataFrame, xy: tuple[np.ndarray, np.ndarray] | None = None
             ) -> tuple[np.ndarray, np.ndarray]:
     x, y = xy if xy is not None else (frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy())
-    if frame.crs is None or CRS.from_user_input(frame.crs).is_geographic:
-        return x, y
-    return Transformer.from_crs(frame.crs, 4326, always_xy=True).transform(x, y)
+    return lonlat(x, y, frame.crs)
 
 
 def _local_hours(stamps: pd.Series, lon: np.ndarray, timezone: str | None
