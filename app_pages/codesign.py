@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import altair as alt
-import pandas as pd
 import streamlit as st
-from streamlit_folium import st_folium
 
 from app_pages import common
+
+# The page shell first: a cold first visit shows the title and the progress bar
+# while the analysis stack (scipy, geopandas, folium) is still being imported.
+common.big_css()
+common.page_shell("Co-design")
+
+import altair as alt
+import pandas as pd
+from streamlit_folium import st_folium
+
 from hotspot_env import mapview, places, scenarios
 from hotspot_env.errors import HotspotEnvError
 
-common.big_css()
 analysis = common.load_analysis("public")  # public mode, always: small counts hidden
-
-st.title("Co-design")
 common.banner(analysis)
 st.markdown("**Public mode is always on here:** places with 1 to 4 recorded incidents show "
             "as **<5**, and no single incident is ever shown.")
@@ -82,7 +86,7 @@ with side_col:
     if proposals:
         frame = pd.DataFrame(scenarios.proposals_frame(proposals).drop(columns="geometry"))
         st.dataframe(frame[["proposal_id", "type", "note"]], hide_index=True,
-                     use_container_width=True, key="cd_proposals_table")
+                     width="stretch", key="cd_proposals_table")
         if st.button("Remove the last proposal", key="cd_undo"):
             proposals.pop()
             st.rerun()
@@ -91,7 +95,7 @@ with side_col:
 
 st.subheader("Places to talk about")
 st.dataframe(places.top_places(analysis, 10, privacy="public"), hide_index=True,
-             use_container_width=True, key="cd_top_places")
+             width="stretch", key="cd_top_places")
 
 st.subheader("Two scenarios side by side")
 if portfolio is None:
@@ -134,7 +138,7 @@ else:
                 ).configure_axis(labelFontSize=18, titleFontSize=18, labelLimit=400
                                  ).configure_legend(labelFontSize=18, titleFontSize=18
                                                     ).configure_title(fontSize=22),
-                use_container_width=True)
+                width="stretch")
         st.download_button("Download both scenarios (CSV)", scenarios.scenario_csv(results),
                            file_name="scenarios.csv", mime="text/csv", key="cd_dl_scen")
 

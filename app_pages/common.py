@@ -16,7 +16,6 @@ from typing import Any
 import streamlit as st
 
 from hotspot_env.errors import HotspotEnvError
-from hotspot_env.manifest import build_manifest, manifest_json
 
 APP_DIR = Path(__file__).resolve().parent.parent
 STATIC_DIR = APP_DIR / "static"
@@ -36,16 +35,20 @@ def vendor_leaflet() -> str:
     return str(vendor_assets(STATIC_DIR))
 
 
-@st.cache_resource(show_spinner="Analysing the demo (simulated incidents)…", max_entries=2)
-def demo_analysis(privacy: str) -> Any:
-    """The embedded demo in a privacy mode; shared by every session (same for all)."""
-    from hotspot_env.demo import run_demo
+@st.cache_resource(show_spinner=False, max_entries=2)
+def demo_analysis(privacy: str) -> tuple[Any, bool]:
+    """The embedded demo in a privacy mode and whether it came from the disk cache.
+
+    Shared by every session (same for all); a new server process loads it from
+    the user's cache folder when this code already ran it once.
+    """
+    from hotspot_env.demo import cached_demo
 
     with _RUN_LOCK:
-        return run_demo(privacy=privacy)
+        return cached_demo(privacy=privacy)
 
 
-@st.cache_resource(show_spinner="Analysing your data…", max_entries=6, ttl=6 * 3600)
+@st.cache_resource(show_spinner=False, max_entries=6, ttl=6 * 3600)
 def upload_analysis(key: str, privacy: str, _paths: dict[str, str], _options: dict) -> Any:
     """An analysis of uploaded files, cached by the uploads' hash (never by path or name)."""
     from hotspot_env.pipeline import run
@@ -65,17 +68,58 @@ def privacy_mode() -> str:
     return st.session_state.get("privacy", "internal")
 
 
+#: The progress bar of the page being drawn, per script thread (one per session run).
+_SHELL = threading.local()
+
+
+def page_shell(title: str) -> None:
+    """A page's title and a progress bar, drawn before anything heavy is imported or run.
+
+    A cold first visit sees the page and what it waits for at once, not a blank
+    screen; :func:`load_analysis` updates the bar and removes it.
+    """
+    st.title(title)
+    _SHELL.progress = st.empty()
+    _SHELL.progress.progress(0.05, text="Preparing the page…")
+
+
 def load_analysis(privacy: str | None = None) -> Any:
     """The session's analysis in ``privacy`` mode; shows an error and stops on failure."""
     privacy = privacy or privacy_mode()
     data = dataset()
+    progress = getattr(_SHELL, "progress", None) or st.empty()
+    _SHELL.progress = None
+    if data["kind"] == "upload":
+        progress.progress(0.15, text="Analysing your data: the first time takes a minute or "
+                                     "two; the result is kept for this server's session.")
+    else:
+        progress.progress(0.15, text="Loading the demo analysis (simulated incidents): from "
+                                     "this computer's cache when it ran before, else about "
+                                     "20 s the first time.")
     try:
         if data["kind"] == "upload":
-            return upload_analysis(data["key"], privacy, data["paths"], data["options"])
-        return demo_analysis(privacy)
+            analysis = upload_analysis(data["key"], privacy, data["paths"], data["options"])
+            st.session_state["analysis_from_disk"] = False
+        else:
+            analysis, from_disk = demo_analysis(privacy)
+            st.session_state["analysis_from_disk"] = from_disk
     except HotspotEnvError as exc:
+        progress.empty()
         st.error(md_escape(str(exc), 600))
         st.stop()
+    progress.empty()
+    return analysis
+
+
+def cache_note() -> str:
+    """Where the analysis shown came from (an automatic choice, announced)."""
+    if st.session_state.get("analysis_from_disk"):
+        from hotspot_env.analysis_cache import cache_folder
+
+        return ("The demo analysis was loaded from this computer's cache "
+                f"({md_escape(cache_folder(), 200)}), kept after its first run; it is used only "
+                "when the package, its inputs and its settings are unchanged.")
+    return "The analysis was run for this server process."
 
 
 def dataset_label(analysis: Any) -> str:
@@ -106,6 +150,8 @@ def md_escape(text: Any, limit: int = 200) -> str:
 
 def manifest_text(analysis: Any) -> str:
     """The run manifest (JSON) of the analysis shown."""
+    from hotspot_env.manifest import build_manifest, manifest_json  # geopandas: not at start
+
     return manifest_json(build_manifest(analysis))
 
 

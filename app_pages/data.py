@@ -121,7 +121,7 @@ if current["kind"] == "upload":
     analysis = common.load_analysis()
     names = current.get("names", {})
     st.dataframe(pd.DataFrame([{"file": kind, "name": name} for kind, name in names.items()]),
-                 hide_index=True, use_container_width=True, key="upload_names")
+                 hide_index=True, width="stretch", key="upload_names")
     counts = analysis.counts
     st.markdown(f"Incidents read {counts.get('incidents_read', 0):,}; used "
                 f"{counts.get('incidents_used', 0):,}.")
@@ -129,6 +129,6 @@ if current["kind"] == "upload":
     shown = publishable_counts(cats.to_numpy(), common.privacy_mode(),
                                analysis.parameters.get("k_threshold"))
     st.dataframe(pd.DataFrame({"category": cats.index.astype(str), "incidents": shown}),
-                 hide_index=True, use_container_width=True, key="upload_categories")
+                 hide_index=True, width="stretch", key="upload_categories")
     for line in analysis.choice_messages():
         st.markdown("- " + common.md_escape(line, 400))

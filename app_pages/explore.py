@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import altair as alt
-import pandas as pd
 import streamlit as st
-from streamlit_folium import st_folium
 
 from app_pages import common
+
+# The page shell first: a cold first visit shows the title and the progress bar
+# while the analysis stack (scipy, geopandas, folium) is still being imported.
+common.page_shell("Explore")
+
+import altair as alt
+import pandas as pd
+from streamlit_folium import st_folium
+
 from hotspot_env import mapview, places
 
 privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)
-
-st.title("Explore")
 common.banner(analysis)
 st.caption(f"Showing {common.dataset_label(analysis)} · privacy mode: "
            f"{common.PRIVACY_LABELS[privacy]} · change data or mode on the **Data** page.")
@@ -96,7 +100,7 @@ if rtm is not None:
     if isinstance(table, pd.DataFrame) and not table.empty:
         config = {c: st.column_config.NumberColumn(c, format="%.2e" if "p" == c[:1] else "%.2f")
                   for c in table.select_dtypes("number").columns}
-        st.dataframe(table, hide_index=True, use_container_width=True, column_config=config)
+        st.dataframe(table, hide_index=True, width="stretch", column_config=config)
         st.caption("rrv: relative risk value, how many times more incidents a place with this "
                    "feature has than an otherwise equal place (with its 95 % interval).")
 
@@ -112,7 +116,7 @@ if trends:
             x=alt.X("step:O", title=None, sort=None),
             y=alt.Y("incidents:Q", title="recorded incidents"),
             tooltip=["step", "incidents"]).properties(height=200),
-            use_container_width=True)
+            width="stretch")
     prof = trends.get("profiles")
     if prof is not None:
         from hotspot_env import profiles as profile_charts
@@ -125,8 +129,8 @@ if trends:
             prof.monthly["district"].astype(str) == pick]
         c1, c2 = st.columns(2)
         c1.altair_chart(profile_charts.hour_dow_heatmap(hour).properties(height=240),
-                        use_container_width=True)
-        c2.altair_chart(profile_charts.monthly_chart(month), use_container_width=True)
+                        width="stretch")
+        c2.altair_chart(profile_charts.monthly_chart(month), width="stretch")
     classes = trends.get("classes") or {}
     if classes:
         st.dataframe(pd.DataFrame([{"trend": k, "cells": v} for k, v in classes.items()]),
@@ -141,9 +145,10 @@ else:
 with st.expander("How this map was made: every automatic choice and parameter", expanded=False):
     for line in analysis.choice_messages():
         st.markdown("- " + common.md_escape(line, 400))
+    st.markdown("- " + common.cache_note())
     params = {k: v for k, v in analysis.parameters.items() if k != "grid"}
     st.dataframe(pd.DataFrame([{"parameter": k, "value": str(v)} for k, v in params.items()]),
-                 hide_index=True, use_container_width=True)
+                 hide_index=True, width="stretch")
     counts = analysis.counts
     st.markdown(f"Incidents read: {counts.get('incidents_read', 0):,} · used: "
                 f"{counts.get('incidents_used', 0):,} · left out: "

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import altair as alt
-import pandas as pd
 import streamlit as st
-from streamlit_folium import st_folium
 
 from app_pages import common
+
+# The page shell first: a cold first visit shows the title and the progress bar
+# while the analysis stack (scipy, geopandas, folium) is still being imported.
+common.page_shell("Interventions")
+
+import altair as alt
+import pandas as pd
+from streamlit_folium import st_folium
+
 from hotspot_env import mapview, scenarios
 from hotspot_env.errors import HotspotEnvError
 
 privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)
-
-st.title("Interventions")
 common.banner(analysis)
 st.caption("Environmental interventions ranked by expected prevented incidents per unit cost, "
            "within a budget. Effects come from published studies (data/evidence.csv) and costs "
@@ -78,7 +82,7 @@ def ranked_list() -> None:
     shown = [c for c in ("rank", "selected", "type", "street", "cost", "prevented",
                          "prevented_low", "prevented_high", "prevented_per_1000", "source",
                          "district", "reason", "evidence", "site_id") if c in portfolio.table]
-    st.dataframe(portfolio.table[shown], hide_index=True, use_container_width=True, height=320,
+    st.dataframe(portfolio.table[shown], hide_index=True, width="stretch", height=320,
                  key="iv_table", column_config={
                      "cost": st.column_config.NumberColumn("cost (USD/yr)", format="%.0f"),
                      "prevented": st.column_config.NumberColumn("prevented/yr", format="%.2f"),
@@ -111,7 +115,7 @@ def ranked_list() -> None:
                                           "prevented_high", "cost"])
             st.altair_chart(chart.properties(title="Impact intervals (chosen sites)",
                                              height=max(160, 18 * len(top))),
-                            use_container_width=True)
+                            width="stretch")
         else:
             st.caption("Impact intervals appear when the engine gives low and high estimates.")
         by_type = portfolio.by_type()
@@ -121,7 +125,7 @@ def ranked_list() -> None:
                 y=alt.Y("type:N", title=None, axis=alt.Axis(labelLimit=260)),
                 tooltip=list(by_type.columns)).properties(
                     title="Where the money goes", height=alt.Step(30)),
-                use_container_width=True)
+                width="stretch")
 
     st.subheader("Downloads")
     files = scenarios.export_files(portfolio,

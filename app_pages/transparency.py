@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import streamlit as st
+
+from app_pages import common
+
+# The page shell first: a cold first visit shows the title and the progress bar
+# while the analysis stack (scipy, geopandas, folium) is still being imported.
+common.page_shell("Transparency")
+
 import json
 
 import altair as alt
 import pandas as pd
-import streamlit as st
 
-from app_pages import common
 from hotspot_env import modelcard, places, redress
 from hotspot_env.errors import HotspotEnvError
 
@@ -24,7 +30,6 @@ def _card(key: str, _analysis) -> dict:
 
 card = _card(common.dataset_key(privacy), analysis)
 
-st.title("Transparency")
 common.banner(analysis)
 st.caption(f"Model card of {common.dataset_label(analysis)}.")
 
@@ -33,7 +38,7 @@ for line in card["intents"]:
     st.markdown(f"- {line}")
 
 st.header("Data sources")
-st.dataframe(card["data_sources"], hide_index=True, use_container_width=True)
+st.dataframe(card["data_sources"], hide_index=True, width="stretch")
 counts = card["counts"]
 st.markdown(
     f"Incidents read {counts.get('incidents_read', 0):,}; used {counts.get('incidents_used', 0):,}"
@@ -43,9 +48,9 @@ st.markdown(
     f"{counts.get('incidents_outside_area', 0):,}).")
 
 st.header("Every automatic choice")
-st.dataframe(card["choices"], hide_index=True, use_container_width=True)
+st.dataframe(card["choices"], hide_index=True, width="stretch")
 with st.expander("Every parameter used"):
-    st.dataframe(card["parameters"], hide_index=True, use_container_width=True)
+    st.dataframe(card["parameters"], hide_index=True, width="stretch")
 
 st.header("Validation")
 validation = card["validation"]
@@ -64,7 +69,7 @@ else:
             xOffset="area_pct:N", color=alt.Color("area_pct:N", title="% of area"),
             tooltip=["method", "area_pct", alt.Tooltip("value:Q", format=".2f")]).properties(
             title="Predictive accuracy index (1 = chance)", height=260),
-            use_container_width=True)
+            width="stretch")
     if "calibration" in validation:
         cal = validation["calibration"]
         top = float(cal[["predicted", "observed"]].max().max())
@@ -74,9 +79,9 @@ else:
             x=alt.X("predicted:Q", title="predicted incidents (decile of cells)"),
             y=alt.Y("observed:Q", title="observed incidents"), color="method:N",
             tooltip=["method", "decile", "predicted", "observed"])).properties(
-            title="Calibration", height=260), use_container_width=True)
+            title="Calibration", height=260), width="stretch")
     if "errors" in validation:
-        st.dataframe(validation["errors"], hide_index=True, use_container_width=True)
+        st.dataframe(validation["errors"], hide_index=True, width="stretch")
 
 st.header("Known limits")
 for line in card["limits"]:
@@ -131,7 +136,7 @@ with st.form("flag_form", clear_on_submit=True):
             st.error(common.md_escape(str(exc), 600))
 
 if flags:
-    st.dataframe(redress.flags_frame(flags), hide_index=True, use_container_width=True,
+    st.dataframe(redress.flags_frame(flags), hide_index=True, width="stretch",
                  key="flags_table")
 st.download_button(f"Download flags for review (CSV, {len(flags)})", redress.flags_csv(flags),
                    file_name="flags.csv", mime="text/csv", key="dl_flags",
