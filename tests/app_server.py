@@ -103,7 +103,9 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         pytest.fail("chromium is missing: run 'make test' (installs Debian's chromium)")
     port = free_port()
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    # The demo analyses are kept in a cache of this test session, not the user's.
+    env = dict(os.environ, PYTHONUNBUFFERED="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+               HOTSPOT_ENV_CACHE_DIR=str(tmp_path_factory.mktemp("analysis-cache")))
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -134,11 +136,16 @@ class Session:
     blocked: list[str]
     errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
     def new_page(self) -> Any:
-        """A page that records JavaScript errors and dialogs (dismissed)."""
+        """A page that records JavaScript and console errors, 4xx/5xx answers, and dialogs."""
         page = self.context.new_page()
         page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        page.on("response", lambda r: r.status >= 400 and self.failed.append(
+            f"{r.status} {r.url}"))
 
         def _dialog(d: Any) -> None:
             self.dialogs.append(f"{d.type}: {d.message}")
@@ -184,15 +191,28 @@ def session(browser: Any, app_server: AppServer) -> Iterator[Session]:
         s.context.close()
     assert s.blocked == [], f"requests to other hosts were attempted: {s.blocked}"
     assert s.errors == [], f"JavaScript errors: {s.errors}"
+    assert s.failed == [], f"requests answered with an error: {s.failed}"
+    assert s.console_errors == [], f"console errors: {s.console_errors}"
+
+
+def server_log_problems(server: AppServer) -> list[str]:
+    """Lines of the server's log that report a problem: warnings, deprecations, tracebacks."""
+    text = server.log.read_text(errors="replace")
+    words = ("warning", "deprecat", "will be removed", "traceback", "error")
+    return [line for line in text.splitlines() if any(w in line.lower() for w in words)]
 
 
 def wait_idle(page: Any, timeout: float = LOAD_MS) -> None:
-    """Wait until Streamlit has finished running the script (status widget gone, twice)."""
+    """Wait until Streamlit has finished running the script (status widget gone, twice).
+
+    A progress bar counts as busy: the app shows one only while it loads.
+    """
     page.wait_for_function(
         """() => {
             const busy = document.querySelector('[data-testid="stStatusWidget"]')
                 || document.querySelector('[data-stale="true"]')
-                || document.querySelector('[data-testid="stSpinner"]');
+                || document.querySelector('[data-testid="stSpinner"]')
+                || document.querySelector('[data-testid="stProgress"]');
             const now = Date.now();
             if (busy) { window.__idleSince = 0; return false; }
             if (!window.__idleSince) { window.__idleSince = now; return false; }

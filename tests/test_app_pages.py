@@ -308,3 +308,32 @@ def test_xss_and_session_isolation(browser, app_server, demo_grid):
     finally:
         a.context.close()
         b.context.close()
+
+
+# --------------------------------------------------------------------------- direct links, log
+
+
+def test_direct_links_open_every_page_without_errors(session):
+    """Typed or bookmarked URLs (/interventions...) load with no 404 and no console error.
+
+    Streamlit probes ``/<page>/_stcore/health`` and ``/<page>/_stcore/host-config``
+    on a deep link unless the page declares its base URL (app_pages/routes.py);
+    the ``session`` fixture fails on any 4xx answer or console error.
+    """
+    from tests.app_server import PAGES
+
+    for name, path in PAGES.items():
+        page = session.open(name)  # a new tab loads the page's own URL
+        assert page.url.rstrip("/").endswith(path), page.url
+        page.close()
+    assert session.failed == [] and session.console_errors == []
+
+
+def test_server_log_is_clean(session):
+    """After every page has run (this test comes last), the server log has no warning."""
+    from tests.app_server import PAGES, server_log_problems
+
+    page = session.open("explore")
+    for name in PAGES:
+        page = session.open(name, page)
+    assert server_log_problems(session.server) == []
