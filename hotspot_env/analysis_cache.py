@@ -37,9 +37,10 @@ SUBFOLDER = "analyses"
 
 _PACKAGE = Path(__file__).resolve().parent
 
-#: Entries already loaded or made in this process (a server warms them at
-#: start; its first page then finds them here). Bounded: the demo has two.
-_MEMORY: dict[str, Any] = {}
+#: Entries already loaded or made in this process, with whether they came
+#: from disk (a server warms them at start; its first page then finds them
+#: here). Bounded: the demo has two.
+_MEMORY: dict[str, tuple[Any, bool]] = {}
 _MEMORY_ENTRIES = 4
 #: One computation per key at a time: a warm-up thread and a first visitor
 #: must not run the same analysis twice in parallel.
@@ -129,8 +130,8 @@ def cached(key: str, compute: Callable[[], T], folder: Path | None = None) -> tu
     Returns
     -------
     value, bool
-        The value and whether it came from the cache (disk or this process)
-        rather than from ``compute()``.
+        The value and whether it was read from disk rather than computed by
+        this process (an entry held in memory keeps the answer of its load).
     """
     folder = folder or cache_folder()
     path = folder / f"{key}.pickle"
@@ -138,13 +139,11 @@ def cached(key: str, compute: Callable[[], T], folder: Path | None = None) -> tu
     with _LOCKS_GUARD:
         lock = _LOCKS.setdefault(memory_key, threading.Lock())
     with lock:
-        if memory_key in _MEMORY:
-            return _MEMORY[memory_key], True
-        value, from_disk = _load_or_compute(path, compute)
-        while len(_MEMORY) >= _MEMORY_ENTRIES:
-            _MEMORY.pop(next(iter(_MEMORY)))
-        _MEMORY[memory_key] = value
-        return value, from_disk
+        if memory_key not in _MEMORY:
+            while len(_MEMORY) >= _MEMORY_ENTRIES:
+                _MEMORY.pop(next(iter(_MEMORY)))
+            _MEMORY[memory_key] = _load_or_compute(path, compute)
+        return _MEMORY[memory_key]
 
 
 def _load_or_compute(path: Path, compute: Callable[[], T]) -> tuple[T, bool]:

@@ -18,6 +18,7 @@ the app being idle) rather than sleeping.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -96,16 +97,17 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float
                        f"{log.read_text(errors='replace')[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    """``streamlit run app.py`` on a free port, for the whole test session."""
-    if not chromium_available():
-        pytest.fail("chromium is missing: run 'make test' (installs Debian's chromium)")
+@contextlib.contextmanager
+def running_server(folder: Path, cache: Path) -> Iterator[AppServer]:
+    """``streamlit run app.py`` on a free port with its log in ``folder``; stopped on exit.
+
+    ``cache`` is the analysis cache folder (``HOTSPOT_ENV_CACHE_DIR``): the
+    tests' own, never the user's.
+    """
     port = free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    # The demo analyses are kept in a cache of this test session, not the user's.
+    log = folder / "server.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
-               HOTSPOT_ENV_CACHE_DIR=str(tmp_path_factory.mktemp("analysis-cache")))
+               HOTSPOT_ENV_CACHE_DIR=str(cache))
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -125,6 +127,16 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """``streamlit run app.py`` on a free port, for the whole test session."""
+    if not chromium_available():
+        pytest.fail("chromium is missing: run 'make test' (installs Debian's chromium)")
+    with running_server(tmp_path_factory.mktemp("streamlit"),
+                        tmp_path_factory.mktemp("analysis-cache")) as server:
+        yield server
 
 
 @dataclass
