@@ -14,7 +14,7 @@ import altair as alt
 import pandas as pd
 from streamlit_folium import st_folium
 
-from hotspot_env import mapview, places
+from hotspot_env import labels, mapview, places
 
 privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)
@@ -38,11 +38,28 @@ with st.sidebar:
                               "tiles are then loaded from tile.openstreetmap.org.")
 
 map_col, info_col = st.columns([1.9, 1.1], gap="medium")
+map_key = f"explore_map_{common.dataset_key(privacy)}"
+
+
+def _select(clicked: dict | None) -> None:
+    """Remember the cell under a click (None outside the study area)."""
+    if clicked:
+        cell = places.cell_at(analysis.grid, clicked.get("lat"), clicked.get("lng"))
+        st.session_state["selected_cell"] = (None if cell is None else
+                                             int(cell[0] * analysis.grid.n_cols + cell[1]))
+
+
+# The click that caused this run is already in the map's state: select its cell
+# before drawing, so the outline and the panel describe the same place.
+_select((st.session_state.get(map_key) or {}).get("last_clicked"))
+selected = st.session_state.get("selected_cell")
+rc = places.cell_from_id(analysis.grid, selected) if selected is not None else None
 
 with map_col:
     m = mapview.explore_map(analysis, chosen, privacy=privacy, online_tiles=online)
-    state = st_folium(m, key=f"explore_map_{common.dataset_key(privacy)}", height=580,
-                      use_container_width=True, returned_objects=["last_clicked"])
+    state = st_folium(m, key=map_key, height=580, use_container_width=True,
+                      returned_objects=["last_clicked"],
+                      feature_group_to_add=mapview.selected_cell_layer(analysis.grid, rc))
     if analysis.map_layers.get("streets") is not None:
         st.caption("Basemap: streets and buildings from OpenStreetMap (© OpenStreetMap "
                    "contributors, ODbL). Click a place to see why it ranks.")
@@ -54,15 +71,12 @@ with map_col:
                    "why it ranks.")
 
 clicked = (state or {}).get("last_clicked")
-if clicked:
-    cell = places.cell_at(analysis.grid, clicked.get("lat"), clicked.get("lng"))
-    st.session_state["selected_cell"] = (None if cell is None else
-                                         int(cell[0] * analysis.grid.n_cols + cell[1]))
+_select(clicked)
+if st.session_state.get("selected_cell") != selected:  # a click the state did not hold yet
+    st.rerun()
 
 with info_col:
     st.subheader("This place")
-    selected = st.session_state.get("selected_cell")
-    rc = places.cell_from_id(analysis.grid, selected) if selected is not None else None
     if clicked and rc is None:
         st.info("That point is outside the study area: click inside it.")
     elif rc is None:
@@ -74,15 +88,24 @@ with info_col:
         if report.street:
             st.markdown(f"Near **{common.md_escape(report.street)}**")
         a, b = st.columns(2)
-        a.metric("Incidents", report.incidents,
-                 help="Recorded incidents in this cell. In public mode, 1-4 show as <5.")
-        b.metric("Gi*", report.hot_spot.split(" (")[0], help=report.hot_spot)
+        a.metric("Recorded incidents in this cell", report.incidents,
+                 help="Incidents recorded inside this cell (outlined in blue on the map). "
+                      "In public mode, 1-4 show as <5.")
+        b.metric("Hot-spot status", report.hot_spot.split(" (")[0].capitalize(),
+                 help=report.hot_spot.capitalize() + ". " + labels.glossary("Gi*"))
+        if report.hot_spot.startswith("hot spot") and report.incidents in ("0", "<5"):
+            st.caption("Why a hot spot with few or no incidents of its own? The hot-spot test "
+                       "(Gi*) counts this cell **and its neighbours**: the places around it "
+                       "have many.")
         if report.why:
             st.markdown("**Why it ranks:** " + common.md_escape(report.why, 600))
         else:
             st.caption("A plain-language reason appears here once the risk terrain stage runs.")
-        st.table(pd.DataFrame({"value": [v["value"] for v in report.values]},
-                              index=[v["label"] for v in report.values]))
+        st.dataframe(pd.DataFrame({"measure": [v["label"] for v in report.values],
+                                   "value": [v["value"] for v in report.values],
+                                   "meaning": [v.get("meaning", "") for v in report.values]}),
+                     hide_index=True, width="stretch",
+                     column_config={"meaning": st.column_config.TextColumn(width="large")})
         st.caption("Flag this place on the **Transparency** page if it looks wrong.")
 
 st.subheader("What the layers show")
@@ -94,15 +117,27 @@ for spec in shown:
 
 rtm = analysis.extras.get("rtm")
 if rtm is not None:
-    st.subheader("Risk terrain model")
-    st.markdown(common.md_escape(getattr(rtm, "headline", ""), 400))
+    st.subheader("Which features of a place go with more incidents",
+                 help=labels.glossary("risk terrain"))
+    numbers = getattr(rtm, "headline_numbers", None) or {}
+    st.markdown(common.md_escape(labels.risk_headline(numbers), 400) if numbers else
+                common.md_escape(getattr(rtm, "headline", ""), 400))
     table = getattr(rtm, "table", None)
     if isinstance(table, pd.DataFrame) and not table.empty:
-        config = {c: st.column_config.NumberColumn(c, format="%.2e" if "p" == c[:1] else "%.2f")
-                  for c in table.select_dtypes("number").columns}
+        st.markdown("Each row is a feature of the environment. Its **relative risk value "
+                    "(RRV)** says how many times more incidents a place with this feature has "
+                    "than an otherwise equal place without it (1 = no difference), with its 95 % "
+                    "interval. These are associations, not causes: being near a youth space can "
+                    "go with more incidents because people gather there, while the "
+                    "**Interventions** page proposes youth spaces where none is within walking "
+                    "distance.")
+        config = {c: st.column_config.NumberColumn(
+            labels.field_label(c), format="%.1e" if c == "p_value" else "%.2f",
+            help=labels.glossary("RRV") if c == "rrv" else None)
+            for c in table.select_dtypes("number").columns}
+        config.update({c: st.column_config.TextColumn(labels.field_label(c))
+                       for c in table.columns if c not in config})
         st.dataframe(table, hide_index=True, width="stretch", column_config=config)
-        st.caption("rrv: relative risk value, how many times more incidents a place with this "
-                   "feature has than an otherwise equal place (with its 95 % interval).")
 
 st.subheader("Over time")
 trends = analysis.extras.get("trends")

@@ -60,6 +60,7 @@ from rasterio.transform import Affine, array_bounds
 from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
 
 from hotspot_env.errors import InputError
+from hotspot_env.labels import field_label
 
 __all__ = [
     "ASSET_BASE",
@@ -559,7 +560,7 @@ def _fmt_value(value: Any) -> str:
 
 
 def _fmt_number(value: float) -> str:
-    """Short label for a number: 3 significant digits, no scientific notation for 0.01-1e6."""
+    """Short label for a number: 3 significant digits, thousands separators, never ``1e-13``."""
     if not math.isfinite(value):
         return str(value)
     a = abs(value)
@@ -571,7 +572,9 @@ def _fmt_number(value: float) -> str:
         digits = max(0, 2 - math.floor(math.log10(a)))
         text = f"{value:.{digits}f}"
         return text.rstrip("0").rstrip(".") if "." in text else text
-    return f"{value:.2g}"
+    if a < 1e-6:  # floating-point residue of a zero (e.g. a KDE's empty edge)
+        return "0"
+    return f"{value:.{1 - math.floor(math.log10(a))}f}"
 
 
 def _tooltip_table(
@@ -583,7 +586,7 @@ def _tooltip_table(
     if missing:
         raise InputError(f"tooltip fields not in the data: {missing}")
     keys = [f"t{i}" for i in range(len(fields))]
-    aliases = [html.escape(str(f)) for f in fields]
+    aliases = [html.escape(field_label(f)) for f in fields]  # people read labels, not ids
     rows: list[dict[str, str]] = [{} for _ in range(len(df))]
     for key, field in zip(keys, fields, strict=True):
         for row, value in zip(rows, df[field].tolist(), strict=True):
@@ -1018,6 +1021,8 @@ def _colorbar_html(spec: Mapping[str, Any], units: str) -> str:
     )
     opacity = float(spec.get("opacity", 1.0))
     vmin, vmax = float(spec["vmin"]), float(spec["vmax"])
+    if abs(vmin) < 1e-6 * max(abs(vmax), 1e-300):  # a zero that arithmetic left at 1.6e-13
+        vmin = 0.0
     low = ("&le; " if spec.get("clipped_low") else "") + html.escape(_fmt_number(vmin))
     high = ("&ge; " if spec.get("clipped_high") else "") + html.escape(_fmt_number(vmax))
     mid = html.escape(_fmt_number((vmin + vmax) / 2))

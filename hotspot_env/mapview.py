@@ -375,6 +375,32 @@ def base_map(analysis: Any, *, online_tiles: bool = False, height: int = 560) ->
     return m
 
 
+def cell_outline_lonlat(grid: Any, row: int, col: int) -> list[tuple[float, float]]:
+    """The corners of a cell as ``(lon, lat)``, densified so the projected edges stay true."""
+    west = grid.x0 + col * grid.cell_size
+    north = grid.bounds[3] - row * grid.cell_size
+    square = shapely.segmentize(shapely.box(west, north - grid.cell_size,
+                                            west + grid.cell_size, north), grid.cell_size / 4)
+    ring = gpd.GeoSeries([square], crs=grid.crs).to_crs(4326).iloc[0].exterior.coords
+    return [(float(x), float(y)) for x, y in ring]
+
+
+def selected_cell_layer(grid: Any, cell: tuple[int, int] | None) -> Any:
+    """A layer outlining the place the side panel describes (empty when none).
+
+    Given to ``st_folium(feature_group_to_add=...)``, it is redrawn without
+    rebuilding the map, so a click keeps the reader's zoom and position.
+    """
+    import folium
+
+    group = folium.FeatureGroup(name="Selected place")
+    if cell is not None:
+        ring = cell_outline_lonlat(grid, *cell)
+        folium.Polygon([(lat, lon) for lon, lat in ring], color="#00a8e8", weight=4,
+                       fill=False, interactive=False).add_to(group)
+    return group
+
+
 def explore_map(
     analysis: Any,
     layer_keys: Sequence[str],

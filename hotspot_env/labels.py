@@ -1,0 +1,168 @@
+"""Plain words for people: labels of column names and intervention types, and a glossary.
+
+Machines keep the ids (``streetlight_upgrade``, ``gi_z``) in CSV, GeoPackage and
+JSON files; what people read (tables, charts, tooltips, printed sheets) uses
+these labels. A name without a label falls back to its words with
+underscores removed, so nothing shows a raw snake_case id.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+#: Intervention type id -> what a crew or resident calls it.
+TYPE_LABELS: dict[str, str] = {
+    "streetlight_upgrade": "Street light upgrade",
+    "new_streetlight": "New street light",
+    "vacant_lot_greening": "Vacant lot greening",
+    "vacant_lot_cleanup": "Vacant lot clean-up",
+    "abandoned_building_remediation": "Abandoned building repair",
+    "youth_space": "Youth space",
+    "sightline_clearing": "Sightline clearing",
+    "alley_gating": "Alley gating",
+    "busy_streets_maintenance": "Lot maintenance (Busy Streets)",
+}
+
+#: Column or field name -> label with its unit.
+FIELD_LABELS: dict[str, str] = {
+    "cell_id": "Place (cell) number",
+    "incidents": "Recorded incidents",
+    "count": "Recorded incidents",
+    "gi_z": "Hot-spot score (Gi* z)",
+    "gi_bin": "Hot-spot class",
+    "density": "Incidents per km² per year",
+    "youth_walk_m": "Walk to the nearest youth space (m)",
+    "kind": "Kind",
+    "name": "Name",
+    "rank": "Rank",
+    "type": "Intervention",
+    "street": "Where",
+    "cost": "Cost (USD per year)",
+    "prevented": "Prevented incidents per year",
+    "prevented_low": "Prevented per year, low (80 % interval)",
+    "prevented_high": "Prevented per year, high (80 % interval)",
+    "prevented_per_1000": "Prevented per year per USD 1,000",
+    "selected": "Within budget",
+    "source": "Proposed by",
+    "district": "District",
+    "reason": "Why here",
+    "evidence": "Evidence",
+    "site_id": "Site id",
+    "note": "Note",
+    "trend": "Trend over time",
+    "cells": "Places (cells)",
+    "lit": "Street lit (OSM)",
+    "highway": "Street type",
+    "dark_share": "Share of the street that is dark",
+    "lux": "Modelled light (lux)",
+    "rmse": "Typical error (RMSE, incidents per cell)",
+    "mae": "Mean absolute error (incidents per cell)",
+    "poisson_deviance": "Poisson deviance (lower is better)",
+    "pai": "Prediction accuracy index (PAI)",
+    "method": "Method",
+    "factor": "Feature of the place",
+    "operation": "Measured as",
+    "distance_m": "Distance (m)",
+    "coefficient": "Model coefficient",
+    "rrv": "Relative risk (RRV)",
+    "ci_low": "RRV, low (95 %)",
+    "ci_high": "RRV, high (95 %)",
+    "p_value": "p-value",
+}
+
+#: Method ids used in validation tables -> plain names.
+METHOD_LABELS: dict[str, str] = {
+    "kde": "Incident density (KDE)",
+    "rtm": "Risk terrain model",
+    "rtm_x_kde": "Risk terrain × incident density",
+    "gi": "Hot spots (Gi*)",
+    "naive": "Last period's counts",
+    "forecast": "Forecast",
+}
+
+#: Terms a reader may not know -> one or two plain sentences (shown on hover).
+GLOSSARY: dict[str, str] = {
+    "Gi*": "Getis-Ord Gi*: compares the incidents in a place AND its neighbours with the "
+           "whole area. A place with no incident of its own can be in a hot spot when the "
+           "places around it have many.",
+    "hot spot": "A group of neighbouring places with more incidents than chance would give "
+                "(Gi*, false-discovery rate controlled at 1 %, 5 % or 10 %).",
+    "RRV": "Relative risk value: how many times more incidents a place with this feature has "
+           "than an otherwise equal place without it (1 = no difference).",
+    "KDE": "Kernel density estimate: incidents spread smoothly over a radius (the bandwidth), "
+           "shown as incidents per km² per year.",
+    "bandwidth": "The radius (metres) over which each incident is spread in the density map.",
+    "FDR": "False-discovery rate: of the places called significant, at most this share would "
+           "be so by chance.",
+    "PAI": "Prediction accuracy index: the share of next period's incidents caught, divided "
+           "by the share of the area flagged (1 = no better than chance).",
+    "RMSE": "Root mean square error: the typical size of a prediction's miss, in incidents.",
+    "Poisson deviance": "How far predicted counts are from observed ones, for count data "
+                        "(lower is better; 0 is perfect).",
+    "risk terrain": "Risk terrain modelling: which features of the environment (dark "
+                    "streets, vacant lots...) go with more incidents nearby, and by how much.",
+    "emerging hot spot": "How a place's hot-spot status changes over time: new, "
+                         "intensifying, persistent, diminishing (cooling) or sporadic.",
+}
+
+
+def _words(value: Any) -> str:
+    text = str(value).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def type_label(value: Any) -> str:
+    """``streetlight_upgrade`` -> ``Street light upgrade`` (unknown ids: words, capitalised)."""
+    return TYPE_LABELS.get(str(value), _words(value))
+
+
+def field_label(name: Any) -> str:
+    """``gi_z`` -> ``Hot-spot score (Gi* z)`` (unknown names: words, capitalised)."""
+    return FIELD_LABELS.get(str(name), _words(name))
+
+
+def method_label(name: Any) -> str:
+    """``rtm_x_kde`` -> ``Risk terrain × incident density``."""
+    return METHOD_LABELS.get(str(name), _words(name))
+
+
+def glossary(term: str) -> str:
+    """The glossary entry of ``term`` (``KeyError`` if missing: a label must exist)."""
+    return GLOSSARY[term]
+
+
+def risk_headline(numbers: dict[str, float]) -> str:
+    """The risk terrain summary in one sentence that does not contradict itself.
+
+    The "top 10 %" cells can cover more than 10 % of the area when cells tie at
+    the threshold score; say what was measured instead (``numbers`` from
+    :func:`hotspot_env.rtm.headline`).
+    """
+    area, held = numbers.get("area_pct"), numbers.get("incident_pct")
+    if area is None or held is None or not (math.isfinite(area) and math.isfinite(held)):
+        return "The risk terrain model could not rank places (no incidents to compare)."
+    top = numbers.get("top_pct", 10)
+    return (f"The highest-risk places, {area:.1f} % of the study area, held {held:.1f} % of "
+            f"the recorded incidents (aiming at the top {top:g} % of places; places tied "
+            "at the same risk are kept together, so the share can be larger).")
+
+
+def plain_number(value: float, digits: int = 2) -> str:
+    """A number a person reads: thousands separators, no scientific notation.
+
+    Small values keep ``digits`` significant digits (``0.000123``); zero and
+    non-finite values read ``0`` and ``–``.
+    """
+    value = float(value)
+    if not math.isfinite(value):
+        return "–"
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:,.0f}"
+    if magnitude >= 1:
+        return f"{value:,.{digits}f}".rstrip("0").rstrip(".")
+    decimals = digits - 1 - math.floor(math.log10(magnitude))
+    return f"{value:.{decimals}f}"
