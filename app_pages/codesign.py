@@ -15,7 +15,7 @@ import altair as alt
 import pandas as pd
 from streamlit_folium import st_folium
 
-from hotspot_env import mapview, places, scenarios
+from hotspot_env import labels, mapview, places, scenarios
 from hotspot_env.errors import HotspotEnvError
 
 analysis = common.load_analysis("public")  # public mode, always: small counts hidden
@@ -34,10 +34,11 @@ weights = {}
 for col, (name, default) in zip(cols, weights_default.items(), strict=False):
     weights[name] = col.slider(scenarios.WEIGHT_LABELS.get(name, name), 0.0, 3.0,
                                float(default), 0.5, key=f"cd_w_{name}")
-budget = cols[-1].number_input(
-    "Budget (USD per year)", min_value=0.0,
-    value=float(view.default_budget() if view else 100_000.0),
-    step=10_000.0, format="%.0f", key="cd_budget")
+budget = common.money_input(cols[-1], "Budget (USD per year)",
+                            float(view.default_budget() if view else 100_000.0), key="cd_budget")
+
+#: Map height (px): with its heading it fits a 1280 x 720 projector screen.
+MAP_HEIGHT = 520
 
 portfolio = None
 if view is not None:
@@ -53,8 +54,9 @@ with map_col:
         analysis, portfolio.sites() if portfolio is not None else None,
         tooltip_fields=("rank", "type", "street"),
         proposals=scenarios.proposals_frame(proposals) if proposals else None,
-        layer_keys=("density", "hotspots"), privacy="public", height=560)
-    state = st_folium(m, key=f"cd_map_{common.dataset_key('public')}", height=560,
+        layer_keys=("density", "hotspots"), privacy="public", height=MAP_HEIGHT,
+        large_print=True)
+    state = st_folium(m, key=f"cd_map_{common.dataset_key('public')}", height=MAP_HEIGHT,
                       use_container_width=True, returned_objects=["last_clicked"])
 
 clicked = (state or {}).get("last_clicked")
@@ -71,7 +73,7 @@ with side_col:
             where = common.md_escape(report.street) if report.street else f"cell {report.cell_id}"
             st.markdown(f"Here: **{where}** · recorded incidents: **{report.incidents}**")
             with st.form("proposal_form", clear_on_submit=True):
-                kind = st.selectbox("What", types, format_func=scenarios.type_label,
+                kind = st.selectbox("What", types, format_func=labels.type_label,
                                     key="cd_type")
                 note = st.text_input("Why here? (a short note)", max_chars=500, key="cd_note")
                 if st.form_submit_button("Add proposal", type="primary"):
@@ -85,8 +87,9 @@ with side_col:
     st.subheader(f"Proposals ({len(proposals)})")
     if proposals:
         frame = pd.DataFrame(scenarios.proposals_frame(proposals).drop(columns="geometry"))
-        st.dataframe(frame[["proposal_id", "type", "note"]], hide_index=True,
-                     width="stretch", key="cd_proposals_table")
+        frame["type"] = frame["type"].map(labels.type_label)
+        st.table(frame[["proposal_id", "type", "note"]].rename(
+            columns={"proposal_id": "Proposal", "type": "What", "note": "Why here"}))
         if st.button("Remove the last proposal", key="cd_undo"):
             proposals.pop()
             st.rerun()
@@ -94,8 +97,13 @@ with side_col:
         st.caption("None yet.")
 
 st.subheader("Places to talk about")
-st.dataframe(places.top_places(analysis, 10, privacy="public"), hide_index=True,
-             width="stretch", key="cd_top_places")
+# A plain HTML table (not a data grid): our large type applies and the "why"
+# text wraps instead of being cut at the column edge.
+talk = places.top_places(analysis, 10, privacy="public")
+for column in talk.select_dtypes("float").columns:  # an HTML table prints every digit
+    talk[column] = talk[column].map(labels.plain_number)
+st.table(talk.rename(columns={c: labels.field_label(c) for c in talk.columns}).set_index(
+    labels.field_label("cell_id")))
 
 st.subheader("Two scenarios side by side")
 if portfolio is None:
@@ -130,8 +138,10 @@ else:
             col.metric("Sites", f"{int(row['sites'])}  ·  proposals funded: "
                        f"{int(row['proposals_funded'])}")
         if not money.empty and "cost" in money.columns:
+            money = money.assign(type_label=money["type"].map(labels.type_label))
             st.altair_chart(alt.Chart(money).mark_bar().encode(
-                x=alt.X("cost:Q", title="cost"), y=alt.Y("type:N", title=None),
+                x=alt.X("cost:Q", title="cost (USD per year)"),
+                y=alt.Y("type_label:N", title=None),
                 color=alt.Color("scenario:N"), yOffset="scenario:N",
                 tooltip=list(money.columns)).properties(
                     title="Where the money goes", height=alt.Step(36)

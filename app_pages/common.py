@@ -166,6 +166,28 @@ def dataset_key(privacy: str) -> str:
     return f"{data.get('key', 'demo')[:12]}-{privacy}"
 
 
+def money_input(container: Any, label: str, value: float, key: str, help: str | None = None
+                ) -> float:
+    """A budget box that shows ``105,000`` (thousands separators) and reads it back.
+
+    ``st.number_input`` cannot group digits, so this is a text box: commas,
+    spaces and a leading ``$``/``USD`` are accepted; anything else keeps the
+    last good value and says why in one line.
+    """
+    from hotspot_env.labels import parse_amount
+
+    good_key = f"{key}__value"
+    last = float(st.session_state.get(good_key, value))
+    text = container.text_input(label, value=f"{last:,.0f}", key=key, help=help)
+    try:
+        amount = parse_amount(text)
+    except ValueError as exc:
+        container.error(f"error: {exc}; still using {last:,.0f}.")
+        return last
+    st.session_state[good_key] = amount
+    return amount
+
+
 def big_css() -> None:
     """Large type and high contrast for a projected co-design session (our CSS only)."""
     st.markdown(
@@ -188,9 +210,22 @@ def big_css() -> None:
         [data-testid="stMain"] button { min-height: 3rem; border: 2px solid #000 !important; }
         [data-testid="stMain"] input, [data-testid="stMain"] textarea,
         [data-testid="stMain"] [data-baseweb="select"] div { font-size: 1.3rem !important; }
-        [data-testid="stMain"] [data-testid="stSliderThumbValue"] { font-size: 1.2rem; }
-        [data-testid="stMain"] [data-baseweb="slider"] [role="slider"] {
-            width: 1.6rem; height: 1.6rem; }
+        [data-testid="stMain"] [data-testid="stSliderThumbValue"] p {
+            font-size: 1.2rem !important; }
+        /* Streamlit 1.67 draws sliders with react-aria: the handle is the element
+           around the hidden range input (no test id of its own). */
+        [data-testid="stMain"] [data-testid="stSlider"] div:has(> div > input[type="range"]) {
+            width: 1.8rem !important; height: 1.8rem !important; }
+        /* Labels of the controls in a row take two lines' height, so a label that
+           wraps ("Preventing property crime") does not push its slider down. */
+        [data-testid="stMain"] [data-testid="stHorizontalBlock"] [data-testid="stWidgetLabel"] {
+            min-height: 3.9rem; display: flex; align-items: flex-end; }
+        [data-testid="stMain"] [data-testid="stHorizontalBlock"] [data-testid="stWidgetLabel"] p {
+            line-height: 1.4 !important; }
+        [data-testid="stMain"] [data-testid="stTable"] td,
+        [data-testid="stMain"] [data-testid="stTable"] th {
+            font-size: 1.3rem !important; white-space: normal !important;
+            overflow-wrap: anywhere; color: #000 !important; }
         [data-testid="stMain"] [data-testid="stTickBarMin"],
         [data-testid="stMain"] [data-testid="stTickBarMax"] { font-size: 1.1rem; }
         </style>

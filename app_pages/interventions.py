@@ -14,7 +14,7 @@ import altair as alt
 import pandas as pd
 from streamlit_folium import st_folium
 
-from hotspot_env import mapview, scenarios
+from hotspot_env import labels, mapview, scenarios
 from hotspot_env.errors import HotspotEnvError
 
 privacy = common.privacy_mode()
@@ -41,11 +41,10 @@ def ranked_list() -> None:
     """Controls and results re-run on their own: a slider does not rerun the page."""
     c1, c2 = st.columns([1, 2])
     with c1:
-        budget = st.number_input(
-            "Budget (USD per year)", min_value=0.0, value=float(budget_default),
-            step=float(max(1000.0, round(budget_default / 20, -3))), key="iv_budget",
-            format="%.0f", help="Money available per year: costs are annualised (capital / "
-                                "lifetime + maintenance).")
+        budget = common.money_input(
+            st, "Budget (USD per year)", float(budget_default), key="iv_budget",
+            help="Money available per year, e.g. 105,000: costs are annualised (capital / "
+                 "lifetime + maintenance).")
     with c2:
         cols = st.columns(len(weights_default))
         weights = {}
@@ -82,16 +81,23 @@ def ranked_list() -> None:
     shown = [c for c in ("rank", "selected", "type", "street", "cost", "prevented",
                          "prevented_low", "prevented_high", "prevented_per_1000", "source",
                          "district", "reason", "evidence", "site_id") if c in portfolio.table]
-    st.dataframe(portfolio.table[shown], hide_index=True, width="stretch", height=320,
-                 key="iv_table", column_config={
-                     "cost": st.column_config.NumberColumn("cost (USD/yr)", format="%.0f"),
-                     "prevented": st.column_config.NumberColumn("prevented/yr", format="%.2f"),
-                     "prevented_low": st.column_config.NumberColumn("low", format="%.2f"),
-                     "prevented_high": st.column_config.NumberColumn("high", format="%.2f"),
-                     "prevented_per_1000": st.column_config.NumberColumn(
-                         "per USD 1,000", format="%.3f"),
-                     "street": "where"})
-    st.caption("Sort by any column by clicking its header. The CSV has every column.")
+    table = portfolio.table[shown].copy()
+    if "type" in table:  # people read labels; the CSV keeps the ids for machines
+        table["type"] = table["type"].map(labels.type_label)
+    config = {c: st.column_config.Column(labels.field_label(c)) for c in shown}
+    config.update({
+        "cost": st.column_config.NumberColumn(labels.field_label("cost"), format="localized"),
+        "prevented": st.column_config.NumberColumn(labels.field_label("prevented"),
+                                                   format="%.2f"),
+        "prevented_low": st.column_config.NumberColumn("Low (80 %)", format="%.2f"),
+        "prevented_high": st.column_config.NumberColumn("High (80 %)", format="%.2f"),
+        "prevented_per_1000": st.column_config.NumberColumn(
+            labels.field_label("prevented_per_1000"), format="%.3f"),
+        "reason": st.column_config.TextColumn(labels.field_label("reason"), width="large")})
+    st.dataframe(table, hide_index=True, width="stretch", height=320, key="iv_table",
+                 column_config={c: v for c, v in config.items() if c in shown})
+    st.caption("Sort by any column by clicking its header. The CSV has every column, with "
+               "type ids for machines.")
 
     left, right = st.columns([1.3, 1])
     with left:
@@ -105,20 +111,24 @@ def ranked_list() -> None:
         if {"prevented", "prevented_low", "prevented_high"} <= set(chosen.columns) and len(chosen):
             top = chosen.head(25).copy()
             top["site"] = top["rank"].astype(str) + " · " + top.get(
-                "type", pd.Series("", index=top.index)).astype(str)
+                "type", pd.Series("", index=top.index)).map(labels.type_label)
+            # every site named: no label dropped for overlap, one row per site
             base = alt.Chart(top).encode(y=alt.Y("site:N", sort=None, title=None,
-                                                 axis=alt.Axis(labelLimit=260)))
+                                                 axis=alt.Axis(labelLimit=300,
+                                                               labelOverlap=False)))
             chart = base.mark_rule(strokeWidth=2).encode(
                 x=alt.X("prevented_low:Q", title="prevented incidents (interval)"),
                 x2="prevented_high:Q") + base.mark_point(filled=True, size=60).encode(
                 x="prevented:Q", tooltip=["site", "prevented", "prevented_low",
                                           "prevented_high", "cost"])
             st.altair_chart(chart.properties(title="Impact intervals (chosen sites)",
-                                             height=max(160, 18 * len(top))),
+                                             height=alt.Step(22)),
                             width="stretch")
         else:
             st.caption("Impact intervals appear when the engine gives low and high estimates.")
         by_type = portfolio.by_type()
+        if "type" in by_type.columns:
+            by_type = by_type.assign(type=by_type["type"].map(labels.type_label))
         if not by_type.empty and "cost" in by_type.columns:
             st.altair_chart(alt.Chart(by_type).mark_bar().encode(
                 x=alt.X("cost:Q", title="cost (USD per year)"),

@@ -24,6 +24,21 @@ TYPE_LABELS: dict[str, str] = {
     "busy_streets_maintenance": "Lot maintenance (Busy Streets)",
 }
 
+#: Simple priority weights (the app's sliders) -> their labels.
+WEIGHT_LABELS: dict[str, str] = {
+    "violence": "Preventing violence", "property": "Preventing property crime",
+    "youth": "Youth provision", "equity": "Fair spread across neighbourhoods",
+    "nuisance": "Preventing nuisance", "night": "Safety after dark",
+}
+
+#: Simple priority weights and the engine keys they set: crime categories,
+#: or intervention types (``youth_space``).
+WEIGHT_GROUPS: dict[str, tuple[str, ...]] = {
+    "violence": ("violence", "gun_violence", "robbery"),
+    "property": ("burglary", "theft", "vandalism"),
+    "youth": ("youth_space",),
+}
+
 #: Column or field name -> label with its unit.
 FIELD_LABELS: dict[str, str] = {
     "cell_id": "Place (cell) number",
@@ -61,6 +76,9 @@ FIELD_LABELS: dict[str, str] = {
     "poisson_deviance": "Poisson deviance (lower is better)",
     "pai": "Prediction accuracy index (PAI)",
     "method": "Method",
+    "why": "Why it ranks",
+    "risk score": "Risk score (relative)",
+    "risk_score": "Risk score (relative)",
     "factor": "Feature of the place",
     "operation": "Measured as",
     "distance_m": "Distance (m)",
@@ -127,6 +145,28 @@ def method_label(name: Any) -> str:
     return METHOD_LABELS.get(str(name), _words(name))
 
 
+def weights_text(weights: dict[str, float]) -> str:
+    """Engine weights in the words of the app's sliders: ``Preventing violence ×2``.
+
+    Keys that make up a slider's group with one value are named by the slider;
+    other keys by their own label. Weights of 1 (neutral) are left out.
+    """
+    rest = {str(k): float(v) for k, v in weights.items()}
+    parts: list[str] = []
+    for name, keys in WEIGHT_GROUPS.items():
+        values = {rest[k] for k in keys if k in rest}
+        if len(values) == 1:
+            value = values.pop()
+            for k in keys:
+                rest.pop(k, None)
+            if value != 1:
+                parts.append(f"{WEIGHT_LABELS[name]} ×{value:g}")
+    for key, value in sorted(rest.items()):
+        if value != 1:
+            parts.append(f"{TYPE_LABELS.get(key) or field_label(key)} ×{value:g}")
+    return ", ".join(parts)
+
+
 def glossary(term: str) -> str:
     """The glossary entry of ``term`` (``KeyError`` if missing: a label must exist)."""
     return GLOSSARY[term]
@@ -146,6 +186,26 @@ def risk_headline(numbers: dict[str, float]) -> str:
     return (f"The highest-risk places, {area:.1f} % of the study area, held {held:.1f} % of "
             f"the recorded incidents (aiming at the top {top:g} % of places; places tied "
             "at the same risk are kept together, so the share can be larger).")
+
+
+def parse_amount(text: str) -> float:
+    """Read a money amount a person typed: ``105,000``, ``$ 105 000``, ``105000 USD``.
+
+    Raises
+    ------
+    ValueError
+        With a plain message, for anything that is not a non-negative amount.
+    """
+    cleaned = str(text).strip().upper().removesuffix("USD").removeprefix("USD").strip()
+    cleaned = cleaned.removeprefix("$").replace(",", "").replace(" ", "").replace("\u202f", "")
+    try:
+        amount = float(cleaned)
+    except ValueError:
+        raise ValueError(f"the budget must be an amount such as 105,000, not {text!r:.40}")\
+            from None
+    if not math.isfinite(amount) or amount < 0:
+        raise ValueError("the budget must be zero or more")
+    return amount
 
 
 def plain_number(value: float, digits: int = 2) -> str:

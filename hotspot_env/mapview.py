@@ -23,6 +23,7 @@ import pandas as pd
 import shapely
 
 from hotspot_env import maps
+from hotspot_env.labels import type_label
 from hotspot_env.places import per_cell_values
 from hotspot_env.privacy import published_counts
 
@@ -452,6 +453,7 @@ def sites_map(
     privacy: str = "internal",
     online_tiles: bool = False,
     height: int = 520,
+    large_print: bool = False,
 ) -> Any:
     """A map of intervention sites (and residents' proposals) over the density.
 
@@ -474,14 +476,22 @@ def sites_map(
         Add OpenStreetMap tiles (needs internet).
     height : int
         Map height in pixels.
+    large_print : bool
+        Legends, tooltips and zoom buttons readable on a projected wall.
     """
     m = base_map(analysis, online_tiles=online_tiles, height=height)
+    if large_print:
+        maps.large_print(m)
     drawn = 0
     for spec in LAYERS:
         if spec.key in layer_keys and spec.available(analysis):
             spec.draw(m, analysis, privacy, ("bottomleft", "bottomright")[drawn % 2])
             drawn += 1
     entries = {}
+    if sites is not None and len(sites) and "type" in sites:  # tooltips read labels, not ids
+        sites = sites.assign(type=sites["type"].map(type_label))
+    if proposals is not None and len(proposals) and "type" in proposals:
+        proposals = proposals.assign(type=proposals["type"].map(type_label))
     if sites is not None and len(sites):
         if sites.crs is None:
             sites = sites.set_crs(analysis.grid.crs)

@@ -337,3 +337,41 @@ def test_server_log_is_clean(session):
     for name in PAGES:
         page = session.open(name, page)
     assert server_log_problems(session.server) == []
+
+
+# --------------------------------------------------------------------------- projector
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1280, 720)], ids=["1920x1080", "1280x720"])
+def test_codesign_fits_a_projector(session, size):
+    """Co-design on a wall: the map fits the screen, type is large, sliders line up."""
+    width, height = size
+    page = session.new_page()
+    page.set_viewport_size({"width": width, "height": height})
+    page = session.open("co-design", page)
+    frame = map_frame(page)
+    wait_overlay(frame)
+    wait_idle(page)
+    screenshot(page, f"co-design-{width}x{height}", docs=False)
+    # The map, scrolled to under its heading, fits the screen whole.
+    heading = page.get_by_role("heading", name="Click the map to propose something")
+    heading.evaluate("h => h.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(300)
+    box = page.locator('iframe[title="streamlit_folium.st_folium"]').first.bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= height, (box, size)
+    # Sliders: every track on one line, whatever the length of its label.
+    tracks = page.locator('[data-testid="stMain"] [data-testid="stSlider"] '
+                          'input[type="range"]').locator("xpath=../..")  # the handles
+    ys = [tracks.nth(i).bounding_box()["y"] for i in range(tracks.count())]
+    assert len(ys) >= 3 and max(ys) - min(ys) < 3, ys
+    thumb = tracks.first.bounding_box()
+    assert thumb["width"] >= 24 and thumb["height"] >= 24, thumb  # large handles
+    # Legends in the map and the "places to talk about" table: large type, nothing cut.
+    legend_px = frame.locator(".hotspot-legend").first.evaluate(
+        "e => parseFloat(getComputedStyle(e).fontSize)")
+    assert legend_px >= 19, legend_px
+    cell = page.locator('[data-testid="stTable"] td').first
+    assert cell.evaluate("e => parseFloat(getComputedStyle(e).fontSize)") >= 19
+    cut = page.locator('[data-testid="stTable"] td').evaluate_all(
+        "cells => cells.filter(c => c.scrollWidth > c.clientWidth + 1).length")
+    assert cut == 0

@@ -40,6 +40,7 @@ import shapely
 from hotspot_env.atomic import atomic_path, prepare_folder, write_text
 from hotspot_env.interventions.equity import rule_text
 from hotspot_env.interventions.result import InterventionsResult, Ranking
+from hotspot_env.labels import type_label, weights_text
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "intervention_id", "type", "location", "quantity", "unit", "cost", "capital_cost",
@@ -90,6 +91,11 @@ td.box{text-align:center;font-size:14pt} .reason{color:#444;font-size:8pt}
   @page{size:A4 landscape;margin:12mm}
 }
 """
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 intervention``, ``2 interventions``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 # ===================================================================== tables
@@ -373,14 +379,15 @@ def workorders_html(
     sel_capital = table.loc[table["selected"], "capital_cost"].sum()
     parts.append(
         f"<p class='meta'>Budget: {esc(budget_txt)}. {esc(ranking.message)}. Selected: "
-        f"{int(ranking.selected.sum())} interventions, {sel_cost:,.0f} "
+        f"{_count(int(ranking.selected.sum()), 'intervention')}, {sel_cost:,.0f} "
         f"USD per year ({sel_capital:,.0f} USD capital). "
         f"Expected prevented incidents per year, overlaps combined: {effect.mean:.2f} "
         f"(80 % interval {effect.lo:.2f}-{effect.hi:.2f}). Costs are annualised: capital spread "
         "over its lifetime plus yearly maintenance. Places, never people: every measure changes "
         "a place, none watches anyone.</p>")
-    if ranking.weights.as_text():
-        parts.append(f"<p class='meta'>Weights: {esc(ranking.weights.as_text())}.</p>")
+    weights = weights_text({**ranking.weights.categories, **ranking.weights.types})
+    if weights:  # in the words of the app's sliders, not the engine's keys
+        parts.append(f"<p class='meta'>Priorities: {esc(weights)}.</p>")
     eq = result.equity(ranking) if equity is None else equity
     flagged = eq[eq["flagged"]]
     if len(flagged) and ranking.selected.any():
@@ -405,7 +412,7 @@ def workorders_html(
         labels = [str(i) for i in range(1, len(rows) + 1)]
         parts.append("<section class='district'>")
         parts.append(f"<h2>District {esc(district)}</h2>")
-        parts.append(f"<p class='meta'>{len(rows)} interventions; capital "
+        parts.append(f"<p class='meta'>{_count(len(rows), 'intervention')}; capital "
                      f"{rows['capital_cost'].sum():,.0f} USD; {rows['cost'].sum():,.0f} USD per "
                      "year annualised.</p>")
         if mapper is not None:
@@ -421,9 +428,9 @@ def workorders_html(
             note = str(rec.get("note") or "")
             note_html = f"<div class='note'>Note: {esc(note)}</div>" if note else ""
             parts.append(
-                "<tr><td class='box'><input type='checkbox' aria-label='done'> &#9744;</td>"
+                "<tr><td class='box' aria-label='done'>&#9744;</td>"  # one box, to tick on paper
                 f"<td>{esc(label)}</td><td><code>{esc(str(rec['intervention_id']))}</code></td>"
-                f"<td>{esc(str(rec['type']).replace('_', ' '))}</td>"
+                f"<td>{esc(type_label(rec['type']))}</td>"
                 f"<td>{esc(str(rec['location']))}</td>"
                 f"<td class='num'>{rec['quantity']:g} {esc(str(rec['unit']))}</td>"
                 f"<td class='num'>{rec['capital_cost']:,.0f}</td>"
