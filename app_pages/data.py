@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from hotspot_env import session
+from hotspot_env import labels, session
 from hotspot_env.errors import HotspotEnvError
 from hotspot_env.io import read_incidents, read_layers
 from hotspot_env.privacy import publishable_counts
@@ -60,11 +60,13 @@ else:
     with st.form("upload_form"):
         incidents_file = st.file_uploader(
             "Incidents (CSV with lon/lat or x/y, GeoJSON, GeoPackage or GeoParquet points)",
-            type=["csv", "geojson", "json", "gpkg", "parquet", "geoparquet"], key="up_incidents")
+            type=["csv", "geojson", "json", "gpkg", "parquet", "geoparquet"], key="up_incidents",
+            max_upload_size=mb["incidents"])
         layers_file = st.file_uploader("Risk-factor layers (GeoPackage, one layer per factor)",
-                                       type=["gpkg"], key="up_layers")
+                                       type=["gpkg"], key="up_layers",
+                                       max_upload_size=mb["layers"])
         osm_file = st.file_uploader("OpenStreetMap extract (.osm.pbf or .osm)",
-                                    type=["pbf", "osm"], key="up_osm")
+                                    type=["pbf", "osm"], key="up_osm", max_upload_size=mb["osm"])
         c1, c2, c3, c4 = st.columns(4)
         crs = c1.text_input("CRS of x/y columns (e.g. EPSG:31983)", key="up_crs")
         tz = c2.text_input("Time zone (e.g. Europe/Helsinki)", key="up_tz")
@@ -106,7 +108,10 @@ else:
                 st.session_state["dataset"] = {
                     "kind": "upload", "key": key, "paths": paths, "options": options,
                     "names": {k: v.name for k, v in saved.items()}}
-                st.success("Analysed. Open **Explore** to see the map.")
+                # Draw the page again for the new data: the demo's "simulated
+                # incidents" banner at the top must go.
+                st.session_state["upload_done"] = True
+                st.rerun()
             except HotspotEnvError as exc:
                 st.error(common.md_escape(str(exc), 600))
             except Exception as exc:  # noqa: BLE001 - never show a traceback to a user
@@ -116,6 +121,8 @@ else:
                          "QGIS, or try the command line for a detailed message.")
 
 current = common.dataset()
+if st.session_state.pop("upload_done", False):
+    st.success("Analysed. Open **Explore** to see the map.")
 if current["kind"] == "upload":
     st.subheader("Your data in this session")
     analysis = common.load_analysis()
@@ -130,5 +137,5 @@ if current["kind"] == "upload":
                                analysis.parameters.get("k_threshold"))
     st.dataframe(pd.DataFrame({"category": cats.index.astype(str), "incidents": shown}),
                  hide_index=True, width="stretch", key="upload_categories")
-    for line in analysis.choice_messages():
-        st.markdown("- " + common.md_escape(line, 400))
+    for choice in analysis.choices:
+        st.markdown("- " + common.md_escape(labels.choice_sentence(choice), 400))

@@ -143,9 +143,9 @@ st.subheader("Over time")
 trends = analysis.extras.get("trends")
 if trends:
     cube = trends.get("cube", {})
-    labels, totals = cube.get("labels") or [], cube.get("incidents_per_step") or []
-    if labels and len(labels) == len(totals):
-        frame = pd.DataFrame({"step": [str(s) for s in labels], "incidents": totals})
+    steps, totals = cube.get("labels") or [], cube.get("incidents_per_step") or []
+    if steps and len(steps) == len(totals):
+        frame = pd.DataFrame({"step": [str(s) for s in steps], "incidents": totals})
         st.markdown(f"**Recorded incidents per {common.md_escape(cube.get('step', 'step'))}**")
         st.altair_chart(alt.Chart(frame).mark_line(point=True).encode(
             x=alt.X("step:O", title=None, sort=None),
@@ -178,12 +178,12 @@ else:
             "here once the time stage runs.")
 
 with st.expander("How this map was made: every automatic choice and parameter", expanded=False):
-    for line in analysis.choice_messages():
-        st.markdown("- " + common.md_escape(line, 400))
+    for choice in analysis.choices:
+        st.markdown("- " + common.md_escape(labels.choice_sentence(choice), 400))
     st.markdown("- " + common.cache_note())
     params = {k: v for k, v in analysis.parameters.items() if k != "grid"}
-    st.dataframe(pd.DataFrame([{"parameter": k, "value": str(v)} for k, v in params.items()]),
-                 hide_index=True, width="stretch")
+    st.table(pd.DataFrame([{"Setting": labels.parameter_label(k), "Value": str(v)}
+                           for k, v in params.items()]).set_index("Setting"))
     counts = analysis.counts
     st.markdown(f"Incidents read: {counts.get('incidents_read', 0):,} · used: "
                 f"{counts.get('incidents_used', 0):,} · left out: "

@@ -15,7 +15,7 @@ import json
 import altair as alt
 import pandas as pd
 
-from hotspot_env import modelcard, places, redress
+from hotspot_env import labels, modelcard, places, redress
 from hotspot_env.errors import HotspotEnvError
 
 privacy = common.privacy_mode()
@@ -30,6 +30,17 @@ def _card(key: str, _analysis) -> dict:
 
 card = _card(common.dataset_key(privacy), analysis)
 
+
+def _readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Plain-word column and parameter names; ids stay in the manifest."""
+    frame = frame.copy()
+    if "parameter" in frame:
+        frame["parameter"] = frame["parameter"].map(labels.parameter_label)
+    if "method" in frame:
+        frame["method"] = frame["method"].map(labels.method_label)
+    frame.columns = [labels.field_label(c) for c in frame.columns]
+    return frame.set_index(frame.columns[0])
+
 common.banner(analysis)
 st.caption(f"Model card of {common.dataset_label(analysis)}.")
 
@@ -38,7 +49,8 @@ for line in card["intents"]:
     st.markdown(f"- {line}")
 
 st.header("Data sources")
-st.dataframe(card["data_sources"], hide_index=True, width="stretch")
+# HTML tables (not data grids): long rules and sha256 texts wrap instead of being cut.
+st.table(_readable(card["data_sources"]))
 counts = card["counts"]
 st.markdown(
     f"Incidents read {counts.get('incidents_read', 0):,}; used {counts.get('incidents_used', 0):,}"
@@ -48,9 +60,9 @@ st.markdown(
     f"{counts.get('incidents_outside_area', 0):,}).")
 
 st.header("Every automatic choice")
-st.dataframe(card["choices"], hide_index=True, width="stretch")
+st.table(_readable(card["choices"]))
 with st.expander("Every parameter used"):
-    st.dataframe(card["parameters"], hide_index=True, width="stretch")
+    st.table(_readable(card["parameters"]))
 
 st.header("Validation")
 validation = card["validation"]
@@ -68,7 +80,7 @@ else:
             x=alt.X("method:N", title=None), y=alt.Y("value:Q", title="PAI"),
             xOffset="area_pct:N", color=alt.Color("area_pct:N", title="% of area"),
             tooltip=["method", "area_pct", alt.Tooltip("value:Q", format=".2f")]).properties(
-            title="Predictive accuracy index (1 = chance)", height=260),
+            title="Prediction accuracy index (PAI; 1 = chance)", height=260),
             width="stretch")
     if "calibration" in validation:
         cal = validation["calibration"]
@@ -81,7 +93,16 @@ else:
             tooltip=["method", "decile", "predicted", "observed"])).properties(
             title="Calibration", height=260), width="stretch")
     if "errors" in validation:
-        st.dataframe(validation["errors"], hide_index=True, width="stretch")
+        errors = validation["errors"]
+        st.dataframe(
+            errors.assign(method=errors["method"].map(labels.method_label)), hide_index=True,
+            width="stretch", column_config={
+                c: st.column_config.NumberColumn(
+                    labels.field_label(c), format="%.3f",
+                    help=labels.glossary("Poisson deviance") if c == "poisson_deviance" else
+                    labels.glossary("RMSE") if c in ("rmse", "mse") else None)
+                for c in errors.columns if c != "method"} | {
+                "method": st.column_config.TextColumn(labels.field_label("method"))})
 
 st.header("Known limits")
 for line in card["limits"]:

@@ -74,6 +74,7 @@ FIELD_LABELS: dict[str, str] = {
     "rmse": "Typical error (RMSE, incidents per cell)",
     "mae": "Mean absolute error (incidents per cell)",
     "poisson_deviance": "Poisson deviance (lower is better)",
+    "mse": "Mean squared error (incidents² per cell)",
     "pai": "Prediction accuracy index (PAI)",
     "method": "Method",
     "why": "Why it ranks",
@@ -89,11 +90,41 @@ FIELD_LABELS: dict[str, str] = {
     "p_value": "p-value",
 }
 
+#: Parameter names (API, manifest, automatic choices) -> plain words.
+PARAMETER_LABELS: dict[str, str] = {
+    "bandwidth_m": "Density radius (bandwidth, m)",
+    "cell_size_m": "Cell size (m)",
+    "crs": "Map projection (CRS)",
+    "input_crs": "Coordinate system of the input",
+    "study_area": "Study area",
+    "delimiter": "CSV column separator",
+    "time_step": "Time step of the trend analysis",
+    "change_periods": "Periods compared for change",
+    "districts": "Districts",
+    "equity_zones": "Zones for the fairness check",
+    "forecast_period": "Forecast period",
+    "kde_lookback": "History used by the forecast",
+    "kde_lookback_periods": "History used by the forecast (periods)",
+    "weight_recent_counts": "Weight of recent counts in the forecast",
+    "intervention_baseline": "Expected incidents without intervention",
+    "lighting_candidates": "Streets considered for lighting",
+    "candidates_near_harm": "Candidate sites near recorded harm",
+    "rtm": "Risk factors kept in the model",
+    "rtm_family": "Count model of the risk terrain (Poisson or negative binomial)",
+    "privacy": "Privacy mode",
+    "k_threshold": "Smallest count shown in public mode",
+    "timezone": "Time zone",
+    "simulated": "Simulated incidents",
+    "time_lag": "Neighbouring time steps in the trend test",
+    "trend_alpha": "Significance level of trends",
+}
+
 #: Method ids used in validation tables -> plain names.
 METHOD_LABELS: dict[str, str] = {
     "kde": "Incident density (KDE)",
     "rtm": "Risk terrain model",
     "rtm_x_kde": "Risk terrain × incident density",
+    "rtm_kde": "Risk terrain × incident density",
     "gi": "Hot spots (Gi*)",
     "naive": "Last period's counts",
     "forecast": "Forecast",
@@ -138,6 +169,19 @@ def type_label(value: Any) -> str:
 def field_label(name: Any) -> str:
     """``gi_z`` -> ``Hot-spot score (Gi* z)`` (unknown names: words, capitalised)."""
     return FIELD_LABELS.get(str(name), _words(name))
+
+
+def parameter_label(name: Any) -> str:
+    """``bandwidth_m`` -> ``Density radius (bandwidth, m)``."""
+    return PARAMETER_LABELS.get(str(name)) or FIELD_LABELS.get(str(name)) or _words(name)
+
+
+def choice_sentence(choice: Any) -> str:
+    """An automatic choice in plain words: ``Cell size (m): 50, chosen automatically: …``."""
+    from hotspot_env.choices import format_value
+
+    return (f"{parameter_label(choice.name)}: {format_value(choice.value)}, chosen "
+            f"automatically ({choice.rule})")
 
 
 def method_label(name: Any) -> str:

@@ -125,6 +125,14 @@ def test_explore_map_payload_and_click(session, demo_grid):
 def test_data_page(session):
     page = session.open("data")
     assert "Simulated incidents" in _main_text(page)
+    page.get_by_text("My own data").click()
+    page.get_by_role("button", name="Analyse my data").wait_for(timeout=30_000)
+    wait_idle(page)
+    # Each uploader states the limit the page states (not Streamlit's 200 MB).
+    main = _main_text(page)
+    zones = re.findall(r"(\d+) ?MB per file", main)
+    assert zones == ["50", "100", "100"], zones
+    assert "incidents up to 50 MB" in main and "OSM up to 100 MB" in main
     _shot(session, page, "data")
 
 
@@ -280,6 +288,7 @@ def test_xss_and_session_isolation(browser, app_server, demo_grid):
         wait_idle(page)
         main = page.locator('[data-testid="stMain"]').inner_text()
         assert "Your data in this session" in main
+        assert "Simulated incidents" not in main  # the demo's banner went with the demo
         assert "<img" not in page.locator('[data-testid="stMain"]').inner_html().replace(
             "&lt;img", "")
         _no_xss(page)
