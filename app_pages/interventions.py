@@ -14,7 +14,7 @@ import altair as alt
 import pandas as pd
 from streamlit_folium import st_folium
 
-from hotspot_env import labels, mapview, scenarios
+from hotspot_env import labels, mapview, printing, scenarios
 from hotspot_env.errors import HotspotEnvError
 
 privacy = common.privacy_mode()
@@ -155,6 +155,19 @@ def ranked_list() -> None:
     if sheet is not None and sheet[0] == key:
         d4.download_button("Work orders (printable HTML)", sheet[1], file_name="work_orders.html",
                            mime="text/html", key="dl_wo")
+        paper = d4.radio("Paper", list(printing.PAPER), horizontal=True, key="iv_paper",
+                         help="One district per page, its map above its table; landscape.")
+        printed = st.session_state.get("work_orders_pdf")
+        if printed is not None and printed[0] == (key, paper):
+            d4.download_button(f"Work orders (PDF, {paper})", printed[1],
+                               file_name=f"work_orders_{paper.lower()}.pdf",
+                               mime="application/pdf", key="dl_wo_pdf")
+        elif d4.button(f"Prepare the PDF ({paper})", key="iv_prepare_pdf",
+                       help="Lays the sheet out for printing; up to a minute for many sites."):
+            with st.spinner("Laying out the work orders for printing…"):
+                st.session_state["work_orders_pdf"] = ((key, paper),
+                                                       printing.pdf(sheet[1], paper))
+            st.rerun(scope="fragment")
     elif d4.button("Prepare printable work orders", key="iv_prepare_wo",
                    help="A printable sheet per district with a map; takes a little while."):
         with st.spinner("Drawing the work-order sheet…"):
