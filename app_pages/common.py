@@ -178,7 +178,15 @@ def money_input(container: Any, label: str, value: float, key: str, help: str | 
 
     good_key = f"{key}__value"
     last = float(st.session_state.get(good_key, value))
-    text = container.text_input(label, value=f"{last:,.0f}", key=key, help=help)
+
+    def _regroup() -> None:  # "26250" typed reads back as "26,250" (a callback may set it)
+        try:
+            st.session_state[key] = f"{parse_amount(st.session_state[key]):,.0f}"
+        except ValueError:
+            pass
+
+    text = container.text_input(label, value=f"{last:,.0f}", key=key, help=help,
+                                on_change=_regroup)
     try:
         amount = parse_amount(text)
     except ValueError as exc:

@@ -201,12 +201,38 @@ def test_budget_changes_the_list_and_csv_downloads(session):
     wait_idle(page)
     after = metrics()
     assert after != before
+    typed = int(current / 4)
+    assert budget.input_value() == f"{typed:,}", budget.input_value()  # read back grouped
     rows = list(csv.DictReader(io.StringIO(_download(page, "Ranked list (CSV)").decode())))
     assert sum(r["selected"].lower() == "true" for r in rows) < chosen_before
     assert page.get_by_role("button", name="Prepare printable work orders").count() == 1
     geo = json.loads(_download(page, "Sites (GeoJSON)"))
     assert geo["type"] == "FeatureCollection" and len(geo["features"]) == len(rows)
     _shot(session, page, "interventions")
+
+    # Work orders: the printable sheet, then its PDF on Letter paper.
+    page.get_by_role("button", name="Prepare printable work orders").click()
+    page.get_by_role("button", name="Work orders (printable HTML)").wait_for(timeout=120_000)
+    wait_idle(page)
+    sheet = _download(page, "Work orders (printable HTML)").decode("utf-8")
+    assert "type='checkbox'" not in sheet and "streetlight_upgrade</td>" not in sheet
+    page.get_by_text("Letter", exact=True).click()
+    page.get_by_role("button", name="Prepare the PDF (Letter)").click()
+    page.get_by_role("button", name="Work orders (PDF, Letter)").wait_for(timeout=240_000)
+    wait_idle(page)
+    import pypdf
+
+    pdf = pypdf.PdfReader(io.BytesIO(_download(page, "Work orders (PDF, Letter)")))
+    box = pdf.pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (792, 612)  # Letter, landscape
+    assert "Work orders" in pdf.pages[0].extract_text()
+    printed = session.new_page()
+    printed.set_viewport_size({"width": 1123, "height": 794})  # A4 landscape at 96 dpi
+    printed.set_content(sheet)
+    printed.emulate_media(media="print")
+    printed.locator("section.district").first.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    printed.screenshot(path=str(ARTIFACTS / "app_work-orders-printed.png"))
 
 
 # --------------------------------------------------------------------------- transparency

@@ -20,6 +20,7 @@ import pandas as pd
 
 from hotspot_env import settings
 from hotspot_env.interventions.impact import ImpactModel, describe_effect
+from hotspot_env.labels import type_label
 
 
 def cell_texts(values: Any, cells: np.ndarray) -> np.ndarray:
@@ -155,7 +156,7 @@ def _place(rec: dict[str, Any], dark_lux: float) -> str:
         return (f"Site on {kind or 'open land'}; {_num(rec.get('gap_demand')):.2f} expected "
                 "incidents per year in the hours the evidence covers fall in cells more than a "
                 f"{settings.youth_walk_threshold_m:g} m walk from any youth space")
-    return f"{ctype.replace('_', ' ').capitalize()} candidate"
+    return f"{type_label(ctype)} candidate"
 
 
 def _num(value: Any) -> float:

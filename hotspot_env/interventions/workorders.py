@@ -310,7 +310,7 @@ class DistrictMaps:
         if present:
             artists.append(ax.legend(handles=[
                 Line2D([0], [0], color=TYPE_COLOURS.get(t, "#333"), lw=4,
-                       label=t.replace("_", " ")) for t in present],
+                       label=type_label(t)) for t in present],
                 loc="lower left", fontsize=7, framealpha=0.9))
         bar = _nice_bar(side)
         bx, by = maxx - side * 0.08 - bar, miny + side * 0.05
