@@ -480,12 +480,12 @@ def compare_gi(grid: Any, counts: np.ndarray) -> dict[str, Any]:
 def time_rerank(analysis: Any) -> dict[str, Any]:
     """p95 of re-ranking the run's candidates under varied budgets, when the engine exists.
 
-    Uses ``analysis.extras["interventions"].rerank(budget=...)`` (the fast,
+    Uses ``analysis.interventions.rerank(budget=...)`` (the fast,
     greedy re-rank behind ``hotspot-env rank`` and the app's budget slider),
     :data:`RERANK_REPEATS` times with budgets from 1 % to 50 % of the cost of
     every candidate, and no budget.
     """
-    result = analysis.extras.get("interventions")
+    result = analysis.interventions
     if result is None or not callable(getattr(result, "rerank", None)):
         return {"rerank_p95_ms": None, "rerank_candidates": 0,
                 "rerank_note": "interventions engine not available in this run"}

@@ -239,7 +239,7 @@ def trends(
     time_trends.stage(analysis, period=record_period(data.frame, timezone), timezone=timezone,
                       time_step=time_step, horizon_weeks=horizon_weeks)
     written = time_trends.write_trends(analysis, out)
-    info = analysis.extras["trends"]
+    info = analysis.trends
     cube = info["cube"]
     typer.echo(f"space-time cube: {cube['n_steps']} {cube['step']}s, "
                f"{sum(cube['incidents_per_step']):,} incidents")

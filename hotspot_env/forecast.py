@@ -61,6 +61,7 @@ import shapely
 from hotspot_env.choices import Choice, announce
 from hotspot_env.grid import Grid
 from hotspot_env.rtm import binned_kde
+from hotspot_env.stages import declares
 
 #: Candidate period lengths, longest first: name and length in days.
 PERIODS: tuple[tuple[str, float], ...] = (
@@ -584,10 +585,11 @@ def backtest(
 
 
 # ====================================================================== pipeline stage
+@declares(adds=("forecast", "arrays.forecast"))
 def stage(analysis: Any, **options: Any) -> None:
     """Pipeline stage: per-cell ``forecast`` (expected incidents next year) when dates exist.
 
-    Adds ``arrays["forecast"]``, ``extras["forecast"]`` (:class:`ForecastResult`),
+    Adds ``arrays["forecast"]``, ``analysis.forecast`` (:class:`ForecastResult`),
     ``parameters["forecast"]`` and the choices. Without dates nothing is added
     except a notice. Options are passed to :func:`fit_forecast`.
     """
@@ -602,7 +604,7 @@ def stage(analysis: Any, **options: Any) -> None:
                               "fallback_bandwidth", analysis.parameters.get("bandwidth_m")),
                           **options)
     analysis.arrays["forecast"] = result.forecast
-    analysis.extras["forecast"] = result
+    analysis.forecast = result
     analysis.parameters["forecast"] = result.to_dict()
     analysis.choices.extend(result.choices)
 

@@ -70,8 +70,8 @@ class LayerSpec:
 
 
 def factor(analysis: Any, name: str) -> Any | None:
-    """The factor result ``name`` from ``extras["factors"]``, or None."""
-    return (analysis.extras.get("factors") or {}).get(name)
+    """The factor result ``name`` from ``analysis.factors``, or None."""
+    return (analysis.factors or {}).get(name)
 
 
 def factor_layer(analysis: Any, name: str) -> gpd.GeoDataFrame | None:
@@ -234,7 +234,7 @@ def _draw_change(m: Any, a: Any, privacy: str, pos: str) -> None:
 
 
 def _change_note(a: Any) -> str:
-    change = (a.extras.get("trends") or {}).get("change") or {}
+    change = (a.trends or {}).get("change") or {}
     if change.get("before") and change.get("after"):
         return f"{change['before']} vs {change['after']}"
     return ""

@@ -143,14 +143,14 @@ def privacy_settings(analysis: Any) -> dict[str, Any]:
 def validation(analysis: Any, compute: bool = True) -> dict[str, pd.DataFrame]:
     """Validation tables by name: ``pai``, ``hit_rate``, ``calibration``, ``errors``.
 
-    From ``extras["validation"]`` when a stage stored the tidy table of
+    From ``analysis.validation`` when a stage stored the tidy table of
     :func:`hotspot_env.validation.validate` there, else computed here when
     ``compute`` is true and the incidents have dates (fit on the earlier
     period, scored on the last one; well under a second on the demo).
     Returns ``{}`` when no validation is possible, with the reason in
     ``{"message": DataFrame}``.
     """
-    table = analysis.extras.get("validation")
+    table = analysis.validation
     if not isinstance(table, pd.DataFrame):
         table = None
         if compute and getattr(analysis, "has_dates", False):

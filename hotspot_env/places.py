@@ -144,12 +144,12 @@ def cell_from_id(grid: Any, cell_id: int) -> tuple[int, int] | None:
 def per_cell_values(analysis: Any) -> dict[str, np.ndarray]:
     """Every per-cell array of an analysis: ``arrays`` first, then factor values.
 
-    Factor results (``extras["factors"]``, each with a ``values`` dict) are
+    Factor results (``analysis.factors``, each with a ``values`` dict) are
     included for keys ``arrays`` does not already hold, so the app shows
     factors whether or not a stage copied them into ``arrays``.
     """
     out = dict(analysis.arrays)
-    for result in (analysis.extras.get("factors") or {}).values():
+    for result in (analysis.factors or {}).values():
         for key, values in (getattr(result, "values", None) or {}).items():
             if key not in out and np.shape(values) == analysis.grid.shape:
                 out[key] = values

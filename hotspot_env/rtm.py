@@ -74,6 +74,7 @@ from hotspot_env import settings
 from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
+from hotspot_env.stages import declares
 
 #: Block length (m) used when there is no street layer to measure it from.
 DEFAULT_BLOCK_LENGTH_M: float = 100.0
@@ -1378,7 +1379,7 @@ def explain(
 def candidate_layers(analysis: Any) -> dict[str, gpd.GeoDataFrame]:
     """Candidate factor layers of an analysis: factor features, then user layers.
 
-    Factors come from ``analysis.extras["factors"]`` (their ``features``; for
+    Factors come from ``analysis.factors`` (their ``features``; for
     lighting the dark-segment ``layer``, see :data:`USE_LAYER`), user layers
     from ``analysis.map_layers["user:<name>"]`` under ``<name>``. A user layer
     named like a street network (:data:`STREET_LAYER_NAMES`) is not a
@@ -1386,7 +1387,7 @@ def candidate_layers(analysis: Any) -> dict[str, gpd.GeoDataFrame]:
     (the factors stage turns user layers into custom factors of the same
     name). Empty layers are skipped.
     """
-    return collect_layers(analysis.extras.get("factors"), analysis.map_layers)
+    return collect_layers(analysis.factors, analysis.map_layers)
 
 
 def collect_layers(
@@ -1419,6 +1420,7 @@ def street_layer(analysis: Any) -> gpd.GeoDataFrame | None:
     return None
 
 
+@declares(reads=("factors",), adds=("rtm", "arrays.rtm_score", "arrays.why"))
 def stage(
     analysis: Any,
     *,
@@ -1432,11 +1434,11 @@ def stage(
 ) -> None:
     """Pipeline stage: fit the risk terrain model and explain every cell.
 
-    Reads factor features from ``analysis.extras["factors"]`` and user layers
+    Reads factor features from ``analysis.factors`` and user layers
     from ``analysis.map_layers`` (:func:`candidate_layers`) and the incident
     counts ``analysis.arrays["incidents"]``. Adds ``arrays["rtm_score"]``,
     ``arrays["why"]`` (object array of str, :func:`explain`),
-    ``extras["rtm"]`` (:class:`RTMResult`), ``parameters["rtm"]`` and the
+    ``analysis.rtm`` (:class:`RTMResult`), ``parameters["rtm"]`` and the
     choices made. Options are those of :func:`fit`.
     """
     grid = analysis.grid
@@ -1446,9 +1448,9 @@ def stage(
                  protective=protective, family=family)
     analysis.arrays["rtm_score"] = result.score
     analysis.arrays["why"] = explain(
-        grid, result, analysis.extras.get("factors"), analysis.arrays.get("incidents"),
+        grid, result, analysis.factors, analysis.arrays.get("incidents"),
         k_threshold=analysis.parameters.get("k_threshold"))
-    analysis.extras["rtm"] = result
+    analysis.rtm = result
     analysis.parameters["rtm"] = {
         "block_length_m": result.block_length_m,
         "distances_blocks": list(multiples), "operations": list(operations),
@@ -1468,7 +1470,7 @@ def write_rtm(analysis: Any, folder: str | os.PathLike[str]) -> dict[str, Path]:
     """
     from hotspot_env.atomic import write_text
 
-    result = analysis.extras.get("rtm")
+    result = analysis.rtm
     if result is None:
         return {}
     folder = Path(folder)

@@ -1,6 +1,6 @@
 """Scenarios for the app: residents' proposals, budgeted portfolios, side-by-side comparison.
 
-The interventions engine (``analysis.extras["interventions"]``, an
+The interventions engine (``analysis.interventions``, an
 :class:`~hotspot_env.interventions.result.InterventionsResult`) ranks
 candidate interventions; this module is the app's view of it:
 
@@ -381,7 +381,7 @@ def expand_weights(weights: Mapping[str, float], known: Sequence[str] | None = N
 
 
 class EngineView:
-    """The app's view of ``analysis.extras["interventions"]``.
+    """The app's view of ``analysis.interventions``.
 
     Parameters
     ----------
@@ -525,8 +525,8 @@ _PROPOSAL_CACHE: dict[tuple, Any] = {}
 
 
 def _engine_of(analysis: Any) -> Any | None:
-    """``extras["interventions"]`` (an ``InterventionsResult``), or None."""
-    return analysis.extras.get("interventions")
+    """``analysis.interventions`` (an ``InterventionsResult``), or None."""
+    return analysis.interventions
 
 
 # --------------------------------------------------------------------------- comparison

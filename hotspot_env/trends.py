@@ -76,6 +76,7 @@ from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
 from hotspot_env.hotspots import benjamini_hochberg
+from hotspot_env.stages import declares
 
 #: Time steps from finest to coarsest.
 STEPS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
@@ -918,6 +919,8 @@ def choose_change_periods(
 TRENDS_MESSAGE = "time analyses need a date column; everything else still ran"
 
 
+@declares(adds=("trends", "trends_message", "arrays.district", "arrays.timing",
+                  "arrays.trend_class", "arrays.change_class", "map_layers.emerging_hot_spots"))
 def stage(analysis: Any, **options: Any) -> None:
     """Pipeline stage: emerging hot spots, change, profiles, demand and work timing.
 
@@ -928,8 +931,8 @@ def stage(analysis: Any, **options: Any) -> None:
         ``trend_p``, ``count_trend_z``, ``count_trend_p``, ``change_before``,
         ``change_after``, ``change_p``, ``change_class``, ``district``,
         ``timing``; ``map_layers["emerging_hot_spots"]``; and
-        ``extras["trends"]``. Without dates only
-        ``extras["trends_message"]`` is set.
+        ``analysis.trends``. Without dates only
+        ``analysis.trends_message`` is set.
     **options
         ``time_step`` (str), ``time_lag`` (int, default 0), ``significance``
         ("exact"/"normal"), ``alpha`` (0.05), ``timezone`` (str),
@@ -948,7 +951,7 @@ def stage(analysis: Any, **options: Any) -> None:
     if unknown:
         raise InputError(f"unknown trends option(s): {', '.join(sorted(unknown))}")
     if not analysis.has_dates:
-        analysis.extras["trends_message"] = TRENDS_MESSAGE
+        analysis.trends_message = TRENDS_MESSAGE
         return
     alpha = float(options.get("alpha", 0.05))
     grid = analysis.grid
@@ -1059,7 +1062,7 @@ def stage(analysis: Any, **options: Any) -> None:
     analysis.parameters.update(
         time_step=step, time_lag=time_lag, trend_significance=significance, trend_alpha=alpha,
         profile_timezone=zone)
-    analysis.extras["trends"] = {
+    analysis.trends = {
         "cube": {"step": step, "n_steps": cube.n_steps, "labels": cube.labels(),
                  "incidents_per_step": cube.counts.sum(axis=0).tolist(),
                  "incidents_outside_steps": cube.outside, "time_lag": time_lag,
@@ -1088,7 +1091,7 @@ def _publishable(analysis: Any, name: str, values: np.ndarray) -> np.ndarray:
     privacy = analysis.parameters.get("privacy", "internal")
     if privacy != "public":
         return np.asarray(values)
-    seed = analysis.extras.get("dp_seed")
+    seed = analysis.dp_seed
     return publishable_counts(np.asarray(values, dtype=np.int64), privacy,
                               analysis.parameters.get("k_threshold"),
                               analysis.parameters.get("dp_epsilon"),
@@ -1137,7 +1140,7 @@ def write_trends(analysis: Any, folder: str | os.PathLike[str]) -> dict[str, Pat
     """Write ``trends.csv`` and ``demand_forecast.csv`` atomically.
 
     Nothing is written when the trends stage did not run (no dates); the
-    reason is in ``analysis.extras["trends_message"]``.
+    reason is in ``analysis.trends_message``.
 
     Returns
     -------
@@ -1146,7 +1149,7 @@ def write_trends(analysis: Any, folder: str | os.PathLike[str]) -> dict[str, Pat
     """
     from hotspot_env.atomic import prepare_folder, write_bytes, write_text
 
-    info = analysis.extras.get("trends")
+    info = analysis.trends
     if not info:
         return {}
     folder = prepare_folder(folder)

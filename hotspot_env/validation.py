@@ -179,8 +179,8 @@ def factor_results(analysis: Any) -> dict[str, Any]:
     (every built-in factor but ``darkness``, which describes incident times);
     ``analysis`` is not modified.
     """
-    if "factors" in analysis.extras:
-        return analysis.extras["factors"] or {}
+    if analysis.factors is not None:
+        return analysis.factors
     try:
         from hotspot_env.factors import FACTORS, compute_all
     except ImportError:  # pragma: no cover - the package ships with hotspot_env
@@ -305,7 +305,7 @@ def validate(
     dens = kde(grid, x[train], y[train], bw)[mask]
     predictions["kde"] = _scaled(dens, expected)
     train_counts = count_incidents(grid, x[train], y[train])
-    block = (analysis.extras["rtm"].block_length_m if "rtm" in analysis.extras else None)
+    block = analysis.rtm.block_length_m if analysis.rtm is not None else None
     candidates = rtm.collect_layers(factor_results(analysis), analysis.map_layers)
     model = rtm.fit(grid, train_counts, candidates,
                     streets=rtm.street_layer(analysis), block_length_m=block)

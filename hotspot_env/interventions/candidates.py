@@ -621,7 +621,7 @@ def generate(
     Parameters
     ----------
     analysis : Analysis
-        Uses ``extras["factors"]`` (lighting, vacancy, sightlines, access),
+        Uses ``analysis.factors`` (lighting, vacancy, sightlines, access),
         ``arrays["youth_walk_m"]`` and ``map_layers`` (``streets``,
         ``buildings``, ``vacant``, ``landuse``).
     library : EvidenceLibrary
@@ -639,7 +639,7 @@ def generate(
     """
     grid = analysis.grid
     crs = grid.crs
-    factors = analysis.extras.get("factors") or {}
+    factors = analysis.factors or {}
     choices: list[Choice] = []
 
     lighting = factors.get("lighting")
