@@ -162,13 +162,15 @@ def validate(
     quiet: Quiet = False,
 ) -> None:
     """Fit on an earlier period, predict the next: PAI and hit rates per method, written to OUT."""
+    from hotspot_env.pipeline import run
     from hotspot_env.validation import summary
     from hotspot_env.validation import validate as run_validation
 
     _setup_logging(quiet)
     start = time.perf_counter()
-    table = run_validation(incidents, split_date, osm=osm, layers=layers, out=out, crs=crs,
-                           timezone=timezone, cell_size=cell_size)
+    analysis = run(incidents, osm=osm, layers=layers, crs=crs, timezone=timezone,
+                   cell_size=cell_size)
+    table = run_validation(analysis, split_date, out=out)
     meta = table.attrs["meta"]
     typer.echo(f"trained on {meta['n_train']:,} incidents before {meta['split_date']}, tested on "
                f"{meta['n_test']:,} up to {meta['test_end']}")

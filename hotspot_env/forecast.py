@@ -549,7 +549,7 @@ def backtest(
         ``bandwidth_m``, ``weight``, ``lookback``.
     """
     from hotspot_env.density import count_incidents
-    from hotspot_env.validation import hit_rate
+    from hotspot_env.scores import hit_rate
 
     t = _naive_utc(times)
     x = np.asarray(x, float)

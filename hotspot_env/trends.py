@@ -77,9 +77,7 @@ from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
 from hotspot_env.hotspots import benjamini_hochberg
 from hotspot_env.stages import declares
-
-#: Time steps from finest to coarsest.
-STEPS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
+from hotspot_env.timesteps import STEPS, step_ordinal, step_start
 
 #: Fewest complete time steps for a trend test (ArcGIS's minimum for EHSA).
 MIN_STEPS = 10
@@ -109,35 +107,6 @@ TREND_COLOURS: dict[str, str] = {
     "oscillating cold spot": "#6e8bb5", "historical cold spot": "#3e516b",
     NO_PATTERN: "#d9d9d9",
 }
-
-
-# ------------------------------------------------------------- time steps
-def step_ordinal(dates: np.ndarray, step: str) -> np.ndarray:
-    """Integer index of the calendar step holding each date (weeks start Monday)."""
-    days = np.asarray(dates, dtype="datetime64[D]")
-    if step == "day":
-        return days.astype(np.int64)
-    if step == "week":
-        return (days.astype(np.int64) - 4) // 7  # 1970-01-05 was a Monday
-    months = days.astype("datetime64[M]").astype(np.int64)
-    if step == "month":
-        return months
-    if step == "quarter":
-        return months // 3
-    if step == "year":
-        return months // 12
-    raise InputError(f"unknown time step {step!r}: use one of {', '.join(STEPS)}")
-
-
-def step_start(ordinal: np.ndarray | int, step: str) -> np.ndarray:
-    """First day of each step ordinal (inverse of :func:`step_ordinal`)."""
-    o = np.asarray(ordinal, dtype=np.int64)
-    if step == "day":
-        return o.astype("datetime64[D]")
-    if step == "week":
-        return (o * 7 + 4).astype("datetime64[D]")
-    months = {"month": o, "quarter": o * 3, "year": o * 12}[step]
-    return months.astype("datetime64[M]").astype("datetime64[D]")
 
 
 def complete_steps(period: tuple[np.datetime64, np.datetime64], step: str) -> np.ndarray:
