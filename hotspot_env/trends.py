@@ -75,7 +75,7 @@ from scipy import special, stats
 from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
-from hotspot_env.hotspots import benjamini_hochberg
+from hotspot_env.hotspots import benjamini_hochberg, bh_adjusted
 from hotspot_env.stages import declares
 from hotspot_env.timesteps import STEPS, step_ordinal, step_start
 
@@ -764,20 +764,6 @@ def emerging_hot_spots(
 
 
 # ---------------------------------------------------------- change test
-def bh_adjust(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values), same order as ``p``."""
-    p = np.asarray(p, dtype=float)
-    m = p.size
-    if m == 0:
-        return p.copy()
-    order = np.argsort(p, kind="stable")
-    scaled = p[order] * m / np.arange(1, m + 1)
-    adjusted = np.minimum.accumulate(scaled[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
-
-
 @dataclass
 class Change:
     """Per-cell change between two periods.
@@ -834,7 +820,7 @@ def change_test(
     upper = stats.binom.sf(after[tested] - 1, n[tested], share)
     raw[tested] = np.minimum(1.0, 2.0 * np.minimum(lower, upper))
     adjusted = np.ones(n.shape)
-    adjusted[tested] = bh_adjust(raw[tested])
+    adjusted[tested] = bh_adjusted(raw[tested])
     rate_up = after * days_before > before * days_after
     rate_down = after * days_before < before * days_after
     classes = np.full(n.shape, "no change", dtype=object)
