@@ -156,7 +156,7 @@ def per_cell_values(analysis: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def format_value(value: Any, unit: str = "") -> str:
+def format_cell_value(value: Any, unit: str = "") -> str:
     """A per-cell value as short text with its unit (``"–"`` when unknown)."""
     if value is None:
         return "–"
@@ -217,7 +217,7 @@ def describe_cell(analysis: Any, row: int, col: int, privacy: str | None = None)
             continue
         raw = arrays[key][row, col]
         text = f"suppressed (fewer than {k} incidents)" if (
-            few and key in COUNT_DERIVED) else format_value(raw, unit)
+            few and key in COUNT_DERIVED) else format_cell_value(raw, unit)
         if key == "kde" and text != "–":
             text = f"{text} {analysis.parameters.get('kde_units', '')}".strip()
         values.append({"key": key, "label": label, "value": text, "unit": unit,
