@@ -226,9 +226,7 @@ def _stack(grid: Grid, x: np.ndarray, y: np.ndarray, period: np.ndarray, n: int,
     padded = np.zeros((n, rows, cols))
     keep = period >= 0
     if keep.any():
-        s = grid.cell_size
-        col = np.floor((x[keep] - (grid.x0 - pad * s)) / s).astype(np.int64)
-        row = np.floor(((grid.bounds[3] + pad * s) - y[keep]) / s).astype(np.int64)
+        row, col = grid.padded_cell_index(x[keep], y[keep], pad)
         ok = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
         key = (period[keep][ok] * rows + row[ok]) * cols + col[ok]
         padded = np.bincount(key, minlength=n * rows * cols).reshape(n, rows, cols).astype(float)

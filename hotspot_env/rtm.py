@@ -462,8 +462,8 @@ def _polygon_centroids(polys: np.ndarray, grid: Grid, pad: int) -> tuple[np.ndar
         ex = 2.0 * rel * np.maximum.reduceat(np.abs(x), start)
         ey = 2.0 * rel * np.maximum.reduceat(np.abs(y), start)
         ok = np.isfinite(mx) & np.isfinite(my) & np.isfinite(ex) & np.isfinite(ey)
-        r0, c0 = _cell_index(grid, np.where(ok, mx - ex, 0.0), np.where(ok, my + ey, 0.0), pad)
-        r1, c1 = _cell_index(grid, np.where(ok, mx + ex, 0.0), np.where(ok, my - ey, 0.0), pad)
+        r0, c0 = grid.padded_cell_index(np.where(ok, mx - ex, 0.0), np.where(ok, my + ey, 0.0), pad)
+        r1, c1 = grid.padded_cell_index(np.where(ok, mx + ex, 0.0), np.where(ok, my - ey, 0.0), pad)
         ok &= (r0 == r1) & (c0 == c1)
         cx[simple[ok]], cy[simple[ok]] = mx[ok], my[ok]
         exact[simple[ok]] = True
@@ -503,19 +503,10 @@ def binned_kde(grid: Grid, binned: np.ndarray, bandwidth: float, pad: int) -> np
                     dens, 0.0)
 
 
-def _cell_index(grid: Grid, x: np.ndarray, y: np.ndarray, pad: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column of each point in the grid padded by ``pad`` cells (may be outside)."""
-    s = grid.cell_size
-    col = np.floor((np.asarray(x, float) - (grid.x0 - pad * s)) / s).astype(np.int64)
-    row = np.floor(((grid.bounds[3] + pad * s) - np.asarray(y, float)) / s).astype(np.int64)
-    return row, col
-
-
 def _bin_index(grid: Grid, x: np.ndarray, y: np.ndarray, pad: int) -> np.ndarray:
     """Flat index of each point's cell in the grid padded by ``pad`` cells (-1 outside)."""
     rows, cols = grid.n_rows + 2 * pad, grid.n_cols + 2 * pad
-    row, col = _cell_index(grid, x, y, pad)
+    row, col = grid.padded_cell_index(x, y, pad)
     ok = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
     return np.where(ok, row * cols + col, -1)
 
