@@ -23,6 +23,7 @@ import pandas as pd
 import shapely
 
 from hotspot_env import maps
+from hotspot_env.memo import IdentityCache
 from hotspot_env.places import per_cell_values
 from hotspot_env.privacy import published_counts
 
@@ -338,8 +339,8 @@ def bounds_wgs84(analysis: Any) -> tuple[float, float, float, float]:
     return tuple(float(v) for v in area.total_bounds)
 
 
-#: Basemap layers simplified and projected once per analysis: ``id -> (analysis, layers)``.
-_BASEMAPS: dict[int, tuple[Any, tuple[Any, Any]]] = {}
+#: Basemap layers simplified and projected once per analysis (and simplification).
+_BASEMAPS: IdentityCache[tuple[Any, Any]] = IdentityCache(maxsize=8)
 
 
 def basemap_layers(analysis: Any, simplify_m: float = 1.0) -> tuple[Any, Any]:
@@ -348,9 +349,11 @@ def basemap_layers(analysis: Any, simplify_m: float = 1.0) -> tuple[Any, Any]:
     Every map of an analysis draws the same basemap; projecting it once keeps
     each page rerun fast.
     """
-    entry = _BASEMAPS.get(id(analysis))
-    if entry is not None and entry[0] is analysis:
-        return entry[1]
+    return _BASEMAPS.get(analysis, float(simplify_m),
+                         lambda: _project_basemap(analysis, simplify_m))
+
+
+def _project_basemap(analysis: Any, simplify_m: float) -> tuple[Any, Any]:
     out = []
     for name in ("streets", "buildings"):
         layer = _map_layer(analysis, name)
@@ -361,9 +364,6 @@ def basemap_layers(analysis: Any, simplify_m: float = 1.0) -> tuple[Any, Any]:
                                      geometry=gpd.GeoSeries(geoms, index=layer.index,
                                                             crs=layer.crs)).to_crs(4326)
         out.append(layer)
-    _BASEMAPS[id(analysis)] = (analysis, (out[0], out[1]))
-    while len(_BASEMAPS) > 8:
-        _BASEMAPS.pop(next(iter(_BASEMAPS)))
     return out[0], out[1]
 
 

@@ -34,6 +34,7 @@ import shapely
 
 from hotspot_env import settings
 from hotspot_env.errors import HotspotEnvError, InputError
+from hotspot_env.memo import IdentityCache
 from hotspot_env.redress import spreadsheet_safe
 
 #: Longest proposal note kept.
@@ -441,14 +442,9 @@ class EngineView:
             return self.engine
         if not self.can_score_proposals:
             return self.engine
-        key = (id(self.engine), tuple(proposals))
-        cached = _PROPOSAL_CACHE.get(key)
-        if cached is None:
-            cached = self.engine.with_proposals(proposals_frame(proposals))
-            _PROPOSAL_CACHE[key] = cached
-            while len(_PROPOSAL_CACHE) > 16:
-                _PROPOSAL_CACHE.pop(next(iter(_PROPOSAL_CACHE)))
-        return cached
+        engine = self.engine
+        return _PROPOSAL_CACHE.get(engine, tuple(proposals),
+                                   lambda: engine.with_proposals(proposals_frame(proposals)))
 
     def rank(self, budget: float, weights: Mapping[str, float],
              proposals: Sequence[Proposal] = ()) -> Portfolio:
@@ -521,7 +517,7 @@ def ranked_table(result: Any, ranking: Any) -> gpd.GeoDataFrame:
 
 #: Engine results with proposals, by (engine, proposals): scoring proposals
 #: builds their impact model once, then re-ranking is fast.
-_PROPOSAL_CACHE: dict[tuple, Any] = {}
+_PROPOSAL_CACHE: IdentityCache[Any] = IdentityCache(maxsize=16)
 
 
 def _engine_of(analysis: Any) -> Any | None:
