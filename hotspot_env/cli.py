@@ -192,11 +192,8 @@ def synth(
 ) -> None:
     """Simulate a city with a known risk model: incidents.csv, layers.gpkg, truth.json."""
     from hotspot_env.errors import InputError
+    from hotspot_env.synth import SCALES, simulate_city
 
-    try:
-        from hotspot_env.synth import SCALES, simulate_city
-    except ImportError:
-        raise InputError("the synthetic-city generator is not installed") from None
     if scale not in SCALES:
         raise InputError(f"--scale {scale!r} is unknown: use one of {', '.join(SCALES)}")
     start = time.perf_counter()

@@ -22,10 +22,6 @@ from hotspot_env.privacy import published_counts
 #: Per-cell columns written to ``cells.gpkg`` first, in this order.
 CELL_COLUMNS = ("incidents", "kde", "gi_z", "gi_p", "gi_bin")
 
-#: Extra writers registered by later stages: ``name -> f(analysis, folder) -> {file: path}``.
-EXTRA_WRITERS: dict[str, Callable[[Any, Path], dict[str, Path]]] = {}
-
-
 def is_count_column(name: str) -> bool:
     """True for per-cell incident counts, which the privacy mode applies to.
 
@@ -89,15 +85,15 @@ def default_writers() -> dict[str, Callable[[Any, Path], dict[str, Path]]]:
 
 
 def all_writers() -> dict[str, Callable[[Any, Path], dict[str, Path]]]:
-    """Default writers with :data:`EXTRA_WRITERS` overrides and additions."""
-    return {**default_writers(), **EXTRA_WRITERS}
+    """The writers :func:`write_outputs` calls (the benchmark wraps this to time each)."""
+    return default_writers()
 
 
 def write_outputs(analysis: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
     """Write every output of ``analysis`` into folder ``out``.
 
     Files: ``cells.gpkg``, ``density.tif``, ``report.html``, outputs of later
-    stages (registered in :data:`EXTRA_WRITERS`), and last ``manifest.json``
+    stages (:func:`default_writers`), and last ``manifest.json``
     with the hashes of all the others.
 
     The whole set appears together or not at all: every file is written into a

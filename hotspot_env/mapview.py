@@ -249,10 +249,8 @@ def _has_change(a: Any) -> bool:
 
 
 def _trend_colours() -> dict[str, str]:
-    try:
-        from hotspot_env.trends import NO_PATTERN, TREND_COLOURS
-    except ImportError:  # pragma: no cover - time stage not installed
-        return {}
+    from hotspot_env.trends import NO_PATTERN, TREND_COLOURS
+
     return {k: v for k, v in TREND_COLOURS.items() if k != NO_PATTERN}
 
 
@@ -407,12 +405,6 @@ def explore_map(
             drawn += 1
     maps.finish(m, collapsed=True)
     return m
-
-
-def points_layer(frame: pd.DataFrame, lat: str = "lat", lon: str = "lon") -> gpd.GeoDataFrame:
-    """A point GeoDataFrame (EPSG:4326) from ``lat``/``lon`` columns."""
-    geometry = shapely.points(frame[lon].to_numpy(dtype=float), frame[lat].to_numpy(dtype=float))
-    return gpd.GeoDataFrame(frame.reset_index(drop=True), geometry=geometry, crs=4326)
 
 
 def sites_map(

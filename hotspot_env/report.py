@@ -110,14 +110,10 @@ def report_html(analysis: Any, sections: list[tuple[str, str]] | None = None) ->
     return "".join(parts)
 
 
-#: Extra report sections registered by later stages: ``f(analysis) -> (title, html) | None``.
-REPORT_SECTIONS: list = []
-
-
 def write_report(analysis: Any, path: Path) -> Path:
     """Write ``report.html`` atomically."""
     from hotspot_env.interventions import report_section
 
-    functions = [report_section] + [f for f in REPORT_SECTIONS if f is not report_section]
-    sections = [s for s in (f(analysis) for f in functions) if s]
+    section = report_section(analysis)
+    sections = [section] if section else []
     return write_text(path, report_html(analysis, sections))

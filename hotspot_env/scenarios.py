@@ -414,10 +414,8 @@ class EngineView:
 
     def weight_keys(self) -> list[str]:
         """Every weight key the engine accepts (crime categories and types)."""
-        try:
-            from hotspot_env.interventions.evidence import CATEGORIES
-        except ImportError:  # pragma: no cover - engine without categories
-            CATEGORIES = ()  # noqa: N806
+        from hotspot_env.interventions.evidence import CATEGORIES
+
         return [*CATEGORIES, "other", *self.types()]
 
     def default_weights(self) -> dict[str, float]:
@@ -632,13 +630,10 @@ def work_orders_html(portfolio: Portfolio, *, simulated: bool = False,
                      maps: bool = True) -> bytes:
     """The printable work-order sheet: the engine's (with district maps) when available."""
     if portfolio.result is not None and portfolio.ranking is not None:
-        try:
-            from hotspot_env.interventions import workorders
-        except ImportError:  # pragma: no cover
-            workorders = None
-        if workorders is not None:
-            return workorders.workorders_html(portfolio.result, portfolio.ranking,
-                                              maps=maps).encode("utf-8")
+        from hotspot_env.interventions import workorders
+
+        return workorders.workorders_html(portfolio.result, portfolio.ranking,
+                                          maps=maps).encode("utf-8")
     return work_order_sheet(portfolio, simulated=simulated).encode("utf-8")
 
 

@@ -131,10 +131,8 @@ def factor_results(analysis: Any) -> dict[str, Any]:
     """
     if analysis.factors is not None:
         return analysis.factors
-    try:
-        from hotspot_env.factors import FACTORS, compute_all
-    except ImportError:  # pragma: no cover - the package ships with hotspot_env
-        return {}
+    from hotspot_env.factors import FACTORS, compute_all
+
     layers = {k: v for k, v in analysis.map_layers.items() if not k.startswith("user:")}
     names = [n for n in FACTORS if n != "darkness"]
     return compute_all(layers, analysis.grid, None, factors=names)

@@ -128,11 +128,6 @@ def _geom_key(geometry: shapely.Geometry | np.ndarray) -> bytes | np.ndarray:
     return shapely.to_wkb(geom, output_dimension=2, byte_order=1, include_srid=False)
 
 
-def site_key(intervention_type: str, geometry: shapely.Geometry) -> str:
-    """Key shared by alternatives on the same land or street ("" when none)."""
-    return _site_from_key(intervention_type, _geom_key(geometry))
-
-
 def _id_from_key(intervention_type: str, key: bytes) -> str:
     return hashlib.sha1(intervention_type.encode("utf-8") + b"\0" + key).hexdigest()[:12]
 
