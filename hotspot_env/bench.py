@@ -49,11 +49,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hotspot_env.errors import InputError
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Cell side used at every scale (metro: ~240k cells).
 BENCH_CELL_SIZE_M: float = 50.0
@@ -313,7 +316,7 @@ def _guarded(name: str, func: Callable[..., None], status: dict[str, str]
     reported as ``"error: ..."`` with the time it took until it failed.
     """
 
-    def run_stage(analysis: Any, **options: Any) -> None:
+    def run_stage(analysis: Analysis, **options: Any) -> None:
         try:
             func(analysis, **options)
             status[name] = "ran"
@@ -476,7 +479,7 @@ def compare_gi(grid: Any, counts: np.ndarray) -> dict[str, Any]:
             "gi_max_abs_dz": float(np.nanmax(dz)), "gi_cells_compared": int(dz.size)}
 
 
-def time_rerank(analysis: Any) -> dict[str, Any]:
+def time_rerank(analysis: Analysis) -> dict[str, Any]:
     """p95 of re-ranking the run's candidates under varied budgets, when the engine exists.
 
     Uses ``analysis.interventions.rerank(budget=...)`` (the fast,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
@@ -18,6 +18,9 @@ import rasterio
 from hotspot_env.atomic import atomic_path, staged_folder, write_text
 from hotspot_env.manifest import build_manifest, manifest_json
 from hotspot_env.privacy import published_counts
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Per-cell columns written to ``cells.gpkg`` first, in this order.
 CELL_COLUMNS = ("incidents", "kde", "gi_z", "gi_p", "gi_bin")
@@ -33,7 +36,7 @@ def is_count_column(name: str) -> bool:
     return name == "incidents" or name.startswith("incidents_") or name.endswith("_count")
 
 
-def cells_frame(analysis: Any):
+def cells_frame(analysis: Analysis):
     """The ``cells`` layer as published: privacy applied to every count column."""
     names = [c for c in CELL_COLUMNS if c in analysis.arrays]
     names += [c for c in analysis.arrays if c not in names]
@@ -44,7 +47,7 @@ def cells_frame(analysis: Any):
     return cells
 
 
-def write_cells(analysis: Any, path: Path) -> Path:
+def write_cells(analysis: Analysis, path: Path) -> Path:
     """Write ``cells.gpkg`` (layer ``cells``) atomically.
 
     Written through pyogrio's Arrow path (``use_arrow=True``), about twice as
@@ -59,7 +62,7 @@ def write_cells(analysis: Any, path: Path) -> Path:
     return path
 
 
-def write_density(analysis: Any, path: Path) -> Path:
+def write_density(analysis: Analysis, path: Path) -> Path:
     """Write the KDE surface as a single-band float32 GeoTIFF (NaN = no data)."""
     grid = analysis.grid
     values = np.where(grid.mask, analysis.arrays["kde"], np.nan).astype("float32")
@@ -89,7 +92,7 @@ def all_writers() -> dict[str, Callable[[Any, Path], dict[str, Path]]]:
     return default_writers()
 
 
-def write_outputs(analysis: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
+def write_outputs(analysis: Analysis, out: str | os.PathLike[str]) -> dict[str, Path]:
     """Write every output of ``analysis`` into folder ``out``.
 
     Files: ``cells.gpkg``, ``density.tif``, ``report.html``, outputs of later

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,9 @@ from hotspot_env.choices import Choice, announce
 from hotspot_env.grid import Grid
 from hotspot_env.rtm import binned_kde
 from hotspot_env.stages import declares
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Candidate period lengths, longest first: name and length in days.
 PERIODS: tuple[tuple[str, float], ...] = (
@@ -584,7 +587,7 @@ def backtest(
 
 # ====================================================================== pipeline stage
 @declares(adds=("forecast", "arrays.forecast"))
-def stage(analysis: Any, **options: Any) -> None:
+def stage(analysis: Analysis, **options: Any) -> None:
     """Pipeline stage: per-cell ``forecast`` (expected incidents next year) when dates exist.
 
     Adds ``arrays["forecast"]``, ``analysis.forecast`` (:class:`ForecastResult`),

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import secrets
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hotspot_env import settings
 from hotspot_env.errors import InputError
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 
 def laplace_noise(counts: np.ndarray, epsilon: float, seed: int | None = None) -> np.ndarray:
@@ -84,7 +87,7 @@ def publishable_counts(
     return suppress_small(counts, k)
 
 
-def published_counts(analysis: Any, name: str = "incidents",
+def published_counts(analysis: Analysis, name: str = "incidents",
                      privacy: str | None = None) -> np.ndarray:
     """A per-cell count layer of ``analysis`` as it may be shown, over the whole grid.
 

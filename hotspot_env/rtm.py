@@ -62,7 +62,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -75,6 +75,9 @@ from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
 from hotspot_env.stages import declares
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Block length (m) used when there is no street layer to measure it from.
 DEFAULT_BLOCK_LENGTH_M: float = 100.0
@@ -1367,7 +1370,7 @@ def explain(
 
 
 # ====================================================================== pipeline stage
-def candidate_layers(analysis: Any) -> dict[str, gpd.GeoDataFrame]:
+def candidate_layers(analysis: Analysis) -> dict[str, gpd.GeoDataFrame]:
     """Candidate factor layers of an analysis: factor features, then user layers.
 
     Factors come from ``analysis.factors`` (their ``features``; for
@@ -1401,7 +1404,7 @@ def collect_layers(
     return out
 
 
-def street_layer(analysis: Any) -> gpd.GeoDataFrame | None:
+def street_layer(analysis: Analysis) -> gpd.GeoDataFrame | None:
     """The street network of an analysis: OSM ``streets``, else a user ``streets`` layer."""
     layers = analysis.map_layers
     for key in ["streets", *(f"user:{n}" for n in sorted(STREET_LAYER_NAMES))]:
@@ -1413,7 +1416,7 @@ def street_layer(analysis: Any) -> gpd.GeoDataFrame | None:
 
 @declares(reads=("factors",), adds=("rtm", "arrays.rtm_score", "arrays.why"))
 def stage(
-    analysis: Any,
+    analysis: Analysis,
     *,
     block_length_m: float | None = None,
     top_pct: float = TOP_PERCENT,
@@ -1454,7 +1457,7 @@ def stage(
     analysis.choices.extend(result.choices)
 
 
-def write_rtm(analysis: Any, folder: str | os.PathLike[str]) -> dict[str, Path]:
+def write_rtm(analysis: Analysis, folder: str | os.PathLike[str]) -> dict[str, Path]:
     """Write ``rtm.csv`` (selected factors) and ``rtm_candidates.csv`` (all tested), atomically.
 
     Returns ``{}`` when the RTM stage has not run.

@@ -25,7 +25,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -36,6 +36,9 @@ from hotspot_env import settings
 from hotspot_env.errors import HotspotEnvError, InputError
 from hotspot_env.memo import IdentityCache
 from hotspot_env.redress import spreadsheet_safe
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Longest proposal note kept.
 MAX_NOTE_CHARS = 500
@@ -390,14 +393,14 @@ class EngineView:
         An analysis whose interventions stage ran.
     """
 
-    def __init__(self, analysis: Any) -> None:
+    def __init__(self, analysis: Analysis) -> None:
         self.analysis = analysis
         self.engine = _engine_of(analysis)
         if self.engine is None:
             raise EngineContractError("the interventions stage has not run for this analysis")
 
     @classmethod
-    def of(cls, analysis: Any) -> EngineView | None:
+    def of(cls, analysis: Analysis) -> EngineView | None:
         """The view, or None when the interventions stage has not run."""
         if analysis is None or _engine_of(analysis) is None:
             return None
@@ -518,7 +521,7 @@ def ranked_table(result: Any, ranking: Any) -> gpd.GeoDataFrame:
 _PROPOSAL_CACHE: IdentityCache[Any] = IdentityCache(maxsize=16)
 
 
-def _engine_of(analysis: Any) -> Any | None:
+def _engine_of(analysis: Analysis) -> Any | None:
     """``analysis.interventions`` (an ``InterventionsResult``), or None."""
     return analysis.interventions
 

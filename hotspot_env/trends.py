@@ -64,7 +64,7 @@ import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
@@ -78,6 +78,9 @@ from hotspot_env.grid import Grid
 from hotspot_env.hotspots import benjamini_hochberg, bh_adjusted
 from hotspot_env.stages import declares
 from hotspot_env.timesteps import STEPS, step_ordinal, step_start
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Fewest complete time steps for a trend test (ArcGIS's minimum for EHSA).
 MIN_STEPS = 10
@@ -876,7 +879,7 @@ TRENDS_MESSAGE = "time analyses need a date column; everything else still ran"
 
 @declares(adds=("trends", "trends_message", "arrays.district", "arrays.timing",
                   "arrays.trend_class", "arrays.change_class", "map_layers.emerging_hot_spots"))
-def stage(analysis: Any, **options: Any) -> None:
+def stage(analysis: Analysis, **options: Any) -> None:
     """Pipeline stage: emerging hot spots, change, profiles, demand and work timing.
 
     Parameters
@@ -1038,7 +1041,7 @@ def stage(analysis: Any, **options: Any) -> None:
 _DP_SEED_OFFSETS = {"change_before": 7919, "change_after": 7927}
 
 
-def _publishable(analysis: Any, name: str, values: np.ndarray) -> np.ndarray:
+def _publishable(analysis: Analysis, name: str, values: np.ndarray) -> np.ndarray:
     """``values`` as they may leave the tool: unchanged internally; "<k" (and optional
     Laplace noise drawn with the run's secret seed) in public mode."""
     from hotspot_env.privacy import publishable_counts
@@ -1061,7 +1064,7 @@ def _to_grid(grid: Grid, values: np.ndarray, fill: Any) -> np.ndarray:
     return out
 
 
-def _districts(analysis: Any, options: dict[str, Any]):
+def _districts(analysis: Analysis, options: dict[str, Any]):
     from hotspot_env import profiles
 
     boundaries = options.get("district_boundaries")
@@ -1072,7 +1075,7 @@ def _districts(analysis: Any, options: dict[str, Any]):
 
 
 # ---------------------------------------------------------------- writer
-def trends_frame(analysis: Any) -> pd.DataFrame:
+def trends_frame(analysis: Analysis) -> pd.DataFrame:
     """``trends.csv`` rows: one per cell; counts pass the privacy filter; no coordinates."""
     grid = analysis.grid
     mask = grid.mask
@@ -1091,7 +1094,7 @@ def trends_frame(analysis: Any) -> pd.DataFrame:
     return frame
 
 
-def write_trends(analysis: Any, folder: str | os.PathLike[str]) -> dict[str, Path]:
+def write_trends(analysis: Analysis, folder: str | os.PathLike[str]) -> dict[str, Path]:
     """Write ``trends.csv`` and ``demand_forecast.csv`` atomically.
 
     Nothing is written when the trends stage did not run (no dates); the

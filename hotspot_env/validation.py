@@ -122,7 +122,7 @@ def score_methods(predictions: dict[str, np.ndarray], obs: np.ndarray,
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def factor_results(analysis: Any) -> dict[str, Any]:
+def factor_results(analysis: Analysis) -> dict[str, Any]:
     """The analysis' factor results, computed here when no factors stage ran.
 
     Only the factors whose features the risk terrain model uses are computed

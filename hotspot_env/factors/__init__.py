@@ -22,7 +22,7 @@ Methods, defaults and references: ``docs/factors.md``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 
@@ -31,6 +31,9 @@ from hotspot_env.factors import access, custom, darkness, lighting, sightlines, 
 from hotspot_env.factors.base import FactorResult
 from hotspot_env.grid import Grid
 from hotspot_env.stages import declares
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 __all__ = ["FACTORS", "FactorResult", "compute_all", "custom"]
 
@@ -102,7 +105,7 @@ BUILTIN_LAYERS = ("streets", "lamps", "buildings", "vacant", "youth", "walls", "
 
 
 @declares(adds=("factors",))
-def stage(analysis: Any, params: dict[str, dict[str, Any]] | None = None,
+def stage(analysis: Analysis, params: dict[str, dict[str, Any]] | None = None,
           factors: list[str] | None = None) -> None:
     """Pipeline stage: measure every risk factor for ``analysis``.
 

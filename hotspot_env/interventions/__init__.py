@@ -28,7 +28,7 @@ import html
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -57,6 +57,9 @@ from hotspot_env.interventions.result import (
 from hotspot_env.interventions.workorders import write_outputs
 from hotspot_env.stages import declares
 
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
+
 __all__ = ["InterventionsResult", "Ranking", "load_library", "rank_folder", "report_section",
            "stage", "write_interventions"]
 
@@ -69,7 +72,7 @@ MIN_HARM_RATIO: float = 1.0
 @declares(reads=("factors", "arrays.forecast", "arrays.why", "arrays.timing"),
           adds=("interventions", "stage_timings"))
 def stage(
-    analysis: Any,
+    analysis: Analysis,
     budget: float | None = None,
     weights: str | dict[str, float] | None = None,
     proposals: gpd.GeoDataFrame | str | os.PathLike[str] | None = None,
@@ -208,7 +211,7 @@ def _near_harm(cands, model, library: EvidenceLibrary, baseline, ratio: float):
     return always | near, rule
 
 
-def write_interventions(analysis: Any, folder: str | os.PathLike[str]) -> dict[str, Path]:
+def write_interventions(analysis: Analysis, folder: str | os.PathLike[str]) -> dict[str, Path]:
     """Write the interventions outputs and the re-ranking state into ``folder``.
 
     Returns ``{}`` when the stage has not run. Files: ``interventions.csv``,
@@ -263,7 +266,7 @@ def rank_folder(
     return result, ranking, _write_all(result, out, ranking)
 
 
-def report_section(analysis: Any) -> tuple[str, str] | None:
+def report_section(analysis: Analysis) -> tuple[str, str] | None:
     """A section for ``report.html``: portfolio, top candidates, equity flags."""
     result = analysis.interventions
     if result is None:

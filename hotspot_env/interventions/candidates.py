@@ -49,7 +49,7 @@ import hashlib
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -66,6 +66,9 @@ from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
 from hotspot_env.interventions.evidence import SURVEILLANCE_WORDS, EvidenceLibrary
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Lamp spacing (m): one lamp per 30 m of dark street. Residential lighting
 #: columns are usually 25-40 m apart (about 3.5-5 x an 8 m mounting height).
@@ -606,7 +609,7 @@ def locate(
 
 # ================================================================== assembly
 def generate(
-    analysis: Any,
+    analysis: Analysis,
     library: EvidenceLibrary,
     youth_demand: np.ndarray,
     proposals: gpd.GeoDataFrame | str | os.PathLike[str] | None = None,

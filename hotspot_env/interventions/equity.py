@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -39,6 +39,7 @@ from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
 
 if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
     from hotspot_env.profiles import Districts
 
 #: Zones with at least this share of the harm can be flagged.
@@ -142,7 +143,7 @@ def zones_from_polygons(
 
 
 def choose_zones(
-    analysis: Any,
+    analysis: Analysis,
     boundaries: gpd.GeoDataFrame | str | os.PathLike[str] | None = None,
     block_cells: int | None = None,
 ) -> tuple[Zones, Choice]:
