@@ -115,7 +115,7 @@ if not shown:
 for spec in shown:
     st.markdown(f"**{common.md_escape(spec.title)}.** {spec.note}")
 
-rtm = analysis.extras.get("rtm")
+rtm = analysis.rtm
 if rtm is not None:
     st.subheader("Which features of a place go with more incidents",
                  help=labels.glossary("risk terrain"))
@@ -140,7 +140,7 @@ if rtm is not None:
         st.dataframe(table, hide_index=True, width="stretch", column_config=config)
 
 st.subheader("Over time")
-trends = analysis.extras.get("trends")
+trends = analysis.trends
 if trends:
     cube = trends.get("cube", {})
     steps, totals = cube.get("labels") or [], cube.get("incidents_per_step") or []
@@ -173,7 +173,7 @@ if trends:
     for message in trends.get("messages") or []:
         st.caption(common.md_escape(message, 300))
 else:
-    message = analysis.extras.get("trends_message")
+    message = analysis.trends_message
     st.info(message or "Trends over time (emerging hot spots, hour and month profiles) appear "
             "here once the time stage runs.")
 

@@ -11,12 +11,15 @@ import html
 import io
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hotspot_env.atomic import write_text
 from hotspot_env.privacy import published_counts
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -34,7 +37,7 @@ def nice_length(span_m: float) -> float:
     return max(step * power for step in (1.0, 2.0, 5.0) if step * power <= target)
 
 
-def density_png(analysis: Any, width_in: float = 7.0) -> bytes:
+def density_png(analysis: Analysis, width_in: float = 7.0) -> bytes:
     """The map of :func:`density_figure` as PNG bytes."""
     import matplotlib.pyplot as plt
 
@@ -45,7 +48,7 @@ def density_png(analysis: Any, width_in: float = 7.0) -> bytes:
     return buffer.getvalue()
 
 
-def density_figure(analysis: Any, width_in: float = 7.0) -> Any:
+def density_figure(analysis: Analysis, width_in: float = 7.0) -> Any:
     """The KDE surface of ``analysis`` on its OSM basemap (no incident points).
 
     Streets and buildings (the analysis's OpenStreetMap layers, when it has
@@ -92,7 +95,7 @@ def density_figure(analysis: Any, width_in: float = 7.0) -> Any:
     return fig
 
 
-def _draw_basemap(ax: Any, analysis: Any) -> bool:
+def _draw_basemap(ax: Any, analysis: Analysis) -> bool:
     """Buildings and streets of the analysis under the surface; False when it has none."""
     import shapely
     from matplotlib.collections import LineCollection, PolyCollection
@@ -129,7 +132,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def report_html(analysis: Any, sections: list[tuple[str, str]] | None = None) -> str:
+def report_html(analysis: Analysis, sections: list[tuple[str, str]] | None = None) -> str:
     """Build the report as an HTML string.
 
     Parameters
@@ -178,14 +181,10 @@ def report_html(analysis: Any, sections: list[tuple[str, str]] | None = None) ->
     return "".join(parts)
 
 
-#: Extra report sections registered by later stages: ``f(analysis) -> (title, html) | None``.
-REPORT_SECTIONS: list = []
-
-
-def write_report(analysis: Any, path: Path) -> Path:
+def write_report(analysis: Analysis, path: Path) -> Path:
     """Write ``report.html`` atomically."""
     from hotspot_env.interventions import report_section
 
-    functions = [report_section] + [f for f in REPORT_SECTIONS if f is not report_section]
-    sections = [s for s in (f(analysis) for f in functions) if s]
+    section = report_section(analysis)
+    sections = [section] if section else []
     return write_text(path, report_html(analysis, sections))

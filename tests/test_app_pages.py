@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 
 from tests.app_server import (  # noqa: F401 - fixtures
     ARTIFACTS,
+    REPO,
     app_server,
     assert_no_exception,
     click_map,
@@ -233,6 +235,8 @@ def test_budget_changes_the_list_and_csv_downloads(session):
     printed.locator("section.district").first.scroll_into_view_if_needed()
     ARTIFACTS.mkdir(exist_ok=True)
     printed.screenshot(path=str(ARTIFACTS / "app_work-orders-printed.png"))
+    if os.environ.get("HOTSPOT_ENV_SCREENSHOTS") == "1":  # `make screenshots` only
+        printed.screenshot(path=str(REPO / "docs" / "screenshots" / "work-orders-printed.png"))
 
 
 # --------------------------------------------------------------------------- transparency
@@ -322,7 +326,7 @@ def test_xss_and_session_isolation(browser, app_server, demo_grid):
         wait_overlay(map_frame(page))
         assert "Simulated incidents" not in page.locator('[data-testid="stMain"]').inner_text()
         _no_xss(page)
-        screenshot(page, "explore_upload", docs=False)
+        screenshot(page, "explore_upload")
 
         # B: sees the demo, no upload, no proposal, no flag
         page_b = b.open("data")
@@ -387,7 +391,7 @@ def test_codesign_fits_a_projector(session, size):
     frame = map_frame(page)
     wait_overlay(frame)
     wait_idle(page)
-    screenshot(page, f"co-design-{width}x{height}", docs=False)
+    screenshot(page, f"co-design-{width}x{height}", docs=width == 1920)
     # The map, scrolled to under its heading, fits the screen whole.
     heading = page.get_by_role("heading", name="Click the map to propose something")
     heading.evaluate("h => h.scrollIntoView({block: 'start'})")
