@@ -188,8 +188,10 @@ def money_input(container: Any, label: str, value: float, key: str, help: str | 
         except ValueError:
             pass
 
-    text = container.text_input(label, value=f"{last:,.0f}", key=key, help=help,
-                                on_change=_regroup)
+    # The box's text lives in session state only (set once here, regrouped by the
+    # callback): a default value as well would make Streamlit warn on every run.
+    st.session_state.setdefault(key, f"{last:,.0f}")
+    text = container.text_input(label, key=key, help=help, on_change=_regroup)
     try:
         amount = parse_amount(text)
     except ValueError as exc:

@@ -375,7 +375,8 @@ def test_server_log_is_clean(session):
     page = session.open("explore")
     for name in PAGES:
         page = session.open(name, page)
-    assert server_log_problems(session.server) == []
+    problems = server_log_problems(session.server)
+    assert problems == [], session.server.log.read_text(errors="replace")[-6000:]
 
 
 # --------------------------------------------------------------------------- projector
