@@ -88,8 +88,8 @@ with info_col:
         if report.street:
             st.markdown(f"Near **{common.md_escape(report.street)}**")
         a, b = st.columns(2)
-        a.metric("Recorded incidents in this cell", report.incidents,
-                 help="Incidents recorded inside this cell (outlined in blue on the map). "
+        a.metric("Incidents here", report.incidents,
+                 help="Recorded incidents inside this cell (outlined in blue on the map). "
                       "In public mode, 1-4 show as <5.")
         b.metric("Hot-spot status", report.hot_spot.split(" (")[0].capitalize(),
                  help=report.hot_spot.capitalize() + ". " + labels.glossary("Gi*"))
@@ -101,11 +101,11 @@ with info_col:
             st.markdown("**Why it ranks:** " + common.md_escape(report.why, 600))
         else:
             st.caption("A plain-language reason appears here once the risk terrain stage runs.")
-        st.dataframe(pd.DataFrame({"measure": [v["label"] for v in report.values],
-                                   "value": [v["value"] for v in report.values],
-                                   "meaning": [v.get("meaning", "") for v in report.values]}),
-                     hide_index=True, width="stretch",
-                     column_config={"meaning": st.column_config.TextColumn(width="large")})
+        # An HTML table: values with their units and meanings wrap, nothing is cut.
+        st.table(pd.DataFrame({"Measure": [v["label"] for v in report.values],
+                               "Value": [v["value"] for v in report.values],
+                               "What it means": [v.get("meaning", "") for v in report.values]}
+                              ).set_index("Measure"))
         st.caption("Flag this place on the **Transparency** page if it looks wrong.")
 
 st.subheader("What the layers show")
