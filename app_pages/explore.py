@@ -14,7 +14,7 @@ import altair as alt
 import pandas as pd
 from streamlit_folium import st_folium
 
-from hotspot_env import labels, mapview, places
+from hotspot_env import labels, mapview, places, timeslice
 
 privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)
@@ -37,6 +37,29 @@ with st.sidebar:
                          help="Off by default: the map works offline. Tick only with internet; "
                               "tiles are then loaded from tile.openstreetmap.org.")
 
+period = None
+steps = {s: timeslice.period_labels(analysis, s) for s in ("month", "quarter")} \
+    if analysis.has_dates else {}
+if steps.get("month"):
+    t1, t2 = st.columns([1, 5])
+    step = t1.radio("Time step", list(steps), horizontal=True, key="time_step",
+                    help="Show the hot spots of one month or quarter instead of the whole "
+                         "period (the Gi* hot spots layer).")
+    choice = t2.select_slider(
+        f"Hot spots in one {step}", options=["whole period", *steps[step]],
+        value="whole period", key=f"time_slider_{step}",
+        help="Move the slider to see when places heated up or cooled down. "
+             + labels.glossary("Gi*"))
+    if choice != "whole period":
+        period = timeslice.period_layer(analysis, choice, step)
+        if "hotspots" not in chosen:
+            st.caption("Tick **Gi\\* hot spots** in the sidebar to see this period's hot "
+                       "spots on the map.")
+        k = int(analysis.parameters.get("k_threshold") or 5)
+        shown = (f"{period.incidents:,}" if privacy == "internal" or period.incidents >= k
+                 else f"<{k}")
+        st.caption(f"{choice}: {shown} recorded incidents in the study area.")
+
 map_col, info_col = st.columns([1.9, 1.1], gap="medium")
 map_key = f"explore_map_{common.dataset_key(privacy)}"
 
@@ -56,7 +79,8 @@ selected = st.session_state.get("selected_cell")
 rc = places.cell_from_id(analysis.grid, selected) if selected is not None else None
 
 with map_col:
-    m = mapview.explore_map(analysis, chosen, privacy=privacy, online_tiles=online)
+    m = mapview.explore_map(analysis, chosen, privacy=privacy, online_tiles=online,
+                            period=period)
     state = st_folium(m, key=map_key, height=580, use_container_width=True,
                       returned_objects=["last_clicked"],
                       feature_group_to_add=mapview.selected_cell_layer(analysis.grid, rc))

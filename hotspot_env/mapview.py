@@ -147,6 +147,21 @@ def _draw_hotspots(m: Any, a: Analysis, privacy: str, pos: str) -> None:
         maps.add_legend(m, "Gi* hot and cold spots", entries, position=pos)
 
 
+def _draw_period_hotspots(m: Any, a: Analysis, period: Any, privacy: str, pos: str) -> None:
+    """Gi* classes of one month or quarter (:mod:`hotspot_env.timeslice`), counts published."""
+    from hotspot_env.privacy import publishable_counts
+
+    cells = a.grid.to_geodataframe({"gi_bin": period.gi_bin})
+    cells["incidents"] = publishable_counts(period.counts[a.grid.mask], privacy,
+                                            a.parameters.get("k_threshold"))
+    cells = cells[cells["gi_bin"] != 0].copy()
+    title = f"Gi* hot and cold spots, {period.label}"
+    entries = maps.add_cells(m, cells, "gi_bin", name=title,
+                             tooltip_fields=["cell_id", "incidents"])
+    if entries:
+        maps.add_legend(m, title, entries, position=pos)
+
+
 def _draw_lighting(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     lux = _masked(a, _array(a, "lamp_lux"))
     top = _robust_max(lux) or 1.0
@@ -409,6 +424,7 @@ def explore_map(
     *,
     privacy: str = "internal",
     online_tiles: bool = False,
+    period: Any = None,
 ) -> Any:
     """The Explore map with the chosen layers and their legends.
 
@@ -421,6 +437,8 @@ def explore_map(
         Privacy mode for counts in tooltips.
     online_tiles : bool
         Add OpenStreetMap tiles (only when the user asks; needs internet).
+    period : timeslice.PeriodLayer, optional
+        Draw this month's or quarter's hot spots instead of the whole period's.
 
     Returns
     -------
@@ -431,7 +449,11 @@ def explore_map(
     drawn = 0
     for spec in LAYERS:
         if spec.key in wanted and spec.available(analysis):
-            spec.draw(m, analysis, privacy, ("bottomright", "bottomleft")[drawn % 2])
+            pos = ("bottomright", "bottomleft")[drawn % 2]
+            if spec.key == "hotspots" and period is not None:
+                _draw_period_hotspots(m, analysis, period, privacy, pos)
+            else:
+                spec.draw(m, analysis, privacy, pos)
             drawn += 1
     maps.finish(m, collapsed=True)
     return m

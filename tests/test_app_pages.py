@@ -121,6 +121,19 @@ def test_explore_map_payload_and_click(session, demo_grid):
     main = _main_text(page)
     assert "Recorded incidents" in main
     assert str(int(counts[row, col])) in main  # internal mode: the exact count
+
+    # The time slider: one month's hot spots replace the whole period's on the map.
+    slider = page.locator('[data-testid="stSlider"]', has_text="Hot spots in one month")
+    slider.locator('input[type="range"]').focus()
+    page.keyboard.press("ArrowRight")
+    page.get_by_text("recorded incidents in the study area").wait_for(timeout=60_000)
+    wait_idle(page)
+    frame = map_frame(page)
+    frame.locator(".hotspot-legend", has_text="Gi* hot and cold spots, 20").wait_for(
+        timeout=60_000)
+    month = slider.locator('[data-testid="stSliderThumbValue"]').inner_text().strip()
+    assert re.fullmatch(r"20\d\d-\d\d", month), month
+    assert frame.locator(".hotspot-legend", has_text=f"spots, {month}").count() == 1
     _shot(session, page, "explore")
 
 
