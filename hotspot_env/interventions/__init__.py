@@ -82,6 +82,7 @@ def stage(
     min_harm_ratio: float = MIN_HARM_RATIO,
     optimise_portfolio: bool = True,
     time_limit: float = TIME_LIMIT_S,
+    outdoor_share: float | None = None,
 ) -> None:
     """Pipeline stage: rank environmental interventions for ``analysis``.
 
@@ -116,6 +117,9 @@ def stage(
         Also compute the exact portfolio (when a budget is given).
     time_limit : float
         Optimiser time limit (s).
+    outdoor_share : float, optional
+        Share of incidents outdoors when the incidents have no ``outdoor``
+        column (default ``impact.DEFAULT_OUTDOOR_SHARE``, announced).
 
     Adds ``analysis.extras["interventions"]``, ``analysis.parameters
     ["interventions"]`` and the choices made.
@@ -124,8 +128,11 @@ def stage(
     w = parse_weights(weights, library.types)
     budget = check_budget(budget)
     grid = analysis.grid
+    ev = library.evidence
     baseline = build_baseline(analysis, evidence_windows(library), timezone=timezone,
-                              default_category=default_category, category_map=category_map)
+                              default_category=default_category, category_map=category_map,
+                              outdoor_share=outdoor_share,
+                              outdoor_rows=bool((ev["active"] & (ev["places"] == "outdoor")).any()))
     choices: list[Choice] = list(baseline.choices)
 
     youth_rows = library.evidence[library.evidence["intervention_type"] == "youth_space"]
@@ -198,10 +205,14 @@ def _near_harm(cands, model, library: EvidenceLibrary, baseline, ratio: float):
     with np.errstate(invalid="ignore", divide="ignore"):
         density = model.baseline_reach / np.maximum(buf_km2, 1e-12)
     always = cands["source"].isin(["proposal", "youth-space gap"]).to_numpy()
-    near = (density >= ratio * mean_density) & (model.baseline_covered > 0)
+    # "effect unknown" types (no applied evidence row) cover nothing by construction:
+    # they are kept near harm as community-led options, never ranked by prevented incidents
+    unknown = ~cands["type"].map(library.effect_known).to_numpy(dtype=bool)
+    near = (density >= ratio * mean_density) & ((model.baseline_covered > 0) | unknown)
     rule = (f"generated candidates are kept where the expected incidents per km² in reach are "
             f"at least {ratio:g} x the study area's mean ({mean_density:.2f}) and some fall in "
-            "the categories and hours their evidence covers; proposals are always kept")
+            "the categories and hours their evidence covers (effect-unknown options: any harm); "
+            "proposals are always kept")
     return always | near, rule
 
 
