@@ -54,7 +54,7 @@ from hotspot_env.interventions.result import (
     make_basemap,
     state_bytes,
 )
-from hotspot_env.interventions.workorders import write_outputs
+from hotspot_env.interventions.workorders import headline_text, secondary_text, write_outputs
 
 __all__ = ["InterventionsResult", "Ranking", "load_library", "rank_folder", "report_section",
            "stage", "write_interventions"]
@@ -271,6 +271,12 @@ def rank_folder(
     return result, ranking, _write_all(result, out, ranking)
 
 
+def _effect_cell(r: Any) -> str:
+    if not np.isfinite(r.prevented_mean):
+        return "effect unknown"
+    return f"{r.prevented_mean:.2f} ({r.prevented_lo:.2f}-{r.prevented_hi:.2f})"
+
+
 def report_section(analysis: Any) -> tuple[str, str] | None:
     """A section for ``report.html``: portfolio, top candidates, equity flags."""
     result = analysis.extras.get("interventions")
@@ -280,20 +286,25 @@ def report_section(analysis: Any) -> tuple[str, str] | None:
     table = result.table(ranking)
     esc = html.escape
     effect = result.portfolio(ranking)
-    parts = [f"<p>{esc(ranking.message)}. Expected prevented incidents per year of the "
-             f"selection, overlaps combined: {effect.mean:.2f} (80 % interval {effect.lo:.2f}-"
-             f"{effect.hi:.2f}; {effect.additive:.2f} if overlaps were double counted). Costs "
-             "are annualised USD per year. See workorders.html and interventions.csv.</p>"]
+    parts = [f"<p>{esc(ranking.message)}.</p><p><strong>{esc(headline_text(effect))}"
+             f"</strong></p><p>{esc(secondary_text(effect))}. Costs are annualised USD per "
+             "year. See workorders.html and interventions.csv.</p>"]
+    parts += [f"<p>Warning: {esc(w)}.</p>" for w in result.cost_warnings(ranking)]
+    unknown = result.effect_unknown_types()
+    if unknown:
+        parts.append("<p>Effect unknown, offered as community-led options and never ranked by "
+                     "prevented incidents: " + esc(", ".join(t.replace("_", " ")
+                                                            for t in unknown)) + ".</p>")
     if ranking.optimal is not None and ranking.gap is not None:
         parts.append(f"<p>Optimiser: {esc(ranking.optimal.status)} in "
-                     f"{ranking.optimal.seconds:.2f} s; the fast greedy re-rank reaches "
-                     f"{(1 - ranking.gap):.1%} of its value.</p>")
+                     f"{ranking.optimal.seconds:.2f} s; the fast re-rank (overlap-aware greedy) "
+                     f"reaches {(1 - ranking.gap):.1%} of its value.</p>")
     head = ("<tr><th>rank</th><th>id</th><th>type</th><th>location</th><th>USD/year</th>"
             "<th>prevented/year (80 %)</th><th>selected</th><th>evidence</th></tr>")
     rows = "".join(
         f"<tr><td>{int(r.rank)}</td><td>{esc(r.intervention_id)}</td>"
         f"<td>{esc(str(r.type))}</td><td>{esc(str(r.location))}</td><td>{r.cost:,.0f}</td>"
-        f"<td>{r.prevented_mean:.2f} ({r.prevented_lo:.2f}-{r.prevented_hi:.2f})</td>"
+        f"<td>{_effect_cell(r)}</td>"
         f"<td>{'yes' if r.selected else ''}</td><td>{esc(str(r.evidence))}</td></tr>"
         for r in table.head(10).itertuples())
     parts.append(f"<table>{head}{rows}</table>")

@@ -478,9 +478,9 @@ def _outdoor_shares(
     out = np.zeros(len(points), dtype=bool)
     if "outdoor" in points:
         values = pd.Series(points["outdoor"].to_numpy(), dtype="boolean")
-        known = values.notna().to_numpy()
+        known = values.notna().to_numpy(dtype=bool)
         out = values.fillna(False).to_numpy(dtype=bool)
-    known &= inside
+    known = known & inside
     if not known.any():
         share = DEFAULT_OUTDOOR_SHARE if default is None else float(default)
         if not 0 <= share <= 1:
