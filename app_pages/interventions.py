@@ -55,7 +55,6 @@ def ranked_list() -> None:
         return
     chosen = portfolio.chosen
     prevented = portfolio.total("prevented")
-    low, high = portfolio.total("prevented_low"), portfolio.total("prevented_high")
     m1, m2, m3 = st.columns(3)
     m1.metric("Sites within budget", f"{len(chosen):,}")
     m2.metric("Cost (USD per year)", f"{portfolio.total_cost:,.0f}")

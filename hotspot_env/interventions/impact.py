@@ -24,8 +24,9 @@ incidents around the cell whose boolean ``outdoor`` column (from a
 premise/location field) is True, else the study area's, else the announced
 :data:`DEFAULT_OUTDOOR_SHARE` when no incident says where it happened. Rows
 that are not ``active`` (``unverified``, or a subgroup such as
-``below_poverty`` without a layer saying where it holds) are not applied at all. Incidents without a time of day take the time-class mix of
-the timed incidents in the same window of cells, else of the study area, else
+``below_poverty`` without a layer saying where it holds) are not applied at
+all. Incidents without a time of day take the time-class mix of the timed
+incidents in the same window of cells, else of the study area, else
 (no timed incident at all) the share of the year's hours that are dark at the
 study area's centre; incidents without a category likewise take the known mix.
 
