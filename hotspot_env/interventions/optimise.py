@@ -43,7 +43,6 @@ Optimal portfolio (:func:`optimise`)
 
 from __future__ import annotations
 
-import heapq
 import math
 import os
 import sys
@@ -52,6 +51,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
@@ -80,7 +80,7 @@ HEURISTIC_EFFORT: float = 0.0
 #: the best stale ratio (1 = exact lazy greedy). 0.95 halves the re-evaluations at 10,000
 #: overlapping candidates for a loss of under 0.01 % there (each pick is within 5 % of the best
 #: marginal ratio, the "threshold" idea of Badanidiyuru & Vondrak 2014).
-LAZY_SLACK: float = 0.95
+LAZY_SLACK: float = 1.0
 #: Most outer-approximation rounds.
 MAX_ROUNDS: int = 50
 
@@ -564,54 +564,150 @@ def joint_greedy(
     ndarray of bool
         The selection.
     """
+    return joint_greedy_value(model, cost, budget, cat_w, bonus, site, eligible)[0]
+
+
+def joint_greedy_value(
+    model: ImpactModel, cost: np.ndarray, budget: float, cat_w: np.ndarray,
+    bonus: np.ndarray, site: np.ndarray, eligible: np.ndarray,
+) -> tuple[np.ndarray, float]:
+    """:func:`joint_greedy` and the selection's weighted joint value at the mean effects.
+
+    The value is the sum of the marginal gains taken, which is exactly
+    ``model.expected_value(selection, cat_w, bonus)`` (the gains telescope).
+    """
     n = model.n
-    cand = model.entry_cand
-    indptr = np.searchsorted(cand, np.arange(n + 1)).tolist()
-    factor = np.maximum(1.0 - model.entry_scale * model.mean_effect[model.entry_row], 1e-12)
-    group = model.entry_group
-    # w base s e per entry: the marginal value of j is  gain_e . left[g_e]  (+ bonus)
-    contrib = cat_w[model.group_cat[group]] * model.group_base[group] * (1.0 - factor)
-    left = np.ones(len(model.group_base))  # exp(L_g)
-    gains = np.bincount(cand, weights=contrib, minlength=n) + bonus
-    pool = np.flatnonzero(eligible & (gains > 0))
-    heap = list(zip((-gains[pool] / cost[pool]).tolist(), pool.tolist(), strict=True))
-    heapq.heapify(heap)
-    selected = np.zeros(n, dtype=bool)
-    used: set[int] = set()
-    remaining = budget * (1 + 1e-12)
-    cost_l = cost.tolist()
-    site_l = site.tolist()
-    bonus_l = np.asarray(bonus, dtype=float).tolist()
-    cheapest = float(cost[pool].min()) if pool.size else math.inf
-    while heap and remaining >= cheapest:
-        neg, j = heapq.heappop(heap)
-        cj, sj = cost_l[j], site_l[j]
-        if cj > remaining or (sj >= 0 and sj in used):
-            continue
-        a, b = indptr[j], indptr[j + 1]
-        g = group[a:b]
-        gain = float(left[g] @ contrib[a:b]) + bonus_l[j]
-        if gain <= 0:
-            continue
-        ratio = gain / cj
-        if heap and ratio < -heap[0][0] * LAZY_SLACK - 1e-15:
-            heapq.heappush(heap, (-ratio, j))
-            continue
-        selected[j] = True
-        remaining -= cj
-        left[g] *= factor[a:b]
-        if sj >= 0:
-            used.add(sj)
-    single = np.flatnonzero(eligible & (cost <= budget * (1 + 1e-12)))
+    indptr, group, factor, base_effect, cat = _greedy_arrays(model)
+    # w base s e per entry: the marginal value of j is  contrib_e . left[g_e]  (+ bonus)
+    contrib = np.asarray(cat_w, dtype=float)[cat] * base_effect
+    bonus = np.asarray(bonus, dtype=float)
+    gains = np.bincount(model.entry_cand, weights=contrib, minlength=n) + bonus
+    cost = np.asarray(cost, dtype=float)
+    pool = np.flatnonzero(eligible & (gains > 0) & (cost > 0)).astype(np.int64)
+    site = np.asarray(site, dtype=np.int64)
+    selected, value = _lazy_greedy(indptr, group, contrib, factor, len(model.group_base), gains,
+                                   cost, site, bonus, pool, float(budget) * (1 + 1e-12),
+                                   float(LAZY_SLACK))
+    single = np.flatnonzero(eligible & (cost <= budget * (1 + 1e-12)) & (cost > 0))
     if single.size:
         best = single[np.argmax(gains[single])]
-        if gains[best] > 0:
+        if gains[best] > value:  # a lone candidate's gain is its whole value
             one = np.zeros(n, dtype=bool)
             one[best] = True
-            if model.expected_value(one, cat_w, bonus) > model.expected_value(
-                    selected, cat_w, bonus):
-                return one
-    return selected
+            return one, float(gains[best])
+    return selected, float(value)
+
+
+def _greedy_arrays(model: ImpactModel) -> tuple[np.ndarray, ...]:
+    """Weight-free per-entry arrays of the greedy, cached on the model.
+
+    ``indptr`` (entries of each candidate), ``group`` (int64), ``factor`` =
+    ``1 - s e`` (share of the group's harm left by the entry), ``base x (1 -
+    factor)`` and the entry's category group (to apply the category weights).
+    """
+    stats = model._stats
+    if "greedy" not in stats:
+        factor = np.maximum(1.0 - model.entry_scale * model.mean_effect[model.entry_row], 1e-12)
+        group = model.entry_group.astype(np.int64)
+        stats["greedy"] = (
+            np.searchsorted(model.entry_cand, np.arange(model.n + 1)).astype(np.int64), group,
+            factor, model.group_base[group] * (1.0 - factor), model.group_cat[group])
+    return stats["greedy"]
+
+
+@numba.njit(cache=True)
+def _heap_less(key: np.ndarray, ids: np.ndarray, a: int, b: int) -> bool:
+    """Heap order: larger ratio first (keys are negated), ties to the smaller position."""
+    return key[a] < key[b] or (key[a] == key[b] and ids[a] < ids[b])
+
+
+@numba.njit(cache=True)
+def _sift_down(key: np.ndarray, ids: np.ndarray, size: int, i: int) -> None:
+    while True:
+        left = 2 * i + 1
+        if left >= size:
+            return
+        best = left
+        if left + 1 < size and _heap_less(key, ids, left + 1, left):
+            best = left + 1
+        if not _heap_less(key, ids, best, i):
+            return
+        key[i], key[best] = key[best], key[i]
+        ids[i], ids[best] = ids[best], ids[i]
+        i = best
+
+
+@numba.njit(cache=True)
+def _lazy_greedy(indptr, group, contrib, factor, n_groups, gains, cost, site, bonus, pool,
+                 budget, slack):  # pragma: no cover - compiled; tested through joint_greedy
+    """The loop of :func:`joint_greedy`, compiled: a binary heap of ``-gain / cost``.
+
+    A popped candidate that does not fit or whose site is taken is dropped; else
+    its marginal value is re-evaluated and it is taken when its ratio is at least
+    ``slack`` x the best remaining (stale, so upper-bound) ratio, or pushed back.
+    """
+    n = gains.size
+    m = pool.size
+    key = np.empty(m)
+    ids = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        j = pool[i]
+        key[i] = -gains[j] / cost[j]
+        ids[i] = j
+    for i in range(m // 2 - 1, -1, -1):
+        _sift_down(key, ids, m, i)
+    left = np.ones(n_groups)
+    selected = np.zeros(n, dtype=np.bool_)
+    n_sites = 1
+    for j in range(n):
+        if site[j] + 1 > n_sites:
+            n_sites = site[j] + 1
+    used = np.zeros(n_sites, dtype=np.bool_)
+    cheapest = np.inf
+    for i in range(m):
+        if cost[pool[i]] < cheapest:
+            cheapest = cost[pool[i]]
+    remaining = budget
+    total = 0.0
+    size = m
+    while size > 0 and remaining >= cheapest:
+        j = ids[0]
+        cj = cost[j]
+        if cj > remaining or (site[j] >= 0 and used[site[j]]):
+            size -= 1  # drop it: it will never fit or its site is taken
+            key[0], ids[0] = key[size], ids[size]
+            _sift_down(key, ids, size, 0)
+            continue
+        gain = bonus[j]
+        for e in range(indptr[j], indptr[j + 1]):
+            gain += contrib[e] * left[group[e]]
+        if gain <= 0:
+            size -= 1
+            key[0], ids[0] = key[size], ids[size]
+            _sift_down(key, ids, size, 0)
+            continue
+        ratio = gain / cj
+        # the best other stale ratio is at one of the root's children
+        other = np.inf
+        if size > 1:
+            other = key[1]
+        if size > 2 and key[2] < other:
+            other = key[2]
+        if size > 1 and ratio < -other * slack - 1e-15:
+            key[0] = -ratio  # stale value refreshed: push it down
+            _sift_down(key, ids, size, 0)
+            continue
+        selected[j] = True
+        total += gain
+        remaining -= cj
+        for e in range(indptr[j], indptr[j + 1]):
+            left[group[e]] *= factor[e]
+        if site[j] >= 0:
+            used[site[j]] = True
+        size -= 1
+        key[0], ids[0] = key[size], ids[size]
+        _sift_down(key, ids, size, 0)
+    return selected, total
 
 
 def _merge_groups(group: np.ndarray, x: np.ndarray, ell: np.ndarray, wb: np.ndarray

@@ -64,7 +64,7 @@ from hotspot_env.interventions.optimise import (
     Portfolio,
     Weights,
     check_budget,
-    joint_greedy,
+    joint_greedy_value,
     optimise,
     parse_weights,
     weighted_values,
@@ -247,12 +247,13 @@ class InterventionsResult:
         order = np.argsort(-np.where(cost > 0, score, -np.inf), kind="stable")
         cat_w = w.category_vector()
         sel = np.zeros(self.model.n, dtype=bool)
+        g_value = 0.0
         if budget is not None and budget > 0:
             eligible = (cost > 0) & (cost <= budget * (1 + 1e-12)) & (eff > 0)
-            sel = joint_greedy(self.model, cost, budget, cat_w, bonus, self._site, eligible)
+            sel, g_value = joint_greedy_value(self.model, cost, budget, cat_w, bonus, self._site,
+                                              eligible)
         rank = np.empty(self.model.n, dtype=np.int64)
         rank[order] = np.arange(1, self.model.n + 1)
-        g_value = self.model.expected_value(sel, cat_w, bonus) if sel.any() else 0.0
         seconds = time.perf_counter() - t0
         optimal = self._cache.get((budget, w.key()))
         if optimal is None and optimise_portfolio and budget is not None:
