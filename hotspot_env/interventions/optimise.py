@@ -17,11 +17,14 @@ on each candidate's own stand-alone value (a type weight of 1.5 counts the
 incidents a youth space prevents on its own 1.5 times; overlaps are charged at
 face value).
 
-Greedy re-rank (:func:`greedy`)
-    Sort by ``u_t v_j / cost_j`` (ties by ``intervention_id``) and take
-    candidates in that order while the budget allows, skipping alternatives of
-    a site already taken. Stand-alone values ignore overlaps; numpy only,
-    milliseconds for 10,000 candidates.
+Fast re-rank (:func:`joint_greedy`)
+    Overlap-aware budgeted greedy: the best marginal *joint* value per cost
+    given what is already chosen, with lazy evaluation (stale values are
+    upper bounds), and the best single candidate when that is worth more
+    (Khuller, Moss & Naor 1999; Leskovec et al. 2007). The loop is compiled
+    (numba): tens of milliseconds of CPU for 10,000 overlapping candidates.
+    :func:`greedy` (stand-alone values in rank order, overlaps ignored) is the
+    earlier re-rank, kept as a baseline.
 
 Optimal portfolio (:func:`optimise`)
     ``max V(x)`` subject to ``sum cost_j x_j <= budget`` and at most one
@@ -77,9 +80,9 @@ DISP: bool = False
 #: HiGHS primal-heuristic effort (the joint greedy already gives a good start).
 HEURISTIC_EFFORT: float = 0.0
 #: Lazy greedy: a re-evaluated candidate is taken when its ratio is at least this share of
-#: the best stale ratio (1 = exact lazy greedy). 0.95 halves the re-evaluations at 10,000
-#: overlapping candidates for a loss of under 0.01 % there (each pick is within 5 % of the best
-#: marginal ratio, the "threshold" idea of Badanidiyuru & Vondrak 2014).
+#: the best stale ratio. 1 is the exact lazy greedy (the default: compiled, it is fast enough);
+#: below 1 each pick is within that share of the best marginal ratio (the "threshold" idea of
+#: Badanidiyuru & Vondrak 2014), fewer re-evaluations for a bounded loss.
 LAZY_SLACK: float = 1.0
 #: Most outer-approximation rounds.
 MAX_ROUNDS: int = 50
