@@ -85,7 +85,7 @@ def test_the_joint_headline_is_the_mean_of_the_engines_draws(demo):
 
 @pytest.mark.parametrize("share", [0.02, 0.05, 0.1, 0.25])
 def test_rerank_within_2_percent_of_the_optimum_on_the_demo(demo, share):
-    result = demo.extras["interventions"]
+    result = demo.interventions
     budget = float(result.candidates["cost"].sum() * share)
     ranking = result.rerank(budget, optimise_portfolio=True)
     assert ranking.optimal.status == "optimal"
@@ -95,7 +95,7 @@ def test_rerank_within_2_percent_of_the_optimum_on_the_demo(demo, share):
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_rerank_within_2_percent_of_the_optimum_on_synthetic_cities(seed, tmp_path_factory):
-    result = _synthetic_city(seed, tmp_path_factory).extras["interventions"]
+    result = _synthetic_city(seed, tmp_path_factory).interventions
     assert result.model.n > 20
     total = float(result.candidates["cost"].sum())
     for share in (0.05, 0.1, 0.25):
@@ -161,7 +161,7 @@ def test_weights_with_nothing_to_act_on_are_named(demo):
 
 def test_youth_spaces_appear_where_inputs_have_service_gaps(tmp_path_factory):
     analysis = _synthetic_city(1, tmp_path_factory)
-    result = analysis.extras["interventions"]
+    result = analysis.interventions
     youth = result.candidates["type"] == "youth_space"
     assert youth.any()
     table = result.table(result.rerank(float(result.candidates["cost"].sum())))
@@ -174,7 +174,7 @@ def test_youth_spaces_appear_where_inputs_have_service_gaps(tmp_path_factory):
 
 
 def test_placeholder_costs_are_warned_about(demo):
-    result = demo.extras["interventions"]
+    result = demo.interventions
     table = result.table()
     assert {"cost_basis", "cost_year"} <= set(table.columns)
     lighting = table[table["type"] == "new_streetlight"]

@@ -277,7 +277,7 @@ def rank_folder(
     return result, ranking, _write_all(result, out, ranking)
 
 
-def _effect_cell(r: Any) -> str:
+def _effect_cell(r: object) -> str:
     if not np.isfinite(r.prevented_mean):
         return "effect unknown"
     return f"{r.prevented_mean:.2f} ({r.prevented_lo:.2f}-{r.prevented_hi:.2f})"
