@@ -543,7 +543,8 @@ class EngineView:
 
         types = engine.candidates["type"].to_numpy(dtype=str)
         by_cat = model.standalone()["by_category"]
-        known = np.array([engine.library.effect_known(t) for t in types], dtype=bool)
+        known_type = {t: engine.library.effect_known(t) for t in np.unique(types)}
+        known = np.array([known_type[t] for t in types], dtype=bool)
         notes: dict[str, str] = {}
         for name in weights:
             keys = WEIGHT_GROUPS.get(name, (name,))

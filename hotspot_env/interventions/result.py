@@ -188,6 +188,8 @@ class InterventionsResult:
     basemap: gpd.GeoDataFrame | None = None
     ranking: Ranking | None = None
     _cache: dict[Any, Portfolio] = field(default_factory=dict, repr=False)
+    #: Joint effects by selection (the app asks for the same selection on every rerun).
+    _effects: dict[bytes, PortfolioEffect] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._types = self.candidates["type"].to_numpy(dtype=str)
@@ -336,7 +338,14 @@ class InterventionsResult:
     def portfolio(self, ranking: Ranking | None = None) -> PortfolioEffect:
         """Joint effect of the ranking's selection."""
         ranking = ranking or self.ranking or self.rerank()
-        return self.model.portfolio_prevented(ranking.selected)
+        key = np.packbits(ranking.selected).tobytes()
+        effect = self._effects.get(key)
+        if effect is None:
+            effect = self.model.portfolio_prevented(ranking.selected)
+            if len(self._effects) >= 32:  # a few recent selections are enough
+                self._effects.pop(next(iter(self._effects)))
+            self._effects[key] = effect
+        return effect
 
     def equity(self, ranking: Ranking | None = None) -> pd.DataFrame:
         """Share of investment vs share of harm per district (:mod:`.equity`)."""
