@@ -1326,7 +1326,7 @@ def describe_effect(rec: pd.Series | Any) -> str:
     direction = "fewer" if rr < 1 else "more"
     outcome = re.sub(r"_", " ", str(rec["outcome"]))
     when = {"dark": " after dark", "all": ""}.get(rec["hours"], f" at {rec['hours']} h")
-    if rec.get("places", "all") == "outdoor":
+    if rec.get("places", "all") == "outdoor" and "outdoor" not in outcome:
         when = f" outdoors{when}"
     return (f"{rec['short']} found {change:.0f} % {direction} {outcome} incidents{when} "
             f"(rate ratio {rr:g}, 95 % CI {float(rec['ci_low']):g}-{float(rec['ci_high']):g})")
