@@ -188,3 +188,15 @@ def test_placeholder_costs_are_warned_about(demo):
     warnings = bare.cost_warnings(bare.rerank(1000.0))
     assert len(warnings) == 1 and "vacant lot cleanup" in warnings[0]
     assert "placeholder cost" in warnings[0]
+
+
+def test_the_app_shows_the_optimum_and_its_gap_once_known(demo):
+    view = scenarios.EngineView.of(demo)
+    budget = view.default_budget() / 2
+    before = view.rank(budget, view.default_weights())
+    assert before.optimum_gap is None  # only the fast re-rank has run for this budget
+    exact = view.engine.rerank(budget, optimise_portfolio=True)  # e.g. the CLI's rank
+    after = view.rank(budget, view.default_weights())  # neutral weights: the same ranking
+    assert after.optimum_gap == pytest.approx(exact.gap)
+    assert after.optimum_gap <= 0.02
+    assert after.table["selected"].sum() == exact.optimal.selected.sum()
