@@ -330,3 +330,21 @@ def recovery_table(seeds: list[int], **options: Any) -> pd.DataFrame:
                          "ring_covered": bool(rec.ring_lo <= ring <= rec.ring_hi),
                          "wdq": rec.wdq, "recording_flag": bool(rec.recording_flag)})
     return pd.DataFrame(rows)
+
+
+def simulated_orders(pool: gpd.GeoDataFrame, n: int = 20, done_date: str = "2024-01-15",
+                     seed: int = 0) -> pd.DataFrame:
+    """A SIMULATED set of completed work orders: ``n`` candidates marked done on ``done_date``.
+
+    The best-ranked half (by ``rank`` when the pool has it) and a random other
+    half, so a demo ledger looks like a city's mix of priorities. For demos
+    and tests only: no crew did this work.
+    """
+    rng = np.random.default_rng(seed)
+    order = (pool.sort_values("rank", kind="stable").index.to_numpy() if "rank" in pool
+             else pool.index.to_numpy())
+    top = list(order[: n // 2])
+    rest = [i for i in order if i not in set(top)]
+    pick = top + list(rng.choice(rest, size=min(n - len(top), len(rest)), replace=False))
+    return pd.DataFrame({"intervention_id": pool.loc[pick, "intervention_id"].astype(str),
+                         "done_date": done_date}).reset_index(drop=True)
