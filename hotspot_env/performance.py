@@ -458,3 +458,40 @@ def _simulated(folder: Path, incidents: Path) -> bool:
             except (ValueError, AttributeError, UnicodeDecodeError):
                 continue
     return False
+
+
+def evaluate_analysis(analysis: Any, orders: pd.DataFrame,
+                      evidence_path: str | os.PathLike[str] | None = None) -> Evaluation:
+    """Evaluate completed work orders against an in-memory analysis (the app's Results).
+
+    The control pool is the analysis' ranked candidates and the incidents are
+    the ones it used (officer-initiated records are already left out there,
+    so the recording guard has nothing to compare and says so).
+
+    Parameters
+    ----------
+    analysis : Analysis
+        A finished analysis with interventions.
+    orders : DataFrame
+        ``intervention_id`` and ``done_date`` (:func:`hotspot_env.ledger.read_orders`).
+    evidence_path : path-like, optional
+        Evidence table (default: the library's).
+    """
+    from hotspot_env.errors import InputError
+    from hotspot_env.evaluation import evaluate
+    from hotspot_env.interventions.evidence import load_library
+    from hotspot_env.ledger import build_ledger
+
+    result = getattr(analysis, "interventions", None) or analysis.extras.get("interventions")
+    if result is None:
+        raise InputError("this analysis has no interventions to evaluate: run the full analysis")
+    pool = result.table()
+    ledger = build_ledger(orders, pool)
+    evaluation = evaluate(ledger, analysis.points, pool, load_library(evidence_path),
+                          timezone=analysis.parameters.get("timezone"))
+    excluded = analysis.counts.get("incidents_excluded_source", 0)
+    if excluded:
+        evaluation.warnings.append(
+            f"The analysis left out {excluded:,} officer-initiated records, so a change in "
+            "recording cannot be checked here: run 'hotspot-env evaluate' on the full records.")
+    return evaluation
