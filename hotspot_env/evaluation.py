@@ -605,7 +605,7 @@ def evaluate(
     overall = _overall_row(pd.concat(panels, ignore_index=True), ledger, has_source, outcomes)
     table = pd.concat([table, pd.DataFrame([overall])], ignore_index=True)[list(TABLE_COLUMNS)]
     for rec in table.itertuples():
-        if rec.recording_flag:
+        if rec.recording_flag and rec.type != OVERALL:
             notes.append(f"{rec.type}: the share of officer-initiated records changed at treated "
                          f"places ({rec.officer_share_treated_before:.0%} -> "
                          f"{rec.officer_share_treated_after:.0%}; controls "
