@@ -49,8 +49,7 @@ def show_results(analysis: Any) -> None:
                        key="results_simulated"):
             from hotspot_env.synth_treatment import simulated_orders
 
-            result = getattr(analysis, "interventions", None) or analysis.extras.get(
-                "interventions")
+            result = analysis.interventions
             if result is not None:
                 orders = simulated_orders(result.table()).to_csv(index=False).encode("utf-8")
     if orders is None:

@@ -32,7 +32,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,9 @@ from hotspot_env import settings
 from hotspot_env.atomic import staged_folder
 from hotspot_env.evaluation import LEVEL, OVERALL, Evaluation
 from hotspot_env.privacy import publishable_counts
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Count columns, published through the privacy gate.
 COUNT_COLUMNS: tuple[str, ...] = (
@@ -460,7 +463,7 @@ def _simulated(folder: Path, incidents: Path) -> bool:
     return False
 
 
-def evaluate_analysis(analysis: Any, orders: pd.DataFrame,
+def evaluate_analysis(analysis: Analysis, orders: pd.DataFrame,
                       evidence_path: str | os.PathLike[str] | None = None) -> Evaluation:
     """Evaluate completed work orders against an in-memory analysis (the app's Results).
 
@@ -482,7 +485,7 @@ def evaluate_analysis(analysis: Any, orders: pd.DataFrame,
     from hotspot_env.interventions.evidence import load_library
     from hotspot_env.ledger import build_ledger
 
-    result = getattr(analysis, "interventions", None) or analysis.extras.get("interventions")
+    result = analysis.interventions
     if result is None:
         raise InputError("this analysis has no interventions to evaluate: run the full analysis")
     pool = result.table()
