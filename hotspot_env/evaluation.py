@@ -693,9 +693,15 @@ def _match(points: np.ndarray, month: np.ndarray, is_y: np.ndarray, site_of: np.
     return np.unique(np.concatenate(chosen))
 
 
-def _panel(itype, month, site_of, ring_of, n_t, matched, unit_start, first, last,
+def _panel(itype: str, month: np.ndarray, site_of: np.ndarray, ring_of: np.ndarray, n_t: int,
+           matched: np.ndarray, unit_start: np.ndarray, first: int, last: int,
            columns: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Place x month counts for treated places, their rings and matched controls."""
+    """Place x month counts for treated places, their rings and matched controls.
+
+    ``site_of``/``ring_of`` give each incident's place (treated ``0..n_t-1``,
+    then control candidates) and ring (treated index); ``columns`` are the
+    incident masks counted (outcome, all records, officer records...).
+    """
     n_months = last - first + 1
     units: list[tuple[str, str, int, np.ndarray]] = []
     for i in range(n_t):
@@ -756,8 +762,12 @@ def _overall_row(panel: pd.DataFrame, ledger: gpd.GeoDataFrame, has_source: bool
                 "each type's own outcome", (math.nan,) * 3, "", math.nan, pooled=pooled)
 
 
-def _row(itype, panel, est, est_all, done, n_controls, has_source, split, outcome_text,
-         prior, prior_source, reach, pooled=None) -> dict[str, Any]:
+def _row(itype: str, panel: pd.DataFrame, est: dict[str, Estimate],
+         est_all: dict[str, Estimate], done: gpd.GeoDataFrame, n_controls: int,
+         has_source: bool, split: int, outcome_text: str, prior: tuple[float, float, float],
+         prior_source: str, reach: float, pooled: pd.DataFrame | None = None
+         ) -> dict[str, Any]:
+    """One row of the evaluation table: estimates, WDQ, recording guard, money, counts."""
     t = est["treated_post"]
     r = est["ring_post"]
     tb, ta, tbm, tam = _before_after(panel, "treated", "y", split)
