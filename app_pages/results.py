@@ -71,6 +71,10 @@ def show_results(analysis: Any) -> None:
                     f"{common.md_escape(verdict(rec))}")
     for message in evaluation.warnings:
         st.warning(message)
+    from hotspot_env.ledger import ledger_csv
+
+    st.download_button("Download the done-ledger (CSV)", ledger_csv(evaluation.ledger),
+                       file_name="interventions_done.csv", mime="text/csv", key="dl_ledger")
     st.download_button("Download the performance report (HTML)",
                        performance_html(evaluation, privacy,
                                         simulated=bool(analysis.parameters.get("simulated"))),

@@ -231,6 +231,10 @@ def test_results_section_evaluates_a_simulated_ledger(session):
     report = _download(page, "Download the performance report (HTML)").decode("utf-8")
     assert "Did it work?" in report and "Simulated data" in report
     assert "Public version" in report
+    ledger = list(csv.DictReader(io.StringIO(
+        _download(page, "Download the done-ledger (CSV)").decode("utf-8"))))
+    assert len(ledger) == 20 and all(row["done_date"] == "2024-01-15" for row in ledger)
+    assert all(row["intervention_id"] in report for row in ledger)
     assert_no_exception(page)
 
 
