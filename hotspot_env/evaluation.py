@@ -703,22 +703,28 @@ def _panel(itype: str, month: np.ndarray, site_of: np.ndarray, ring_of: np.ndarr
     incident masks counted (outcome, all records, officer records...).
     """
     n_months = last - first + 1
-    units: list[tuple[str, str, int, np.ndarray]] = []
-    for i in range(n_t):
-        units.append((f"{itype}:T{i}", "treated", int(unit_start[i]), site_of == i))
-        units.append((f"{itype}:R{i}", "ring", int(unit_start[i]), ring_of == i))
-    for j in matched:
-        units.append((f"{itype}:C{j}", "control", -1, site_of == n_t + j))
-    frames = []
-    valid = month >= 0
-    for name, role, start, where in units:
-        rec = {"unit": name, "role": role, "type": itype, "start": start,
-               "period": np.arange(first, last + 1)}
-        sel = where & valid
-        for col, mask in columns.items():
-            rec[col] = np.bincount(month[sel & mask] - first, minlength=n_months)
-        frames.append(pd.DataFrame(rec))
-    panel = pd.concat(frames, ignore_index=True)
+    n_c = len(matched)
+    # unit codes: treated 0..n_t-1, rings n_t..2n_t-1, matched controls 2n_t..2n_t+n_c-1
+    size = max(int(site_of.max(initial=-1)) + 1 - n_t, int(matched.max(initial=-1)) + 1, 1)
+    control_code = np.full(size, -1, dtype=np.int64)
+    control_code[matched] = 2 * n_t + np.arange(n_c)
+    code = np.where((site_of >= 0) & (site_of < n_t), site_of,
+                    np.where(site_of >= n_t, control_code[np.clip(site_of - n_t, 0, None)],
+                             np.where(ring_of >= 0, n_t + ring_of, -1)))
+    keep = (code >= 0) & (month >= 0)
+    n_units = 2 * n_t + n_c
+    cell = code[keep] * n_months + (month[keep] - first)
+    panel = pd.DataFrame({
+        "unit": np.repeat([f"{itype}:T{i}" for i in range(n_t)]
+                          + [f"{itype}:R{i}" for i in range(n_t)]
+                          + [f"{itype}:C{j}" for j in matched], n_months),
+        "role": np.repeat(["treated"] * n_t + ["ring"] * n_t + ["control"] * n_c, n_months),
+        "type": itype,
+        "start": np.repeat(np.r_[unit_start[:n_t], unit_start[:n_t], np.full(n_c, -1)]
+                           .astype(np.int64), n_months),
+        "period": np.tile(np.arange(first, last + 1), n_units)})
+    for col, mask in columns.items():
+        panel[col] = np.bincount(cell[mask[keep]], minlength=n_units * n_months)
     started = panel["start"] >= 0
     panel = panel[~(started & (panel["period"] == panel["start"]))]  # the month of the work
     after = started & (panel["period"] > panel["start"])

@@ -171,3 +171,26 @@ def test_officer_records_alone_are_refused():
     inc["source"] = "officer_initiated"
     with pytest.raises(InputError, match="officer-initiated"):
         evaluate(sim.ledger, inc, sim.pool, load_library())
+
+
+def test_panel_counts_each_incident_once_in_its_place_and_month():
+    """Brute-force check of the place x month table (treated, ring, matched control)."""
+    from hotspot_env.evaluation import _panel
+
+    rng = np.random.default_rng(3)
+    n, n_t, first, last = 400, 2, 100, 105
+    month = rng.integers(first, last + 1, n)
+    month[:5] = -1  # unknown dates are not counted
+    site_of = rng.integers(-1, n_t + 3, n)  # treated 0-1, candidates 2-4 (= controls 0-2)
+    ring_of = np.where(site_of < 0, rng.integers(-1, n_t, n), -1)
+    y = rng.random(n) < 0.5
+    panel = _panel("x", month, site_of, ring_of, n_t, np.array([0, 2]), np.array([102, 103]),
+                   first, last, {"y": y})
+    for rec in panel.itertuples():
+        kind, idx = rec.unit.split(":")[1][0], int(rec.unit.split(":")[1][1:])
+        where = {"T": site_of == idx, "R": ring_of == idx, "C": site_of == n_t + idx}[kind]
+        assert rec.y == int((where & y & (month == rec.period)).sum())
+        assert rec.period != rec.start  # the month of the work is left out
+    assert set(panel["unit"]) == {"x:T0", "x:T1", "x:R0", "x:R1", "x:C0", "x:C2"}
+    post = panel[panel["treated_post"] == 1]
+    assert (post["role"] == "treated").all() and (post["period"] > post["start"]).all()
