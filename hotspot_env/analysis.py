@@ -299,7 +299,7 @@ def analyze(
         choices.append(announce(Choice(
             "bandwidth_m", bandwidth, "raised to the public-mode minimum so a single incident "
             "cannot be pinpointed")))
-    years = _span_years(points)
+    years = _span_years(points, data.date_precision)
     density = kde(grid, xs, ys, float(bandwidth)) * 1e6
     if years:
         density = density / years
@@ -332,7 +332,8 @@ def analyze(
         "excluded_sources": list(excluded),
         "grid": grid.to_dict(),
         "timezone": timezone,
-        "record_period": record_period(data.frame, timezone),
+        "record_period": record_period(data.frame, timezone, data.date_precision),
+        "date_precision": data.date_precision,
     }
     if privacy == "public":
         parameters["public_min_bandwidth_m"] = float(settings.public_min_bandwidth_m)
@@ -390,10 +391,17 @@ def _read_osm_checked(osm: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame
         raise
 
 
-def _span_years(points: gpd.GeoDataFrame) -> float | None:
-    """Length of the recorded period in years (``None`` without dates)."""
+def _span_years(points: gpd.GeoDataFrame, precision: str | None = None) -> float | None:
+    """Length of the recorded period in years (``None`` without dates).
+
+    Month-only dates cover their whole last month (a single month is about
+    31 days, not one).
+    """
     when = points["datetime"].dropna()
     if when.empty:
         return None
-    days = (when.max() - when.min()).total_seconds() / 86400 + 1
+    last = when.max()
+    if precision == "month":
+        last = last + pd.offsets.MonthBegin(1) - pd.Timedelta(days=1)
+    days = (last - when.min()).total_seconds() / 86400 + 1
     return round(max(days, 1.0) / 365.25, 4)
