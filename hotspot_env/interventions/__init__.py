@@ -36,6 +36,7 @@ import shapely
 
 from hotspot_env.atomic import prepare_folder
 from hotspot_env.choices import Choice, announce
+from hotspot_env.interventions.audit import audit_places
 from hotspot_env.interventions.candidates import attach_costs, generate
 from hotspot_env.interventions.equity import choose_zones, rule_text
 from hotspot_env.interventions.evidence import EvidenceLibrary, load_library
@@ -176,6 +177,11 @@ def stage(
             "portfolio_status", ranking.optimal.status,
             f"the optimiser stopped before proving optimality (gap {ranking.optimal.gap:.2%})")))
     params["ranking"] = ranking.summary()
+    if not len(cands):  # nothing measured to rank: still a list of places to survey
+        audit, audit_choice = audit_places(analysis)
+        choices.append(audit_choice)
+        analysis.extras["audit_places"] = audit
+        params["audit_places"] = int(len(audit))
     analysis.extras.setdefault("stage_timings", {})["ranking"] = ranking.timings()
     analysis.extras["interventions"] = result
     analysis.parameters["interventions"] = params
@@ -216,7 +222,24 @@ def write_interventions(analysis: Any, folder: str | os.PathLike[str]) -> dict[s
     result = analysis.extras.get("interventions")
     if result is None:
         return {}
-    return _write_all(result, folder)
+    written = _write_all(result, folder)
+    audit = analysis.extras.get("audit_places")
+    if audit is not None:
+        written.update(write_audit_places(audit, folder))
+    return written
+
+
+def write_audit_places(audit: gpd.GeoDataFrame, folder: str | os.PathLike[str]
+                       ) -> dict[str, Path]:
+    """``audit_places.csv`` (no geometry) and ``audit_places.geojson`` (WGS 84), atomically."""
+    from hotspot_env.atomic import atomic_path, write_text
+
+    folder = Path(folder)
+    csv_path = write_text(folder / "audit_places.csv",
+                          audit.drop(columns=audit.geometry.name).to_csv(index=False))
+    with atomic_path(folder / "audit_places.geojson") as tmp:
+        audit.to_crs(4326).to_file(tmp, driver="GeoJSON", engine="pyogrio")
+    return {"audit_places_csv": csv_path, "audit_places_geojson": folder / "audit_places.geojson"}
 
 
 def _write_all(result: InterventionsResult, folder: str | os.PathLike[str],
