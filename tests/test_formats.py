@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from hotspot_env.formats import category_map, recognise
 from hotspot_env.forecast import month_periods
+from hotspot_env.formats import category_map, recognise
 from hotspot_env.interventions.impact import CATEGORY_GROUPS, map_categories
 from hotspot_env.io import read_incidents
 from hotspot_env.trends import month_time_step
