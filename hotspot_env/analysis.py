@@ -30,7 +30,7 @@ from hotspot_env.errors import InputError, NoIncidentsError
 from hotspot_env.grid import Grid, choose_cell_size, choose_crs
 from hotspot_env.hotspots import gi_star
 from hotspot_env.io import Incidents, incidents_from_frame, read_incidents, read_layers
-from hotspot_env.osm import file_sha256, osm_from_place, read_osm
+from hotspot_env.osm import file_sha256, place_osm, read_osm
 from hotspot_env.profiles import record_period
 
 logger = logging.getLogger("hotspot_env")
@@ -213,9 +213,14 @@ def analyze(
         osm_layers = _read_osm_checked(osm)
         inputs.append({"path": os.path.basename(str(osm)), "sha256": file_sha256(osm)})
     place_polygon = None
-    if place is not None:
-        osm_layers = osm_from_place(place)
-        place_polygon = osm_layers["streets"].union_all().convex_hull
+    if place is not None:  # the geocoded boundary is the area, not a hull of its streets
+        fetched = place_osm(place)
+        osm_layers, place_polygon = fetched.layers, fetched.boundary
+        inputs.append({"path": f"place: {place}", "sha256": None})
+        choices.append(announce(Choice(
+            "place", fetched.display_name,
+            f"--place {place!r} geocoded by osmnx (Nominatim) to this boundary; its OSM layers "
+            "fetched inside it (Overpass, osmnx cache)")))
     user_layers = None
     if layers is not None:
         user_layers = read_layers(layers)

@@ -79,7 +79,8 @@ def study_area(
         return geom, announce(Choice("study_area", "bbox", "the --bbox given"))
     if place_polygon is not None:
         geom = gpd.GeoSeries([place_polygon], crs=4326).to_crs(crs).iloc[0]
-        return geom, announce(Choice("study_area", "place", "the boundary of the --place"))
+        return geom, announce(Choice("study_area", "place",
+                                           "the boundary polygon osmnx geocoded for --place"))
     if osm_layers is not None and len(osm_layers.get("streets", [])):
         hull = convex_hull(osm_layers["streets"].to_crs(crs).geometry.values)
         return hull.buffer(buffer_m), announce(Choice(
