@@ -210,7 +210,8 @@ def analyze(
 
     osm_layers = None
     if osm is not None:
-        osm_layers = _read_osm_checked(osm)
+        read_box = _regional_box(osm, bbox_tuple, data.frame, choices)
+        osm_layers = _read_osm_checked(osm, read_box)
         inputs.append({"path": os.path.basename(str(osm)), "sha256": file_sha256(osm)})
     place_polygon = None
     if place is not None:  # the geocoded boundary is the area, not a hull of its streets
@@ -364,7 +365,39 @@ def _positive(value: Any) -> bool:
             and math.isfinite(value) and value > 0)
 
 
-def _read_osm_checked(osm: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame]:
+#: Margin (degrees, about 1 km) around the incidents when a regional extract is cut to them.
+REGIONAL_MARGIN_DEG: float = 0.01
+
+
+def _regional_box(osm: str | os.PathLike[str], bbox: tuple[float, float, float, float] | None,
+                  frame: gpd.GeoDataFrame, choices: list[Choice]
+                  ) -> tuple[float, float, float, float] | None:
+    """The box to read from a regional ``.pbf`` (``None``: read the whole file).
+
+    A ``.pbf`` larger than :data:`settings.regional_pbf_mb` is read only
+    inside ``--bbox``, else inside the incidents' extent plus about 1 km.
+    """
+    path = Path(osm)
+    if (not path.is_file() or not path.name.lower().endswith(".pbf")
+            or path.stat().st_size <= settings.regional_pbf_mb * 1024**2):
+        return None
+    if bbox is not None:
+        box, rule = bbox, "the --bbox"
+    else:
+        pts = frame.to_crs(4326) if frame.crs is not None and not frame.crs.equals(4326) else frame
+        w, s, e, n = pts.total_bounds
+        m = REGIONAL_MARGIN_DEG
+        box, rule = (w - m, s - m, e + m, n + m), "the incidents' extent plus about 1 km"
+    choices.append(announce(Choice(
+        "osm_read_box", [round(float(v), 4) for v in box],
+        f"{path.name} is {path.stat().st_size / 1024**2:,.0f} MB, a regional extract (over "
+        f"{settings.regional_pbf_mb:g} MB): only {rule} is read from it")))
+    return box
+
+
+def _read_osm_checked(osm: str | os.PathLike[str],
+                      bbox: tuple[float, float, float, float] | None = None
+                      ) -> dict[str, gpd.GeoDataFrame]:
     """:func:`read_osm` behind cheap checks that give damaged files a clear message."""
     path = Path(osm)
     if path.is_dir():
@@ -388,7 +421,7 @@ def _read_osm_checked(osm: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame
             raise InputError(f"{path.name} is not OSM XML (it does not start with '<'): export "
                              "it again, e.g. from JOSM or the Overpass API")
     try:
-        return read_osm(path)
+        return read_osm(path, bbox=bbox)
     except InputError as exc:
         if str(exc).startswith("cannot read"):
             raise InputError(f"{exc}; the extract looks damaged or incomplete: download or "

@@ -71,7 +71,8 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 
 def read_osm(
-    path: str | os.PathLike[str], cache: bool = True, cache_folder: Path | None = None
+    path: str | os.PathLike[str], cache: bool = True, cache_folder: Path | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
 ) -> dict[str, gpd.GeoDataFrame]:
     """Read the hotspot_env layer set from an OSM file, with caching.
 
@@ -83,6 +84,10 @@ def read_osm(
         Read from / write to the GeoParquet cache keyed by the file's SHA-256.
     cache_folder : Path, optional
         Cache location (default :data:`settings.cache_folder`).
+    bbox : tuple, optional
+        ``(W, S, E, N)`` in WGS 84: read only this box of a ``.pbf`` (pyrosm
+        filters while decoding, so a regional extract never enters memory
+        whole); ignored for XML. The cache is kept per box.
 
     Returns
     -------
@@ -95,10 +100,15 @@ def read_osm(
     suffix = "".join(path.suffixes[-2:]).lower()
     if not (suffix.endswith(".pbf") or suffix.endswith(".osm") or suffix.endswith(".xml")):
         raise InputError(f"OSM file {path.name} must end in .pbf, .osm or .xml")
-    folder = (cache_folder or settings.cache_folder) / file_sha256(path)[:16]
+    bbox = tuple(round(float(v), 6) for v in bbox) if bbox is not None and suffix.endswith(
+        ".pbf") else None
+    key = file_sha256(path)[:16]
+    if bbox is not None:
+        key += "-" + hashlib.sha256(repr(bbox).encode()).hexdigest()[:8]
+    folder = (cache_folder or settings.cache_folder) / key
     if cache and all((folder / f"{name}.parquet").is_file() for name in LAYER_NAMES):
         return {name: gpd.read_parquet(folder / f"{name}.parquet") for name in LAYER_NAMES}
-    layers = _read_pbf(path) if suffix.endswith(".pbf") else _read_xml(path)
+    layers = _read_pbf(path, bbox) if suffix.endswith(".pbf") else _read_xml(path)
     if cache:
         _write_cache(folder, layers)
     return layers
@@ -208,13 +218,13 @@ def _all_tags() -> dict[str, list[str] | bool]:
     return tags
 
 
-def _read_pbf(path: Path) -> dict[str, gpd.GeoDataFrame]:
+def _read_pbf(path: Path, bbox: tuple[float, ...] | None = None) -> dict[str, gpd.GeoDataFrame]:
     import pyrosm
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            osm = pyrosm.OSM(str(path))
+            osm = pyrosm.OSM(str(path), bounding_box=list(bbox) if bbox else None)
             streets = osm.get_network("all")
         except Exception as exc:
             raise InputError(f"cannot read OSM file {path.name}: {exc}") from exc
