@@ -131,6 +131,7 @@ def analyze(
     layers: str | os.PathLike[str] | None = None,
     place: str | None = None,
     bbox: str | tuple[float, float, float, float] | None = None,
+    walk_audit: str | os.PathLike[str] | None = None,
     cell_size: float | None = None,
     bandwidth: float | None = None,
     crs: str | None = None,
@@ -157,6 +158,9 @@ def analyze(
         Place name fetched online with osmnx.
     bbox : str or tuple, optional
         ``W,S,E,N`` in WGS 84.
+    walk_audit : path, optional
+        Walk-audit ratings (:func:`hotspot_env.factors.walkaudit.read_walk_audit`),
+        kept as map layer ``walk_audit`` for the factors stage.
     cell_size : float, optional
         Cell side in metres (default: :func:`hotspot_env.grid.choose_cell_size`).
     bandwidth : float, optional
@@ -222,6 +226,13 @@ def analyze(
             "place", fetched.display_name,
             f"--place {place!r} geocoded by osmnx (Nominatim) to this boundary; its OSM layers "
             "fetched inside it (Overpass, osmnx cache)")))
+    audit_layer = None
+    if walk_audit is not None:
+        from hotspot_env.factors.walkaudit import read_walk_audit
+
+        audit_layer = read_walk_audit(walk_audit)
+        inputs.append({"path": os.path.basename(str(walk_audit)),
+                       "sha256": file_sha256(walk_audit)})
     user_layers = None
     if layers is not None:
         user_layers = read_layers(layers)
@@ -322,6 +333,8 @@ def analyze(
     if user_layers is not None:
         for name, layer in user_layers.items():
             map_layers[f"user:{name}"] = layer.to_crs(proj_crs)
+    if audit_layer is not None:
+        map_layers["walk_audit"] = audit_layer.to_crs(proj_crs)
 
     parameters = {
         "crs": proj_crs.to_string(),
