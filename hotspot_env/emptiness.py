@@ -11,10 +11,11 @@ from typing import Any
 
 import pandas as pd
 
-#: The steps that give the candidates something to measure.
+#: The steps that give the candidates and the risk model something to measure.
 FILL_STEPS: str = ("upload an OpenStreetMap extract of the area (.pbf) on the Data page or "
-                   "pass --osm, give a place name with --place, or add a layer (a GeoPackage "
-                   "of streets, lamps, buildings or vacant lots) with --layers")
+                   "pass --osm, give a place name with --place, add a layer (a GeoPackage "
+                   "of streets, lamps, buildings or vacant lots) with --layers, or import a "
+                   "walk audit with --walk-audit")
 
 
 def interventions_empty_reason(analysis: Any) -> str | None:
@@ -70,3 +71,23 @@ def coverage_notice(analysis: Any) -> str | None:
     return (f"{outside:,} of {total:,} incidents ({outside / total:.0%}) fall outside the "
             f"study area{f' ({area})' if area else ''} and are not analysed. To include them, "
             f"{fix}.")
+
+
+def rtm_empty_reason(analysis: Any) -> str | None:
+    """Why the risk terrain model has no factor table, and what fills it; None when it has."""
+    if analysis is None:
+        return None
+    rtm = analysis.extras.get("rtm")
+    table = getattr(rtm, "table", None)
+    if isinstance(table, pd.DataFrame) and not table.empty:
+        return None
+    return ("No risk terrain model: no factor layer varies across the study area, so no "
+            f"place feature can explain where incidents concentrate. To fit it, {FILL_STEPS}.")
+
+
+def trends_empty_reason(analysis: Any) -> str | None:
+    """Why there are no trends over time, and what fills them; None when there are."""
+    if analysis is None or analysis.extras.get("trends"):
+        return None
+    return ("No trends over time: the incidents have no dates. Add a date column (datetime, "
+            "date, or month as YYYY-MM, as police.uk files have) and run the analysis again.")
