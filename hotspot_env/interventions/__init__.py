@@ -32,6 +32,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from hotspot_env.atomic import prepare_folder
@@ -231,15 +232,35 @@ def write_interventions(analysis: Any, folder: str | os.PathLike[str]) -> dict[s
 
 def write_audit_places(audit: gpd.GeoDataFrame, folder: str | os.PathLike[str]
                        ) -> dict[str, Path]:
-    """``audit_places.csv`` (no geometry) and ``audit_places.geojson`` (WGS 84), atomically."""
-    from hotspot_env.atomic import atomic_path, write_text
+    """``audit_places.csv`` (no geometry) and ``audit_places.geojson`` (WGS 84), atomically.
+
+    Both are byte-identical for the same inputs: fixed column order, ``\\n``
+    line ends, GeoJSON coordinates rounded to 1e-7 degrees.
+    """
+    import json
+
+    from hotspot_env.atomic import write_text
+    from hotspot_env.interventions.audit import AUDIT_COLUMNS
 
     folder = Path(folder)
+    table = pd.DataFrame(audit[list(AUDIT_COLUMNS)])
     csv_path = write_text(folder / "audit_places.csv",
-                          audit.drop(columns=audit.geometry.name).to_csv(index=False))
-    with atomic_path(folder / "audit_places.geojson") as tmp:
-        audit.to_crs(4326).to_file(tmp, driver="GeoJSON", engine="pyogrio")
-    return {"audit_places_csv": csv_path, "audit_places_geojson": folder / "audit_places.geojson"}
+                          table.to_csv(index=False, lineterminator="\n"))
+    wgs = audit.to_crs(4326)
+    geoms = shapely.transform(wgs.geometry.to_numpy(), lambda c: np.round(c, 7))
+    shapes = shapely.to_geojson(geoms) if len(geoms) else []
+    rows = table.astype(object).where(table.notna(), None).to_dict("records")
+    features = [{"type": "Feature", "properties": {k: _plain(v) for k, v in row.items()},
+                 "geometry": json.loads(shape)} for row, shape in zip(rows, shapes, strict=True)]
+    doc = {"type": "FeatureCollection", "name": "audit_places", "features": features}
+    geojson_path = write_text(folder / "audit_places.geojson",
+                              json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
+    return {"audit_places_csv": csv_path, "audit_places_geojson": geojson_path}
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as plain Python values for JSON."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _write_all(result: InterventionsResult, folder: str | os.PathLike[str],
