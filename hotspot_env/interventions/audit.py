@@ -121,11 +121,14 @@ def audit_places(analysis: Any, n: int = MAX_AUDIT_PLACES) -> tuple[gpd.GeoDataF
         "reason": reason,
     })
     table = gpd.GeoDataFrame(frame, geometry=[geoms[i] for i in order], crs=grid.crs)
+    step = ("add layers (--osm, --place, --layers or --walk-audit)" if reason == NO_LAYERS_REASON
+            else "map what the survey finds (lamps, vacant lots, walls) in --layers or "
+            "--walk-audit")
     choice = announce(Choice(
         "audit_places", int(keep),
-        f"no candidate intervention could be generated ({reason}), so {source} are listed as "
-        "'audit this place', ranked by recorded incidents: survey them, then add the layers "
-        "(--osm, --place or --layers) to rank measured interventions"))
+        f"no candidate intervention is left to rank ({reason}), so {source} are listed as "
+        f"'audit this place', ranked by recorded incidents: survey them, then {step} to rank "
+        "measured interventions"))
     return table, choice
 
 
