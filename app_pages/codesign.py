@@ -93,6 +93,7 @@ st.subheader("Places to talk about")
 audit = emptiness.audit_table(analysis, privacy="public")
 if audit is not None:
     st.caption(emptiness.interventions_empty_reason(analysis) or "")
+    st.caption(emptiness.audit_caption(audit))
     st.dataframe(audit, hide_index=True, use_container_width=True, key="cd_audit")
 else:
     st.dataframe(places.top_places(analysis, 10, privacy="public"), hide_index=True,

@@ -34,6 +34,7 @@ if empty_reason:
     audit = emptiness.audit_table(analysis)
     if audit is not None:
         st.subheader("Audit these places first")
+        st.caption(emptiness.audit_caption(audit))
         st.dataframe(audit, hide_index=True, use_container_width=True, key="iv_audit")
 
 weights_default = view.default_weights()

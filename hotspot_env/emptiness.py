@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 #: The steps that give the candidates and the risk model something to measure.
@@ -41,18 +42,19 @@ def audit_table(analysis: Any, privacy: str | None = None) -> pd.DataFrame | Non
     """The "audit this place" shortlist without geometry (None when not made).
 
     ``privacy="public"`` on an internal run publishes its counts as public mode
-    would (``"<k"`` or rounded to 10), e.g. for the residents' page.
+    would (``"<k"`` below the threshold), e.g. for the residents' page.
     """
     audit = analysis.extras.get("audit_places") if analysis is not None else None
     if audit is None or not len(audit):
         return None
     table = pd.DataFrame(audit.drop(columns=audit.geometry.name))
     if privacy == "public" and analysis.parameters.get("privacy") != "public":
-        from hotspot_env.interventions.audit import _published
+        from hotspot_env.privacy import publishable_counts
 
-        public = {**analysis.parameters, "privacy": "public"}
+        k = analysis.parameters.get("k_threshold")
         for name in ("incidents", "busiest_cell_incidents"):
-            table[name] = _published(table[name].to_numpy(float), public)
+            values = table[name].to_numpy(dtype=np.int64)
+            table[name] = [str(v) for v in publishable_counts(values, "public", k)]
     return table
 
 
@@ -91,3 +93,12 @@ def trends_empty_reason(analysis: Any) -> str | None:
         return None
     return ("No trends over time: the incidents have no dates. Add a date column (datetime, "
             "date, or month as YYYY-MM, as police.uk files have) and run the analysis again.")
+
+
+def audit_caption(table: pd.DataFrame) -> str:
+    """One line above the audit table: how many places, and where to start."""
+    first = table.iloc[0]
+    where = first["street"] if isinstance(first["street"], str) and first["street"] else (
+        f"near {first['location']}")
+    return (f"{len(table)} places ranked by recorded incidents; start with {first['audit_id']} "
+            f"({where}, {first['incidents']} incidents in its area).")

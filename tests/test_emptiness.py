@@ -42,9 +42,11 @@ def test_rtm_and_trends_say_why(incidents_only):
 
 def test_audit_table_published_for_residents(incidents_only):
     table = emptiness.audit_table(incidents_only, privacy="public")
-    assert all(isinstance(v, str) for v in table["incidents"])
     exact = emptiness.audit_table(incidents_only)
     assert all(isinstance(v, (int, np.integer)) for v in exact["incidents"])
+    for shown, true in zip(table["busiest_cell_incidents"], exact["busiest_cell_incidents"],
+                           strict=True):
+        assert shown == ("<5" if true < 5 else str(true))
 
 
 def test_coverage_notice_counts_incidents_outside_and_suggests_a_fix():
@@ -72,3 +74,11 @@ def test_top_places_ignore_a_flat_risk_score(incidents_only):
     kde = np.where(analysis.grid.mask, analysis.arrays["kde"], -np.inf)
     assert table["cell_id"].iloc[0] == int(np.argmax(kde))
     assert "density" in table.columns
+
+
+def test_audit_caption_names_the_first_place(incidents_only):
+    table = emptiness.audit_table(incidents_only)
+    caption = emptiness.audit_caption(table)
+    first = table.iloc[0]
+    assert caption.startswith(f"{len(table)} places ranked by recorded incidents; start with A01")
+    assert f"{first['incidents']} incidents" in caption

@@ -21,6 +21,7 @@ import shapely
 
 from hotspot_env.choices import Choice, announce
 from hotspot_env.places import nearest_street
+from hotspot_env.privacy import published_counts
 
 #: Most audit places listed.
 MAX_AUDIT_PLACES: int = 20
@@ -64,8 +65,10 @@ def audit_places(analysis: Any, n: int = MAX_AUDIT_PLACES) -> tuple[gpd.GeoDataF
     GeoDataFrame
         :data:`AUDIT_COLUMNS`; geometry, ``location`` and ``street`` are the
         area's busiest cell, where the survey starts (grid CRS).
-        ``incidents`` is as publishable: exact in internal mode; in public
-        mode ``"<k"`` below the k-threshold, else rounded to the nearest 10.
+        ``incidents`` (the area) and ``busiest_cell_incidents`` are as
+        publishable (:mod:`hotspot_env.privacy`): exact in internal mode; in
+        public mode ``"<k"`` below the k-threshold (with Laplace noise first
+        when the run has ``dp_epsilon``).
     Choice
         The announcement (how many places, from what).
     """
@@ -105,15 +108,16 @@ def audit_places(analysis: Any, n: int = MAX_AUDIT_PLACES) -> tuple[gpd.GeoDataF
     centres = shapely.centroid(geoms)
     lonlat = gpd.GeoSeries(centres, crs=grid.crs).to_crs(4326)
     location = [f"{lonlat.y.iloc[i]:.3f}, {lonlat.x.iloc[i]:.3f}" for i in range(keep)]
-    shown = _published(harm, analysis.parameters)
+    shown = _published(harm, analysis)
     reason = NO_LAYERS_REASON if not has_layers(analysis) else NOTHING_MAPPED_REASON
+    cell_counts = published_counts(analysis).astype(object)  # the same values as cells.gpkg
     frame = pd.DataFrame({
         "audit_id": [f"A{i + 1:02d}" for i in range(keep)],
         "rank": np.arange(1, keep + 1),
         "location": [location[i] for i in order],
         "street": [streets[i] for i in order],
         "cells": n_cells[order].astype(int),
-        "busiest_cell_incidents": [_published(local[busiest], analysis.parameters)[i]
+        "busiest_cell_incidents": [cell_counts[rows[busiest[i]], cols[busiest[i]]]
                                    for i in order],
         "area_km2": np.round(n_cells[order] * grid.cell_area_km2, 3),
         "incidents": [shown[i] for i in order],
@@ -132,9 +136,28 @@ def audit_places(analysis: Any, n: int = MAX_AUDIT_PLACES) -> tuple[gpd.GeoDataF
     return table, choice
 
 
-def _published(harm: np.ndarray, parameters: dict[str, Any]) -> list[Any]:
-    """Area totals as they may be shown (public mode: ``"<k"`` or rounded to 10)."""
-    if parameters.get("privacy") != "public":
-        return [int(round(v)) for v in harm]
-    k = int(parameters.get("k_threshold") or 5)
-    return [f"<{k}" if v < k else f"about {int(round(v / 10.0) * 10)}" for v in harm]
+def _published(harm: np.ndarray, analysis: Any, privacy: str | None = None) -> list[Any]:
+    """Area totals as they may be shown, through the one privacy gate.
+
+    Internal mode: exact integers. Public mode: :func:`hotspot_env.privacy.
+    publishable_counts` (Laplace noise when the run has ``dp_epsilon``, from its
+    secret seed with an offset of its own; ``"<k"`` below the threshold), as
+    every other count output.
+    """
+    import zlib
+
+    from hotspot_env.privacy import publishable_counts
+
+    params = analysis.parameters
+    mode = privacy or params.get("privacy", "internal")
+    epsilon = params.get("dp_epsilon") if mode == "public" else None
+    seed = analysis.extras.get("dp_seed")
+    if epsilon is not None and seed is None:
+        import secrets
+
+        seed = analysis.extras["dp_seed"] = secrets.randbits(32)
+    offset = zlib.crc32(b"audit_places") % 100_000
+    values = publishable_counts(np.rint(np.asarray(harm, dtype=float)).astype(np.int64), mode,
+                                params.get("k_threshold"), epsilon,
+                                None if seed is None else seed + offset)
+    return [v.item() if isinstance(v, np.generic) else v for v in np.asarray(values).tolist()]
