@@ -88,7 +88,7 @@ if not shown:
 for spec in shown:
     st.markdown(f"**{common.md_escape(spec.title)}.** {spec.note}")
 
-rtm = analysis.extras.get("rtm")
+rtm = analysis.rtm
 if rtm is not None:
     st.subheader("Risk terrain model")
     st.markdown(common.md_escape(getattr(rtm, "headline", ""), 400))
@@ -107,7 +107,7 @@ if rtm_reason:
     st.info(rtm_reason)
 
 st.subheader("Over time")
-trends = analysis.extras.get("trends")
+trends = analysis.trends
 if trends:
     cube = trends.get("cube", {})
     labels, totals = cube.get("labels") or [], cube.get("incidents_per_step") or []

@@ -7,10 +7,13 @@ announces the same facts as choices.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: The steps that give the candidates and the risk model something to measure.
 FILL_STEPS: str = ("upload an OpenStreetMap extract of the area (.pbf) on the Data page or "
@@ -19,9 +22,9 @@ FILL_STEPS: str = ("upload an OpenStreetMap extract of the area (.pbf) on the Da
                    "walk audit with --walk-audit")
 
 
-def interventions_empty_reason(analysis: Any) -> str | None:
+def interventions_empty_reason(analysis: Analysis | None) -> str | None:
     """Why no intervention was ranked and what fills the list; None when some were."""
-    result = analysis.extras.get("interventions") if analysis is not None else None
+    result = analysis.interventions if analysis is not None else None
     if result is None:
         return ("The interventions stage has not run for this analysis: run the full "
                 "analysis (hotspot-env analyze) to rank interventions.")
@@ -38,13 +41,13 @@ def interventions_empty_reason(analysis: Any) -> str | None:
     return f"{why} To fill this list, {FILL_STEPS}. Meanwhile the places below are worth a survey."
 
 
-def audit_table(analysis: Any, privacy: str | None = None) -> pd.DataFrame | None:
+def audit_table(analysis: Analysis | None, privacy: str | None = None) -> pd.DataFrame | None:
     """The "audit this place" shortlist without geometry (None when not made).
 
     ``privacy="public"`` on an internal run publishes its counts as public mode
     would (``"<k"`` below the threshold), e.g. for the residents' page.
     """
-    audit = analysis.extras.get("audit_places") if analysis is not None else None
+    audit = analysis.audit_places if analysis is not None else None
     if audit is None or not len(audit):
         return None
     table = pd.DataFrame(audit.drop(columns=audit.geometry.name))
@@ -58,7 +61,7 @@ def audit_table(analysis: Any, privacy: str | None = None) -> pd.DataFrame | Non
     return table
 
 
-def coverage_notice(analysis: Any) -> str | None:
+def coverage_notice(analysis: Analysis | None) -> str | None:
     """How many incidents fall outside the inputs' coverage, and the fix; None when all inside."""
     if analysis is None:
         return None
@@ -75,11 +78,11 @@ def coverage_notice(analysis: Any) -> str | None:
             f"{fix}.")
 
 
-def rtm_empty_reason(analysis: Any) -> str | None:
+def rtm_empty_reason(analysis: Analysis | None) -> str | None:
     """Why the risk terrain model has no factor table, and what fills it; None when it has."""
     if analysis is None:
         return None
-    rtm = analysis.extras.get("rtm")
+    rtm = analysis.rtm
     table = getattr(rtm, "table", None)
     if isinstance(table, pd.DataFrame) and not table.empty:
         return None
@@ -87,9 +90,9 @@ def rtm_empty_reason(analysis: Any) -> str | None:
             f"place feature can explain where incidents concentrate. To fit it, {FILL_STEPS}.")
 
 
-def trends_empty_reason(analysis: Any) -> str | None:
+def trends_empty_reason(analysis: Analysis | None) -> str | None:
     """Why there are no trends over time, and what fills them; None when there are."""
-    if analysis is None or analysis.extras.get("trends"):
+    if analysis is None or analysis.trends:
         return None
     return ("No trends over time: the incidents have no dates. Add a date column (datetime, "
             "date, or month as YYYY-MM, as police.uk files have) and run the analysis again.")

@@ -23,7 +23,8 @@ from tests.app_server import (  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.browser
 
-SLICE = Path(__file__).resolve().parent / "data" / "west_yorkshire_street_sample.csv"
+SLICE = (Path(__file__).resolve().parent / "data" / "west_yorkshire"
+         / "2018-07-west-yorkshire-street-leeds-centre.csv")
 
 
 def test_incidents_only_upload_gives_an_explained_shortlist(browser, app_server):

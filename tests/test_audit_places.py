@@ -30,8 +30,8 @@ def incidents_only():
 
 def test_incidents_only_gives_ranked_explained_shortlist(incidents_only):
     analysis, centres = incidents_only
-    assert len(analysis.extras["interventions"].candidates) == 0
-    audit = analysis.extras["audit_places"]
+    assert len(analysis.interventions.candidates) == 0
+    audit = analysis.audit_places
     assert len(audit) >= 2
     assert (audit["reason"] == NO_LAYERS_REASON).all()
     assert audit["incidents"].is_monotonic_decreasing
@@ -52,7 +52,7 @@ def test_public_mode_never_shows_a_small_exact_count():
     frame, _ = _incidents()
     analysis = run(frame, cell_size=100.0, privacy="public",
                    stages=["factors", "rtm", "interventions"])
-    audit = analysis.extras["audit_places"]
+    audit = analysis.audit_places
     values = list(audit["incidents"]) + list(audit["busiest_cell_incidents"])
     for value in values:  # nothing below k is shown exactly
         assert value == "<5" or int(value) >= 5

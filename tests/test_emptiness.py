@@ -31,7 +31,7 @@ def test_empty_interventions_say_why_and_how_to_fill(incidents_only):
         assert step in reason
     table = emptiness.audit_table(incidents_only)
     assert len(table) > 0 and "geometry" not in table.columns
-    busy = SimpleNamespace(extras={"interventions": SimpleNamespace(candidates=[1, 2])})
+    busy = SimpleNamespace(interventions=SimpleNamespace(candidates=[1, 2]))
     assert emptiness.interventions_empty_reason(busy) is None
 
 

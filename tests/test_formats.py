@@ -1,7 +1,8 @@
 """Open-data formats read as they come: columns, dates, categories, outdoor, identifiers.
 
-Fixtures in tests/data/: a real police.uk slice (West Yorkshire, OGL v3) and
-synthetic header-faithful samples of the other portals (see its README).
+Fixtures in tests/data/: the real police.uk slices (West Yorkshire, Leeds
+centre, July 2016-2018, OGL v3) and synthetic header-faithful samples of the
+other portals (see its README).
 Expected values are worked out by hand from the rows and the portals' zones.
 """
 
@@ -22,7 +23,9 @@ from hotspot_env.io import read_incidents
 from hotspot_env.trends import month_time_step
 
 DATA = Path(__file__).resolve().parent / "data"
-WY = DATA / "west_yorkshire_street_sample.csv"
+WY_DIR = DATA / "west_yorkshire"
+WY = WY_DIR / "2018-07-west-yorkshire-street-leeds-centre.csv"
+WY_YEARS = [WY_DIR / f"{y}-07-west-yorkshire-street-leeds-centre.csv" for y in (2016, 2017, 2018)]
 
 SAMPLES = {  # file -> (format, rows with coordinates, (outdoor, indoor, unknown))
     "chicago_sample.csv": ("chicago", 30, (12, 12, 6)),
@@ -31,7 +34,8 @@ SAMPLES = {  # file -> (format, rows with coordinates, (outdoor, indoor, unknown
     "los_angeles_sample.csv": ("los_angeles", 30, (15, 8, 7)),
     "toronto_sample.csv": ("toronto", 30, (5, 15, 10)),
     "sao_paulo_ssp_sample.csv": ("sao_paulo_ssp", 30, (8, 15, 7)),
-    "west_yorkshire_street_sample.csv": ("police_uk", 80, (0, 0, 80)),
+    "west_yorkshire/2018-07-west-yorkshire-street-leeds-centre.csv": ("police_uk", 1034,
+                                                                      (0, 0, 1034)),
 }
 
 
@@ -79,7 +83,8 @@ def test_identifying_columns_never_enter_the_frame():
     # SSP row 0: 2023-02-01 00:30, America/Sao_Paulo (UTC-3) -> 03:30 UTC
     ("sao_paulo_ssp_sample.csv", 0, "2023-02-01 03:30", True),
     # police.uk: month only -> first of the month, 00:00 UTC, no time
-    ("west_yorkshire_street_sample.csv", 0, "2017-07-01 00:00", False),
+    ("west_yorkshire/2018-07-west-yorkshire-street-leeds-centre.csv", 0, "2018-07-01 00:00",
+     False),
 ])
 def test_dates_and_times_in_each_portal_style(name, row, utc, timed):
     frame = read_incidents(DATA / name).frame
@@ -93,13 +98,40 @@ def test_dates_and_times_in_each_portal_style(name, row, utc, timed):
 
 def test_police_uk_slice_is_month_precision_with_police_categories():
     data = read_incidents(WY)
-    assert data.n_read == 83 and data.n_invalid == 3  # three "No Location" rows
+    assert data.n_read == 1039 and data.n_invalid == 5  # five "No Location" rows
     assert data.date_precision == "month"
     assert not data.frame["time_known"].any()
-    months = sorted(data.frame["datetime"].dt.strftime("%Y-%m").unique())
-    assert months == ["2017-07", "2018-07"]
+    assert sorted(data.frame["datetime"].dt.strftime("%Y-%m").unique()) == ["2018-07"]
     cats = set(pd.read_csv(WY, dtype=str)["Crime type"].str.lower())
-    assert set(data.frame["category"]) <= cats
+    assert set(data.frame["category"]) == cats - {np.nan}
+
+
+def _three_years(tmp_path: Path) -> Path:
+    """The three July slices as one file (as a user would concatenate downloads)."""
+    frames = [pd.read_csv(p, dtype=str, keep_default_na=False) for p in WY_YEARS]
+    path = tmp_path / "west-yorkshire-2016-2018.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    return path
+
+
+def test_three_julys_give_year_on_year_trends_and_forecast(tmp_path):
+    from hotspot_env.pipeline import run
+
+    path = _three_years(tmp_path)
+    analysis = run(path, stages=["factors", "forecast", "rtm", "trends"])
+    choices = {c.name: c for c in analysis.choices}
+    assert analysis.parameters["date_precision"] == "month"
+    assert analysis.parameters["record_period"] == ["2016-07-01", "2018-07-31"]
+    assert choices["time_step"].value == "year"
+    assert choices["forecast_period"].value == "year"
+    cube = analysis.trends["cube"]
+    # each year's step holds exactly that July's located incidents (counted independently)
+    per_year = [int(pd.read_csv(p, dtype=str)["Longitude"].notna().sum()) for p in WY_YEARS]
+    assert cube["labels"] == ["2016", "2017", "2018"]
+    assert cube["incidents_per_step"] == per_year
+    change = analysis.trends["change"]
+    assert change["before"].startswith("2017-01-01") and change["after"].startswith("2018-01-01")
+    assert analysis.forecast is not None
 
 
 def test_category_map_covers_police_uk_and_only_known_targets():
@@ -152,7 +184,8 @@ def test_police_uk_end_to_end_no_identifier_in_any_output(tmp_path):
     assert "date_precision set to month" in result.output
     raw = pd.read_csv(WY, dtype=str)
     secrets = ([i for i in raw["Crime ID"].dropna()] + ["Investigation complete",
-                                                          "Status update unavailable"])
+                                                          "Status update unavailable",
+                                                          "Leeds 111"])
     for path in tmp_path.rglob("*"):
         if path.is_file():
             blob = path.read_bytes()

@@ -1,7 +1,7 @@
 """Environmental interventions: candidates, expected prevented incidents, portfolio, work orders.
 
 The pipeline stage :func:`stage` turns an analysis into ranked candidate
-interventions (``analysis.extras["interventions"]``, an
+interventions (``analysis.interventions``, an
 :class:`~hotspot_env.interventions.result.InterventionsResult`), and
 :func:`write_interventions` writes the table, the work-order sheet and the
 state that ``hotspot-env rank`` re-ranks from. Modules, one idea each:
@@ -28,7 +28,7 @@ import html
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -57,6 +57,10 @@ from hotspot_env.interventions.result import (
     state_bytes,
 )
 from hotspot_env.interventions.workorders import write_outputs
+from hotspot_env.stages import declares
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 __all__ = ["InterventionsResult", "Ranking", "load_library", "rank_folder", "report_section",
            "stage", "write_interventions"]
@@ -67,8 +71,10 @@ __all__ = ["InterventionsResult", "Ranking", "load_library", "rank_folder", "rep
 MIN_HARM_RATIO: float = 1.0
 
 
+@declares(reads=("factors", "arrays.forecast", "arrays.why", "arrays.timing"),
+          adds=("interventions", "audit_places", "stage_timings"))
 def stage(
-    analysis: Any,
+    analysis: Analysis,
     budget: float | None = None,
     weights: str | dict[str, float] | None = None,
     proposals: gpd.GeoDataFrame | str | os.PathLike[str] | None = None,
@@ -119,7 +125,7 @@ def stage(
     time_limit : float
         Optimiser time limit (s).
 
-    Adds ``analysis.extras["interventions"]``, ``analysis.parameters
+    Adds ``analysis.interventions``, ``analysis.parameters
     ["interventions"]`` and the choices made.
     """
     library = load_library(evidence_path, costs_path)
@@ -181,10 +187,10 @@ def stage(
     if not len(cands):  # nothing measured to rank: still a list of places to survey
         audit, audit_choice = audit_places(analysis)
         choices.append(audit_choice)
-        analysis.extras["audit_places"] = audit
+        analysis.audit_places = audit
         params["audit_places"] = int(len(audit))
-    analysis.extras.setdefault("stage_timings", {})["ranking"] = ranking.timings()
-    analysis.extras["interventions"] = result
+    analysis.stage_timings["ranking"] = ranking.timings()
+    analysis.interventions = result
     analysis.parameters["interventions"] = params
     analysis.choices.extend(choices)
 
@@ -212,7 +218,7 @@ def _near_harm(cands, model, library: EvidenceLibrary, baseline, ratio: float):
     return always | near, rule
 
 
-def write_interventions(analysis: Any, folder: str | os.PathLike[str]) -> dict[str, Path]:
+def write_interventions(analysis: Analysis, folder: str | os.PathLike[str]) -> dict[str, Path]:
     """Write the interventions outputs and the re-ranking state into ``folder``.
 
     Returns ``{}`` when the stage has not run. Files: ``interventions.csv``,
@@ -220,11 +226,11 @@ def write_interventions(analysis: Any, folder: str | os.PathLike[str]) -> dict[s
     ``workorders.html`` and the state (``interventions_state.npz``,
     ``interventions_candidates.parquet``, ``interventions_basemap.parquet``).
     """
-    result = analysis.extras.get("interventions")
+    result = analysis.interventions
     if result is None:
         return {}
     written = _write_all(result, folder)
-    audit = analysis.extras.get("audit_places")
+    audit = analysis.audit_places
     if audit is not None:
         written.update(write_audit_places(audit, folder))
     return written
@@ -258,7 +264,7 @@ def write_audit_places(audit: gpd.GeoDataFrame, folder: str | os.PathLike[str]
     return {"audit_places_csv": csv_path, "audit_places_geojson": geojson_path}
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> object:
     """numpy scalars as plain Python values for JSON."""
     return value.item() if isinstance(value, np.generic) else value
 
@@ -304,9 +310,9 @@ def rank_folder(
     return result, ranking, _write_all(result, out, ranking)
 
 
-def report_section(analysis: Any) -> tuple[str, str] | None:
+def report_section(analysis: Analysis) -> tuple[str, str] | None:
     """A section for ``report.html``: portfolio, top candidates, equity flags."""
-    result = analysis.extras.get("interventions")
+    result = analysis.interventions
     if result is None:
         return None
     ranking = result.ranking or result.rerank()

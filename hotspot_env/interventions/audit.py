@@ -12,7 +12,7 @@ most incidents stand in (announced).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -22,6 +22,9 @@ import shapely
 from hotspot_env.choices import Choice, announce
 from hotspot_env.places import nearest_street
 from hotspot_env.privacy import published_counts
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Most audit places listed.
 MAX_AUDIT_PLACES: int = 20
@@ -44,13 +47,14 @@ AUDIT_COLUMNS: tuple[str, ...] = ("audit_id", "rank", "location", "street", "cel
                                   "reason")
 
 
-def has_layers(analysis: Any) -> bool:
+def has_layers(analysis: Analysis) -> bool:
     """True when the run had any OSM or user layer with a feature."""
     return any(layer is not None and len(layer) for name, layer in analysis.map_layers.items()
                if name not in ("emerging_hot_spots",))
 
 
-def audit_places(analysis: Any, n: int = MAX_AUDIT_PLACES) -> tuple[gpd.GeoDataFrame, Choice]:
+def audit_places(analysis: Analysis,
+                 n: int = MAX_AUDIT_PLACES) -> tuple[gpd.GeoDataFrame, Choice]:
     """Hot spot areas as "audit this place" candidates, ranked by harm.
 
     Parameters
@@ -136,7 +140,7 @@ def audit_places(analysis: Any, n: int = MAX_AUDIT_PLACES) -> tuple[gpd.GeoDataF
     return table, choice
 
 
-def _published(harm: np.ndarray, analysis: Any, privacy: str | None = None) -> list[Any]:
+def _published(harm: np.ndarray, analysis: Analysis, privacy: str | None = None) -> list[Any]:
     """Area totals as they may be shown, through the one privacy gate.
 
     Internal mode: exact integers. Public mode: :func:`hotspot_env.privacy.
@@ -151,11 +155,11 @@ def _published(harm: np.ndarray, analysis: Any, privacy: str | None = None) -> l
     params = analysis.parameters
     mode = privacy or params.get("privacy", "internal")
     epsilon = params.get("dp_epsilon") if mode == "public" else None
-    seed = analysis.extras.get("dp_seed")
+    seed = analysis.dp_seed
     if epsilon is not None and seed is None:
         import secrets
 
-        seed = analysis.extras["dp_seed"] = secrets.randbits(32)
+        seed = analysis.dp_seed = secrets.randbits(32)
     offset = zlib.crc32(b"audit_places") % 100_000
     values = publishable_counts(np.rint(np.asarray(harm, dtype=float)).astype(np.int64), mode,
                                 params.get("k_threshold"), epsilon,
