@@ -19,8 +19,9 @@ Matched controls
     (:class:`scipy.spatial.cKDTree`).
 Outcome
     Only the records the intervention could affect: the categories and hours
-    of its evidence rows (dark incidents, sun below civil twilight, for
-    lighting; :mod:`hotspot_env.factors.darkness`). When the data has a
+    of its evidence rows (dark outdoor incidents for lighting: sun below civil
+    twilight, :mod:`hotspot_env.factors.darkness`, and not placed indoors by a
+    premise field). When the data has a
     ``source`` field the outcome counts records *not* initiated by officers:
     where patrols go is a decision an intervention can change, so officer
     records measure enforcement, not harm.
@@ -163,7 +164,12 @@ def outcome_mask(incidents: pd.DataFrame, outcome: Outcome, light: np.ndarray,
     mask = np.ones(len(incidents), dtype=bool) if outcome.all_categories else np.where(
         group >= 0, outcome.groups[np.clip(group, 0, None)], False)
     if outcome.dark_only:
+        # lighting changes what happens outdoors after dark: records known to be indoors
+        # (a premise field through data/category_map.csv) are left out, unknown ones kept
         mask &= np.asarray(light) == "dark"
+        if "outdoor" in incidents:
+            mask &= ~incidents["outdoor"].astype("boolean").eq(False).fillna(False).to_numpy(
+                dtype=bool)
     elif outcome.window is not None:
         from hotspot_env.interventions.impact import in_window
 
@@ -545,6 +551,12 @@ def evaluate(
         raise InputError(f"the incidents end in {month_label(last)}, before any month after the "
                          f"last work ({ledger['done_date'].max()}): pass incidents that cover the "
                          "months after it")
+    if "outdoor" in inc and inc["outdoor"].notna().any():
+        choices.append(announce(Choice(
+            "outdoor_only", "for lighting",
+            "the lighting outcome leaves out records the premise field places indoors "
+            f"({int(inc['outdoor'].astype('boolean').eq(False).sum()):,}); records without a "
+            "premise are kept")))
     choices.append(announce(Choice(
         "evaluation_period", "calendar month",
         "counts per place and month (UTC); the month of the work is left out at treated places "

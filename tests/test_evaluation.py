@@ -194,3 +194,16 @@ def test_panel_counts_each_incident_once_in_its_place_and_month():
     assert set(panel["unit"]) == {"x:T0", "x:T1", "x:R0", "x:R1", "x:C0", "x:C2"}
     post = panel[panel["treated_post"] == 1]
     assert (post["role"] == "treated").all() and (post["period"] > post["start"]).all()
+
+
+def test_lighting_outcome_leaves_out_known_indoor_records():
+    from hotspot_env.evaluation import outcome_mask
+
+    light = outcome_for("new_streetlight", load_library())
+    frame = pd.DataFrame({"category": ["robbery"] * 4 + ["disorder"],
+                          "outdoor": pd.array([True, False, None, True, True], dtype="boolean")})
+    dark = np.array(["dark", "dark", "dark", "day", "dark"])
+    hours = np.full(5, np.nan)
+    assert outcome_mask(frame, light, dark, hours).tolist() == [True, False, True, False, False]
+    green = outcome_for("vacant_lot_greening", load_library())  # not lighting: indoors count
+    assert outcome_mask(frame.assign(category="burglary"), green, dark, hours).all()
