@@ -15,7 +15,7 @@ import altair as alt
 import pandas as pd
 from streamlit_folium import st_folium
 
-from hotspot_env import labels, mapview, places, scenarios
+from hotspot_env import emptiness, labels, mapview, places, scenarios
 from hotspot_env.errors import HotspotEnvError
 
 analysis = common.load_analysis("public")  # public mode, always: small counts hidden
@@ -46,6 +46,11 @@ if view is not None:
         portfolio = view.rank(budget, weights, proposals)
     except HotspotEnvError as exc:
         st.error(common.md_escape(str(exc), 600))
+    for note in view.weight_notes(weights).values():
+        st.info(common.md_escape(note, 600))
+if portfolio is not None:
+    for warning in portfolio.warnings:
+        st.warning(common.md_escape(warning, 600), icon=":material/warning:")
 
 map_col, side_col = st.columns([1.7, 1], gap="large")
 with map_col:
@@ -97,13 +102,20 @@ with side_col:
         st.caption("None yet.")
 
 st.subheader("Places to talk about")
+audit = emptiness.audit_table(analysis, privacy="public")
+if audit is not None:
+    st.caption(emptiness.interventions_empty_reason(analysis) or "")
+    st.caption(emptiness.audit_caption(audit))
+    talk = audit
+else:
+    talk = places.top_places(analysis, 10, privacy="public")
 # A plain HTML table (not a data grid): our large type applies and the "why"
 # text wraps instead of being cut at the column edge.
-talk = places.top_places(analysis, 10, privacy="public")
+talk = talk.copy()
 for column in talk.select_dtypes("float").columns:  # an HTML table prints every digit
     talk[column] = talk[column].map(labels.plain_number)
 st.table(talk.rename(columns={c: labels.field_label(c) for c in talk.columns}).set_index(
-    labels.field_label("cell_id")))
+    labels.field_label(talk.columns[0])))
 
 st.subheader("Two scenarios side by side")
 if portfolio is None:
@@ -132,8 +144,13 @@ else:
         for col, (_, row) in zip(cols, summary.iterrows(), strict=True):
             col.markdown(f"### {row['scenario']}")
             prevented = row["prevented"]
-            col.metric("Prevented incidents per year (expected)",
-                       "–" if pd.isna(prevented) else f"{prevented:,.1f}")
+            col.metric("Prevented incidents per year (joint effect)",
+                       "–" if pd.isna(prevented) else f"{prevented:,.1f}",
+                       help="Overlapping sites combined, never counted twice: the same number "
+                            "as on the Interventions page and the work orders.")
+            if pd.notna(row["prevented_low"]) and pd.notna(row["prevented_high"]):
+                col.caption(f"80 % interval {row['prevented_low']:,.1f} to "
+                            f"{row['prevented_high']:,.1f}")
             col.metric("Cost (USD per year)", f"{row['cost']:,.0f}")
             col.metric("Sites", f"{int(row['sites'])}  ·  proposals funded: "
                        f"{int(row['proposals_funded'])}")

@@ -14,7 +14,7 @@ import altair as alt
 import pandas as pd
 from streamlit_folium import st_folium
 
-from hotspot_env import labels, mapview, places, timeslice
+from hotspot_env import emptiness, labels, mapview, places, timeslice
 
 privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)
@@ -163,6 +163,12 @@ if rtm is not None:
                        for c in table.columns if c not in config})
         st.dataframe(table, hide_index=True, width="stretch", column_config=config)
 
+rtm_reason = emptiness.rtm_empty_reason(analysis)
+if rtm_reason:
+    if rtm is None:
+        st.subheader("Risk terrain model")
+    st.info(rtm_reason)
+
 st.subheader("Over time")
 trends = analysis.trends
 if trends:
@@ -197,9 +203,8 @@ if trends:
     for message in trends.get("messages") or []:
         st.caption(common.md_escape(message, 300))
 else:
-    message = analysis.trends_message
-    st.info(message or "Trends over time (emerging hot spots, hour and month profiles) appear "
-            "here once the time stage runs.")
+    st.info(emptiness.trends_empty_reason(analysis) or "Trends over time (emerging hot spots, "
+            "hour and month profiles) appear here once the time stage runs.")
 
 with st.expander("How this map was made: every automatic choice and parameter", expanded=False):
     for choice in analysis.choices:

@@ -15,6 +15,7 @@ import json
 import altair as alt
 import pandas as pd
 
+from app_pages import results
 from hotspot_env import labels, modelcard, places, redress
 from hotspot_env.errors import HotspotEnvError
 
@@ -115,6 +116,8 @@ for line in card["warnings"]:
 st.header("Privacy")
 st.table(pd.DataFrame([{"setting": k.replace("_", " "), "value": "–" if v is None else str(v)}
                        for k, v in card["privacy"].items()]))
+
+results.show_results(analysis)
 
 st.header("Run manifest")
 manifest = common.manifest_text(analysis)
