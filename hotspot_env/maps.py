@@ -406,10 +406,6 @@ def make_map(
         )
     kwargs.setdefault("control_scale", True)
     kwargs.setdefault("zoom_start", 14)
-    # Quarter zoom steps: fitting the study area may then fill the frame instead of
-    # stopping a whole level short (cells twice as wide at the first view).
-    kwargs.setdefault("zoom_snap", 0.25)
-    kwargs.setdefault("zoom_delta", 0.5)
     m = OfflineMap(
         location=[(south + north) / 2, (west + east) / 2], asset_base=asset_base, **kwargs
     )

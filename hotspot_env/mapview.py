@@ -386,7 +386,10 @@ def _project_basemap(analysis: Analysis, simplify_m: float) -> tuple[Any, Any]:
 
 def base_map(analysis: Analysis, *, online_tiles: bool = False, height: int = 560) -> Any:
     """An offline map of the study area with the OSM basemap (streets and buildings)."""
-    m = maps.make_map(bounds_wgs84(analysis), online_tiles=online_tiles, height=height)
+    # Quarter zoom steps: fitting the study area then fills the frame instead of
+    # stopping a whole level short (hot-spot cells twice as wide at first view).
+    m = maps.make_map(bounds_wgs84(analysis), online_tiles=online_tiles, height=height,
+                      zoom_snap=0.25, zoom_delta=0.5)
     streets, buildings = basemap_layers(analysis)
     maps.add_basemap(m, streets, buildings, simplify_m=0)
     return m
