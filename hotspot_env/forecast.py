@@ -647,6 +647,7 @@ def fit_forecast(
     fallback_bandwidth: float | None = None,
     periods: Periods | None = None,
     max_folds: int = MAX_FOLDS,
+    pool: list[Candidate] | None = None,
 ) -> ForecastResult:
     """Choose the ranking by rolling-origin PEI, calibrate it and forecast the next year.
 
@@ -668,6 +669,8 @@ def fit_forecast(
         Period scheme (default :func:`choose_period`).
     max_folds : int
         Most recent test periods scored (default 6).
+    pool : list of Candidate, optional
+        Candidates to choose from (default :func:`candidates`).
 
     Returns
     -------
@@ -681,12 +684,12 @@ def fit_forecast(
         periods, p_choice = choose_period(t)
         choices.append(p_choice)
     idx = periods.index(t) if periods is not None else np.full(t.shape, -1)
-    if periods is None or np.unique(idx[idx >= 0]).size < MIN_PERIODS:
-        if fallback_bandwidth is None:
-            from hotspot_env.density import choose_bandwidth
+    if fallback_bandwidth is None:
+        from hotspot_env.density import choose_bandwidth
 
-            fallback_bandwidth, bw_choice = choose_bandwidth(x, y, grid.cell_size)
-            choices.append(bw_choice)
+        fallback_bandwidth, bw_choice = choose_bandwidth(x, y, grid.cell_size)
+        choices.append(bw_choice)
+    if periods is None or np.unique(idx[idx >= 0]).size < MIN_PERIODS:
         return _fallback(grid, x, y, t, float(fallback_bandwidth), choices)
     n_before = int(((idx < 0) & ~np.isnat(t)).sum())
     if n_before:
@@ -696,12 +699,12 @@ def fit_forecast(
     hs = radii(grid)
     stack = _stack(grid, x, y, idx, periods.n, max(hs))
     return fit_stack(stack, periods, treatable_share=treatable_share, max_folds=max_folds,
-                     choices=choices)
+                     choices=choices, pool=pool)
 
 
 def fit_stack(stack: _Stack, periods: Periods, *, treatable_share: float = TREATABLE_SHARE,
-              max_folds: int = MAX_FOLDS, choices: list[Choice] | None = None
-              ) -> ForecastResult:
+              max_folds: int = MAX_FOLDS, choices: list[Choice] | None = None,
+              pool: list[Candidate] | None = None) -> ForecastResult:
     """:func:`fit_forecast` on a count cube (e.g. protected counts, :func:`cube_stack`).
 
     Gaps in recording are left out and announced; needs two recorded periods.
@@ -719,7 +722,7 @@ def fit_stack(stack: _Stack, periods: Periods, *, treatable_share: float = TREAT
     if recorded.size < MIN_PERIODS:
         raise ValueError("fit_stack needs at least two recorded periods")
     series = stack.select(recorded)
-    cands = candidates(recorded.size, radii(grid))
+    cands = list(pool) if pool else candidates(recorded.size, radii(grid))
     cv = cross_validate(series, cands, treatable_share, max_folds)
     scores = pd.Series(cv["pei"].to_numpy(), index=range(len(cands)))
     best_i = best_finite(scores)
@@ -729,7 +732,9 @@ def fit_stack(stack: _Stack, periods: Periods, *, treatable_share: float = TREAT
     folds = int(cv["folds"].max())
     share_txt = f"{100 * treatable_share:g} %"
     pei_best = float(cv["pei"].iloc[best_i])
-    long_run, last = cv["pei"].iloc[0], cv.loc[cv["candidate"] == "last1", "pei"]
+    long_run = cv.loc[cv["candidate"] == "all", "pei"]
+    last = cv.loc[cv["candidate"] == "last1", "pei"]
+    long_txt = f"{float(long_run.iloc[0]):.3f}" if len(long_run) else "n/a"
     last_txt = f"{float(last.iloc[0]):.3f}" if len(last) else "n/a"
     if model.baseline:
         rule = (f"on {folds} rolling-origin {periods.name}-ahead fold(s), no candidate ranked "
@@ -739,7 +744,7 @@ def fit_stack(stack: _Stack, periods: Periods, *, treatable_share: float = TREAT
     else:
         rule = (f"{model.describe(periods.name)}: best of {len(cands)} candidates on {folds} "
                 f"rolling-origin {periods.name}-ahead fold(s) by PEI at {share_txt} of the "
-                f"area ({pei_best:.3f}, against {float(long_run):.3f} for long-run counts and "
+                f"area ({pei_best:.3f}, against {long_txt} for long-run counts and "
                 f"{last_txt} for last {periods.name}'s counts)")
     choices.append(announce(Choice("forecast", model.name, rule)))
     a, b, dev, dev_scaled, cal_rule = calibrate(series, model, max_folds)
@@ -773,22 +778,31 @@ def _result(grid: Grid, per_period: np.ndarray, periods: Periods | None,
 
 def _fallback(grid: Grid, x: np.ndarray, y: np.ndarray, t: np.ndarray, h: float,
               choices: list[Choice]) -> ForecastResult:
-    """KDE of every incident at the rule-of-thumb radius, as a rate per year when dated."""
+    """Without two recorded periods: long-run counts, ties broken by the rule-of-thumb KDE.
+
+    There is no fold to validate any model on, so the default is the naive
+    baseline itself; the tie-break never reorders two distinct counts
+    (:data:`TIEBREAK`), it only orders cells a count cannot tell apart. As a
+    rate per year of record when dated.
+    """
     dated = t[~np.isnat(t)]
     years = None
     if dated.size:
         days = (dated.max() - dated.min()) / np.timedelta64(1, "D") + 1.0
         years = max(days, 1.0) / 365.25
     stack = _stack(grid, x, y, np.zeros(x.size, np.int64), 1, h)
-    rate = stack.kde(h)[0] / (years or 1.0)
-    bg = float(stack.counts.sum()) / max(stack.counts.shape[1], 1) / (years or 1.0)
-    per_year = with_floor(rate, bg)
-    text = ("too few recorded periods to validate a ranking, so the rule-of-thumb KDE of every "
-            "incident " + ("per year of record" if years else
-                           "over the whole record (no dates: not per year)"))
-    choices.append(announce(Choice("forecast", "rule-of-thumb KDE", text)))
-    return _result(grid, per_year, None, None, text, [], pd.DataFrame(), {}, choices, False,
-                   TREATABLE_SHARE, radius=h)
+    model = Candidate("all", None, float(h), "tiebreak")
+    score = model.score(stack, 1)
+    rate = _floored(score) / (years or 1.0)
+    text = ("too few recorded periods to validate a ranking, so the long-run counts (the naive "
+            f"baseline) with ties broken by the rule-of-thumb KDE ({h:,.0f} m), "
+            + ("per year of record" if years else "over the whole record (no dates: not per year)"))
+    choices.append(announce(Choice("forecast", model.name, text)))
+    calibration = {"a": float("nan"), "b": 1.0, "rule": "rescaled to the rate per year of record"}
+    result = _result(grid, rate, None, model, text, [], pd.DataFrame(), calibration, choices,
+                     False, TREATABLE_SHARE, radius=h)
+    result.baseline = "long-run counts (every past period, unsmoothed)"
+    return result
 
 
 # ====================================================================== backtest

@@ -117,7 +117,9 @@ REPORT_SECTIONS: list = []
 def write_report(analysis: Any, path: Path) -> Path:
     """Write ``report.html`` atomically."""
     from hotspot_env.interventions import report_section
+    from hotspot_env.validation import report_section as validation_section
 
-    functions = [report_section] + [f for f in REPORT_SECTIONS if f is not report_section]
+    built_in = [validation_section, report_section]
+    functions = built_in + [f for f in REPORT_SECTIONS if f not in built_in]
     sections = [s for s in (f(analysis) for f in functions) if s]
     return write_text(path, report_html(analysis, sections))
