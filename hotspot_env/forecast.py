@@ -33,8 +33,9 @@ sec. 5.10; up to the last six recorded periods, each forecast from the
 periods before it only) by the decision criterion: the predictive efficiency
 index (PEI; Hunt 2016) at the treatable share of the area (default 5 %): the
 incidents in the cells a crew could treat, over the most those cells could
-hold. The highest mean PEI wins; ties go to the simplest candidate (bases
-before blends), so when a naive baseline ranks best the default **is** that
+hold. The simplest candidate within one standard error of the best mean PEI
+wins (:func:`one_se_choice`; bases before tie-breaks, blends and smooths), so
+when a naive baseline ranks as well as anything the default **is** that
 baseline, announced in plain words. No infinite or NaN score can win
 (:func:`best_finite`).
 
@@ -59,6 +60,8 @@ JASA 106(493), 100-108.
 Gneiting, T. (2011). Making and evaluating point forecasts. JASA 106(494), 746-762.
 Hyndman, R. J. & Athanasopoulos, G. (2021). Forecasting: principles and
 practice, 3rd ed. OTexts.
+Hastie, T., Tibshirani, R. & Friedman, J. (2009). The Elements of Statistical
+Learning, 2nd ed. Springer.
 """
 
 from __future__ import annotations
@@ -464,12 +467,14 @@ def pei(score: np.ndarray, obs: np.ndarray, share: float = TREATABLE_SHARE) -> f
     """Predictive efficiency index at ``share`` of the area (Hunt 2016).
 
     Incidents in the ``k`` cells ranked highest over the most any ``k`` cells
-    hold (the observed top ``k``): 1 = perfect, NaN when nothing was observed.
+    hold (the observed top ``k``): 1 = perfect, NaN when nothing was observed
+    or a score is not finite (so it can never win a choice).
     """
     obs = np.asarray(obs, float)
+    score = np.asarray(score, float)
     k = treatable_cells(obs.size, share)
     best = top_hits(obs, obs, k)
-    if not best > 0:
+    if not best > 0 or not np.isfinite(score).all():  # no incidents, or a score with NaN/inf
         return float("nan")
     return top_hits(score, obs, k) / best
 
@@ -486,6 +491,34 @@ def best_finite(scores: pd.Series, higher_is_better: bool = True) -> Any:
         return None
     v = np.where(finite, values if higher_is_better else -values, -np.inf)
     return scores.index[int(np.argmax(v))]  # argmax returns the first of equal maxima
+
+
+def one_se_choice(cv: pd.DataFrame) -> int | None:
+    """Row of the simplest candidate within one standard error of the best (or None).
+
+    The one-standard-error rule (Hastie, Tibshirani & Friedman 2009, sec.
+    7.10): among many candidates scored on few folds the top mean is partly
+    luck, so the first candidate in order (simplest first, see
+    :func:`candidates`) whose mean fold PEI is within one standard error of
+    the best's is kept. The error is that of the per-fold differences to the
+    best (paired: the folds' shared difficulty cancels). With a single fold
+    there is no error to measure and the best is kept. Only finite scores
+    count (:func:`best_finite`).
+    """
+    scores = pd.Series(cv["pei"].to_numpy(float), index=range(len(cv)))
+    best = best_finite(scores)
+    if best is None:
+        return None
+    fold_cols = [c for c in cv.columns if c.startswith("pei_")]
+    folds = cv[fold_cols].to_numpy(float)
+    diff = folds[best][None, :] - folds  # (candidates, folds)
+    ok = np.isfinite(diff).all(axis=0)
+    if ok.sum() < 2:
+        return int(best)
+    d = diff[:, ok]
+    se = d.std(axis=1, ddof=1) / math.sqrt(d.shape[1])
+    within = np.isfinite(scores.to_numpy()) & (d.mean(axis=1) <= se)
+    return int(np.flatnonzero(within)[0])
 
 
 # ====================================================================== cross-validation
@@ -724,8 +757,7 @@ def fit_stack(stack: _Stack, periods: Periods, *, treatable_share: float = TREAT
     series = stack.select(recorded)
     cands = list(pool) if pool else candidates(recorded.size, radii(grid))
     cv = cross_validate(series, cands, treatable_share, max_folds)
-    scores = pd.Series(cv["pei"].to_numpy(), index=range(len(cands)))
-    best_i = best_finite(scores)
+    best_i = one_se_choice(cv)
     if best_i is None:  # no fold with incidents: the long-run counts, announced
         best_i = 0
     model = cands[best_i]
@@ -736,16 +768,18 @@ def fit_stack(stack: _Stack, periods: Periods, *, treatable_share: float = TREAT
     last = cv.loc[cv["candidate"] == "last1", "pei"]
     long_txt = f"{float(long_run.iloc[0]):.3f}" if len(long_run) else "n/a"
     last_txt = f"{float(last.iloc[0]):.3f}" if len(last) else "n/a"
+    top = float(cv["pei"].max())
     if model.baseline:
         rule = (f"on {folds} rolling-origin {periods.name}-ahead fold(s), no candidate ranked "
-                f"the next {periods.name}'s incidents better than the {model.baseline} "
-                f"(PEI at {share_txt} of the area {pei_best:.3f}): the default ranking IS that "
-                "naive baseline")
+                f"the next {periods.name}'s incidents clearly better than the {model.baseline} "
+                f"(PEI at {share_txt} of the area {pei_best:.3f}, best {top:.3f}, within one "
+                "standard error): the default ranking IS that naive baseline")
     else:
         rule = (f"{model.describe(periods.name)}: best of {len(cands)} candidates on {folds} "
                 f"rolling-origin {periods.name}-ahead fold(s) by PEI at {share_txt} of the "
-                f"area ({pei_best:.3f}, against {long_txt} for long-run counts and "
-                f"{last_txt} for last {periods.name}'s counts)")
+                f"area ({pei_best:.3f}, the simplest within one standard error of the best "
+                f"{top:.3f}; {long_txt} for long-run counts and {last_txt} for last "
+                f"{periods.name}'s counts)")
     choices.append(announce(Choice("forecast", model.name, rule)))
     a, b, dev, dev_scaled, cal_rule = calibrate(series, model, max_folds)
     choices.append(announce(Choice(
@@ -890,5 +924,6 @@ def stage(analysis: Any, **options: Any) -> None:
 
 __all__ = ["Candidate", "ForecastResult", "Periods", "backtest", "best_finite", "calibrate",
            "candidates", "choose_period", "cross_validate", "cube_stack", "fit_forecast",
-           "fit_stack", "pei", "poisson_deviance", "recording_gaps", "stage", "top_hits",
+           "fit_stack", "one_se_choice", "pei", "poisson_deviance", "recording_gaps", "stage",
+           "top_hits",
            "with_floor"]

@@ -227,8 +227,19 @@ def test_fallback_without_enough_periods():
     short = t[t < pd.Timestamp("2018-01-26", tz="UTC")]
     keep = np.asarray(t < pd.Timestamp("2018-01-26", tz="UTC"))
     result = forecast.fit_forecast(grid, x[keep], y[keep], short, fallback_bandwidth=300.0)
-    assert not result.tuned and result.bandwidth_m == 300.0 and result.model is None
+    # no fold to validate on: the long-run counts baseline, ties broken by the 300 m KDE
+    assert not result.tuned and result.bandwidth_m == 300.0
+    assert result.model.name == "all+tieK300" and result.baseline.startswith("long-run")
     assert np.all(result.forecast[grid.mask] > 0)
+    counts = np.histogram2d(grid.bounds[3] - y[keep], x[keep] - grid.x0, bins=grid.shape,
+                            range=[[0, grid.n_rows * grid.cell_size],
+                                   [0, grid.n_cols * grid.cell_size]])[0][grid.mask]
+    order = np.argsort(result.forecast[grid.mask], kind="stable")
+    assert np.all(np.diff(counts[order]) >= 0)  # ranked as the counts, ties aside
+    # a year's worth: the 25 days' incidents scaled to a rate per year
+    days = (short.max() - short.min()).total_seconds() / 86400 + 1
+    assert result.forecast[grid.mask].sum() == pytest.approx(keep.sum() * 365.25 / days,
+                                                             rel=1e-4)
 
 def test_stage_adds_forecast_only_with_dates():
     from hotspot_env.analysis import Analysis
