@@ -458,6 +458,20 @@ def top_hits(score: np.ndarray, obs: np.ndarray, k: int) -> float:
     return float(obs[above].sum() + need / tied.sum() * obs[tied].sum())
 
 
+def check_share(share: Any) -> float:
+    """``share`` as a float in (0, 1), else a one-line :class:`~hotspot_env.errors.InputError`."""
+    from hotspot_env.errors import InputError
+
+    try:
+        value = float(share)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 < value < 1.0:
+        raise InputError(f"--treatable-share must be a share of the area between 0 and 1 (e.g. "
+                         f"0.05 for 5 %), got {share!r}")
+    return value
+
+
 def treatable_cells(n: int, share: float) -> int:
     """Cells in the treatable share of an area of ``n`` equal cells (at least one)."""
     return max(1, int(math.ceil(share * n - 1e-9)))
@@ -709,6 +723,7 @@ def fit_forecast(
     -------
     ForecastResult
     """
+    check_share(treatable_share)
     x = np.asarray(x, float)
     y = np.asarray(y, float)
     t = _naive_utc(times)

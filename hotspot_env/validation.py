@@ -301,9 +301,7 @@ def validate(
         from hotspot_env.analysis import analyze
 
         analysis = analyze(data, osm=osm, layers=layers, **analyze_options)
-    if not 0 < treatable_share < 1:
-        raise InputError(f"--treatable-share must be between 0 and 1 (e.g. 0.05 for 5 % of the "
-                         f"area), got {treatable_share!r}")
+    treatable_share = fc.check_share(treatable_share)
     methods = tuple(dict.fromkeys(("forecast", *BASELINES, *methods)))
     share_pct = round(100 * treatable_share, 6)
     area_pcts = tuple(sorted(set(area_pcts) | {share_pct}))
