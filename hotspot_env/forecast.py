@@ -695,6 +695,7 @@ def fit_forecast(
     periods: Periods | None = None,
     max_folds: int = MAX_FOLDS,
     pool: list[Candidate] | None = None,
+    min_radius_m: float = 0.0,
 ) -> ForecastResult:
     """Choose the ranking by rolling-origin PEI, calibrate it and forecast the next year.
 
@@ -718,6 +719,9 @@ def fit_forecast(
         Most recent test periods scored (default 6).
     pool : list of Candidate, optional
         Candidates to choose from (default :func:`candidates`).
+    min_radius_m : float
+        When positive (public mode), only kernel smooths of at least this
+        radius are candidates: a ranking by raw counts would publish them.
 
     Returns
     -------
@@ -738,14 +742,22 @@ def fit_forecast(
         fallback_bandwidth, bw_choice = choose_bandwidth(x, y, grid.cell_size)
         choices.append(bw_choice)
     if periods is None or np.unique(idx[idx >= 0]).size < MIN_PERIODS:
-        return _fallback(grid, x, y, t, float(fallback_bandwidth), choices)
+        return _fallback(grid, x, y, t, max(float(fallback_bandwidth), min_radius_m), choices,
+                         smooth=min_radius_m > 0)
     n_before = int(((idx < 0) & ~np.isnat(t)).sum())
     if n_before:
         choices.append(announce(Choice(
             "forecast_incidents_before_first_period", n_before,
             f"incidents before the first {periods.name} are not used by the forecast")))
     hs = radii(grid)
-    stack = _stack(grid, x, y, idx, periods.n, max(hs))
+    if min_radius_m > 0:
+        n_rec = int(np.unique(idx[idx >= 0]).size)
+        pool = [c for c in (pool or candidates(n_rec, hs + [min_radius_m]))
+                if c.blend == "smooth" and c.radius_m >= min_radius_m]
+        choices.append(announce(Choice(
+            "forecast_candidates", f"kernel smooths of {min_radius_m:,.0f} m or more",
+            "public mode: a ranking by raw or tie-broken counts would publish the counts")))
+    stack = _stack(grid, x, y, idx, periods.n, max(hs + [min_radius_m]))
     return fit_stack(stack, periods, treatable_share=treatable_share, max_folds=max_folds,
                      choices=choices, pool=pool)
 
@@ -826,13 +838,14 @@ def _result(grid: Grid, per_period: np.ndarray, periods: Periods | None,
 
 
 def _fallback(grid: Grid, x: np.ndarray, y: np.ndarray, t: np.ndarray, h: float,
-              choices: list[Choice]) -> ForecastResult:
+              choices: list[Choice], smooth: bool = False) -> ForecastResult:
     """Without two recorded periods: long-run counts, ties broken by the rule-of-thumb KDE.
 
     There is no fold to validate any model on, so the default is the naive
     baseline itself; the tie-break never reorders two distinct counts
     (:data:`TIEBREAK`), it only orders cells a count cannot tell apart. As a
-    rate per year of record when dated.
+    rate per year of record when dated. With ``smooth`` (public mode) the KDE
+    itself, so no count can be read back.
     """
     dated = t[~np.isnat(t)]
     years = None
@@ -840,17 +853,19 @@ def _fallback(grid: Grid, x: np.ndarray, y: np.ndarray, t: np.ndarray, h: float,
         days = (dated.max() - dated.min()) / np.timedelta64(1, "D") + 1.0
         years = max(days, 1.0) / 365.25
     stack = _stack(grid, x, y, np.zeros(x.size, np.int64), 1, h)
-    model = Candidate("all", None, float(h), "tiebreak")
+    model = Candidate("all", None, float(h), "smooth" if smooth else "tiebreak")
     score = model.score(stack, 1)
     rate = _floored(score) / (years or 1.0)
-    text = ("too few recorded periods to validate a ranking, so the long-run counts (the naive "
-            f"baseline) with ties broken by the rule-of-thumb KDE ({h:,.0f} m), "
+    what = (f"the KDE of every incident ({h:,.0f} m; public mode publishes no count)" if smooth
+            else f"the long-run counts (the naive baseline) with ties broken by the "
+                 f"rule-of-thumb KDE ({h:,.0f} m)")
+    text = (f"too few recorded periods to validate a ranking, so {what}, "
             + ("per year of record" if years else "over the whole record (no dates: not per year)"))
     choices.append(announce(Choice("forecast", model.name, text)))
     calibration = {"a": float("nan"), "b": 1.0, "rule": "rescaled to the rate per year of record"}
     result = _result(grid, rate, None, model, text, [], pd.DataFrame(), calibration, choices,
                      False, TREATABLE_SHARE, radius=h)
-    result.baseline = "long-run counts (every past period, unsmoothed)"
+    result.baseline = None if smooth else "long-run counts (every past period, unsmoothed)"
     return result
 
 
@@ -925,6 +940,11 @@ def stage(analysis: Any, **options: Any) -> None:
         analysis.choices.append(announce(Choice(
             "forecast", "not made", "the incidents have no dates, so no per-year forecast")))
         return
+    if analysis.parameters.get("privacy") == "public":
+        from hotspot_env import settings
+
+        options.setdefault("min_radius_m", max(settings.public_min_bandwidth_m,
+                                               2 * analysis.grid.cell_size))
     pts = analysis.points
     geoms = pts.geometry.values  # points: shapely reads x and y without GeoSeries' type checks
     result = fit_forecast(analysis.grid, shapely.get_x(geoms), shapely.get_y(geoms),

@@ -266,3 +266,17 @@ def test_poisson_deviance_broadcasts_counts_over_forecasts():
     for i in range(3):
         term = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / mu[i]), 0.0)
         assert got[i] == pytest.approx(2 * np.sum(term - (y - mu[i])), rel=1e-12)
+
+
+def test_public_mode_forecast_is_a_kernel_smooth_that_publishes_no_count():
+    from hotspot_env.analysis import Analysis
+
+    grid, x, y, t = stable_city(12, years=3, per_year=500)
+    points = gpd.GeoDataFrame({"datetime": t}, geometry=shapely.points(x, y), crs=CRS_M)
+    analysis = Analysis(grid, shapely.box(*grid.bounds), {}, {},
+                        {"bandwidth_m": 200.0, "privacy": "public"}, [], [], {}, points)
+    forecast.stage(analysis)
+    result = analysis.extras["forecast"]
+    assert result.model.blend == "smooth" and result.model.radius_m >= 150.0
+    assert set(result.cv["blend"]) == {"smooth"} and (result.cv["radius_m"] >= 150.0).all()
+    assert any(c.name == "forecast_candidates" for c in analysis.choices)
