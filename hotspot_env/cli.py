@@ -172,14 +172,18 @@ def validate(
     quiet: Quiet = False,
 ) -> None:
     """Fit on an earlier period, predict the next: the forecast against every baseline -> OUT."""
+    from hotspot_env.pipeline import run
     from hotspot_env.validation import LABELS, summary
     from hotspot_env.validation import validate as run_validation
 
     _setup_logging(quiet)
     start = time.perf_counter()
-    table = run_validation(incidents, split_date, osm=osm, layers=layers, out=out, place=place,
-                           bbox=bbox, crs=crs, timezone=timezone, cell_size=cell_size,
-                           treatable_share=treatable_share)
+    # the stages validation reads (factors and risk terrain for its RTM methods, the forecast);
+    # validate() scores them itself, so the pipeline's own validation stage is not run
+    analysis = run(incidents, osm=osm, layers=layers, place=place, bbox=bbox, crs=crs,
+                   timezone=timezone, cell_size=cell_size, stages=["factors", "forecast", "rtm"],
+                   stage_options={"forecast": {"treatable_share": treatable_share}})
+    table = run_validation(analysis, split_date, out=out, treatable_share=treatable_share)
     meta = table.attrs["meta"]
     typer.echo(f"trained on {meta['n_train']:,} incidents before {meta['split_date']}, tested on "
                f"{meta['n_test']:,} up to {meta['test_end']}")
@@ -206,11 +210,8 @@ def synth(
 ) -> None:
     """Simulate a city with a known risk model: incidents.csv, layers.gpkg, truth.json."""
     from hotspot_env.errors import InputError
+    from hotspot_env.synth import SCALES, simulate_city
 
-    try:
-        from hotspot_env.synth import SCALES, simulate_city
-    except ImportError:
-        raise InputError("the synthetic-city generator is not installed") from None
     if scale not in SCALES:
         raise InputError(f"--scale {scale!r} is unknown: use one of {', '.join(SCALES)}")
     start = time.perf_counter()
@@ -255,7 +256,7 @@ def trends(
     time_trends.stage(analysis, period=record_period(data.frame, timezone), timezone=timezone,
                       time_step=time_step, horizon_weeks=horizon_weeks)
     written = time_trends.write_trends(analysis, out)
-    info = analysis.extras["trends"]
+    info = analysis.trends
     cube = info["cube"]
     typer.echo(f"space-time cube: {cube['n_steps']} {cube['step']}s, "
                f"{sum(cube['incidents_per_step']):,} incidents")

@@ -68,15 +68,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import shapely
 
+from hotspot_env import scores
 from hotspot_env.choices import Choice, announce
 from hotspot_env.grid import Grid
 from hotspot_env.rtm import binned_kde
+from hotspot_env.stages import declares
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Candidate period lengths, longest first: name and length in days.
 PERIODS: tuple[tuple[str, float], ...] = (
@@ -307,9 +312,7 @@ def _stack(grid: Grid, x: np.ndarray, y: np.ndarray, period: np.ndarray, n: int,
     padded = np.zeros((n, rows, cols))
     keep = period >= 0
     if keep.any():
-        s = grid.cell_size
-        col = np.floor((x[keep] - (grid.x0 - pad * s)) / s).astype(np.int64)
-        row = np.floor(((grid.bounds[3] + pad * s) - y[keep]) / s).astype(np.int64)
+        row, col = grid.padded_cell_index(x[keep], y[keep], pad)
         ok = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
         key = (period[keep][ok] * rows + row[ok]) * cols + col[ok]
         padded = np.bincount(key, minlength=n * rows * cols).reshape(n, rows, cols).astype(float)
@@ -439,25 +442,6 @@ def candidates(n_recorded: int, radii_m: list[float]) -> list[Candidate]:
 
 
 # ====================================================================== ranking metric
-def top_hits(score: np.ndarray, obs: np.ndarray, k: int) -> float:
-    """Expected observed total in the ``k`` highest-scored cells (ties pro rata).
-
-    Pro rata at the cut-off is the expected value under random tie-breaking,
-    so a map with many tied cells is neither flattered nor penalised.
-    """
-    score = np.asarray(score, float)
-    obs = np.asarray(obs, float)
-    n = score.size
-    k = int(min(max(k, 0), n))
-    if k == 0:
-        return 0.0
-    cut = np.partition(score, n - k)[n - k]  # k-th largest
-    above = score > cut
-    tied = score == cut
-    need = k - int(above.sum())
-    return float(obs[above].sum() + need / tied.sum() * obs[tied].sum())
-
-
 def check_share(share: Any) -> float:
     """``share`` as a float in (0, 1), else a one-line :class:`~hotspot_env.errors.InputError`."""
     from hotspot_env.errors import InputError
@@ -472,25 +456,13 @@ def check_share(share: Any) -> float:
     return value
 
 
-def treatable_cells(n: int, share: float) -> int:
-    """Cells in the treatable share of an area of ``n`` equal cells (at least one)."""
-    return max(1, int(math.ceil(share * n - 1e-9)))
-
-
 def pei(score: np.ndarray, obs: np.ndarray, share: float = TREATABLE_SHARE) -> float:
-    """Predictive efficiency index at ``share`` of the area (Hunt 2016).
+    """Predictive efficiency index at ``share`` (a fraction) of the area (Hunt 2016).
 
-    Incidents in the ``k`` cells ranked highest over the most any ``k`` cells
-    hold (the observed top ``k``): 1 = perfect, NaN when nothing was observed
-    or a score is not finite (so it can never win a choice).
+    :func:`hotspot_env.scores.pei` with the share as a fraction: 1 = the best
+    possible ranking, NaN when nothing was observed or a score is not finite.
     """
-    obs = np.asarray(obs, float)
-    score = np.asarray(score, float)
-    k = treatable_cells(obs.size, share)
-    best = top_hits(obs, obs, k)
-    if not best > 0 or not np.isfinite(score).all():  # no incidents, or a score with NaN/inf
-        return float("nan")
-    return top_hits(score, obs, k) / best
+    return scores.pei(score, obs, 100.0 * share)
 
 
 def best_finite(scores: pd.Series, higher_is_better: bool = True) -> Any:
@@ -929,10 +901,11 @@ def backtest(
 
 
 # ====================================================================== pipeline stage
-def stage(analysis: Any, **options: Any) -> None:
+@declares(adds=("forecast", "arrays.forecast"))
+def stage(analysis: Analysis, **options: Any) -> None:
     """Pipeline stage: per-cell ``forecast`` (expected incidents next year) when dates exist.
 
-    Adds ``arrays["forecast"]``, ``extras["forecast"]`` (:class:`ForecastResult`),
+    Adds ``arrays["forecast"]``, ``analysis.forecast`` (:class:`ForecastResult`),
     ``parameters["forecast"]`` and the choices. Without dates nothing is added
     except a notice. Options are passed to :func:`fit_forecast`.
     """
@@ -952,7 +925,7 @@ def stage(analysis: Any, **options: Any) -> None:
                               "fallback_bandwidth", analysis.parameters.get("bandwidth_m")),
                           **options)
     analysis.arrays["forecast"] = result.forecast
-    analysis.extras["forecast"] = result
+    analysis.forecast = result
     analysis.parameters["forecast"] = result.to_dict()
     analysis.choices.extend(result.choices)
 
@@ -960,5 +933,4 @@ def stage(analysis: Any, **options: Any) -> None:
 __all__ = ["Candidate", "ForecastResult", "Periods", "backtest", "best_finite", "calibrate",
            "candidates", "choose_period", "cross_validate", "cube_stack", "fit_forecast",
            "fit_stack", "one_se_choice", "pei", "poisson_deviance", "recording_gaps", "stage",
-           "top_hits",
            "with_floor"]

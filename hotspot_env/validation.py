@@ -74,14 +74,19 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
-from hotspot_env.forecast import TREATABLE_SHARE, top_hits, treatable_cells
+from hotspot_env.forecast import TREATABLE_SHARE
+from hotspot_env.scores import hit_rate, pai, pei, treatable_cells
+from hotspot_env.stages import declares
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Shares of the area (percent) at which hit rate and PAI are reported.
 AREA_PCTS: tuple[float, ...] = (1.0, 5.0, 10.0)
@@ -108,57 +113,6 @@ BOOTSTRAP_RESAMPLES: int = 499
 
 #: Columns of the tidy validation table.
 COLUMNS: tuple[str, ...] = ("method", "metric", "area_pct", "decile", "value")
-
-
-def hit_rate(pred: np.ndarray, obs: np.ndarray, area_pct: float) -> float:
-    """Share of observed incidents in the ``area_pct`` % of cells predicted highest.
-
-    Parameters
-    ----------
-    pred : ndarray
-        Prediction per cell (any scale; only the ranking matters).
-    obs : ndarray
-        Observed incidents per cell.
-    area_pct : float
-        Percent of the cells flagged: ``k = ceil(area_pct / 100 * n)``, at least one
-        (:func:`hotspot_env.forecast.treatable_cells`).
-
-    Returns
-    -------
-    float
-        Between 0 and 1 (NaN when nothing was observed). Cells tied at the
-        cut-off count pro rata (expected value under random tie-breaking).
-    """
-    obs = np.asarray(obs, float)
-    total = obs.sum()
-    if total <= 0 or obs.size == 0:
-        return float("nan")
-    k = treatable_cells(obs.size, area_pct / 100.0)
-    return top_hits(pred, obs, k) / total
-
-
-def pai(pred: np.ndarray, obs: np.ndarray, area_pct: float) -> float:
-    """Predictive accuracy index: hit rate / area share (Chainey et al. 2008).
-
-    The area share is that of the ``k`` cells actually flagged (``k / n``, see
-    :func:`hit_rate`), so rounding ``k`` does not bias the index.
-    """
-    n = np.asarray(obs).size
-    if n == 0:
-        return float("nan")
-    k = treatable_cells(n, area_pct / 100.0)
-    return hit_rate(pred, obs, area_pct) / (k / n)
-
-
-def pei(pred: np.ndarray, obs: np.ndarray, area_pct: float) -> float:
-    """Predictive efficiency index at ``area_pct`` % of the cells (Hunt 2016).
-
-    Observed incidents in the flagged cells over the most that many cells
-    held (:func:`hotspot_env.forecast.pei`); 1 = the best possible ranking.
-    """
-    from hotspot_env.forecast import pei as pei_share
-
-    return pei_share(pred, obs, area_pct / 100.0)
 
 
 def calibration(pred: np.ndarray, obs: np.ndarray, bins: int = 10) -> pd.DataFrame:
@@ -209,19 +163,17 @@ def score_methods(predictions: dict[str, np.ndarray], obs: np.ndarray,
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def factor_results(analysis: Any) -> dict[str, Any]:
+def factor_results(analysis: Analysis) -> dict[str, Any]:
     """The analysis' factor results, computed here when no factors stage ran.
 
     Only the factors whose features the risk terrain model uses are computed
     (every built-in factor but ``darkness``, which describes incident times);
     ``analysis`` is not modified.
     """
-    if "factors" in analysis.extras:
-        return analysis.extras["factors"] or {}
-    try:
-        from hotspot_env.factors import FACTORS, compute_all
-    except ImportError:  # pragma: no cover - the package ships with hotspot_env
-        return {}
+    if analysis.factors is not None:
+        return analysis.factors
+    from hotspot_env.factors import FACTORS, compute_all
+
     layers = {k: v for k, v in analysis.map_layers.items() if not k.startswith("user:")}
     names = [n for n in FACTORS if n != "darkness"]
     return compute_all(layers, analysis.grid, None, factors=names)
@@ -235,11 +187,9 @@ def _scaled(values: np.ndarray, total: float) -> np.ndarray:
 
 
 def validate(
-    data: Any,
+    analysis: Analysis,
     split_date: str | None = None,
     *,
-    osm: str | os.PathLike[str] | None = None,
-    layers: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
     area_pcts: tuple[float, ...] = AREA_PCTS,
     treatable_share: float = TREATABLE_SHARE,
@@ -247,23 +197,20 @@ def validate(
     n_resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
     min_radius_m: float = 0.0,
-    **analyze_options: Any,
 ) -> pd.DataFrame:
     """Fit every method on incidents before ``split_date`` and score it on the next period.
 
     Parameters
     ----------
-    data : Analysis, path or GeoDataFrame
-        A finished :class:`~hotspot_env.analysis.Analysis`, or incidents to
-        analyse first with :func:`hotspot_env.analysis.analyze` (with ``osm``,
-        ``layers`` and ``analyze_options``: ``bbox``, ``place``, ``cell_size``...).
+    analysis : Analysis
+        A finished run (:func:`hotspot_env.pipeline.run`, with the area options
+        of ``analyze``: ``bbox``, ``place``, ``osm``, ``layers``...); validation
+        scores models and never runs the pipeline itself.
     split_date : str, optional
         First day of the test window (``YYYY-MM-DD``, UTC). Default: the start
         of the last period of :func:`hotspot_env.forecast.choose_period` (the
         last year when the record holds two recorded years). The test window
         runs to the midnight after the last record.
-    osm, layers : path, optional
-        Passed to the analysis when ``data`` is not an Analysis.
     out : path, optional
         Folder for ``validation.csv`` and ``validation.json`` (atomic writes).
     area_pcts : tuple of float
@@ -295,15 +242,8 @@ def validate(
         Without dates, or when the split leaves no training or test incidents.
     """
     from hotspot_env import forecast as fc
-    from hotspot_env.analysis import Analysis
     from hotspot_env.density import choose_bandwidth, count_incidents, kde
 
-    if isinstance(data, Analysis):
-        analysis = data
-    else:
-        from hotspot_env.analysis import analyze
-
-        analysis = analyze(data, osm=osm, layers=layers, **analyze_options)
     treatable_share = fc.check_share(treatable_share)
     methods = tuple(dict.fromkeys(("forecast", *BASELINES, *methods)))
     share_pct = round(100 * treatable_share, 6)
@@ -383,7 +323,7 @@ def validate(
         from hotspot_env import rtm
 
         train_counts = count_incidents(grid, x[train], y[train])
-        block = (analysis.extras["rtm"].block_length_m if "rtm" in analysis.extras else None)
+        block = analysis.rtm.block_length_m if analysis.rtm is not None else None
         candidates = rtm.collect_layers(factor_results(analysis), analysis.map_layers)
         with _silenced():
             model = rtm.fit(grid, train_counts, candidates,
@@ -530,10 +470,10 @@ def compare(predictions: dict[str, np.ndarray], obs: np.ndarray,
         ``difference``, ``ci_low``, ``ci_high``, ``n_resamples``, ``winner``
         and ``verdict`` (one plain sentence).
     """
-    from hotspot_env.forecast import best_finite, pei
+    from hotspot_env.forecast import best_finite
 
     obs = np.asarray(obs, float)
-    scores = {m: pei(p, obs, treatable_share) for m, p in predictions.items()}
+    scores = {m: pei(p, obs, 100.0 * treatable_share) for m, p in predictions.items()}
     base = pd.Series({m: scores[m] for m in BASELINES if m in scores})
     best = best_finite(base)
     out: dict[str, Any] = {"treatable_share": treatable_share, "pei": scores,
@@ -601,12 +541,13 @@ def chart_frame(table: pd.DataFrame, metric: str = "pei") -> pd.DataFrame:
     return sub.reset_index(drop=True)
 
 
-def stage(analysis: Any, **options: Any) -> None:
+@declares(reads=("forecast",), adds=("validation", "forecast", "arrays.forecast"))
+def stage(analysis: Analysis, **options: Any) -> None:
     """Pipeline stage: score the forecast against the naive baselines on the last period.
 
     Runs :func:`validate` with :data:`STAGE_METHODS` (the risk terrain methods
     only in ``hotspot-env validate``) and stores the tidy table in
-    ``extras["validation"]`` and its comparison in ``parameters["validation"]``.
+    ``analysis.validation`` and its comparison in ``parameters["validation"]``.
     When a count baseline beat the forecast on the held-out period and the
     whole bootstrap interval lies below zero, the default ranking
     (``arrays["forecast"]``) becomes that baseline, announced. Undated
@@ -632,7 +573,7 @@ def stage(analysis: Any, **options: Any) -> None:
         return
     meta = table.attrs["meta"]
     comp = meta["comparison"]
-    analysis.extras["validation"] = table
+    analysis.validation = table
     analysis.parameters["validation"] = _clean({
         "split_date": meta["split_date"], "test_end": meta["test_end"],
         "n_train": meta["n_train"], "n_test": meta["n_test"], **comp})
@@ -644,7 +585,7 @@ def stage(analysis: Any, **options: Any) -> None:
         _fall_back_if_beaten(analysis, comp, options.get("treatable_share", TREATABLE_SHARE))
 
 
-def _fall_back_if_beaten(analysis: Any, comp: dict[str, Any], share: float) -> None:
+def _fall_back_if_beaten(analysis: Analysis, comp: dict[str, Any], share: float) -> None:
     """Make a count baseline the default ranking when it clearly beat the forecast."""
     from hotspot_env import forecast as fc
 
@@ -653,7 +594,7 @@ def _fall_back_if_beaten(analysis: Any, comp: dict[str, Any], share: float) -> N
               and comp["ci_high"] < 0)
     pick = {"long_run_counts": fc.Candidate("all"),
             "last_period_counts": fc.Candidate("last", 1)}.get(best)
-    if not beaten or pick is None or "forecast" not in analysis.extras:
+    if not beaten or pick is None or analysis.forecast is None:
         return
     pts = analysis.points
     geoms = pts.geometry.values
@@ -662,7 +603,7 @@ def _fall_back_if_beaten(analysis: Any, comp: dict[str, Any], share: float) -> N
     result = fc.fit_forecast(analysis.grid, shapely.get_x(geoms), shapely.get_y(geoms),
                              pts["datetime"], treatable_share=share, pool=[pick])
     analysis.arrays["forecast"] = result.forecast
-    analysis.extras["forecast"] = result
+    analysis.forecast = result
     analysis.parameters["forecast"] = result.to_dict()
     analysis.choices.append(announce(Choice(
         "forecast", pick.name,
@@ -670,11 +611,11 @@ def _fall_back_if_beaten(analysis: Any, comp: dict[str, Any], share: float) -> N
         "bootstrap interval below zero): the default ranking IS that naive baseline")))
 
 
-def report_section(analysis: Any) -> tuple[str, str] | None:
+def report_section(analysis: Analysis) -> tuple[str, str] | None:
     """Report section: the comparison sentence and PAI/PEI per method at each area share."""
     import html
 
-    table = analysis.extras.get("validation")
+    table = analysis.validation
     if not isinstance(table, pd.DataFrame) or table.empty:
         return None
     wide = summary(table)
@@ -704,11 +645,11 @@ def write_validation(table: pd.DataFrame, folder: str | os.PathLike[str]) -> dic
     return {"validation.csv": csv, "validation.json": js}
 
 
-def write_stage_validation(analysis: Any, folder: Path) -> dict[str, Path]:
+def write_stage_validation(analysis: Analysis, folder: Path) -> dict[str, Path]:
     """Export writer: ``validation.csv`` when the validation stage ran (else nothing)."""
     from hotspot_env.atomic import write_text
 
-    table = analysis.extras.get("validation")
+    table = analysis.validation
     if not isinstance(table, pd.DataFrame) or table.empty:
         return {}
     path = write_text(Path(folder) / "validation.csv",

@@ -9,7 +9,7 @@ import pytest
 import shapely
 from pyproj import CRS
 
-from hotspot_env import forecast
+from hotspot_env import forecast, scores
 from hotspot_env.grid import Grid
 
 CRS_M = CRS.from_epsg(32633)
@@ -95,7 +95,7 @@ def test_pei_by_hand():
     rng = np.random.default_rng(0)
     s = rng.integers(0, 3, 200).astype(float)
     o = rng.poisson(1.0, 200).astype(float)
-    k = forecast.treatable_cells(200, 0.05)
+    k = scores.treatable_cells(200, 0.05)
     draws = [o[np.lexsort((rng.random(200), -s))[:k]].sum() for _ in range(4000)]
     best = np.sort(o)[::-1][:k].sum()
     assert forecast.pei(s, o, 0.05) == pytest.approx(np.mean(draws) / best, rel=0.02)
@@ -276,7 +276,7 @@ def test_public_mode_forecast_is_a_kernel_smooth_that_publishes_no_count():
     analysis = Analysis(grid, shapely.box(*grid.bounds), {}, {},
                         {"bandwidth_m": 200.0, "privacy": "public"}, [], [], {}, points)
     forecast.stage(analysis)
-    result = analysis.extras["forecast"]
+    result = analysis.forecast
     assert result.model.blend == "smooth" and result.model.radius_m >= 150.0
     assert set(result.cv["blend"]) == {"smooth"} and (result.cv["radius_m"] >= 150.0).all()
     assert any(c.name == "forecast_candidates" for c in analysis.choices)

@@ -13,7 +13,7 @@ import pytest
 import shapely
 from pyproj import CRS
 
-from hotspot_env import validation
+from hotspot_env import pipeline, validation
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
 
@@ -96,7 +96,7 @@ def small_analysis(seed: int = 0):
               "user:decoy": gpd.GeoDataFrame(geometry=decoy, crs=CRS_M)}
     arrays = {"incidents": count_incidents(grid, x, y)}
     return Analysis(grid, shapely.box(0, 0, 2000, 2000), arrays, layers,
-                    {"bandwidth_m": 200.0}, [], [], {}, points, {"factors": {}})
+                    {"bandwidth_m": 200.0}, [], [], {}, points, factors={})
 
 
 def test_validate_small_city(tmp_path):
@@ -137,7 +137,8 @@ def test_validate_rejects_bad_split_and_undated():
 
 def test_validate_sao_paulo(sao_paulo, tmp_path):
     """The real pair: train on 2017-2021, test on the last year (read in place)."""
-    table = validation.validate(sao_paulo["incidents"], osm=sao_paulo["osm"], out=tmp_path)
+    analysis = pipeline.run(sao_paulo["incidents"], osm=sao_paulo["osm"])
+    table = validation.validate(analysis, out=tmp_path)
     meta = table.attrs["meta"]
     wide = validation.summary(table)
     print("\nSão Paulo validation (split", meta["split_date"], "n_test", meta["n_test"], ")")
@@ -225,7 +226,7 @@ def test_analyze_validates_and_writes_validation_csv_manifest_and_report(tmp_pat
                   "category": "burglary"}).to_csv(csv, index=False)
     analysis = run(csv, out=tmp_path / "out", cell_size=50.0,
                    stages=["forecast", "validation"])
-    table = analysis.extras["validation"]
+    table = analysis.validation
     assert set(table["method"]) == set(validation.STAGE_METHODS)
     written = pd.read_csv(tmp_path / "out" / "validation.csv")
     assert len(written) == len(table) and set(written["metric"]) >= {"pai", "pei"}
