@@ -191,6 +191,11 @@ def analyze(
         raise InputError(f"--cell-size must be a positive number of metres, got {cell_size!r}")
     if bandwidth is not None and not _positive(bandwidth):
         raise InputError(f"--bandwidth must be a positive number of metres, got {bandwidth!r}")
+    if bandwidth is not None and not (
+            settings.min_bandwidth_m <= bandwidth <= settings.max_bandwidth_m):
+        raise InputError(
+            f"--bandwidth {bandwidth:g} m is out of bounds: it must be between "
+            f"{settings.min_bandwidth_m:g} and {settings.max_bandwidth_m:,.0f} m")
     if dp_epsilon is not None:
         if not _positive(dp_epsilon):
             raise InputError(f"--dp-epsilon must be a positive number (e.g. 1.0; smaller is "

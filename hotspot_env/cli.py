@@ -16,10 +16,45 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError  # typer vendors click since 0.22
+from typer.core import TyperGroup
 
 from hotspot_env.errors import HotspotEnvError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+
+class _OneLineErrors(TyperGroup):
+    """The command group, with click's usage errors shortened to one ``error:`` line.
+
+    Typer prints a framed usage box for a value it cannot parse (``--cell-size
+    ten``, a bad ``HOTSPOT_ENV_DP_SEED``); every other refusal of the tool is one
+    line on stderr and exit status 2, so these are too.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as exc:  # a bare command: show its help as before
+            exc.show()
+            code = exc.exit_code
+        except typer.TyperException as exc:  # click's usage errors
+            command = (f"hotspot-env {exc.ctx.info_name} --help"
+                       if getattr(exc, "ctx", None) is not None and exc.ctx.parent is not None
+                       else "hotspot-env --help")
+            try:
+                _error(f"{exc.format_message().rstrip('.')}: check the command line "
+                       f"(see {command})")
+            except typer.Exit as stop:
+                code = stop.exit_code
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            code = 1
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True,
                   help="Prevent crime hot spots through environmental design.")
 
 
@@ -82,7 +117,7 @@ DpEpsilon = Annotated[float | None, typer.Option(
     help="Public mode: add Laplace noise (epsilon-differential privacy) to published counts; "
          "smaller is more private, e.g. 1.0.")]
 DpSeed = Annotated[int | None, typer.Option(
-    envvar="HOTSPOT_ENV_DP_SEED", show_default=False,
+    envvar="HOTSPOT_ENV_DP_SEED", show_default=False, min=0,
     help="Secret seed for the --dp-epsilon noise, to reproduce a published run (never written "
          "to any output; keep it private). Default: fresh randomness.")]
 
@@ -184,7 +219,7 @@ def validate(
 @app.command()
 @_friendly
 def synth(
-    seed: Annotated[int, typer.Option(help="Random seed.")],
+    seed: Annotated[int, typer.Option(min=0, help="Random seed (0 or more).")],
     out: Annotated[Path, typer.Option(help="Output folder.")],
     scale: Annotated[str, typer.Option(help="quick, city or metro.")] = "quick",
 ) -> None:

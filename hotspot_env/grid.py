@@ -155,6 +155,15 @@ class Grid:
             raise InputError("the study area is empty: check --bbox/--osm/--place")
         max_cells = settings.max_cells if max_cells is None else max_cells
         minx, miny, maxx, maxy = area.bounds
+        # Estimate in floats first: a tiny cell size (1e-310 m) overflows the
+        # integer arithmetic below, and the answer is the same refusal.
+        estimate = ((maxx - minx) / cell_size + 2) * ((maxy - miny) / cell_size + 2)
+        if not math.isfinite(estimate) or estimate > 4 * max_cells + 16:
+            raise GridTooLargeError(
+                f"a {cell_size:g} m grid over this area needs "
+                + (f"about {estimate:,.0f}" if math.isfinite(estimate) else "countless")
+                + f" cells, more than the limit of {max_cells:,}: use a larger --cell-size or a "
+                "smaller study area")
         x0 = math.floor(minx / cell_size) * cell_size
         y0 = math.floor(miny / cell_size) * cell_size
         n_cols = max(1, math.ceil((maxx - x0) / cell_size))

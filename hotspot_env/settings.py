@@ -28,6 +28,12 @@ max_auto_cell_size_m: float = 200.0
 #: smoother than the grid it is drawn on.
 min_bandwidth_cells: float = 2.0
 
+#: Bounds (metres) on a KDE bandwidth the user gives: below a metre the kernel
+#: is narrower than any geocoding precision (and its normalising constant
+#: underflows); beyond 50 km it smooths a city into one blob.
+min_bandwidth_m: float = 1.0
+max_bandwidth_m: float = 50_000.0
+
 #: Privacy: counts below this are shown as "<k" in public mode.
 k_threshold: int = 5
 
