@@ -259,19 +259,26 @@ def trends(
     from hotspot_env import trends as time_trends
     from hotspot_env.analysis import analyze as run_analysis
     from hotspot_env.atomic import check_output_folder
+    from hotspot_env.demand import check_horizon
     from hotspot_env.errors import InputError
     from hotspot_env.io import read_incidents
     from hotspot_env.profiles import record_period
 
     _setup_logging(quiet)
+    check_horizon(horizon_weeks)  # every size the user sets is checked before any work
+    if time_step is not None:
+        time_trends.check_time_steps(None, time_step)
     check_output_folder(out)
     start = time.perf_counter()
     data = read_incidents(incidents, crs=crs, timezone=timezone)
     if not data.has_dates:
         raise InputError(f"{incidents.name} has no dates: {time_trends.TRENDS_MESSAGE}")
+    period = record_period(data.frame, timezone)
+    if time_step is not None:  # before the analysis: the span alone decides
+        time_trends.check_time_steps(period, time_step)
     analysis = run_analysis(data, osm=osm, bbox=bbox, crs=crs, timezone=timezone,
                             cell_size=cell_size, privacy=privacy)
-    time_trends.stage(analysis, period=record_period(data.frame, timezone), timezone=timezone,
+    time_trends.stage(analysis, period=period, timezone=timezone,
                       time_step=time_step, horizon_weeks=horizon_weeks)
     written = time_trends.write_trends(analysis, out)
     info = analysis.extras["trends"]
