@@ -172,7 +172,7 @@ def analyze(
     from hotspot_env.pipeline import run
 
     _setup_logging(quiet)
-    check_output_folder(out)  # before the analysis, not after minutes of work
+    check_output_folder(out, (incidents, osm, layers))  # before the analysis, not after
     start = time.perf_counter()
     analysis = run(incidents, out=out, osm=osm, layers=layers, place=place, bbox=bbox,
                    crs=crs, timezone=timezone, cell_size=cell_size, bandwidth=bandwidth,
@@ -197,10 +197,12 @@ def validate(
     quiet: Quiet = False,
 ) -> None:
     """Fit on an earlier period, predict the next: PAI and hit rates per method, written to OUT."""
+    from hotspot_env.atomic import check_output_folder
     from hotspot_env.validation import summary
     from hotspot_env.validation import validate as run_validation
 
     _setup_logging(quiet)
+    check_output_folder(out, (incidents, osm, layers))
     start = time.perf_counter()
     table = run_validation(incidents, split_date, osm=osm, layers=layers, out=out, crs=crs,
                            timezone=timezone, cell_size=cell_size)
@@ -268,7 +270,7 @@ def trends(
     check_horizon(horizon_weeks)  # every size the user sets is checked before any work
     if time_step is not None:
         time_trends.check_time_steps(None, time_step)
-    check_output_folder(out)
+    check_output_folder(out, (incidents, osm))
     start = time.perf_counter()
     data = read_incidents(incidents, crs=crs, timezone=timezone)
     if not data.has_dates:
@@ -342,9 +344,11 @@ def rank(
     quiet: Quiet = False,
 ) -> None:
     """Re-rank interventions under a budget and weights, without recomputing the analysis."""
+    from hotspot_env.atomic import check_output_folder
     from hotspot_env.interventions import rank_folder
 
     _setup_logging(quiet)
+    check_output_folder(out, (analysis, proposals))
     start = time.perf_counter()
     result, ranking, written = rank_folder(analysis, out, budget, weights, proposals,
                                            time_limit=time_limit)

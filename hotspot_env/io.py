@@ -145,8 +145,9 @@ def read_incidents(
         frame, n_read, n_invalid = _read_csv_points(path, crs, x, y, choices)
         _check_row_count(n_read, path.name)
     elif suffix in VECTOR_SUFFIXES or suffix in PARQUET_SUFFIXES:
-        _quick_geometry_check(path)
-        frame = _read_vector(path)
+        layer = _incident_layer(path, choices)
+        _quick_geometry_check(path, layer)
+        frame = _read_vector(path, layer)
         n_read = len(frame)
         _check_row_count(n_read, path.name)
         frame, n_invalid = _points_only(frame, path.name)
@@ -412,7 +413,37 @@ def _resolve_crs(crs, x_col, xs, ys, file, choices) -> CRS:
 
 
 # -------------------------------------------------------------- vectors
-def _read_vector(path: Path) -> gpd.GeoDataFrame:
+def _incident_layer(path: Path, choices: list[Choice]) -> str | None:
+    """The point layer of a GeoPackage that holds several layers (announced), else None.
+
+    GDAL would read the first layer only, which may be the study area's
+    polygons while the incidents sit in the second.
+    """
+    if path.suffix.lower() != ".gpkg":
+        return None
+    import pyogrio
+
+    try:
+        layers = pyogrio.list_layers(path)
+    except Exception:  # an unreadable file gets its message from the full read
+        return None
+    if len(layers) < 2:
+        return None
+    points = [str(name) for name, kind in layers
+              if str(kind).replace(" Z", "").replace(" M", "") in ("Point", "MultiPoint")]
+    listed = _printable(", ".join(f"{name} ({kind})" for name, kind in layers[:8]))
+    if len(points) != 1:
+        raise InputError(
+            f"{path.name} holds {len(layers)} layers ({listed}) and "
+            + ("none of them is points" if not points else f"{len(points)} of them are points")
+            + ": save the incident points alone in a GeoPackage or CSV")
+    choices.append(announce(Choice(
+        "incidents_layer", points[0], f"the only point layer of {path.name}'s {len(layers)} "
+        f"layers ({listed})")))
+    return points[0]
+
+
+def _read_vector(path: Path, layer: str | None = None) -> gpd.GeoDataFrame:
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             try:
@@ -423,7 +454,7 @@ def _read_vector(path: Path) -> gpd.GeoDataFrame:
                     f"{path.name} is a plain Parquet table without geometry: save it as CSV with "
                     f"lon/lat columns (columns: {', '.join(map(str, table.columns[:8]))})"
                 ) from None
-        return gpd.read_file(path, engine="pyogrio")
+        return gpd.read_file(path, engine="pyogrio", layer=layer)
     except InputError:
         raise
     except Exception as exc:
@@ -454,7 +485,7 @@ def _parquet_rows(path: Path) -> int | None:
         return None
 
 
-def _quick_geometry_check(path: Path) -> None:
+def _quick_geometry_check(path: Path, layer: str | None = None) -> None:
     """Refuse non-point files from their header, before reading every vertex.
 
     A GeoJSON whose first geometry declares its type up front, or a
@@ -475,7 +506,7 @@ def _quick_geometry_check(path: Path) -> None:
         import pyogrio
 
         try:
-            kind = pyogrio.read_info(path).get("geometry_type")
+            kind = pyogrio.read_info(path, layer=layer).get("geometry_type")
         except Exception:  # an unreadable file gets its message from the full read
             return
     kind = (kind or "").replace(" Z", "").replace(" M", "").replace("25D", "")

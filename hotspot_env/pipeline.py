@@ -74,6 +74,11 @@ def run(
     Analysis
         With ``extras["timings"]`` (seconds per stage).
     """
+    if out is not None:
+        from hotspot_env.atomic import check_inputs_outside
+
+        check_inputs_outside(out, (incidents, analyze_options.get("osm"),
+                                   analyze_options.get("layers")))
     timings: dict[str, float] = {}
     start = time.perf_counter()
     analysis = analyze(incidents, **analyze_options)
