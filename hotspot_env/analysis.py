@@ -30,6 +30,7 @@ from hotspot_env.errors import InputError, NoIncidentsError
 from hotspot_env.grid import Grid, choose_cell_size, choose_crs
 from hotspot_env.hotspots import gi_star
 from hotspot_env.io import Incidents, incidents_from_frame, read_incidents, read_layers
+from hotspot_env.land import check_frame_on_land
 from hotspot_env.osm import file_sha256, osm_from_place, read_osm
 from hotspot_env.profiles import record_period
 
@@ -211,6 +212,9 @@ def analyze(
     else:
         data = read_incidents(incidents, crs=crs, x=x, y=y, timezone=timezone)
     choices = list(data.choices)
+    at_sea = check_frame_on_land(data.frame, os.path.basename(data.path or "incidents"))
+    if at_sea is not None:
+        choices.append(at_sea)
     inputs = [{"path": os.path.basename(data.path), "sha256": data.sha256}] if data.path else []
 
     osm_layers = None
