@@ -66,7 +66,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
 import shapely
@@ -76,6 +75,7 @@ from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
 from hotspot_env.hotspots import benjamini_hochberg
+from hotspot_env.jit import njit
 
 #: Time steps from finest to coarsest.
 STEPS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
@@ -358,7 +358,7 @@ def mann_kendall(x: np.ndarray) -> MannKendall:
     return MannKendall(s, var_s, z, p, tau)
 
 
-@numba.njit(cache=True)
+@njit()
 def _mk_pairs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """Per row: ``S = sum_{i<j} sign(x_j - x_i)`` and ``sum_v (e_v - 1)(2 e_v + 5)``
     over the values, ``e_v`` counting the values equal to ``x_v`` (itself
