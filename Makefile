@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 PORT ?= 8501
 
-.PHONY: app test install install-test chromium lint bench demo
+.PHONY: app test install install-test chromium lint bench demo screenshots
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -36,3 +36,7 @@ demo: install
 
 bench: install-test
 	$(VENV)/bin/hotspot-env bench --scale quick
+
+# The README's pictures: the browser tests, told to save their screenshots into docs/screenshots/.
+screenshots: install-test chromium
+	HOTSPOT_ENV_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_app_pages.py
