@@ -290,6 +290,11 @@ def cross_validate(
     """
     n = stack.counts.shape[0]
     tests = list(range(max(1, n - max_folds), n))
+    # A test period with no incident before it has a forecast of zero everywhere
+    # (the floor's background is 0 too): any incident in it makes every
+    # candidate's deviance infinite, so it cannot rank them; leave it out.
+    seen = np.cumsum(stack.counts.sum(axis=1))
+    tests = [t for t in tests if seen[t - 1] > 0] or tests
     w = np.asarray(weights, float)
     keep = 1.0 - UNIFORM_SHARE
     folds = {t: _Fold(stack, t) for t in tests}
@@ -310,7 +315,8 @@ def cross_validate(
                     mu += np.multiply.outer(1.0 - w, base[f.pos])
                     mu *= keep
                     mu += UNIFORM_SHARE * f.background
-                    term = np.divide(f.y, mu)
+                    with np.errstate(divide="ignore"):  # only if no fold has history: inf
+                        term = np.divide(f.y, mu)
                     np.log(term, out=term)
                     term *= f.y
                     term -= f.y - mu

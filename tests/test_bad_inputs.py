@@ -237,6 +237,44 @@ def _out_under_file(tmp: Path, sp: dict) -> list[str]:
     return ["--incidents", _incidents(tmp), "--out", str(tmp / "afile" / "out")]
 
 
+def _swapped_no_layers(tmp: Path, sp: dict) -> list[str]:
+    path = tmp / "swapped.csv"
+    _sp_rows(sp).rename(columns={"lon": "lat", "lat": "lon"}).to_csv(path, index=False)
+    return ["--incidents", str(path)]
+
+
+def _geojson_legacy_crs(tmp: Path, sp: dict) -> list[str]:
+    # GeoJSON 2008's "crs" member naming Web Mercator: metres on paper, 9 % long here
+    lon, lat = _lonlat()
+    pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326).to_crs(3857)
+    text = json.dumps({
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}},
+        "features": [_feature({"type": "Point", "coordinates": [p.x, p.y]}) for p in pts]})
+    return ["--incidents", str(_write(tmp, "mercator.geojson", text))]
+
+
+def _gpkg_polygons_then(kinds: tuple[str, ...]) -> Callable[[Path, dict], list[str]]:
+    """A GeoPackage whose first layer is polygons, then one point layer per name in ``kinds``."""
+    def build(tmp: Path, sp: dict) -> list[str]:
+        path = tmp / "incidents.gpkg"
+        area = shapely.Point(CENTRE).buffer(0.02)
+        gpd.GeoDataFrame({"name": ["area"]}, geometry=[area], crs=4326).to_file(
+            path, layer="study_area", driver="GPKG", engine="pyogrio")
+        lon, lat = _lonlat()
+        for name in kinds:
+            gpd.GeoDataFrame({"date": ["2023-05-01"] * len(lon)},
+                             geometry=gpd.points_from_xy(lon, lat), crs=4326).to_file(
+                path, layer=name, driver="GPKG", engine="pyogrio")
+        return ["--incidents", str(path)]
+    return build
+
+
+def _dated_rows(stamps: list[str], header: str = "lon,lat,datetime") -> str:
+    return header + "\n" + "".join(f"{a},{b},{d}\n" for a, b, d in zip(
+        _LON, _LAT, (stamps * len(_LON))[:len(_LON)], strict=True))
+
+
 # ------------------------------------------------------------ the catalogue
 _GOOD = _valid_csv()
 _LON, _LAT = _lonlat()
@@ -438,6 +476,47 @@ CASES = [
                  id="osm-wrong-extension"),
     pytest.param(_with("--osm", "/nonexistent/map.pbf"), FAIL, ["does not exist", "--osm"],
                  id="osm-missing"),
+    # --- round two (issue 16): crashes that were tracebacks
+    pytest.param(_with("--cell-size", "1e-310"), FAIL, ["--cell-size", "countless cells"],
+                 id="cell-size-subnormal"),
+    pytest.param(_with("--bandwidth", "1e308"), FAIL, ["--bandwidth", "between 1 and 50,000 m"],
+                 id="bandwidth-huge"),
+    pytest.param(_with("--bandwidth", "1e-300"), FAIL, ["--bandwidth", "between 1 and 50,000"],
+                 id="bandwidth-tiny"),
+    pytest.param(_with("--privacy", "public", "--dp-epsilon", "1", "--dp-seed", "-1000000000"),
+                 FAIL, ["--dp-seed", "greater than or equal to 0"], id="dp-seed-negative"),
+    # --- round two: one line for values typer cannot parse
+    pytest.param(_with("--cell-size", "ten"), FAIL, ["--cell-size", "valid number",
+                                                     "hotspot-env analyze --help"],
+                 id="cell-size-not-a-number"),
+    pytest.param(_with("--bandwidth", ""), FAIL, ["--bandwidth"], id="bandwidth-empty-string"),
+    pytest.param(_with("--no-such-option", "1"), FAIL, ["no such option"],
+                 id="unknown-option"),
+    # --- round two: exit 0 with wrong or unsafe output before
+    pytest.param(_swapped_no_layers, FAIL, ["at sea", "swapped", "swap them"],
+                 id="swapped-lon-lat-without-layers"),
+    pytest.param(_geojson_legacy_crs, OK, ["crs set to epsg:32723", "stretches distances by 9%"],
+                 id="geojson-legacy-crs-web-mercator"),
+    pytest.param(_csv_case(_dated_rows(["2023-10-29 03:30", "2023-03-26 03:30"]),
+                           "--timezone", "Europe/Helsinki"), OK,
+                 ["daylight_saving_times set to 40", "earlier (summer-time)"],
+                 id="dst-overlap-and-gap-hours"),
+    pytest.param(_csv_case(_dated_rows(["0001-01-01", "9999-12-31"] + ["2023-05-01"] * 8)),
+                 OK, ["placeholder_dates set to 8"], id="placeholder-dates-0001-and-9999"),
+    pytest.param(_csv_case("lon,lat\n" + "".join(f"{a},{b}\n" for a, b in zip(
+        _LON, _LAT, strict=True)) + "200,-23.55\n"), OK, ["rows_without_coordinates set to 1"],
+                 id="one-out-of-range-row-among-41"),
+    pytest.param(_csv_case("lon,lat\n" + "".join(f"{a},{b}\n" for a, b in zip(
+        _LON[:19], _LAT[:19], strict=True)) + "200,-23.55\n" * 21), FAIL,
+                 ["out of range", "--crs"], id="most-rows-out-of-range"),
+    pytest.param(_gpkg_polygons_then(("incidents",)), OK,
+                 ["incidents_layer set to incidents", "study_area (polygon)"],
+                 id="gpkg-polygon-layer-before-point-layer"),
+    pytest.param(_gpkg_polygons_then(("thefts", "burglaries")), FAIL,
+                 ["3 layers", "thefts (point)", "2 of them are points", "save"],
+                 id="gpkg-two-point-layers"),
+    pytest.param(_gpkg_polygons_then(()), FAIL, ["polygon", "points"],
+                 id="gpkg-polygon-layer-only"),
 ]
 
 
@@ -452,7 +531,8 @@ def _leftovers(out: Path) -> list[str]:
 #: the odd inputs whose content differs. The others read into the same table as a plain
 #: CSV, so they stop after the core analysis to keep the catalogue fast.
 FULL_PIPELINE = {"single-point", "all-duplicates", "unknown-and-hostile-categories",
-                 "dates-some-unreadable", "projected-xy-with-crs"}
+                 "dates-some-unreadable", "projected-xy-with-crs",
+                 "placeholder-dates-0001-and-9999", "dst-overlap-and-gap-hours"}
 
 
 @pytest.mark.parametrize(("build", "code", "words"), CASES)
@@ -537,6 +617,12 @@ LIBRARY_CASES = [
                  id="costs-negative"),
     pytest.param("costs.csv", _edit_table("lifetime_years", "0"), ["costs.csv", "lifetime"],
                  id="costs-zero-lifetime"),
+    pytest.param("costs.csv", _edit_table("lifetime_years", "1e-308"),
+                 ["costs.csv", "lifetime_years 1e-308", "between"], id="costs-subnormal-lifetime"),
+    pytest.param("costs.csv", _edit_table("lifetime_years", "1e308"),
+                 ["costs.csv", "lifetime_years", "between"], id="costs-huge-lifetime"),
+    pytest.param("costs.csv", _edit_table("unit_cost", "inf"), ["costs.csv", "unit_cost"],
+                 id="costs-infinite-unit-cost"),
     pytest.param("costs.csv", lambda data: b"", ["costs.csv"], id="costs-empty"),
     pytest.param("evidence.csv", lambda data: data[: len(data) // 2], ["evidence.csv"],
                  id="evidence-truncated"),
