@@ -489,7 +489,8 @@ def read_proposals(path: str | os.PathLike[str]) -> gpd.GeoDataFrame:
             lat = pd.to_numeric(frame[cols["lat"]], errors="coerce").to_numpy()
             if not (np.isfinite(lon) & np.isfinite(lat)).all():
                 bad = int(np.flatnonzero(~(np.isfinite(lon) & np.isfinite(lat)))[0]) + 2
-                raise InputError(f"{path} line {bad}: lon/lat are not numbers: fix or delete it")
+                raise InputError(f"{path} line {bad}: lon/lat are not numbers: check them or "
+                                 "remove the line")
             geom = shapely.points(lon, lat)
         else:
             raise InputError(f"{path}: a CSV of proposals needs lon and lat columns (WGS 84) or a "

@@ -452,8 +452,8 @@ class InterventionsResult:
         except (ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile,
                 pa.ArrowException) as exc:  # a cut, edited or foreign state file
             raise InputError(f"the analysis state in {folder} is damaged "
-                             f"({exc.__class__.__name__}): re-run 'hotspot-env analyze' into a "
-                             "new folder") from exc
+                             f"({exc.__class__.__name__}): re-run 'hotspot-env analyze' and "
+                             "pass its new folder to --analysis") from exc
 
     @classmethod
     def _from_state(cls, folder: Path) -> InterventionsResult:
