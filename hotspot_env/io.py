@@ -25,6 +25,7 @@ import csv
 import io as _io
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,10 +148,14 @@ def read_incidents(
     elif suffix in VECTOR_SUFFIXES or suffix in PARQUET_SUFFIXES:
         layer = _incident_layer(path, choices)
         _quick_geometry_check(path, layer)
-        frame = _read_vector(path, layer)
+        frame = _read_vector(path, layer, choices)
         n_read = len(frame)
         _check_row_count(n_read, path.name)
         frame, n_invalid = _points_only(frame, path.name)
+        if n_invalid:
+            choices.append(announce(Choice(
+                "features_without_geometry", n_invalid,
+                f"features of {path.name} with an empty or unreadable geometry were dropped")))
         frame, n_bad = _in_range(frame, path.name, choices)
         n_invalid += n_bad
     else:
@@ -443,7 +448,21 @@ def _incident_layer(path: Path, choices: list[Choice]) -> str | None:
     return points[0]
 
 
-def _read_vector(path: Path, layer: str | None = None) -> gpd.GeoDataFrame:
+def _read_vector(path: Path, layer: str | None = None,
+                 choices: list[Choice] | None = None) -> gpd.GeoDataFrame:
+    """Read a vector file; GDAL's warnings about bad features are announced, not printed."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = _read_vector_quietly(path, layer)
+    notes = list(dict.fromkeys(_printable(str(w.message)).strip() for w in caught))
+    if notes and choices is not None:  # e.g. "Unsupported geometry type ... NULL geometry"
+        choices.append(announce(Choice(
+            "reader_messages", len(notes), f"GDAL reading {path.name}: "
+            + " | ".join(n[:160] for n in notes[:3]) + ("..." if len(notes) > 3 else ""))))
+    return frame
+
+
+def _read_vector_quietly(path: Path, layer: str | None) -> gpd.GeoDataFrame:
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             try:

@@ -517,6 +517,12 @@ CASES = [
                  id="gpkg-two-point-layers"),
     pytest.param(_gpkg_polygons_then(()), FAIL, ["polygon", "points"],
                  id="gpkg-polygon-layer-only"),
+    # --- found by the hunt (test_bad_inputs_hunt.py)
+    pytest.param(_json_case(_point_features() + [
+        _feature({"type": "Point", "coordinates": [0]}),
+        _feature({"type": "Nonsense", "coordinates": [0, 1]})]), OK,
+        ["reader_messages set to 2", "null geometry", "features_without_geometry set to 2"],
+        id="geojson-some-features-malformed"),
 ]
 
 
