@@ -133,6 +133,9 @@ def read_incidents(
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path} is a folder: pass the incidents file itself")
+    if path.exists() and not path.is_file():
+        raise InputError(f"{path} is not a regular file (a device or a pipe?): pass the "
+                         "incidents file itself")
     if not path.is_file():
         raise InputError(f"incidents file {path} does not exist: check the path")
     size = path.stat().st_size

@@ -275,15 +275,18 @@ def validate(
             "split_date", str(split.astype("datetime64[D]")), rule)))
     else:
         try:
-            split = np.datetime64(pd.Timestamp(split_date).tz_localize(None)
-                                  if pd.Timestamp(split_date).tzinfo is None else
-                                  pd.Timestamp(split_date).tz_convert("UTC").tz_localize(None),
-                                  "ns")
+            stamp = pd.Timestamp(split_date)
+            stamp = (stamp.tz_localize(None) if stamp.tzinfo is None else
+                     stamp.tz_convert("UTC").tz_localize(None))
         except (ValueError, TypeError) as exc:
             raise InputError(f"--split-date {split_date!r} is not a date: use YYYY-MM-DD") from exc
+        # 9999-12-31 does not fit in nanoseconds and would wrap around to 1816
+        inside = pd.Timestamp(first) < stamp < pd.Timestamp(end)
+        split = np.datetime64(stamp.as_unit("ns")) if inside else first
     if not (first < split < end):
+        shown = str(split.astype("datetime64[D]")) if split_date is None else split_date
         raise InputError(
-            f"--split-date {str(split.astype('datetime64[D]'))} must fall inside the records "
+            f"--split-date {shown} must fall inside the records "
             f"({str(first.astype('datetime64[D]'))} to "
             f"{str((end - np.timedelta64(1, 'D')).astype('datetime64[D]'))})")
     test_len = end - split

@@ -770,7 +770,7 @@ def _trends(dates: list[str], *extra: str) -> Callable[[Path, Path], Built]:
 
 def _cmd(*argv: str, env: dict[str, str] | None = None) -> Callable[[Path, Path], Built]:
     def build(tmp: Path, folder: Path) -> Built:
-        args = [a.replace("INCIDENTS", _incidents(tmp)) if "INCIDENTS" in a else a
+        args = [_incidents(tmp) if a == "INCIDENTS" else str(folder) if a == "ANALYSIS" else a
                 for a in argv]
         return list(args), dict(env or {})
     return build
@@ -841,6 +841,26 @@ COMMAND_CASES = [
                  id="trends-placeholder-dates-0001-and-9999"),
     pytest.param(_trends(["0001-01-01", "9999-12-31"]), FAIL, ["no dates"],
                  id="trends-only-placeholder-dates"),
+    # --- found by the hunt
+    pytest.param(_cmd("rank", "--analysis", "ANALYSIS", "--budget", "10", "--out", "OUT",
+                      "--time-limit", "-1"), FAIL, ["--time-limit", "above 0"],
+                 id="rank-time-limit-negative"),
+    pytest.param(_cmd("rank", "--analysis", "ANALYSIS", "--budget", "10", "--out", "OUT",
+                      "--time-limit", "nan"), FAIL, ["--time-limit", "nan"],
+                 id="rank-time-limit-nan"),
+    pytest.param(_cmd("rank", "--analysis", "ANALYSIS", "--budget", "10", "--out", "OUT",
+                      "--time-limit", "1e308"), FAIL, ["--time-limit", "at most 3,600"],
+                 id="rank-time-limit-huge"),
+    pytest.param(_cmd("validate", "--incidents", "INCIDENTS", "--out", "OUT", "--split-date",
+                      "9999-12-31"), FAIL, ["--split-date 9999-12-31", "inside the records"],
+                 id="validate-split-date-9999-wrapped-to-1816"),
+    pytest.param(_cmd("validate", "--incidents", "INCIDENTS", "--out", "OUT", "--cell-size",
+                      "1e-310"), FAIL, ["larger --cell-size"],
+                 id="validate-cell-size-subnormal"),
+    pytest.param(_cmd("trends", "--incidents", "INCIDENTS", "--out", "OUT", "--cell-size",
+                      "1e-310"), FAIL, ["larger --cell-size"], id="trends-cell-size-subnormal"),
+    pytest.param(_cmd("analyze", "--incidents", "/dev/null", "--out", "OUT"), FAIL,
+                 ["not a regular file", "pass the incidents file"], id="incidents-dev-null"),
 ]
 
 
@@ -877,7 +897,7 @@ def test_command_catalogue(build, code, words, tmp_path, analysis_folder, monkey
 
 def test_catalogue_round_two_size():
     # 95 analyze + 6 library cases before issue 16; each listed item is a case of its own
-    assert len(CASES) >= 111 and len(LIBRARY_CASES) >= 9 and len(COMMAND_CASES) >= 24
+    assert len(CASES) >= 112 and len(LIBRARY_CASES) >= 9 and len(COMMAND_CASES) >= 31
 
 
 # ------------------------------------- round two: the behaviour behind the cases
