@@ -1041,3 +1041,27 @@ def test_demo_prints_no_warnings(tmp_path, privacy):
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr == ""
     assert (tmp_path / "demo" / "manifest.json").is_file()
+
+
+def test_incident_rows_have_a_ceiling(tmp_path, monkeypatch):
+    import geopandas
+
+    from hotspot_env import settings
+    from hotspot_env.errors import InputError
+    from hotspot_env.io import read_incidents
+
+    monkeypatch.setattr(settings, "max_incidents", 39)
+    with pytest.raises(InputError, match="40 rows, more than the limit of 39"):
+        read_incidents(_write(tmp_path, "incidents.csv", _valid_csv()))
+    lon, lat = _lonlat()
+    path = tmp_path / "incidents.parquet"
+    gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs=4326).to_parquet(path)
+
+    def no_read(*args, **kwargs):
+        raise AssertionError("the Parquet rows were read before the ceiling was checked")
+
+    monkeypatch.setattr(geopandas, "read_parquet", no_read)
+    with pytest.raises(InputError, match="40 rows"):
+        read_incidents(path)
+    monkeypatch.setattr(settings, "max_incidents", 40)  # at the ceiling: read as usual
+    assert len(read_incidents(_write(tmp_path, "ok.csv", _valid_csv())).frame) == 40

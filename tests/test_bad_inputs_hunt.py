@@ -61,7 +61,7 @@ def _incidents(folder: Path) -> Path:
     return path
 
 
-def _check_outcome(result, out: Path) -> None:
+def _check_outcome(result, out: Path, written: str = "manifest.json") -> None:
     """Exit 0 with outputs, or exit 2 with one ``error:`` line and nothing written."""
     assert result.exception is None or isinstance(result.exception, SystemExit), (
         f"{result.exception!r}\n{result.output}")
@@ -74,13 +74,20 @@ def _check_outcome(result, out: Path) -> None:
         assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
     else:
         assert result.stderr.strip() == ""
-        assert (out / "manifest.json").is_file()
+        assert (out / written).is_file()
 
 
 @pytest.fixture
 def core_only(monkeypatch):
-    """Stop after the core analysis: the options under test act there."""
+    """Stop after the core analysis (the options under test act there), on small grids.
+
+    A lower cell ceiling keeps each generated run under a second: a 1 m cell
+    is then refused like a 1e-310 m one, through the same check.
+    """
+    from hotspot_env import settings
+
     monkeypatch.setattr("hotspot_env.pipeline.default_stages", lambda: [])
+    monkeypatch.setattr(settings, "max_cells", 200_000)
 
 
 @CLI_HUNT
@@ -256,3 +263,48 @@ def test_proposal_coordinates_are_refused_or_finite(lon, lat, tmp_path_factory):
         assert not finite
         return
     assert finite
+
+
+@pytest.fixture(scope="module")
+def analysis_folder(tmp_path_factory) -> Path:
+    """A finished analysis with the interventions state, for ``rank``."""
+    from hotspot_env import interventions
+    from hotspot_env.pipeline import run
+
+    tmp = tmp_path_factory.mktemp("analysis")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("hotspot_env.pipeline.default_stages",
+                   lambda: [("interventions", interventions.stage)])
+        run(_incidents(tmp), out=tmp / "out")
+    return tmp / "out"
+
+
+@CLI_HUNT
+@given(budget=st.one_of(NUMBERS.map(repr), WORDS),
+       time_limit=st.one_of(NUMBERS.map(repr), WORDS),
+       weights=st.one_of(st.none(), WORDS, st.sampled_from(
+           ["violence=1e308", "violence=nan", "=2", "youth_space=-0", "theft=1,theft=2"])))
+def test_rank_options_never_crash(budget, time_limit, weights, analysis_folder,
+                                  tmp_path_factory):
+    out = tmp_path_factory.mktemp("rank") / "out"
+    args = ["rank", "--analysis", str(analysis_folder), "--out", str(out), "--budget", budget,
+            "--time-limit", time_limit]
+    if weights is not None:
+        args += ["--weights", weights]
+    _check_outcome(runner.invoke(app, args), out, written="interventions.csv")
+
+
+@HUNT
+@given(text=st.one_of(WORDS, st.dates().map(str), st.sampled_from(
+    ["9999-12-31", "0001-01-01", "2023-02-30", "2023-06-01T25:00", "2023-06-01+99:00"])))
+def test_split_dates_never_crash(text, tmp_path_factory, core_only):
+    tmp = tmp_path_factory.mktemp("split")
+    out = tmp / "out"
+    result = runner.invoke(app, ["validate", "--incidents", str(_incidents(tmp)), "--out",
+                                 str(out), "--split-date", text])
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"{result.exception!r}\n{result.output}")
+    assert result.exit_code in (0, 2), result.output
+    if result.exit_code == 2:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
