@@ -1,19 +1,20 @@
 # hotspot_env: two commands for a newcomer (see README.md).
 #   make app   -> virtual environment, install, open the app on the embedded demo
 #   make test  -> virtual environment, install with test tools + Debian chromium, full test suite
+#   make check -> lint + every test but the browser ones, on all cores (the fast loop)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 PORT ?= 8501
 
-.PHONY: app test install install-test chromium lint bench demo screenshots
+.PHONY: app test check install install-test chromium lint bench demo screenshots
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
 install: $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e ".[app]"
 
 install-test: $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e ".[test]"
@@ -27,6 +28,10 @@ app: install
 
 test: install-test chromium
 	$(PY) -m pytest
+
+check: install-test
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -n auto -m "not browser" -q
 
 lint: install-test
 	$(VENV)/bin/ruff check .

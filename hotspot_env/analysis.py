@@ -15,7 +15,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -33,6 +33,12 @@ from hotspot_env.io import Incidents, incidents_from_frame, read_incidents, read
 from hotspot_env.land import check_frame_on_land
 from hotspot_env.osm import file_sha256, osm_from_place, read_osm
 from hotspot_env.profiles import record_period
+
+if TYPE_CHECKING:  # stage result types: those modules import this one
+    from hotspot_env.factors.base import FactorResult
+    from hotspot_env.forecast import ForecastResult
+    from hotspot_env.interventions.result import InterventionsResult
+    from hotspot_env.rtm import RTMResult
 
 logger = logging.getLogger("hotspot_env")
 
@@ -71,8 +77,31 @@ class Analysis:
     points : GeoDataFrame
         The incidents used, in ``grid.crs``. Private: used by later stages,
         never written to any output.
-    extras : dict
-        Results of later stages (factors, RTM, interventions, trends).
+    dp_seed : int, optional
+        Secret seed of the public-mode Laplace noise; never written to any output.
+    factors : dict of str to FactorResult, optional
+        Added by the ``factors`` stage (``None`` until it runs).
+    forecast : ForecastResult, optional
+        Added by the ``forecast`` stage when the incidents carry dates.
+    rtm : RTMResult, optional
+        Added by the ``rtm`` stage.
+    trends : dict, optional
+        Added by the ``trends`` stage when the incidents carry dates: ``cube``,
+        ``classes``, ``change``, ``districts``, ``profiles``,
+        ``hotspot_profiles``, ``demand``, ``backtest``, ``messages``.
+    trends_message : str, optional
+        Why the ``trends`` stage added nothing (no dates).
+    interventions : InterventionsResult, optional
+        Added by the ``interventions`` stage.
+    validation : DataFrame, optional
+        Tidy out-of-time validation table, when a caller stored one.
+    timings : dict of str to float
+        Seconds per stage, set by :func:`hotspot_env.pipeline.run`.
+    stage_timings : dict
+        Finer timings reported by stages (e.g. ``ranking``).
+
+    Stages and the fields they read and add are declared in
+    :mod:`hotspot_env.stages`; :func:`hotspot_env.pipeline.run` checks the order.
     """
 
     grid: Grid
@@ -84,7 +113,16 @@ class Analysis:
     inputs: list[dict[str, str]]
     counts: dict[str, int]
     points: gpd.GeoDataFrame = field(repr=False)
-    extras: dict[str, Any] = field(default_factory=dict, repr=False)
+    dp_seed: int | None = field(default=None, repr=False)
+    factors: dict[str, FactorResult] | None = field(default=None, repr=False)
+    forecast: ForecastResult | None = field(default=None, repr=False)
+    rtm: RTMResult | None = field(default=None, repr=False)
+    trends: dict[str, Any] | None = field(default=None, repr=False)
+    trends_message: str | None = None
+    interventions: InterventionsResult | None = field(default=None, repr=False)
+    validation: pd.DataFrame | None = field(default=None, repr=False)
+    timings: dict[str, float] = field(default_factory=dict, repr=False)
+    stage_timings: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def layer(self, name: str) -> gpd.GeoDataFrame | None:
         """Map layer ``name`` with the user layer of the same name appended.
@@ -357,7 +395,7 @@ def analyze(
     analysis = Analysis(grid, area, arrays, map_layers, parameters, choices, inputs,
                         count_summary, points)
     if dp_epsilon is not None:  # private: the seed never goes into parameters or outputs
-        analysis.extras["dp_seed"] = secrets.randbits(63) if dp_seed is None else int(dp_seed)
+        analysis.dp_seed = secrets.randbits(63) if dp_seed is None else int(dp_seed)
     return analysis
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
@@ -19,12 +19,11 @@ from hotspot_env.atomic import atomic_path, staged_folder, write_text
 from hotspot_env.manifest import build_manifest, manifest_json
 from hotspot_env.privacy import published_counts
 
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
+
 #: Per-cell columns written to ``cells.gpkg`` first, in this order.
 CELL_COLUMNS = ("incidents", "kde", "gi_z", "gi_p", "gi_bin")
-
-#: Extra writers registered by later stages: ``name -> f(analysis, folder) -> {file: path}``.
-EXTRA_WRITERS: dict[str, Callable[[Any, Path], dict[str, Path]]] = {}
-
 
 def is_count_column(name: str) -> bool:
     """True for per-cell incident counts, which the privacy mode applies to.
@@ -37,7 +36,7 @@ def is_count_column(name: str) -> bool:
     return name == "incidents" or name.startswith("incidents_") or name.endswith("_count")
 
 
-def cells_frame(analysis: Any):
+def cells_frame(analysis: Analysis):
     """The ``cells`` layer as published: privacy applied to every count column."""
     names = [c for c in CELL_COLUMNS if c in analysis.arrays]
     names += [c for c in analysis.arrays if c not in names]
@@ -48,7 +47,7 @@ def cells_frame(analysis: Any):
     return cells
 
 
-def write_cells(analysis: Any, path: Path) -> Path:
+def write_cells(analysis: Analysis, path: Path) -> Path:
     """Write ``cells.gpkg`` (layer ``cells``) atomically.
 
     Written through pyogrio's Arrow path (``use_arrow=True``), about twice as
@@ -63,7 +62,7 @@ def write_cells(analysis: Any, path: Path) -> Path:
     return path
 
 
-def write_density(analysis: Any, path: Path) -> Path:
+def write_density(analysis: Analysis, path: Path) -> Path:
     """Write the KDE surface as a single-band float32 GeoTIFF (NaN = no data)."""
     grid = analysis.grid
     values = np.where(grid.mask, analysis.arrays["kde"], np.nan).astype("float32")
@@ -89,15 +88,15 @@ def default_writers() -> dict[str, Callable[[Any, Path], dict[str, Path]]]:
 
 
 def all_writers() -> dict[str, Callable[[Any, Path], dict[str, Path]]]:
-    """Default writers with :data:`EXTRA_WRITERS` overrides and additions."""
-    return {**default_writers(), **EXTRA_WRITERS}
+    """The writers :func:`write_outputs` calls (the benchmark wraps this to time each)."""
+    return default_writers()
 
 
-def write_outputs(analysis: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
+def write_outputs(analysis: Analysis, out: str | os.PathLike[str]) -> dict[str, Path]:
     """Write every output of ``analysis`` into folder ``out``.
 
     Files: ``cells.gpkg``, ``density.tif``, ``report.html``, outputs of later
-    stages (registered in :data:`EXTRA_WRITERS`), and last ``manifest.json``
+    stages (:func:`default_writers`), and last ``manifest.json``
     with the hashes of all the others.
 
     The whole set appears together or not at all: every file is written into a

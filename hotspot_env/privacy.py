@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import secrets
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hotspot_env import settings
 from hotspot_env.errors import InputError
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 
 def laplace_noise(counts: np.ndarray, epsilon: float, seed: int | None = None) -> np.ndarray:
@@ -84,13 +87,13 @@ def publishable_counts(
     return suppress_small(counts, k)
 
 
-def published_counts(analysis: Any, name: str = "incidents",
+def published_counts(analysis: Analysis, name: str = "incidents",
                      privacy: str | None = None) -> np.ndarray:
     """A per-cell count layer of ``analysis`` as it may be shown, over the whole grid.
 
     The one place every exit (files, report, map, app tables) takes counts
     from, so each view shows the *same* published value: the Laplace noise is
-    drawn once per layer from the run's secret seed (``extras["dp_seed"]``,
+    drawn once per layer from the run's secret seed (``analysis.dp_seed``,
     created here when public mode asks for noise and none was given), never
     independently per view, which would multiply the privacy cost.
 
@@ -112,9 +115,9 @@ def published_counts(analysis: Any, name: str = "incidents",
     params = analysis.parameters
     mode = privacy or params.get("privacy", "internal")
     epsilon = params.get("dp_epsilon") if mode == "public" else None
-    seed = analysis.extras.get("dp_seed")
+    seed = analysis.dp_seed
     if epsilon is not None and seed is None:
-        seed = analysis.extras["dp_seed"] = secrets.randbits(32)
+        seed = analysis.dp_seed = secrets.randbits(32)
     offset = zlib.crc32(name.encode("utf-8")) % 100_000
     values = np.asarray(analysis.arrays[name])
     flat = publishable_counts(values.ravel(), mode, params.get("k_threshold"), epsilon,

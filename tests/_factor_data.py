@@ -53,7 +53,8 @@ def helsinki(tmp_path_factory) -> tuple[dict[str, gpd.GeoDataFrame], Grid]:
     return _HELSINKI["layers"], _HELSINKI["grid"]  # type: ignore[return-value]
 
 
-#: The real São Paulo pair carried in tests/data/ (source and licence in its README), as in conftest.
+#: The real São Paulo pair carried in tests/data/ (source and licence in its README),
+#: as in conftest.
 TEST_DATA = Path(__file__).resolve().parent / "data"
 SAO_PAULO_PBF = TEST_DATA / "spo_osm.pbf"
 SAO_PAULO_CSV = TEST_DATA / "sao_paulo_homicides.csv"

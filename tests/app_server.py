@@ -248,7 +248,7 @@ def click_map(frame: Any, lat: float, lon: float, expect: Any = None, tries: int
 
 
 def screenshot(page: Any, name: str, docs: bool = True) -> Path:
-    """Save the page to test-artifacts/ (tall), and to docs/screenshots/ (top) under `make screenshots`.
+    """Save the page to test-artifacts/ (tall), and to docs/screenshots/ (top).
 
     Tests never write tracked files: the README's pictures are refreshed only when
     ``HOTSPOT_ENV_SCREENSHOTS=1`` is set, which ``make screenshots`` does.
