@@ -12,8 +12,9 @@ import functools
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer._click.exceptions import NoArgsIsHelpError  # typer vendors click since 0.22
@@ -30,8 +31,9 @@ class _OneLineErrors(TyperGroup):
     line on stderr and exit status 2, so these are too.
     """
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
-             **extra):
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except NoArgsIsHelpError as exc:  # a bare command: show its help as before

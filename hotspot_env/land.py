@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import shapely
 
@@ -93,7 +94,7 @@ def check_on_land(lon: np.ndarray, lat: np.ndarray, name: str) -> Choice | None:
         "simulated data?): check the coordinates and --crs if that is unexpected"))
 
 
-def check_frame_on_land(frame, name: str) -> Choice | None:
+def check_frame_on_land(frame: gpd.GeoDataFrame, name: str) -> Choice | None:
     """:func:`check_on_land` for a GeoDataFrame of points in any CRS (sampled, then WGS 84)."""
     if frame.crs is None or not len(frame):
         return None
