@@ -151,6 +151,9 @@ def analyze(
     layers: Annotated[Path | None, typer.Option(help="GeoPackage of factor layers.")] = None,
     place: Annotated[str | None, typer.Option(help="Place name (osmnx, online).")] = None,
     bbox: Annotated[str | None, typer.Option(help="Study area W,S,E,N in degrees.")] = None,
+    walk_audit: Annotated[Path | None, typer.Option(
+        help="Walk-audit ratings (Safetipin-style CSV/GeoJSON, 0-3): risk factors and "
+             "measured light.")] = None,
     crs: Annotated[str | None, typer.Option(help="CRS of CSV x/y columns.")] = None,
     timezone: Annotated[str | None, typer.Option(help="Zone of times without offset.")] = None,
     cell_size: CellSize = None,
@@ -177,6 +180,7 @@ def analyze(
     check_output_folder(out, (incidents, osm, layers))  # before the analysis, not after
     start = time.perf_counter()
     analysis = run(incidents, out=out, osm=osm, layers=layers, place=place, bbox=bbox,
+                   walk_audit=walk_audit,
                    crs=crs, timezone=timezone, cell_size=cell_size, bandwidth=bandwidth,
                    privacy=privacy, dp_epsilon=dp_epsilon, dp_seed=dp_seed, x=x, y=y,
                    stage_options={"interventions": {"default_category": category,
