@@ -182,6 +182,8 @@ def test_budget_changes_the_list_and_csv_downloads(session):
     assert rows and {"type", "cost", "selected"} <= set(rows[0])
     chosen_before = sum(r["selected"].lower() == "true" for r in rows)
     assert f"{chosen_before:,}" == before[0]
+    # the headline is the joint effect with its interval, as in the CLI and on the work orders
+    assert "joint effect, overlaps combined" in _main_text(page)
 
     budget = page.locator('input[aria-label="Budget (USD per year)"]')
     current = float(budget.input_value().replace(",", ""))
@@ -218,6 +220,24 @@ def test_flag_form_exports_csv(session):
     manifest = json.loads(_download(page, "Download manifest.json"))
     assert manifest["simulated_incidents"] is True
     _shot(session, page, "transparency")
+
+
+def test_results_section_evaluates_a_simulated_ledger(session):
+    """Transparency > Results: the demo's simulated ledger, public view, report download."""
+    page = session.open("transparency")
+    page.get_by_text("Results: did it work?").wait_for(timeout=60_000)
+    page.get_by_text("Download the performance report (HTML)").wait_for(timeout=120_000)
+    wait_idle(page)
+    text = _main_text(page)
+    assert "new streetlight" in text and "streetlight upgrade" in text
+    report = _download(page, "Download the performance report (HTML)").decode("utf-8")
+    assert "Did it work?" in report and "Simulated data" in report
+    assert "Public version" in report
+    ledger = list(csv.DictReader(io.StringIO(
+        _download(page, "Download the done-ledger (CSV)").decode("utf-8"))))
+    assert len(ledger) == 20 and all(row["done_date"] == "2024-01-15" for row in ledger)
+    assert all(row["intervention_id"] in report for row in ledger)
+    assert_no_exception(page)
 
 
 # --------------------------------------------------------------------------- XSS, isolation
