@@ -23,8 +23,10 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
 
+# Bound to localhost: a single-user run (staff, no sign-in). To serve others, see docs/deployment.md.
 app: install
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+	$(VENV)/bin/hotspot-env check-access --address localhost
+	$(VENV)/bin/streamlit run app.py --server.address localhost --server.port $(PORT)
 
 test: install-test chromium
 	$(PY) -m pytest

@@ -15,6 +15,8 @@ privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)
 
 st.title("Interventions")
+common.require("interventions", "The interventions list and work orders are for crews and staff: "
+               "sign in (sidebar) to see them.")
 common.banner(analysis)
 st.caption("Environmental interventions ranked by expected prevented incidents per unit cost, "
            "within a budget. Effects come from published studies (data/evidence.csv) and costs "
@@ -127,20 +129,20 @@ def ranked_list() -> None:
     files = scenarios.export_files(portfolio,
                                    simulated=bool(analysis.parameters.get("simulated")))
     d1, d2, d3, d4 = st.columns(4)
-    d1.download_button("Ranked list (CSV)", files["csv"], file_name="interventions.csv",
-                       mime="text/csv", key="dl_csv")
-    d2.download_button("Sites (GeoJSON)", files["geojson"], file_name="interventions.geojson",
-                       mime="application/geo+json", key="dl_geojson")
+    common.download(d1, "Ranked list (CSV)", files["csv"], "interventions.csv", "text/csv",
+                    "dl_csv", privacy, analysis)
+    common.download(d2, "Sites (GeoJSON)", files["geojson"], "interventions.geojson",
+                    "application/geo+json", "dl_geojson", privacy, analysis)
     if "gpkg" in files:
-        d3.download_button("Sites (GeoPackage)", files["gpkg"], file_name="interventions.gpkg",
-                           mime="application/geopackage+sqlite3", key="dl_gpkg")
+        common.download(d3, "Sites (GeoPackage)", files["gpkg"], "interventions.gpkg",
+                        "application/geopackage+sqlite3", "dl_gpkg", privacy, analysis)
     else:
         d3.caption("No site with a location: no GeoPackage.")
     key = ("work_orders", round(budget, 2), tuple(sorted(weights.items())))
     sheet = st.session_state.get("work_orders")
     if sheet is not None and sheet[0] == key:
-        d4.download_button("Work orders (printable HTML)", sheet[1], file_name="work_orders.html",
-                           mime="text/html", key="dl_wo")
+        common.download(d4, "Work orders (printable HTML)", sheet[1], "work_orders.html",
+                        "text/html", "dl_wo", privacy, analysis)
     elif d4.button("Prepare printable work orders", key="iv_prepare_wo",
                    help="A printable sheet per district with a map; takes a little while."):
         with st.spinner("Drawing the work-order sheet…"):
