@@ -183,8 +183,8 @@ def _auth_secrets() -> dict | None:
     """The ``[auth]`` section of ``.streamlit/secrets.toml``, or None."""
     try:
         auth = st.secrets.get("auth")
-    except FileNotFoundError:
-        return None
+    except FileNotFoundError:  # no secrets at all, or (re-checked here) an unparsable file
+        return access_rules.read_secrets_auth(APP_DIR)
     except Exception as exc:  # noqa: BLE001 - a broken secrets.toml must not open the server
         raise access_rules.AccessConfigError(
             f".streamlit/secrets.toml cannot be read: {type(exc).__name__}") from exc
