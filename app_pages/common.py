@@ -291,8 +291,8 @@ def _access_sidebar(decided: access_rules.Access) -> None:
             if decided.user != "anonymous":
                 if st.button("Sign out", key="sign_out"):
                     audit("sign_out")
-                    st.session_state.pop(_SIGNED_IN_KEY, None)
-                    st.session_state.pop("privacy", None)
+                    for key in (_SIGNED_IN_KEY, "privacy", "dataset"):  # nothing carries over
+                        st.session_state.pop(key, None)
                     st.rerun()
             else:
                 _password_form(decided)
