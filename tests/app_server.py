@@ -103,7 +103,9 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         pytest.fail("chromium is missing: run 'make test' (installs Debian's chromium)")
     port = free_port()
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+               HOTSPOT_ENV_AUDIT_LOG=str(log.parent / "audit.jsonl"))  # not the user's home
+    env.pop("HOTSPOT_ENV_ACCESS", None)  # the laptop run: loopback, no sign-in
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
