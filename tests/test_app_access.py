@@ -11,6 +11,8 @@ Two Streamlit servers of this module's own (not the shared ``app_server``):
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -274,3 +276,44 @@ def test_staff_see_everything_and_the_audit_log_records_it(visitor, signin):
     assert [json.loads(line) for line in exported.decode().splitlines()] == entries[:-1]
     # never incident data: no decimal number (a coordinate or a rate) anywhere in the log
     assert not re.search(r"-?\d+\.\d+", log_text)
+
+
+@pytest.mark.parametrize("visitor", ["signin"], indirect=True)
+def test_public_proposal_and_its_export_are_audited(visitor, signin):
+    """A resident's proposal and its download: recorded as anonymous public, no coordinates."""
+    import hashlib
+
+    import numpy as np
+
+    from hotspot_env.analysis import analyze
+    from hotspot_env.demo import demo_incidents_path, demo_osm_path
+    from hotspot_env.places import cell_centre_lonlat
+    from tests.app_server import click_map, map_frame, wait_overlay
+
+    grid = analyze(demo_incidents_path(), osm=demo_osm_path(), privacy="public").grid
+    row, col = np.argwhere(grid.mask)[int(grid.mask.sum()) // 2]
+    lon, lat = cell_centre_lonlat(grid, row, col)
+    page = visitor.open("co-design")
+    frame = map_frame(page)
+    wait_overlay(frame)
+    click_map(frame, lat, lon, expect=page.get_by_text("recorded incidents:"))
+    wait_idle(page)
+    page.get_by_label("Why here? (a short note)").fill("More light by the bus stop, please")
+    page.get_by_role("button", name="Add proposal").click()
+    page.get_by_text("Proposals (1)").wait_for(timeout=30_000)
+    wait_idle(page)
+    data = _download(page, "Proposals (CSV)")
+    wait_idle(page)
+    log_text = signin[1].read_text()
+    entries = [json.loads(line) for line in log_text.splitlines()]
+    proposal = [e for e in entries if e["action"] == "proposal"]
+    export = [e for e in entries if e["detail"] == "proposals.csv"]
+    assert len(proposal) == 1 and len(export) == 1
+    assert (proposal[0]["role"], proposal[0]["user"], proposal[0]["detail"]) == \
+        ("public", "anonymous", "P001")
+    assert export[0]["file_hash"] == hashlib.sha256(data).hexdigest()
+    # the proposal's own coordinates (in the CSV) are not in the log, nor the note
+    row = next(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+    assert abs(float(row["lat"]) - lat) < 1e-5
+    assert row["lat"] not in log_text and row["lon"] not in log_text
+    assert "bus stop" not in log_text
