@@ -317,3 +317,28 @@ def test_public_proposal_and_its_export_are_audited(visitor, signin):
     assert abs(float(row["lat"]) - lat) < 1e-5
     assert row["lat"] not in log_text and row["lon"] not in log_text
     assert "bus stop" not in log_text
+
+
+def test_broken_configuration_serves_nothing_but_the_error(browser, tmp_path):
+    """A plain-text password in the config: one error line, no page, not even public mode."""
+    config = tmp_path / "access.toml"
+    config.write_text('sign_in = "password"\n[users.ana]\nrole = "staff"\n'
+                      'password = "plain text password"\n')
+    server, process = _start(tmp_path, "0.0.0.0", {"HOTSPOT_ENV_ACCESS": str(config)})
+    s = make_session(browser, server)
+    try:
+        page = s.new_page()
+        page.goto(server.url)
+        alert = page.locator('[data-testid="stAlert"]')
+        alert.wait_for(timeout=60_000)
+        wait_idle(page)
+        text = alert.inner_text()
+        assert text.startswith("error: ") and "plain-text password" in text
+        assert text.strip().count("\n") == 0
+        assert page.get_by_role("heading", level=1).count() == 0
+        assert page.locator('[data-testid="stSidebarNav"]').count() == 0
+        assert s.blocked == [] and s.errors == []
+    finally:
+        s.context.close()
+        _stop(process)
+    assert "error: " in server.log.read_text()
