@@ -35,6 +35,11 @@ k_threshold: int = 5
 #: cannot be pinpointed from the surface.
 public_min_bandwidth_m: float = 150.0
 
+#: A ``.pbf`` larger than this (MB) is a regional extract (a Geofabrik region file):
+#: only the study area's bounding box is read from it (pyrosm's bounding-box
+#: filter), so memory follows the area, not the region.
+regional_pbf_mb: float = 50.0
+
 #: Where OSM extracts are cached as GeoParquet after their first read.
 cache_folder: Path = Path.home() / ".cache" / "hotspot_env"
 
