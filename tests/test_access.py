@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -240,13 +241,25 @@ def test_role_from_claims(tmp_path):
 
 
 # --------------------------------------------------------------------- CLI
-def _cli(*args: str, env: dict | None = None, cwd: Path = REPO):
+def _cli(*args: str, env: dict | None = None, cwd: Path = REPO, stdin: str | None = None):
     import os
 
     full_env = {k: v for k, v in os.environ.items() if k != access.CONFIG_ENV}
     full_env.update(env or {}, PYTHONPATH=str(REPO))
     return subprocess.run([sys.executable, "-m", "hotspot_env", *args], capture_output=True,
-                          text=True, env=full_env, cwd=cwd, timeout=120)
+                          text=True, env=full_env, cwd=cwd, timeout=120, input=stdin)
+
+
+def test_cli_hash_password():
+    done = _cli("hash-password", stdin="a long enough password\na long enough password\n")
+    assert done.returncode == 0, done.stderr
+    digest = re.search(r"\$argon2id\$\S+", done.stdout).group(0)  # after the prompts
+    assert PasswordHasher().verify(digest, "a long enough password")
+    assert "a long enough password" not in done.stdout
+    short = _cli("hash-password", stdin="short\nshort\n")
+    # (getpass warns on stderr first when stdin is not a terminal)
+    assert short.returncode == 2
+    assert short.stderr.strip().splitlines()[-1] == "error: choose a password of at least 12 characters"
 
 
 def test_cli_check_access(tmp_path, staff_hash):

@@ -173,6 +173,11 @@ def _assert_public_only(s: Session) -> None:
     manifest = json.loads(_download(page, "Download manifest.json"))
     assert manifest["privacy"]["mode"] == "public"
     assert page.get_by_role("heading", name="Audit log").count() == 0
+    # the Results section: the simulated demo ledger in public view, no switch, no upload
+    page.get_by_role("heading", name="Results: did it work?").wait_for(timeout=60_000)
+    wait_idle(page)
+    assert page.get_by_text("Public view (counts below 5 hidden)").count() == 0
+    assert page.locator('[data-testid="stFileUploader"]').count() == 0
     assert_no_exception(page)
 
 
