@@ -259,7 +259,8 @@ def test_cli_hash_password():
     short = _cli("hash-password", stdin="short\nshort\n")
     # (getpass warns on stderr first when stdin is not a terminal)
     assert short.returncode == 2
-    assert short.stderr.strip().splitlines()[-1] == "error: choose a password of at least 12 characters"
+    assert short.stderr.strip().splitlines()[-1] == \
+        "error: choose a password of at least 12 characters"
 
 
 def test_cli_check_access(tmp_path, staff_hash):
