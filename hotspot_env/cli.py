@@ -320,14 +320,22 @@ def rank(
     start = time.perf_counter()
     result, ranking, written = rank_folder(analysis, out, budget, weights, proposals,
                                            time_limit=time_limit)
+    from hotspot_env.interventions.workorders import headline_text, secondary_text
+
     effect = result.portfolio(ranking)
     typer.echo(ranking.message)
     if ranking.selected.any():
-        typer.echo(f"expected prevented incidents per year (overlaps combined): "
-                   f"{effect.mean:.2f} (80 % interval {effect.lo:.2f}-{effect.hi:.2f})")
+        typer.echo(headline_text(effect))
+        typer.echo(secondary_text(effect))
+    for warning in result.cost_warnings(ranking):
+        typer.echo(f"warning: {warning}")
+    unknown = result.effect_unknown_types()
+    if unknown:
+        typer.echo("effect unknown (community-led options, not ranked): "
+                   + ", ".join(t.replace("_", " ") for t in unknown))
     if ranking.optimal is not None and ranking.optimal.status != "empty":
         typer.echo(f"optimiser: {ranking.optimal.status} in {ranking.optimal.seconds:.1f} s; "
-                   f"the fast greedy re-rank is {ranking.gap:.1%} below it")
+                   f"the fast re-rank (overlap-aware greedy) is {ranking.gap:.1%} below it")
     flagged = result.equity(ranking)
     flagged = flagged[flagged["flagged"]]
     if len(flagged) and ranking.selected.any():
