@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from hotspot_env.choices import Choice, announce
+from hotspot_env.choices import Choice
 from hotspot_env.errors import HotspotEnvError
 
 Role = Literal["public", "crew", "staff"]
@@ -464,12 +464,6 @@ def decide_access(config: AccessConfig | None, address: str | None,
     return Access("public_only", "public", "anonymous",
                   f"served on {where} with no sign-in configured: public mode only "
                   "(see docs/deployment.md to sign in staff)")
-
-
-def announce_access(access: Access) -> Access:
-    """Log the decision like every other automatic choice and return it."""
-    announce(access.choice())
-    return access
 
 
 def read_secrets_auth(app_dir: Path | None = None) -> dict[str, Any] | None:
