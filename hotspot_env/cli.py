@@ -411,6 +411,36 @@ def rank(
     typer.echo(f"done in {time.perf_counter() - start:.1f} s")
 
 
+@app.command("hash-password")
+@_friendly
+def hash_password_command() -> None:
+    """Print an argon2id hash of a password (asked twice, never echoed) for access.toml."""
+    from hotspot_env.access import hash_password
+
+    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    typer.echo(hash_password(password))
+
+
+@app.command("check-access")
+@_friendly
+def check_access(
+    address: Annotated[str, typer.Option(
+        help="The address Streamlit will bind to (server.address).")] = "localhost",
+    app_dir: Annotated[Path, typer.Option(
+        help="The folder holding app.py and .streamlit/.")] = Path("."),
+) -> None:
+    """Check the sign-in configuration before serving, and say who will get which role."""
+    from hotspot_env import access
+
+    config = access.startup_check(app_dir, auth=access.read_secrets_auth(app_dir))
+    decided = access.decide_access(config, address)
+    if config is not None:
+        typer.echo(f"sign-in: {config.sign_in} ({config.source}); visitors not signed in: "
+                   "public mode only")
+    else:
+        typer.echo(f"access: {decided.role} for everyone: {decided.message}")
+
+
 @app.command()
 @_friendly
 def done(

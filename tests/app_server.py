@@ -107,7 +107,9 @@ def running_server(folder: Path, cache: Path) -> Iterator[AppServer]:
     port = free_port()
     log = folder / "server.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
-               HOTSPOT_ENV_CACHE_DIR=str(cache))
+               HOTSPOT_ENV_CACHE_DIR=str(cache),
+               HOTSPOT_ENV_AUDIT_LOG=str(folder / "audit.jsonl"))  # not the user's home
+    env.pop("HOTSPOT_ENV_ACCESS", None)  # the laptop run: loopback, no sign-in
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
