@@ -179,7 +179,7 @@ def parse_weights(
     return Weights(cats, typ)
 
 
-# ===================================================================== greedy
+# ==================================================================== budgets
 def check_budget(budget: float | None) -> float | None:
     """Validate a budget (USD per year); None means "rank only"."""
     if budget is None:
@@ -209,6 +209,7 @@ def check_time_limit(seconds: float) -> float:
     return value
 
 
+# ================================================================== optimiser
 @dataclass
 class Portfolio:
     """An optimised selection.
