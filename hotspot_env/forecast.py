@@ -595,13 +595,22 @@ def stage(analysis: Any, **options: Any) -> None:
         analysis.choices.append(announce(Choice(
             "forecast", "not made", "the incidents have no dates, so no per-year forecast")))
         return
+    from hotspot_env.privacy import Kind, declare, protected_points, protection_for
+
     pts = analysis.points
     geoms = pts.geometry.values  # points: shapely reads x and y without GeoSeries' type checks
-    result = fit_forecast(analysis.grid, shapely.get_x(geoms), shapely.get_y(geoms),
-                          pts["datetime"], fallback_bandwidth=options.pop(
+    x, y, times = shapely.get_x(geoms), shapely.get_y(geoms), pts["datetime"]
+    kind = Kind.COUNT_DERIVED
+    if protection_for(analysis) is not None:  # public: fit on the protected counts only
+        periods, period_choice = choose_period(times)
+        analysis.choices.append(period_choice)
+        x, y, times = protected_points(analysis, x, y, _naive_utc(times), periods)
+        options.setdefault("periods", periods)
+        kind = Kind.PROTECTED_DERIVED
+    result = fit_forecast(analysis.grid, x, y, times, fallback_bandwidth=options.pop(
                               "fallback_bandwidth", analysis.parameters.get("bandwidth_m")),
                           **options)
-    analysis.arrays["forecast"] = result.forecast
+    declare(analysis, "forecast", result.forecast, kind)
     analysis.extras["forecast"] = result
     analysis.parameters["forecast"] = result.to_dict()
     analysis.choices.extend(result.choices)

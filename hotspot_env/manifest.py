@@ -12,11 +12,12 @@ import platform
 from typing import Any
 
 from hotspot_env.osm import file_sha256
+from hotspot_env.privacy import privacy_metadata, public_totals
 
 #: Packages whose versions are recorded (those that change results).
 VERSIONED_PACKAGES = ("hotspot-env", "numpy", "scipy", "pandas", "geopandas", "shapely",
                       "pyproj", "rasterio", "pyogrio", "esda", "libpysal", "osmnx", "pyrosm",
-                      "numba", "astral", "statsmodels", "highspy")
+                      "numba", "astral", "statsmodels", "highspy", "opendp")
 
 
 def package_versions() -> dict[str, str]:
@@ -46,10 +47,11 @@ def build_manifest(analysis: Any, outputs: dict[str, Any] | None = None) -> dict
         "inputs": analysis.inputs,
         "parameters": analysis.parameters,
         "automatic_choices": [c.to_dict() for c in analysis.choices],
-        "counts": analysis.counts,
+        "counts": public_totals(analysis),
         "privacy": {"mode": analysis.parameters.get("privacy", "internal"),
                     "k_threshold": analysis.parameters.get("k_threshold"),
-                    "dp_epsilon": analysis.parameters.get("dp_epsilon")},
+                    "dp_epsilon": analysis.parameters.get("dp_epsilon"),
+                    "protection": privacy_metadata(analysis)},
         "versions": package_versions(),
         "outputs": [{"path": name, "sha256": file_sha256(path)}
                     for name, path in sorted((outputs or {}).items())],

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from hotspot_env.atomic import write_text
-from hotspot_env.privacy import published_counts
+from hotspot_env.privacy import Kind, privacy_metadata, public_totals, publish, publish_array
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -34,12 +34,12 @@ def density_png(analysis: Any, width_in: float = 7.0) -> bytes:
     import matplotlib.pyplot as plt
 
     grid = analysis.grid
-    values = np.where(grid.mask, analysis.arrays["kde"], np.nan)
+    values = np.where(grid.mask, publish_array(analysis, "kde"), np.nan)
     minx, miny, maxx, maxy = grid.bounds
     height = width_in * (maxy - miny) / max(maxx - minx, 1)
     fig, ax = plt.subplots(figsize=(width_in, max(2.5, min(height, 9))), dpi=110)
     image = ax.imshow(values, extent=(minx, maxx, miny, maxy), cmap="magma_r", origin="upper")
-    hot = np.where(grid.mask & (analysis.arrays["gi_bin"] >= 2), 1.0, np.nan)
+    hot = np.where(grid.mask & (publish_array(analysis, "gi_bin") >= 2), 1.0, np.nan)
     ax.contour(np.nan_to_num(hot), levels=[0.5], colors="#1f77b4", linewidths=1.0,
                extent=(minx, maxx, miny, maxy), origin="upper")
     fig.colorbar(image, ax=ax, label=analysis.parameters.get("kde_units", "density"), shrink=0.8)
@@ -50,6 +50,10 @@ def density_png(analysis: Any, width_in: float = 7.0) -> bytes:
     fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, float | np.floating) else str(value)
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -75,15 +79,18 @@ def report_html(analysis: Any, sections: list[tuple[str, str]] | None = None) ->
     privacy = params.get("privacy", "internal")
     simulated = bool(params.get("simulated"))
     png = base64.b64encode(density_png(analysis)).decode("ascii")
-    cells = analysis.cells(["incidents", "gi_z", "gi_bin"])
-    top = cells.sort_values(["gi_z", "cell_id"], ascending=[False, True]).head(10)
-    published = published_counts(analysis)[analysis.grid.mask]
-    shown = published[top.index.to_numpy()]
-    top_rows = [{"cell_id": int(r.cell_id), "incidents": c, "Gi* z": f"{r.gi_z:.2f}",
-                 "bin": int(r.gi_bin)} for r, c in zip(top.itertuples(), shown, strict=True)]
+    cells = publish(analysis, analysis.cells(["incidents", "gi_z", "gi_bin"]),
+                    {"cell_id": Kind.IDENTIFIER})
+    # ranked by the published z (the protected one in public mode), never the true one
+    order = np.argsort(-analysis.arrays["gi_z"][analysis.grid.mask], kind="stable")
+    top = cells.iloc[order[:10]]
+    top_rows = [{"cell_id": int(r.cell_id), "incidents": r.incidents, "Gi* z": _fmt(r.gi_z),
+                 "bin": r.gi_bin} for r in top.itertuples()]
     choice_rows = [{"parameter": c.name, "value": c.value, "how it was chosen": c.rule}
                    for c in analysis.choices]
-    count_rows = [{"count": k, "value": v} for k, v in analysis.counts.items()]
+    count_rows = [{"count": k, "value": v} for k, v in public_totals(analysis).items()]
+    protection_rows = [{"setting": k, "value": v} for k, v in
+                       privacy_metadata(analysis).items()]
     param_rows = [{"parameter": k, "value": v} for k, v in params.items() if k != "grid"]
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
@@ -97,6 +104,7 @@ def report_html(analysis: Any, sections: list[tuple[str, str]] | None = None) ->
         f"<p>Privacy mode: <b>{html.escape(privacy)}</b>. Counts are per grid cell; no "
         "individual incident location appears in this report.</p>",
         f"<img alt='incident density map' src='data:image/png;base64,{png}'>",
+        "<h2>Privacy protection</h2>", _table(protection_rows),
         "<h2>Automatic choices</h2>", _table(choice_rows),
         "<h2>Counts</h2>", _table(count_rows),
         "<h2>Strongest hot spots (Gi*)</h2>", _table(top_rows),

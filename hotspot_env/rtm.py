@@ -1439,15 +1439,18 @@ def stage(
     ``extras["rtm"]`` (:class:`RTMResult`), ``parameters["rtm"]`` and the
     choices made. Options are those of :func:`fit`.
     """
+    from hotspot_env.privacy import Kind, basis_kind, count_basis, declare
+
     grid = analysis.grid
-    result = fit(grid, analysis.arrays["incidents"], candidate_layers(analysis),
+    counts = count_basis(analysis)  # public mode: the protected counts, so fit and score are too
+    result = fit(grid, counts, candidate_layers(analysis),
                  streets=street_layer(analysis), block_length_m=block_length_m,
                  multiples=multiples, operations=operations, top_pct=top_pct, fwer=fwer,
                  protective=protective, family=family)
-    analysis.arrays["rtm_score"] = result.score
-    analysis.arrays["why"] = explain(
-        grid, result, analysis.extras.get("factors"), analysis.arrays.get("incidents"),
-        k_threshold=analysis.parameters.get("k_threshold"))
+    declare(analysis, "rtm_score", result.score, basis_kind(analysis))
+    declare(analysis, "why", explain(
+        grid, result, analysis.extras.get("factors"), counts,
+        k_threshold=analysis.parameters.get("k_threshold")), Kind.LABEL)
     analysis.extras["rtm"] = result
     analysis.parameters["rtm"] = {
         "block_length_m": result.block_length_m,

@@ -30,6 +30,7 @@ from hotspot_env.errors import InputError
 from hotspot_env.factors import access, custom, darkness, lighting, sightlines, vacancy
 from hotspot_env.factors.base import FactorResult
 from hotspot_env.grid import Grid
+from hotspot_env.privacy import declare
 
 __all__ = ["FACTORS", "FactorResult", "compute_all", "custom"]
 
@@ -138,7 +139,7 @@ def stage(analysis: Any, params: dict[str, dict[str, Any]] | None = None,
     results = compute_all(layers, analysis.grid, analysis.points, params, factors)
     for result in results.values():
         for column, values in result.values.items():
-            analysis.arrays[column] = values
+            declare(analysis, column, values, result.kinds[column])
         analysis.choices.extend(result.choices)
     analysis.extras["factors"] = results
     analysis.parameters["factors"] = sorted(results)
