@@ -20,7 +20,7 @@ import shapely
 from pyproj import Transformer
 
 from hotspot_env import settings
-from hotspot_env.privacy import published_counts
+from hotspot_env.privacy import publish_array, published_counts
 
 #: Per-cell values shown for a place: array key -> (label, unit, what it means).
 #: Order is display order. Keys that an analysis does not have are skipped.
@@ -202,9 +202,8 @@ def describe_cell(analysis: Any, row: int, col: int, privacy: str | None = None)
     privacy = privacy or analysis.parameters.get("privacy", "internal")
     k = int(analysis.parameters.get("k_threshold") or settings.k_threshold)
     arrays = per_cell_values(analysis)
-    count = int(arrays["incidents"][row, col])
     shown = published_counts(analysis, privacy=privacy)[row, col]
-    few = privacy == "public" and 0 < count < k
+    few = privacy == "public" and str(shown) == f"<{k}"  # what is published, never the truth
     lon, lat = cell_centre_lonlat(grid, row, col)
     gi_bin = int(arrays["gi_bin"][row, col]) if "gi_bin" in arrays else 0
     why = None
@@ -215,7 +214,8 @@ def describe_cell(analysis: Any, row: int, col: int, privacy: str | None = None)
     for key, (label, unit, meaning) in CELL_FIELDS.items():
         if key not in arrays:
             continue
-        raw = arrays[key][row, col]
+        raw = (publish_array(analysis, key, privacy) if key in analysis.kinds
+               else arrays[key])[row, col]
         text = f"suppressed (fewer than {k} incidents)" if (
             few and key in COUNT_DERIVED) else format_value(raw, unit)
         if key == "kde" and text != "–":
@@ -260,7 +260,8 @@ def top_places(analysis: Any, n: int = 10, privacy: str | None = None) -> pd.Dat
     privacy = privacy or analysis.parameters.get("privacy", "internal")
     arrays = per_cell_values(analysis)
     key = "rtm_score" if "rtm_score" in arrays else "kde"
-    score = np.where(analysis.grid.mask, np.asarray(arrays[key], dtype=float), np.nan)
+    shown = publish_array(analysis, key, privacy) if key in analysis.kinds else arrays[key]
+    score = np.where(analysis.grid.mask, np.asarray(shown, dtype=float), np.nan)
     flat = np.where(np.isfinite(score.ravel()), score.ravel(), -np.inf)
     order = np.argsort(-flat, kind="stable")[:n]
     order = order[np.isfinite(flat[order])]
