@@ -129,8 +129,10 @@ class Analysis:
         return bool(self.points["datetime"].notna().any())
 
     def choice_messages(self) -> list[str]:
-        """The sentences announcing each automatic choice."""
-        return [c.message() for c in self.choices]
+        """The sentences announcing each automatic choice (tallies rounded in public mode)."""
+        from hotspot_env.privacy import public_choice
+
+        return [public_choice(self, c).message() for c in self.choices]
 
 
 def analyze(

@@ -12,7 +12,7 @@ import platform
 from typing import Any
 
 from hotspot_env.osm import file_sha256
-from hotspot_env.privacy import privacy_metadata, public_totals
+from hotspot_env.privacy import privacy_metadata, public_choice, public_totals
 
 #: Packages whose versions are recorded (those that change results).
 VERSIONED_PACKAGES = ("hotspot-env", "numpy", "scipy", "pandas", "geopandas", "shapely",
@@ -46,7 +46,7 @@ def build_manifest(analysis: Any, outputs: dict[str, Any] | None = None) -> dict
         "simulated_incidents": bool(analysis.parameters.get("simulated", False)),
         "inputs": analysis.inputs,
         "parameters": analysis.parameters,
-        "automatic_choices": [c.to_dict() for c in analysis.choices],
+        "automatic_choices": [public_choice(analysis, c).to_dict() for c in analysis.choices],
         "counts": public_totals(analysis),
         "privacy": {"mode": analysis.parameters.get("privacy", "internal"),
                     "k_threshold": analysis.parameters.get("k_threshold"),

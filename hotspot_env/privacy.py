@@ -32,6 +32,7 @@ seeded: a seed is a secret that would remove the noise if it leaked.
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -536,3 +537,40 @@ def publish_array(analysis: Any, name: str, privacy: str | None = None) -> np.nd
         out[mask] = [float(c.split()[1]) if c else np.nan for c in classes]
         return out
     return values
+
+
+#: A whole number in running text: not part of a decimal, a code (EPSG:32723),
+#: a date (2018-07-31), a time (18:30) or a word (x10, P6).
+_WHOLE = re.compile(r"(?<![\w.:/-])\d{1,3}(?:,\d{3})+(?![\w.:/-]|,\d)"  # 2,445
+                    r"|(?<![\w.:/,-])\d+(?![\w.:/,-])")  # 348
+
+
+def _round_tally(match: re.Match) -> str:
+    text = match.group(0)
+    value = int(text.replace(",", ""))
+    if value < 10 or ("," not in text and 1900 <= value <= 2100):  # small, or a year
+        return text
+    return f"~{int(round(value, -1)):,}"
+
+
+def public_choice(analysis: Any, choice: Any) -> Any:
+    """``choice`` as public mode shows it: whole numbers >= 10 rounded to the nearest 10.
+
+    Announcements state tallies of incidents ("256 of 2,445 incidents have no
+    time of day"); several exact tallies add up to the exact total, which
+    public mode does not publish. Years and small numbers stay as written.
+    Internal mode returns ``choice`` unchanged.
+    """
+    if protection_for(analysis) is None:
+        return choice
+    from hotspot_env.choices import Choice
+
+    value = choice.value
+    if isinstance(value, int | np.integer) and not isinstance(value, bool) and abs(value) >= 10:
+        value = int(round(int(value), -1))
+    return Choice(choice.name, value, _WHOLE.sub(_round_tally, str(choice.rule)))
+
+
+def public_tally(analysis: Any, n: int) -> int:
+    """An incident tally as a public output may state it (rounded to 10 in public mode)."""
+    return int(n) if protection_for(analysis) is None else int(round(int(n), -1))

@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 
 from hotspot_env.atomic import write_text
-from hotspot_env.privacy import Kind, privacy_metadata, public_totals, publish, publish_array
+from hotspot_env.privacy import (
+    Kind,
+    privacy_metadata,
+    public_choice,
+    public_totals,
+    publish,
+    publish_array,
+)
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -87,7 +94,7 @@ def report_html(analysis: Any, sections: list[tuple[str, str]] | None = None) ->
     top_rows = [{"cell_id": int(r.cell_id), "incidents": r.incidents, "Gi* z": _fmt(r.gi_z),
                  "bin": r.gi_bin} for r in top.itertuples()]
     choice_rows = [{"parameter": c.name, "value": c.value, "how it was chosen": c.rule}
-                   for c in analysis.choices]
+                   for c in (public_choice(analysis, c) for c in analysis.choices)]
     count_rows = [{"count": k, "value": v} for k, v in public_totals(analysis).items()]
     protection_rows = [{"setting": k, "value": v} for k, v in
                        privacy_metadata(analysis).items()]

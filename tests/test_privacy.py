@@ -403,9 +403,9 @@ def _small_count_columns(out: Path, inc: dict) -> tuple[list[str], int]:
     """Columns of per-cell tables that reveal true counts of 1..k-1, whatever their name.
 
     A column leaks when, over the cells holding 1..k-1 incidents, it equals the
-    true count in at least half of them and at least twice as often as it does
-    after shuffling the cells (so a class column that happens to hold small
-    integers is not flagged). No naming rule is involved.
+    true count in at least half of them and at least twice as often as the
+    value of a cell drawn at random from the grid does (so a class column that
+    happens to hold small integers is not flagged). No naming rule is involved.
     """
     truth = _true_counts_by_cell(out, inc)
     small = truth[(truth > 0) & (truth < K)]
@@ -420,12 +420,15 @@ def _small_count_columns(out: Path, inc: dict) -> tuple[list[str], int]:
             for col in frame.columns:
                 if col == getattr(table, "_geometry_column_name", None) or col == "geometry":
                     continue
-                values = pd.to_numeric(frame[col].reindex(small.index), errors="coerce")
+                every = pd.to_numeric(frame[col].reindex(truth.index), errors="coerce")
+                values = every.reindex(small.index)
                 if values.isna().all():
                     continue
                 checked += 1
                 hit = float((values.to_numpy() == small.to_numpy()).mean())
-                shuffled = float((rng.permutation(values.to_numpy()) == small.to_numpy()).mean())
+                # chance: the value of a cell drawn at random from the whole grid
+                drawn = rng.choice(every.to_numpy(), size=(200, len(small)))
+                shuffled = float((drawn == small.to_numpy()).mean())
                 if hit >= 0.5 and hit >= 2 * shuffled:
                     leaks.append(f"{name}:{col} equals the true small count in {hit:.0%}")
     return leaks, checked
@@ -438,11 +441,18 @@ def test_no_public_column_reveals_small_counts(runs, incidents, mode):
     assert checked >= 5
 
 
-def test_the_small_count_detector_fires_on_internal_output(runs, incidents):
-    """Control: internal mode publishes the counts (and ``timed_incidents``) in the clear."""
+def test_the_small_count_detector_fires_on_real_and_planted_leaks(runs, incidents, tmp_path):
+    """Controls: internal mode's counts, and a count planted under an innocent name."""
     leaks, _ = _small_count_columns(runs["internal"], incidents)
     assert any(":incidents " in leak for leak in leaks)
-    assert any("timed_incidents" in leak for leak in leaks)
+    import shutil
+
+    shutil.copy(runs["public"] / "cells.gpkg", tmp_path / "cells.gpkg")
+    truth = _true_counts_by_cell(tmp_path, incidents)
+    pd.DataFrame({"cell_id": truth.index, "lamp_lux_mean": truth.to_numpy()}).to_csv(
+        tmp_path / "lamps.csv", index=False)
+    leaks, _ = _small_count_columns(tmp_path, incidents)
+    assert leaks == ["lamps.csv:lamp_lux_mean equals the true small count in 100%"]
 
 
 @pytest.mark.parametrize("mode", ["public", "public-dp"])
@@ -606,7 +616,8 @@ def test_cli_refuses_a_tiny_epsilon_without_writing(tmp_path, sao_paulo):
                                  "--privacy", "public", "--dp-epsilon", "1e-300",
                                  "--out", str(out), "--quiet"])
     assert result.exit_code == 2
-    assert result.output.strip().startswith("error:") and len(result.output.strip().splitlines()) == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:")
     assert not out.exists() or not any(out.iterdir())
 
 
