@@ -374,18 +374,30 @@ def publish(analysis: Any, frame: pd.DataFrame, kinds: dict[str, Kind] | None = 
     """
     mode = privacy or analysis.parameters.get("privacy", "internal")
     declared = {**getattr(analysis, "kinds", {}), **(kinds or {})}
+    return publish_table(frame, declared, mode, analysis)
+
+
+def publish_table(frame: pd.DataFrame, kinds: dict[str, Kind], privacy: str = "internal",
+                  analysis: Any = None) -> pd.DataFrame:
+    """The gate for a table that is not (only) per-cell layers of a run.
+
+    Same rules as :func:`publish`; a :attr:`Kind.COUNT` column needs
+    ``analysis`` (its protected release) and is refused without it.
+    """
+    if privacy not in ("internal", "public"):
+        raise InputError(f"privacy must be 'internal' or 'public', got {privacy!r}")
     geometry = getattr(frame, "_geometry_column_name", None)
     out = frame.copy()
     for column in out.columns:
         if column == geometry:
             continue
-        kind = declared.get(column)
+        kind = kinds.get(column)
         if kind is None:
             raise UndeclaredColumnError(
                 f"output column {column!r} declares no privacy kind: declare it where it is "
                 "made (hotspot_env.privacy.declare or the writer's kinds mapping)")
-        if mode == "public":
-            out[column] = _public_column(analysis, column, out[column], Kind(kind), mode)
+        if privacy == "public":
+            out[column] = _public_column(analysis, column, out[column], Kind(kind), privacy)
         out[column] = _neutralise_column(out[column])
     return out
 
@@ -393,6 +405,8 @@ def publish(analysis: Any, frame: pd.DataFrame, kinds: dict[str, Kind] | None = 
 def _public_column(analysis: Any, name: str, column: pd.Series, kind: Kind,
                    mode: str) -> Any:
     if kind is Kind.COUNT:
+        if analysis is None:
+            raise UndeclaredColumnError(f"count column {name!r} has no run to protect it")
         protection = protection_for(analysis)
         if protection is not None and protection.budget is not None and name not in RELEASE_OF:
             return np.full(len(column), "withheld", dtype=object)  # no ε planned for it

@@ -74,6 +74,7 @@ from hotspot_env import settings
 from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
+from hotspot_env.privacy import Kind, basis_kind, count_basis, declare, publish
 
 #: Block length (m) used when there is no street layer to measure it from.
 DEFAULT_BLOCK_LENGTH_M: float = 100.0
@@ -1439,8 +1440,6 @@ def stage(
     ``extras["rtm"]`` (:class:`RTMResult`), ``parameters["rtm"]`` and the
     choices made. Options are those of :func:`fit`.
     """
-    from hotspot_env.privacy import Kind, basis_kind, count_basis, declare
-
     grid = analysis.grid
     counts = count_basis(analysis)  # public mode: the protected counts, so fit and score are too
     result = fit(grid, counts, candidate_layers(analysis),
@@ -1475,10 +1474,22 @@ def write_rtm(analysis: Any, folder: str | os.PathLike[str]) -> dict[str, Path]:
     if result is None:
         return {}
     folder = Path(folder)
+    table = publish(analysis, result.table, RTM_KINDS)
     written = {"rtm.csv": write_text(folder / "rtm.csv",
-                                     result.table.to_csv(index=False, lineterminator="\n"))}
+                                     table.to_csv(index=False, lineterminator="\n"))}
     if len(result.candidates):
+        candidates = publish(analysis, result.candidates, RTM_KINDS)
         written["rtm_candidates.csv"] = write_text(
-            folder / "rtm_candidates.csv",
-            result.candidates.to_csv(index=False, lineterminator="\n"))
+            folder / "rtm_candidates.csv", candidates.to_csv(index=False, lineterminator="\n"))
     return written
+
+
+#: Privacy kinds of ``rtm.csv`` and ``rtm_candidates.csv``. The fit's statistics
+#: come from :func:`hotspot_env.privacy.count_basis`: the protected counts in public mode.
+RTM_KINDS: dict[str, Kind] = {
+    "factor": Kind.LABEL, "operation": Kind.LABEL, "distance_m": Kind.FACTOR,
+    "cells": Kind.FACTOR, "coefficient": Kind.PROTECTED_DERIVED,
+    "rrv": Kind.PROTECTED_DERIVED, "ci_low": Kind.PROTECTED_DERIVED,
+    "ci_high": Kind.PROTECTED_DERIVED, "p_value": Kind.PROTECTED_DERIVED,
+    "bic": Kind.PROTECTED_DERIVED, "converged": Kind.LABEL, "chosen": Kind.LABEL,
+    "selected": Kind.LABEL}
