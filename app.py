@@ -19,6 +19,7 @@ from app_pages import common
 st.set_page_config(page_title="hotspot_env", page_icon="🗺️", layout="wide",
                    initial_sidebar_state="expanded")
 common.vendor_leaflet()
+common.upload_sweeper()  # uploads go when their session ends
 
 PAGES = [
     st.Page("app_pages/explore.py", title="Explore", icon=":material/map:", url_path="explore",

@@ -80,7 +80,8 @@ else:
         else:
             folder = st.session_state.get("session_folder")
             if folder is None or not folder.alive:
-                folder = st.session_state["session_folder"] = session.SessionFolder()
+                folder = st.session_state["session_folder"] = session.SessionFolder(
+                    owner=common.session_id())
             try:
                 with st.spinner("Checking your files…"):
                     saved = {"incidents": folder.save("incidents", incidents_file.name,
