@@ -11,7 +11,7 @@ from app_pages import common
 from hotspot_env import session
 from hotspot_env.errors import HotspotEnvError
 from hotspot_env.io import read_incidents, read_layers
-from hotspot_env.privacy import publishable_counts
+from hotspot_env.privacy import public_totals, publishable_counts
 
 logger = logging.getLogger("hotspot_env.app")
 
@@ -123,7 +123,7 @@ if current["kind"] == "upload":
     names = current.get("names", {})
     st.dataframe(pd.DataFrame([{"file": kind, "name": name} for kind, name in names.items()]),
                  hide_index=True, use_container_width=True, key="upload_names")
-    counts = analysis.counts
+    counts = public_totals(analysis)  # public mode: no exact total
     st.markdown(f"Incidents read {counts.get('incidents_read', 0):,}; used "
                 f"{counts.get('incidents_used', 0):,}.")
     cats = analysis.points["category"].fillna("(none)").astype(str).value_counts()

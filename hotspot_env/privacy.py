@@ -182,6 +182,19 @@ def stand_in(k: int) -> int:
     return max(1, round(k / 2))
 
 
+def publishable_counts(counts: np.ndarray, privacy: str, k: int | None = None) -> np.ndarray:
+    """Tallies that are not per-cell layers (categories of an upload) as a view may show them.
+
+    Internal: unchanged. Public: 1..k-1 suppressed as ``"<k"`` (no noise: these
+    tallies are shown to the uploader's session, never written to a file).
+    """
+    if privacy == "internal":
+        return np.asarray(counts)
+    if privacy != "public":
+        raise InputError(f"privacy must be 'internal' or 'public', got {privacy!r}")
+    return suppress_small(counts, k)
+
+
 @dataclass(frozen=True)
 class ProtectedCounts:
     """One count layer as public mode releases it.
