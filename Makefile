@@ -1,19 +1,20 @@
 # hotspot_env: two commands for a newcomer (see README.md).
 #   make app   -> virtual environment, install, open the app on the embedded demo
 #   make test  -> virtual environment, install with test tools + Debian chromium, full test suite
+#   make check -> lint + every test but the browser ones, on all cores (the fast loop)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 PORT ?= 8501
 
-.PHONY: app test install install-test chromium lint bench demo
+.PHONY: app test check install install-test chromium lint bench demo screenshots
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
 install: $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e ".[app]"
 
 install-test: $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e ".[test]"
@@ -28,6 +29,10 @@ app: install
 test: install-test chromium
 	$(PY) -m pytest
 
+check: install-test
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -n auto -m "not browser" -q
+
 lint: install-test
 	$(VENV)/bin/ruff check .
 
@@ -36,3 +41,7 @@ demo: install
 
 bench: install-test
 	$(VENV)/bin/hotspot-env bench --scale quick
+
+# The README's pictures: the browser tests, told to save their screenshots into docs/screenshots/.
+screenshots: install-test chromium
+	HOTSPOT_ENV_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_app_pages.py

@@ -11,12 +11,15 @@ import hashlib
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from hotspot_env.errors import HotspotEnvError
 from hotspot_env.manifest import build_manifest, manifest_json
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 APP_DIR = Path(__file__).resolve().parent.parent
 STATIC_DIR = APP_DIR / "static"
@@ -100,7 +103,7 @@ def load_analysis(privacy: str | None = None) -> Any:
         st.stop()
 
 
-def dataset_label(analysis: Any) -> str:
+def dataset_label(analysis: Analysis) -> str:
     """A short description of the data shown (user names escaped for Markdown)."""
     data = dataset()
     if data["kind"] == "upload":
@@ -108,7 +111,7 @@ def dataset_label(analysis: Any) -> str:
     return "the demo: central Helsinki (OpenStreetMap) with simulated incidents"
 
 
-def banner(analysis: Any) -> None:
+def banner(analysis: Analysis) -> None:
     """The "simulated incidents" banner on every page of a demo analysis."""
     if analysis is not None and analysis.parameters.get("simulated"):
         st.warning(
@@ -126,12 +129,12 @@ def md_escape(text: Any, limit: int = 200) -> str:
     return _MD_SPECIAL.sub(r"\\\1", value)
 
 
-def manifest_text(analysis: Any) -> str:
+def manifest_text(analysis: Analysis) -> str:
     """The run manifest (JSON) of the analysis shown."""
     return manifest_json(build_manifest(analysis))
 
 
-def run_id(analysis: Any) -> str:
+def run_id(analysis: Analysis) -> str:
     """A short id of the analysis (hash of its manifest)."""
     return hashlib.sha256(manifest_text(analysis).encode()).hexdigest()[:12]
 

@@ -88,7 +88,7 @@ if not shown:
 for spec in shown:
     st.markdown(f"**{common.md_escape(spec.title)}.** {spec.note}")
 
-rtm = analysis.extras.get("rtm")
+rtm = analysis.rtm
 if rtm is not None:
     st.subheader("Risk terrain model")
     st.markdown(common.md_escape(getattr(rtm, "headline", ""), 400))
@@ -101,7 +101,7 @@ if rtm is not None:
                    "feature has than an otherwise equal place (with its 95 % interval).")
 
 st.subheader("Over time")
-trends = analysis.extras.get("trends")
+trends = analysis.trends
 if trends:
     cube = trends.get("cube", {})
     labels, totals = cube.get("labels") or [], cube.get("incidents_per_step") or []
@@ -134,7 +134,7 @@ if trends:
     for message in trends.get("messages") or []:
         st.caption(common.md_escape(message, 300))
 else:
-    message = analysis.extras.get("trends_message")
+    message = analysis.trends_message
     st.info(message or "Trends over time (emerging hot spots, hour and month profiles) appear "
             "here once the time stage runs.")
 

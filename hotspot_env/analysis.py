@@ -14,7 +14,7 @@ import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -32,6 +32,12 @@ from hotspot_env.io import Incidents, incidents_from_frame, read_incidents, read
 from hotspot_env.osm import file_sha256, osm_from_place, read_osm
 from hotspot_env.privacy import Budget, Kind, Protection, check_epsilon, min_cell_size
 from hotspot_env.profiles import record_period
+
+if TYPE_CHECKING:  # stage result types: those modules import this one
+    from hotspot_env.factors.base import FactorResult
+    from hotspot_env.forecast import ForecastResult
+    from hotspot_env.interventions.result import InterventionsResult
+    from hotspot_env.rtm import RTMResult
 
 logger = logging.getLogger("hotspot_env")
 
@@ -70,8 +76,29 @@ class Analysis:
     points : GeoDataFrame
         The incidents used, in ``grid.crs``. Private: used by later stages,
         never written to any output.
-    extras : dict
-        Results of later stages (factors, RTM, interventions, trends).
+    factors : dict of str to FactorResult, optional
+        Added by the ``factors`` stage (``None`` until it runs).
+    forecast : ForecastResult, optional
+        Added by the ``forecast`` stage when the incidents carry dates.
+    rtm : RTMResult, optional
+        Added by the ``rtm`` stage.
+    trends : dict, optional
+        Added by the ``trends`` stage when the incidents carry dates: ``cube``,
+        ``classes``, ``change``, ``districts``, ``profiles``,
+        ``hotspot_profiles``, ``demand``, ``backtest``, ``messages``.
+    trends_message : str, optional
+        Why the ``trends`` stage added nothing (no dates).
+    interventions : InterventionsResult, optional
+        Added by the ``interventions`` stage.
+    validation : DataFrame, optional
+        Tidy out-of-time validation table, when a caller stored one.
+    timings : dict of str to float
+        Seconds per stage, set by :func:`hotspot_env.pipeline.run`.
+    stage_timings : dict
+        Finer timings reported by stages (e.g. ``ranking``).
+
+    Stages and the fields they read and add are declared in
+    :mod:`hotspot_env.stages`; :func:`hotspot_env.pipeline.run` checks the order.
     kinds : dict of str to Kind
         The declared privacy kind of each per-cell layer
         (:func:`hotspot_env.privacy.declare`); the output gate refuses a layer
@@ -90,7 +117,15 @@ class Analysis:
     inputs: list[dict[str, str]]
     counts: dict[str, int]
     points: gpd.GeoDataFrame = field(repr=False)
-    extras: dict[str, Any] = field(default_factory=dict, repr=False)
+    factors: dict[str, FactorResult] | None = field(default=None, repr=False)
+    forecast: ForecastResult | None = field(default=None, repr=False)
+    rtm: RTMResult | None = field(default=None, repr=False)
+    trends: dict[str, Any] | None = field(default=None, repr=False)
+    trends_message: str | None = None
+    interventions: InterventionsResult | None = field(default=None, repr=False)
+    validation: pd.DataFrame | None = field(default=None, repr=False)
+    timings: dict[str, float] = field(default_factory=dict, repr=False)
+    stage_timings: dict[str, Any] = field(default_factory=dict, repr=False)
     kinds: dict[str, Kind] = field(default_factory=dict, repr=False)
     protection: Protection | None = field(default=None, repr=False)
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -48,11 +49,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hotspot_env.errors import InputError
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Cell side used at every scale (metro: ~240k cells).
 BENCH_CELL_SIZE_M: float = 50.0
@@ -279,11 +283,9 @@ def _substage_targets(timer: _Timer) -> list[tuple[Any, str, Callable[..., Any]]
 
 def _factor_targets(timer: _Timer) -> list[tuple[dict[str, Any], str, Callable[..., Any]]]:
     """Timers for each risk factor in :data:`hotspot_env.factors.FACTORS` (``factors/<name>``)."""
-    try:
-        factors = importlib.import_module("hotspot_env.factors")
-    except ImportError:
-        return []
-    table = getattr(factors, "FACTORS", {})
+    from hotspot_env import factors
+
+    table = factors.FACTORS
     return [(table, name, timer.wrap(f"factors/{name}", func, exclusive=False))
             for name, func in table.items()]
 
@@ -314,7 +316,7 @@ def _guarded(name: str, func: Callable[..., None], status: dict[str, str]
     reported as ``"error: ..."`` with the time it took until it failed.
     """
 
-    def run_stage(analysis: Any, **options: Any) -> None:
+    def run_stage(analysis: Analysis, **options: Any) -> None:
         try:
             func(analysis, **options)
             status[name] = "ran"
@@ -477,15 +479,15 @@ def compare_gi(grid: Any, counts: np.ndarray) -> dict[str, Any]:
             "gi_max_abs_dz": float(np.nanmax(dz)), "gi_cells_compared": int(dz.size)}
 
 
-def time_rerank(analysis: Any) -> dict[str, Any]:
+def time_rerank(analysis: Analysis) -> dict[str, Any]:
     """p95 of re-ranking the run's candidates under varied budgets, when the engine exists.
 
-    Uses ``analysis.extras["interventions"].rerank(budget=...)`` (the fast,
+    Uses ``analysis.interventions.rerank(budget=...)`` (the fast,
     greedy re-rank behind ``hotspot-env rank`` and the app's budget slider),
     :data:`RERANK_REPEATS` times with budgets from 1 % to 50 % of the cost of
     every candidate, and no budget.
     """
-    result = analysis.extras.get("interventions")
+    result = analysis.interventions
     if result is None or not callable(getattr(result, "rerank", None)):
         return {"rerank_p95_ms": None, "rerank_candidates": 0,
                 "rerank_note": "interventions engine not available in this run"}
@@ -598,6 +600,10 @@ def time_rerank_at_size(n: int = RERANK_SIZE, seed: int = 1) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------- main
+#: Peer libraries the comparisons need (the [bench] extra); KDEpy is compared when present.
+PEER_MODULES: tuple[str, ...] = ("sklearn", "esda", "libpysal")
+
+
 def run_bench(scale: str = "quick", out: str | os.PathLike[str] | None = None,
               seed: int = BENCH_SEED, peers: bool = True) -> dict[str, Any]:
     """Generate the synthetic city, run the pipeline stage by stage and compare with peers.
@@ -620,6 +626,11 @@ def run_bench(scale: str = "quick", out: str | os.PathLike[str] | None = None,
     """
     if scale not in SCALES:
         raise InputError(f"unknown scale {scale!r}: use quick, city or metro")
+    needed = ("psutil", *(PEER_MODULES if peers else ()))
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise InputError(f"the benchmark needs {', '.join(missing)}: install the [bench] extra "
+                         "(pip install 'hotspot-env[bench]')")
     stage_status: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="hotspot-bench-") as tmp:
         # tiny (tests) generates in-process: its generator memory is negligible
@@ -681,16 +692,6 @@ ANALYZE_STAGES: tuple[str, ...] = (
     "gi_star", "analyze_other")
 
 
-def _subtotal(stages: dict[str, float], group: tuple[str, ...] | str | None) -> float:
-    """Seconds of the analyze stages (tuple), the exports (prefix) or the rest (None)."""
-    if isinstance(group, tuple):
-        return sum(v for k, v in stages.items() if k in group)
-    if isinstance(group, str):
-        return sum(v for k, v in stages.items() if k.startswith(group))
-    return sum(v for k, v in stages.items()
-               if k not in ANALYZE_STAGES and not k.startswith("export_"))
-
-
 def _stage_table(raw: dict[str, float]) -> dict[str, float]:
     """Stage seconds in pipeline order, with ``analyze_other`` for the untimed remainder."""
     stages = {k: raw[k] for k in ANALYZE_STAGES[:-1] if k in raw}
@@ -748,56 +749,6 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append(f"re-rank p95 at {RERANK_SIZE:,} random candidates: "
                  f"{fmt(f'rerank_{RERANK_SIZE // 1000}k_p95_ms', '.1f')} ms")
     return "\n".join(lines)
-
-
-def markdown_table(results: list[dict[str, Any]]) -> str:
-    """A Markdown table comparing benchmark results side by side (one column per scale).
-
-    Rows: sizes, every stage's wall seconds (CPU seconds in brackets), totals,
-    peak RSS, peer speedups and errors.
-    """
-    def cell(value: Any, spec: str) -> str:
-        return "n/a" if value is None else format(value, spec)
-
-    names: list[str] = []
-    for result in results:
-        names += [n for n in result["stages"] if n not in names]
-    head = "| | " + " | ".join(r["scale"] for r in results) + " |"
-    rows = [head, "|---" * (len(results) + 1) + "|"]
-
-    def row(label: str, values: list[str]) -> None:
-        rows.append(f"| {label} | " + " | ".join(values) + " |")
-
-    row("incidents (used)", [f"{r['n_incidents']:,} ({r['n_incidents_used']:,})" for r in results])
-    row("cells (50 m)", [f"{r['n_cells']:,}" for r in results])
-    row("KDE bandwidth (m)", [f"{r['bandwidth_m']:g}" for r in results])
-    for name in names:
-        row(f"`{name}` s", [
-            f"{r['stages'][name]:.2f} ({r['stages_cpu'].get(name, 0):.2f})"
-            if name in r["stages"] else "-" for r in results])
-    for label, group in (("subtotal analyze (load -> Gi*)", ANALYZE_STAGES),
-                         ("subtotal later stages", None), ("subtotal exports", "export_")):
-        row(label, [f"{_subtotal(r['stages'], group):.1f} "
-                    f"({_subtotal(r['stages_cpu'], group):.1f})" for r in results])
-    row("**total** s (CPU s)", [f"**{r['total_s']:.1f}** ({r['total_cpu_s']:.1f})"
-                               for r in results])
-    row("total per 1k incidents (s)", [f"{1000 * r['total_s'] / r['n_incidents']:.3f}"
-                                       for r in results])
-    row("peak RSS (MB)", [f"{r['peak_rss_mb']:,.0f}" for r in results])
-    row("load average before / after", [
-        f"{r.get('load_average_1min_before', 0):.1f} / {r.get('load_average_1min_after', 0):.1f}"
-        for r in results])
-    row("KDE vs scikit-learn", [f"{cell(r['kde_speedup_vs_sklearn'], '.0f')}x" for r in results])
-    row("KDE max rel err", [cell(r["kde_max_rel_err"], ".1e") for r in results])
-    row("KDE vs KDEpy FFTKDE (binned)", [
-        f"{cell(r.get('kdepy_s') and r['kde_s'] / r['kdepy_s'], '.1f')}x slower, KDEpy err "
-        f"{cell(r.get('kdepy_max_rel_err'), '.0e')}" for r in results])
-    row("Gi* vs esda", [f"{cell(r['gi_speedup_vs_esda'], '.0f')}x" for r in results])
-    row("Gi* max abs dz", [cell(r["gi_max_abs_dz"], ".1e") for r in results])
-    row("counts vs sjoin", [f"{cell(r['counts_speedup_vs_sjoin'], '.0f')}x" for r in results])
-    row("re-rank p95 (ms) [candidates]", [
-        f"{cell(r['rerank_p95_ms'], '.1f')} [{r.get('rerank_candidates', 0):,}]" for r in results])
-    return "\n".join(rows)
 
 
 def to_json(result: dict[str, Any]) -> str:

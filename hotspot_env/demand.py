@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hotspot_env.trends import step_ordinal, step_start
+from hotspot_env.timesteps import step_ordinal, step_start
 
 #: Weeks whose counts set a district's recent level.
 LEVEL_WEEKS = 52

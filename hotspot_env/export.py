@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
@@ -21,24 +21,23 @@ from hotspot_env.atomic import atomic_path, staged_folder, write_text
 from hotspot_env.manifest import build_manifest, manifest_json
 from hotspot_env.privacy import Kind, privacy_metadata, publish, publish_array
 
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
+
 #: Per-cell columns written to ``cells.gpkg`` first, in this order.
 CELL_COLUMNS = ("incidents", "kde", "gi_z", "gi_p", "gi_bin")
 
 #: Kinds of the ``cells`` columns the grid adds (per-cell layers declare their own).
 CELLS_KINDS = {"cell_id": Kind.IDENTIFIER, "row": Kind.IDENTIFIER, "col": Kind.IDENTIFIER}
 
-#: Extra writers registered by later stages: ``name -> f(analysis, folder) -> {file: path}``.
-EXTRA_WRITERS: dict[str, Callable[[Any, Path], dict[str, Path]]] = {}
-
-
-def cells_frame(analysis: Any):
+def cells_frame(analysis: Analysis):
     """The ``cells`` layer as published: every per-cell layer through the privacy gate."""
     names = [c for c in CELL_COLUMNS if c in analysis.arrays]
     names += [c for c in analysis.arrays if c not in names]
     return publish(analysis, analysis.cells(names), CELLS_KINDS)
 
 
-def write_cells(analysis: Any, path: Path) -> Path:
+def write_cells(analysis: Analysis, path: Path) -> Path:
     """Write ``cells.gpkg`` (layer ``cells``) atomically.
 
     Written through pyogrio's Arrow path (``use_arrow=True``), about twice as
@@ -53,7 +52,7 @@ def write_cells(analysis: Any, path: Path) -> Path:
     return path
 
 
-def write_density(analysis: Any, path: Path) -> Path:
+def write_density(analysis: Analysis, path: Path) -> Path:
     """Write the KDE surface as a single-band float32 GeoTIFF (NaN = no data)."""
     grid = analysis.grid
     values = np.where(grid.mask, publish_array(analysis, "kde"), np.nan).astype("float32")
@@ -89,15 +88,15 @@ def default_writers() -> dict[str, Callable[[Any, Path], dict[str, Path]]]:
 
 
 def all_writers() -> dict[str, Callable[[Any, Path], dict[str, Path]]]:
-    """Default writers with :data:`EXTRA_WRITERS` overrides and additions."""
-    return {**default_writers(), **EXTRA_WRITERS}
+    """The writers :func:`write_outputs` calls (the benchmark wraps this to time each)."""
+    return default_writers()
 
 
-def write_outputs(analysis: Any, out: str | os.PathLike[str]) -> dict[str, Path]:
+def write_outputs(analysis: Analysis, out: str | os.PathLike[str]) -> dict[str, Path]:
     """Write every output of ``analysis`` into folder ``out``.
 
     Files: ``cells.gpkg``, ``density.tif``, ``report.html``, outputs of later
-    stages (registered in :data:`EXTRA_WRITERS`), and last ``manifest.json``
+    stages (:func:`default_writers`), and last ``manifest.json``
     with the hashes of all the others.
 
     The whole set appears together or not at all: every file is written into a

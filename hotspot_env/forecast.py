@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,10 @@ import shapely
 from hotspot_env.choices import Choice, announce
 from hotspot_env.grid import Grid
 from hotspot_env.rtm import binned_kde
+from hotspot_env.stages import declares
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Candidate period lengths, longest first: name and length in days.
 PERIODS: tuple[tuple[str, float], ...] = (
@@ -225,9 +229,7 @@ def _stack(grid: Grid, x: np.ndarray, y: np.ndarray, period: np.ndarray, n: int,
     padded = np.zeros((n, rows, cols))
     keep = period >= 0
     if keep.any():
-        s = grid.cell_size
-        col = np.floor((x[keep] - (grid.x0 - pad * s)) / s).astype(np.int64)
-        row = np.floor(((grid.bounds[3] + pad * s) - y[keep]) / s).astype(np.int64)
+        row, col = grid.padded_cell_index(x[keep], y[keep], pad)
         ok = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
         key = (period[keep][ok] * rows + row[ok]) * cols + col[ok]
         padded = np.bincount(key, minlength=n * rows * cols).reshape(n, rows, cols).astype(float)
@@ -548,7 +550,7 @@ def backtest(
         ``bandwidth_m``, ``weight``, ``lookback``.
     """
     from hotspot_env.density import count_incidents
-    from hotspot_env.validation import hit_rate
+    from hotspot_env.scores import hit_rate
 
     t = _naive_utc(times)
     x = np.asarray(x, float)
@@ -584,10 +586,11 @@ def backtest(
 
 
 # ====================================================================== pipeline stage
-def stage(analysis: Any, **options: Any) -> None:
+@declares(adds=("forecast", "arrays.forecast"))
+def stage(analysis: Analysis, **options: Any) -> None:
     """Pipeline stage: per-cell ``forecast`` (expected incidents next year) when dates exist.
 
-    Adds ``arrays["forecast"]``, ``extras["forecast"]`` (:class:`ForecastResult`),
+    Adds ``arrays["forecast"]``, ``analysis.forecast`` (:class:`ForecastResult`),
     ``parameters["forecast"]`` and the choices. Without dates nothing is added
     except a notice. Options are passed to :func:`fit_forecast`.
     """
@@ -611,7 +614,7 @@ def stage(analysis: Any, **options: Any) -> None:
                               "fallback_bandwidth", analysis.parameters.get("bandwidth_m")),
                           **options)
     declare(analysis, "forecast", result.forecast, kind)
-    analysis.extras["forecast"] = result
+    analysis.forecast = result
     analysis.parameters["forecast"] = result.to_dict()
     analysis.choices.extend(result.choices)
 

@@ -231,6 +231,21 @@ class Grid:
         inside[inside] = self.mask[row[inside], col[inside]]
         return np.where(inside, row, -1), np.where(inside, col, -1)
 
+    def padded_cell_index(self, x: np.ndarray, y: np.ndarray, pad: int
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column of each point in this grid padded by ``pad`` cells on every side.
+
+        For smoothing on a grid extended beyond the study area (kernel
+        densities, the forecast's period stack): no mask and no edge rule, and
+        the indices may fall outside the padded grid (callers keep the ones
+        inside). Inside the grid, ``padded_cell_index(x, y, pad) - pad`` is
+        :meth:`cell_index` without its mask.
+        """
+        s = self.cell_size
+        col = np.floor((np.asarray(x, float) - (self.x0 - pad * s)) / s).astype(np.int64)
+        row = np.floor(((self.bounds[3] + pad * s) - np.asarray(y, float)) / s).astype(np.int64)
+        return row, col
+
     def cell_ids(self) -> np.ndarray:
         """Stable integer id of every cell, shape ``(n_rows, n_cols)``.
 

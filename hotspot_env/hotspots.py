@@ -96,19 +96,18 @@ def gi_star(grid: Grid, counts: np.ndarray) -> GiStar:
 
 
 def benjamini_hochberg(p: np.ndarray, q: float) -> np.ndarray:
-    """Boolean array: which p-values are significant at FDR ``q`` (BH step-up)."""
-    p = np.asarray(p, dtype=float)
-    m = p.size
-    if m == 0:
-        return np.zeros(0, dtype=bool)
-    order = np.argsort(p, kind="stable")
-    thresholds = q * np.arange(1, m + 1) / m
-    passed = p[order] <= thresholds
-    significant = np.zeros(m, dtype=bool)
-    if passed.any():
-        k = int(np.nonzero(passed)[0].max())
-        significant[order[: k + 1]] = True
-    return significant
+    """Boolean array: which p-values are significant at FDR ``q`` (BH step-up).
+
+    The package's one Benjamini-Hochberg: significant where scipy's adjusted
+    p-value is at most ``q``. The space-time cube's counts-based shortcut
+    (``trends._bh_cut``) is tested equal to it.
+    """
+    return bh_adjusted(p) <= q
+
+
+def bh_adjusted(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values), same order as ``p``."""
+    return stats.false_discovery_control(np.asarray(p, dtype=float), method="bh")
 
 
 def fdr_bins(z: np.ndarray, p: np.ndarray, levels: tuple[float, ...] | None = None) -> np.ndarray:

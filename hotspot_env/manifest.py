@@ -9,10 +9,13 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import platform
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotspot_env.osm import file_sha256
 from hotspot_env.privacy import privacy_metadata, public_choice, public_totals
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Packages whose versions are recorded (those that change results).
 VERSIONED_PACKAGES = ("hotspot-env", "numpy", "scipy", "pandas", "geopandas", "shapely",
@@ -31,7 +34,7 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def build_manifest(analysis: Any, outputs: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_manifest(analysis: Analysis, outputs: dict[str, Any] | None = None) -> dict[str, Any]:
     """Assemble the manifest for an :class:`~hotspot_env.analysis.Analysis`.
 
     Parameters

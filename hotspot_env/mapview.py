@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -23,8 +23,12 @@ import pandas as pd
 import shapely
 
 from hotspot_env import maps
+from hotspot_env.memo import IdentityCache
 from hotspot_env.places import per_cell_values
 from hotspot_env.privacy import Kind, publish, publish_array
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Colours of vector layers (colour-blind-safe where they meet).
 COLOURS = {
@@ -69,12 +73,12 @@ class LayerSpec:
 # --------------------------------------------------------------------------- data access
 
 
-def factor(analysis: Any, name: str) -> Any | None:
-    """The factor result ``name`` from ``extras["factors"]``, or None."""
-    return (analysis.extras.get("factors") or {}).get(name)
+def factor(analysis: Analysis, name: str) -> Any | None:
+    """The factor result ``name`` from ``analysis.factors``, or None."""
+    return (analysis.factors or {}).get(name)
 
 
-def factor_layer(analysis: Any, name: str) -> gpd.GeoDataFrame | None:
+def factor_layer(analysis: Analysis, name: str) -> gpd.GeoDataFrame | None:
     """The drawable layer of factor ``name``, or None when absent or empty."""
     result = factor(analysis, name)
     layer = getattr(result, "layer", None)
@@ -83,7 +87,7 @@ def factor_layer(analysis: Any, name: str) -> gpd.GeoDataFrame | None:
     return layer
 
 
-def _array(analysis: Any, key: str) -> np.ndarray | None:
+def _array(analysis: Analysis, key: str) -> np.ndarray | None:
     values = per_cell_values(analysis).get(key)
     if values is None:
         return None
@@ -99,7 +103,7 @@ def _has_array(key: str) -> Callable[[Any], bool]:
     return lambda a: _array(a, key) is not None
 
 
-def _map_layer(analysis: Any, name: str) -> gpd.GeoDataFrame | None:
+def _map_layer(analysis: Analysis, name: str) -> gpd.GeoDataFrame | None:
     return analysis.layer(name)
 
 
@@ -107,7 +111,7 @@ def _tooltip_columns(frame: pd.DataFrame, wanted: Sequence[str]) -> list[str]:
     return [c for c in wanted if c in frame.columns and frame[c].notna().any()]
 
 
-def _masked(analysis: Any, values: np.ndarray) -> np.ndarray:
+def _masked(analysis: Analysis, values: np.ndarray) -> np.ndarray:
     arr = np.asarray(values, dtype=float).copy()
     arr[~analysis.grid.mask] = np.nan
     return arr
@@ -123,7 +127,7 @@ def _robust_max(values: np.ndarray, q: float = 98.0) -> float | None:
 # --------------------------------------------------------------------------- drawers
 
 
-def _draw_density(m: Any, a: Any, privacy: str, pos: str) -> None:
+def _draw_density(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     legend = maps.add_raster_overlay(m, _masked(a, publish_array(a, "kde", privacy)),
                                      a.grid.transform,
                                      a.grid.crs, name="Incident density", cmap="magma_r",
@@ -132,7 +136,7 @@ def _draw_density(m: Any, a: Any, privacy: str, pos: str) -> None:
                     position=pos)
 
 
-def _draw_hotspots(m: Any, a: Any, privacy: str, pos: str) -> None:
+def _draw_hotspots(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     cells = publish(a, a.cells(["incidents", "gi_z", "gi_bin"]), {"cell_id": Kind.IDENTIFIER},
                     privacy=privacy)  # tooltips go through the same gate as the files
     cells = cells[cells["gi_bin"] != 0].copy()
@@ -144,7 +148,7 @@ def _draw_hotspots(m: Any, a: Any, privacy: str, pos: str) -> None:
         maps.add_legend(m, "Gi* hot and cold spots", entries, position=pos)
 
 
-def _draw_lighting(m: Any, a: Any, privacy: str, pos: str) -> None:
+def _draw_lighting(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     lux = _masked(a, _array(a, "lamp_lux"))
     top = _robust_max(lux) or 1.0
     legend = maps.add_raster_overlay(m, lux, a.grid.transform, a.grid.crs,
@@ -154,7 +158,7 @@ def _draw_lighting(m: Any, a: Any, privacy: str, pos: str) -> None:
     maps.add_legend(m, "Modelled street light", legend, units="lux", position=pos)
 
 
-def _draw_dark_segments(m: Any, a: Any, privacy: str, pos: str) -> None:
+def _draw_dark_segments(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     layer = factor_layer(a, "lighting")
     maps.add_vector_layer(m, layer, name="Dark street segments", color=COLOURS["dark"],
                           weight=4, tooltip_fields=_tooltip_columns(
@@ -163,7 +167,7 @@ def _draw_dark_segments(m: Any, a: Any, privacy: str, pos: str) -> None:
                     position=pos)
 
 
-def _draw_sightlines(m: Any, a: Any, privacy: str, pos: str) -> None:
+def _draw_sightlines(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     values = _masked(a, _array(a, "sightline_m"))
     legend = maps.add_raster_overlay(m, values, a.grid.transform, a.grid.crs,
                                      name="Sightlines", cmap="viridis", opacity=0.7,
@@ -171,7 +175,7 @@ def _draw_sightlines(m: Any, a: Any, privacy: str, pos: str) -> None:
     maps.add_legend(m, "Mean free sightline", legend, units="m", position=pos)
 
 
-def _draw_vacant(m: Any, a: Any, privacy: str, pos: str) -> None:
+def _draw_vacant(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     layer = factor_layer(a, "vacancy")
     if layer is None:
         layer = _map_layer(a, "vacant")
@@ -182,7 +186,7 @@ def _draw_vacant(m: Any, a: Any, privacy: str, pos: str) -> None:
                     position=pos)
 
 
-def _draw_youth(m: Any, a: Any, privacy: str, pos: str) -> None:
+def _draw_youth(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     layer = factor_layer(a, "access")
     entries = {}
     if layer is not None and "role" in layer.columns:
@@ -205,17 +209,17 @@ def _draw_youth(m: Any, a: Any, privacy: str, pos: str) -> None:
         maps.add_legend(m, "Youth spaces", entries, position=pos)
 
 
-def _youth_available(a: Any) -> bool:
+def _youth_available(a: Analysis) -> bool:
     return factor_layer(a, "access") is not None or _map_layer(a, "youth") is not None
 
 
-def _draw_lamps(m: Any, a: Any, privacy: str, pos: str) -> None:
+def _draw_lamps(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     maps.add_vector_layer(m, _map_layer(a, "lamps"), name="Street lamps (mapped)",
                           color=COLOURS["lamps"], radius=3)
     maps.add_legend(m, "Street lamps", {"Mapped street lamp": COLOURS["lamps"]}, position=pos)
 
 
-def _draw_rtm(m: Any, a: Any, privacy: str, pos: str) -> None:
+def _draw_rtm(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     values = _masked(a, publish_array(a, "rtm_score", privacy))
     legend = maps.add_raster_overlay(m, values, a.grid.transform, a.grid.crs,
                                      name="Risk terrain", cmap="YlOrRd", opacity=0.7,
@@ -223,7 +227,7 @@ def _draw_rtm(m: Any, a: Any, privacy: str, pos: str) -> None:
     maps.add_legend(m, "Risk terrain score", legend, units="relative risk", position=pos)
 
 
-def _draw_change(m: Any, a: Any, privacy: str, pos: str) -> None:
+def _draw_change(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     labels = np.asarray(_array(a, "change_class"), dtype=object)
     cells = a.grid.to_geodataframe({"change": labels})
     cats = {"increase": ("More incidents in the later period", "#b2182b"),
@@ -235,14 +239,14 @@ def _draw_change(m: Any, a: Any, privacy: str, pos: str) -> None:
                         note=_change_note(a))
 
 
-def _change_note(a: Any) -> str:
-    change = (a.extras.get("trends") or {}).get("change") or {}
+def _change_note(a: Analysis) -> str:
+    change = (a.trends or {}).get("change") or {}
     if change.get("before") and change.get("after"):
         return f"{change['before']} vs {change['after']}"
     return ""
 
 
-def _has_change(a: Any) -> bool:
+def _has_change(a: Analysis) -> bool:
     labels = _array(a, "change_class")
     if labels is None:
         return False
@@ -250,21 +254,19 @@ def _has_change(a: Any) -> bool:
 
 
 def _trend_colours() -> dict[str, str]:
-    try:
-        from hotspot_env.trends import NO_PATTERN, TREND_COLOURS
-    except ImportError:  # pragma: no cover - time stage not installed
-        return {}
+    from hotspot_env.trends import NO_PATTERN, TREND_COLOURS
+
     return {k: v for k, v in TREND_COLOURS.items() if k != NO_PATTERN}
 
 
-def _has_trend(a: Any) -> bool:
+def _has_trend(a: Analysis) -> bool:
     labels = _array(a, "trend_class")
     if labels is None:
         return False
     return bool(np.isin(np.asarray(labels, dtype=object), list(_trend_colours())).any())
 
 
-def _draw_trend(m: Any, a: Any, privacy: str, pos: str) -> None:
+def _draw_trend(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     labels = np.asarray(_array(a, "trend_class"), dtype=object)
     cells = a.grid.to_geodataframe({"trend": labels})
     cats = {name: (name.capitalize(), colour) for name, colour in _trend_colours().items()}
@@ -321,12 +323,12 @@ LAYERS: list[LayerSpec] = [
 LAYER_BY_KEY: dict[str, LayerSpec] = {spec.key: spec for spec in LAYERS}
 
 
-def available_layers(analysis: Any) -> list[LayerSpec]:
+def available_layers(analysis: Analysis) -> list[LayerSpec]:
     """The layers this analysis has data for, in drawing order."""
     return [spec for spec in LAYERS if spec.available(analysis)]
 
 
-def missing_layers(analysis: Any) -> list[LayerSpec]:
+def missing_layers(analysis: Analysis) -> list[LayerSpec]:
     """The layers whose data this analysis does not have (their stage did not run)."""
     return [spec for spec in LAYERS if not spec.available(analysis)]
 
@@ -334,25 +336,27 @@ def missing_layers(analysis: Any) -> list[LayerSpec]:
 # --------------------------------------------------------------------------- maps
 
 
-def bounds_wgs84(analysis: Any) -> tuple[float, float, float, float]:
+def bounds_wgs84(analysis: Analysis) -> tuple[float, float, float, float]:
     """The study area's ``(west, south, east, north)`` in degrees."""
     area = gpd.GeoSeries([analysis.area], crs=analysis.grid.crs).to_crs(4326)
     return tuple(float(v) for v in area.total_bounds)
 
 
-#: Basemap layers simplified and projected once per analysis: ``id -> (analysis, layers)``.
-_BASEMAPS: dict[int, tuple[Any, tuple[Any, Any]]] = {}
+#: Basemap layers simplified and projected once per analysis (and simplification).
+_BASEMAPS: IdentityCache[tuple[Any, Any]] = IdentityCache(maxsize=8)
 
 
-def basemap_layers(analysis: Any, simplify_m: float = 1.0) -> tuple[Any, Any]:
+def basemap_layers(analysis: Analysis, simplify_m: float = 1.0) -> tuple[Any, Any]:
     """OSM streets and buildings simplified at ``simplify_m`` metres, in EPSG:4326, cached.
 
     Every map of an analysis draws the same basemap; projecting it once keeps
     each page rerun fast.
     """
-    entry = _BASEMAPS.get(id(analysis))
-    if entry is not None and entry[0] is analysis:
-        return entry[1]
+    return _BASEMAPS.get(analysis, float(simplify_m),
+                         lambda: _project_basemap(analysis, simplify_m))
+
+
+def _project_basemap(analysis: Analysis, simplify_m: float) -> tuple[Any, Any]:
     out = []
     for name in ("streets", "buildings"):
         layer = _map_layer(analysis, name)
@@ -363,13 +367,10 @@ def basemap_layers(analysis: Any, simplify_m: float = 1.0) -> tuple[Any, Any]:
                                      geometry=gpd.GeoSeries(geoms, index=layer.index,
                                                             crs=layer.crs)).to_crs(4326)
         out.append(layer)
-    _BASEMAPS[id(analysis)] = (analysis, (out[0], out[1]))
-    while len(_BASEMAPS) > 8:
-        _BASEMAPS.pop(next(iter(_BASEMAPS)))
     return out[0], out[1]
 
 
-def base_map(analysis: Any, *, online_tiles: bool = False, height: int = 560) -> Any:
+def base_map(analysis: Analysis, *, online_tiles: bool = False, height: int = 560) -> Any:
     """An offline map of the study area with the OSM basemap (streets and buildings)."""
     m = maps.make_map(bounds_wgs84(analysis), online_tiles=online_tiles, height=height)
     streets, buildings = basemap_layers(analysis)
@@ -378,7 +379,7 @@ def base_map(analysis: Any, *, online_tiles: bool = False, height: int = 560) ->
 
 
 def explore_map(
-    analysis: Any,
+    analysis: Analysis,
     layer_keys: Sequence[str],
     *,
     privacy: str = "internal",
@@ -411,14 +412,8 @@ def explore_map(
     return m
 
 
-def points_layer(frame: pd.DataFrame, lat: str = "lat", lon: str = "lon") -> gpd.GeoDataFrame:
-    """A point GeoDataFrame (EPSG:4326) from ``lat``/``lon`` columns."""
-    geometry = shapely.points(frame[lon].to_numpy(dtype=float), frame[lat].to_numpy(dtype=float))
-    return gpd.GeoDataFrame(frame.reset_index(drop=True), geometry=geometry, crs=4326)
-
-
 def sites_map(
-    analysis: Any,
+    analysis: Analysis,
     sites: gpd.GeoDataFrame | None,
     *,
     tooltip_fields: Sequence[str] = (),

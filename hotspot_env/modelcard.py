@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from hotspot_env import settings
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: What the tool is for, and what it is not for.
 INTENTS: tuple[str, ...] = (
@@ -55,7 +58,7 @@ WARNINGS: tuple[str, ...] = (
 )
 
 
-def data_sources(analysis: Any) -> pd.DataFrame:
+def data_sources(analysis: Analysis) -> pd.DataFrame:
     """Inputs with what they are, their dates and hashes.
 
     Columns: ``source``, ``what``, ``dates``, ``sha256``. Incident dates are
@@ -89,7 +92,7 @@ def data_sources(analysis: Any) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["source", "what", "dates", "sha256"])
 
 
-def _period(analysis: Any) -> str:
+def _period(analysis: Analysis) -> str:
     points = getattr(analysis, "points", None)
     if points is None or "datetime" not in points or not points["datetime"].notna().any():
         return "no dates"
@@ -97,7 +100,7 @@ def _period(analysis: Any) -> str:
     return f"{when.min().date().isoformat()} to {when.max().date().isoformat()}"
 
 
-def parameter_table(analysis: Any) -> pd.DataFrame:
+def parameter_table(analysis: Analysis) -> pd.DataFrame:
     """Every parameter used, flattened to ``parameter, value`` rows (text)."""
     rows = []
 
@@ -120,13 +123,13 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def choices_table(analysis: Any) -> pd.DataFrame:
+def choices_table(analysis: Analysis) -> pd.DataFrame:
     """Automatic choices: ``parameter, value, rule``."""
     return pd.DataFrame([{"parameter": c.name, "value": _text(c.value), "rule": c.rule}
                          for c in analysis.choices], columns=["parameter", "value", "rule"])
 
 
-def privacy_settings(analysis: Any) -> dict[str, Any]:
+def privacy_settings(analysis: Analysis) -> dict[str, Any]:
     """The privacy mode and what it does."""
     mode = analysis.parameters.get("privacy", "internal")
     k = analysis.parameters.get("k_threshold", settings.k_threshold)
@@ -140,17 +143,17 @@ def privacy_settings(analysis: Any) -> dict[str, Any]:
     }
 
 
-def validation(analysis: Any, compute: bool = True) -> dict[str, pd.DataFrame]:
+def validation(analysis: Analysis, compute: bool = True) -> dict[str, pd.DataFrame]:
     """Validation tables by name: ``pai``, ``hit_rate``, ``calibration``, ``errors``.
 
-    From ``extras["validation"]`` when a stage stored the tidy table of
+    From ``analysis.validation`` when a stage stored the tidy table of
     :func:`hotspot_env.validation.validate` there, else computed here when
     ``compute`` is true and the incidents have dates (fit on the earlier
     period, scored on the last one; well under a second on the demo).
     Returns ``{}`` when no validation is possible, with the reason in
     ``{"message": DataFrame}``.
     """
-    table = analysis.extras.get("validation")
+    table = analysis.validation
     if not isinstance(table, pd.DataFrame):
         table = None
         if compute and getattr(analysis, "has_dates", False):
@@ -182,7 +185,7 @@ def validation(analysis: Any, compute: bool = True) -> dict[str, pd.DataFrame]:
     return out
 
 
-def model_card(analysis: Any) -> dict[str, Any]:
+def model_card(analysis: Analysis) -> dict[str, Any]:
     """Every section of the model card as data (lists, dicts and DataFrames)."""
     return {
         "intents": list(INTENTS),

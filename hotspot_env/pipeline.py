@@ -4,7 +4,9 @@
 demo`` and the app. Stages after the core analysis (risk factors, the risk
 terrain model, the forecast, trends, interventions) are listed in order by
 :func:`default_stages`, each a function ``f(analysis, **options) -> None`` that
-adds to ``analysis`` and never reaches back.
+adds to typed fields of ``analysis`` and never reaches back; what each reads and
+adds is declared with :func:`hotspot_env.stages.declares` and the order is
+checked before anything runs.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hotspot_env.analysis import Analysis, analyze
+from hotspot_env.stages import check_order
 
 
 def default_stages() -> list[tuple[str, Callable[..., None]]]:
@@ -31,16 +34,9 @@ def default_stages() -> list[tuple[str, Callable[..., None]]]:
             ("trends", trends.stage), ("interventions", interventions.stage)]
 
 
-#: Extra stages added at run time (e.g. by a plugin or the benchmark), run after
-#: the defaults; a name already in :func:`default_stages` replaces that stage.
-STAGES: list[tuple[str, Callable[..., None]]] = []
-
-
 def all_stages() -> list[tuple[str, Callable[..., None]]]:
-    """Default stages with :data:`STAGES` overrides applied, then extra stages."""
-    extra = dict(STAGES)
-    stages = [(name, extra.pop(name, func)) for name, func in default_stages()]
-    return stages + list(extra.items())
+    """The stages :func:`run` runs (the benchmark wraps this to time each stage)."""
+    return default_stages()
 
 
 def run(
@@ -72,16 +68,17 @@ def run(
     Returns
     -------
     Analysis
-        With ``extras["timings"]`` (seconds per stage).
+        With ``analysis.timings`` (seconds per stage).
     """
+    selected = [(name, stage) for name, stage in all_stages()
+                if stages is None or name in stages]
+    check_order(selected)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     analysis = analyze(incidents, **analyze_options)
     timings["analyze"] = time.perf_counter() - start
     analysis.parameters["simulated"] = bool(simulated)
-    for name, stage in all_stages():
-        if stages is not None and name not in stages:
-            continue
+    for name, stage in selected:
         t0 = time.perf_counter()
         stage(analysis, **(stage_options or {}).get(name, {}))
         timings[name] = time.perf_counter() - t0
@@ -91,5 +88,5 @@ def run(
         t0 = time.perf_counter()
         write_outputs(analysis, out)
         timings["write"] = time.perf_counter() - t0
-    analysis.extras["timings"] = timings
+    analysis.timings = timings
     return analysis

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from pyproj import Transformer
 
 from hotspot_env import settings
 from hotspot_env.privacy import publish_array, published_counts
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Per-cell values shown for a place: array key -> (label, unit, what it means).
 #: Order is display order. Keys that an analysis does not have are skipped.
@@ -141,22 +144,22 @@ def cell_from_id(grid: Any, cell_id: int) -> tuple[int, int] | None:
     return (row, col) if bool(grid.mask[row, col]) else None
 
 
-def per_cell_values(analysis: Any) -> dict[str, np.ndarray]:
+def per_cell_values(analysis: Analysis) -> dict[str, np.ndarray]:
     """Every per-cell array of an analysis: ``arrays`` first, then factor values.
 
-    Factor results (``extras["factors"]``, each with a ``values`` dict) are
+    Factor results (``analysis.factors``, each with a ``values`` dict) are
     included for keys ``arrays`` does not already hold, so the app shows
     factors whether or not a stage copied them into ``arrays``.
     """
     out = dict(analysis.arrays)
-    for result in (analysis.extras.get("factors") or {}).values():
+    for result in (analysis.factors or {}).values():
         for key, values in (getattr(result, "values", None) or {}).items():
             if key not in out and np.shape(values) == analysis.grid.shape:
                 out[key] = values
     return out
 
 
-def format_value(value: Any, unit: str = "") -> str:
+def format_cell_value(value: Any, unit: str = "") -> str:
     """A per-cell value as short text with its unit (``"–"`` when unknown)."""
     if value is None:
         return "–"
@@ -181,7 +184,7 @@ def format_value(value: Any, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
-def describe_cell(analysis: Any, row: int, col: int, privacy: str | None = None) -> CellReport:
+def describe_cell(analysis: Analysis, row: int, col: int, privacy: str | None = None) -> CellReport:
     """Everything the app may show about one cell in the given privacy mode.
 
     Parameters
@@ -217,7 +220,7 @@ def describe_cell(analysis: Any, row: int, col: int, privacy: str | None = None)
         raw = (publish_array(analysis, key, privacy) if key in analysis.kinds
                else arrays[key])[row, col]
         text = f"suppressed (fewer than {k} incidents)" if (
-            few and key in COUNT_DERIVED) else format_value(raw, unit)
+            few and key in COUNT_DERIVED) else format_cell_value(raw, unit)
         if key == "kde" and text != "–":
             text = f"{text} {analysis.parameters.get('kde_units', '')}".strip()
         values.append({"key": key, "label": label, "value": text, "unit": unit,
@@ -227,7 +230,7 @@ def describe_cell(analysis: Any, row: int, col: int, privacy: str | None = None)
                       nearest_street(analysis, [(row, col)])[0])
 
 
-def nearest_street(analysis: Any, cells: list[tuple[int, int]],
+def nearest_street(analysis: Analysis, cells: list[tuple[int, int]],
                    max_m: float = 60.0) -> list[str | None]:
     """Name of the nearest named OSM street to each cell centre (None beyond ``max_m``)."""
     streets = analysis.layer("streets")
@@ -251,7 +254,7 @@ def nearest_street(analysis: Any, cells: list[tuple[int, int]],
     return out
 
 
-def top_places(analysis: Any, n: int = 10, privacy: str | None = None) -> pd.DataFrame:
+def top_places(analysis: Analysis, n: int = 10, privacy: str | None = None) -> pd.DataFrame:
     """The ``n`` cells with the highest risk terrain score (or density), for discussion.
 
     Columns: ``cell_id``, ``street`` (nearest named street), ``incidents`` (as

@@ -36,13 +36,16 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from hotspot_env import settings
 from hotspot_env.errors import InputError
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 
 class Kind(StrEnum):
@@ -265,18 +268,18 @@ class Protection:
                 "differential_privacy": None if self.budget is None else self.budget.to_dict()}
 
 
-def protection_for(analysis: Any) -> Protection | None:
+def protection_for(analysis: Analysis) -> Protection | None:
     """The run's :class:`Protection` (``None`` in internal mode)."""
     return getattr(analysis, "protection", None)
 
 
-def privacy_metadata(analysis: Any) -> dict[str, Any]:
+def privacy_metadata(analysis: Analysis) -> dict[str, Any]:
     """What every output file records about its protection."""
     protection = protection_for(analysis)
     return {"mode": "internal"} if protection is None else protection.to_dict()
 
 
-def published_counts(analysis: Any, name: str = "incidents",
+def published_counts(analysis: Analysis, name: str = "incidents",
                      privacy: str | None = None) -> np.ndarray:
     """A per-cell count layer of ``analysis`` as it may be shown, over the whole grid.
 
@@ -309,7 +312,7 @@ def published_counts(analysis: Any, name: str = "incidents",
 
 
 # ------------------------------------------------------------------ declaration
-def declare(analysis: Any, name: str, values: np.ndarray, kind: Kind) -> None:
+def declare(analysis: Analysis, name: str, values: np.ndarray, kind: Kind) -> None:
     """Add per-cell layer ``name`` to ``analysis.arrays`` with its declared kind."""
     analysis.arrays[name] = values
     analysis.kinds[name] = Kind(kind)
@@ -356,7 +359,7 @@ def _neutralise_column(column: pd.Series) -> pd.Series:
     return column.map(neutralise_text)
 
 
-def publish(analysis: Any, frame: pd.DataFrame, kinds: dict[str, Kind] | None = None,
+def publish(analysis: Analysis, frame: pd.DataFrame, kinds: dict[str, Kind] | None = None,
             privacy: str | None = None) -> pd.DataFrame:
     """The one gate: ``frame`` as it may leave the tool.
 
@@ -391,7 +394,7 @@ def publish(analysis: Any, frame: pd.DataFrame, kinds: dict[str, Kind] | None = 
 
 
 def publish_table(frame: pd.DataFrame, kinds: dict[str, Kind], privacy: str = "internal",
-                  analysis: Any = None) -> pd.DataFrame:
+                  analysis: Analysis | None = None) -> pd.DataFrame:
     """The gate for a table that is not (only) per-cell layers of a run.
 
     Same rules as :func:`publish`; a :attr:`Kind.COUNT` column needs
@@ -415,7 +418,7 @@ def publish_table(frame: pd.DataFrame, kinds: dict[str, Kind], privacy: str = "i
     return out
 
 
-def _public_column(analysis: Any, name: str, column: pd.Series, kind: Kind,
+def _public_column(analysis: Analysis | None, name: str, column: pd.Series, kind: Kind,
                    mode: str) -> Any:
     if kind is Kind.COUNT:
         if analysis is None:
@@ -436,7 +439,7 @@ def _public_column(analysis: Any, name: str, column: pd.Series, kind: Kind,
     return column
 
 
-def public_totals(analysis: Any) -> dict[str, Any]:
+def public_totals(analysis: Analysis) -> dict[str, Any]:
     """The run's count summary as it may be published.
 
     Internal mode: unchanged. Public mode: the exact total is not published;
@@ -466,7 +469,7 @@ def min_cell_size() -> float:
     return max(MIN_CELL_SIZE_FLOOR_M, float(settings.public_min_cell_size_m))
 
 
-def count_basis(analysis: Any, name: str = "incidents") -> np.ndarray:
+def count_basis(analysis: Analysis, name: str = "incidents") -> np.ndarray:
     """The counts a statistic that will be published unchanged may be computed from.
 
     Internal mode: the true counts. Public mode: the imputed protected counts
@@ -480,12 +483,12 @@ def count_basis(analysis: Any, name: str = "incidents") -> np.ndarray:
     return np.where(analysis.grid.mask, protection.counts(name, values).imputed, 0)
 
 
-def basis_kind(analysis: Any) -> Kind:
+def basis_kind(analysis: Analysis) -> Kind:
     """The kind of a statistic computed from :func:`count_basis`."""
     return Kind.COUNT_DERIVED if protection_for(analysis) is None else Kind.PROTECTED_DERIVED
 
 
-def protected_points(analysis: Any, x: np.ndarray, y: np.ndarray, times: np.ndarray,
+def protected_points(analysis: Analysis, x: np.ndarray, y: np.ndarray, times: np.ndarray,
                      periods: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stand-in incidents rebuilt from a protected cell-by-period count cube.
 
@@ -541,7 +544,7 @@ def protected_points(analysis: Any, x: np.ndarray, y: np.ndarray, times: np.ndar
     return px, py, pt
 
 
-def publish_array(analysis: Any, name: str, privacy: str | None = None) -> np.ndarray:
+def publish_array(analysis: Analysis, name: str, privacy: str | None = None) -> np.ndarray:
     """Per-cell layer ``name`` as it may be drawn (raster, map colour), through the gate.
 
     Counts come back protected (strings in public mode), count-derived
@@ -580,7 +583,7 @@ def _round_tally(match: re.Match) -> str:
     return f"~{int(round(value, -1)):,}"
 
 
-def public_choice(analysis: Any, choice: Any) -> Any:
+def public_choice(analysis: Analysis, choice: Any) -> Any:
     """``choice`` as public mode shows it: whole numbers >= 10 rounded to the nearest 10.
 
     Announcements state tallies of incidents ("256 of 2,445 incidents have no
@@ -598,6 +601,6 @@ def public_choice(analysis: Any, choice: Any) -> Any:
     return Choice(choice.name, value, _WHOLE.sub(_round_tally, str(choice.rule)))
 
 
-def public_tally(analysis: Any, n: int) -> int:
+def public_tally(analysis: Analysis, n: int) -> int:
     """An incident tally as a public output may state it (rounded to 10 in public mode)."""
     return int(n) if protection_for(analysis) is None else int(round(int(n), -1))

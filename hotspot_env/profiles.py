@@ -206,11 +206,14 @@ class Districts:
         District IDs in display order.
     rule : str
         How the districts were made.
+    source : str
+        ``"grid blocks"`` or ``"boundaries"`` (the user's polygons).
     """
 
     index: np.ndarray
     ids: list[str]
     rule: str
+    source: str = "grid blocks"
 
     @property
     def labels(self) -> np.ndarray:
@@ -299,7 +302,8 @@ def boundary_districts(
     index[grid.mask] = inside
     rule = (f"{len(ids)} districts from the boundaries given (a cell joins the one holding its "
             "centre)")
-    return Districts(index, ids, rule), announce(Choice("districts", "boundaries", rule))
+    return Districts(index, ids, rule, "boundaries"), announce(Choice("districts", "boundaries",
+                                                                      rule))
 
 
 def hotspot_areas(grid: Grid, gi_bin: np.ndarray, counts: np.ndarray) -> Districts:

@@ -10,7 +10,7 @@ import base64
 import html
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from hotspot_env.privacy import (
     publish_array,
 )
 
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
+
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 h1{font-size:1.6rem} h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ccc}
@@ -33,7 +36,7 @@ img{max-width:100%} @media print{.noprint{display:none}}
 """
 
 
-def density_png(analysis: Any, width_in: float = 7.0) -> bytes:
+def density_png(analysis: Analysis, width_in: float = 7.0) -> bytes:
     """Render the KDE surface of ``analysis`` as a PNG (no incident points)."""
     import matplotlib
 
@@ -72,7 +75,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def report_html(analysis: Any, sections: list[tuple[str, str]] | None = None) -> str:
+def report_html(analysis: Analysis, sections: list[tuple[str, str]] | None = None) -> str:
     """Build the report as an HTML string.
 
     Parameters
@@ -125,14 +128,10 @@ def report_html(analysis: Any, sections: list[tuple[str, str]] | None = None) ->
     return "".join(parts)
 
 
-#: Extra report sections registered by later stages: ``f(analysis) -> (title, html) | None``.
-REPORT_SECTIONS: list = []
-
-
-def write_report(analysis: Any, path: Path) -> Path:
+def write_report(analysis: Analysis, path: Path) -> Path:
     """Write ``report.html`` atomically."""
     from hotspot_env.interventions import report_section
 
-    functions = [report_section] + [f for f in REPORT_SECTIONS if f is not report_section]
-    sections = [s for s in (f(analysis) for f in functions) if s]
+    section = report_section(analysis)
+    sections = [section] if section else []
     return write_text(path, report_html(analysis, sections))

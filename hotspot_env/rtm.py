@@ -62,7 +62,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -75,6 +75,10 @@ from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
 from hotspot_env.privacy import Kind, basis_kind, count_basis, declare, publish
+from hotspot_env.stages import declares
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Block length (m) used when there is no street layer to measure it from.
 DEFAULT_BLOCK_LENGTH_M: float = 100.0
@@ -462,8 +466,8 @@ def _polygon_centroids(polys: np.ndarray, grid: Grid, pad: int) -> tuple[np.ndar
         ex = 2.0 * rel * np.maximum.reduceat(np.abs(x), start)
         ey = 2.0 * rel * np.maximum.reduceat(np.abs(y), start)
         ok = np.isfinite(mx) & np.isfinite(my) & np.isfinite(ex) & np.isfinite(ey)
-        r0, c0 = _cell_index(grid, np.where(ok, mx - ex, 0.0), np.where(ok, my + ey, 0.0), pad)
-        r1, c1 = _cell_index(grid, np.where(ok, mx + ex, 0.0), np.where(ok, my - ey, 0.0), pad)
+        r0, c0 = grid.padded_cell_index(np.where(ok, mx - ex, 0.0), np.where(ok, my + ey, 0.0), pad)
+        r1, c1 = grid.padded_cell_index(np.where(ok, mx + ex, 0.0), np.where(ok, my - ey, 0.0), pad)
         ok &= (r0 == r1) & (c0 == c1)
         cx[simple[ok]], cy[simple[ok]] = mx[ok], my[ok]
         exact[simple[ok]] = True
@@ -503,19 +507,10 @@ def binned_kde(grid: Grid, binned: np.ndarray, bandwidth: float, pad: int) -> np
                     dens, 0.0)
 
 
-def _cell_index(grid: Grid, x: np.ndarray, y: np.ndarray, pad: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column of each point in the grid padded by ``pad`` cells (may be outside)."""
-    s = grid.cell_size
-    col = np.floor((np.asarray(x, float) - (grid.x0 - pad * s)) / s).astype(np.int64)
-    row = np.floor(((grid.bounds[3] + pad * s) - np.asarray(y, float)) / s).astype(np.int64)
-    return row, col
-
-
 def _bin_index(grid: Grid, x: np.ndarray, y: np.ndarray, pad: int) -> np.ndarray:
     """Flat index of each point's cell in the grid padded by ``pad`` cells (-1 outside)."""
     rows, cols = grid.n_rows + 2 * pad, grid.n_cols + 2 * pad
-    row, col = _cell_index(grid, x, y, pad)
+    row, col = grid.padded_cell_index(x, y, pad)
     ok = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
     return np.where(ok, row * cols + col, -1)
 
@@ -1376,10 +1371,10 @@ def explain(
 
 
 # ====================================================================== pipeline stage
-def candidate_layers(analysis: Any) -> dict[str, gpd.GeoDataFrame]:
+def candidate_layers(analysis: Analysis) -> dict[str, gpd.GeoDataFrame]:
     """Candidate factor layers of an analysis: factor features, then user layers.
 
-    Factors come from ``analysis.extras["factors"]`` (their ``features``; for
+    Factors come from ``analysis.factors`` (their ``features``; for
     lighting the dark-segment ``layer``, see :data:`USE_LAYER`), user layers
     from ``analysis.map_layers["user:<name>"]`` under ``<name>``. A user layer
     named like a street network (:data:`STREET_LAYER_NAMES`) is not a
@@ -1387,7 +1382,7 @@ def candidate_layers(analysis: Any) -> dict[str, gpd.GeoDataFrame]:
     (the factors stage turns user layers into custom factors of the same
     name). Empty layers are skipped.
     """
-    return collect_layers(analysis.extras.get("factors"), analysis.map_layers)
+    return collect_layers(analysis.factors, analysis.map_layers)
 
 
 def collect_layers(
@@ -1410,7 +1405,7 @@ def collect_layers(
     return out
 
 
-def street_layer(analysis: Any) -> gpd.GeoDataFrame | None:
+def street_layer(analysis: Analysis) -> gpd.GeoDataFrame | None:
     """The street network of an analysis: OSM ``streets``, else a user ``streets`` layer."""
     layers = analysis.map_layers
     for key in ["streets", *(f"user:{n}" for n in sorted(STREET_LAYER_NAMES))]:
@@ -1420,8 +1415,9 @@ def street_layer(analysis: Any) -> gpd.GeoDataFrame | None:
     return None
 
 
+@declares(reads=("factors",), adds=("rtm", "arrays.rtm_score", "arrays.why"))
 def stage(
-    analysis: Any,
+    analysis: Analysis,
     *,
     block_length_m: float | None = None,
     top_pct: float = TOP_PERCENT,
@@ -1433,11 +1429,11 @@ def stage(
 ) -> None:
     """Pipeline stage: fit the risk terrain model and explain every cell.
 
-    Reads factor features from ``analysis.extras["factors"]`` and user layers
+    Reads factor features from ``analysis.factors`` and user layers
     from ``analysis.map_layers`` (:func:`candidate_layers`) and the incident
     counts ``analysis.arrays["incidents"]``. Adds ``arrays["rtm_score"]``,
     ``arrays["why"]`` (object array of str, :func:`explain`),
-    ``extras["rtm"]`` (:class:`RTMResult`), ``parameters["rtm"]`` and the
+    ``analysis.rtm`` (:class:`RTMResult`), ``parameters["rtm"]`` and the
     choices made. Options are those of :func:`fit`.
     """
     grid = analysis.grid
@@ -1448,9 +1444,9 @@ def stage(
                  protective=protective, family=family)
     declare(analysis, "rtm_score", result.score, basis_kind(analysis))
     declare(analysis, "why", explain(
-        grid, result, analysis.extras.get("factors"), counts,
+        grid, result, analysis.factors, counts,
         k_threshold=analysis.parameters.get("k_threshold")), Kind.LABEL)
-    analysis.extras["rtm"] = result
+    analysis.rtm = result
     analysis.parameters["rtm"] = {
         "block_length_m": result.block_length_m,
         "distances_blocks": list(multiples), "operations": list(operations),
@@ -1463,14 +1459,14 @@ def stage(
     analysis.choices.extend(result.choices)
 
 
-def write_rtm(analysis: Any, folder: str | os.PathLike[str]) -> dict[str, Path]:
+def write_rtm(analysis: Analysis, folder: str | os.PathLike[str]) -> dict[str, Path]:
     """Write ``rtm.csv`` (selected factors) and ``rtm_candidates.csv`` (all tested), atomically.
 
     Returns ``{}`` when the RTM stage has not run.
     """
     from hotspot_env.atomic import write_text
 
-    result = analysis.extras.get("rtm")
+    result = analysis.rtm
     if result is None:
         return {}
     folder = Path(folder)

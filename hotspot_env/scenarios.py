@@ -1,6 +1,6 @@
 """Scenarios for the app: residents' proposals, budgeted portfolios, side-by-side comparison.
 
-The interventions engine (``analysis.extras["interventions"]``, an
+The interventions engine (``analysis.interventions``, an
 :class:`~hotspot_env.interventions.result.InterventionsResult`) ranks
 candidate interventions; this module is the app's view of it:
 
@@ -25,7 +25,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -34,7 +34,11 @@ import shapely
 
 from hotspot_env import settings
 from hotspot_env.errors import HotspotEnvError, InputError
+from hotspot_env.memo import IdentityCache
 from hotspot_env.redress import spreadsheet_safe
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Longest proposal note kept.
 MAX_NOTE_CHARS = 500
@@ -381,7 +385,7 @@ def expand_weights(weights: Mapping[str, float], known: Sequence[str] | None = N
 
 
 class EngineView:
-    """The app's view of ``analysis.extras["interventions"]``.
+    """The app's view of ``analysis.interventions``.
 
     Parameters
     ----------
@@ -389,14 +393,14 @@ class EngineView:
         An analysis whose interventions stage ran.
     """
 
-    def __init__(self, analysis: Any) -> None:
+    def __init__(self, analysis: Analysis) -> None:
         self.analysis = analysis
         self.engine = _engine_of(analysis)
         if self.engine is None:
             raise EngineContractError("the interventions stage has not run for this analysis")
 
     @classmethod
-    def of(cls, analysis: Any) -> EngineView | None:
+    def of(cls, analysis: Analysis) -> EngineView | None:
         """The view, or None when the interventions stage has not run."""
         if analysis is None or _engine_of(analysis) is None:
             return None
@@ -413,10 +417,8 @@ class EngineView:
 
     def weight_keys(self) -> list[str]:
         """Every weight key the engine accepts (crime categories and types)."""
-        try:
-            from hotspot_env.interventions.evidence import CATEGORIES
-        except ImportError:  # pragma: no cover - engine without categories
-            CATEGORIES = ()  # noqa: N806
+        from hotspot_env.interventions.evidence import CATEGORIES
+
         return [*CATEGORIES, "other", *self.types()]
 
     def default_weights(self) -> dict[str, float]:
@@ -441,14 +443,9 @@ class EngineView:
             return self.engine
         if not self.can_score_proposals:
             return self.engine
-        key = (id(self.engine), tuple(proposals))
-        cached = _PROPOSAL_CACHE.get(key)
-        if cached is None:
-            cached = self.engine.with_proposals(proposals_frame(proposals))
-            _PROPOSAL_CACHE[key] = cached
-            while len(_PROPOSAL_CACHE) > 16:
-                _PROPOSAL_CACHE.pop(next(iter(_PROPOSAL_CACHE)))
-        return cached
+        engine = self.engine
+        return _PROPOSAL_CACHE.get(engine, tuple(proposals),
+                                   lambda: engine.with_proposals(proposals_frame(proposals)))
 
     def rank(self, budget: float, weights: Mapping[str, float],
              proposals: Sequence[Proposal] = ()) -> Portfolio:
@@ -521,12 +518,12 @@ def ranked_table(result: Any, ranking: Any) -> gpd.GeoDataFrame:
 
 #: Engine results with proposals, by (engine, proposals): scoring proposals
 #: builds their impact model once, then re-ranking is fast.
-_PROPOSAL_CACHE: dict[tuple, Any] = {}
+_PROPOSAL_CACHE: IdentityCache[Any] = IdentityCache(maxsize=16)
 
 
-def _engine_of(analysis: Any) -> Any | None:
-    """``extras["interventions"]`` (an ``InterventionsResult``), or None."""
-    return analysis.extras.get("interventions")
+def _engine_of(analysis: Analysis) -> Any | None:
+    """``analysis.interventions`` (an ``InterventionsResult``), or None."""
+    return analysis.interventions
 
 
 # --------------------------------------------------------------------------- comparison
@@ -636,13 +633,10 @@ def work_orders_html(portfolio: Portfolio, *, simulated: bool = False,
                      maps: bool = True) -> bytes:
     """The printable work-order sheet: the engine's (with district maps) when available."""
     if portfolio.result is not None and portfolio.ranking is not None:
-        try:
-            from hotspot_env.interventions import workorders
-        except ImportError:  # pragma: no cover
-            workorders = None
-        if workorders is not None:
-            return workorders.workorders_html(portfolio.result, portfolio.ranking,
-                                              maps=maps).encode("utf-8")
+        from hotspot_env.interventions import workorders
+
+        return workorders.workorders_html(portfolio.result, portfolio.ranking,
+                                          maps=maps).encode("utf-8")
     return work_order_sheet(portfolio, simulated=simulated).encode("utf-8")
 
 

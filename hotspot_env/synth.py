@@ -46,8 +46,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +57,8 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 from scipy.spatial import cKDTree
+
+from hotspot_env.atomic import atomic_path, write_text
 
 #: Incident categories produced by both generators.
 CATEGORIES: tuple[str, ...] = ("violence", "robbery", "burglary", "theft", "vandalism", "disorder")
@@ -275,15 +276,16 @@ class SyntheticCity:
         paths = {"incidents": out / "incidents.csv", "layers": out / "layers.gpkg",
                  "truth": out / "truth.json"}
         table = self.incidents_table()
-        _atomic_write(paths["incidents"], lambda tmp: _write_csv(table, tmp))
+        with atomic_path(paths["incidents"]) as tmp:
+            _write_csv(table, tmp)
 
         def write_gpkg(tmp: Path) -> None:
             for name, frame in self.layers.items():
                 frame.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
 
-        _atomic_write(paths["layers"], write_gpkg, suffix=".gpkg")
-        text = json.dumps(self.truth, indent=2, sort_keys=False) + "\n"
-        _atomic_write(paths["truth"], lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        with atomic_path(paths["layers"]) as tmp:
+            write_gpkg(tmp)
+        write_text(paths["truth"], json.dumps(self.truth, indent=2, sort_keys=False) + "\n")
         return paths
 
 
@@ -1034,13 +1036,13 @@ def write_demo_incidents(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = _incident_table(gdf, ["time_known", "category", "source"])
-    _atomic_write(path, lambda tmp: _write_csv(table, tmp))
+    with atomic_path(path) as tmp:
+        _write_csv(table, tmp)
     meta = {"simulated": True, "notes": "simulated incidents for demonstration only",
             "generator": "hotspot_env.synth.simulate_incidents", "seed": int(seed), "n": n,
             "osm_source": Path(osm_path).name, "columns": list(table.columns)}
     meta_path = path.with_name(path.stem + ".meta.json")
-    _atomic_write(meta_path,
-                  lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8"))
+    write_text(meta_path, json.dumps(meta, indent=2) + "\n")
     return gdf
 
 
@@ -1095,19 +1097,3 @@ def _incident_table(gdf: gpd.GeoDataFrame, columns: list[str]) -> pd.DataFrame:
 
 def _write_csv(table: pd.DataFrame, path: Path) -> None:
     table.to_csv(path, index=False, float_format="%.7f", lineterminator="\n")
-
-
-def _atomic_write(path: Path, writer: Callable[[Path], Any], suffix: str = ".tmp") -> None:
-    """Call ``writer(tmp)`` on a temporary file next to ``path``, then ``os.replace``."""
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        if suffix == ".gpkg":
-            tmp.unlink()  # GDAL must create the GeoPackage itself
-        writer(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

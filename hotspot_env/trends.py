@@ -64,7 +64,7 @@ import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
@@ -75,11 +75,13 @@ from scipy import special, stats
 from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
-from hotspot_env.hotspots import benjamini_hochberg
+from hotspot_env.hotspots import benjamini_hochberg, bh_adjusted
 from hotspot_env.privacy import Kind, declare, publish
+from hotspot_env.stages import declares
+from hotspot_env.timesteps import STEPS, step_ordinal, step_start
 
-#: Time steps from finest to coarsest.
-STEPS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Fewest complete time steps for a trend test (ArcGIS's minimum for EHSA).
 MIN_STEPS = 10
@@ -109,35 +111,6 @@ TREND_COLOURS: dict[str, str] = {
     "oscillating cold spot": "#6e8bb5", "historical cold spot": "#3e516b",
     NO_PATTERN: "#d9d9d9",
 }
-
-
-# ------------------------------------------------------------- time steps
-def step_ordinal(dates: np.ndarray, step: str) -> np.ndarray:
-    """Integer index of the calendar step holding each date (weeks start Monday)."""
-    days = np.asarray(dates, dtype="datetime64[D]")
-    if step == "day":
-        return days.astype(np.int64)
-    if step == "week":
-        return (days.astype(np.int64) - 4) // 7  # 1970-01-05 was a Monday
-    months = days.astype("datetime64[M]").astype(np.int64)
-    if step == "month":
-        return months
-    if step == "quarter":
-        return months // 3
-    if step == "year":
-        return months // 12
-    raise InputError(f"unknown time step {step!r}: use one of {', '.join(STEPS)}")
-
-
-def step_start(ordinal: np.ndarray | int, step: str) -> np.ndarray:
-    """First day of each step ordinal (inverse of :func:`step_ordinal`)."""
-    o = np.asarray(ordinal, dtype=np.int64)
-    if step == "day":
-        return o.astype("datetime64[D]")
-    if step == "week":
-        return (o * 7 + 4).astype("datetime64[D]")
-    months = {"month": o, "quarter": o * 3, "year": o * 12}[step]
-    return months.astype("datetime64[M]").astype("datetime64[D]")
 
 
 def complete_steps(period: tuple[np.datetime64, np.datetime64], step: str) -> np.ndarray:
@@ -795,20 +768,6 @@ def emerging_hot_spots(
 
 
 # ---------------------------------------------------------- change test
-def bh_adjust(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values), same order as ``p``."""
-    p = np.asarray(p, dtype=float)
-    m = p.size
-    if m == 0:
-        return p.copy()
-    order = np.argsort(p, kind="stable")
-    scaled = p[order] * m / np.arange(1, m + 1)
-    adjusted = np.minimum.accumulate(scaled[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
-
-
 @dataclass
 class Change:
     """Per-cell change between two periods.
@@ -865,7 +824,7 @@ def change_test(
     upper = stats.binom.sf(after[tested] - 1, n[tested], share)
     raw[tested] = np.minimum(1.0, 2.0 * np.minimum(lower, upper))
     adjusted = np.ones(n.shape)
-    adjusted[tested] = bh_adjust(raw[tested])
+    adjusted[tested] = bh_adjusted(raw[tested])
     rate_up = after * days_before > before * days_after
     rate_down = after * days_before < before * days_after
     classes = np.full(n.shape, "no change", dtype=object)
@@ -919,7 +878,9 @@ def choose_change_periods(
 TRENDS_MESSAGE = "time analyses need a date column; everything else still ran"
 
 
-def stage(analysis: Any, **options: Any) -> None:
+@declares(adds=("trends", "trends_message", "arrays.district", "arrays.timing",
+                  "arrays.trend_class", "arrays.change_class", "map_layers.emerging_hot_spots"))
+def stage(analysis: Analysis, **options: Any) -> None:
     """Pipeline stage: emerging hot spots, change, profiles, demand and work timing.
 
     Parameters
@@ -929,8 +890,8 @@ def stage(analysis: Any, **options: Any) -> None:
         ``trend_p``, ``count_trend_z``, ``count_trend_p``, ``change_before``,
         ``change_after``, ``change_p``, ``change_class``, ``district``,
         ``timing``; ``map_layers["emerging_hot_spots"]``; and
-        ``extras["trends"]``. Without dates only
-        ``extras["trends_message"]`` is set.
+        ``analysis.trends``. Without dates only
+        ``analysis.trends_message`` is set.
     **options
         ``time_step`` (str), ``time_lag`` (int, default 0), ``significance``
         ("exact"/"normal"), ``alpha`` (0.05), ``timezone`` (str),
@@ -949,7 +910,7 @@ def stage(analysis: Any, **options: Any) -> None:
     if unknown:
         raise InputError(f"unknown trends option(s): {', '.join(sorted(unknown))}")
     if not analysis.has_dates:
-        analysis.extras["trends_message"] = TRENDS_MESSAGE
+        analysis.trends_message = TRENDS_MESSAGE
         return
     alpha = float(options.get("alpha", 0.05))
     grid = analysis.grid
@@ -1064,7 +1025,7 @@ def stage(analysis: Any, **options: Any) -> None:
     analysis.parameters.update(
         time_step=step, time_lag=time_lag, trend_significance=significance, trend_alpha=alpha,
         profile_timezone=zone)
-    analysis.extras["trends"] = {
+    analysis.trends = {
         "cube": {"step": step, "n_steps": cube.n_steps, "labels": cube.labels(),
                  "incidents_per_step": cube.counts.sum(axis=0).tolist(),
                  "incidents_outside_steps": cube.outside, "time_lag": time_lag,
@@ -1089,7 +1050,7 @@ def _to_grid(grid: Grid, values: np.ndarray, fill: Any) -> np.ndarray:
     return out
 
 
-def _districts(analysis: Any, options: dict[str, Any]):
+def _districts(analysis: Analysis, options: dict[str, Any]):
     from hotspot_env import profiles
 
     boundaries = options.get("district_boundaries")
@@ -1110,7 +1071,7 @@ DEMAND_KINDS = {"district": Kind.IDENTIFIER, "week_start": Kind.IDENTIFIER,
                 "hi80": Kind.AREA_DERIVED, "top_categories": Kind.LABEL}
 
 
-def trends_frame(analysis: Any) -> pd.DataFrame:
+def trends_frame(analysis: Analysis) -> pd.DataFrame:
     """``trends.csv`` rows: one per cell, through the privacy gate; no coordinates."""
     grid = analysis.grid
     mask = grid.mask
@@ -1126,11 +1087,11 @@ def trends_frame(analysis: Any) -> pd.DataFrame:
     return publish(analysis, frame, TRENDS_KINDS)
 
 
-def write_trends(analysis: Any, folder: str | os.PathLike[str]) -> dict[str, Path]:
+def write_trends(analysis: Analysis, folder: str | os.PathLike[str]) -> dict[str, Path]:
     """Write ``trends.csv`` and ``demand_forecast.csv`` atomically.
 
     Nothing is written when the trends stage did not run (no dates); the
-    reason is in ``analysis.extras["trends_message"]``.
+    reason is in ``analysis.trends_message``.
 
     Returns
     -------
@@ -1139,7 +1100,7 @@ def write_trends(analysis: Any, folder: str | os.PathLike[str]) -> dict[str, Pat
     """
     from hotspot_env.atomic import prepare_folder, write_bytes, write_text
 
-    info = analysis.extras.get("trends")
+    info = analysis.trends
     if not info:
         return {}
     folder = prepare_folder(folder)

@@ -54,13 +54,17 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
+from hotspot_env.scores import hit_rate, pai
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Shares of the area (percent) at which hit rate and PAI are reported.
 AREA_PCTS: tuple[float, ...] = (1.0, 5.0, 10.0)
@@ -70,60 +74,6 @@ METHODS: tuple[str, ...] = ("naive", "kde", "rtm", "rtm_x_kde", "forecast")
 
 #: Columns of the tidy validation table.
 COLUMNS: tuple[str, ...] = ("method", "metric", "area_pct", "decile", "value")
-
-
-def _top_hits(pred: np.ndarray, obs: np.ndarray, k: int) -> float:
-    """Expected observed total in the ``k`` highest-predicted cells (ties pro rata)."""
-    pred = np.asarray(pred, float)
-    obs = np.asarray(obs, float)
-    n = pred.size
-    k = int(min(max(k, 0), n))
-    if k == 0:
-        return 0.0
-    cut = np.partition(pred, n - k)[n - k]  # k-th largest
-    above = pred > cut
-    tied = pred == cut
-    need = k - int(above.sum())
-    return float(obs[above].sum() + need / tied.sum() * obs[tied].sum())
-
-
-def hit_rate(pred: np.ndarray, obs: np.ndarray, area_pct: float) -> float:
-    """Share of observed incidents in the ``area_pct`` % of cells predicted highest.
-
-    Parameters
-    ----------
-    pred : ndarray
-        Prediction per cell (any scale; only the ranking matters).
-    obs : ndarray
-        Observed incidents per cell.
-    area_pct : float
-        Percent of the cells flagged; ``k = max(1, round(area_pct / 100 * n))``.
-
-    Returns
-    -------
-    float
-        Between 0 and 1 (NaN when nothing was observed). Cells tied at the
-        cut-off count pro rata (expected value under random tie-breaking).
-    """
-    obs = np.asarray(obs, float)
-    total = obs.sum()
-    if total <= 0 or obs.size == 0:
-        return float("nan")
-    k = max(1, int(round(area_pct / 100.0 * obs.size)))
-    return _top_hits(pred, obs, k) / total
-
-
-def pai(pred: np.ndarray, obs: np.ndarray, area_pct: float) -> float:
-    """Predictive accuracy index: hit rate / area share (Chainey et al. 2008).
-
-    The area share is that of the ``k`` cells actually flagged (``k / n``, see
-    :func:`hit_rate`), so rounding ``k`` does not bias the index.
-    """
-    n = np.asarray(obs).size
-    if n == 0:
-        return float("nan")
-    k = max(1, int(round(area_pct / 100.0 * n)))
-    return hit_rate(pred, obs, area_pct) / (k / n)
 
 
 def calibration(pred: np.ndarray, obs: np.ndarray, bins: int = 10) -> pd.DataFrame:
@@ -172,19 +122,17 @@ def score_methods(predictions: dict[str, np.ndarray], obs: np.ndarray,
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def factor_results(analysis: Any) -> dict[str, Any]:
+def factor_results(analysis: Analysis) -> dict[str, Any]:
     """The analysis' factor results, computed here when no factors stage ran.
 
     Only the factors whose features the risk terrain model uses are computed
     (every built-in factor but ``darkness``, which describes incident times);
     ``analysis`` is not modified.
     """
-    if "factors" in analysis.extras:
-        return analysis.extras["factors"] or {}
-    try:
-        from hotspot_env.factors import FACTORS, compute_all
-    except ImportError:  # pragma: no cover - the package ships with hotspot_env
-        return {}
+    if analysis.factors is not None:
+        return analysis.factors
+    from hotspot_env.factors import FACTORS, compute_all
+
     layers = {k: v for k, v in analysis.map_layers.items() if not k.startswith("user:")}
     names = [n for n in FACTORS if n != "darkness"]
     return compute_all(layers, analysis.grid, None, factors=names)
@@ -198,30 +146,24 @@ def _scaled(values: np.ndarray, total: float) -> np.ndarray:
 
 
 def validate(
-    data: Any,
+    analysis: Analysis,
     split_date: str | None = None,
     *,
-    osm: str | os.PathLike[str] | None = None,
-    layers: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
     area_pcts: tuple[float, ...] = AREA_PCTS,
-    **analyze_options: Any,
 ) -> pd.DataFrame:
     """Fit every method on incidents before ``split_date`` and score it on the next period.
 
     Parameters
     ----------
-    data : Analysis, path or GeoDataFrame
-        A finished :class:`~hotspot_env.analysis.Analysis`, or incidents to
-        analyse first with :func:`hotspot_env.pipeline.run` (with ``osm``,
-        ``layers`` and ``analyze_options``).
+    analysis : Analysis
+        A finished run (:func:`hotspot_env.pipeline.run`); validation scores
+        models and never runs the pipeline itself.
     split_date : str, optional
         First day of the test window (``YYYY-MM-DD``, UTC). Default: the start
         of the last full period (the last year for records of four years or
         more). The test window runs to the midnight after the last record;
         the naive method uses the window of equal length before it.
-    osm, layers : path, optional
-        Passed to the analysis when ``data`` is not an Analysis.
     out : path, optional
         Folder for ``validation.csv`` and ``validation.json`` (atomic writes).
     area_pcts : tuple of float
@@ -239,16 +181,9 @@ def validate(
         Without dates, or when the split leaves no training or test incidents.
     """
     from hotspot_env import rtm
-    from hotspot_env.analysis import Analysis
     from hotspot_env.density import choose_bandwidth, count_incidents, kde
     from hotspot_env.forecast import _naive_utc, choose_period, fit_forecast
 
-    if isinstance(data, Analysis):
-        analysis = data
-    else:
-        from hotspot_env.pipeline import run
-
-        analysis = run(data, osm=osm, layers=layers, **analyze_options)
     grid = analysis.grid
     mask = grid.mask
     pts = analysis.points
@@ -305,7 +240,7 @@ def validate(
     dens = kde(grid, x[train], y[train], bw)[mask]
     predictions["kde"] = _scaled(dens, expected)
     train_counts = count_incidents(grid, x[train], y[train])
-    block = (analysis.extras["rtm"].block_length_m if "rtm" in analysis.extras else None)
+    block = analysis.rtm.block_length_m if analysis.rtm is not None else None
     candidates = rtm.collect_layers(factor_results(analysis), analysis.map_layers)
     model = rtm.fit(grid, train_counts, candidates,
                     streets=rtm.street_layer(analysis), block_length_m=block)

@@ -53,10 +53,11 @@ def helsinki(tmp_path_factory) -> tuple[dict[str, gpd.GeoDataFrame], Grid]:
     return _HELSINKI["layers"], _HELSINKI["grid"]  # type: ignore[return-value]
 
 
-#: The shared São Paulo data beside the clone (read in place, never copied), as in conftest.
-SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-SAO_PAULO_PBF = SHARED_DATA / "spo_osm.pbf"
-SAO_PAULO_CSV = SHARED_DATA / "sao_paulo_homicides.csv"
+#: The real São Paulo pair carried in tests/data/ (source and licence in its README),
+#: as in conftest.
+TEST_DATA = Path(__file__).resolve().parent / "data"
+SAO_PAULO_PBF = TEST_DATA / "spo_osm.pbf"
+SAO_PAULO_CSV = TEST_DATA / "sao_paulo_homicides.csv"
 _SAO_PAULO: dict[str, object] = {}
 
 

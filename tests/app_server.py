@@ -248,12 +248,16 @@ def click_map(frame: Any, lat: float, lon: float, expect: Any = None, tries: int
 
 
 def screenshot(page: Any, name: str, docs: bool = True) -> Path:
-    """Save the page to test-artifacts/ (tall) and docs/screenshots/ (top, 1400 x 1000)."""
+    """Save the page to test-artifacts/ (tall), and to docs/screenshots/ (top).
+
+    Tests never write tracked files: the README's pictures are refreshed only when
+    ``HOTSPOT_ENV_SCREENSHOTS=1`` is set, which ``make screenshots`` does.
+    """
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"app_{name}.png"
     size = page.viewport_size
     page.locator("h1").first.scroll_into_view_if_needed()
-    if docs:
+    if docs and os.environ.get("HOTSPOT_ENV_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
     page.set_viewport_size({"width": size["width"], "height": 2600})

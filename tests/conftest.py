@@ -1,7 +1,8 @@
-"""Shared fixtures: the real São Paulo data pair (read in place) and small helpers."""
+"""Shared fixtures: the real São Paulo data pair (carried in tests/data/) and small helpers."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,17 +10,17 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+TEST_DATA = REPO / "tests" / "data"
 
 
 @pytest.fixture(scope="session")
 def sao_paulo() -> dict[str, Path]:
-    """Paths of the São Paulo homicides CSV and OSM extract in ../shared/data."""
-    paths = {"incidents": SHARED_DATA / "sao_paulo_homicides.csv",
-             "osm": SHARED_DATA / "spo_osm.pbf"}
+    """Paths of the São Paulo homicides CSV and OSM extract in tests/data/ (see its README)."""
+    paths = {"incidents": TEST_DATA / "sao_paulo_homicides.csv",
+             "osm": TEST_DATA / "spo_osm.pbf"}
     missing = [str(p) for p in paths.values() if not p.is_file()]
-    if missing:  # a hard failure, not a skip: CI always has ../shared beside the clone
-        raise FileNotFoundError(f"test data missing: {missing}; clone with ../shared beside it")
+    if missing:  # a hard failure, not a skip: the files are part of the repository
+        raise FileNotFoundError(f"test data missing: {missing}")
     return paths
 
 
@@ -48,3 +49,30 @@ def browser() -> Iterator[Any]:
             yield b
         finally:
             b.close()
+
+
+def _tracked_changes() -> str | None:
+    """``git status`` of the tracked files, or None outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_TRACKED_KEY] = _tracked_changes()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a test wrote a tracked file (screenshots come from ``make screenshots``)."""
+    before = session.config.stash.get(_TRACKED_KEY, None)
+    after = _tracked_changes()
+    if before is not None and after is not None and after != before:
+        changed = sorted(set(after.splitlines()) - set(before.splitlines()))
+        session.config.get_terminal_writer().line(f"tests wrote tracked files: {changed}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_TRACKED_KEY = pytest.StashKey[str | None]()

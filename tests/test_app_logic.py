@@ -241,3 +241,19 @@ def test_model_card_sections(demo):
     assert set(card["choices"]["parameter"]) >= {"crs", "cell_size_m", "bandwidth_m"}
     assert any("feedback" in w.lower() for w in card["warnings"])
     assert card["privacy"]["incident_points_in_outputs"] == "never"
+
+
+# --------------------------------------------------------------------------- districts
+def test_one_district_scheme_for_cells_candidates_and_equity(demo):
+    """A candidate's district is the district of the cell holding it (was 5 of 485 on the demo)."""
+    import shapely
+
+    cands = demo.interventions.candidates
+    assert len(cands) > 50
+    rep = shapely.point_on_surface(cands.geometry.to_numpy())
+    row, col = demo.grid.cell_index(shapely.get_x(rep), shapely.get_y(rep))
+    inside = row >= 0
+    assert inside.mean() > 0.95
+    cell_district = demo.arrays["district"][row[inside], col[inside]]
+    assert (cands["district"].to_numpy()[inside] == cell_district).all()
+    assert demo.interventions.zones.names == demo.trends["districts"].ids

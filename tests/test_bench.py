@@ -3,6 +3,7 @@
 import contextlib
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from hotspot_env.bench import RESULT_KEYS
@@ -43,3 +44,16 @@ def test_bench_leaves_the_pipeline_unpatched():
     after = (pipeline.analyze, pipeline.all_stages, export.write_cells, export.all_writers,
              gpd.GeoDataFrame.to_crs, vars(Grid)["from_area"], analysis.kde)
     assert all(a is b for a, b in zip(before, after, strict=True))
+
+
+def test_bench_without_its_extra_says_which_package_to_install(monkeypatch):
+    import importlib.util
+
+    from hotspot_env import bench
+    from hotspot_env.errors import InputError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "esda" else real(name, *a))
+    with pytest.raises(InputError, match=r"needs esda: install the \[bench\] extra"):
+        bench.run_bench("tiny")

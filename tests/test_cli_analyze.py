@@ -1,4 +1,4 @@
-"""End-to-end: the CLI on the real São Paulo pair, read from ../shared/data in place."""
+"""End-to-end: the CLI on the real São Paulo pair, carried in tests/data/."""
 
 import json
 
@@ -36,7 +36,7 @@ def test_outputs_exist_with_contract_columns(sp_out):
     assert (cells.gi_p.between(0, 1)).all()
 
 
-def test_counts_add_up_and_match_shared_readme(sp_out):
+def test_counts_add_up_and_match_data_readme(sp_out):
     out, _ = sp_out
     manifest = json.loads((out / "manifest.json").read_text())
     counts = manifest["counts"]
@@ -44,7 +44,7 @@ def test_counts_add_up_and_match_shared_readme(sp_out):
     assert counts["incidents_used"] == int(cells.incidents.sum())
     assert counts["incidents_read"] == 6214
     assert counts["incidents_read"] == counts["incidents_used"] + counts["incidents_dropped"]
-    # ../shared/data/README.md: 342 points in the street network's convex hull, 350 in its bbox;
+    # tests/data/README.md: 342 points in the street network's convex hull, 350 in its bbox;
     # the study area is that hull plus 25 m, so the count lies between them.
     assert 342 <= counts["incidents_used"] <= 350
 

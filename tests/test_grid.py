@@ -67,3 +67,22 @@ def test_choose_crs_utm_and_projected_passthrough():
     assert crs.to_epsg() == 32635 and "UTM" in choice.rule
     crs2, _ = choose_crs(pts.to_crs(3067))
     assert crs2.to_epsg() == 3067
+
+
+def test_padded_cell_index_by_hand_and_against_cell_index():
+    grid = Grid.from_area(shapely.box(1000, 2000, 1300, 2200), CRS("EPSG:32633"), 100)
+    west, north = grid.x0, grid.bounds[3]
+    # half a cell west of and above the grid's NW corner: the padded grid's first cell
+    assert grid.padded_cell_index(np.array([west - 50]), np.array([north + 50]), 1) == (
+        np.array([0]), np.array([0]))
+    assert grid.padded_cell_index(np.array([west + 250]), np.array([north - 150]), 2) == (
+        np.array([3]), np.array([4]))
+    rng = np.random.default_rng(3)
+    x = rng.uniform(grid.bounds[0], grid.bounds[2], 500)
+    y = rng.uniform(grid.bounds[1], grid.bounds[3], 500)
+    row, col = grid.cell_index(x, y)
+    prow, pcol = grid.padded_cell_index(x, y, 3)
+    inside = row >= 0
+    assert inside.sum() > 100
+    np.testing.assert_array_equal(prow[inside] - 3, row[inside])
+    np.testing.assert_array_equal(pcol[inside] - 3, col[inside])

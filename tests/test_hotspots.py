@@ -47,6 +47,20 @@ def test_bh_matches_hand_example():
     assert benjamini_hochberg(p, 0.10).sum() == 6
 
 
+@pytest.mark.parametrize("kind", ["continuous", "tied"])
+def test_bh_rejects_what_statsmodels_rejects(kind):
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        m = int(rng.integers(1, 200))
+        p = (rng.uniform(size=m) ** 3 if kind == "continuous"
+             else rng.integers(1, 100, size=m) / 100)  # ties and p exactly on a threshold
+        for q in (0.1, 0.05, 0.01):
+            expected = multipletests(p, alpha=q, method="fdr_bh")[0]
+            np.testing.assert_array_equal(benjamini_hochberg(p, q), expected)
+
+
 def test_bins_signed_by_z():
     z = np.array([5.0, -5.0, 0.1, 2.6])
     p = np.array([1e-7, 1e-7, 0.9, 0.009])

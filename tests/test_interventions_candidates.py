@@ -90,8 +90,8 @@ def test_candidate_table_is_identical_under_row_reordering():
     a, b = _rich_analysis(), _rich_analysis(slice(None, None, -1))
     for an in (a, b):
         stage(an, budget=2000)
-    ta = a.extras["interventions"].table().drop(columns="geometry")
-    tb = b.extras["interventions"].table().drop(columns="geometry")
+    ta = a.interventions.table().drop(columns="geometry")
+    tb = b.interventions.table().drop(columns="geometry")
     assert len(ta) >= 5
     assert ta["intervention_id"].is_unique
     assert ta.equals(tb)
@@ -100,7 +100,7 @@ def test_candidate_table_is_identical_under_row_reordering():
             "vacant_lot_cleanup", "abandoned_building_remediation"} <= types
     # greening and cleanup of one lot are alternatives: one site, at most one selected
     lots = ta[ta["type"].isin(["vacant_lot_greening", "vacant_lot_cleanup"])]
-    res = a.extras["interventions"]
+    res = a.interventions
     cands = res.candidates.set_index("intervention_id")
     for _, group in lots.groupby(cands.loc[lots["intervention_id"], "site"].to_numpy()):
         assert group["selected"].sum() <= 1
@@ -192,7 +192,7 @@ def test_no_candidates_is_not_an_error():
     cands, _ = generate(analysis, load_library(), np.zeros((10, 10)))
     assert len(cands) == 0
     stage(analysis, budget=1000)
-    res = analysis.extras["interventions"]
+    res = analysis.interventions
     assert len(res.table()) == 0
     assert "no candidate interventions" in res.ranking.message
 
@@ -209,7 +209,7 @@ def test_user_streets_and_buildings_name_places_and_draw_the_basemap(tmp_path):
     analysis = pipeline.run(paths["incidents"], layers=paths["layers"], cell_size=50,
                             simulated=True, stages=["factors", "rtm", "interventions"])
     assert "streets" not in analysis.map_layers and "user:streets" in analysis.map_layers
-    result = analysis.extras["interventions"]
+    result = analysis.interventions
     located = result.candidates["location"].fillna("").astype(str).str.len() > 0
     assert located.mean() > 0.9
     assert result.basemap is not None and set(result.basemap["layer"]) >= {"street", "building"}

@@ -82,7 +82,7 @@ def make_analysis(
     params = {"crs": grid.crs.to_string(), "cell_size_m": grid.cell_size, "bandwidth_m": 200.0,
               "privacy": "internal", "period_years": 1.0, "k_threshold": 5}
     return Analysis(grid, area, all_arrays, map_layers or {}, params, [], [], {}, points,
-                    {"factors": factors or {}})
+                    factors=factors or {})
 
 
 def dark_segments(lines: list[shapely.LineString], lux: list[float],

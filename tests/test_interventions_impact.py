@@ -81,7 +81,7 @@ def test_hand_calculation_lighting_in_darkness(tmp_path):
                                                    reach=200)],
                            [cost_row("new_streetlight", "lamp", 100)])
     stage(analysis, budget=1000, evidence_path=ev, costs_path=co)
-    table = analysis.extras["interventions"].table()
+    table = analysis.interventions.table()
     assert len(table) == 1
     row = table.iloc[0]
     assert row["prevented_point"] == pytest.approx(1.2)

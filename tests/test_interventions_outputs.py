@@ -85,7 +85,7 @@ def test_csv_and_geojson_are_byte_identical_across_runs(written):
 def test_workorders_list_every_selected_id_and_escape_notes(written):
     analysis, out, files = written[0]
     page = files["workorders.html"].read_text(encoding="utf-8")
-    table = analysis.extras["interventions"].table()
+    table = analysis.interventions.table()
     chosen = table[table["selected"]]
     assert len(chosen) >= 2
     for iid in chosen["intervention_id"]:
@@ -110,7 +110,7 @@ def test_state_files_hold_no_incident_coordinates(written):
 def test_state_round_trip_is_exact(written):
     # integers are stored narrow and deflated: loading must give back the same model
     analysis, out, _ = written[0]
-    result = analysis.extras["interventions"]
+    result = analysis.interventions
     again = InterventionsResult.load(out)
     for name in ("ids", "effect_draws", "group_base", "group_cat", "group_cell", "group_key",
                  "entry_cand", "entry_group", "entry_row", "entry_scale", "baseline_reach",
@@ -173,7 +173,7 @@ def test_rank_cli_scores_proposals_like_the_stage(written, tmp_path):
     stage(direct, budget=200000, seed=11, proposals=gpd.GeoDataFrame(
         {"type": ["youth_space"], "note": ["near the school"]},
         geometry=[shapely.Point(lon, lat)], crs=4326))
-    table = direct.extras["interventions"].table()
+    table = direct.interventions.table()
     row = table[table["note"] == "near the school"].iloc[0]
     assert row["intervention_id"] == new.iloc[0]["intervention_id"]
     assert new.iloc[0]["prevented_mean"] == pytest.approx(row["prevented_mean"], abs=1e-4)

@@ -515,7 +515,7 @@ def test_stage_and_writer(tmp_path):
     rtm.stage(analysis, block_length_m=100.0)
     assert analysis.arrays["rtm_score"].shape == grid.shape
     assert analysis.arrays["why"].dtype == object
-    assert analysis.extras["rtm"].table["factor"].tolist() == ["real"]
+    assert analysis.rtm.table["factor"].tolist() == ["real"]
     assert analysis.parameters["rtm"]["block_length_m"] == 100.0
     written = rtm.write_rtm(analysis, tmp_path)
     table = pd.read_csv(written["rtm.csv"])

@@ -57,7 +57,7 @@ def test_rtm_from_written_files(tmp_path):
     paths = city.write(tmp_path / "city")
     analysis = analyze(paths["incidents"], layers=paths["layers"], cell_size=50.0)
     rtm.stage(analysis)
-    result = analysis.extras["rtm"]
+    result = analysis.rtm
     check_recovery(result.table, city.truth)
     assert analysis.arrays["why"][analysis.grid.mask].size == analysis.grid.n_cells
     assert "headline" in analysis.parameters["rtm"]

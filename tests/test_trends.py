@@ -229,7 +229,10 @@ def test_change_test_hand_built():
     # equal periods: the doubled tail equals scipy's exact two-sided binomial test
     raw = [stats.binomtest(int(a), int(a + b), 0.5).pvalue for a, b in
            zip(after, before, strict=True) if a + b > 0]
-    np.testing.assert_allclose(res.p[before + after > 0], trends.bh_adjust(np.array(raw)))
+    from statsmodels.stats.multitest import multipletests
+
+    np.testing.assert_allclose(res.p[before + after > 0],
+                               multipletests(np.array(raw), method="fdr_bh")[1])
     assert res.p[3] == 1.0
 
 
@@ -241,11 +244,13 @@ def test_change_test_uses_period_lengths():
     assert res.change_class[0] == "increase"
 
 
-def test_bh_adjust_matches_statsmodels():
+def test_bh_adjusted_matches_statsmodels():
     from statsmodels.stats.multitest import multipletests
 
+    from hotspot_env.hotspots import bh_adjusted
+
     p = np.random.default_rng(0).uniform(size=40) ** 3
-    np.testing.assert_allclose(trends.bh_adjust(p), multipletests(p, method="fdr_bh")[1])
+    np.testing.assert_allclose(bh_adjusted(p), multipletests(p, method="fdr_bh")[1])
 
 
 # ------------------------------------------------------------- time steps
@@ -286,7 +291,7 @@ def test_no_dates_gives_message_and_no_crash(tmp_path):
     assert not analysis.has_dates
     before = set(analysis.arrays)
     trends.stage(analysis)
-    assert analysis.extras["trends_message"] == trends.TRENDS_MESSAGE
+    assert analysis.trends_message == trends.TRENDS_MESSAGE
     assert set(analysis.arrays) == before
     assert trends.write_trends(analysis, tmp_path) == {}
 
@@ -302,7 +307,7 @@ def test_stage_with_times_public_mode(tmp_path):
                                                        rng.uniform(60.16, 60.17, n)), crs=4326)
     analysis = _analysis_from_points(pts, privacy="public")
     trends.stage(analysis, timezone="Europe/Helsinki")
-    info = analysis.extras["trends"]
+    info = analysis.trends
     assert info["cube"]["step"] == "month" and info["cube"]["n_steps"] == 24
     assert not info["profiles"].hour_dow.empty
     for name in ("trend_class", "trend_z", "trend_p", "change_before", "change_after",
@@ -349,7 +354,7 @@ def test_empty_pattern_layer_keeps_the_column_types():
     analysis = _analysis_from_points(pts)
     trends.stage(analysis)
     layer = analysis.map_layers["emerging_hot_spots"]
-    assert layer.empty and analysis.extras["trends"]["cube"]["n_steps"] == 24
+    assert layer.empty and analysis.trends["cube"]["n_steps"] == 24
     assert_geodataframe_equal(layer, _layer_as_whole_grid_filter(analysis))
 
 
@@ -364,7 +369,7 @@ def test_sao_paulo_integration(sao_paulo, tmp_path):
     assert period == ["2017-01-01", "2022-12-29"]
     analysis = analyze(data, osm=sao_paulo["osm"])
     trends.stage(analysis, period=period)
-    info = analysis.extras["trends"]
+    info = analysis.trends
     assert info["cube"]["step"] == "quarter" and info["cube"]["n_steps"] == 24
     assert sum(info["cube"]["incidents_per_step"]) == analysis.counts["incidents_used"]
     # dates without times: the hour profile says so instead of showing midnight

@@ -12,7 +12,7 @@ import pytest
 import shapely
 from pyproj import CRS
 
-from hotspot_env import validation
+from hotspot_env import pipeline, validation
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
 
@@ -128,7 +128,8 @@ def test_validate_rejects_bad_split_and_undated():
 
 def test_validate_sao_paulo(sao_paulo, tmp_path):
     """The real pair: train on 2017-2021, test on the last year (read in place)."""
-    table = validation.validate(sao_paulo["incidents"], osm=sao_paulo["osm"], out=tmp_path)
+    analysis = pipeline.run(sao_paulo["incidents"], osm=sao_paulo["osm"])
+    table = validation.validate(analysis, out=tmp_path)
     meta = table.attrs["meta"]
     wide = validation.summary(table)
     print("\nSão Paulo validation (split", meta["split_date"], "n_test", meta["n_test"], ")")

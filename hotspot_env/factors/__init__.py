@@ -22,7 +22,7 @@ Methods, defaults and references: ``docs/factors.md``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 
@@ -31,6 +31,10 @@ from hotspot_env.factors import access, custom, darkness, lighting, sightlines, 
 from hotspot_env.factors.base import FactorResult
 from hotspot_env.grid import Grid
 from hotspot_env.privacy import declare
+from hotspot_env.stages import declares
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 __all__ = ["FACTORS", "FactorResult", "compute_all", "custom"]
 
@@ -101,7 +105,8 @@ def compute_all(
 BUILTIN_LAYERS = ("streets", "lamps", "buildings", "vacant", "youth", "walls", "vegetation")
 
 
-def stage(analysis: Any, params: dict[str, dict[str, Any]] | None = None,
+@declares(adds=("factors",))
+def stage(analysis: Analysis, params: dict[str, dict[str, Any]] | None = None,
           factors: list[str] | None = None) -> None:
     """Pipeline stage: measure every risk factor for ``analysis``.
 
@@ -109,7 +114,7 @@ def stage(analysis: Any, params: dict[str, dict[str, Any]] | None = None,
     combined: a user layer named like a built-in layer (``lamps``, ``vacant``,
     ``youth``...) is appended to the OSM one; any other user layer becomes a
     custom factor of the same name. Adds per-cell values to
-    ``analysis.arrays``, the results to ``analysis.extras["factors"]`` and the
+    ``analysis.arrays``, the results to ``analysis.factors`` and the
     announced choices to ``analysis.choices``.
 
     Parameters
@@ -141,5 +146,5 @@ def stage(analysis: Any, params: dict[str, dict[str, Any]] | None = None,
         for column, values in result.values.items():
             declare(analysis, column, values, result.kinds[column])
         analysis.choices.extend(result.choices)
-    analysis.extras["factors"] = results
+    analysis.factors = results
     analysis.parameters["factors"] = sorted(results)

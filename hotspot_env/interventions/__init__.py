@@ -1,7 +1,7 @@
 """Environmental interventions: candidates, expected prevented incidents, portfolio, work orders.
 
 The pipeline stage :func:`stage` turns an analysis into ranked candidate
-interventions (``analysis.extras["interventions"]``, an
+interventions (``analysis.interventions``, an
 :class:`~hotspot_env.interventions.result.InterventionsResult`), and
 :func:`write_interventions` writes the table, the work-order sheet and the
 state that ``hotspot-env rank`` re-ranks from. Modules, one idea each:
@@ -28,7 +28,7 @@ import html
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -55,6 +55,10 @@ from hotspot_env.interventions.result import (
     state_bytes,
 )
 from hotspot_env.interventions.workorders import write_outputs
+from hotspot_env.stages import declares
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 __all__ = ["InterventionsResult", "Ranking", "load_library", "rank_folder", "report_section",
            "stage", "write_interventions"]
@@ -65,8 +69,10 @@ __all__ = ["InterventionsResult", "Ranking", "load_library", "rank_folder", "rep
 MIN_HARM_RATIO: float = 1.0
 
 
+@declares(reads=("factors", "arrays.forecast", "arrays.why", "arrays.timing"),
+          adds=("interventions", "stage_timings"))
 def stage(
-    analysis: Any,
+    analysis: Analysis,
     budget: float | None = None,
     weights: str | dict[str, float] | None = None,
     proposals: gpd.GeoDataFrame | str | os.PathLike[str] | None = None,
@@ -117,7 +123,7 @@ def stage(
     time_limit : float
         Optimiser time limit (s).
 
-    Adds ``analysis.extras["interventions"]``, ``analysis.parameters
+    Adds ``analysis.interventions``, ``analysis.parameters
     ["interventions"]`` and the choices made.
     """
     library = load_library(evidence_path, costs_path)
@@ -176,8 +182,8 @@ def stage(
             "portfolio_status", ranking.optimal.status,
             f"the optimiser stopped before proving optimality (gap {ranking.optimal.gap:.2%})")))
     params["ranking"] = ranking.summary()
-    analysis.extras.setdefault("stage_timings", {})["ranking"] = ranking.timings()
-    analysis.extras["interventions"] = result
+    analysis.stage_timings["ranking"] = ranking.timings()
+    analysis.interventions = result
     analysis.parameters["interventions"] = params
     analysis.choices.extend(choices)
 
@@ -205,7 +211,7 @@ def _near_harm(cands, model, library: EvidenceLibrary, baseline, ratio: float):
     return always | near, rule
 
 
-def write_interventions(analysis: Any, folder: str | os.PathLike[str]) -> dict[str, Path]:
+def write_interventions(analysis: Analysis, folder: str | os.PathLike[str]) -> dict[str, Path]:
     """Write the interventions outputs and the re-ranking state into ``folder``.
 
     Returns ``{}`` when the stage has not run. Files: ``interventions.csv``,
@@ -213,7 +219,7 @@ def write_interventions(analysis: Any, folder: str | os.PathLike[str]) -> dict[s
     ``workorders.html`` and the state (``interventions_state.npz``,
     ``interventions_candidates.parquet``, ``interventions_basemap.parquet``).
     """
-    result = analysis.extras.get("interventions")
+    result = analysis.interventions
     if result is None:
         return {}
     return _write_all(result, folder)
@@ -260,9 +266,9 @@ def rank_folder(
     return result, ranking, _write_all(result, out, ranking)
 
 
-def report_section(analysis: Any) -> tuple[str, str] | None:
+def report_section(analysis: Analysis) -> tuple[str, str] | None:
     """A section for ``report.html``: portfolio, top candidates, equity flags."""
-    result = analysis.extras.get("interventions")
+    result = analysis.interventions
     if result is None:
         return None
     ranking = result.ranking or result.rerank()

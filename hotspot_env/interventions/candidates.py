@@ -49,7 +49,7 @@ import hashlib
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -66,6 +66,9 @@ from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
 from hotspot_env.interventions.evidence import SURVEILLANCE_WORDS, EvidenceLibrary
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Lamp spacing (m): one lamp per 30 m of dark street. Residential lighting
 #: columns are usually 25-40 m apart (about 3.5-5 x an 8 m mounting height).
@@ -126,11 +129,6 @@ def _geom_key(geometry: shapely.Geometry | np.ndarray) -> bytes | np.ndarray:
     """WKB of the geometry at 0.1 m in normal form; vectorised over an array of geometries."""
     geom = shapely.normalize(shapely.set_precision(geometry, 0.1, mode="pointwise"))
     return shapely.to_wkb(geom, output_dimension=2, byte_order=1, include_srid=False)
-
-
-def site_key(intervention_type: str, geometry: shapely.Geometry) -> str:
-    """Key shared by alternatives on the same land or street ("" when none)."""
-    return _site_from_key(intervention_type, _geom_key(geometry))
 
 
 def _id_from_key(intervention_type: str, key: bytes) -> str:
@@ -611,7 +609,7 @@ def locate(
 
 # ================================================================== assembly
 def generate(
-    analysis: Any,
+    analysis: Analysis,
     library: EvidenceLibrary,
     youth_demand: np.ndarray,
     proposals: gpd.GeoDataFrame | str | os.PathLike[str] | None = None,
@@ -621,7 +619,7 @@ def generate(
     Parameters
     ----------
     analysis : Analysis
-        Uses ``extras["factors"]`` (lighting, vacancy, sightlines, access),
+        Uses ``analysis.factors`` (lighting, vacancy, sightlines, access),
         ``arrays["youth_walk_m"]`` and ``map_layers`` (``streets``,
         ``buildings``, ``vacant``, ``landuse``).
     library : EvidenceLibrary
@@ -639,7 +637,7 @@ def generate(
     """
     grid = analysis.grid
     crs = grid.crs
-    factors = analysis.extras.get("factors") or {}
+    factors = analysis.factors or {}
     choices: list[Choice] = []
 
     lighting = factors.get("lighting")

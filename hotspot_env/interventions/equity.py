@@ -6,10 +6,13 @@ Zones, in order of preference:
 2. administrative or neighbourhood polygons in the analysis' map layers
    (``admin``, ``boundaries``, ``neighbourhoods``, ``districts``, also as
    ``user:<name>``);
-3. districts of the grid: blocks of :data:`BLOCK_CELLS` x :data:`BLOCK_CELLS`
-   cells, numbered ``D01``, ``D02``... row by row from the north-west over the
-   blocks that touch the study area (the grid origin is snapped to the cell
-   size, so ids repeat between runs on the same area).
+3. the districts of the time analyses (``analysis.trends["districts"]``) when
+   that stage ran, so a candidate's ``district`` is its cell's ``district``
+   in ``cells.gpkg`` and in the app;
+4. otherwise the same districts built here:
+   :func:`hotspot_env.profiles.grid_districts` (blocks of whole cells anchored
+   at multiples of the block side, numbered ``D01``, ``D02``... from the
+   north-west), the package's one grid-district scheme.
 
 A cell belongs to the zone containing its centre. Per zone, ``harm_share`` is
 its share of the expected incidents per year (the interventions' baseline)
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -35,8 +38,10 @@ from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
 
-#: Side of a grid district in cells.
-BLOCK_CELLS: int = 10
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
+    from hotspot_env.profiles import Districts
+
 #: Zones with at least this share of the harm can be flagged.
 MIN_HARM_SHARE: float = 0.05
 #: Flag when investment share < this x harm share.
@@ -84,20 +89,17 @@ class Zones:
         return self.of_points(grid, shapely.get_x(rep), shapely.get_y(rep))
 
 
-def grid_districts(grid: Grid, block_cells: int = BLOCK_CELLS) -> Zones:
-    """Blocks of ``block_cells`` x ``block_cells`` cells, ``D01``... (see module docstring)."""
-    if int(block_cells) != block_cells or block_cells < 1:
-        raise InputError(f"district block size must be a whole number of cells >= 1, "
-                         f"got {block_cells!r}")
-    rows, cols = np.indices(grid.shape)
-    n_bc = -(-grid.n_cols // block_cells)
-    block = (rows // block_cells) * n_bc + cols // block_cells
-    used = np.unique(block[grid.mask])
-    width = max(2, len(str(used.size)))
-    lookup = np.full(int(block.max()) + 1, -1, dtype=np.int32)
-    lookup[used] = np.arange(used.size, dtype=np.int32)
-    index = np.where(grid.mask, lookup[block], -1).astype(np.int32)
-    return Zones(index, [f"D{i + 1:0{width}d}" for i in range(used.size)], "grid blocks")
+def grid_districts(grid: Grid, block_cells: int | None = None) -> Zones:
+    """The grid's districts (:func:`hotspot_env.profiles.grid_districts`) as zones."""
+    from hotspot_env.profiles import grid_districts as districts_of_grid
+
+    return zones_from_districts(districts_of_grid(grid, block_cells)[0])
+
+
+def zones_from_districts(districts: Districts) -> Zones:
+    """Zones that are exactly ``districts`` (same cells, same ids)."""
+    return Zones(np.asarray(districts.index, dtype=np.int32), list(districts.ids),
+                 districts.source)
 
 
 def zones_from_polygons(
@@ -141,11 +143,15 @@ def zones_from_polygons(
 
 
 def choose_zones(
-    analysis: Any,
+    analysis: Analysis,
     boundaries: gpd.GeoDataFrame | str | os.PathLike[str] | None = None,
-    block_cells: int = BLOCK_CELLS,
+    block_cells: int | None = None,
 ) -> tuple[Zones, Choice]:
-    """The zones used for districts and equity (see the module docstring)."""
+    """The zones used for districts and equity (see the module docstring).
+
+    ``block_cells`` is the side of grid districts in cells (default: the
+    automatic size of :func:`hotspot_env.profiles.grid_districts`).
+    """
     grid = analysis.grid
     if boundaries is not None:
         frame = boundaries if isinstance(boundaries, gpd.GeoDataFrame) else _read(boundaries)
@@ -159,9 +165,16 @@ def choose_zones(
                                         source=f"map layer {layer_name}")
             rule = f"polygons of the {layer_name!r} layer"
         else:
-            zones = grid_districts(grid, block_cells)
-            rule = (f"blocks of {block_cells} x {block_cells} cells numbered from the north-west "
-                    "(no neighbourhood boundaries were given)")
+            # one district scheme: the time analyses' districts, else the same built here
+            districts = (getattr(analysis, "trends", None) or {}).get("districts")
+            if districts is not None and block_cells is None:
+                rule = f"the districts of the time analyses; {districts.rule}"
+            else:
+                from hotspot_env.profiles import grid_districts as districts_of_grid
+
+                districts, _ = districts_of_grid(grid, block_cells)
+                rule = districts.rule
+            zones = zones_from_districts(districts)
     return zones, announce(Choice("equity_zones", zones.source,
                                   f"{len(zones.names)} zones: {rule}"))
 

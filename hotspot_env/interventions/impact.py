@@ -55,7 +55,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -70,6 +70,9 @@ from hotspot_env.factors.base import lonlat
 from hotspot_env.grid import Grid
 from hotspot_env.interventions.evidence import EvidenceLibrary
 from hotspot_env.privacy import public_tally
+
+if TYPE_CHECKING:
+    from hotspot_env.analysis import Analysis
 
 #: Incident category groups (strata), in order. ``violence`` means violence
 #: other than gun violence; the evidence category ``violence`` covers both.
@@ -261,7 +264,7 @@ class StrataBaseline:
 
 
 def build_baseline(
-    analysis: Any,
+    analysis: Analysis,
     windows: Sequence[tuple[int, int]] = (),
     *,
     timezone: str | None = None,
@@ -549,7 +552,7 @@ def _local_hours(stamps: pd.Series, lon: np.ndarray, timezone: str | None
     return np.mod(utc + np.asarray(lon, dtype=float) / 15.0, 24.0), "local mean solar time"
 
 
-def _prior_time(analysis: Any, windows: tuple[tuple[int, int], ...],
+def _prior_time(analysis: Analysis, windows: tuple[tuple[int, int], ...],
                 timezone: str | None) -> np.ndarray:
     """Time-class mix of the hours of a year at the study area's centre."""
     from hotspot_env.factors.darkness import classify_light

@@ -47,6 +47,7 @@ import heapq
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -490,25 +491,35 @@ def optimise(
 
 
 _BANNER_SHOWN = False
+_BANNER_LOCK = threading.Lock()
 
 
 def _highs() -> tuple[Any, Any]:
-    """``(highspy, Highs())`` without the copyright banner HiGHS prints on stdout once."""
+    """``(highspy, Highs())`` without the copyright banner HiGHS prints on stdout once.
+
+    The solver's own ``output_flag`` (set by the caller) silences every log
+    but this banner, which the C++ constructor writes to file descriptor 1
+    before any option can be set (highspy 1.16). So the first construction in
+    the process, and only that one, runs with descriptor 1 on ``/dev/null``,
+    under a lock: two threads of the app's server redirecting at once could
+    otherwise restore each other's ``/dev/null`` and lose stdout for good.
+    """
     import highspy
 
     global _BANNER_SHOWN
-    if _BANNER_SHOWN or DISP:
-        return highspy, highspy.Highs()
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            h = highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-    _BANNER_SHOWN = True
+    with _BANNER_LOCK:
+        if _BANNER_SHOWN or DISP:
+            return highspy, highspy.Highs()
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 1)
+                h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _BANNER_SHOWN = True
     return highspy, h
 
 

@@ -1,7 +1,7 @@
 """The interventions result: ranked table, fast re-ranking, persistence.
 
 :class:`InterventionsResult` is what the pipeline stage leaves in
-``analysis.extras["interventions"]``. The app calls :meth:`~InterventionsResult.rerank`
+``analysis.interventions``. The app calls :meth:`~InterventionsResult.rerank`
 after every budget or weight change (greedy, milliseconds); the optimiser's
 portfolio is computed once per (budget, weights) and cached. The CLI's
 ``rank`` command re-ranks from the files :meth:`~InterventionsResult.save_state`

@@ -94,12 +94,6 @@ td.box{text-align:center;font-size:14pt} .reason{color:#444;font-size:8pt}
 
 
 # ===================================================================== tables
-def output_table(result: InterventionsResult, ranking: Ranking | None = None) -> gpd.GeoDataFrame:
-    """The published rows: :data:`OUTPUT_COLUMNS` + geometry, sorted by rank then id."""
-    return published_rows(result.table(ranking), result.grid.crs,
-                          result.parameters.get("privacy", "internal"))
-
-
 #: Privacy kinds of the published columns. Prevented counts and scores come
 #: from the baseline, which public mode builds on the protected forecast.
 OUTPUT_KINDS: dict[str, Kind] = {
@@ -218,28 +212,6 @@ def _json_value(value: Any, col: str) -> Any:
 
 
 # ================================================================ work orders
-def district_png(
-    frame: gpd.GeoDataFrame, basemap: gpd.GeoDataFrame | None, labels: list[str],
-    width_in: float = 7.0,
-) -> bytes:
-    """A static map of some interventions over the OSM streets (PNG bytes).
-
-    Parameters
-    ----------
-    frame : GeoDataFrame
-        Interventions (``type``, geometry) in a projected CRS.
-    basemap : GeoDataFrame or None
-        Streets (``layer == "street"``) to draw underneath.
-    labels : list of str
-        Label per row (e.g. "1", "2").
-    width_in : float
-        Width of the map (inches, at 90 dpi).
-
-    Several maps over one basemap are cheaper with one :class:`DistrictMaps`.
-    """
-    return DistrictMaps(basemap, width_in).png(frame, labels)
-
-
 class DistrictMaps:
     """Draws district maps over one basemap, reusing one figure and one street index.
 
