@@ -8,7 +8,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from app_pages import common
-from hotspot_env import mapview, places, scenarios
+from hotspot_env import emptiness, mapview, places, scenarios
 from hotspot_env.errors import HotspotEnvError
 
 common.big_css()
@@ -90,8 +90,14 @@ with side_col:
         st.caption("None yet.")
 
 st.subheader("Places to talk about")
-st.dataframe(places.top_places(analysis, 10, privacy="public"), hide_index=True,
-             use_container_width=True, key="cd_top_places")
+audit = emptiness.audit_table(analysis, privacy="public")
+if audit is not None:
+    st.caption(emptiness.interventions_empty_reason(analysis) or "")
+    st.caption(emptiness.audit_caption(audit))
+    st.dataframe(audit, hide_index=True, use_container_width=True, key="cd_audit")
+else:
+    st.dataframe(places.top_places(analysis, 10, privacy="public"), hide_index=True,
+                 use_container_width=True, key="cd_top_places")
 
 st.subheader("Two scenarios side by side")
 if portfolio is None:

@@ -112,7 +112,12 @@ def dataset_label(analysis: Analysis) -> str:
 
 
 def banner(analysis: Analysis) -> None:
-    """The "simulated incidents" banner on every page of a demo analysis."""
+    """The "simulated incidents" banner of a demo; incidents outside the inputs' coverage."""
+    from hotspot_env.emptiness import coverage_notice
+
+    notice = coverage_notice(analysis)
+    if notice:
+        st.warning(notice, icon=":material/crop_free:")
     if analysis is not None and analysis.parameters.get("simulated"):
         st.warning(
             "**Simulated incidents.** This is the demo: real OpenStreetMap data of central "

@@ -8,7 +8,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from app_pages import common
-from hotspot_env import mapview, places
+from hotspot_env import emptiness, mapview, places
 
 privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)
@@ -100,6 +100,12 @@ if rtm is not None:
         st.caption("rrv: relative risk value, how many times more incidents a place with this "
                    "feature has than an otherwise equal place (with its 95 % interval).")
 
+rtm_reason = emptiness.rtm_empty_reason(analysis)
+if rtm_reason:
+    if rtm is None:
+        st.subheader("Risk terrain model")
+    st.info(rtm_reason)
+
 st.subheader("Over time")
 trends = analysis.trends
 if trends:
@@ -134,9 +140,8 @@ if trends:
     for message in trends.get("messages") or []:
         st.caption(common.md_escape(message, 300))
 else:
-    message = analysis.trends_message
-    st.info(message or "Trends over time (emerging hot spots, hour and month profiles) appear "
-            "here once the time stage runs.")
+    st.info(emptiness.trends_empty_reason(analysis) or "Trends over time (emerging hot spots, "
+            "hour and month profiles) appear here once the time stage runs.")
 
 with st.expander("How this map was made: every automatic choice and parameter", expanded=False):
     for line in analysis.choice_messages():

@@ -8,7 +8,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from app_pages import common
-from hotspot_env import mapview, scenarios
+from hotspot_env import emptiness, mapview, scenarios
 from hotspot_env.errors import HotspotEnvError
 
 privacy = common.privacy_mode()
@@ -27,6 +27,15 @@ if view is None:
         "When it runs, this page shows the budget and priority controls, the ranked list and its "
         "map, impact intervals, and downloads (CSV, GeoPackage, GeoJSON, printable work orders).")
     st.stop()
+
+empty_reason = emptiness.interventions_empty_reason(analysis)
+if empty_reason:
+    st.info(empty_reason)
+    audit = emptiness.audit_table(analysis)
+    if audit is not None:
+        st.subheader("Audit these places first")
+        st.caption(emptiness.audit_caption(audit))
+        st.dataframe(audit, hide_index=True, use_container_width=True, key="iv_audit")
 
 weights_default = view.default_weights()
 budget_default = view.default_budget()

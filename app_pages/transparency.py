@@ -8,7 +8,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app_pages import common
+from app_pages import common, results
 from hotspot_env import modelcard, places, redress
 from hotspot_env.errors import HotspotEnvError
 
@@ -89,6 +89,8 @@ for line in card["warnings"]:
 st.header("Privacy")
 st.table(pd.DataFrame([{"setting": k.replace("_", " "), "value": "–" if v is None else str(v)}
                        for k, v in card["privacy"].items()]))
+
+results.show_results(analysis)
 
 st.header("Run manifest")
 manifest = common.manifest_text(analysis)

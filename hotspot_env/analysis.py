@@ -29,7 +29,7 @@ from hotspot_env.errors import InputError, NoIncidentsError
 from hotspot_env.grid import Grid, choose_cell_size, choose_crs
 from hotspot_env.hotspots import gi_star
 from hotspot_env.io import Incidents, incidents_from_frame, read_incidents, read_layers
-from hotspot_env.osm import file_sha256, osm_from_place, read_osm
+from hotspot_env.osm import file_sha256, place_osm, read_osm
 from hotspot_env.privacy import Budget, Kind, Protection, check_epsilon, min_cell_size
 from hotspot_env.profiles import record_period
 
@@ -90,6 +90,9 @@ class Analysis:
         Why the ``trends`` stage added nothing (no dates).
     interventions : InterventionsResult, optional
         Added by the ``interventions`` stage.
+    audit_places : GeoDataFrame, optional
+        Added by the ``interventions`` stage when no candidate is left to rank:
+        the "audit this place" shortlist (:mod:`hotspot_env.interventions.audit`).
     validation : DataFrame, optional
         Tidy out-of-time validation table, when a caller stored one.
     timings : dict of str to float
@@ -123,6 +126,7 @@ class Analysis:
     trends: dict[str, Any] | None = field(default=None, repr=False)
     trends_message: str | None = None
     interventions: InterventionsResult | None = field(default=None, repr=False)
+    audit_places: gpd.GeoDataFrame | None = field(default=None, repr=False)
     validation: pd.DataFrame | None = field(default=None, repr=False)
     timings: dict[str, float] = field(default_factory=dict, repr=False)
     stage_timings: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -177,6 +181,7 @@ def analyze(
     layers: str | os.PathLike[str] | None = None,
     place: str | None = None,
     bbox: str | tuple[float, float, float, float] | None = None,
+    walk_audit: str | os.PathLike[str] | None = None,
     cell_size: float | None = None,
     bandwidth: float | None = None,
     crs: str | None = None,
@@ -203,6 +208,9 @@ def analyze(
         Place name fetched online with osmnx.
     bbox : str or tuple, optional
         ``W,S,E,N`` in WGS 84.
+    walk_audit : path, optional
+        Walk-audit ratings (:func:`hotspot_env.factors.walkaudit.read_walk_audit`),
+        kept as map layer ``walk_audit`` for the factors stage.
     cell_size : float, optional
         Cell side in metres (default: :func:`hotspot_env.grid.choose_cell_size`).
     bandwidth : float, optional
@@ -258,12 +266,25 @@ def analyze(
 
     osm_layers = None
     if osm is not None:
-        osm_layers = _read_osm_checked(osm)
+        read_box = _regional_box(osm, bbox_tuple, data.frame, choices)
+        osm_layers = _read_osm_checked(osm, read_box)
         inputs.append({"path": os.path.basename(str(osm)), "sha256": file_sha256(osm)})
     place_polygon = None
-    if place is not None:
-        osm_layers = osm_from_place(place)
-        place_polygon = osm_layers["streets"].union_all().convex_hull
+    if place is not None:  # the geocoded boundary is the area, not a hull of its streets
+        fetched = place_osm(place)
+        osm_layers, place_polygon = fetched.layers, fetched.boundary
+        inputs.append({"path": f"place: {place}", "sha256": None})
+        choices.append(announce(Choice(
+            "place", fetched.display_name,
+            f"--place {place!r} geocoded by osmnx (Nominatim) to this boundary; its OSM layers "
+            "fetched inside it (Overpass, osmnx cache)")))
+    audit_layer = None
+    if walk_audit is not None:
+        from hotspot_env.factors.walkaudit import read_walk_audit
+
+        audit_layer = read_walk_audit(walk_audit)
+        inputs.append({"path": os.path.basename(str(walk_audit)),
+                       "sha256": file_sha256(walk_audit)})
     user_layers = None
     if layers is not None:
         user_layers = read_layers(layers)
@@ -356,7 +377,7 @@ def analyze(
         choices.append(announce(Choice(
             "bandwidth_m", bandwidth, "raised to the public-mode minimum so a single incident "
             "cannot be pinpointed")))
-    years = _span_years(points)
+    years = _span_years(points, data.date_precision)
     counts = np.where(grid.mask, counts, 0)
     protection = None
     derived_kind = Kind.COUNT_DERIVED
@@ -389,6 +410,8 @@ def analyze(
     if user_layers is not None:
         for name, layer in user_layers.items():
             map_layers[f"user:{name}"] = layer.to_crs(proj_crs)
+    if audit_layer is not None:
+        map_layers["walk_audit"] = audit_layer.to_crs(proj_crs)
 
     parameters = {
         "crs": proj_crs.to_string(),
@@ -405,7 +428,8 @@ def analyze(
         "excluded_sources": list(excluded),
         "grid": grid.to_dict(),
         "timezone": timezone,
-        "record_period": record_period(data.frame, timezone),
+        "record_period": record_period(data.frame, timezone, data.date_precision),
+        "date_precision": data.date_precision,
     }
     if privacy == "public":
         parameters["public_min_bandwidth_m"] = float(settings.public_min_bandwidth_m)
@@ -431,7 +455,39 @@ def _positive(value: Any) -> bool:
             and math.isfinite(value) and value > 0)
 
 
-def _read_osm_checked(osm: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame]:
+#: Margin (degrees, about 1 km) around the incidents when a regional extract is cut to them.
+REGIONAL_MARGIN_DEG: float = 0.01
+
+
+def _regional_box(osm: str | os.PathLike[str], bbox: tuple[float, float, float, float] | None,
+                  frame: gpd.GeoDataFrame, choices: list[Choice]
+                  ) -> tuple[float, float, float, float] | None:
+    """The box to read from a regional ``.pbf`` (``None``: read the whole file).
+
+    A ``.pbf`` larger than :data:`settings.regional_pbf_mb` is read only
+    inside ``--bbox``, else inside the incidents' extent plus about 1 km.
+    """
+    path = Path(osm)
+    if (not path.is_file() or not path.name.lower().endswith(".pbf")
+            or path.stat().st_size <= settings.regional_pbf_mb * 1024**2):
+        return None
+    if bbox is not None:
+        box, rule = bbox, "the --bbox"
+    else:
+        pts = frame.to_crs(4326) if frame.crs is not None and not frame.crs.equals(4326) else frame
+        w, s, e, n = pts.total_bounds
+        m = REGIONAL_MARGIN_DEG
+        box, rule = (w - m, s - m, e + m, n + m), "the incidents' extent plus about 1 km"
+    choices.append(announce(Choice(
+        "osm_read_box", [round(float(v), 4) for v in box],
+        f"{path.name} is {path.stat().st_size / 1024**2:,.0f} MB, a regional extract (over "
+        f"{settings.regional_pbf_mb:g} MB): only {rule} is read from it")))
+    return box
+
+
+def _read_osm_checked(osm: str | os.PathLike[str],
+                      bbox: tuple[float, float, float, float] | None = None
+                      ) -> dict[str, gpd.GeoDataFrame]:
     """:func:`read_osm` behind cheap checks that give damaged files a clear message."""
     path = Path(osm)
     if path.is_dir():
@@ -455,7 +511,7 @@ def _read_osm_checked(osm: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame
             raise InputError(f"{path.name} is not OSM XML (it does not start with '<'): export "
                              "it again, e.g. from JOSM or the Overpass API")
     try:
-        return read_osm(path)
+        return read_osm(path, bbox=bbox)
     except InputError as exc:
         if str(exc).startswith("cannot read"):
             raise InputError(f"{exc}; the extract looks damaged or incomplete: download or "
@@ -463,10 +519,17 @@ def _read_osm_checked(osm: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame
         raise
 
 
-def _span_years(points: gpd.GeoDataFrame) -> float | None:
-    """Length of the recorded period in years (``None`` without dates)."""
+def _span_years(points: gpd.GeoDataFrame, precision: str | None = None) -> float | None:
+    """Length of the recorded period in years (``None`` without dates).
+
+    Month-only dates cover their whole last month (a single month is about
+    31 days, not one).
+    """
     when = points["datetime"].dropna()
     if when.empty:
         return None
-    days = (when.max() - when.min()).total_seconds() / 86400 + 1
+    last = when.max()
+    if precision == "month":
+        last = last + pd.offsets.MonthBegin(1) - pd.Timedelta(days=1)
+    days = (last - when.min()).total_seconds() / 86400 + 1
     return round(max(days, 1.0) / 365.25, 4)

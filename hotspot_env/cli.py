@@ -114,6 +114,9 @@ def analyze(
     layers: Annotated[Path | None, typer.Option(help="GeoPackage of factor layers.")] = None,
     place: Annotated[str | None, typer.Option(help="Place name (osmnx, online).")] = None,
     bbox: Annotated[str | None, typer.Option(help="Study area W,S,E,N in degrees.")] = None,
+    walk_audit: Annotated[Path | None, typer.Option(
+        help="Walk-audit ratings (Safetipin-style CSV/GeoJSON, 0-3): risk factors and "
+             "measured light.")] = None,
     crs: Annotated[str | None, typer.Option(help="CRS of CSV x/y columns.")] = None,
     timezone: Annotated[str | None, typer.Option(help="Zone of times without offset.")] = None,
     cell_size: CellSize = None,
@@ -140,6 +143,7 @@ def analyze(
     check_output_folder(out)  # before the analysis, not after minutes of work
     start = time.perf_counter()
     analysis = run(incidents, out=out, osm=osm, layers=layers, place=place, bbox=bbox,
+                   walk_audit=walk_audit,
                    crs=crs, timezone=timezone, cell_size=cell_size, bandwidth=bandwidth,
                    privacy=privacy, dp_epsilon=dp_epsilon, dp_seed=dp_seed, x=x, y=y,
                    stage_options={"interventions": {"default_category": category,
@@ -189,6 +193,10 @@ def synth(
     seed: Annotated[int, typer.Option(help="Random seed.")],
     out: Annotated[Path, typer.Option(help="Output folder.")],
     scale: Annotated[str, typer.Option(help="quick, city or metro.")] = "quick",
+    treated: Annotated[bool, typer.Option(
+        help="Evaluation scenario: plant interventions with known effects (rate ratios, "
+             "displacement, a change in recording) from a treatment date; also writes "
+             "interventions.gpkg, the done-ledger and truth_treatment.json.")] = False,
 ) -> None:
     """Simulate a city with a known risk model: incidents.csv, layers.gpkg, truth.json."""
     from hotspot_env.errors import InputError
@@ -197,7 +205,14 @@ def synth(
     if scale not in SCALES:
         raise InputError(f"--scale {scale!r} is unknown: use one of {', '.join(SCALES)}")
     start = time.perf_counter()
-    paths = simulate_city(seed, scale=scale).write(out)
+    if treated:
+        from hotspot_env.synth_treatment import simulate_treated_city
+
+        if scale != "quick":
+            raise InputError("--treated has one scenario (4 km, 40,000 incidents): drop --scale")
+        paths = simulate_treated_city(seed).write(out)
+    else:
+        paths = simulate_city(seed, scale=scale).write(out)
     typer.echo("SIMULATED data (no record describes a real event): "
                + ", ".join(str(p) for p in paths.values()))
     typer.echo(f"done in {time.perf_counter() - start:.1f} s")
@@ -319,6 +334,71 @@ def rank(
         typer.echo("equity: little investment where harm is high in " + ", ".join(
             flagged["district"].astype(str)))
     typer.echo(f"outputs written to {out}")
+    typer.echo(f"done in {time.perf_counter() - start:.1f} s")
+
+
+@app.command()
+@_friendly
+def done(
+    analysis: Annotated[Path, typer.Option(help="Folder of the 'analyze' run the work orders "
+                                                "came from.")],
+    orders: Annotated[Path, typer.Option(
+        help="Work orders with intervention_id and done_date (YYYY-MM-DD): the re-imported "
+             "interventions.csv/.gpkg or any CSV of the two columns.")],
+    out: Annotated[Path | None, typer.Option(
+        help="Folder of the ledger (default: the analysis folder).")] = None,
+) -> None:
+    """Record completed work orders in the done-ledger (interventions_done.csv / .gpkg)."""
+    from hotspot_env.ledger import done_from_folder
+
+    ledger, written = done_from_folder(analysis, orders, out)
+    spent = float(ledger["capital_cost"].fillna(0).sum())
+    typer.echo(f"ledger: {len(ledger):,} completed interventions ({spent:,.0f} USD capital), "
+               f"{ledger['done_date'].min()} to {ledger['done_date'].max()}")
+    typer.echo("written: " + ", ".join(str(p) for p in written.values()))
+
+
+@app.command()
+@_friendly
+def evaluate(
+    ledger: Annotated[Path, typer.Option(help="The done-ledger (interventions_done.gpkg/.csv).")],
+    incidents: Annotated[Path, typer.Option(
+        help="Incidents covering months before and after the work.")],
+    out: Annotated[Path, typer.Option(help="Folder for evaluation.csv/.json, performance.html.")],
+    analysis: Annotated[Path | None, typer.Option(
+        help="Folder with the analysis' interventions.gpkg (control candidates); default: "
+             "the ledger's folder.")] = None,
+    privacy: Annotated[str, typer.Option(
+        help="public (default: counts below k hidden) or internal.")] = "public",
+    crs: Annotated[str | None, typer.Option(help="CRS of CSV x/y columns.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="Zone of times without offset.")] = None,
+    update_evidence: Annotated[bool, typer.Option(
+        help="Also write evidence_updated.csv: a conservative Bayesian update of each prior "
+             "by the measured effect.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Did it work? Difference-in-differences against matched controls -> performance.html."""
+    from hotspot_env.performance import published_table, run_evaluation
+
+    _setup_logging(quiet)
+    start = time.perf_counter()
+    result, written = run_evaluation(ledger, incidents, out, analysis_dir=analysis,
+                                     privacy=privacy, crs=crs, timezone=timezone,
+                                     update_evidence=update_evidence)
+    table = published_table(result.table, privacy)
+    typer.echo(f"{'measure':<24} {'places':>6} {'rate ratio (90 %)':>20} {'prior (95 %)':>18} "
+               f"{'ring':>6} {'recording':>9}")
+    for r in table.itertuples():
+        rr = (f"{r.rate_ratio:.2f} ({r.rr_lo:.2f}-{r.rr_hi:.2f})" if r.rate_ratio == r.rate_ratio
+              else "-")
+        prior = (f"{r.prior_rr:.2f} ({r.prior_lo:.2f}-{r.prior_hi:.2f})"
+                 if r.prior_rr == r.prior_rr else "-")
+        ring = f"{r.ring_rr:.2f}" if r.ring_rr == r.ring_rr else "-"
+        typer.echo(f"{r.type:<24} {r.n_done:>6} {rr:>20} {prior:>18} {ring:>6} "
+                   f"{'CHANGED' if r.recording_flag else 'ok':>9}")
+    for message in result.warnings:
+        typer.echo(f"warning: {message}")
+    typer.echo("outputs written to " + ", ".join(str(p) for p in written.values()))
     typer.echo(f"done in {time.perf_counter() - start:.1f} s")
 
 

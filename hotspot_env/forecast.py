@@ -198,6 +198,37 @@ def choose_period(times: Any, min_periods: int = MIN_PERIODS,
         f"the records span only {span_days:,.0f} days, fewer than {min_periods} months"))
 
 
+def month_periods(times: Any, min_periods: int = MIN_PERIODS) -> tuple[Periods | None, Choice]:
+    """Forecast periods for month-only dates (police.uk): months or years, never days.
+
+    The last period ends at the start of the month after the last month on
+    record (not the day after its first day). Consecutive months take the usual
+    rule (:func:`choose_period`). Months that are not consecutive (the same
+    month of several years) give year-on-year periods, one per calendar year
+    spanned, each holding that year's months on record; a forecast then means
+    "those months next year" (announced).
+    """
+    t = _naive_utc(times)
+    t = t[~np.isnat(t)]
+    if t.size == 0:
+        return None, announce(Choice("forecast_period", "none", "incidents have no dates"))
+    months = np.unique(t.astype("datetime64[M]"))
+    end = np.datetime64((months[-1] + 1).astype("datetime64[D]"), "ns")
+    if int((months[-1] - months[0]).astype(int)) + 1 == months.size:
+        return choose_period(t, min_periods, end=end)
+    years = int((months[-1].astype("datetime64[Y]") - months[0].astype("datetime64[Y]"))
+                .astype(int)) + 1
+    if years < 2:
+        return None, announce(Choice(
+            "forecast_period", "none", "the months on record are not consecutive and fall in "
+            "one year: no period to learn from"))
+    return Periods("year", 365.25, end, years), announce(Choice(
+        "forecast_period", "year",
+        f"dates are months only and the months on record are not consecutive: {years} "
+        "year-on-year periods, each holding its year's months on record; the forecast is for "
+        "those months next year, not a whole year"))
+
+
 # ====================================================================== blend pieces
 @dataclass
 class _Stack:
@@ -603,12 +634,23 @@ def stage(analysis: Analysis, **options: Any) -> None:
     pts = analysis.points
     geoms = pts.geometry.values  # points: shapely reads x and y without GeoSeries' type checks
     x, y, times = shapely.get_x(geoms), shapely.get_y(geoms), pts["datetime"]
+    if analysis.parameters.get("date_precision") == "month" and "periods" not in options:
+        periods, choice = month_periods(pts["datetime"])
+        analysis.choices.append(choice)
+        if periods is None:
+            analysis.choices.append(announce(Choice(
+                "forecast", "not made", "month-only dates without enough periods to learn from "
+                "(see forecast_period)")))
+            return
+        options["periods"] = periods
     kind = Kind.COUNT_DERIVED
     if protection_for(analysis) is not None:  # public: fit on the protected counts only
-        periods, period_choice = choose_period(times)
-        analysis.choices.append(period_choice)
+        periods = options.get("periods")
+        if periods is None:
+            periods, period_choice = choose_period(times)
+            analysis.choices.append(period_choice)
         x, y, times = protected_points(analysis, x, y, _naive_utc(times), periods)
-        options.setdefault("periods", periods)
+        options["periods"] = periods
         kind = Kind.PROTECTED_DERIVED
     result = fit_forecast(analysis.grid, x, y, times, fallback_bandwidth=options.pop(
                               "fallback_bandwidth", analysis.parameters.get("bandwidth_m")),

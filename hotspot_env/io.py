@@ -37,13 +37,24 @@ from pyproj.exceptions import CRSError
 
 from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
+from hotspot_env.formats import (
+    OpenDataFormat,
+    column,
+    date_text,
+    is_month_only,
+    outdoor_from_premise,
+    recognise,
+)
 from hotspot_env.osm import file_sha256
 
 X_NAMES = ("lon", "lng", "long", "longitude", "x", "easting")
 Y_NAMES = ("lat", "latitude", "y", "northing")
-DATETIME_NAMES = ("datetime", "date_time", "timestamp", "occurred", "date", "time")
+DATETIME_NAMES = ("datetime", "date_time", "timestamp", "occurred", "date", "time", "month")
 CATEGORY_NAMES = ("category", "type", "crime_type", "offence", "offense", "crime")
 SOURCE_NAMES = ("source", "record_source")
+#: Premise / location-type columns of generic files, mapped to ``outdoor`` by the category map.
+PREMISE_NAMES = ("premise", "premises", "premise_type", "premises_type", "location_type",
+                 "location_description")
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
 PARQUET_SUFFIXES = (".parquet", ".geoparquet")
 MAX_FILE_BYTES = 2 * 1024**3
@@ -71,8 +82,12 @@ class Incidents:
     Attributes
     ----------
     frame : GeoDataFrame
-        Points with columns ``datetime`` (UTC, tz-aware, NaT if unknown),
-        ``time_known`` (bool), ``category`` (str), ``source`` (str or None).
+        Points with columns ``datetime`` (UTC, tz-aware, NaT if unknown;
+        the first of the month for month-only dates), ``time_known`` (bool),
+        ``category`` (str), ``source`` (str or None) and ``outdoor``
+        (pandas ``boolean``: from a premise/location field through
+        ``data/category_map.csv``, NA where unknown). No other column of the
+        file is kept: identifiers, case numbers and outcomes never travel on.
     path : str or None
         File the incidents came from.
     sha256 : str or None
@@ -96,6 +111,13 @@ class Incidents:
     def has_dates(self) -> bool:
         """True when at least one incident has a date."""
         return bool(self.frame["datetime"].notna().any())
+
+    @property
+    def date_precision(self) -> str | None:
+        """``"month"`` when every date is a month only (police.uk), else ``"day"``; None undated."""
+        if not self.has_dates:
+            return None
+        return next((str(c.value) for c in self.choices if c.name == "date_precision"), "day")
 
 
 def read_incidents(
@@ -149,7 +171,9 @@ def read_incidents(
             f"{path.name}: unknown file type {suffix or '(none)'}; use .csv, .geojson, .gpkg or "
             ".parquet"
         )
-    frame = _standard_columns(frame, path.name, timezone, choices)
+    frame = _standard_columns(frame, path.name, timezone, choices, _announce_format(frame,
+                                                                                   path.name,
+                                                                                   choices))
     return Incidents(frame, str(path), file_sha256(path), n_read, n_invalid, choices)
 
 
@@ -160,7 +184,8 @@ def incidents_from_frame(frame: gpd.GeoDataFrame, timezone: str | None = None) -
     n_read = len(frame)
     frame, n_invalid = _points_only(frame, "incidents")
     choices: list[Choice] = []
-    frame = _standard_columns(frame, "incidents", timezone, choices)
+    frame = _standard_columns(frame, "incidents", timezone, choices,
+                              _announce_format(frame, "incidents", choices))
     return Incidents(frame, None, None, n_read, n_invalid, choices)
 
 
@@ -295,6 +320,7 @@ def _read_csv_points(
         raise InputError(f"{path.name} has a header but no rows: it holds no incidents; export "
                          "it again with its rows")
     lower = {c.lower().strip(): c for c in table.columns}
+    x, y = _format_coordinates(table.columns, x, y)
     x_col = _pick(lower, (x,) if x else X_NAMES, path.name, "x/longitude", table.columns)
     y_col = _pick(lower, (y,) if y else Y_NAMES, path.name, "y/latitude", table.columns)
     # with any delimiter but a comma, a comma inside a number is a decimal comma
@@ -514,30 +540,89 @@ def _points_only(frame: gpd.GeoDataFrame, name: str) -> tuple[gpd.GeoDataFrame, 
 
 # ----------------------------------------------------- standard columns
 def _standard_columns(
-    frame: gpd.GeoDataFrame, file: str, timezone: str | None, choices: list[Choice]
+    frame: gpd.GeoDataFrame, file: str, timezone: str | None, choices: list[Choice],
+    fmt: OpenDataFormat | None = None,
 ) -> gpd.GeoDataFrame:
     lower = {str(c).lower().strip(): c for c in frame.columns if c != frame.geometry.name}
     out = gpd.GeoDataFrame(geometry=frame.geometry.values, crs=frame.crs)
     dt_col = next((lower[n] for n in DATETIME_NAMES if n in lower), None)
+    if fmt is not None:  # the portal's own columns, not the generic guesses
+        dt_col = fmt.date if fmt.date in lower else None
+        timezone = timezone or fmt.timezone
     if dt_col is None:
         out["datetime"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
         out["time_known"] = False
         choices.append(announce(Choice(
             "dates", "none", f"{file} has no date column; time analyses are skipped")))
     else:
-        when, time_known = _parse_datetimes(frame[dt_col], file, timezone, choices)
+        text = date_text(frame, fmt) if fmt is not None else frame[dt_col]
+        if _announce_month_precision(text, file, choices):
+            timezone = None  # a month has no clock: its first day at 00:00 UTC stays in it
+        when, time_known = _parse_datetimes(text, file, timezone, choices)
         out["datetime"] = when.set_axis(out.index)
         out["time_known"] = time_known
         if "time_known" in lower:  # the generator's explicit flag wins
             flag = frame[lower["time_known"]].astype(str).str.lower().isin(["true", "1", "yes"])
             out["time_known"] = out["time_known"] & flag.to_numpy()
     cat_col = next((lower[n] for n in CATEGORY_NAMES if n in lower), None)
+    if fmt is not None and fmt.category in lower:
+        cat_col = lower[fmt.category]
     out["category"] = (frame[cat_col].astype("string").str.strip().str.lower().fillna("unknown")
                        .astype(object) if cat_col else "unknown")
     src_col = next((lower[n] for n in SOURCE_NAMES if n in lower), None)
     out["source"] = (frame[src_col].astype("string").str.strip().str.lower().astype(object)
                      if src_col else None)
+    out["outdoor"] = _outdoor(frame, lower, fmt, out.index)
     return out
+
+
+# ------------------------------------------------------ open-data formats
+def _format_coordinates(columns, x: str | None, y: str | None) -> tuple[str | None, str | None]:
+    """The recognised portal's coordinate columns unless the user named them."""
+    fmt = recognise(columns)
+    if fmt is None or x or y:
+        return x, y
+    return fmt.x, fmt.y
+
+
+def _announce_format(frame: pd.DataFrame, file: str,
+                     choices: list[Choice]) -> OpenDataFormat | None:
+    """Recognise the portal from the columns and say which columns are read."""
+    fmt = recognise(frame.columns)
+    if fmt is not None:
+        parts = [f"dates from {fmt.date!r}" + (f" + {fmt.time!r}" if fmt.time else ""),
+                 f"categories from {fmt.category!r}"]
+        if fmt.premise:
+            parts.append(f"indoor/outdoor from {fmt.premise!r}")
+        choices.append(announce(Choice(
+            "input_format", fmt.name,
+            f"{file} has the columns of the {fmt.label}: " + ", ".join(parts)
+            + f"; categories mapped to evidence crime types by data/category_map.csv; "
+            f"times read in {fmt.timezone} unless --timezone is given; identifying columns "
+            "(ids, case numbers, outcomes) are never copied")))
+    return fmt
+
+
+def _announce_month_precision(text: pd.Series, file: str, choices: list[Choice]) -> bool:
+    """Month-only dates (police.uk's anonymisation) are month precision everywhere."""
+    month = not pd.api.types.is_datetime64_any_dtype(text.dtype) and is_month_only(text)
+    if month:
+        choices.append(announce(Choice(
+            "date_precision", "month",
+            f"{file} gives months only (YYYY-MM), no day or time: forecasts and trends use "
+            "months or years, and darkness uses the share of each month's hours that are dark")))
+    return month
+
+
+def _outdoor(frame: pd.DataFrame, lower: dict[str, object], fmt: OpenDataFormat | None,
+             index: pd.Index) -> pd.Series:
+    """``outdoor`` from the premise field through the category map (NA where unknown)."""
+    premise = column(frame, fmt.premise) if fmt is not None else None
+    if premise is None and fmt is None:
+        name = next((lower[n] for n in PREMISE_NAMES if n in lower), None)
+        premise = frame[name] if name is not None else None
+    flags = outdoor_from_premise(premise, index=index)
+    return flags.set_axis(index) if premise is not None else flags
 
 
 def _parse_datetimes(values: pd.Series, file: str, timezone: str | None, choices) -> tuple:

@@ -74,6 +74,9 @@ def data_sources(analysis: Analysis) -> pd.DataFrame:
         if lower.endswith((".pbf", ".osm")):
             what = "OpenStreetMap extract (© OpenStreetMap contributors, ODbL)"
             dates = "as extracted (see file)"
+        elif lower.startswith("place: "):
+            what = "OpenStreetMap via osmnx for a place (© OpenStreetMap contributors, ODbL)"
+            dates = "as fetched (osmnx cache)"
         elif lower.endswith(".gpkg") and item is not analysis.inputs[0]:
             what = "risk-factor layers"
             dates = "as supplied"
@@ -81,7 +84,7 @@ def data_sources(analysis: Analysis) -> pd.DataFrame:
             what = "simulated incidents (demo)" if simulated else "recorded incidents"
             dates = period
         rows.append({"source": name, "what": what, "dates": dates,
-                     "sha256": str(item.get("sha256", ""))[:16]})
+                     "sha256": str(item.get("sha256") or "")[:16]})
     for file, what in (("evidence.csv", "intervention effects from published studies"),
                        ("costs.csv", "intervention unit costs")):
         path = settings.data_folder / file

@@ -24,10 +24,12 @@ import logging
 import os
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 
 from hotspot_env import settings
 from hotspot_env.errors import InputError
@@ -69,7 +71,8 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 
 def read_osm(
-    path: str | os.PathLike[str], cache: bool = True, cache_folder: Path | None = None
+    path: str | os.PathLike[str], cache: bool = True, cache_folder: Path | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
 ) -> dict[str, gpd.GeoDataFrame]:
     """Read the hotspot_env layer set from an OSM file, with caching.
 
@@ -81,6 +84,10 @@ def read_osm(
         Read from / write to the GeoParquet cache keyed by the file's SHA-256.
     cache_folder : Path, optional
         Cache location (default :data:`settings.cache_folder`).
+    bbox : tuple, optional
+        ``(W, S, E, N)`` in WGS 84: read only this box of a ``.pbf`` (pyrosm
+        filters while decoding, so a regional extract never enters memory
+        whole); ignored for XML. The cache is kept per box.
 
     Returns
     -------
@@ -93,37 +100,107 @@ def read_osm(
     suffix = "".join(path.suffixes[-2:]).lower()
     if not (suffix.endswith(".pbf") or suffix.endswith(".osm") or suffix.endswith(".xml")):
         raise InputError(f"OSM file {path.name} must end in .pbf, .osm or .xml")
-    folder = (cache_folder or settings.cache_folder) / file_sha256(path)[:16]
+    bbox = tuple(round(float(v), 6) for v in bbox) if bbox is not None and suffix.endswith(
+        ".pbf") else None
+    key = file_sha256(path)[:16]
+    if bbox is not None:
+        key += "-" + hashlib.sha256(repr(bbox).encode()).hexdigest()[:8]
+    folder = (cache_folder or settings.cache_folder) / key
     if cache and all((folder / f"{name}.parquet").is_file() for name in LAYER_NAMES):
         return {name: gpd.read_parquet(folder / f"{name}.parquet") for name in LAYER_NAMES}
-    layers = _read_pbf(path) if suffix.endswith(".pbf") else _read_xml(path)
+    layers = _read_pbf(path, bbox) if suffix.endswith(".pbf") else _read_xml(path)
     if cache:
         _write_cache(folder, layers)
     return layers
 
 
-def osm_from_place(place: str) -> dict[str, gpd.GeoDataFrame]:
-    """Fetch the layer set for a place name with osmnx (needs internet).
+@dataclass
+class PlaceOSM:
+    """A place name resolved by osmnx: its boundary and its layer set.
+
+    Attributes
+    ----------
+    name : str
+        The place as asked.
+    display_name : str
+        How Nominatim names the match (shown so a wrong match is noticed).
+    boundary : shapely geometry
+        The geocoded boundary polygon in WGS 84: the study area.
+    layers : dict of str to GeoDataFrame
+        :data:`LAYER_NAMES`, in EPSG:4326, clipped to ``boundary``.
+    """
+
+    name: str
+    display_name: str
+    boundary: shapely.Geometry
+    layers: dict[str, gpd.GeoDataFrame]
+
+
+def place_osm(place: str, progress: bool = True) -> PlaceOSM:
+    """Geocode ``place`` and fetch its layers with osmnx (needs internet once).
+
+    The boundary osmnx geocodes (Nominatim) *is* the study area; one Overpass
+    query inside it brings streets with their ``lit`` tag, lamps, buildings,
+    land use, amenities and leisure. osmnx's response cache lives in
+    ``settings.cache_folder / "osmnx"``, so a second run of the same place
+    reads no network; osmnx's other settings (endpoint, timeout, memory) are
+    the user's.
 
     Parameters
     ----------
     place : str
         A geocodable place name, e.g. ``"Kallio, Helsinki"``.
+    progress : bool
+        Show a progress bar on stderr (geocode, features, layers).
     """
     import osmnx as ox
+    from tqdm import tqdm
 
+    ox.settings.use_cache = True
+    ox.settings.cache_folder = str(Path(settings.cache_folder) / "osmnx")
+    bar = tqdm(total=3, desc=f"--place {place}", unit="step", disable=not progress,
+               leave=False)
     try:
-        area = ox.geocode_to_gdf(place)
-    except Exception as exc:  # osmnx raises several types for offline/no result
-        raise InputError(
-            f"could not geocode {place!r} ({exc.__class__.__name__}): --place needs internet; "
-            "offline, pass an extract with --osm FILE.pbf"
-        ) from exc
-    polygon = area.geometry.iloc[0]
-    tags = _all_tags()
-    features = ox.features_from_polygon(polygon, tags)
-    graph = ox.graph_from_polygon(polygon, network_type="all", simplify=False)
-    return _layers_from_features(features, ox.graph_to_gdfs(graph, nodes=False))
+        bar.set_postfix_str("geocoding the boundary")
+        try:
+            found = ox.geocode_to_gdf(place)
+        except Exception as exc:  # osmnx raises several types for offline/no result
+            raise InputError(
+                f"could not geocode {place!r} ({exc.__class__.__name__}): --place needs "
+                "internet the first time; offline, pass an extract with --osm FILE.pbf"
+            ) from exc
+        polygon = found.to_crs(4326).geometry.iloc[0]
+        if polygon.geom_type not in ("Polygon", "MultiPolygon") or polygon.area == 0:
+            raise InputError(
+                f"{place!r} geocodes to a {polygon.geom_type}, not an area: name a city, "
+                "district or neighbourhood (e.g. 'Kallio, Helsinki'), or pass --bbox")
+        display = str(found["display_name"].iloc[0]) if "display_name" in found else place
+        bar.update(1)
+        bar.set_postfix_str("fetching OSM features")
+        tags = {**_all_tags(), "highway": True}  # every highway: streets (with lit) and lamps
+        try:
+            features = ox.features_from_polygon(polygon, tags)
+        except Exception as exc:  # InsufficientResponseError: nothing tagged inside
+            logger.info("no tagged features in %s (%s)", place, exc)
+            features = gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+        bar.update(1)
+        bar.set_postfix_str("building layers")
+        features = features.reset_index()
+        if "id" in features.columns:
+            features = features.rename(columns={"id": "osm_id"})
+        lines = (features[features.geometry.geom_type.isin(["LineString", "MultiLineString"])
+                          & _col(features, "highway").notna()]
+                 if len(features) else None)
+        layers = _layers_from_features(features, lines)
+        bar.update(1)
+    finally:
+        bar.close()
+    return PlaceOSM(place, display, polygon, layers)
+
+
+def osm_from_place(place: str) -> dict[str, gpd.GeoDataFrame]:
+    """The layer set of :func:`place_osm` (kept for callers that need only the layers)."""
+    return place_osm(place).layers
 
 
 # ----------------------------------------------------------------- readers
@@ -141,13 +218,13 @@ def _all_tags() -> dict[str, list[str] | bool]:
     return tags
 
 
-def _read_pbf(path: Path) -> dict[str, gpd.GeoDataFrame]:
+def _read_pbf(path: Path, bbox: tuple[float, ...] | None = None) -> dict[str, gpd.GeoDataFrame]:
     import pyrosm
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            osm = pyrosm.OSM(str(path))
+            osm = pyrosm.OSM(str(path), bounding_box=list(bbox) if bbox else None)
             streets = osm.get_network("all")
         except Exception as exc:
             raise InputError(f"cannot read OSM file {path.name}: {exc}") from exc

@@ -263,6 +263,11 @@ def top_places(analysis: Analysis, n: int = 10, privacy: str | None = None) -> p
     privacy = privacy or analysis.parameters.get("privacy", "internal")
     arrays = per_cell_values(analysis)
     key = "rtm_score" if "rtm_score" in arrays else "kde"
+    if key == "rtm_score":  # a flat score (no factor varied) would list the grid's corner
+        finite = np.asarray(arrays[key], dtype=float)[analysis.grid.mask]
+        finite = finite[np.isfinite(finite)]
+        if finite.size == 0 or np.ptp(finite) == 0:
+            key = "kde"
     shown = publish_array(analysis, key, privacy) if key in analysis.kinds else arrays[key]
     score = np.where(analysis.grid.mask, np.asarray(shown, dtype=float), np.nan)
     flat = np.where(np.isfinite(score.ravel()), score.ravel(), -np.inf)

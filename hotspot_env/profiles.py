@@ -163,8 +163,12 @@ def local_calendar(
                          (first, last))
 
 
-def record_period(frame: pd.DataFrame, timezone: str | None = None) -> list[str] | None:
+def record_period(frame: pd.DataFrame, timezone: str | None = None,
+                  precision: str | None = None) -> list[str] | None:
     """First and last local date of all dated incidents read, as ISO strings.
+
+    With month-only dates (``precision="month"``) the period runs to the last
+    day of the last month: a month's incidents all carry its first day.
 
     Call it on the incidents *before* they are clipped to the study area and
     store it as ``analysis.parameters["record_period"]``: a sparse area's
@@ -174,7 +178,10 @@ def record_period(frame: pd.DataFrame, timezone: str | None = None) -> list[str]
     cal = local_calendar(frame, timezone or "UTC")
     if np.isnat(cal.period[0]):
         return None
-    return [str(cal.period[0]), str(cal.period[1])]
+    last = cal.period[1]
+    if precision == "month":
+        last = (last.astype("datetime64[M]") + 1).astype("datetime64[D]") - 1
+    return [str(cal.period[0]), str(last)]
 
 
 def hemisphere(grid: Grid) -> str:

@@ -109,7 +109,15 @@ USE_LAYER: frozenset[str] = frozenset({"lighting"})
 #: Plain-language names of known factors in explanations.
 DISPLAY_NAMES: dict[str, str] = {"lighting": "dark street segments", "vacancy": "vacant land",
                                  "sightlines": "sightline obstacles", "youth": "youth spaces",
-                                 "access": "youth and community spaces"}
+                                 "access": "youth and community spaces",
+                                 "poor_lighting": "places a walk audit rated poorly lit",
+                                 "poor_openness": "places a walk audit rated closed in",
+                                 "poor_visibility": "places a walk audit rated hard to see into",
+                                 "poor_people": "places a walk audit rated deserted",
+                                 "poor_security": "places a walk audit rated unguarded",
+                                 "poor_walk_path": "places a walk audit rated poor to walk",
+                                 "poor_transport": "places a walk audit rated far from transport",
+                                 "poor_feeling": "places a walk audit rated unsafe"}
 
 
 # ====================================================================== block length

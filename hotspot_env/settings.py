@@ -43,6 +43,11 @@ public_min_cell_size_m: float = 100.0
 #: Below 0.01 the noise swamps any count; above 10 the guarantee is nominal.
 dp_epsilon_bounds: tuple[float, float] = (0.01, 10.0)
 
+#: A ``.pbf`` larger than this (MB) is a regional extract (a Geofabrik region file):
+#: only the study area's bounding box is read from it (pyrosm's bounding-box
+#: filter), so memory follows the area, not the region.
+regional_pbf_mb: float = 50.0
+
 #: Where OSM extracts are cached as GeoParquet after their first read.
 cache_folder: Path = Path.home() / ".cache" / "hotspot_env"
 

@@ -161,6 +161,56 @@ def choose_time_step(period: tuple[np.datetime64, np.datetime64]) -> tuple[str, 
     return step, announce(Choice("time_step", step, rule))
 
 
+def month_time_step(
+    dates: np.ndarray, period: tuple[np.datetime64, np.datetime64],
+) -> tuple[str, Choice, tuple[np.datetime64, np.datetime64]]:
+    """Time step and cube period for month-only dates (police.uk).
+
+    Weeks would put a month's incidents all in its first week, so the step is
+    never finer than a month. When the months on record are consecutive, the
+    usual rule picks month, quarter or year. When they are not (police.uk
+    files downloaded for the same month of several years), an unrecorded
+    month is not a month without crime: the step is the year, over whole
+    years, so each year holds the same months and years compare like with like.
+
+    Parameters
+    ----------
+    dates : ndarray of datetime64[D]
+        Incident dates (NaT for undated).
+    period : (first, last)
+        Recording period.
+
+    Returns
+    -------
+    step : str
+    choice : Choice
+    period : (first, last)
+        The cube's period (whole years for sampled months).
+    """
+    months = np.unique(np.asarray(dates, dtype="datetime64[D]")[~np.isnat(dates)]
+                       .astype("datetime64[M]"))
+    consecutive = months.size and int((months[-1] - months[0]).astype(int)) + 1 == months.size
+    if consecutive:
+        first, last = (np.datetime64(p, "D") for p in period)
+        years = (int((last - first).astype(int)) + 1) / 365.25
+        step = "month" if years < 3 else "quarter" if years < 15 else "year"
+        while len(complete_steps(period, step)) < MIN_STEPS and step != "month":
+            step = STEPS[STEPS.index(step) - 1]
+        n = len(complete_steps(period, step))
+        return step, announce(Choice(
+            "time_step", step, f"dates are months only, so the step is at least a month "
+            f"(months under 3 years, quarters under 15, else years); {n} complete {step}s")), period
+    years = months.astype("datetime64[Y]")
+    cube_period = (years[0].astype("datetime64[D]"),
+                   (years[-1] + 1).astype("datetime64[D]") - 1)
+    shown = ", ".join(str(m) for m in months[:6]) + (" ..." if months.size > 6 else "")
+    return "year", announce(Choice(
+        "time_step", "year",
+        f"dates are months only and the months on record are not consecutive ({shown}): a "
+        "month without a file is not a month without crime, so years are compared, each over "
+        "the months on record")), cube_period
+
+
 # ------------------------------------------------------------------ cube
 @dataclass
 class Cube:
@@ -930,12 +980,17 @@ def stage(analysis: Analysis, **options: Any) -> None:
 
     # space-time cube and emerging hot spots
     step = options.get("time_step")
-    if step is None:
+    month_only = analysis.parameters.get("date_precision") == "month"
+    cube_period = cal.period
+    if step is None and month_only:
+        step, c, cube_period = month_time_step(cal.date, cal.period)
+        choices.append(c)
+    elif step is None:
         step, c = choose_time_step(cal.period)
         choices.append(c)
     elif step not in STEPS:
         raise InputError(f"unknown time step {step!r}: use one of {', '.join(STEPS)}")
-    cube = build_cube(grid, xs, ys, cal.date, cal.period, step)
+    cube = build_cube(grid, xs, ys, cal.date, cube_period, step)
     if cube.outside:
         choices.append(announce(Choice(
             "incidents_outside_steps", cube.outside, "incidents in an incomplete first or last "
@@ -1012,10 +1067,14 @@ def stage(analysis: Analysis, **options: Any) -> None:
                                  hot_areas.ids, light, hemi) if hot_areas.ids else None
     if prof.message:
         messages.append(prof.message)
-    fc = demand.demand_forecast(cal, point_d, districts.ids, analysis.points["category"],
-                                horizon=int(options.get("horizon_weeks", 8)),
-                                privacy=analysis.parameters.get("privacy", "internal"),
-                                k=analysis.parameters.get("k_threshold"))
+    if month_only:  # weekly demand from month-only dates would invent the weeks
+        fc = demand.DemandResult(None, None, None, "dates are months only: no weekly demand "
+                                 "forecast (it needs the day of each incident)")
+    else:
+        fc = demand.demand_forecast(cal, point_d, districts.ids, analysis.points["category"],
+                                    horizon=int(options.get("horizon_weeks", 8)),
+                                    privacy=analysis.parameters.get("privacy", "internal"),
+                                    k=analysis.parameters.get("k_threshold"))
     if fc.message:
         messages.append(fc.message)
     declare(analysis, "timing", profiles.work_timing(analysis, prof, districts, hemi),

@@ -231,6 +231,24 @@ def test_flag_form_exports_csv(session):
     _shot(session, page, "transparency")
 
 
+def test_results_section_evaluates_a_simulated_ledger(session):
+    """Transparency > Results: the demo's simulated ledger, public view, report download."""
+    page = session.open("transparency")
+    page.get_by_text("Results: did it work?").wait_for(timeout=60_000)
+    page.get_by_text("Download the performance report (HTML)").wait_for(timeout=120_000)
+    wait_idle(page)
+    text = _main_text(page)
+    assert "new streetlight" in text and "streetlight upgrade" in text
+    report = _download(page, "Download the performance report (HTML)").decode("utf-8")
+    assert "Did it work?" in report and "Simulated data" in report
+    assert "Public version" in report
+    ledger = list(csv.DictReader(io.StringIO(
+        _download(page, "Download the done-ledger (CSV)").decode("utf-8"))))
+    assert len(ledger) == 20 and all(row["done_date"] == "2024-01-15" for row in ledger)
+    assert all(row["intervention_id"] in report for row in ledger)
+    assert_no_exception(page)
+
+
 # --------------------------------------------------------------------------- XSS, isolation
 
 

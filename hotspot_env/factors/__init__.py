@@ -140,6 +140,15 @@ def stage(analysis: Analysis, params: dict[str, dict[str, Any]] | None = None,
         name = key.split(":", 1)[1] if key.startswith("user:") else None
         if name is not None and name not in BUILTIN_LAYERS and name not in FACTORS:
             params.setdefault(f"custom:{name}", {"source": layer})
+    audit = layers.pop("walk_audit", None)
+    if audit is not None and len(audit):  # ratings -> poor_<rating> factors and measured light
+        from hotspot_env.factors.walkaudit import factor_params
+
+        audit_params, audit_choices = factor_params(audit)
+        analysis.choices.extend(audit_choices)
+        for key, value in audit_params.items():
+            for option, given in value.items():  # options given by the caller win
+                params.setdefault(key, {}).setdefault(option, given)
     params.setdefault("lighting", {}).setdefault("lit_tag", "fill")
     results = compute_all(layers, analysis.grid, analysis.points, params, factors)
     for result in results.values():

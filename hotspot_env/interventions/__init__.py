@@ -32,10 +32,12 @@ from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from hotspot_env.atomic import prepare_folder
 from hotspot_env.choices import Choice, announce
+from hotspot_env.interventions.audit import audit_places
 from hotspot_env.interventions.candidates import attach_costs, generate
 from hotspot_env.interventions.equity import choose_zones, rule_text
 from hotspot_env.interventions.evidence import EvidenceLibrary, load_library
@@ -70,7 +72,7 @@ MIN_HARM_RATIO: float = 1.0
 
 
 @declares(reads=("factors", "arrays.forecast", "arrays.why", "arrays.timing"),
-          adds=("interventions", "stage_timings"))
+          adds=("interventions", "audit_places", "stage_timings"))
 def stage(
     analysis: Analysis,
     budget: float | None = None,
@@ -182,6 +184,11 @@ def stage(
             "portfolio_status", ranking.optimal.status,
             f"the optimiser stopped before proving optimality (gap {ranking.optimal.gap:.2%})")))
     params["ranking"] = ranking.summary()
+    if not len(cands):  # nothing measured to rank: still a list of places to survey
+        audit, audit_choice = audit_places(analysis)
+        choices.append(audit_choice)
+        analysis.audit_places = audit
+        params["audit_places"] = int(len(audit))
     analysis.stage_timings["ranking"] = ranking.timings()
     analysis.interventions = result
     analysis.parameters["interventions"] = params
@@ -222,7 +229,49 @@ def write_interventions(analysis: Analysis, folder: str | os.PathLike[str]) -> d
     result = analysis.interventions
     if result is None:
         return {}
-    return _write_all(result, folder)
+    written = _write_all(result, folder)
+    audit = analysis.audit_places
+    if audit is not None:
+        written.update(write_audit_places(audit, folder,
+                                          analysis.parameters.get("privacy", "internal")))
+    return written
+
+
+def write_audit_places(audit: gpd.GeoDataFrame, folder: str | os.PathLike[str],
+                       privacy: str = "internal") -> dict[str, Path]:
+    """``audit_places.csv`` (no geometry) and ``audit_places.geojson`` (WGS 84), atomically.
+
+    The table passes the privacy gate (:data:`~hotspot_env.interventions.audit.AUDIT_KINDS`,
+    texts neutralised).
+
+    Both are byte-identical for the same inputs: fixed column order, ``\\n``
+    line ends, GeoJSON coordinates rounded to 1e-7 degrees.
+    """
+    import json
+
+    from hotspot_env.atomic import write_text
+    from hotspot_env.interventions.audit import AUDIT_COLUMNS, AUDIT_KINDS
+    from hotspot_env.privacy import publish_table
+
+    folder = Path(folder)
+    table = publish_table(pd.DataFrame(audit[list(AUDIT_COLUMNS)]), AUDIT_KINDS, privacy)
+    csv_path = write_text(folder / "audit_places.csv",
+                          table.to_csv(index=False, lineterminator="\n"))
+    wgs = audit.to_crs(4326)
+    geoms = shapely.transform(wgs.geometry.to_numpy(), lambda c: np.round(c, 7))
+    shapes = shapely.to_geojson(geoms) if len(geoms) else []
+    rows = table.astype(object).where(table.notna(), None).to_dict("records")
+    features = [{"type": "Feature", "properties": {k: _plain(v) for k, v in row.items()},
+                 "geometry": json.loads(shape)} for row, shape in zip(rows, shapes, strict=True)]
+    doc = {"type": "FeatureCollection", "name": "audit_places", "features": features}
+    geojson_path = write_text(folder / "audit_places.geojson",
+                              json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
+    return {"audit_places_csv": csv_path, "audit_places_geojson": geojson_path}
+
+
+def _plain(value: object) -> object:
+    """numpy scalars as plain Python values for JSON."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _write_all(result: InterventionsResult, folder: str | os.PathLike[str],

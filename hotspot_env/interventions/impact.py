@@ -141,9 +141,13 @@ def map_categories(
     values : sequence of str or None
         Incident categories as read (any case).
     category_map : dict, optional
-        Exact category (lower-case) -> group name; checked before the keywords.
+        Exact category (lower-case) -> group name; checked before the shipped
+        portal map (``data/category_map.csv``), which is checked before the keywords.
     """
-    extra = {str(k).strip().lower(): v for k, v in (category_map or {}).items()}
+    from hotspot_env.formats import category_map as portal_map
+
+    extra = {str(k).strip().lower(): v for k, v in {**portal_map(),
+                                                     **(category_map or {})}.items()}
     for key, group in extra.items():
         if group not in CATEGORY_GROUPS:
             raise InputError(f"category_map sends {key!r} to {group!r}: use one of "
@@ -365,10 +369,12 @@ def build_baseline(
     else:
         p_time_area = _prior_time(analysis, windows, timezone or params.get("timezone"))
         notes["time_source"] = "hours of darkness at the study area (no incident has a time)"
+        which = ("hours of the months on record (weighted by their incidents)"
+                 if _months_on_record(analysis) else "year's hours")
         choices.append(announce(Choice(
             "darkness_share_prior", round(float(p_time_area[1::2].sum()), 3),
-            "no incident has a time of day, so the share in darkness is the share of the "
-            "year's hours that are dark at the study area's centre (sun below -6 deg)")))
+            f"no incident has a time of day, so the share in darkness is the share of the "
+            f"{which} that are dark at the study area's centre (sun below -6 deg)")))
     known_area = a_area.sum(2) + bc_area
     p_cat_area = (known_area[0] / known_area.sum() if known_area.sum() > 0
                   else np.eye(_G)[default_g])
@@ -554,17 +560,46 @@ def _local_hours(stamps: pd.Series, lon: np.ndarray, timezone: str | None
 
 def _prior_time(analysis: Analysis, windows: tuple[tuple[int, int], ...],
                 timezone: str | None) -> np.ndarray:
-    """Time-class mix of the hours of a year at the study area's centre."""
+    """Time-class mix of the hours at the study area's centre.
+
+    Over a whole year, or, for month-only dates (police.uk), over the hours of
+    the months on record weighted by their incidents: July crime in Leeds
+    meets short nights, and a year's share of dark hours would overstate it.
+    """
     from hotspot_env.factors.darkness import classify_light
 
     centre = gpd.GeoSeries([analysis.area.centroid], crs=analysis.grid.crs).to_crs(4326)
     lon, lat = float(centre.x.iloc[0]), float(centre.y.iloc[0])
-    stamps = pd.date_range("2021-01-01 00:30", periods=8760, freq="h", tz="UTC")
-    classes = classify_light(np.full(8760, lon), np.full(8760, lat), stamps)
-    hours, _ = _local_hours(pd.Series(stamps), np.full(8760, lon), timezone)
-    cls = time_class(classes == "dark", hours, windows)
     n_time = 2 ** (1 + len(windows))
-    return np.bincount(cls, minlength=n_time) / 8760.0
+    months = _months_on_record(analysis)
+    if months is None:
+        stamps = pd.date_range("2021-01-01 00:30", periods=8760, freq="h", tz="UTC")
+        weights = np.full(len(stamps), 1.0 / len(stamps))
+    else:
+        parts, wparts = [], []
+        for month, count in months.items():
+            hours = pd.date_range(month, month + pd.offsets.MonthBegin(1), freq="h",
+                                  tz="UTC", inclusive="left") + pd.Timedelta(minutes=30)
+            parts.append(hours)
+            wparts.append(np.full(len(hours), count / len(hours)))
+        stamps = parts[0].append(parts[1:]) if len(parts) > 1 else parts[0]
+        weights = np.concatenate(wparts) / sum(months.values())
+    n = len(stamps)
+    classes = classify_light(np.full(n, lon), np.full(n, lat), stamps)
+    hours, _ = _local_hours(pd.Series(stamps), np.full(n, lon), timezone)
+    cls = time_class(classes == "dark", hours, windows)
+    return np.bincount(cls, weights=weights, minlength=n_time)
+
+
+def _months_on_record(analysis: Any) -> dict[pd.Timestamp, int] | None:
+    """Incidents per month on record when dates are months only, else None."""
+    if analysis.parameters.get("date_precision") != "month":
+        return None
+    when = pd.to_datetime(analysis.points["datetime"], utc=True).dropna()
+    if when.empty:
+        return None
+    counts = when.dt.tz_localize(None).dt.to_period("M").value_counts().sort_index()
+    return {p.to_timestamp(): int(c) for p, c in counts.items()}
 
 
 # ==================================================================== coverage
