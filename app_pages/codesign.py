@@ -41,6 +41,11 @@ if view is not None:
         portfolio = view.rank(budget, weights, proposals)
     except HotspotEnvError as exc:
         st.error(common.md_escape(str(exc), 600))
+    for note in view.weight_notes(weights).values():
+        st.info(common.md_escape(note, 600))
+if portfolio is not None:
+    for warning in portfolio.warnings:
+        st.warning(common.md_escape(warning, 600), icon=":material/warning:")
 
 map_col, side_col = st.columns([1.7, 1], gap="large")
 with map_col:
@@ -126,8 +131,13 @@ else:
         for col, (_, row) in zip(cols, summary.iterrows(), strict=True):
             col.markdown(f"### {row['scenario']}")
             prevented = row["prevented"]
-            col.metric("Prevented incidents per year (expected)",
-                       "–" if pd.isna(prevented) else f"{prevented:,.1f}")
+            col.metric("Prevented incidents per year (joint effect)",
+                       "–" if pd.isna(prevented) else f"{prevented:,.1f}",
+                       help="Overlapping sites combined, never counted twice: the same number "
+                            "as on the Interventions page and the work orders.")
+            if pd.notna(row["prevented_low"]) and pd.notna(row["prevented_high"]):
+                col.caption(f"80 % interval {row['prevented_low']:,.1f} to "
+                            f"{row['prevented_high']:,.1f}")
             col.metric("Cost (USD per year)", f"{row['cost']:,.0f}")
             col.metric("Sites", f"{int(row['sites'])}  ·  proposals funded: "
                        f"{int(row['proposals_funded'])}")

@@ -24,7 +24,8 @@ missing = mapview.missing_layers(analysis)
 with st.sidebar:
     st.subheader("Map layers")
     chosen = [spec.key for spec in available
-              if st.checkbox(spec.title, value=spec.default, key=f"layer_{spec.key}",
+              if st.checkbox(spec.title, value=mapview.shown_by_default(spec, analysis),
+                             key=f"layer_{spec.key}",
                              help=spec.note)]
     if missing:
         st.caption("Not available for this analysis (no data, or nothing significant): "

@@ -64,27 +64,36 @@ def ranked_list() -> None:
         return
     chosen = portfolio.chosen
     prevented = portfolio.total("prevented")
-    low, high = portfolio.total("prevented_low"), portfolio.total("prevented_high")
     m1, m2, m3 = st.columns(3)
     m1.metric("Sites within budget", f"{len(chosen):,}")
     m2.metric("Cost (USD per year)", f"{portfolio.total_cost:,.0f}")
-    m3.metric("Prevented incidents per year (sum over sites)",
+    m3.metric("Prevented incidents per year (joint effect)",
               "–" if prevented is None else f"{prevented:,.1f}",
-              help="Sum of each site's stand-alone estimate; overlapping sites are counted "
-                   "twice here. 'Joint effect' combines overlaps.")
-    if low is not None and high is not None:
-        st.caption(f"Sum of the sites' 80 % intervals: {low:,.1f} to {high:,.1f} incidents per "
-                   "year. Effects come from studies elsewhere and may not transfer.")
-    if st.button("Joint effect (overlaps combined, takes a few seconds)", key="iv_joint"):
-        with st.spinner("Combining overlapping interventions…"):
-            joint = scenarios.EngineView.joint_effect(portfolio)
-        if joint:
-            st.success(f"Joint effect: {joint['prevented']:,.1f} prevented incidents per year "
-                       f"(80 % interval {joint['prevented_low']:,.1f} to "
-                       f"{joint['prevented_high']:,.1f}).")
+              help="Overlapping sites combined, never counted twice: the same number as the "
+                   "CLI and the work-order sheet.")
+    if portfolio.headline:
+        st.markdown(f"**{common.md_escape(portfolio.headline)}**")
+    extra = portfolio.sum_over_sites
+    st.caption(("" if extra is None else f"Sum over sites, overlapping sites counted twice (not "
+                f"the estimate): {extra:,.1f}. ") + "Effects come from studies elsewhere and "
+               "may not transfer.")
+    gap = portfolio.optimum_gap
+    if gap is not None:
+        st.caption(f"The exact optimum for this budget is known: the fast re-rank reaches "
+                   f"{1 - gap:.1%} of it; the selection shown is the optimum.")
+    for warning in portfolio.warnings:
+        st.warning(common.md_escape(warning, 600), icon=":material/warning:")
+    for note in view.weight_notes(weights).values():
+        st.info(common.md_escape(note, 600))
+    unknown = view.engine.effect_unknown_types() if hasattr(view.engine,
+                                                            "effect_unknown_types") else []
+    if unknown:
+        st.caption("Effect unknown, offered as community-led options and never ranked by "
+                   "prevented incidents: " + ", ".join(scenarios.type_label(t) for t in unknown)
+                   + ".")
 
     st.subheader("Ranked list")
-    shown = [c for c in ("rank", "selected", "type", "street", "cost", "prevented",
+    shown = [c for c in ("rank", "selected", "type", "street", "cost", "cost_basis", "prevented",
                          "prevented_low", "prevented_high", "prevented_per_1000", "source",
                          "district", "reason", "evidence", "site_id") if c in portfolio.table]
     st.dataframe(portfolio.table[shown], hide_index=True, use_container_width=True, height=320,

@@ -56,27 +56,37 @@ elif not validation:
     st.info("Validation needs dated incidents: fit on the earlier period, score on the last.")
 else:
     st.markdown("Each method is fitted on the incidents before the last period and scored on "
-                "the last period's incidents (out of sample).")
+                "the last period's incidents (out of sample). The naive baselines are the bar "
+                "the validated forecast must clear.")
+    if "verdict" in validation:
+        row = validation["verdict"].iloc[0]
+        text = common.md_escape(str(row["verdict"]), 600)
+        (st.success if row["winner"] in ("forecast", "tie") else st.warning)(text)
+        if row["default"]:
+            st.markdown(common.md_escape(str(row["default"]), 600))
     v1, v2 = st.columns(2)
-    if "pai" in validation:
-        v1.altair_chart(alt.Chart(validation["pai"]).mark_bar().encode(
-            x=alt.X("method:N", title=None), y=alt.Y("value:Q", title="PAI"),
-            xOffset="area_pct:N", color=alt.Color("area_pct:N", title="% of area"),
-            tooltip=["method", "area_pct", alt.Tooltip("value:Q", format=".2f")]).properties(
-            title="Predictive accuracy index (1 = chance)", height=260),
-            use_container_width=True)
+    for col, metric, title in ((v1, "pei", "Predictive efficiency (1 = the best possible)"),
+                               (v2, "pai", "Predictive accuracy index (1 = chance)")):
+        if metric in validation:
+            col.altair_chart(alt.Chart(validation[metric]).mark_bar().encode(
+                y=alt.Y("method:N", title=None, sort=None),
+                x=alt.X("value:Q", title=metric.upper()),
+                yOffset="area_pct:N", color=alt.Color("area_pct:N", title="% of area"),
+                tooltip=["method", "area_pct", alt.Tooltip("value:Q", format=".3f")]
+            ).properties(title=title, height=300), use_container_width=True)
+    v1, v2 = st.columns(2)
     if "calibration" in validation:
         cal = validation["calibration"]
         top = float(cal[["predicted", "observed"]].max().max())
         diagonal = alt.Chart(pd.DataFrame({"v": [0.0, top]})).mark_line(
             strokeDash=[4, 4], color="grey").encode(x="v:Q", y="v:Q")
-        v2.altair_chart((diagonal + alt.Chart(cal).mark_line(point=True).encode(
+        v1.altair_chart((diagonal + alt.Chart(cal).mark_line(point=True).encode(
             x=alt.X("predicted:Q", title="predicted incidents (decile of cells)"),
             y=alt.Y("observed:Q", title="observed incidents"), color="method:N",
             tooltip=["method", "decile", "predicted", "observed"])).properties(
             title="Calibration", height=260), use_container_width=True)
     if "errors" in validation:
-        st.dataframe(validation["errors"], hide_index=True, use_container_width=True)
+        v2.dataframe(validation["errors"], hide_index=True, use_container_width=True)
 
 st.header("Known limits")
 for line in card["limits"]:

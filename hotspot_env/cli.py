@@ -81,6 +81,9 @@ Privacy = Annotated[str, typer.Option(help="internal, or public (suppress counts
 DpEpsilon = Annotated[float | None, typer.Option(
     help="Public mode: the run's differential-privacy budget epsilon (0.01 to 10), split over "
          "its count releases by sequential composition; smaller is more private, e.g. 1.0.")]
+TreatableShare = Annotated[float, typer.Option(
+    help="Share of the area crews can treat (0-1): the forecast is chosen by how many "
+         "incidents its top cells of this share catch (PEI).")]
 DpSeed = Annotated[int | None, typer.Option(
     envvar="HOTSPOT_ENV_DP_SEED", show_default=False,
     help="Not supported: the --dp-epsilon noise comes from OpenDP's secure sampler, which "
@@ -133,6 +136,7 @@ def analyze(
         help="Yearly budget (USD) for the intervention portfolio.")] = None,
     weights: Annotated[str | None, typer.Option(
         help='Priority weights, e.g. "violence=2,youth_space=1.5".')] = None,
+    treatable_share: TreatableShare = 0.05,
     quiet: Quiet = False,
 ) -> None:
     """Analyse incidents: grid, density, hot spots, risk factors, RTM, interventions -> OUT."""
@@ -147,7 +151,9 @@ def analyze(
                    crs=crs, timezone=timezone, cell_size=cell_size, bandwidth=bandwidth,
                    privacy=privacy, dp_epsilon=dp_epsilon, dp_seed=dp_seed, x=x, y=y,
                    stage_options={"interventions": {"default_category": category,
-                                                    "budget": budget, "weights": weights}})
+                                                    "budget": budget, "weights": weights},
+                                  "forecast": {"treatable_share": treatable_share},
+                                  "validation": {"treatable_share": treatable_share}})
     _summary(analysis, out, time.perf_counter() - start)
 
 
@@ -158,31 +164,43 @@ def validate(
     out: Annotated[Path, typer.Option(help="Folder for validation.csv and validation.json.")],
     osm: Annotated[Path | None, typer.Option(help="OSM extract (.pbf or .osm).")] = None,
     layers: Annotated[Path | None, typer.Option(help="GeoPackage of factor layers.")] = None,
+    place: Annotated[str | None, typer.Option(help="Place name (osmnx, online).")] = None,
+    bbox: Annotated[str | None, typer.Option(help="Study area W,S,E,N in degrees.")] = None,
     split_date: Annotated[str | None, typer.Option(
-        help="First day of the test window, YYYY-MM-DD (default: start of the last year).")] = None,
+        help="First day of the test window, YYYY-MM-DD (default: start of the last period).")
+    ] = None,
     crs: Annotated[str | None, typer.Option(help="CRS of CSV x/y columns.")] = None,
     timezone: Annotated[str | None, typer.Option(help="Zone of times without offset.")] = None,
     cell_size: CellSize = None,
+    treatable_share: TreatableShare = 0.05,
     quiet: Quiet = False,
 ) -> None:
-    """Fit on an earlier period, predict the next: PAI and hit rates per method, written to OUT."""
+    """Fit on an earlier period, predict the next: the forecast against every baseline -> OUT."""
     from hotspot_env.pipeline import run
-    from hotspot_env.validation import summary
+    from hotspot_env.validation import LABELS, summary
     from hotspot_env.validation import validate as run_validation
 
     _setup_logging(quiet)
     start = time.perf_counter()
-    analysis = run(incidents, osm=osm, layers=layers, crs=crs, timezone=timezone,
-                   cell_size=cell_size)
-    table = run_validation(analysis, split_date, out=out)
+    # the stages validation reads (factors and risk terrain for its RTM methods, the forecast);
+    # validate() scores them itself, so the pipeline's own validation stage is not run
+    analysis = run(incidents, osm=osm, layers=layers, place=place, bbox=bbox, crs=crs,
+                   timezone=timezone, cell_size=cell_size, stages=["factors", "forecast", "rtm"],
+                   stage_options={"forecast": {"treatable_share": treatable_share}})
+    table = run_validation(analysis, split_date, out=out, treatable_share=treatable_share)
     meta = table.attrs["meta"]
     typer.echo(f"trained on {meta['n_train']:,} incidents before {meta['split_date']}, tested on "
                f"{meta['n_test']:,} up to {meta['test_end']}")
     wide = summary(table)
-    typer.echo(f"{'method':<10} {'PAI 1%':>7} {'PAI 5%':>7} {'PAI 10%':>8} {'hits 5%':>8}")
+    share = round(100 * treatable_share, 6)
+    typer.echo(f"{'method':<36} {'PAI 1%':>7} {'PAI 5%':>7} {'PAI 10%':>8} "
+               f"{f'PEI {share:g}%':>9} {'hits 5%':>8}")
     for method, row in wide.iterrows():
-        typer.echo(f"{method:<10} {row['pai_1pct']:7.2f} {row['pai_5pct']:7.2f} "
-                   f"{row['pai_10pct']:8.2f} {100 * row['hit_rate_5pct']:7.1f}%")
+        pei = row[f"pei_{share:g}pct"]
+        typer.echo(f"{LABELS.get(method, method):<36} {row['pai_1pct']:7.2f} "
+                   f"{row['pai_5pct']:7.2f} {row['pai_10pct']:8.2f} {pei:9.3f} "
+                   f"{100 * row['hit_rate_5pct']:7.1f}%")
+    typer.echo(meta["comparison"]["verdict"])
     typer.echo(f"outputs written to {out}")
     typer.echo(f"done in {time.perf_counter() - start:.1f} s")
 
@@ -320,14 +338,22 @@ def rank(
     start = time.perf_counter()
     result, ranking, written = rank_folder(analysis, out, budget, weights, proposals,
                                            time_limit=time_limit)
+    from hotspot_env.interventions.workorders import headline_text, secondary_text
+
     effect = result.portfolio(ranking)
     typer.echo(ranking.message)
     if ranking.selected.any():
-        typer.echo(f"expected prevented incidents per year (overlaps combined): "
-                   f"{effect.mean:.2f} (80 % interval {effect.lo:.2f}-{effect.hi:.2f})")
+        typer.echo(headline_text(effect))
+        typer.echo(secondary_text(effect))
+    for warning in result.cost_warnings(ranking):
+        typer.echo(f"warning: {warning}")
+    unknown = result.effect_unknown_types()
+    if unknown:
+        typer.echo("effect unknown (community-led options, not ranked): "
+                   + ", ".join(t.replace("_", " ") for t in unknown))
     if ranking.optimal is not None and ranking.optimal.status != "empty":
         typer.echo(f"optimiser: {ranking.optimal.status} in {ranking.optimal.seconds:.1f} s; "
-                   f"the fast greedy re-rank is {ranking.gap:.1%} below it")
+                   f"the fast re-rank (overlap-aware greedy) is {ranking.gap:.1%} below it")
     flagged = result.equity(ranking)
     flagged = flagged[flagged["flagged"]]
     if len(flagged) and ranking.selected.any():

@@ -83,8 +83,10 @@ def default_writers() -> dict[str, Callable[[Any, Path], dict[str, Path]]]:
     from hotspot_env.interventions import write_interventions
     from hotspot_env.rtm import write_rtm
     from hotspot_env.trends import write_trends
+    from hotspot_env.validation import write_stage_validation
 
-    return {"rtm": write_rtm, "trends": write_trends, "interventions": write_interventions}
+    return {"validation": write_stage_validation, "rtm": write_rtm, "trends": write_trends,
+            "interventions": write_interventions}
 
 
 def all_writers() -> dict[str, Callable[[Any, Path], dict[str, Path]]]:

@@ -130,10 +130,28 @@ def _robust_max(values: np.ndarray, q: float = 98.0) -> float | None:
 def _draw_density(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     legend = maps.add_raster_overlay(m, _masked(a, publish_array(a, "kde", privacy)),
                                      a.grid.transform,
-                                     a.grid.crs, name="Incident density", cmap="magma_r",
+                                     a.grid.crs, name="Classic KDE", cmap="magma_r",
                                      opacity=0.6)
-    maps.add_legend(m, "Incident density", legend, note=a.parameters.get("kde_units", ""),
-                    position=pos)
+    maps.add_legend(m, "Classic KDE (rule-of-thumb radius)", legend,
+                    note=a.parameters.get("kde_units", ""), position=pos)
+
+
+def _draw_forecast(m: Any, a: Analysis, privacy: str, pos: str) -> None:
+    values = _masked(a, a.arrays["forecast"])
+    legend = maps.add_raster_overlay(m, values, a.grid.transform, a.grid.crs,
+                                     name="Validated forecast", cmap="magma_r", opacity=0.6,
+                                     vmin=0.0, vmax=_robust_max(values, 99.5))
+    model = (a.parameters.get("forecast") or {}).get("description", "")
+    maps.add_legend(m, "Validated forecast", legend, units="incidents next year",
+                    note=model, position=pos)
+
+
+def shown_by_default(spec: LayerSpec, analysis: Analysis) -> bool:
+    """Whether ``spec`` is ticked when Explore opens: the validated forecast replaces the
+    classic KDE as the first surface whenever the analysis has one."""
+    if spec.key == "density" and _has_array("forecast")(analysis):
+        return False
+    return spec.default
 
 
 def _draw_hotspots(m: Any, a: Analysis, privacy: str, pos: str) -> None:
@@ -278,9 +296,16 @@ def _draw_trend(m: Any, a: Analysis, privacy: str, pos: str) -> None:
 
 #: Every layer the Explore page can show, in drawing order (bottom to top).
 LAYERS: list[LayerSpec] = [
-    LayerSpec("density", "Incident density",
-              "Where recorded incidents concentrate, smoothed over the bandwidth. A surface of "
-              "places: no individual incident is shown.", _has_array("kde"), _draw_density, True),
+    LayerSpec("density", "Classic KDE (rule of thumb)",
+              "Where recorded incidents concentrate, smoothed over the rule-of-thumb radius. "
+              "Not validated: on the real cities measured it ranked next year's incidents "
+              "worse than plain counts. A surface of places: no individual incident is shown.",
+              _has_array("kde"), _draw_density, True),
+    LayerSpec("forecast", "Validated forecast (next year)",
+              "Expected incidents per place next year, from the model that ranked held-out "
+              "periods of your own data best (see Transparency: it is compared there with "
+              "plain counts and the classic KDE).", _has_array("forecast"), _draw_forecast,
+              True),
     LayerSpec("lighting", "Street lighting",
               "Modelled street light (lux) from mapped lamps: a proxy, not a survey. Dark blue "
               "is dark; below 2 lux counts as dark.", _has_array("lamp_lux"), _draw_lighting),

@@ -150,7 +150,10 @@ def privacy_settings(analysis: Analysis) -> dict[str, Any]:
 
 
 def validation(analysis: Analysis, compute: bool = True) -> dict[str, pd.DataFrame]:
-    """Validation tables by name: ``pai``, ``hit_rate``, ``calibration``, ``errors``.
+    """Validation tables by name: ``pai``, ``pei``, ``hit_rate``, ``calibration``, ``errors``,
+    and ``verdict`` (one row: ``verdict``, ``winner``, ``best_baseline``,
+    ``difference``, ``ci_low``, ``ci_high``). Methods carry their plain names
+    (:data:`hotspot_env.validation.LABELS`).
 
     From ``analysis.validation`` when a stage stored the tidy table of
     :func:`hotspot_env.validation.validate` there, else computed here when
@@ -172,23 +175,47 @@ def validation(analysis: Analysis, compute: bool = True) -> dict[str, pd.DataFra
                 return {"message": pd.DataFrame({"message": [str(exc)]})}
     if table is None or table.empty or "metric" not in table.columns:
         return {}
+    from hotspot_env.validation import LABELS, chart_frame
+
     out: dict[str, pd.DataFrame] = {}
-    for metric in ("pai", "hit_rate"):
-        sub = table[table["metric"] == metric]
+    for metric in ("pai", "pei", "hit_rate"):
+        sub = chart_frame(table, metric)
         if not sub.empty:
-            out[metric] = sub[["method", "area_pct", "value"]].reset_index(drop=True)
+            out[metric] = sub.reset_index(drop=True)
+    comp = table.attrs.get("meta", {}).get("comparison")
+    if comp:
+        out["verdict"] = pd.DataFrame([{
+            "verdict": comp.get("verdict", ""), "winner": comp.get("winner"),
+            "best_baseline": LABELS.get(comp.get("best_baseline"), comp.get("best_baseline")),
+            "difference": comp.get("difference"), "ci_low": comp.get("ci_low"),
+            "ci_high": comp.get("ci_high"), "treatable_share": comp.get("treatable_share"),
+            "default": default_ranking(analysis)}])
     pred = table[table["metric"] == "calibration_predicted"]
     obs = table[table["metric"] == "calibration_observed"]
     if not pred.empty and not obs.empty:
         cal = pred.merge(obs, on=["method", "decile"], suffixes=("_p", "_o"))
-        out["calibration"] = pd.DataFrame({"method": cal["method"], "decile": cal["decile"],
+        out["calibration"] = pd.DataFrame({"method": cal["method"].map(lambda m: LABELS.get(m, m)),
+                                           "decile": cal["decile"],
                                            "predicted": cal["value_p"],
                                            "observed": cal["value_o"]})
     errors = table[table["metric"].isin(["poisson_deviance", "mse"])]
     if not errors.empty:
         out["errors"] = errors.pivot_table(index="method", columns="metric", values="value"
                                            ).reset_index()
+        out["errors"]["method"] = out["errors"]["method"].map(lambda m: LABELS.get(m, m))
     return out
+
+
+def default_ranking(analysis: Analysis) -> str:
+    """What the maps and shortlists rank by, in plain words ("" without a forecast)."""
+    fc = analysis.parameters.get("forecast") or {}
+    if not fc:
+        return ""
+    if fc.get("naive_baseline_won"):
+        return (f"The default ranking on the maps and shortlists IS a naive baseline: "
+                f"{fc['naive_baseline_won']}.")
+    return ("The default ranking on the maps and shortlists is the validated forecast: "
+            f"{fc.get('description', fc.get('model', ''))}.")
 
 
 def model_card(analysis: Analysis) -> dict[str, Any]:

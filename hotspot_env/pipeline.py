@@ -23,14 +23,16 @@ from hotspot_env.stages import check_order
 def default_stages() -> list[tuple[str, Callable[..., None]]]:
     """The later stages in the order they run: ``(name, function)``.
 
-    Risk factors first (everything else reads them), then the forecast and the
-    risk terrain model (the intervention baseline and ``why`` texts), then the
+    Risk factors first (everything else reads them), then the forecast, its
+    validation against the naive baselines (which may make a baseline the
+    default ranking), the risk terrain model (the intervention baseline and ``why`` texts), then the
     time analyses (work timing), and last the interventions, which read all of
     the above.
     """
-    from hotspot_env import factors, forecast, interventions, rtm, trends
+    from hotspot_env import factors, forecast, interventions, rtm, trends, validation
 
-    return [("factors", factors.stage), ("forecast", forecast.stage), ("rtm", rtm.stage),
+    return [("factors", factors.stage), ("forecast", forecast.stage),
+            ("validation", validation.stage), ("rtm", rtm.stage),
             ("trends", trends.stage), ("interventions", interventions.stage)]
 
 

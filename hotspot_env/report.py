@@ -131,7 +131,7 @@ def report_html(analysis: Analysis, sections: list[tuple[str, str]] | None = Non
 def write_report(analysis: Analysis, path: Path) -> Path:
     """Write ``report.html`` atomically."""
     from hotspot_env.interventions import report_section
+    from hotspot_env.validation import report_section as validation_section
 
-    section = report_section(analysis)
-    sections = [section] if section else []
+    sections = [s for s in (validation_section(analysis), report_section(analysis)) if s]
     return write_text(path, report_html(analysis, sections))

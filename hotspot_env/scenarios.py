@@ -221,6 +221,35 @@ class Portfolio:
     ranking: Any = field(default=None, repr=False)
     joint: dict[str, float] = field(default_factory=dict)
     engine_table: Any = field(default=None, repr=False)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def headline(self) -> str:
+        """The one number, worded as on the work orders and in the CLI (joint effect, 80 %)."""
+        if "prevented" not in self.joint:
+            return ""
+        from hotspot_env.interventions.impact import PortfolioEffect
+        from hotspot_env.interventions.workorders import headline_text
+
+        j = self.joint
+        return headline_text(PortfolioEffect(j["prevented"], j["prevented_low"],
+                                             j["prevented_high"], j.get("sum_over_sites", 0.0),
+                                             np.zeros(0)))
+
+    @property
+    def sum_over_sites(self) -> float | None:
+        """Sum of the chosen sites' stand-alone estimates: a secondary, labelled figure."""
+        if "sum_over_sites" in self.joint:
+            return self.joint["sum_over_sites"]
+        if "prevented" not in self.chosen.columns:
+            return None
+        return float(pd.to_numeric(self.chosen["prevented"], errors="coerce").sum())
+
+    @property
+    def optimum_gap(self) -> float | None:
+        """How far the fast re-rank is below the exact optimum, when that is known."""
+        ranking = self.ranking
+        return None if ranking is None else getattr(ranking, "gap", None)
 
     @property
     def chosen(self) -> pd.DataFrame:
@@ -490,11 +519,57 @@ class EngineView:
         portfolio.result = result
         portfolio.ranking = ranking
         portfolio.engine_table = table
+        if ranking is not None:
+            # the headline is always the joint effect (overlaps combined), as in the CLI
+            # and on the work orders; the sum over sites is only a secondary figure
+            self.joint_effect(portfolio)
+            if callable(getattr(result, "cost_warnings", None)):
+                portfolio.warnings = list(result.cost_warnings(ranking))
         return portfolio
+
+    def weight_notes(self, weights: Mapping[str, float]) -> dict[str, str]:
+        """Per simple weight with nothing to act on, a sentence saying why.
+
+        A weight acts only through candidates with a known effect on its
+        categories or of its type: e.g. "Youth provision" does nothing when
+        there is no youth-space candidate (no youth-service gap in the inputs)
+        or when youth spaces are offered only as "effect unknown" options.
+        """
+        engine = self.engine
+        model = getattr(engine, "model", None)
+        if model is None:
+            return {}
+        from hotspot_env.interventions.impact import CATEGORY_GROUPS
+
+        types = engine.candidates["type"].to_numpy(dtype=str)
+        by_cat = model.standalone()["by_category"]
+        known_type = {t: engine.library.effect_known(t) for t in np.unique(types)}
+        known = np.array([known_type[t] for t in types], dtype=bool)
+        notes: dict[str, str] = {}
+        for name in weights:
+            keys = WEIGHT_GROUPS.get(name, (name,))
+            label = WEIGHT_LABELS.get(name, name)
+            cats = [CATEGORY_GROUPS.index(k) for k in keys if k in CATEGORY_GROUPS]
+            type_keys = [k for k in keys if k not in CATEGORY_GROUPS]
+            if cats and not (by_cat[:, cats] > 0).any():
+                notes[name] = (f"{label}: nothing to act on. No candidate here has a known "
+                               "effect on these crimes, so this weight changes nothing.")
+            for t in type_keys:
+                of_type = types == t
+                if not of_type.any():
+                    notes[name] = (f"{label}: nothing to act on. There is no "
+                                   f"{t.replace('_', ' ')} candidate: the inputs show no "
+                                   "service gap, so this weight changes nothing.")
+                elif not (known & of_type).any():
+                    notes[name] = (f"{label}: nothing to act on. {type_label(t)}s have no "
+                                   "measured effect at a place; they are listed as community-"
+                                   "led options (effect unknown), so this weight changes "
+                                   "nothing in the ranking.")
+        return notes
 
     @staticmethod
     def joint_effect(portfolio: Portfolio) -> dict[str, float] | None:
-        """The engine's joint effect of the chosen sites (overlaps combined; takes seconds).
+        """The engine's joint effect of the chosen sites (overlaps combined).
 
         Also stored in ``portfolio.joint``, so :meth:`Portfolio.total` uses it.
         """
@@ -503,7 +578,8 @@ class EngineView:
             return None
         effect = result.portfolio(ranking)
         portfolio.joint = {"prevented": float(effect.mean), "prevented_low": float(effect.lo),
-                           "prevented_high": float(effect.hi)}
+                           "prevented_high": float(effect.hi),
+                           "sum_over_sites": float(effect.additive)}
         return portfolio.joint
 
 

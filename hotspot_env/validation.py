@@ -8,10 +8,16 @@ the split and predicts a value per cell; the incidents of the test window
 
 Methods
 -------
-``naive``
-    Last period's counts: incidents per cell in the window of the same length
-    just before the split.
-``kde``
+``forecast``
+    The default ranking (:func:`hotspot_env.forecast.fit_forecast`), chosen
+    by rolling-origin cross-validation on the training periods only.
+``last_period_counts``
+    Naive baseline: incidents per cell in the last recorded training period
+    (of the forecast's period scheme; without one, the window of the test's
+    length just before the split).
+``long_run_counts``
+    Naive baseline: incidents per cell over every training period, unsmoothed.
+``classic_kde``
     Quartic KDE of every training incident at the rule-of-thumb radius
     (:func:`hotspot_env.density.choose_bandwidth` on the training points).
 ``rtm``
@@ -20,24 +26,29 @@ Methods
 ``rtm_x_kde``
     Risk terrain score x KDE: risky places weighted by where incidents have
     concentrated (a common RTM + hot spot combination, Caplan & Kennedy 2016).
-``forecast``
-    The default forecast (:func:`hotspot_env.forecast.fit_forecast`), tuned
-    by cross-validation on the training periods only.
+
+The three naive methods are the *baselines* (:data:`BASELINES`): the
+forecast is compared with the best of them by PEI at the treatable share,
+with a paired bootstrap interval over cells (:func:`compare`).
 
 Metrics (one tidy table: ``method, metric, area_pct, decile, value``)
 ---------------------------------------------------------------------
 ``hit_rate`` at 1, 5 and 10 % of the cells
-    Share of test incidents in the ``round(a x n)`` cells ranked highest.
+    Share of test incidents in the ``ceil(a x n)`` cells ranked highest.
     Cells tied at the cut-off are counted pro rata (the expected hit rate
     under random tie-breaking), so a flat map scores exactly its area share.
 ``pai``
     Predictive accuracy index (Chainey, Tompson & Uhlig 2008):
     hit rate / area share. 1 = no better than chance.
+``pei``
+    Predictive efficiency index (Hunt 2016): incidents in the flagged cells
+    over the most that many cells held. 1 = the best possible ranking.
 ``poisson_deviance``, ``mse``
     Over all cells, with each method scaled to its expected test total
-    (training rate x test length for kde/rtm/rtm_x_kde; naive and forecast
-    keep their own totals) and 1 % of a uniform rate mixed in for the
-    deviance (every method alike), so zero forecasts stay scoreable.
+    (training rate x test length for the long-run counts, KDE and RTM
+    methods; last period's counts and the forecast keep their own totals)
+    and 1 % of a uniform rate mixed in for the deviance (every method
+    alike), so zero forecasts stay scoreable.
 ``calibration_predicted``, ``calibration_observed``
     Sums per decile of cells ranked by prediction (decile 10 = highest;
     ties broken by cell order).
@@ -46,13 +57,22 @@ References
 ----------
 Chainey, S., Tompson, L. & Uhlig, S. (2008). The utility of hotspot mapping
 for predicting spatial patterns of crime. Security Journal 21(1-2), 4-28.
+Hunt, J. M. (2016). Do crime hot spots move? Exploring the effects of the
+modifiable areal unit problem and modifiable temporal unit problem on crime
+hot spot stability. American University (PhD thesis).
+Efron, B. & Tibshirani, R. (1993). An Introduction to the Bootstrap. Chapman & Hall.
+Hanley, J. A. & MacGibbon, B. (2006). Creating non-parametric bootstrap samples
+using Poisson frequencies. Computer Methods and Programs in Biomedicine 83, 57-62.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +81,10 @@ import pandas as pd
 
 from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
-from hotspot_env.scores import hit_rate, pai
+from hotspot_env.forecast import TREATABLE_SHARE
+from hotspot_env.privacy import Kind, declare, public_tally
+from hotspot_env.scores import hit_rate, pai, pei, treatable_cells
+from hotspot_env.stages import declares
 
 if TYPE_CHECKING:
     from hotspot_env.analysis import Analysis
@@ -70,7 +93,24 @@ if TYPE_CHECKING:
 AREA_PCTS: tuple[float, ...] = (1.0, 5.0, 10.0)
 
 #: Methods compared, in report order.
-METHODS: tuple[str, ...] = ("naive", "kde", "rtm", "rtm_x_kde", "forecast")
+METHODS: tuple[str, ...] = ("forecast", "last_period_counts", "long_run_counts", "classic_kde",
+                            "rtm", "rtm_x_kde")
+
+#: The naive baselines the forecast must beat.
+BASELINES: tuple[str, ...] = ("last_period_counts", "long_run_counts", "classic_kde")
+
+#: Methods scored by the analysis itself (the risk terrain ones only by ``validate``).
+STAGE_METHODS: tuple[str, ...] = ("forecast", *BASELINES)
+
+#: Plain names shown in the CLI, the report and the app.
+LABELS: dict[str, str] = {
+    "forecast": "validated forecast", "last_period_counts": "last period's counts",
+    "long_run_counts": "long-run counts (all past periods)",
+    "classic_kde": "classic KDE (rule of thumb)", "rtm": "risk terrain score",
+    "rtm_x_kde": "risk terrain x KDE"}
+
+#: Resamples of the paired bootstrap over cells.
+BOOTSTRAP_RESAMPLES: int = 499
 
 #: Columns of the tidy validation table.
 COLUMNS: tuple[str, ...] = ("method", "metric", "area_pct", "decile", "value")
@@ -108,6 +148,8 @@ def score_methods(predictions: dict[str, np.ndarray], obs: np.ndarray,
                          "value": hit_rate(pred, obs, a)})
             rows.append({"method": method, "metric": "pai", "area_pct": a, "decile": nan,
                          "value": pai(pred, obs, a)})
+            rows.append({"method": method, "metric": "pei", "area_pct": a, "decile": nan,
+                         "value": pei(pred, obs, a)})
         bg = pred.sum() / max(pred.size, 1)
         rows.append({"method": method, "metric": "poisson_deviance", "area_pct": nan,
                      "decile": nan, "value": float(poisson_deviance(obs, with_floor(pred, bg)))})
@@ -151,43 +193,66 @@ def validate(
     *,
     out: str | os.PathLike[str] | None = None,
     area_pcts: tuple[float, ...] = AREA_PCTS,
+    treatable_share: float = TREATABLE_SHARE,
+    methods: tuple[str, ...] = METHODS,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    min_radius_m: float = 0.0,
 ) -> pd.DataFrame:
     """Fit every method on incidents before ``split_date`` and score it on the next period.
 
     Parameters
     ----------
     analysis : Analysis
-        A finished run (:func:`hotspot_env.pipeline.run`); validation scores
-        models and never runs the pipeline itself.
+        A finished run (:func:`hotspot_env.pipeline.run`, with the area options
+        of ``analyze``: ``bbox``, ``place``, ``osm``, ``layers``...); validation
+        scores models and never runs the pipeline itself.
     split_date : str, optional
         First day of the test window (``YYYY-MM-DD``, UTC). Default: the start
-        of the last full period (the last year for records of four years or
-        more). The test window runs to the midnight after the last record;
-        the naive method uses the window of equal length before it.
+        of the last period of :func:`hotspot_env.forecast.choose_period` (the
+        last year when the record holds two recorded years). The test window
+        runs to the midnight after the last record.
     out : path, optional
         Folder for ``validation.csv`` and ``validation.json`` (atomic writes).
     area_pcts : tuple of float
-        Area shares (percent) for hit rate and PAI (default 1, 5, 10).
+        Area shares (percent) for hit rate, PAI and PEI (default 1, 5, 10; the
+        treatable share is added when missing).
+    treatable_share : float
+        Share of the area crews can treat (default 0.05): the forecast's
+        criterion and the share of the bootstrap comparison.
+    methods : tuple of str
+        Methods scored (default :data:`METHODS`; ``forecast`` and the
+        baselines are always included).
+    n_resamples : int
+        Paired bootstrap resamples over cells (default 499; 0 skips the interval).
+    seed : int
+        Seed of the bootstrap.
+    min_radius_m : float
+        Passed to :func:`hotspot_env.forecast.fit_forecast` (public mode).
 
     Returns
     -------
     DataFrame
-        Columns :data:`COLUMNS`; ``attrs["meta"]`` holds the split, counts and
-        the parameters of every method (also in ``validation.json``).
+        Columns :data:`COLUMNS`; ``attrs["meta"]`` holds the split, counts,
+        the parameters of every method and the comparison (:func:`compare`),
+        also in ``validation.json``.
 
     Raises
     ------
     InputError
         Without dates, or when the split leaves no training or test incidents.
     """
-    from hotspot_env import rtm
+    from hotspot_env import forecast as fc
     from hotspot_env.density import choose_bandwidth, count_incidents, kde
-    from hotspot_env.forecast import _naive_utc, choose_period, fit_forecast
 
+    treatable_share = fc.check_share(treatable_share)
+    methods = tuple(dict.fromkeys(("forecast", *BASELINES, *methods)))
+    share_pct = round(100 * treatable_share, 6)
+    area_pcts = tuple(sorted(set(area_pcts) | {share_pct}))
     grid = analysis.grid
     mask = grid.mask
     pts = analysis.points
-    t = _naive_utc(pts["datetime"])
+    t = fc._naive_utc(pts["datetime"])
     dated = ~np.isnat(t)
     if not dated.any():
         raise InputError("validation needs incident dates: the incidents have none")
@@ -197,25 +262,20 @@ def validate(
     first = t[dated].min().astype("datetime64[D]").astype("datetime64[ns]")
     choices: list[Choice] = []
     if split_date is None:
-        periods, _ = choose_period(t[dated], end=end)
+        with _silenced():
+            periods, _ = fc.choose_period(t[dated], end=end)
         if periods is not None:
             split = periods.start(periods.n - 1)
-            rule = f"start of the last full {periods.name} of the records"
+            rule = f"start of the last {periods.name} of the records"
         else:
             split = end - (end - first) // 3
-            rule = "the last third of a record too short for full periods"
+            rule = "the last third of a record too short for two recorded periods"
         # to the nearest midnight, so date-only records fall on one side only
         split = (split + np.timedelta64(12, "h")).astype("datetime64[D]").astype("datetime64[ns]")
         choices.append(announce(Choice(
             "split_date", str(split.astype("datetime64[D]")), rule)))
     else:
-        try:
-            split = np.datetime64(pd.Timestamp(split_date).tz_localize(None)
-                                  if pd.Timestamp(split_date).tzinfo is None else
-                                  pd.Timestamp(split_date).tz_convert("UTC").tz_localize(None),
-                                  "ns")
-        except (ValueError, TypeError) as exc:
-            raise InputError(f"--split-date {split_date!r} is not a date: use YYYY-MM-DD") from exc
+        split = _parse_split(split_date)
     if not (first < split < end):
         raise InputError(
             f"--split-date {str(split.astype('datetime64[D]'))} must fall inside the records "
@@ -225,7 +285,6 @@ def validate(
     test_days = test_len / np.timedelta64(1, "D")
     train = dated & (t < split)
     test = dated & (t >= split) & (t < end)
-    last = dated & (t >= split - test_len) & (t < split)
     if not train.any() or not test.any():
         raise InputError("the split leaves no training or no test incidents: choose another "
                          "--split-date")
@@ -233,55 +292,233 @@ def validate(
     train_days = (split - first) / np.timedelta64(1, "D")
     expected = train.sum() / max(train_days, 1.0) * test_days
 
+    # ---- last period's counts: the last *recorded* training period (a gap is no period)
+    with _silenced():  # the held-out fits' choices go to the meta, not the user's log
+        train_periods, _ = fc.choose_period(t[train], end=split)
+    if train_periods is not None:
+        idx = np.full(t.shape, -1)
+        idx[train] = train_periods.index(t[train])
+        k = int(idx.max())
+        last = idx == k
+        last_window = (f"the last recorded training {train_periods.name} "
+                       f"(from {str(train_periods.start(k).astype('datetime64[D]'))})")
+    else:
+        last = dated & (t >= split - test_len) & (t < split)
+        last_window = "the window of the test's length just before the split"
+
     # ---- methods
     predictions: dict[str, np.ndarray] = {}
-    predictions["naive"] = count_incidents(grid, x[last], y[last]).astype(float)[mask]
     bw, _ = choose_bandwidth(x[train], y[train], grid.cell_size)
-    dens = kde(grid, x[train], y[train], bw)[mask]
-    predictions["kde"] = _scaled(dens, expected)
-    train_counts = count_incidents(grid, x[train], y[train])
-    block = analysis.rtm.block_length_m if analysis.rtm is not None else None
-    candidates = rtm.collect_layers(factor_results(analysis), analysis.map_layers)
-    model = rtm.fit(grid, train_counts, candidates,
-                    streets=rtm.street_layer(analysis), block_length_m=block)
-    score = model.score[mask]
-    predictions["rtm"] = _scaled(score, expected)
-    predictions["rtm_x_kde"] = _scaled(score * dens, expected)
-    fr = fit_forecast(grid, x[train], y[train], t[train], fallback_bandwidth=bw,
-                      periods=choose_period(t[train], end=split)[0])
+    with _silenced():
+        fr = fc.fit_forecast(grid, x[train], y[train], t[train], fallback_bandwidth=bw,
+                             periods=train_periods, treatable_share=treatable_share,
+                             min_radius_m=min_radius_m)
     predictions["forecast"] = fr.forecast[mask] * (test_days / 365.25)
+    predictions["last_period_counts"] = count_incidents(grid, x[last], y[last]).astype(float)[mask]
+    predictions["long_run_counts"] = _scaled(
+        count_incidents(grid, x[train], y[train]).astype(float)[mask], expected)
+    dens = kde(grid, x[train], y[train], bw)[mask]
+    predictions["classic_kde"] = _scaled(dens, expected)
+    model = None
+    if "rtm" in methods or "rtm_x_kde" in methods:
+        from hotspot_env import rtm
+
+        train_counts = count_incidents(grid, x[train], y[train])
+        block = analysis.rtm.block_length_m if analysis.rtm is not None else None
+        candidates = rtm.collect_layers(factor_results(analysis), analysis.map_layers)
+        with _silenced():
+            model = rtm.fit(grid, train_counts, candidates,
+                            streets=rtm.street_layer(analysis), block_length_m=block)
+        score = model.score[mask]
+        predictions["rtm"] = _scaled(score, expected)
+        predictions["rtm_x_kde"] = _scaled(score * dens, expected)
+    predictions = {m: predictions[m] for m in METHODS if m in predictions and m in methods}
 
     table = score_methods(predictions, obs, area_pcts)
+    comparison = compare(predictions, obs, treatable_share, n_resamples=n_resamples, seed=seed)
     meta = {
         "split_date": str(split.astype("datetime64[D]")),
         "test_end": str(end.astype("datetime64[D]")),
         "test_days": float(test_days),
         "n_train": int(train.sum()), "n_test": int(test.sum()),
-        "n_naive_window": int(last.sum()), "n_undated": int((~dated).sum()),
+        "n_last_period": int(last.sum()), "last_period": last_window,
+        "n_undated": int((~dated).sum()),
         "n_cells": int(grid.n_cells), "cell_size_m": float(grid.cell_size),
-        "kde_bandwidth_m": float(bw),
-        "rtm": {"family": model.family, "block_length_m": model.block_length_m,
-                "factors": model.table.to_dict(orient="records"), "headline": model.headline},
+        "kde_bandwidth_m": float(bw), "treatable_share": treatable_share,
+        "comparison": comparison,
         "forecast": fr.to_dict(),
-        "methods": {
-            "naive": "incidents per cell in the window of equal length before the split",
-            "kde": "quartic KDE of all training incidents, rule-of-thumb radius",
-            "rtm": "risk terrain score fitted on training counts",
-            "rtm_x_kde": "risk terrain score x KDE",
-            "forecast": "blend of last period's counts and KDE tuned by temporal "
-                        "cross-validation on the training periods"},
-        "choices": [c.to_dict() for c in choices + model.choices + fr.choices],
+        "methods": {m: LABELS[m] for m in predictions},
+        "choices": [c.to_dict() for c in choices + (model.choices if model else []) + fr.choices],
         "simulated": bool(analysis.parameters.get("simulated", False)),
     }
+    if model is not None:
+        meta["rtm"] = {"family": model.family, "block_length_m": model.block_length_m,
+                       "factors": model.table.to_dict(orient="records"),
+                       "headline": model.headline}
     table.attrs["meta"] = meta
     if out is not None:
         write_validation(table, out)
     return table
 
 
+@contextlib.contextmanager
+def _silenced() -> Iterator[None]:
+    """Hold back announcements of the held-out fits (kept in the meta instead)."""
+    from hotspot_env.choices import logger
+
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _parse_split(split_date: str) -> np.datetime64:
+    """``--split-date`` as naive UTC ``datetime64[ns]``; a one-line error when not a date."""
+    try:
+        stamp = pd.Timestamp(split_date)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"--split-date {split_date!r} is not a date: use YYYY-MM-DD") from exc
+    if stamp is pd.NaT:
+        raise InputError(f"--split-date {split_date!r} is not a date: use YYYY-MM-DD")
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return np.datetime64(stamp, "ns")
+
+
+def _prefix_groups(score: np.ndarray, k: int, margin: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cells in descending ``score`` order up to the end of the tie group holding position
+    ``k + margin``, and the start of each tie group among them."""
+    order = np.argsort(-score, kind="stable")
+    s = score[order]
+    stop = min(score.size, k + margin)
+    # extend to the end of the tie group holding the last position kept
+    stop = int(np.searchsorted(-s, -s[stop - 1], side="right"))
+    order = order[:stop]
+    starts = np.flatnonzero(np.r_[True, s[1:stop] != s[:stop - 1]])
+    return order, starts
+
+
+def _weighted_hits(w: np.ndarray, obs: np.ndarray, starts: np.ndarray, k: int) -> np.ndarray:
+    """Observed total in the first ``k`` units of weight, tie groups pro rata, per row of ``w``."""
+    wg = np.add.reduceat(w, starts, axis=1)
+    hg = np.add.reduceat(w * obs, starts, axis=1)
+    cw, ch = np.cumsum(wg, axis=1), np.cumsum(hg, axis=1)
+    j = np.minimum(np.argmax(cw >= k, axis=1), wg.shape[1] - 1)
+    j = np.where(cw[:, -1] >= k, j, wg.shape[1] - 1)  # a row short of k takes everything
+    r = np.arange(w.shape[0])
+    above_w, above_h = cw[r, j] - wg[r, j], ch[r, j] - hg[r, j]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        part = np.where(wg[r, j] > 0, np.minimum(k - above_w, wg[r, j]) / wg[r, j], 0.0)
+    return above_h + part * hg[r, j]
+
+
+def pei_difference_bootstrap(first: np.ndarray, second: np.ndarray, obs: np.ndarray,
+                             share: float = TREATABLE_SHARE, *,
+                             n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
+                             batch: int = 100) -> np.ndarray:
+    """Paired Poisson bootstrap over cells of ``PEI(first) - PEI(second)`` at ``share``.
+
+    Each resample weights every cell by an independent Poisson(1) count (the
+    Poisson bootstrap, Hanley & MacGibbon 2006: the large-``n`` limit of
+    resampling cells with replacement), the same weights for both rankings
+    and for the best possible ranking, so their shared luck cancels. The
+    flagged area stays ``k`` cells' worth of weight, ties at the cut-off pro
+    rata as in :func:`hotspot_env.forecast.pei`. Only the cells that can reach
+    the top ``k`` are weighted (the top ``k`` plus a margin of 8 standard
+    deviations of the weight, to the end of the tie group), so the cost
+    grows with ``k``, not the area: scipy.stats.bootstrap re-sorts every cell
+    per resample, minutes at city scale. A test checks it against scipy.
+
+    Returns
+    -------
+    ndarray
+        ``n_resamples`` differences (NaN where a resample holds no incident).
+    """
+    obs = np.asarray(obs, float)
+    k = treatable_cells(obs.size, share)
+    margin = int(8 * math.sqrt(k)) + 20
+    groups = [_prefix_groups(np.asarray(v, float), k, margin) for v in (first, second, obs)]
+    cells = np.unique(np.concatenate([g[0] for g in groups]))
+    where = [np.searchsorted(cells, g[0]) for g in groups]
+    rng = np.random.default_rng(seed)
+    out = []
+    for b0 in range(0, n_resamples, batch):
+        w = rng.poisson(1.0, (min(batch, n_resamples - b0), cells.size)).astype(float)
+        hits = [_weighted_hits(w[:, pos], obs[g[0]][None, :], g[1], k)
+                for pos, g in zip(where, groups, strict=True)]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append((hits[0] - hits[1]) / np.where(hits[2] > 0, hits[2], np.nan))
+    return np.concatenate(out) if out else np.empty(0)
+
+
+def compare(predictions: dict[str, np.ndarray], obs: np.ndarray,
+            treatable_share: float = TREATABLE_SHARE, *, n_resamples: int = BOOTSTRAP_RESAMPLES,
+            seed: int = 0) -> dict[str, Any]:
+    """The forecast against the best naive baseline by PEI at the treatable share.
+
+    The difference "forecast minus best baseline" gets a 95 % percentile
+    interval from a paired bootstrap over cells (:func:`pei_difference_bootstrap`:
+    the same resampled cells score both rankings, so their shared luck cancels).
+    The best baseline is chosen by :func:`hotspot_env.forecast.best_finite`, so a
+    NaN score never wins.
+
+    Returns
+    -------
+    dict
+        ``treatable_share``, ``pei`` per method, ``best_baseline``,
+        ``difference``, ``ci_low``, ``ci_high``, ``n_resamples``, ``winner``
+        and ``verdict`` (one plain sentence).
+    """
+    from hotspot_env.forecast import best_finite
+
+    obs = np.asarray(obs, float)
+    scores = {m: pei(p, obs, 100.0 * treatable_share) for m, p in predictions.items()}
+    base = pd.Series({m: scores[m] for m in BASELINES if m in scores})
+    best = best_finite(base)
+    out: dict[str, Any] = {"treatable_share": treatable_share, "pei": scores,
+                           "best_baseline": best, "difference": float("nan"),
+                           "ci_low": float("nan"), "ci_high": float("nan"),
+                           "n_resamples": int(n_resamples)}
+    if best is None or not np.isfinite(scores.get("forecast", np.nan)):
+        out["winner"] = None
+        out["verdict"] = "no incidents in the test period: the rankings could not be compared"
+        return out
+    out["difference"] = float(scores["forecast"] - scores[best])
+    if n_resamples > 0 and obs.size > 1:
+        diffs = pei_difference_bootstrap(predictions["forecast"], predictions[best], obs,
+                                         treatable_share, n_resamples=n_resamples, seed=seed)
+        diffs = diffs[np.isfinite(diffs)]
+        if diffs.size:
+            out["ci_low"], out["ci_high"] = (float(v) for v in np.percentile(diffs, [2.5, 97.5]))
+    share = f"{100 * treatable_share:g} %"
+    name = LABELS[best]
+    d = out["difference"]
+    interval = (f" (95 % interval {out['ci_low']:+.3f} to {out['ci_high']:+.3f})"
+                if np.isfinite(out["ci_low"]) else "")
+    if d > 0:
+        out["winner"] = "forecast"
+        out["verdict"] = (f"The validated forecast ranked the held-out period better than the "
+                          f"best naive baseline, {name}: PEI at {share} of the area "
+                          f"{scores['forecast']:.3f} against {scores[best]:.3f}, a difference "
+                          f"of {d:+.3f}{interval}.")
+    elif d == 0:
+        out["winner"] = "tie"
+        out["verdict"] = (f"The validated forecast ranked the held-out period exactly as well as "
+                          f"{name} (PEI at {share} of the area {scores[best]:.3f}).")
+    else:
+        out["winner"] = best
+        out["verdict"] = (f"A naive baseline, {name}, ranked the held-out period better than the "
+                          f"validated forecast: PEI at {share} of the area {scores[best]:.3f} "
+                          f"against {scores['forecast']:.3f}, a difference of {d:+.3f}"
+                          f"{interval}.")
+    return out
+
+
 def summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Wide view: one row per method, hit rate and PAI per area share, deviance, MSE."""
-    area = table[table["metric"].isin(["hit_rate", "pai"])]
+    """Wide view: one row per method, hit rate, PAI and PEI per area share, deviance, MSE."""
+    area = table[table["metric"].isin(["hit_rate", "pai", "pei"])]
     wide = area.pivot_table(index="method", columns=["metric", "area_pct"], values="value",
                             sort=False)
     wide.columns = [f"{m}_{a:g}pct" for m, a in wide.columns]
@@ -290,6 +527,113 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     out = wide.join(other)
     order = [m for m in METHODS if m in out.index] + [m for m in out.index if m not in METHODS]
     return out.loc[order]
+
+
+def verdict(table: pd.DataFrame) -> str:
+    """The comparison in one plain sentence (from ``attrs["meta"]``), "" when absent."""
+    return str(table.attrs.get("meta", {}).get("comparison", {}).get("verdict", ""))
+
+
+def chart_frame(table: pd.DataFrame, metric: str = "pei") -> pd.DataFrame:
+    """Rows for a bar chart: ``method`` (plain name), ``area_pct``, ``value``, ``baseline``."""
+    sub = table[table["metric"] == metric][["method", "area_pct", "value"]].copy()
+    sub["baseline"] = sub["method"].isin(BASELINES)
+    sub["method"] = sub["method"].map(lambda m: LABELS.get(m, m))
+    return sub.reset_index(drop=True)
+
+
+@declares(reads=("forecast",), adds=("validation", "forecast", "arrays.forecast"))
+def stage(analysis: Analysis, **options: Any) -> None:
+    """Pipeline stage: score the forecast against the naive baselines on the last period.
+
+    Runs :func:`validate` with :data:`STAGE_METHODS` (the risk terrain methods
+    only in ``hotspot-env validate``) and stores the tidy table in
+    ``analysis.validation`` and its comparison in ``parameters["validation"]``.
+    When a count baseline beat the forecast on the held-out period and the
+    whole bootstrap interval lies below zero, the default ranking
+    (``arrays["forecast"]``) becomes that baseline, announced. Undated
+    incidents, or a record too short to split, give a notice only.
+    """
+    from hotspot_env.errors import HotspotEnvError
+
+    if not analysis.has_dates:
+        analysis.choices.append(announce(Choice(
+            "validation", "not made", "the incidents have no dates: nothing to hold out")))
+        return
+    options.setdefault("methods", STAGE_METHODS)
+    public = analysis.parameters.get("privacy") == "public"
+    if public:  # the held-out forecast is chosen as the published one is
+        from hotspot_env import settings
+
+        options.setdefault("min_radius_m", max(settings.public_min_bandwidth_m,
+                                               2 * analysis.grid.cell_size))
+    try:
+        table = validate(analysis, **options)
+    except HotspotEnvError as exc:
+        analysis.choices.append(announce(Choice("validation", "not made", str(exc))))
+        return
+    meta = table.attrs["meta"]
+    comp = meta["comparison"]
+    analysis.validation = table
+    analysis.parameters["validation"] = _clean({
+        "split_date": meta["split_date"], "test_end": meta["test_end"],
+        # public mode: tallies rounded (with the other counts they would give the exact total)
+        "n_train": public_tally(analysis, meta["n_train"]),
+        "n_test": public_tally(analysis, meta["n_test"]), **comp})
+    analysis.choices.append(announce(Choice(
+        "validation", comp.get("winner") or "none",
+        f"held out {meta['split_date']} to {meta['test_end']} ({meta['n_test']:,} incidents): "
+        + comp["verdict"])))
+    if not public:  # a count baseline would publish the counts
+        _fall_back_if_beaten(analysis, comp, options.get("treatable_share", TREATABLE_SHARE))
+
+
+def _fall_back_if_beaten(analysis: Analysis, comp: dict[str, Any], share: float) -> None:
+    """Make a count baseline the default ranking when it clearly beat the forecast."""
+    from hotspot_env import forecast as fc
+
+    best = comp.get("best_baseline")
+    beaten = (comp.get("winner") == best and np.isfinite(comp.get("ci_high", np.nan))
+              and comp["ci_high"] < 0)
+    pick = {"long_run_counts": fc.Candidate("all"),
+            "last_period_counts": fc.Candidate("last", 1)}.get(best)
+    if not beaten or pick is None or analysis.forecast is None:
+        return
+    pts = analysis.points
+    geoms = pts.geometry.values
+    import shapely
+
+    result = fc.fit_forecast(analysis.grid, shapely.get_x(geoms), shapely.get_y(geoms),
+                             pts["datetime"], treatable_share=share, pool=[pick])
+    declare(analysis, "forecast", result.forecast, Kind.COUNT_DERIVED)  # internal runs only
+    analysis.forecast = result
+    analysis.parameters["forecast"] = result.to_dict()
+    analysis.choices.append(announce(Choice(
+        "forecast", pick.name,
+        f"{LABELS[best]} beat the validated forecast on the held-out period (the whole 95 % "
+        "bootstrap interval below zero): the default ranking IS that naive baseline")))
+
+
+def report_section(analysis: Analysis) -> tuple[str, str] | None:
+    """Report section: the comparison sentence and PAI/PEI per method at each area share."""
+    import html
+
+    table = analysis.validation
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        return None
+    wide = summary(table)
+    cols = [c for c in wide.columns if c.startswith(("pai_", "pei_"))] + ["poisson_deviance"]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["method", *cols])
+    body = "".join(
+        "<tr><td>" + html.escape(LABELS.get(m, m)) + "</td>"
+        + "".join(f"<td>{row[c]:.3f}</td>" if c != "poisson_deviance" else f"<td>{row[c]:,.1f}</td>"
+                  for c in cols) + "</tr>" for m, row in wide.iterrows())
+    meta = table.attrs.get("meta", {})
+    intro = (f"<p>Fitted on {meta.get('n_train', 0):,} incidents before {meta.get('split_date')}, "
+             f"scored on the {meta.get('n_test', 0):,} after it. "
+             f"{html.escape(verdict(table))}</p>")
+    return "Validation: does the ranking beat counting?", (
+        intro + f"<table><tr>{head}</tr>{body}</table>")
 
 
 def write_validation(table: pd.DataFrame, folder: str | os.PathLike[str]) -> dict[str, Path]:
@@ -302,6 +646,18 @@ def write_validation(table: pd.DataFrame, folder: str | os.PathLike[str]) -> dic
                   "results": table.to_dict(orient="records")})
     js = write_text(folder / "validation.json", json.dumps(doc, indent=2) + "\n")
     return {"validation.csv": csv, "validation.json": js}
+
+
+def write_stage_validation(analysis: Analysis, folder: Path) -> dict[str, Path]:
+    """Export writer: ``validation.csv`` when the validation stage ran (else nothing)."""
+    from hotspot_env.atomic import write_text
+
+    table = analysis.validation
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        return {}
+    path = write_text(Path(folder) / "validation.csv",
+                      table.to_csv(index=False, lineterminator="\n"))
+    return {"validation.csv": path}
 
 
 def _clean(value: Any) -> Any:

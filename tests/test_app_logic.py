@@ -4,6 +4,7 @@ scenarios and the model card."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 
@@ -62,7 +63,31 @@ def test_top_places_public_counts(demo):
     assert not table["incidents"].isin(["1", "2", "3", "4"]).any()
 
 
+def test_model_card_compares_the_forecast_with_every_baseline(demo):
+    from hotspot_env.validation import BASELINES, LABELS
+
+    v = modelcard.validation(demo)
+    assert {"pei", "pai", "verdict", "calibration"} <= set(v)
+    assert {LABELS[b] for b in BASELINES} | {LABELS["forecast"]} <= set(v["pei"]["method"])
+    row = v["verdict"].iloc[0]
+    assert row["verdict"] == demo.parameters["validation"]["verdict"]
+    assert row["default"] == modelcard.default_ranking(demo)
+    assert row["default"].startswith("The default ranking on the maps and shortlists")
+
+
 # --------------------------------------------------------------------------- mapview
+
+
+def test_explore_opens_on_the_validated_forecast_with_classic_kde_available(demo):
+    specs = {spec.key: spec for spec in mapview.available_layers(demo)}
+    assert mapview.shown_by_default(specs["forecast"], demo)
+    assert not mapview.shown_by_default(specs["density"], demo)
+    assert specs["density"].title == "Classic KDE (rule of thumb)"
+    undated = dataclasses.replace(demo, arrays={k: v for k, v in demo.arrays.items()
+                                                if k != "forecast"})
+    assert mapview.shown_by_default(specs["density"], undated)
+    page = mapview.explore_map(demo, ["forecast"], privacy="public").get_root().render()
+    assert "Validated forecast" in page
 
 
 def test_every_available_layer_draws_without_external_assets(demo):

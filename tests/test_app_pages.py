@@ -193,6 +193,8 @@ def test_budget_changes_the_list_and_csv_downloads(session):
     assert rows and {"type", "cost", "selected"} <= set(rows[0])
     chosen_before = sum(r["selected"].lower() == "true" for r in rows)
     assert f"{chosen_before:,}" == before[0]
+    # the headline is the joint effect with its interval, as in the CLI and on the work orders
+    assert "joint effect, overlaps combined" in _main_text(page)
 
     budget = page.locator('input[aria-label="Budget (USD per year)"]')
     current = float(budget.input_value().replace(",", ""))

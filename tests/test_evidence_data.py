@@ -23,9 +23,12 @@ EVIDENCE_COLUMNS = [
     "outcome",
     "crime_categories",
     "hours",
+    "places",
+    "population",
     "rate_ratio",
     "ci_low",
     "ci_high",
+    "ci_source",
     "reach_m",
     "displacement",
     "diffusion_factor",
@@ -34,6 +37,7 @@ EVIDENCE_COLUMNS = [
     "citation",
     "doi_or_url",
     "verified",
+    "caveat",
     "notes",
 ]
 COST_COLUMNS = [
@@ -43,6 +47,8 @@ COST_COLUMNS = [
     "currency",
     "lifetime_years",
     "annual_maintenance",
+    "cost_basis",
+    "year",
     "source",
     "notes",
 ]
@@ -70,8 +76,9 @@ CATEGORIES = {
 #: Category pairs that overlap (a shooting is both gun_violence and violence).
 OVERLAPPING = {frozenset({"gun_violence", "violence"})}
 DISPLACEMENT = {"diffusion", "none", "displacement"}
-VERIFIED = {"yes", "partial", "no"}
+VERIFIED = {"yes", "partial", "unverified"}
 PLACEHOLDER = "placeholder — set local costs"
+COST_BASES = {"published study", "city tender", "placeholder"}
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 HOURS_RANGE = re.compile(r"^(\d{1,2})-(\d{1,2})$")
 
@@ -121,7 +128,7 @@ def problems_evidence(ev: pd.DataFrame) -> list[str]:
                 f"{col}: non-numeric or missing values in rows {list(ev.index[values.isna()])}"
             )
     for col in EVIDENCE_COLUMNS:
-        if ev[col].map(blank).any():
+        if col != "caveat" and ev[col].map(blank).any():
             out.append(f"{col}: empty values in rows {list(ev.index[ev[col].map(blank)])}")
     if out:
         return out
@@ -192,7 +199,7 @@ def problems_costs(costs: pd.DataFrame) -> list[str]:
     if list(costs.columns) != COST_COLUMNS:
         return [f"columns are {list(costs.columns)}, expected {COST_COLUMNS}"]
     for col in COST_COLUMNS:
-        if costs[col].map(blank).any():
+        if col != "year" and costs[col].map(blank).any():
             out.append(f"{col}: empty values in rows {list(costs.index[costs[col].map(blank)])}")
     for col in ["unit_cost", "lifetime_years", "annual_maintenance"]:
         values = pd.to_numeric(costs[col], errors="coerce")
@@ -214,6 +221,12 @@ def problems_costs(costs: pd.DataFrame) -> list[str]:
             out.append(f"{tag}: currency must be USD")
         if not SNAKE.match(str(row["unit"])):
             out.append(f"{tag}: unit should be a short lower-case word")
+        if row["cost_basis"] not in COST_BASES:
+            out.append(f"{tag}: cost_basis {row['cost_basis']!r} not in {sorted(COST_BASES)}")
+        if (row["cost_basis"] != "placeholder" and blank(row["year"])
+                and "price year unknown" not in str(row["notes"]).lower()):
+            out.append(f"{tag}: a cost from a study or tender needs its price year (or notes "
+                       "saying 'price year unknown')")
     dupes = costs["intervention_type"].duplicated(keep=False)
     if dupes.any():
         out.append(f"duplicate intervention_type in rows {list(costs.index[dupes])}")

@@ -117,7 +117,7 @@ def test_vacant_kinds_split_lots_and_buildings():
                                      "abandoned_building_remediation", "vacant_lot_cleanup",
                                      "vacant_lot_greening"]
     lot = cands[cands["type"] == "vacant_lot_greening"].iloc[0]
-    assert lot["quantity"] == 2.0  # 1,000 m2 = two 500 m2 lot units
+    assert lot["quantity"] == 7.0  # 1,000 m2 = round(6.67) 150 m2 row-house lot units
 
 
 def test_sightline_groups_need_clearable_obstacles():

@@ -26,11 +26,11 @@ X0, Y0 = 500_000.0, 6_650_000.0
 CELL = 100.0
 N = 10
 
-EVIDENCE_HEADER = ("intervention_type,outcome,crime_categories,hours,rate_ratio,ci_low,ci_high,"
-                   "reach_m,displacement,diffusion_factor,study,design,citation,doi_or_url,"
-                   "verified,notes\n")
+EVIDENCE_HEADER = ("intervention_type,outcome,crime_categories,hours,places,population,rate_ratio,"
+                   "ci_low,ci_high,ci_source,reach_m,displacement,diffusion_factor,study,design,"
+                   "citation,doi_or_url,verified,caveat,notes\n")
 COSTS_HEADER = ("intervention_type,unit,unit_cost,currency,lifetime_years,annual_maintenance,"
-                "source,notes\n")
+                "cost_basis,year,source,notes\n")
 
 
 def make_grid(n: int = N, cell: float = CELL) -> Grid:
@@ -110,18 +110,20 @@ def write_library(folder: Path, evidence_rows: list[str], cost_rows: list[str]
 def evidence_row(itype: str, outcome: str = "all_crime", categories: str = "all",
                  hours: str = "all", rr: float = 0.8, lo: float | None = None,
                  hi: float | None = None, reach: float = 50, displacement: str = "none",
-                 diffusion: float = 0.0) -> str:
+                 diffusion: float = 0.0, places: str = "all", population: str = "all",
+                 verified: str = "partial", caveat: str = "") -> str:
     """One evidence CSV row (CI defaults to the point: no uncertainty)."""
     lo = rr if lo is None else lo
     hi = rr if hi is None else hi
-    return (f"{itype},{outcome},{categories},{hours},{rr},{lo},{hi},{reach},{displacement},"
-            f"{diffusion},Test et al. 2020,test,Test citation,https://example.org,no,test row")
+    return (f"{itype},{outcome},{categories},{hours},{places},{population},{rr},{lo},{hi},"
+            f"paper,{reach},{displacement},{diffusion},Test et al. 2020,test,Test citation,"
+            f"https://example.org,{verified},{caveat},test row")
 
 
 def cost_row(itype: str, unit: str = "site", unit_cost: float = 100, lifetime: float = 1,
-             maintenance: float = 0) -> str:
+             maintenance: float = 0, basis: str = "published study", year: str = "2020") -> str:
     """One cost CSV row."""
-    return f"{itype},{unit},{unit_cost},USD,{lifetime},{maintenance},test,test"
+    return f"{itype},{unit},{unit_cost},USD,{lifetime},{maintenance},{basis},{year},test,test"
 
 
 def test_fixture_builds_an_analysis():

@@ -53,7 +53,7 @@ def written(tmp_path_factory):
     for run in range(2):
         analysis = _rich_analysis()
         x, y = cell_centre(analysis.grid, 5, 5)
-        props = gpd.GeoDataFrame({"type": ["sightline_clearing"],
+        props = gpd.GeoDataFrame({"type": ["vacant_lot_cleanup"],
                                   "note": ["<script>alert('x')</script> hedge"]},
                                  geometry=[shapely.Point(x + 5, y - 5)], crs=CRS_UTM)
         stage(analysis, budget=3000, weights="violence=2", proposals=props, seed=11)
@@ -160,18 +160,18 @@ def test_rank_cli_scores_proposals_like_the_stage(written, tmp_path):
     x, y = cell_centre(analysis.grid, 4, 4)
     lon, lat = gpd.GeoSeries([shapely.Point(x, y)], crs=CRS_UTM).to_crs(4326).iloc[0].coords[0]
     path = tmp_path / "props.csv"
-    path.write_text(f"type,note,lon,lat\nyouth_space,near the school,{lon},{lat}\n",
+    path.write_text(f"type,note,lon,lat\nalley_gating,near the school,{lon},{lat}\n",
                     encoding="utf-8")
     res = runner.invoke(app, ["rank", "--analysis", str(out), "--budget", "200000",
                               "--proposals", str(path), "--out", str(tmp_path / "p")])
     assert res.exit_code == 0, res.output
     ranked = pd.read_csv(tmp_path / "p" / "interventions.csv", keep_default_na=False)
     new = ranked[ranked["note"] == "near the school"]
-    assert len(new) == 1 and new.iloc[0]["type"] == "youth_space"
+    assert len(new) == 1 and new.iloc[0]["type"] == "alley_gating"
     # the same proposal through the stage gives the same numbers
     direct = _rich_analysis()
     stage(direct, budget=200000, seed=11, proposals=gpd.GeoDataFrame(
-        {"type": ["youth_space"], "note": ["near the school"]},
+        {"type": ["alley_gating"], "note": ["near the school"]},
         geometry=[shapely.Point(lon, lat)], crs=4326))
     table = direct.interventions.table()
     row = table[table["note"] == "near the school"].iloc[0]

@@ -56,7 +56,7 @@ from hotspot_env.interventions.result import (
     make_basemap,
     state_bytes,
 )
-from hotspot_env.interventions.workorders import write_outputs
+from hotspot_env.interventions.workorders import headline_text, secondary_text, write_outputs
 from hotspot_env.stages import declares
 
 if TYPE_CHECKING:
@@ -90,6 +90,7 @@ def stage(
     min_harm_ratio: float = MIN_HARM_RATIO,
     optimise_portfolio: bool = True,
     time_limit: float = TIME_LIMIT_S,
+    outdoor_share: float | None = None,
 ) -> None:
     """Pipeline stage: rank environmental interventions for ``analysis``.
 
@@ -124,6 +125,9 @@ def stage(
         Also compute the exact portfolio (when a budget is given).
     time_limit : float
         Optimiser time limit (s).
+    outdoor_share : float, optional
+        Share of incidents outdoors when the incidents have no ``outdoor``
+        column (default ``impact.DEFAULT_OUTDOOR_SHARE``, announced).
 
     Adds ``analysis.interventions``, ``analysis.parameters
     ["interventions"]`` and the choices made.
@@ -132,8 +136,11 @@ def stage(
     w = parse_weights(weights, library.types)
     budget = check_budget(budget)
     grid = analysis.grid
+    ev = library.evidence
     baseline = build_baseline(analysis, evidence_windows(library), timezone=timezone,
-                              default_category=default_category, category_map=category_map)
+                              default_category=default_category, category_map=category_map,
+                              outdoor_share=outdoor_share,
+                              outdoor_rows=bool((ev["active"] & (ev["places"] == "outdoor")).any()))
     choices: list[Choice] = list(baseline.choices)
 
     youth_rows = library.evidence[library.evidence["intervention_type"] == "youth_space"]
@@ -211,10 +218,14 @@ def _near_harm(cands, model, library: EvidenceLibrary, baseline, ratio: float):
     with np.errstate(invalid="ignore", divide="ignore"):
         density = model.baseline_reach / np.maximum(buf_km2, 1e-12)
     always = cands["source"].isin(["proposal", "youth-space gap"]).to_numpy()
-    near = (density >= ratio * mean_density) & (model.baseline_covered > 0)
+    # "effect unknown" types (no applied evidence row) cover nothing by construction:
+    # they are kept near harm as community-led options, never ranked by prevented incidents
+    unknown = ~cands["type"].map(library.effect_known).to_numpy(dtype=bool)
+    near = (density >= ratio * mean_density) & ((model.baseline_covered > 0) | unknown)
     rule = (f"generated candidates are kept where the expected incidents per km² in reach are "
             f"at least {ratio:g} x the study area's mean ({mean_density:.2f}) and some fall in "
-            "the categories and hours their evidence covers; proposals are always kept")
+            "the categories and hours their evidence covers (effect-unknown options: any harm); "
+            "proposals are always kept")
     return always | near, rule
 
 
@@ -315,6 +326,12 @@ def rank_folder(
     return result, ranking, _write_all(result, out, ranking)
 
 
+def _effect_cell(r: object) -> str:
+    if not np.isfinite(r.prevented_mean):
+        return "effect unknown"
+    return f"{r.prevented_mean:.2f} ({r.prevented_lo:.2f}-{r.prevented_hi:.2f})"
+
+
 def report_section(analysis: Analysis) -> tuple[str, str] | None:
     """A section for ``report.html``: portfolio, top candidates, equity flags."""
     result = analysis.interventions
@@ -324,20 +341,25 @@ def report_section(analysis: Analysis) -> tuple[str, str] | None:
     table = result.table(ranking)
     esc = html.escape
     effect = result.portfolio(ranking)
-    parts = [f"<p>{esc(ranking.message)}. Expected prevented incidents per year of the "
-             f"selection, overlaps combined: {effect.mean:.2f} (80 % interval {effect.lo:.2f}-"
-             f"{effect.hi:.2f}; {effect.additive:.2f} if overlaps were double counted). Costs "
-             "are annualised USD per year. See workorders.html and interventions.csv.</p>"]
+    parts = [f"<p>{esc(ranking.message)}.</p><p><strong>{esc(headline_text(effect))}"
+             f"</strong></p><p>{esc(secondary_text(effect))}. Costs are annualised USD per "
+             "year. See workorders.html and interventions.csv.</p>"]
+    parts += [f"<p>Warning: {esc(w)}.</p>" for w in result.cost_warnings(ranking)]
+    unknown = result.effect_unknown_types()
+    if unknown:
+        parts.append("<p>Effect unknown, offered as community-led options and never ranked by "
+                     "prevented incidents: " + esc(", ".join(t.replace("_", " ")
+                                                            for t in unknown)) + ".</p>")
     if ranking.optimal is not None and ranking.gap is not None:
         parts.append(f"<p>Optimiser: {esc(ranking.optimal.status)} in "
-                     f"{ranking.optimal.seconds:.2f} s; the fast greedy re-rank reaches "
-                     f"{(1 - ranking.gap):.1%} of its value.</p>")
+                     f"{ranking.optimal.seconds:.2f} s; the fast re-rank (overlap-aware greedy) "
+                     f"reaches {(1 - ranking.gap):.1%} of its value.</p>")
     head = ("<tr><th>rank</th><th>id</th><th>type</th><th>location</th><th>USD/year</th>"
             "<th>prevented/year (80 %)</th><th>selected</th><th>evidence</th></tr>")
     rows = "".join(
         f"<tr><td>{int(r.rank)}</td><td>{esc(r.intervention_id)}</td>"
         f"<td>{esc(str(r.type))}</td><td>{esc(str(r.location))}</td><td>{r.cost:,.0f}</td>"
-        f"<td>{r.prevented_mean:.2f} ({r.prevented_lo:.2f}-{r.prevented_hi:.2f})</td>"
+        f"<td>{_effect_cell(r)}</td>"
         f"<td>{'yes' if r.selected else ''}</td><td>{esc(str(r.evidence))}</td></tr>"
         for r in table.head(10).itertuples())
     parts.append(f"<table>{head}{rows}</table>")

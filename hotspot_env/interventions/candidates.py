@@ -77,8 +77,9 @@ LAMP_SPACING_M: float = 30.0
 MAX_SEGMENT_M: float = 200.0
 #: Segments whose mean modelled light exceeds this (lux) already have lamps.
 LAMP_PRESENT_LUX: float = 0.5
-#: Area (m^2) of one "lot" unit, the unit of the vacant-lot costs.
-LOT_UNIT_M2: float = 500.0
+#: Area (m^2) of one "lot" unit, the unit of the vacant-lot costs: one Philadelphia row-house
+#: parcel (about 16 x 100 ft), the lot the Branas et al. cost per lot refers to (docs/evidence.md).
+LOT_UNIT_M2: float = 150.0
 #: Sightlines: short = below this quantile of all observers...
 SHORT_SIGHTLINE_QUANTILE: float = 0.2
 #: ... and below this length (m).

@@ -31,14 +31,36 @@ from hotspot_env import settings
 from hotspot_env.errors import InputError
 
 EVIDENCE_COLUMNS: tuple[str, ...] = (
-    "intervention_type", "outcome", "crime_categories", "hours", "rate_ratio", "ci_low",
-    "ci_high", "reach_m", "displacement", "diffusion_factor", "study", "design", "citation",
-    "doi_or_url", "verified", "notes",
+    "intervention_type", "outcome", "crime_categories", "hours", "places", "population",
+    "rate_ratio", "ci_low", "ci_high", "ci_source", "reach_m", "displacement",
+    "diffusion_factor", "study", "design", "citation", "doi_or_url", "verified", "caveat",
+    "notes",
 )
 COST_COLUMNS: tuple[str, ...] = (
     "intervention_type", "unit", "unit_cost", "currency", "lifetime_years",
-    "annual_maintenance", "source", "notes",
+    "annual_maintenance", "cost_basis", "year", "source", "notes",
 )
+
+#: Columns a table may leave out, and the value they then take (older tables
+#: and users' own tables keep loading; ``cost_basis`` is derived from ``source``).
+OPTIONAL_DEFAULTS: dict[str, str] = {
+    "places": "all", "population": "all", "ci_source": "", "caveat": "", "notes": "",
+    "source": "", "currency": "USD", "year": "",
+}
+
+#: Where a row applies: every incident, or only incidents outdoors (premise field
+#: ``outdoor``, else an announced outdoor share; :mod:`.impact`).
+PLACES: tuple[str, ...] = ("all", "outdoor")
+#: Population a row's estimate holds for. Only ``all`` rows are applied by
+#: default; subgroup rows (``below_poverty``) need a layer saying where they hold.
+POPULATIONS: tuple[str, ...] = ("all", "below_poverty")
+#: Where the 95 % interval comes from (docs/evidence.md, "Conversions used").
+CI_SOURCES: tuple[str, ...] = ("paper", "p_rule", "assumed", "")
+#: How far a row was checked. ``unverified`` rows are kept out of the ranking:
+#: their types are offered as "effect unknown" options (``no`` is read as it).
+VERIFIED: tuple[str, ...] = ("yes", "partial", "unverified")
+#: What a cost figure rests on; selections resting on a placeholder are warned about.
+COST_BASES: tuple[str, ...] = ("published study", "city tender", "placeholder")
 
 #: Crime categories an evidence row may name (``all`` stands alone).
 CATEGORIES: tuple[str, ...] = (
@@ -69,7 +91,8 @@ class EvidenceLibrary:
     ----------
     evidence : DataFrame
         One row per ``intervention_type`` x ``outcome``, sorted by both, with
-        the CSV columns plus ``line`` (line number in the file), ``categories``
+        the CSV columns plus ``line`` (line number in the file), ``active``
+        (applied by default: not ``unverified`` and population ``all``), ``categories``
         (tuple of str), ``window`` (``(start, end)`` local hours or None),
         ``sigma`` (log-scale SD from the 95 % CI) and ``short`` (citation
         short form, e.g. "Chalfin et al. 2022").
@@ -101,6 +124,23 @@ class EvidenceLibrary:
         """Short citations of a type's rows, ``"; "``-joined without repeats."""
         shorts = self.rows_for(intervention_type)["short"]
         return "; ".join(dict.fromkeys(shorts))
+
+    def effect_known(self, intervention_type: str) -> bool:
+        """True when some row of the type is applied by default (verified, whole population)."""
+        return bool(self.rows_for(intervention_type)["active"].any()) if "active" in \
+            self.evidence else True
+
+    def cost_basis(self, intervention_type: str) -> str:
+        """``published study``, ``city tender`` or ``placeholder`` (``unstated`` if unknown)."""
+        if "cost_basis" not in self.costs or intervention_type not in self.costs.index:
+            return "unstated"
+        return str(self.costs.loc[intervention_type, "cost_basis"]) or "unstated"
+
+    def cost_year(self, intervention_type: str) -> str:
+        """Price year of a type's cost ("" when not known)."""
+        if "year" not in self.costs or intervention_type not in self.costs.index:
+            return ""
+        return str(self.costs.loc[intervention_type, "year"])
 
     def annual_unit_cost(self, intervention_type: str) -> float:
         """Cost of one unit per year (USD): capital / lifetime + maintenance."""
@@ -161,6 +201,7 @@ def load_evidence(path: str | os.PathLike[str]) -> pd.DataFrame:
     for col in ("intervention_type", "outcome", "crime_categories", "hours", "displacement",
                 "study", "citation"):
         _require_text(frame, col, path)
+    frame["verified"] = frame["verified"].replace({"no": "unverified"})
     rows = []
     for rec in frame.to_dict("records"):
         tag = f"{path} line {rec['line']} ({rec['intervention_type']}/{rec['outcome']})"
@@ -186,6 +227,11 @@ def load_evidence(path: str | os.PathLike[str]) -> pd.DataFrame:
         if rec["displacement"] not in DISPLACEMENT_VALUES:
             raise InputError(f"{tag}: displacement {rec['displacement']!r} must be one of "
                              f"{', '.join(DISPLACEMENT_VALUES)}")
+        for col, allowed in (("places", PLACES), ("population", POPULATIONS),
+                             ("ci_source", CI_SOURCES), ("verified", VERIFIED)):
+            if rec[col] not in allowed:
+                raise InputError(f"{tag}: {col} {rec[col]!r} must be one of "
+                                 f"{', '.join(repr(a) for a in allowed)}")
         cats = tuple(c.strip() for c in str(rec["crime_categories"]).split(";"))
         if cats != ("all",) and not set(cats) <= set(CATEGORIES):
             bad = sorted(set(cats) - set(CATEGORIES) - {"all"})
@@ -205,6 +251,7 @@ def load_evidence(path: str | os.PathLike[str]) -> pd.DataFrame:
             raise InputError(f"{tag}: lighting rows must have hours 'dark' (lighting only changes "
                              "what happens in darkness)")
         rec.update(categories=cats, hours=hours, window=window,
+                   active=rec["verified"] != "unverified" and rec["population"] == "all",
                    sigma=(math.log(hi) - math.log(lo)) / (2 * 1.96),
                    short=short_citation(rec["study"]))
         rows.append(rec)
@@ -234,6 +281,9 @@ def load_costs(path: str | os.PathLike[str]) -> pd.DataFrame:
         frame[col] = _numeric(frame, col, path)
     for col in ("intervention_type", "unit"):
         _require_text(frame, col, path)
+    if "cost_basis" not in frame.columns:  # older tables: a placeholder says so in its source
+        frame["cost_basis"] = np.where(frame["source"].str.lower().str.startswith("placeholder"),
+                                       "placeholder", "published study")
     seen: dict[str, int] = {}
     for rec in frame.to_dict("records"):
         tag = f"{path} line {rec['line']} ({rec['intervention_type']})"
@@ -252,6 +302,12 @@ def load_costs(path: str | os.PathLike[str]) -> pd.DataFrame:
         currency = str(rec.get("currency", "USD")).strip() or "USD"
         if currency != "USD":
             raise InputError(f"{tag}: currency {currency!r}: convert the figures to USD")
+        if rec["cost_basis"] not in COST_BASES:
+            raise InputError(f"{tag}: cost_basis {rec['cost_basis']!r} must be one of "
+                             f"{', '.join(repr(b) for b in COST_BASES)}")
+        if rec["year"] and not re.fullmatch(r"(19|20)\d\d", rec["year"]):
+            raise InputError(f"{tag}: year {rec['year']!r} must be the price year (e.g. 2016) "
+                             "or empty when unknown")
     frame["annual_unit_cost"] = frame["unit_cost"] / frame["lifetime_years"] + frame[
         "annual_maintenance"]
     return frame.set_index("intervention_type").sort_index()
@@ -294,11 +350,14 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
         raise InputError(f"{path} cannot be read as UTF-8 CSV ({exc.__class__.__name__}): save it "
                          "as comma-separated UTF-8 with a header line") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in columns if c not in frame.columns and c not in ("notes", "source",
-                                                                          "currency")]
+    optional = set(OPTIONAL_DEFAULTS) | {"cost_basis"}
+    missing = [c for c in columns if c not in frame.columns and c not in optional]
     if missing:
         raise InputError(f"{path} line 1: missing column {missing[0]!r}: the header must name "
                          f"{', '.join(columns)}")
+    for col in columns:
+        if col not in frame.columns and col in OPTIONAL_DEFAULTS:
+            frame[col] = OPTIONAL_DEFAULTS[col]
     frame = frame.apply(lambda s: s.str.strip())
     frame["line"] = np.arange(len(frame)) + 2
     return frame

@@ -18,8 +18,15 @@ incidents recorded in and around the cell (:func:`build_baseline`):
 
 An evidence row applies only to the strata its ``crime_categories`` and
 ``hours`` cover, so lighting acts only on the share of incidents in darkness
-*at that place*. Incidents without a time of day take the time-class mix of
-the timed incidents in the same window of cells, else of the study area, else
+*at that place*. A row with ``places = outdoor`` (Chalfin et al.'s outdoor
+night-time crimes) acts only on each cell's **outdoor share**: the share of the
+incidents around the cell whose boolean ``outdoor`` column (from a
+premise/location field) is True, else the study area's, else the announced
+:data:`DEFAULT_OUTDOOR_SHARE` when no incident says where it happened. Rows
+that are not ``active`` (``unverified``, or a subgroup such as
+``below_poverty`` without a layer saying where it holds) are not applied at
+all. Incidents without a time of day take the time-class mix of the timed
+incidents in the same window of cells, else of the study area, else
 (no timed incident at all) the share of the year's hours that are dark at the
 study area's centre; incidents without a category likewise take the known mix.
 
@@ -108,6 +115,12 @@ CATEGORY_KEYWORDS: tuple[tuple[str, str], ...] = (
 #: Cells on each side of a cell whose incidents give its strata shares
 #: (1 = the 3x3 block). Public mode widens it to the KDE bandwidth.
 SHARE_WINDOW_CELLS: int = 1
+
+#: Share of incidents taken to be outdoors when no incident has an ``outdoor``
+#: value (no premise/location field): an assumption, announced whenever an
+#: ``outdoor`` evidence row is used. Half is a neutral guess, not a measured
+#: figure; pass ``outdoor_share`` to the stage with a local figure.
+DEFAULT_OUTDOOR_SHARE: float = 0.5
 
 #: Default number of Monte Carlo draws, and the least accepted.
 N_DRAWS: int = 2000
@@ -228,6 +241,9 @@ class StrataBaseline:
         ``time_source``, ``dark_share_area``...).
     choices : list of Choice
         What was assumed, announced.
+    outdoor : ndarray or None
+        Share of each kept cell's incidents outdoors (aligned with
+        :attr:`cells`); None means :data:`DEFAULT_OUTDOOR_SHARE` everywhere.
     """
 
     grid: Grid
@@ -237,6 +253,14 @@ class StrataBaseline:
     shares: sp.csr_matrix
     notes: dict[str, Any] = field(default_factory=dict)
     choices: list[Choice] = field(default_factory=list)
+    outdoor: np.ndarray | None = None
+
+    def outdoor_share(self, pos: np.ndarray) -> np.ndarray:
+        """Outdoor share at positions ``pos`` of :attr:`cells`."""
+        if self.outdoor is None:
+            share = float(self.notes.get("outdoor_share_area", DEFAULT_OUTDOOR_SHARE))
+            return np.full(np.shape(pos), share)
+        return self.outdoor[pos]
 
     @property
     def n_time(self) -> int:
@@ -275,6 +299,8 @@ def build_baseline(
     default_category: str | None = None,
     category_map: dict[str, str] | None = None,
     window_cells: int | None = None,
+    outdoor_share: float | None = None,
+    outdoor_rows: bool = True,
 ) -> StrataBaseline:
     """Split each cell's expected incidents into strata (see the module docstring).
 
@@ -297,6 +323,12 @@ def build_baseline(
         Half-width (cells) of the block whose incidents give a cell's shares
         (default :data:`SHARE_WINDOW_CELLS`; public mode: at least the KDE
         bandwidth).
+    outdoor_share : float, optional
+        Share of incidents outdoors where no incident has an ``outdoor``
+        value (default :data:`DEFAULT_OUTDOOR_SHARE`, announced).
+    outdoor_rows : bool
+        Whether any evidence row acts on outdoor incidents only (else the
+        outdoor shares are neither computed nor announced).
 
     Returns
     -------
@@ -434,7 +466,63 @@ def build_baseline(
     if blocks:
         np.cumsum(np.concatenate([b[2] for b in blocks]), out=indptr[1:])
     shares = sp.csr_matrix((data, indices, indptr), shape=(len(cells), n_strata))
-    return StrataBaseline(grid, base, windows, cells, shares, notes, choices)
+    outdoor = None
+    if outdoor_rows:
+        outdoor = _outdoor_shares(points, flat_pt, inside, grid, cells, radius, outdoor_share,
+                                  notes, choices)
+    return StrataBaseline(grid, base, windows, cells, shares, notes, choices, outdoor)
+
+
+def _outdoor_shares(
+    points: gpd.GeoDataFrame, flat_pt: np.ndarray, inside: np.ndarray, grid: Grid,
+    cells: np.ndarray, radius: int, default: float | None, notes: dict[str, Any],
+    choices: list[Choice],
+) -> np.ndarray | None:
+    """Per-cell share of incidents outdoors, from the points' boolean ``outdoor`` column.
+
+    Counted over the same block of cells as the strata shares; cells whose
+    block has no incident with a known place take the study area's share.
+    Returns None (and records the announced default) when no incident has one.
+    """
+    from scipy.ndimage import uniform_filter
+
+    known = np.zeros(len(points), dtype=bool)
+    out = np.zeros(len(points), dtype=bool)
+    if "outdoor" in points:
+        values = pd.Series(points["outdoor"].to_numpy(), dtype="boolean")
+        known = values.notna().to_numpy(dtype=bool)
+        out = values.fillna(False).to_numpy(dtype=bool)
+    known = known & inside
+    if not known.any():
+        share = DEFAULT_OUTDOOR_SHARE if default is None else float(default)
+        if not 0 <= share <= 1:
+            raise InputError(f"outdoor share {share:g} must lie between 0 and 1")
+        notes["outdoor_share_area"] = share
+        notes["outdoor_source"] = "assumed share (no incident has an 'outdoor' value)"
+        choices.append(announce(Choice(
+            "outdoor_share", share,
+            "no incident records whether it happened outdoors (no premise/location field), so "
+            f"evidence for outdoor incidents only (new street lighting) acts on {share:.0%} of "
+            "the incidents at each place: an assumption; pass outdoor_share with a local figure")))
+        return None
+    size = grid.n_rows * grid.n_cols
+    n_known = np.bincount(flat_pt[known], minlength=size).astype(float).reshape(grid.shape)
+    n_out = np.bincount(flat_pt[known & out], minlength=size).astype(float).reshape(grid.shape)
+    area_share = float(n_out.sum() / n_known.sum())
+    width = 2 * radius + 1
+    # box means x box size = box sums; counts are whole numbers, so round away float noise
+    k_sum = np.round(uniform_filter(n_known, width, mode="constant") * width**2, 6).ravel()
+    o_sum = np.round(uniform_filter(n_out, width, mode="constant") * width**2, 6).ravel()
+    k_c, o_c = k_sum[cells], o_sum[cells]
+    shares = np.where(k_c > 0, o_c / np.maximum(k_c, 1e-300), area_share)
+    notes["outdoor_share_area"] = area_share
+    notes["outdoor_source"] = "incidents' outdoor column"
+    choices.append(announce(Choice(
+        "outdoor_share", round(area_share, 3),
+        f"{int(known.sum()):,} incidents say whether they happened outdoors; evidence for "
+        "outdoor incidents only acts on each place's outdoor share (the study area's where "
+        "no incident nearby says)")))
+    return shares
 
 
 def _split(w: np.ndarray, n_time: int) -> tuple[np.ndarray, ...]:
@@ -1188,6 +1276,8 @@ def build_impact(
             best_cell[gpos[upd]] = flat[upd]
         for r in trows:
             rec = rows.loc[r]
+            if not bool(rec.get("active", True)):  # unverified or a subgroup: not applied
+                continue
             reach = float(rec["reach_m"])
             if reach == reach_max:
                 c_d, f_d, fl_d = cand, frac, flat
@@ -1211,6 +1301,9 @@ def build_impact(
             pos = baseline.cell_position(pf)
             ok = pos >= 0
             pc, pf, scale, direct, pos = pc[ok], pf[ok], scale[ok], direct[ok], pos[ok]
+            if rec.get("places", "all") == "outdoor":  # only the outdoor share of each cell
+                outdoor = baseline.outdoor_share(pos)
+                scale, direct = scale * outdoor, direct * outdoor
             indptr = baseline.shares.indptr
             lens = indptr[pos + 1] - indptr[pos]
             rep = np.repeat(np.arange(pos.size), lens)
@@ -1270,5 +1363,7 @@ def describe_effect(rec: pd.Series | Any) -> str:
     direction = "fewer" if rr < 1 else "more"
     outcome = re.sub(r"_", " ", str(rec["outcome"]))
     when = {"dark": " after dark", "all": ""}.get(rec["hours"], f" at {rec['hours']} h")
+    if rec.get("places", "all") == "outdoor" and "outdoor" not in outcome:
+        when = f" outdoors{when}"
     return (f"{rec['short']} found {change:.0f} % {direction} {outcome} incidents{when} "
             f"(rate ratio {rr:g}, 95 % CI {float(rec['ci_low']):g}-{float(rec['ci_high']):g})")

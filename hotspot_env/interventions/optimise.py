@@ -17,11 +17,14 @@ on each candidate's own stand-alone value (a type weight of 1.5 counts the
 incidents a youth space prevents on its own 1.5 times; overlaps are charged at
 face value).
 
-Greedy re-rank (:func:`greedy`)
-    Sort by ``u_t v_j / cost_j`` (ties by ``intervention_id``) and take
-    candidates in that order while the budget allows, skipping alternatives of
-    a site already taken. Stand-alone values ignore overlaps; numpy only,
-    milliseconds for 10,000 candidates.
+Fast re-rank (:func:`joint_greedy`)
+    Overlap-aware budgeted greedy: the best marginal *joint* value per cost
+    given what is already chosen, with lazy evaluation (stale values are
+    upper bounds), and the best single candidate when that is worth more
+    (Khuller, Moss & Naor 1999; Leskovec et al. 2007). The loop is compiled
+    (numba): tens of milliseconds of CPU for 10,000 overlapping candidates.
+    :func:`greedy` (stand-alone values in rank order, overlaps ignored) is the
+    earlier re-rank, kept as a baseline.
 
 Optimal portfolio (:func:`optimise`)
     ``max V(x)`` subject to ``sum cost_j x_j <= budget`` and at most one
@@ -43,7 +46,6 @@ Optimal portfolio (:func:`optimise`)
 
 from __future__ import annotations
 
-import heapq
 import math
 import os
 import sys
@@ -53,6 +55,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
@@ -77,6 +80,11 @@ NODE_LIMIT: int = 20_000
 DISP: bool = False
 #: HiGHS primal-heuristic effort (the joint greedy already gives a good start).
 HEURISTIC_EFFORT: float = 0.0
+#: Lazy greedy: a re-evaluated candidate is taken when its ratio is at least this share of
+#: the best stale ratio. 1 is the exact lazy greedy (the default: compiled, it is fast enough);
+#: below 1 each pick is within that share of the best marginal ratio (the "threshold" idea of
+#: Badanidiyuru & Vondrak 2014), fewer re-evaluations for a bounded loss.
+LAZY_SLACK: float = 1.0
 #: Most outer-approximation rounds.
 MAX_ROUNDS: int = 50
 
@@ -108,13 +116,19 @@ class Weights:
         return out
 
     def key(self) -> tuple:
-        """Hashable form (for caching)."""
-        return (tuple(sorted(self.categories.items())), tuple(sorted(self.types.items())))
+        """Hashable form (for caching); weights of 1 (the default) are left out, so the
+        same ranking has one key whether or not a neutral weight was given."""
+        return (tuple(self.category_vector().tolist()),
+                tuple(sorted((k, v) for k, v in self.types.items() if v != 1.0)))
 
     def as_text(self) -> str:
         """``"violence=2,youth_space=1.5"`` (empty when all weights are 1)."""
         items = sorted({**self.categories, **self.types}.items())
-        return ",".join(f"{k}={v:g}" for k, v in items)
+        # a neutral weight says nothing, except gun_violence=1 beside another violence weight
+        keep = {k for k, v in items if v != 1.0}
+        if "gun_violence" in self.categories and self.categories.get("violence", 1.0) != 1.0:
+            keep.add("gun_violence")
+        return ",".join(f"{k}={v:g}" for k, v in items if k in keep)
 
 
 def parse_weights(
@@ -527,53 +541,187 @@ def joint_greedy(
     model: ImpactModel, cost: np.ndarray, budget: float, cat_w: np.ndarray,
     bonus: np.ndarray, site: np.ndarray, eligible: np.ndarray,
 ) -> np.ndarray:
-    """Overlap-aware lazy greedy: best marginal joint value per cost, then the best single.
+    """Overlap-aware budgeted greedy with lazy evaluation, or the best single candidate.
 
-    Marginal value of ``j`` given the current selection is
-    ``sum_g w base_g exp(L_g) (1 - (1 - s_jg e_j)) + bonus_j``; with
-    overlaps it only shrinks as the selection grows, so stale values are upper
-    bounds (lazy evaluation, Minoux 1978). The better of this and the best
-    single affordable candidate is returned (Khuller, Moss & Naor 1999).
-    Used as the optimiser's starting point.
+    Takes, while the budget allows, the candidate with the largest marginal
+    joint value per cost, ``(sum_g w base_g exp(L_g) s_jg e_j + bonus_j) /
+    cost_j`` given the current selection (``exp(L_g)`` = share of group
+    ``g``'s harm still left), at most one per site. With overlaps a marginal
+    value only shrinks as the selection grows (the objective is submodular
+    for effects in [0, 1]), so a stale value is an upper bound and only the
+    heap's top needs re-evaluating (lazy evaluation: Minoux 1978; Leskovec et
+    al. 2007, "Cost-effective outbreak detection in networks", KDD). The
+    better of this selection and the best single affordable candidate is
+    returned, which bounds the loss against the optimum (Khuller, Moss & Naor
+    1999, "The budgeted maximum coverage problem", IPL 70(1)). This is the
+    re-rank behind ``hotspot-env rank`` and the app, and the optimiser's
+    starting point.
+
+    Parameters
+    ----------
+    model : ImpactModel
+    cost : ndarray
+        USD per year per candidate (> 0 where eligible).
+    budget : float
+        USD per year.
+    cat_w : ndarray
+        Weight per category group.
+    bonus : ndarray
+        Type-weight bonus per candidate (``(u_t - 1) v_j``).
+    site : ndarray of int
+        Site code per candidate (-1 none).
+    eligible : ndarray of bool
+        Candidates that may be chosen.
+
+    Returns
+    -------
+    ndarray of bool
+        The selection.
+    """
+    return joint_greedy_value(model, cost, budget, cat_w, bonus, site, eligible)[0]
+
+
+def joint_greedy_value(
+    model: ImpactModel, cost: np.ndarray, budget: float, cat_w: np.ndarray,
+    bonus: np.ndarray, site: np.ndarray, eligible: np.ndarray,
+) -> tuple[np.ndarray, float]:
+    """:func:`joint_greedy` and the selection's weighted joint value at the mean effects.
+
+    The value is the sum of the marginal gains taken, which is exactly
+    ``model.expected_value(selection, cat_w, bonus)`` (the gains telescope).
     """
     n = model.n
-    cand = model.entry_cand
-    indptr = np.searchsorted(cand, np.arange(n + 1))
-    factor = np.maximum(1.0 - model.entry_scale * model.mean_effect[model.entry_row], 1e-12)
-    wb = cat_w[model.group_cat[model.entry_group]] * model.group_base[model.entry_group]
-    left = np.ones(len(model.group_base))  # exp(L_g)
-    gains = np.bincount(cand, weights=wb * (1.0 - factor), minlength=n) + bonus
-    heap = [(-gains[j] / cost[j], int(j)) for j in np.flatnonzero(eligible & (gains > 0))]
-    heapq.heapify(heap)
-    selected = np.zeros(n, dtype=bool)
-    used: set[int] = set()
-    remaining = budget * (1 + 1e-12)
-    while heap:
-        neg, j = heapq.heappop(heap)
-        if cost[j] > remaining or (site[j] >= 0 and site[j] in used):
-            continue
-        sl = slice(indptr[j], indptr[j + 1])
-        g = model.entry_group[sl]
-        gain = float(np.sum(wb[sl] * left[g] * (1.0 - factor[sl]))) + bonus[j]
-        if gain <= 0:
-            continue
-        if heap and gain / cost[j] < -heap[0][0] - 1e-15:
-            heapq.heappush(heap, (-gain / cost[j], j))
-            continue
-        selected[j] = True
-        remaining -= cost[j]
-        left[g] *= factor[sl]
-        if site[j] >= 0:
-            used.add(int(site[j]))
-    single = np.flatnonzero(eligible & (cost <= budget * (1 + 1e-12)))
+    indptr, group, factor, base_effect, cat = _greedy_arrays(model)
+    # w base s e per entry: the marginal value of j is  contrib_e . left[g_e]  (+ bonus)
+    contrib = np.asarray(cat_w, dtype=float)[cat] * base_effect
+    bonus = np.asarray(bonus, dtype=float)
+    gains = np.bincount(model.entry_cand, weights=contrib, minlength=n) + bonus
+    cost = np.asarray(cost, dtype=float)
+    pool = np.flatnonzero(eligible & (gains > 0) & (cost > 0)).astype(np.int64)
+    site = np.asarray(site, dtype=np.int64)
+    selected, value = _lazy_greedy(indptr, group, contrib, factor, len(model.group_base), gains,
+                                   cost, site, bonus, pool, float(budget) * (1 + 1e-12),
+                                   float(LAZY_SLACK))
+    single = np.flatnonzero(eligible & (cost <= budget * (1 + 1e-12)) & (cost > 0))
     if single.size:
         best = single[np.argmax(gains[single])]
-        one = np.zeros(n, dtype=bool)
-        one[best] = True
-        if model.expected_value(one, cat_w, bonus) > model.expected_value(selected, cat_w,
-                                                                          bonus):
-            return one
-    return selected
+        if gains[best] > value:  # a lone candidate's gain is its whole value
+            one = np.zeros(n, dtype=bool)
+            one[best] = True
+            return one, float(gains[best])
+    return selected, float(value)
+
+
+def _greedy_arrays(model: ImpactModel) -> tuple[np.ndarray, ...]:
+    """Weight-free per-entry arrays of the greedy, cached on the model.
+
+    ``indptr`` (entries of each candidate), ``group`` (int64), ``factor`` =
+    ``1 - s e`` (share of the group's harm left by the entry), ``base x (1 -
+    factor)`` and the entry's category group (to apply the category weights).
+    """
+    stats = model._stats
+    if "greedy" not in stats:
+        factor = np.maximum(1.0 - model.entry_scale * model.mean_effect[model.entry_row], 1e-12)
+        group = model.entry_group.astype(np.int64)
+        stats["greedy"] = (
+            np.searchsorted(model.entry_cand, np.arange(model.n + 1)).astype(np.int64), group,
+            factor, model.group_base[group] * (1.0 - factor), model.group_cat[group])
+    return stats["greedy"]
+
+
+@numba.njit(cache=True)
+def _heap_less(key: np.ndarray, ids: np.ndarray, a: int, b: int) -> bool:
+    """Heap order: larger ratio first (keys are negated), ties to the smaller position."""
+    return key[a] < key[b] or (key[a] == key[b] and ids[a] < ids[b])
+
+
+@numba.njit(cache=True)
+def _sift_down(key: np.ndarray, ids: np.ndarray, size: int, i: int) -> None:
+    while True:
+        left = 2 * i + 1
+        if left >= size:
+            return
+        best = left
+        if left + 1 < size and _heap_less(key, ids, left + 1, left):
+            best = left + 1
+        if not _heap_less(key, ids, best, i):
+            return
+        key[i], key[best] = key[best], key[i]
+        ids[i], ids[best] = ids[best], ids[i]
+        i = best
+
+
+@numba.njit(cache=True)
+def _lazy_greedy(indptr, group, contrib, factor, n_groups, gains, cost, site, bonus, pool,
+                 budget, slack):  # pragma: no cover - compiled; tested through joint_greedy
+    """The loop of :func:`joint_greedy`, compiled: a binary heap of ``-gain / cost``.
+
+    A popped candidate that does not fit or whose site is taken is dropped; else
+    its marginal value is re-evaluated and it is taken when its ratio is at least
+    ``slack`` x the best remaining (stale, so upper-bound) ratio, or pushed back.
+    """
+    n = gains.size
+    m = pool.size
+    key = np.empty(m)
+    ids = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        j = pool[i]
+        key[i] = -gains[j] / cost[j]
+        ids[i] = j
+    for i in range(m // 2 - 1, -1, -1):
+        _sift_down(key, ids, m, i)
+    left = np.ones(n_groups)
+    selected = np.zeros(n, dtype=np.bool_)
+    n_sites = 1
+    for j in range(n):
+        if site[j] + 1 > n_sites:
+            n_sites = site[j] + 1
+    used = np.zeros(n_sites, dtype=np.bool_)
+    cheapest = np.inf
+    for i in range(m):
+        if cost[pool[i]] < cheapest:
+            cheapest = cost[pool[i]]
+    remaining = budget
+    total = 0.0
+    size = m
+    while size > 0 and remaining >= cheapest:
+        j = ids[0]
+        cj = cost[j]
+        if cj > remaining or (site[j] >= 0 and used[site[j]]):
+            size -= 1  # drop it: it will never fit or its site is taken
+            key[0], ids[0] = key[size], ids[size]
+            _sift_down(key, ids, size, 0)
+            continue
+        gain = bonus[j]
+        for e in range(indptr[j], indptr[j + 1]):
+            gain += contrib[e] * left[group[e]]
+        if gain <= 0:
+            size -= 1
+            key[0], ids[0] = key[size], ids[size]
+            _sift_down(key, ids, size, 0)
+            continue
+        ratio = gain / cj
+        # the best other stale ratio is at one of the root's children
+        other = np.inf
+        if size > 1:
+            other = key[1]
+        if size > 2 and key[2] < other:
+            other = key[2]
+        if size > 1 and ratio < -other * slack - 1e-15:
+            key[0] = -ratio  # stale value refreshed: push it down
+            _sift_down(key, ids, size, 0)
+            continue
+        selected[j] = True
+        total += gain
+        remaining -= cj
+        for e in range(indptr[j], indptr[j + 1]):
+            left[group[e]] *= factor[e]
+        if site[j] >= 0:
+            used[site[j]] = True
+        size -= 1
+        key[0], ids[0] = key[size], ids[size]
+        _sift_down(key, ids, size, 0)
+    return selected, total
 
 
 def _merge_groups(group: np.ndarray, x: np.ndarray, ell: np.ndarray, wb: np.ndarray

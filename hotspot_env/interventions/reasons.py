@@ -81,13 +81,21 @@ def reasons(
                                                          strict=True)}
     by_type = {t: (bool((g["hours"] == "dark").any()), float(g["reach_m"].max()))
                for t, g in rows.groupby("intervention_type")}
+    caveats = _caveats(rows)
     dark_note = (" (estimated from the hours of darkness: incident times unknown)"
                  if time_source.startswith("hours") else "")
     for i, rec in enumerate(recs):
         parts: list[str] = []
         r = int(main[i])
-        parts.append(effects[r] if r >= 0 else
-                     "No evidence row covers the incidents recorded around this place")
+        known, caveat = caveats.get(rec["type"], (True, ""))
+        if not known:
+            parts.append("Effect at a place unknown: no study measured it well enough to rank "
+                         "it by prevented incidents, so this is offered as a community-led option")
+        else:
+            parts.append(effects[r] if r >= 0 else
+                         "No evidence row covers the incidents recorded around this place")
+        if caveat:
+            parts.append(f"Caveat: {caveat}")
         parts.append(_place(rec, dark_lux))
         is_dark, reach = by_type.get(rec["type"], (False, float("nan")))
         if is_dark and np.isfinite(model.dark_share[i]):
@@ -101,6 +109,24 @@ def reasons(
         if timing_t[i]:
             parts.append(f"Timing: {timing_t[i]}")
         out[i] = ". ".join(p.rstrip(".") for p in parts if p) + "."
+    return out
+
+
+def _caveats(rows: pd.DataFrame) -> dict[str, tuple[bool, str]]:
+    """Per type: whether some row is applied (``active``) and its rows' caveats, joined.
+
+    A type with an applied row shows the caveats of its applied rows (e.g.
+    the studied dose of new lighting); a type with none shows all of its own.
+    """
+    out: dict[str, tuple[bool, str]] = {}
+    active = rows["active"] if "active" in rows else pd.Series(True, index=rows.index)
+    caveat = rows["caveat"] if "caveat" in rows else pd.Series("", index=rows.index)
+    for itype, idx in rows.groupby("intervention_type").groups.items():
+        on = active.loc[idx].astype(bool)
+        known = bool(on.any())
+        texts = caveat.loc[idx][on] if known else caveat.loc[idx]
+        out[str(itype)] = (known, "; ".join(dict.fromkeys(
+            str(t).strip().rstrip(".") for t in texts if str(t).strip())))
     return out
 
 

@@ -64,7 +64,7 @@ from hotspot_env.interventions.optimise import (
     Portfolio,
     Weights,
     check_budget,
-    greedy,
+    joint_greedy_value,
     optimise,
     parse_weights,
     weighted_values,
@@ -95,7 +95,7 @@ class Ranking:
     rank : ndarray of int
         1-based rank per candidate.
     greedy : ndarray of bool
-        Greedy selection (fast, stand-alone values).
+        The fast re-rank's selection (overlap-aware lazy greedy).
     greedy_value, greedy_cost : float
         Its joint weighted value (overlaps included) and cost (USD/year).
     optimal : Portfolio or None
@@ -188,6 +188,8 @@ class InterventionsResult:
     basemap: gpd.GeoDataFrame | None = None
     ranking: Ranking | None = None
     _cache: dict[Any, Portfolio] = field(default_factory=dict, repr=False)
+    #: Joint effects by selection (the app asks for the same selection on every rerun).
+    _effects: dict[bytes, PortfolioEffect] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._types = self.candidates["type"].to_numpy(dtype=str)
@@ -201,6 +203,12 @@ class InterventionsResult:
                     for t in types}
         self._evidence = np.array([cite[t] for t in self._types], dtype=object)
         self._verified = np.array([verified[t] for t in self._types], dtype=object)
+        known = {t: self.library.effect_known(t) for t in types}
+        basis = {t: self.library.cost_basis(t) for t in types}
+        year = {t: self.library.cost_year(t) for t in types}
+        self._effect_known = np.array([known[t] for t in self._types], dtype=bool)
+        self._cost_basis = np.array([basis[t] for t in self._types], dtype=object)
+        self._cost_year = np.array([year[t] for t in self._types], dtype=object)
 
     @property
     def grid(self) -> Grid:
@@ -218,7 +226,9 @@ class InterventionsResult:
     ) -> Ranking:
         """Re-rank under a budget (USD/year) and weights without recomputing anything.
 
-        The greedy selection takes milliseconds (numpy only). With
+        The selection is the overlap-aware budgeted greedy (:func:`joint_greedy`:
+        marginal joint value per cost with lazy evaluation, or the best single
+        candidate when that is worth more), milliseconds for 10,000 candidates. With
         ``optimise_portfolio=True`` the exact portfolio (:func:`optimise`) is
         also computed, or taken from the cache for the same budget and
         weights, and the gap between the two is reported.
@@ -236,14 +246,16 @@ class InterventionsResult:
         cost = self._cost
         with np.errstate(divide="ignore", invalid="ignore"):
             score = np.where(cost > 0, eff / cost * 1000.0, 0.0)
-        if budget is None:
-            sel, order = greedy(eff, cost, 0.0, self._site)
-        else:
-            sel, order = greedy(eff, cost, budget, self._site)
+        order = np.argsort(-np.where(cost > 0, score, -np.inf), kind="stable")
+        cat_w = w.category_vector()
+        sel = np.zeros(self.model.n, dtype=bool)
+        g_value = 0.0
+        if budget is not None and budget > 0:
+            eligible = (cost > 0) & (cost <= budget * (1 + 1e-12)) & (eff > 0)
+            sel, g_value = joint_greedy_value(self.model, cost, budget, cat_w, bonus, self._site,
+                                              eligible)
         rank = np.empty(self.model.n, dtype=np.int64)
         rank[order] = np.arange(1, self.model.n + 1)
-        cat_w = w.category_vector()
-        g_value = self.model.expected_value(sel, cat_w, bonus) if sel.any() else 0.0
         seconds = time.perf_counter() - t0
         optimal = self._cache.get((budget, w.key()))
         if optimal is None and optimise_portfolio and budget is not None:
@@ -287,11 +299,15 @@ class InterventionsResult:
         cost = self._cost
         with np.errstate(divide="ignore", invalid="ignore"):
             per = np.where(cost > 0, stats["mean"] / cost * 1000.0, 0.0)
-        frame["prevented_mean"] = stats["mean"]
-        frame["prevented_lo"] = stats["lo"]
-        frame["prevented_hi"] = stats["hi"]
-        frame["prevented_point"] = stats["point"]
-        frame["prevented_per_cost"] = per
+        # "effect unknown" options claim no number: blank rather than a made-up 0
+        unknown = ~self._effect_known
+        for col, values in (("prevented_mean", stats["mean"]), ("prevented_lo", stats["lo"]),
+                            ("prevented_hi", stats["hi"]), ("prevented_point", stats["point"]),
+                            ("prevented_per_cost", per)):
+            frame[col] = np.where(unknown, np.nan, values)
+        frame["effect_known"] = self._effect_known
+        frame["cost_basis"] = self._cost_basis
+        frame["cost_year"] = self._cost_year
         frame["score"] = ranking.score
         frame["selected"] = ranking.selected
         frame["selected_greedy"] = ranking.greedy
@@ -302,10 +318,34 @@ class InterventionsResult:
         frame = frame.iloc[np.lexsort((frame["intervention_id"].to_numpy(), ranking.rank))]
         return frame.reset_index(drop=True)
 
+    def cost_warnings(self, ranking: Ranking | None = None) -> list[str]:
+        """One warning per selected intervention type whose cost is a placeholder."""
+        ranking = ranking or self.ranking or self.rerank()
+        sel = ranking.selected
+        out = []
+        for itype in sorted(set(self._types[sel & (self._cost_basis == "placeholder")])):
+            n = int((sel & (self._types == itype)).sum())
+            out.append(f"{n} selected {itype.replace('_', ' ')} intervention"
+                       f"{'s rest' if n != 1 else ' rests'} on a placeholder cost "
+                       f"({self.library.annual_unit_cost(itype):,.0f} USD per unit per year): "
+                       "set a local cost in costs.csv before relying on this selection")
+        return out
+
+    def effect_unknown_types(self) -> list[str]:
+        """Types offered as community-led options whose effect at a place is unknown."""
+        return sorted(set(self._types[~self._effect_known]))
+
     def portfolio(self, ranking: Ranking | None = None) -> PortfolioEffect:
         """Joint effect of the ranking's selection."""
         ranking = ranking or self.ranking or self.rerank()
-        return self.model.portfolio_prevented(ranking.selected)
+        key = np.packbits(ranking.selected).tobytes()
+        effect = self._effects.get(key)
+        if effect is None:
+            effect = self.model.portfolio_prevented(ranking.selected)
+            if len(self._effects) >= 32:  # a few recent selections are enough
+                self._effects.pop(next(iter(self._effects)))
+            self._effects[key] = effect
+        return effect
 
     def equity(self, ranking: Ranking | None = None) -> pd.DataFrame:
         """Share of investment vs share of harm per district (:mod:`.equity`)."""
@@ -396,6 +436,8 @@ class InterventionsResult:
             "shares_indices": b.shares.indices, "shares_indptr": b.shares.indptr,
             "mask": b.grid.mask, "zone_index": self.zones.index,
         }
+        if b.outdoor is not None:
+            arrays["outdoor_share"] = b.outdoor
         texts: dict[str, list[str]] = {}
         for name, values in (("why", self.why), ("timing", self.timing)):
             if values is not None:
@@ -470,7 +512,7 @@ class InterventionsResult:
         shares = sp.csr_matrix((arrays["shares_data"], arrays["shares_indices"],
                                 arrays["shares_indptr"]), shape=(len(arrays["cells"]), n_strata))
         baseline = StrataBaseline(grid, arrays["cell_baseline"], windows, arrays["cells"], shares,
-                                  meta["notes"], [])
+                                  meta["notes"], [], arrays.get("outdoor_share"))
         model = ImpactModel(
             arrays["ids"].astype(str), ev, arrays["effect_draws"], arrays["group_base"],
             arrays["group_cat"], arrays["group_cell"], arrays["group_key"], arrays["entry_cand"],

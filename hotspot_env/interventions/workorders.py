@@ -4,7 +4,9 @@
     One row per candidate, sorted by rank then ``intervention_id``; columns
     :data:`OUTPUT_COLUMNS`. ``cost`` is annualised (USD per year: capital /
     lifetime + maintenance), ``capital_cost`` the one-off spend (USD),
-    ``prevented_*`` expected prevented incidents per year (mean, 10th and
+    ``cost_basis`` what the cost rests on (published study, city tender or
+    placeholder) and ``cost_year`` its price year, ``prevented_*`` expected
+    prevented incidents per year (blank for "effect unknown" options: mean, 10th and
     90th percentile of the Monte Carlo draws, and the value at the rate ratios'
     point estimates), ``prevented_per_cost`` and ``score`` (weighted) per USD
     1,000 per year. ``selected`` is the optimiser's portfolio (the greedy one
@@ -44,9 +46,9 @@ from hotspot_env.privacy import Kind, publish_table
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "intervention_id", "type", "location", "quantity", "unit", "cost", "capital_cost",
-    "prevented_mean", "prevented_lo", "prevented_hi", "prevented_point", "prevented_per_cost",
-    "score", "selected", "selected_greedy", "rank", "district", "evidence", "verified", "source",
-    "note", "reason",
+    "cost_basis", "cost_year", "prevented_mean", "prevented_lo", "prevented_hi",
+    "prevented_point", "prevented_per_cost", "score", "selected", "selected_greedy", "rank",
+    "district", "evidence", "verified", "source", "note", "reason",
 )
 
 #: Fixed decimal places per float column.
@@ -67,7 +69,7 @@ TYPE_COLOURS: dict[str, str] = {
 #: Table columns a work-order row shows.
 _SHEET_COLUMNS: tuple[str, ...] = (
     "intervention_id", "type", "location", "quantity", "unit", "capital_cost", "cost",
-    "prevented_mean", "prevented_lo", "prevented_hi", "note", "reason", "evidence",
+    "cost_basis", "prevented_mean", "prevented_lo", "prevented_hi", "note", "reason", "evidence",
 )
 
 #: Rows shown for review when no budget was given.
@@ -82,7 +84,7 @@ th{background:#eee} td.num{text-align:right;white-space:nowrap}
 td.box{text-align:center;font-size:14pt} .reason{color:#444;font-size:8pt}
 .note{font-style:italic} .sim{background:#fff3cd;border:1px solid #e0c060;padding:.4rem .8rem}
 .meta{font-size:9pt;color:#333} .flag{color:#a00} img{max-width:100%;border:1px solid #ccc}
-.sign{min-width:7rem} section.district{margin-top:1.2rem}
+.sign{min-width:7rem} section.district{margin-top:1.2rem} .headline{font-size:12pt}
 @media print{
   body{margin:0;font-size:10pt} .noprint{display:none}
   section.district{break-before:page;page-break-before:always}
@@ -99,7 +101,8 @@ td.box{text-align:center;font-size:14pt} .reason{color:#444;font-size:8pt}
 OUTPUT_KINDS: dict[str, Kind] = {
     "intervention_id": Kind.IDENTIFIER, "type": Kind.LABEL, "location": Kind.IDENTIFIER,
     "quantity": Kind.FACTOR, "unit": Kind.LABEL, "cost": Kind.FACTOR,
-    "capital_cost": Kind.FACTOR, "prevented_mean": Kind.PROTECTED_DERIVED,
+    "capital_cost": Kind.FACTOR, "cost_basis": Kind.LABEL, "cost_year": Kind.LABEL,
+    "prevented_mean": Kind.PROTECTED_DERIVED,
     "prevented_lo": Kind.PROTECTED_DERIVED, "prevented_hi": Kind.PROTECTED_DERIVED,
     "prevented_point": Kind.PROTECTED_DERIVED, "prevented_per_cost": Kind.PROTECTED_DERIVED,
     "score": Kind.PROTECTED_DERIVED, "selected": Kind.LABEL, "selected_greedy": Kind.LABEL,
@@ -128,7 +131,7 @@ def published_rows(table: gpd.GeoDataFrame, crs: Any,
             table[col] = ""
     frame = table[list(OUTPUT_COLUMNS)].copy()
     for col in ("location", "unit", "district", "evidence", "verified", "source", "note",
-                "reason", "type", "intervention_id"):
+                "reason", "type", "intervention_id", "cost_basis", "cost_year"):
         frame[col] = frame[col].fillna("").astype(str)
     frame["rank"] = frame["rank"].astype(np.int64)
     frame["selected"] = frame["selected"].astype(bool)
@@ -375,11 +378,13 @@ def workorders_html(
     parts.append(
         f"<p class='meta'>Budget: {esc(budget_txt)}. {esc(ranking.message)}. Selected: "
         f"{int(ranking.selected.sum())} interventions, {sel_cost:,.0f} "
-        f"USD per year ({sel_capital:,.0f} USD capital). "
-        f"Expected prevented incidents per year, overlaps combined: {effect.mean:.2f} "
-        f"(80 % interval {effect.lo:.2f}-{effect.hi:.2f}). Costs are annualised: capital spread "
+        f"USD per year ({sel_capital:,.0f} USD capital).</p>"
+        f"<p class='headline'><strong>{esc(headline_text(effect))}</strong></p>"
+        f"<p class='meta'>{esc(secondary_text(effect))}. Costs are annualised: capital spread "
         "over its lifetime plus yearly maintenance. Places, never people: every measure changes "
         "a place, none watches anyone.</p>")
+    for warning in result.cost_warnings(ranking):
+        parts.append(f"<p class='meta flag'>Warning: {esc(warning)}.</p>")
     if ranking.weights.as_text():
         parts.append(f"<p class='meta'>Weights: {esc(ranking.weights.as_text())}.</p>")
     eq = result.equity(ranking) if equity is None else equity
@@ -428,15 +433,37 @@ def workorders_html(
                 f"<td>{esc(str(rec['location']))}</td>"
                 f"<td class='num'>{rec['quantity']:g} {esc(str(rec['unit']))}</td>"
                 f"<td class='num'>{rec['capital_cost']:,.0f}</td>"
-                f"<td class='num'>{rec['cost']:,.0f}</td>"
-                f"<td class='num'>{rec['prevented_mean']:.2f} ({rec['prevented_lo']:.2f}-"
-                f"{rec['prevented_hi']:.2f})</td>"
+                f"<td class='num'>{rec['cost']:,.0f}<div class='reason'>"
+                f"{esc(str(rec['cost_basis']))}</div></td>"
+                f"<td class='num'>{_prevented_cell(rec)}</td>"
                 f"<td>{note_html}<div class='reason'>{esc(str(rec['reason']))}</div>"
                 f"<div class='reason'>Evidence: {esc(str(rec['evidence']))}</div></td>"
                 "<td></td></tr>")
         parts.append("</tbody></table></section>")
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def headline_text(effect: Any) -> str:
+    """The one headline number: joint effect with overlaps combined, with its 80 % interval.
+
+    The same words on the work orders, in the report, the CLI and the app.
+    """
+    return (f"Expected prevented incidents per year (joint effect, overlaps combined): "
+            f"{effect.mean:.1f} (80 % interval {effect.lo:.1f} to {effect.hi:.1f})")
+
+
+def secondary_text(effect: Any) -> str:
+    """The sum over sites, labelled as the secondary figure it is."""
+    return (f"Sum over sites, overlapping sites counted twice (not the estimate): "
+            f"{effect.additive:.1f}")
+
+
+def _prevented_cell(rec: dict[str, Any]) -> str:
+    mean = float(rec["prevented_mean"])
+    if not np.isfinite(mean):
+        return "effect unknown"
+    return f"{mean:.2f} ({float(rec['prevented_lo']):.2f}-{float(rec['prevented_hi']):.2f})"
 
 
 # ==================================================================== writers
