@@ -574,6 +574,10 @@ def stage(analysis: Analysis, **options: Any) -> None:
         return
     meta = table.attrs["meta"]
     comp = meta["comparison"]
+    if public:  # scored on the true held-out incidents: coarsened (exact rates give the tallies)
+        table = table.copy()
+        table["value"] = _two_significant(table["value"].to_numpy(dtype=float))
+        table.attrs["meta"] = meta
     analysis.validation = table
     analysis.parameters["validation"] = _clean({
         "split_date": meta["split_date"], "test_end": meta["test_end"],
@@ -586,6 +590,15 @@ def stage(analysis: Analysis, **options: Any) -> None:
         + comp["verdict"])))
     if not public:  # a count baseline would publish the counts
         _fall_back_if_beaten(analysis, comp, options.get("treatable_share", TREATABLE_SHARE))
+
+
+def _two_significant(values: np.ndarray) -> np.ndarray:
+    """Values rounded to two significant digits (NaN and 0 kept)."""
+    out = values.copy()
+    ok = np.isfinite(values) & (values != 0)
+    digits = 1 - np.floor(np.log10(np.abs(values[ok]))).astype(int)
+    out[ok] = [round(float(v), int(d)) for v, d in zip(values[ok], digits, strict=True)]
+    return out
 
 
 def _fall_back_if_beaten(analysis: Analysis, comp: dict[str, Any], share: float) -> None:

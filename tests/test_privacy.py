@@ -694,3 +694,18 @@ def test_protected_counts_property(counts, k, epsilon):
     published = protect(np.array(counts), k, epsilon).text
     for value in published:
         assert value == f"<{k}" or int(value) == 0 or int(value) >= k
+
+
+def test_public_validation_is_coarsened_to_two_significant_digits(runs):
+    """Validation scores the true held-out incidents: exact rates would give the tallies."""
+    def digits_ok(v: float) -> bool:
+        if not np.isfinite(v) or v == 0:
+            return True
+        d = 1 - math.floor(math.log10(abs(v)))
+        return round(v, d) == v
+
+    internal = pd.read_csv(runs["internal"] / "validation.csv")["value"]
+    assert not all(digits_ok(v) for v in internal)  # control: internal keeps full precision
+    for mode in ("public", "public-dp"):
+        values = pd.read_csv(runs[mode] / "validation.csv")["value"]
+        assert len(values) > 5 and all(digits_ok(v) for v in values), mode
