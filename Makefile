@@ -19,12 +19,17 @@ install: $(VENV)/bin/python
 install-test: $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e ".[test]"
 
+# Debian packages: chromium for the browser tests; Pango for WeasyPrint's PDF work orders.
+DEBS := chromium fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 && dpkg -s libpangoft2-1.0-0 >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS) >/dev/null; }
 
+# Bound to localhost: a single-user run (staff, no sign-in). To serve others, see docs/deployment.md.
 app: install
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+	$(VENV)/bin/hotspot-env check-access --address localhost
+	$(VENV)/bin/streamlit run app.py --server.address localhost --server.port $(PORT)
 
 test: install-test chromium
 	$(PY) -m pytest

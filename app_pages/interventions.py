@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import altair as alt
-import pandas as pd
 import streamlit as st
-from streamlit_folium import st_folium
 
 from app_pages import common
-from hotspot_env import emptiness, mapview, scenarios
+
+# The page shell first: a cold first visit shows the title and the progress bar
+# while the analysis stack (scipy, geopandas, folium) is still being imported.
+common.page_shell("Interventions")
+
+import altair as alt
+import pandas as pd
+from streamlit_folium import st_folium
+
+from hotspot_env import emptiness, labels, mapview, printing, scenarios
 from hotspot_env.errors import HotspotEnvError
 
 privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)
-
-st.title("Interventions")
+common.require("interventions", "The interventions list and work orders are for crews and staff: "
+               "sign in (sidebar) to see them.")
 common.banner(analysis)
 st.caption("Environmental interventions ranked by expected prevented incidents per unit cost, "
            "within a budget. Effects come from published studies (data/evidence.csv) and costs "
@@ -35,7 +41,7 @@ if empty_reason:
     if audit is not None:
         st.subheader("Audit these places first")
         st.caption(emptiness.audit_caption(audit))
-        st.dataframe(audit, hide_index=True, use_container_width=True, key="iv_audit")
+        st.dataframe(audit, hide_index=True, width="stretch", key="iv_audit")
 
 weights_default = view.default_weights()
 budget_default = view.default_budget()
@@ -46,11 +52,10 @@ def ranked_list() -> None:
     """Controls and results re-run on their own: a slider does not rerun the page."""
     c1, c2 = st.columns([1, 2])
     with c1:
-        budget = st.number_input(
-            "Budget (USD per year)", min_value=0.0, value=float(budget_default),
-            step=float(max(1000.0, round(budget_default / 20, -3))), key="iv_budget",
-            format="%.0f", help="Money available per year: costs are annualised (capital / "
-                                "lifetime + maintenance).")
+        budget = common.money_input(
+            st, "Budget (USD per year)", float(budget_default), key="iv_budget",
+            help="Money available per year, e.g. 105,000: costs are annualised (capital / "
+                 "lifetime + maintenance).")
     with c2:
         cols = st.columns(len(weights_default))
         weights = {}
@@ -96,16 +101,23 @@ def ranked_list() -> None:
     shown = [c for c in ("rank", "selected", "type", "street", "cost", "cost_basis", "prevented",
                          "prevented_low", "prevented_high", "prevented_per_1000", "source",
                          "district", "reason", "evidence", "site_id") if c in portfolio.table]
-    st.dataframe(portfolio.table[shown], hide_index=True, use_container_width=True, height=320,
-                 key="iv_table", column_config={
-                     "cost": st.column_config.NumberColumn("cost (USD/yr)", format="%.0f"),
-                     "prevented": st.column_config.NumberColumn("prevented/yr", format="%.2f"),
-                     "prevented_low": st.column_config.NumberColumn("low", format="%.2f"),
-                     "prevented_high": st.column_config.NumberColumn("high", format="%.2f"),
-                     "prevented_per_1000": st.column_config.NumberColumn(
-                         "per USD 1,000", format="%.3f"),
-                     "street": "where"})
-    st.caption("Sort by any column by clicking its header. The CSV has every column.")
+    table = portfolio.table[shown].copy()
+    if "type" in table:  # people read labels; the CSV keeps the ids for machines
+        table["type"] = table["type"].map(labels.type_label)
+    config = {c: st.column_config.Column(labels.field_label(c)) for c in shown}
+    config.update({
+        "cost": st.column_config.NumberColumn(labels.field_label("cost"), format="localized"),
+        "prevented": st.column_config.NumberColumn(labels.field_label("prevented"),
+                                                   format="%.2f"),
+        "prevented_low": st.column_config.NumberColumn("Low (80 %)", format="%.2f"),
+        "prevented_high": st.column_config.NumberColumn("High (80 %)", format="%.2f"),
+        "prevented_per_1000": st.column_config.NumberColumn(
+            labels.field_label("prevented_per_1000"), format="%.3f"),
+        "reason": st.column_config.TextColumn(labels.field_label("reason"), width="large")})
+    st.dataframe(table, hide_index=True, width="stretch", height=320, key="iv_table",
+                 column_config={c: v for c, v in config.items() if c in shown})
+    st.caption("Sort by any column by clicking its header. The CSV has every column, with "
+               "type ids for machines.")
 
     left, right = st.columns([1.3, 1])
     with left:
@@ -119,46 +131,63 @@ def ranked_list() -> None:
         if {"prevented", "prevented_low", "prevented_high"} <= set(chosen.columns) and len(chosen):
             top = chosen.head(25).copy()
             top["site"] = top["rank"].astype(str) + " · " + top.get(
-                "type", pd.Series("", index=top.index)).astype(str)
+                "type", pd.Series("", index=top.index)).map(labels.type_label)
+            # every site named: no label dropped for overlap, one row per site
             base = alt.Chart(top).encode(y=alt.Y("site:N", sort=None, title=None,
-                                                 axis=alt.Axis(labelLimit=260)))
+                                                 axis=alt.Axis(labelLimit=300,
+                                                               labelOverlap=False)))
             chart = base.mark_rule(strokeWidth=2).encode(
                 x=alt.X("prevented_low:Q", title="prevented incidents (interval)"),
                 x2="prevented_high:Q") + base.mark_point(filled=True, size=60).encode(
                 x="prevented:Q", tooltip=["site", "prevented", "prevented_low",
                                           "prevented_high", "cost"])
             st.altair_chart(chart.properties(title="Impact intervals (chosen sites)",
-                                             height=max(160, 18 * len(top))),
-                            use_container_width=True)
+                                             height=alt.Step(22)),
+                            width="stretch")
         else:
             st.caption("Impact intervals appear when the engine gives low and high estimates.")
         by_type = portfolio.by_type()
+        if "type" in by_type.columns:
+            by_type = by_type.assign(type=by_type["type"].map(labels.type_label))
         if not by_type.empty and "cost" in by_type.columns:
             st.altair_chart(alt.Chart(by_type).mark_bar().encode(
                 x=alt.X("cost:Q", title="cost (USD per year)"),
                 y=alt.Y("type:N", title=None, axis=alt.Axis(labelLimit=260)),
                 tooltip=list(by_type.columns)).properties(
                     title="Where the money goes", height=alt.Step(30)),
-                use_container_width=True)
+                width="stretch")
 
     st.subheader("Downloads")
     files = scenarios.export_files(portfolio,
                                    simulated=bool(analysis.parameters.get("simulated")))
     d1, d2, d3, d4 = st.columns(4)
-    d1.download_button("Ranked list (CSV)", files["csv"], file_name="interventions.csv",
-                       mime="text/csv", key="dl_csv")
-    d2.download_button("Sites (GeoJSON)", files["geojson"], file_name="interventions.geojson",
-                       mime="application/geo+json", key="dl_geojson")
+    common.download(d1, "Ranked list (CSV)", files["csv"], "interventions.csv", "text/csv",
+                    "dl_csv", privacy, analysis)
+    common.download(d2, "Sites (GeoJSON)", files["geojson"], "interventions.geojson",
+                    "application/geo+json", "dl_geojson", privacy, analysis)
     if "gpkg" in files:
-        d3.download_button("Sites (GeoPackage)", files["gpkg"], file_name="interventions.gpkg",
-                           mime="application/geopackage+sqlite3", key="dl_gpkg")
+        common.download(d3, "Sites (GeoPackage)", files["gpkg"], "interventions.gpkg",
+                        "application/geopackage+sqlite3", "dl_gpkg", privacy, analysis)
     else:
         d3.caption("No site with a location: no GeoPackage.")
     key = ("work_orders", round(budget, 2), tuple(sorted(weights.items())))
     sheet = st.session_state.get("work_orders")
     if sheet is not None and sheet[0] == key:
-        d4.download_button("Work orders (printable HTML)", sheet[1], file_name="work_orders.html",
-                           mime="text/html", key="dl_wo")
+        common.download(d4, "Work orders (printable HTML)", sheet[1], "work_orders.html",
+                        "text/html", "dl_wo", privacy, analysis)
+        paper = d4.radio("Paper", list(printing.PAPER), horizontal=True, key="iv_paper",
+                         help="One district per page, its map above its table; landscape.")
+        printed = st.session_state.get("work_orders_pdf")
+        if printed is not None and printed[0] == (key, paper):
+            common.download(d4, f"Work orders (PDF, {paper})", printed[1],
+                            f"work_orders_{paper.lower()}.pdf", "application/pdf", "dl_wo_pdf",
+                            privacy, analysis)
+        elif d4.button(f"Prepare the PDF ({paper})", key="iv_prepare_pdf",
+                       help="Lays the sheet out for printing; up to a minute for many sites."):
+            with st.spinner("Laying out the work orders for printing…"):
+                st.session_state["work_orders_pdf"] = ((key, paper),
+                                                       printing.pdf(sheet[1], paper))
+            st.rerun(scope="fragment")
     elif d4.button("Prepare printable work orders", key="iv_prepare_wo",
                    help="A printable sheet per district with a map; takes a little while."):
         with st.spinner("Drawing the work-order sheet…"):

@@ -34,6 +34,13 @@ def _evaluate(key: str, _analysis: Any, orders_csv: bytes) -> Any:
         return evaluate_analysis(_analysis, read_orders(path))
 
 
+def _audit_upload() -> None:
+    """Record an uploaded ledger (its hash) in the audit log, once per file chosen."""
+    upload = st.session_state.get("results_orders")
+    if upload is not None:
+        common.audit("upload", "done_orders", data=upload.getvalue())
+
+
 def show_results(analysis: Any) -> None:
     """Draw the Results section for ``analysis``."""
     from hotspot_env.performance import performance_html, published_table, verdict
@@ -42,7 +49,10 @@ def show_results(analysis: Any) -> None:
     st.markdown("Mark work orders done (a CSV with `intervention_id` and `done_date`, e.g. the "
                 "work-order table with a filled-in date) to compare the changed places with "
                 "similar places that were not changed, before and after the work.")
-    upload = st.file_uploader("Completed work orders (CSV)", type=["csv"], key="results_orders")
+    upload = None
+    if common.can("upload"):
+        upload = st.file_uploader("Completed work orders (CSV)", type=["csv"],
+                                  key="results_orders", on_change=_audit_upload)
     orders = upload.getvalue() if upload is not None else None
     if orders is None and analysis.parameters.get("simulated"):
         if st.checkbox("Use a SIMULATED set of completed work orders (demo)", value=True,
@@ -55,7 +65,8 @@ def show_results(analysis: Any) -> None:
     if orders is None:
         st.info("No completed work orders yet.")
         return
-    public = st.toggle("Public view (counts below 5 hidden)", value=True, key="results_public")
+    public = (st.toggle("Public view (counts below 5 hidden)", value=True, key="results_public")
+              if common.can("internal_mode") else True)
     privacy = "public" if public else "internal"
     key = common.dataset_key(privacy) + hashlib.sha256(orders).hexdigest()
     try:
@@ -65,7 +76,7 @@ def show_results(analysis: Any) -> None:
         return
     table = published_table(evaluation.table, privacy)
     st.dataframe(table[list(SHOWN)].rename(columns=SHOWN), hide_index=True,
-                 use_container_width=True, key="results_table")
+                 width="stretch", key="results_table")
     for rec in table.itertuples():
         st.markdown(f"- **{common.md_escape(rec.type.replace('_', ' '))}**: "
                     f"{common.md_escape(verdict(rec))}")
@@ -73,9 +84,9 @@ def show_results(analysis: Any) -> None:
         st.warning(message)
     from hotspot_env.ledger import ledger_csv
 
-    st.download_button("Download the done-ledger (CSV)", ledger_csv(evaluation.ledger),
-                       file_name="interventions_done.csv", mime="text/csv", key="dl_ledger")
-    st.download_button("Download the performance report (HTML)",
-                       performance_html(evaluation, privacy,
-                                        simulated=bool(analysis.parameters.get("simulated"))),
-                       file_name="performance.html", mime="text/html", key="dl_performance")
+    common.download(st, "Download the done-ledger (CSV)", ledger_csv(evaluation.ledger),
+                    "interventions_done.csv", "text/csv", "dl_ledger", privacy, analysis)
+    common.download(st, "Download the performance report (HTML)",
+                    performance_html(evaluation, privacy,
+                                     simulated=bool(analysis.parameters.get("simulated"))),
+                    "performance.html", "text/html", "dl_performance", privacy, analysis)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import streamlit as st
+
+from app_pages import common
+
+# The page shell first: a cold first visit shows the title and the progress bar
+# while the analysis stack (scipy, geopandas, folium) is still being imported.
+common.page_shell("Transparency")
+
 import json
 
 import altair as alt
 import pandas as pd
-import streamlit as st
 
-from app_pages import common, results
-from hotspot_env import modelcard, places, redress
+from app_pages import results
+from hotspot_env import labels, modelcard, places, redress
 from hotspot_env.errors import HotspotEnvError
 
 privacy = common.privacy_mode()
@@ -24,7 +31,17 @@ def _card(key: str, _analysis) -> dict:
 
 card = _card(common.dataset_key(privacy), analysis)
 
-st.title("Transparency")
+
+def _readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Plain-word column and parameter names; ids stay in the manifest."""
+    frame = frame.copy()
+    if "parameter" in frame:
+        frame["parameter"] = frame["parameter"].map(labels.parameter_label)
+    if "method" in frame:
+        frame["method"] = frame["method"].map(labels.method_label)
+    frame.columns = [labels.field_label(c) for c in frame.columns]
+    return frame.set_index(frame.columns[0])
+
 common.banner(analysis)
 st.caption(f"Model card of {common.dataset_label(analysis)}.")
 
@@ -33,7 +50,8 @@ for line in card["intents"]:
     st.markdown(f"- {line}")
 
 st.header("Data sources")
-st.dataframe(card["data_sources"], hide_index=True, use_container_width=True)
+# HTML tables (not data grids): long rules and sha256 texts wrap instead of being cut.
+st.table(_readable(card["data_sources"]))
 counts = card["counts"]
 st.markdown(
     f"Incidents read {counts.get('incidents_read', 0):,}; used {counts.get('incidents_used', 0):,}"
@@ -43,9 +61,9 @@ st.markdown(
     f"{counts.get('incidents_outside_area', 0):,}).")
 
 st.header("Every automatic choice")
-st.dataframe(card["choices"], hide_index=True, use_container_width=True)
+st.table(_readable(card["choices"]))
 with st.expander("Every parameter used"):
-    st.dataframe(card["parameters"], hide_index=True, use_container_width=True)
+    st.table(_readable(card["parameters"]))
 
 st.header("Validation")
 validation = card["validation"]
@@ -66,14 +84,14 @@ else:
             st.markdown(common.md_escape(str(row["default"]), 600))
     v1, v2 = st.columns(2)
     for col, metric, title in ((v1, "pei", "Predictive efficiency (1 = the best possible)"),
-                               (v2, "pai", "Predictive accuracy index (1 = chance)")):
+                               (v2, "pai", "Prediction accuracy index (PAI; 1 = chance)")):
         if metric in validation:
             col.altair_chart(alt.Chart(validation[metric]).mark_bar().encode(
                 y=alt.Y("method:N", title=None, sort=None),
                 x=alt.X("value:Q", title=metric.upper()),
                 yOffset="area_pct:N", color=alt.Color("area_pct:N", title="% of area"),
                 tooltip=["method", "area_pct", alt.Tooltip("value:Q", format=".3f")]
-            ).properties(title=title, height=300), use_container_width=True)
+            ).properties(title=title, height=300), width="stretch")
     v1, v2 = st.columns(2)
     if "calibration" in validation:
         cal = validation["calibration"]
@@ -84,9 +102,18 @@ else:
             x=alt.X("predicted:Q", title="predicted incidents (decile of cells)"),
             y=alt.Y("observed:Q", title="observed incidents"), color="method:N",
             tooltip=["method", "decile", "predicted", "observed"])).properties(
-            title="Calibration", height=260), use_container_width=True)
+            title="Calibration", height=260), width="stretch")
     if "errors" in validation:
-        v2.dataframe(validation["errors"], hide_index=True, use_container_width=True)
+        errors = validation["errors"]
+        v2.dataframe(
+            errors.assign(method=errors["method"].map(labels.method_label)), hide_index=True,
+            width="stretch", column_config={
+                c: st.column_config.NumberColumn(
+                    labels.field_label(c), format="%.3f",
+                    help=labels.glossary("Poisson deviance") if c == "poisson_deviance" else
+                    labels.glossary("RMSE") if c in ("rmse", "mse") else None)
+                for c in errors.columns if c != "method"} | {
+                "method": st.column_config.TextColumn(labels.field_label("method"))})
 
 st.header("Known limits")
 for line in card["limits"]:
@@ -106,8 +133,8 @@ st.header("Run manifest")
 manifest = common.manifest_text(analysis)
 with st.expander("Show the manifest (JSON)"):
     st.json(json.loads(manifest), expanded=1)
-st.download_button("Download manifest.json", manifest, file_name="manifest.json",
-                   mime="application/json", key="dl_manifest")
+common.download(st, "Download manifest.json", manifest, "manifest.json", "application/json",
+                "dl_manifest", privacy, analysis)
 
 st.header("This looks wrong")
 st.markdown("Anyone can flag a place where the result looks wrong. Flags stay in this browser "
@@ -138,13 +165,30 @@ with st.form("flag_form", clear_on_submit=True):
             flags.append(redress.make_flag(flags, kind=kind, reason=reason, cell_id=cell_id,
                                            centre=centre, place=place,
                                            run_id=common.run_id(analysis)))
+            common.audit("flag", f"flag-{flags[-1].flag_id}", analysis=analysis)
             st.success(f"Thank you: flag {len(flags)} recorded for review.")
         except HotspotEnvError as exc:
             st.error(common.md_escape(str(exc), 600))
 
 if flags:
-    st.dataframe(redress.flags_frame(flags), hide_index=True, use_container_width=True,
+    st.dataframe(redress.flags_frame(flags), hide_index=True, width="stretch",
                  key="flags_table")
-st.download_button(f"Download flags for review (CSV, {len(flags)})", redress.flags_csv(flags),
-                   file_name="flags.csv", mime="text/csv", key="dl_flags",
-                   disabled=not flags)
+common.download(st, f"Download flags for review (CSV, {len(flags)})", redress.flags_csv(flags),
+                "flags.csv", "text/csv", "dl_flags", "public", analysis, disabled=not flags)
+
+if common.can("audit_log"):
+    st.header("Audit log")
+    log = common.audit_log()
+    entries = log.entries()
+    st.caption(f"{len(entries):,} entries in {common.md_escape(str(log.path), 300)}: every "
+               "export, upload, privacy-mode change, proposal, flag and sign-in (time, role, "
+               "user, action, manifest and file hashes; never incident data).")
+    if entries:
+        st.dataframe(pd.DataFrame(entries[-500:][::-1]), hide_index=True,
+                     width="stretch", key="audit_table")
+    a1, a2 = st.columns(2)
+    common.download(a1, "Audit log (CSV)", log.export_csv(entries), "audit_log.csv", "text/csv",
+                    "dl_audit_csv", needs="audit_log", disabled=not entries)
+    common.download(a2, "Audit log (JSON lines)", log.export_jsonl(), "audit_log.jsonl",
+                    "application/jsonl", "dl_audit_jsonl", needs="audit_log",
+                    disabled=not entries)

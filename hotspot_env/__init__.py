@@ -6,22 +6,36 @@ environmental interventions by expected prevented incidents per unit cost.
 Places, never people: every output is aggregated to cells or street segments.
 """
 
-from hotspot_env.analysis import Analysis, analyze
-from hotspot_env.choices import Choice
-from hotspot_env.density import choose_bandwidth, count_incidents, kde
-from hotspot_env.errors import (
-    GridTooLargeError,
-    HotspotEnvError,
-    InputError,
-    NoIncidentsError,
-    OutputError,
-)
-from hotspot_env.export import write_outputs
-from hotspot_env.grid import Grid, choose_cell_size, choose_crs
-from hotspot_env.hotspots import GiStar, gi_star
-from hotspot_env.io import Incidents, read_incidents, read_layers
-from hotspot_env.osm import read_osm
-from hotspot_env.pipeline import run
+from typing import Any
+
+# Public names and the module each lives in. They are imported on first use
+# (PEP 562), so ``import hotspot_env.errors`` (the app's first page, the CLI's
+# ``--help``) does not load scipy, geopandas and rasterio first.
+_LAZY: dict[str, str] = {
+    "Analysis": "analysis", "analyze": "analysis", "Choice": "choices",
+    "choose_bandwidth": "density", "count_incidents": "density", "kde": "density",
+    "GridTooLargeError": "errors", "HotspotEnvError": "errors", "InputError": "errors",
+    "NoIncidentsError": "errors", "OutputError": "errors", "write_outputs": "export",
+    "Grid": "grid", "choose_cell_size": "grid", "choose_crs": "grid", "GiStar": "hotspots",
+    "gi_star": "hotspots", "Incidents": "io", "read_incidents": "io", "read_layers": "io",
+    "read_osm": "osm", "run": "pipeline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hotspot_env' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"hotspot_env.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

@@ -29,6 +29,7 @@ from hotspot_env.errors import InputError, NoIncidentsError
 from hotspot_env.grid import Grid, choose_cell_size, choose_crs
 from hotspot_env.hotspots import gi_star
 from hotspot_env.io import Incidents, incidents_from_frame, read_incidents, read_layers
+from hotspot_env.land import check_frame_on_land
 from hotspot_env.osm import file_sha256, place_osm, read_osm
 from hotspot_env.privacy import Budget, Kind, Protection, check_epsilon, min_cell_size
 from hotspot_env.profiles import record_period
@@ -245,6 +246,11 @@ def analyze(
         raise InputError(f"--cell-size must be a positive number of metres, got {cell_size!r}")
     if bandwidth is not None and not _positive(bandwidth):
         raise InputError(f"--bandwidth must be a positive number of metres, got {bandwidth!r}")
+    if bandwidth is not None and not (
+            settings.min_bandwidth_m <= bandwidth <= settings.max_bandwidth_m):
+        raise InputError(
+            f"--bandwidth {bandwidth:g} m is out of bounds: it must be between "
+            f"{settings.min_bandwidth_m:g} and {settings.max_bandwidth_m:,.0f} m")
     if dp_seed is not None:
         raise InputError("--dp-seed is not supported: the noise comes from OpenDP's secure "
                          "sampler, which cannot be seeded (a leaked seed removes the noise); "
@@ -262,6 +268,9 @@ def analyze(
     else:
         data = read_incidents(incidents, crs=crs, x=x, y=y, timezone=timezone)
     choices = list(data.choices)
+    at_sea = check_frame_on_land(data.frame, os.path.basename(data.path or "incidents"))
+    if at_sea is not None:
+        choices.append(at_sea)
     inputs = [{"path": os.path.basename(data.path), "sha256": data.sha256}] if data.path else []
 
     osm_layers = None

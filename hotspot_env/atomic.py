@@ -13,7 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from hotspot_env.errors import OutputError
@@ -22,13 +22,24 @@ from hotspot_env.errors import OutputError
 STAGING_PREFIX = ".hotspot_env-partial-"
 
 
-def check_output_folder(folder: str | os.PathLike[str]) -> Path:
+def check_output_folder(folder: str | os.PathLike[str],
+                        inputs: Iterable[object] = ()) -> Path:
     """Fail early if ``folder`` cannot become an output folder; create nothing.
 
     Called before an analysis starts so a bad ``--out`` is reported at once
     rather than after minutes of work.
+
+    Parameters
+    ----------
+    folder : path
+        The ``--out`` folder.
+    inputs : iterable of path or None
+        Input files and folders of the run (``None`` and in-memory objects are
+        skipped): ``folder`` may hold none of them, since an output named like
+        an input would overwrite it.
     """
     folder = Path(folder)
+    check_inputs_outside(folder, inputs)
     if folder.exists():
         if not folder.is_dir():
             raise OutputError(f"output path {folder} is a file: pass a folder for --out")
@@ -45,6 +56,19 @@ def check_output_folder(folder: str | os.PathLike[str]) -> Path:
         raise OutputError(f"cannot create output folder {folder}: {parent} is not writable; "
                           "choose another --out")
     return folder
+
+
+def check_inputs_outside(folder: str | os.PathLike[str], inputs: Iterable[object]) -> None:
+    """Refuse an output ``folder`` that is, or contains, one of ``inputs``."""
+    out = Path(folder).resolve()
+    for item in inputs:
+        if not isinstance(item, str | os.PathLike):
+            continue
+        path = Path(item).resolve()
+        if path == out or out in path.parents:
+            what = "is the input folder" if path == out else f"holds the input {path.name}"
+            raise OutputError(f"--out {folder} {what}: outputs could overwrite it; choose "
+                              "another --out (a new, empty folder)")
 
 
 def prepare_folder(folder: str | os.PathLike[str]) -> Path:

@@ -12,14 +12,51 @@ import functools
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError  # typer vendors click since 0.22
+from typer.core import TyperGroup
 
 from hotspot_env.errors import HotspotEnvError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+
+class _OneLineErrors(TyperGroup):
+    """The command group, with click's usage errors shortened to one ``error:`` line.
+
+    Typer prints a framed usage box for a value it cannot parse (``--cell-size
+    ten``, a bad ``HOTSPOT_ENV_DP_SEED``); every other refusal of the tool is one
+    line on stderr and exit status 2, so these are too.
+    """
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as exc:  # a bare command: show its help as before
+            exc.show()
+            code = exc.exit_code
+        except typer.TyperException as exc:  # click's usage errors
+            command = (f"hotspot-env {exc.ctx.info_name} --help"
+                       if getattr(exc, "ctx", None) is not None and exc.ctx.parent is not None
+                       else "hotspot-env --help")
+            try:
+                _error(f"{exc.format_message().rstrip('.')}: check the command line "
+                       f"(see {command})")
+            except typer.Exit as stop:
+                code = stop.exit_code
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            code = 1
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True,
                   help="Prevent crime hot spots through environmental design.")
 
 
@@ -85,7 +122,7 @@ TreatableShare = Annotated[float, typer.Option(
     help="Share of the area crews can treat (0-1): the forecast is chosen by how many "
          "incidents its top cells of this share catch (PEI).")]
 DpSeed = Annotated[int | None, typer.Option(
-    envvar="HOTSPOT_ENV_DP_SEED", show_default=False,
+    envvar="HOTSPOT_ENV_DP_SEED", show_default=False, min=0,
     help="Not supported: the --dp-epsilon noise comes from OpenDP's secure sampler, which "
          "cannot be seeded.")]
 
@@ -144,7 +181,7 @@ def analyze(
     from hotspot_env.pipeline import run
 
     _setup_logging(quiet)
-    check_output_folder(out)  # before the analysis, not after minutes of work
+    check_output_folder(out, (incidents, osm, layers))  # before the analysis, not after
     start = time.perf_counter()
     analysis = run(incidents, out=out, osm=osm, layers=layers, place=place, bbox=bbox,
                    walk_audit=walk_audit,
@@ -176,11 +213,13 @@ def validate(
     quiet: Quiet = False,
 ) -> None:
     """Fit on an earlier period, predict the next: the forecast against every baseline -> OUT."""
+    from hotspot_env.atomic import check_output_folder
     from hotspot_env.pipeline import run
     from hotspot_env.validation import LABELS, summary
     from hotspot_env.validation import validate as run_validation
 
     _setup_logging(quiet)
+    check_output_folder(out, (incidents, osm, layers))
     start = time.perf_counter()
     # the stages validation reads (factors and risk terrain for its RTM methods, the forecast);
     # validate() scores them itself, so the pipeline's own validation stage is not run
@@ -208,7 +247,7 @@ def validate(
 @app.command()
 @_friendly
 def synth(
-    seed: Annotated[int, typer.Option(help="Random seed.")],
+    seed: Annotated[int, typer.Option(min=0, help="Random seed (0 or more).")],
     out: Annotated[Path, typer.Option(help="Output folder.")],
     scale: Annotated[str, typer.Option(help="quick, city or metro.")] = "quick",
     treated: Annotated[bool, typer.Option(
@@ -256,19 +295,26 @@ def trends(
     from hotspot_env import trends as time_trends
     from hotspot_env.analysis import analyze as run_analysis
     from hotspot_env.atomic import check_output_folder
+    from hotspot_env.demand import check_horizon
     from hotspot_env.errors import InputError
     from hotspot_env.io import read_incidents
     from hotspot_env.profiles import record_period
 
     _setup_logging(quiet)
-    check_output_folder(out)
+    check_horizon(horizon_weeks)  # every size the user sets is checked before any work
+    if time_step is not None:
+        time_trends.check_time_steps(None, time_step)
+    check_output_folder(out, (incidents, osm))
     start = time.perf_counter()
     data = read_incidents(incidents, crs=crs, timezone=timezone)
     if not data.has_dates:
         raise InputError(f"{incidents.name} has no dates: {time_trends.TRENDS_MESSAGE}")
+    period = record_period(data.frame, timezone)
+    if time_step is not None:  # before the analysis: the span alone decides
+        time_trends.check_time_steps(period, time_step)
     analysis = run_analysis(data, osm=osm, bbox=bbox, crs=crs, timezone=timezone,
                             cell_size=cell_size, privacy=privacy)
-    time_trends.stage(analysis, period=record_period(data.frame, timezone), timezone=timezone,
+    time_trends.stage(analysis, period=period, timezone=timezone,
                       time_step=time_step, horizon_weeks=horizon_weeks)
     written = time_trends.write_trends(analysis, out)
     info = analysis.trends
@@ -332,9 +378,11 @@ def rank(
     quiet: Quiet = False,
 ) -> None:
     """Re-rank interventions under a budget and weights, without recomputing the analysis."""
+    from hotspot_env.atomic import check_output_folder
     from hotspot_env.interventions import rank_folder
 
     _setup_logging(quiet)
+    check_output_folder(out, (analysis, proposals))
     start = time.perf_counter()
     result, ranking, written = rank_folder(analysis, out, budget, weights, proposals,
                                            time_limit=time_limit)
@@ -361,6 +409,36 @@ def rank(
             flagged["district"].astype(str)))
     typer.echo(f"outputs written to {out}")
     typer.echo(f"done in {time.perf_counter() - start:.1f} s")
+
+
+@app.command("hash-password")
+@_friendly
+def hash_password_command() -> None:
+    """Print an argon2id hash of a password (asked twice, never echoed) for access.toml."""
+    from hotspot_env.access import hash_password
+
+    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    typer.echo(hash_password(password))
+
+
+@app.command("check-access")
+@_friendly
+def check_access(
+    address: Annotated[str, typer.Option(
+        help="The address Streamlit will bind to (server.address).")] = "localhost",
+    app_dir: Annotated[Path, typer.Option(
+        help="The folder holding app.py and .streamlit/.")] = Path("."),
+) -> None:
+    """Check the sign-in configuration before serving, and say who will get which role."""
+    from hotspot_env import access
+
+    config = access.startup_check(app_dir, auth=access.read_secrets_auth(app_dir))
+    decided = access.decide_access(config, address)
+    if config is not None:
+        typer.echo(f"sign-in: {config.sign_in} ({config.source}); visitors not signed in: "
+                   "public mode only")
+    else:
+        typer.echo(f"access: {decided.role} for everyone: {decided.message}")
 
 
 @app.command()

@@ -41,6 +41,7 @@ Back-test
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -278,6 +279,29 @@ def top_categories(
     return out
 
 
+def check_horizon(horizon: object) -> int:
+    """The forecast horizon in weeks, refused unless a whole number in 1..ceiling.
+
+    The ceiling is :data:`settings.max_horizon_weeks`; the CLI calls this
+    before reading any file.
+
+    Raises
+    ------
+    InputError
+        Naming ``--horizon-weeks``.
+    """
+    from hotspot_env import settings
+    from hotspot_env.errors import InputError
+
+    if isinstance(horizon, bool) or not isinstance(horizon, numbers.Integral) or horizon < 1:
+        raise InputError(f"--horizon-weeks must be a whole number of weeks >= 1, got {horizon!r}")
+    if horizon > settings.max_horizon_weeks:
+        raise InputError(f"--horizon-weeks {horizon:,} is above the limit of "
+                         f"{settings.max_horizon_weeks} weeks: use a shorter horizon (a demand "
+                         "forecast is only informative a few months ahead)")
+    return int(horizon)
+
+
 def demand_forecast(
     cal: Any, district: np.ndarray, ids: list[str], categories: Any,
     horizon: int = HORIZON_WEEKS, privacy: str = "internal", k: int | None = None,
@@ -309,10 +333,7 @@ def demand_forecast(
     """
     from hotspot_env import settings
 
-    if not (isinstance(horizon, int) and horizon >= 1):
-        from hotspot_env.errors import InputError
-
-        raise InputError(f"forecast horizon must be a whole number of weeks >= 1, got {horizon!r}")
+    check_horizon(horizon)
     if np.isnat(cal.period[0]):
         return DemandResult(None, None, None, "no dated incidents: no demand forecast")
     starts, counts = weekly_counts(cal.date, district, len(ids), cal.period)

@@ -51,3 +51,36 @@ def run_demo(out: str | os.PathLike[str] | None = None, privacy: str = "internal
     kwargs.setdefault("timezone", DEMO_TIMEZONE)
     return run(demo_incidents_path(), osm=demo_osm_path(), out=out, privacy=privacy,
                simulated=True, **kwargs)
+
+
+def demo_input_files() -> list[Path]:
+    """Every file the demo analysis reads: incidents, OSM, evidence and cost tables."""
+    data = sorted(p for p in Path(settings.data_folder).glob("*") if p.is_file())
+    return [demo_incidents_path(), demo_osm_path(), *data]
+
+
+def cached_demo(privacy: str = "internal", folder: Path | None = None):
+    """The demo analysis, from the disk cache when this code already ran it.
+
+    The first call in a fresh installation runs :func:`run_demo` (seconds) and
+    keeps the result in the user's cache folder; later processes load it
+    (well under a second). See :mod:`hotspot_env.analysis_cache` for the key.
+
+    Parameters
+    ----------
+    privacy : {"internal", "public"}
+        Privacy mode of the analysis.
+    folder : Path, optional
+        Cache folder (default :func:`hotspot_env.analysis_cache.cache_folder`).
+
+    Returns
+    -------
+    Analysis, bool
+        The analysis and whether it was loaded from the cache.
+    """
+    from hotspot_env import analysis_cache
+
+    options = {"privacy": privacy, "timezone": DEMO_TIMEZONE, "simulated": True,
+               "seed": DEMO_SEED, "n": DEMO_N_INCIDENTS}
+    key = analysis_cache.cache_key(demo_input_files(), options)
+    return analysis_cache.cached(key, lambda: run_demo(privacy=privacy), folder)

@@ -21,6 +21,7 @@ from hotspot_env import settings
 from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
+from hotspot_env.jit import njit
 
 #: Kernels available, with the constant that makes each integrate to one in 2D
 #: for a kernel of radius ``h``: K(d) = c / h^2 * profile(d^2 / h^2) for d < h.
@@ -153,7 +154,7 @@ def kde(
 _BAND_ROWS = 8
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@njit(nogil=True, parallel=True)
 def _kernel_sum(x, y, w, out, x0, ytop, cs, h, power):  # pragma: no cover - compiled
     """Add every point's kernel to the cells within ``h`` of it (in place).
 

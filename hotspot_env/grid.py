@@ -47,14 +47,47 @@ def choose_crs(geodata: gpd.GeoDataFrame | gpd.GeoSeries) -> tuple[CRS, Choice]:
     if geodata.crs is None:
         raise InputError("data has no CRS: pass --crs (e.g. EPSG:4326 for longitude/latitude)")
     crs = CRS.from_user_input(geodata.crs)
+    distortion = None
     if crs.is_projected and crs.axis_info[0].unit_name in ("metre", "meter"):
-        return crs, announce(
-            Choice("crs", crs.to_string(), "the input is already projected in metres")
-        )
+        distortion = scale_distortion(crs, geodata)
+        if distortion <= MAX_SCALE_DISTORTION:
+            return crs, announce(
+                Choice("crs", crs.to_string(), "the input is already projected in metres")
+            )
     utm = geodata.estimate_utm_crs()
-    return utm, announce(
-        Choice("crs", utm.to_string(), "UTM zone containing the centre of the study area")
-    )
+    rule = "UTM zone containing the centre of the study area"
+    if distortion is not None:  # e.g. Web Mercator: metres on paper, not on the ground
+        rule += (f" (the input's {crs.to_string()} stretches distances by {distortion:.0%} "
+                 "here, so its metres are not ground metres)")
+    return utm, announce(Choice("crs", utm.to_string(), rule))
+
+
+#: Largest scale error (relative) of an input's projected CRS at the study area
+#: for it to be gridded as is: UTM's is at most 0.1 % within its zone, national
+#: grids' a few tenths of a percent; Web Mercator's is 9 % at São Paulo, 100 % at 60° N.
+MAX_SCALE_DISTORTION = 0.01
+
+
+def scale_distortion(crs: CRS, geodata: gpd.GeoDataFrame | gpd.GeoSeries) -> float:
+    """Relative scale error of projected ``crs`` at the centre of ``geodata``.
+
+    The larger of the meridional and parallel scale factors' deviations from 1
+    (pyproj's ``Proj.get_factors``): 0 for a true-distance projection, 0.09
+    for Web Mercator at latitude 23.5 degrees.
+    """
+    from pyproj import Proj
+
+    minx, miny, maxx, maxy = geodata.total_bounds
+    centre = gpd.GeoSeries([shapely.Point((minx + maxx) / 2, (miny + maxy) / 2)], crs=crs)
+    lonlat = centre.to_crs(4326).iloc[0]
+    try:
+        factors = Proj(crs).get_factors(lonlat.x, lonlat.y)
+    except Exception:  # noqa: BLE001 - a CRS pyproj cannot differentiate: do not trust it
+        return math.inf
+    scales = (factors.meridional_scale, factors.parallel_scale)
+    if not all(math.isfinite(v) for v in scales):
+        return math.inf
+    return float(max(abs(v - 1) for v in scales))
 
 
 def choose_cell_size(bounds: tuple[float, float, float, float]) -> tuple[float, Choice]:
@@ -155,6 +188,15 @@ class Grid:
             raise InputError("the study area is empty: check --bbox/--osm/--place")
         max_cells = settings.max_cells if max_cells is None else max_cells
         minx, miny, maxx, maxy = area.bounds
+        # Estimate in floats first: a tiny cell size (1e-310 m) overflows the
+        # integer arithmetic below, and the answer is the same refusal.
+        estimate = ((maxx - minx) / cell_size + 2) * ((maxy - miny) / cell_size + 2)
+        if not math.isfinite(estimate) or estimate > 4 * max_cells + 16:
+            raise GridTooLargeError(
+                f"a {cell_size:g} m grid over this area needs "
+                + (f"about {estimate:,.0f}" if math.isfinite(estimate) else "countless")
+                + f" cells, more than the limit of {max_cells:,}: use a larger --cell-size or a "
+                "smaller study area")
         x0 = math.floor(minx / cell_size) * cell_size
         y0 = math.floor(miny / cell_size) * cell_size
         n_cols = max(1, math.ceil((maxx - x0) / cell_size))

@@ -25,6 +25,7 @@ import csv
 import io as _io
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +71,17 @@ MAX_PARQUET_ROWS = 2_000_000
 MAX_LAYER_BYTES = 200 * 1024**2
 MAX_FEATURE_VERTICES = 100_000
 MAX_LAYER_VERTICES = 5_000_000
+
+#: Bad-row policy: rows whose coordinates are missing, unreadable or outside
+#: longitude/latitude ranges are dropped and counted (``rows_without_coordinates``);
+#: when more than this share of the rows with numbers is out of range, the file
+#: is refused, since the CRS is then wrong rather than a few rows.
+MAX_OUT_OF_RANGE_SHARE = 0.5
+
+#: Dates outside these bounds are placeholders (0001-01-01, 9999-12-31, 2999...)
+#: rather than records: they are treated as unknown and counted.
+EARLIEST_DATE = pd.Timestamp("1900-01-01", tz="UTC")
+LATEST_DATE = pd.Timestamp("2100-01-01", tz="UTC")
 
 _NOT_POINTS = ("Polygon", "MultiPolygon", "LineString", "MultiLineString", "GeometryCollection",
                "LinearRing")
@@ -148,6 +160,9 @@ def read_incidents(
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path} is a folder: pass the incidents file itself")
+    if path.exists() and not path.is_file():
+        raise InputError(f"{path} is not a regular file (a device or a pipe?): pass the "
+                         "incidents file itself")
     if not path.is_file():
         raise InputError(f"incidents file {path} does not exist: check the path")
     size = path.stat().st_size
@@ -159,11 +174,18 @@ def read_incidents(
     choices: list[Choice] = []
     if suffix in (".csv", ".txt", ".tsv"):
         frame, n_read, n_invalid = _read_csv_points(path, crs, x, y, choices)
+        _check_row_count(n_read, path.name)
     elif suffix in VECTOR_SUFFIXES or suffix in PARQUET_SUFFIXES:
-        _quick_geometry_check(path)
-        frame = _read_vector(path)
+        layer = _incident_layer(path, choices)
+        _quick_geometry_check(path, layer)
+        frame = _read_vector(path, layer, choices)
         n_read = len(frame)
+        _check_row_count(n_read, path.name)
         frame, n_invalid = _points_only(frame, path.name)
+        if n_invalid:
+            choices.append(announce(Choice(
+                "features_without_geometry", n_invalid,
+                f"features of {path.name} with an empty or unreadable geometry were dropped")))
         frame, n_bad = _in_range(frame, path.name, choices)
         n_invalid += n_bad
     else:
@@ -343,7 +365,7 @@ def _read_csv_points(
         )
     if crs_obj.is_geographic:
         bad = valid & ((np.abs(xs) > 180) | (np.abs(ys) > 90))
-        if bad.all() or bad[valid].mean() > 0.5:
+        if bad.all() or bad[valid].mean() > MAX_OUT_OF_RANGE_SHARE:
             raise InputError(
                 f"{path.name}: coordinates are outside longitude/latitude ranges: if they are "
                 "projected, pass --crs (e.g. --crs EPSG:31983)"
@@ -413,7 +435,7 @@ def _resolve_crs(crs, x_col, xs, ys, file, choices) -> CRS:
             return CRS.from_user_input(crs)
         except CRSError as exc:
             raise InputError(f"unknown CRS {crs!r}: use an EPSG code such as EPSG:4326") from exc
-    looks_geographic = (np.abs(xs).max() <= 180) and (np.abs(ys).max() <= 90)
+    looks_geographic = _share_in_degree_ranges(xs, ys) > 1 - MAX_OUT_OF_RANGE_SHARE
     if x_col.lower() in ("x", "easting") and not looks_geographic:
         raise InputError(
             f"{file}: x/y coordinates look projected but no CRS was given: pass --crs "
@@ -430,7 +452,51 @@ def _resolve_crs(crs, x_col, xs, ys, file, choices) -> CRS:
 
 
 # -------------------------------------------------------------- vectors
-def _read_vector(path: Path) -> gpd.GeoDataFrame:
+def _incident_layer(path: Path, choices: list[Choice]) -> str | None:
+    """The point layer of a GeoPackage that holds several layers (announced), else None.
+
+    GDAL would read the first layer only, which may be the study area's
+    polygons while the incidents sit in the second.
+    """
+    if path.suffix.lower() != ".gpkg":
+        return None
+    import pyogrio
+
+    try:
+        layers = pyogrio.list_layers(path)
+    except Exception:  # an unreadable file gets its message from the full read
+        return None
+    if len(layers) < 2:
+        return None
+    points = [str(name) for name, kind in layers
+              if str(kind).replace(" Z", "").replace(" M", "") in ("Point", "MultiPoint")]
+    listed = _printable(", ".join(f"{name} ({kind})" for name, kind in layers[:8]))
+    if len(points) != 1:
+        raise InputError(
+            f"{path.name} holds {len(layers)} layers ({listed}) and "
+            + ("none of them is points" if not points else f"{len(points)} of them are points")
+            + ": save the incident points alone in a GeoPackage or CSV")
+    choices.append(announce(Choice(
+        "incidents_layer", points[0], f"the only point layer of {path.name}'s {len(layers)} "
+        f"layers ({listed})")))
+    return points[0]
+
+
+def _read_vector(path: Path, layer: str | None = None,
+                 choices: list[Choice] | None = None) -> gpd.GeoDataFrame:
+    """Read a vector file; GDAL's warnings about bad features are announced, not printed."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = _read_vector_quietly(path, layer)
+    notes = list(dict.fromkeys(_printable(str(w.message)).strip() for w in caught))
+    if notes and choices is not None:  # e.g. "Unsupported geometry type ... NULL geometry"
+        choices.append(announce(Choice(
+            "reader_messages", len(notes), f"GDAL reading {path.name}: "
+            + " | ".join(n[:160] for n in notes[:3]) + ("..." if len(notes) > 3 else ""))))
+    return frame
+
+
+def _read_vector_quietly(path: Path, layer: str | None) -> gpd.GeoDataFrame:
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             _check_parquet_rows(path)
@@ -442,7 +508,7 @@ def _read_vector(path: Path) -> gpd.GeoDataFrame:
                     f"{path.name} is a plain Parquet table without geometry: save it as CSV with "
                     f"lon/lat columns (columns: {', '.join(map(str, table.columns[:8]))})"
                 ) from None
-        return gpd.read_file(path, engine="pyogrio")
+        return gpd.read_file(path, engine="pyogrio", layer=layer)
     except InputError:
         raise
     except Exception as exc:
@@ -454,21 +520,38 @@ def _read_vector(path: Path) -> gpd.GeoDataFrame:
                          "columns)") from exc
 
 
-def _check_parquet_rows(path: Path) -> None:
-    """Refuse a Parquet file with more than :data:`MAX_PARQUET_ROWS` rows from its footer."""
+def _check_row_count(n_rows: int, name: str) -> None:
+    """Refuse more incident rows than :data:`settings.max_incidents`, before any analysis."""
+    from hotspot_env import settings
+
+    if n_rows > settings.max_incidents:
+        raise InputError(f"{name} holds {n_rows:,} rows, more than the limit of "
+                         f"{settings.max_incidents:,} incidents: split it by period or area")
+
+
+def _parquet_rows(path: Path) -> int | None:
+    """Row count from a Parquet footer (no data read), or None if unreadable."""
     import pyarrow.parquet as pq
 
     try:
-        rows = pq.ParquetFile(path).metadata.num_rows
-    except Exception as exc:
-        raise InputError(f"cannot read {path.name}: {_first_line(exc)}; the file looks damaged "
-                         "or incomplete: export it again") from exc
-    if rows > MAX_PARQUET_ROWS:
+        return pq.read_metadata(path).num_rows
+    except Exception:  # noqa: BLE001 - a damaged file gets its message from the full read
+        return None
+
+
+def _check_parquet_rows(path: Path) -> None:
+    """Refuse a Parquet file with more than :data:`MAX_PARQUET_ROWS` rows from its footer.
+
+    Tighter than :data:`settings.max_incidents`: a Parquet file's size says
+    nothing about its decoded size (a 41 KB file held 5 million points).
+    """
+    rows = _parquet_rows(path)
+    if rows is not None and rows > MAX_PARQUET_ROWS:
         raise InputError(f"{path.name} holds {rows:,} rows, more than the limit of "
                          f"{MAX_PARQUET_ROWS:,}: clip it to the study area or a shorter period")
 
 
-def _quick_geometry_check(path: Path) -> None:
+def _quick_geometry_check(path: Path, layer: str | None = None) -> None:
     """Refuse non-point files from their header, before reading every vertex.
 
     A GeoJSON whose first geometry declares its type up front, or a
@@ -478,6 +561,8 @@ def _quick_geometry_check(path: Path) -> None:
     """
     suffix = path.suffix.lower()
     kind = None
+    if suffix in PARQUET_SUFFIXES:
+        _check_row_count(_parquet_rows(path) or 0, path.name)
     if suffix in (".geojson", ".json"):
         with open(path, "rb") as handle:
             head = handle.read(1 << 16).decode("utf-8", errors="replace")
@@ -487,7 +572,7 @@ def _quick_geometry_check(path: Path) -> None:
         import pyogrio
 
         try:
-            kind = pyogrio.read_info(path).get("geometry_type")
+            kind = pyogrio.read_info(path, layer=layer).get("geometry_type")
         except Exception:  # an unreadable file gets its message from the full read
             return
     kind = (kind or "").replace(" Z", "").replace(" M", "").replace("25D", "")
@@ -505,7 +590,7 @@ def _in_range(
         return frame, 0
     xs, ys = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
     bad = ~(np.isfinite(xs) & np.isfinite(ys)) | (np.abs(xs) > 180) | (np.abs(ys) > 90)
-    if bad.mean() > 0.5:
+    if bad.mean() > MAX_OUT_OF_RANGE_SHARE:
         raise InputError(
             f"{name}: coordinates are outside longitude/latitude ranges although the file says "
             f"{frame.crs.to_string()}: save it with its real CRS (e.g. EPSG:31983)"
@@ -658,18 +743,55 @@ def _in_utc(parsed: pd.Series, has_time: np.ndarray, timezone: str | None,
             choices: list[Choice]) -> tuple[pd.Series, np.ndarray]:
     """Datetimes in UTC (naive ones read in ``timezone``, announced) and which have a time."""
     if parsed.dt.tz is None:
-        try:
-            parsed = parsed.dt.tz_localize(timezone or "UTC", ambiguous="NaT",
-                                           nonexistent="shift_forward")
-        except Exception as exc:
-            raise InputError(f"unknown time zone {timezone!r}: use e.g. Europe/Helsinki") from exc
+        parsed = _localize(parsed, timezone or "UTC", choices)
         if has_time.any():
             choices.append(announce(Choice(
                 "timezone", timezone or "UTC",
                 "times without an offset read in this zone" + ("" if timezone else
                                                                "; pass --timezone if local"))))
-    parsed = parsed.dt.tz_convert("UTC")
+    parsed = _without_placeholder_dates(parsed.dt.tz_convert("UTC"), choices)
     return parsed.reset_index(drop=True), has_time & parsed.notna().to_numpy()
+
+
+def _localize(parsed: pd.Series, timezone: str, choices: list[Choice]) -> pd.Series:
+    """Naive local times made zone-aware, with daylight-saving gaps and overlaps resolved.
+
+    A time in the autumn overlap hour happened twice: the earlier (summer-time)
+    reading is taken. A time in the spring gap never happened on the clock: it
+    is moved forward to the first valid instant. Both are counted and
+    announced, so no date silently becomes unknown.
+    """
+    try:
+        strict = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    except Exception as exc:
+        raise InputError(f"unknown time zone {timezone!r}: use e.g. Europe/Helsinki") from exc
+    unresolved = int((strict.isna() & parsed.notna()).sum())
+    if not unresolved:
+        return strict
+    resolved = parsed.dt.tz_localize(timezone, ambiguous=np.ones(len(parsed), dtype=bool),
+                                     nonexistent="shift_forward")
+    choices.append(announce(Choice(
+        "daylight_saving_times", unresolved,
+        f"local times in a daylight-saving change ({timezone}) resolved: a repeated hour read as "
+        "its earlier (summer-time) occurrence, a skipped hour moved forward")))
+    return resolved
+
+
+def _without_placeholder_dates(when: pd.Series, choices: list[Choice]) -> pd.Series:
+    """UTC datetimes with placeholder dates (before 1900, from 2100) set to unknown, counted."""
+    outside = when.notna() & ((when < EARLIEST_DATE) | (when >= LATEST_DATE))
+    if not outside.any():
+        return when
+    choices.append(announce(Choice(
+        "placeholder_dates", int(outside.sum()),
+        f"dates before {EARLIEST_DATE:%Y-%m-%d} or from {LATEST_DATE:%Y-%m-%d} on (e.g. "
+        "0001-01-01, 9999-12-31) are placeholders: treated as unknown")))
+    return when.mask(outside)
+
+
+def _share_in_degree_ranges(xs: np.ndarray, ys: np.ndarray) -> float:
+    """Share of points within longitude -180..180 and latitude -90..90."""
+    return float(((np.abs(xs) <= 180) & (np.abs(ys) <= 90)).mean()) if len(xs) else 0.0
 
 
 def _typed_datetimes(values: pd.Series, file: str, timezone: str | None, choices) -> tuple:

@@ -60,6 +60,7 @@ from rasterio.transform import Affine, array_bounds
 from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
 
 from hotspot_env.errors import InputError
+from hotspot_env.labels import field_label
 
 __all__ = [
     "ASSET_BASE",
@@ -70,6 +71,7 @@ __all__ = [
     "add_basemap",
     "add_cells",
     "add_legend",
+    "large_print",
     "add_raster_overlay",
     "add_vector_layer",
     "finish",
@@ -559,7 +561,7 @@ def _fmt_value(value: Any) -> str:
 
 
 def _fmt_number(value: float) -> str:
-    """Short label for a number: 3 significant digits, no scientific notation for 0.01-1e6."""
+    """Short label for a number: 3 significant digits, thousands separators, never ``1e-13``."""
     if not math.isfinite(value):
         return str(value)
     a = abs(value)
@@ -571,7 +573,9 @@ def _fmt_number(value: float) -> str:
         digits = max(0, 2 - math.floor(math.log10(a)))
         text = f"{value:.{digits}f}"
         return text.rstrip("0").rstrip(".") if "." in text else text
-    return f"{value:.2g}"
+    if a < 1e-6:  # floating-point residue of a zero (e.g. a KDE's empty edge)
+        return "0"
+    return f"{value:.{1 - math.floor(math.log10(a))}f}"
 
 
 def _tooltip_table(
@@ -583,7 +587,7 @@ def _tooltip_table(
     if missing:
         raise InputError(f"tooltip fields not in the data: {missing}")
     keys = [f"t{i}" for i in range(len(fields))]
-    aliases = [html.escape(str(f)) for f in fields]
+    aliases = [html.escape(field_label(f)) for f in fields]  # people read labels, not ids
     rows: list[dict[str, str]] = [{} for _ in range(len(df))]
     for key, field in zip(keys, fields, strict=True):
         for row, value in zip(rows, df[field].tolist(), strict=True):
@@ -1010,6 +1014,28 @@ def add_legend(
     return content
 
 
+def large_print(m: folium.Map, scale: float = 1.45) -> None:
+    """Legends, tooltips and controls ``scale`` times larger: a map projected on a wall.
+
+    Only our own CSS, added to the map page's head; nothing is loaded.
+    """
+    px = {name: round(size * float(scale)) for name, size in
+          (("body", 14), ("title", 15), ("ticks", 13), ("note", 12.5), ("tip", 13))}
+    css = (
+        f".hotspot-legend {{ font-size: {px['body']}px !important; max-width: 420px; }}"
+        f".hotspot-legend .hl-title {{ font-size: {px['title']}px !important; }}"
+        f".hotspot-legend .hl-ticks {{ font-size: {px['ticks']}px !important; }}"
+        f".hotspot-legend .hl-note {{ font-size: {px['note']}px !important; }}"
+        f".hotspot-legend .hl-swatch {{ width: {px['body']}px; height: {px['body']}px; }}"
+        f".leaflet-tooltip {{ font-size: {px['tip']}px !important; }}"
+        f".leaflet-tooltip table, .leaflet-tooltip th, .leaflet-tooltip td "
+        f"{{ font-size: {px['tip']}px !important; }}"
+        ".leaflet-control-zoom a { width: 44px !important; height: 44px !important;"
+        " line-height: 44px !important; font-size: 26px !important; }"
+    )
+    m.get_root().header.add_child(Element(f"<style>{css}</style>"))
+
+
 def _colorbar_html(spec: Mapping[str, Any], units: str) -> str:
     cmap = spec["cmap"]
     colormap = matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap
@@ -1018,6 +1044,8 @@ def _colorbar_html(spec: Mapping[str, Any], units: str) -> str:
     )
     opacity = float(spec.get("opacity", 1.0))
     vmin, vmax = float(spec["vmin"]), float(spec["vmax"])
+    if abs(vmin) < 1e-6 * max(abs(vmax), 1e-300):  # a zero that arithmetic left at 1.6e-13
+        vmin = 0.0
     low = ("&le; " if spec.get("clipped_low") else "") + html.escape(_fmt_number(vmin))
     high = ("&ge; " if spec.get("clipped_high") else "") + html.escape(_fmt_number(vmax))
     mid = html.escape(_fmt_number((vmin + vmax) / 2))

@@ -23,6 +23,7 @@ import pandas as pd
 import shapely
 
 from hotspot_env import maps
+from hotspot_env.labels import type_label
 from hotspot_env.memo import IdentityCache
 from hotspot_env.places import per_cell_values
 from hotspot_env.privacy import Kind, publish, publish_array
@@ -164,6 +165,21 @@ def _draw_hotspots(m: Any, a: Analysis, privacy: str, pos: str) -> None:
                              tooltip_fields=["cell_id", "incidents", "gi_z"])
     if entries:
         maps.add_legend(m, "Gi* hot and cold spots", entries, position=pos)
+
+
+def _draw_period_hotspots(m: Any, a: Analysis, period: Any, privacy: str, pos: str) -> None:
+    """Gi* classes of one month or quarter (:mod:`hotspot_env.timeslice`), counts published."""
+    from hotspot_env.privacy import publishable_counts
+
+    cells = a.grid.to_geodataframe({"gi_bin": period.gi_bin})
+    cells["incidents"] = publishable_counts(period.counts[a.grid.mask], privacy,
+                                            a.parameters.get("k_threshold"))
+    cells = cells[cells["gi_bin"] != 0].copy()
+    title = f"Gi* hot and cold spots, {period.label}"
+    entries = maps.add_cells(m, cells, "gi_bin", name=title,
+                             tooltip_fields=["cell_id", "incidents"])
+    if entries:
+        maps.add_legend(m, title, entries, position=pos)
 
 
 def _draw_lighting(m: Any, a: Analysis, privacy: str, pos: str) -> None:
@@ -397,10 +413,39 @@ def _project_basemap(analysis: Analysis, simplify_m: float) -> tuple[Any, Any]:
 
 def base_map(analysis: Analysis, *, online_tiles: bool = False, height: int = 560) -> Any:
     """An offline map of the study area with the OSM basemap (streets and buildings)."""
-    m = maps.make_map(bounds_wgs84(analysis), online_tiles=online_tiles, height=height)
+    # Quarter zoom steps: fitting the study area then fills the frame instead of
+    # stopping a whole level short (hot-spot cells twice as wide at first view).
+    m = maps.make_map(bounds_wgs84(analysis), online_tiles=online_tiles, height=height,
+                      zoom_snap=0.25, zoom_delta=0.5)
     streets, buildings = basemap_layers(analysis)
     maps.add_basemap(m, streets, buildings, simplify_m=0)
     return m
+
+
+def cell_outline_lonlat(grid: Any, row: int, col: int) -> list[tuple[float, float]]:
+    """The corners of a cell as ``(lon, lat)``, densified so the projected edges stay true."""
+    west = grid.x0 + col * grid.cell_size
+    north = grid.bounds[3] - row * grid.cell_size
+    square = shapely.segmentize(shapely.box(west, north - grid.cell_size,
+                                            west + grid.cell_size, north), grid.cell_size / 4)
+    ring = gpd.GeoSeries([square], crs=grid.crs).to_crs(4326).iloc[0].exterior.coords
+    return [(float(x), float(y)) for x, y in ring]
+
+
+def selected_cell_layer(grid: Any, cell: tuple[int, int] | None) -> Any:
+    """A layer outlining the place the side panel describes (empty when none).
+
+    Given to ``st_folium(feature_group_to_add=...)``, it is redrawn without
+    rebuilding the map, so a click keeps the reader's zoom and position.
+    """
+    import folium
+
+    group = folium.FeatureGroup(name="Selected place")
+    if cell is not None:
+        ring = cell_outline_lonlat(grid, *cell)
+        folium.Polygon([(lat, lon) for lon, lat in ring], color="#00a8e8", weight=4,
+                       fill=False, interactive=False).add_to(group)
+    return group
 
 
 def explore_map(
@@ -409,6 +454,7 @@ def explore_map(
     *,
     privacy: str = "internal",
     online_tiles: bool = False,
+    period: Any = None,
 ) -> Any:
     """The Explore map with the chosen layers and their legends.
 
@@ -421,6 +467,8 @@ def explore_map(
         Privacy mode for counts in tooltips.
     online_tiles : bool
         Add OpenStreetMap tiles (only when the user asks; needs internet).
+    period : timeslice.PeriodLayer, optional
+        Draw this month's or quarter's hot spots instead of the whole period's.
 
     Returns
     -------
@@ -431,7 +479,11 @@ def explore_map(
     drawn = 0
     for spec in LAYERS:
         if spec.key in wanted and spec.available(analysis):
-            spec.draw(m, analysis, privacy, ("bottomright", "bottomleft")[drawn % 2])
+            pos = ("bottomright", "bottomleft")[drawn % 2]
+            if spec.key == "hotspots" and period is not None:
+                _draw_period_hotspots(m, analysis, period, privacy, pos)
+            else:
+                spec.draw(m, analysis, privacy, pos)
             drawn += 1
     maps.finish(m, collapsed=True)
     return m
@@ -448,6 +500,7 @@ def sites_map(
     privacy: str = "internal",
     online_tiles: bool = False,
     height: int = 520,
+    large_print: bool = False,
 ) -> Any:
     """A map of intervention sites (and residents' proposals) over the density.
 
@@ -470,14 +523,22 @@ def sites_map(
         Add OpenStreetMap tiles (needs internet).
     height : int
         Map height in pixels.
+    large_print : bool
+        Legends, tooltips and zoom buttons readable on a projected wall.
     """
     m = base_map(analysis, online_tiles=online_tiles, height=height)
+    if large_print:
+        maps.large_print(m)
     drawn = 0
     for spec in LAYERS:
         if spec.key in layer_keys and spec.available(analysis):
             spec.draw(m, analysis, privacy, ("bottomleft", "bottomright")[drawn % 2])
             drawn += 1
     entries = {}
+    if sites is not None and len(sites) and "type" in sites:  # tooltips read labels, not ids
+        sites = sites.assign(type=sites["type"].map(type_label))
+    if proposals is not None and len(proposals) and "type" in proposals:
+        proposals = proposals.assign(type=proposals["type"].map(type_label))
     if sites is not None and len(sites):
         if sites.crs is None:
             sites = sites.set_crs(analysis.grid.crs)

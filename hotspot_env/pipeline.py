@@ -72,6 +72,11 @@ def run(
     Analysis
         With ``analysis.timings`` (seconds per stage).
     """
+    if out is not None:
+        from hotspot_env.atomic import check_inputs_outside
+
+        check_inputs_outside(out, (incidents, analyze_options.get("osm"),
+                                   analyze_options.get("layers")))
     selected = [(name, stage) for name, stage in all_stages()
                 if stages is None or name in stages]
     check_order(selected)

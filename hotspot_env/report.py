@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,30 +37,97 @@ img{max-width:100%} @media print{.noprint{display:none}}
 """
 
 
+def nice_length(span_m: float) -> float:
+    """A round scale-bar length (1, 2 or 5 x 10^k m) about a fifth of ``span_m``."""
+    target = max(float(span_m) / 5.0, 1.0)
+    power = 10.0 ** math.floor(math.log10(target))
+    return max(step * power for step in (1.0, 2.0, 5.0) if step * power <= target)
+
+
 def density_png(analysis: Analysis, width_in: float = 7.0) -> bytes:
-    """Render the KDE surface of ``analysis`` as a PNG (no incident points)."""
+    """The map of :func:`density_figure` as PNG bytes."""
+    import matplotlib.pyplot as plt
+
+    fig = density_figure(analysis, width_in)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def density_figure(analysis: Analysis, width_in: float = 7.0) -> Any:
+    """The KDE surface of ``analysis`` on its OSM basemap (no incident points).
+
+    Streets and buildings (the analysis's OpenStreetMap layers, when it has
+    them) lie under the surface; a scale bar and a north arrow replace the
+    projected-coordinate axes, which mean nothing to a reader.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
     grid = analysis.grid
     values = np.where(grid.mask, publish_array(analysis, "kde"), np.nan)
     minx, miny, maxx, maxy = grid.bounds
     height = width_in * (maxy - miny) / max(maxx - minx, 1)
     fig, ax = plt.subplots(figsize=(width_in, max(2.5, min(height, 9))), dpi=110)
-    image = ax.imshow(values, extent=(minx, maxx, miny, maxy), cmap="magma_r", origin="upper")
+    ax.set_facecolor("#f4f3ef")
+    has_basemap = _draw_basemap(ax, analysis)
+    image = ax.imshow(values, extent=(minx, maxx, miny, maxy), cmap="magma_r", origin="upper",
+                      alpha=0.62 if has_basemap else 1.0, zorder=2)
     hot = np.where(grid.mask & (publish_array(analysis, "gi_bin") >= 2), 1.0, np.nan)
-    ax.contour(np.nan_to_num(hot), levels=[0.5], colors="#1f77b4", linewidths=1.0,
-               extent=(minx, maxx, miny, maxy), origin="upper")
+    ax.contour(np.nan_to_num(hot), levels=[0.5], colors="#1f77b4", linewidths=1.2,
+               extent=(minx, maxx, miny, maxy), origin="upper", zorder=3)
     fig.colorbar(image, ax=ax, label=analysis.parameters.get("kde_units", "density"), shrink=0.8)
-    ax.set_xlabel(f"easting (m, {analysis.grid.crs.to_string()})")
-    ax.set_ylabel("northing (m)")
+    ax.set_xlim(minx, maxx)
+    ax.set_ylim(miny, maxy)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    bar = nice_length(maxx - minx)
+    ax.add_artist(AnchoredSizeBar(ax.transData, bar, f"{bar:,.0f} m", "lower left",
+                                  pad=0.5, borderpad=0.6, sep=4, frameon=True, size_vertical=0,
+                                  fontproperties={"size": 8}))
+    # Grid north of the projected CRS (within a degree or two of true north in UTM).
+    ax.annotate("N", xy=(0.95, 0.96), xytext=(0.95, 0.84), xycoords="axes fraction",
+                ha="center", va="center", fontsize=11, fontweight="bold", zorder=5,
+                arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5})
+    if has_basemap:
+        ax.text(0.99, 0.01, "Streets and buildings © OpenStreetMap contributors (ODbL)",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5, color="#333",
+                zorder=5, bbox={"facecolor": "white", "alpha": 0.7, "lw": 0, "pad": 1.5})
     ax.set_title("Incident density (blue outline: Gi* hot spots, 95 %+)")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
+    return fig
+
+
+def _draw_basemap(ax: Any, analysis: Analysis) -> bool:
+    """Buildings and streets of the analysis under the surface; False when it has none."""
+    import shapely
+    from matplotlib.collections import LineCollection, PolyCollection
+
+    crs = analysis.grid.crs
+    drawn = False
+    buildings = analysis.map_layers.get("buildings")
+    if buildings is not None and len(buildings):
+        polys = shapely.get_parts(buildings.to_crs(crs).geometry.to_numpy())
+        polys = polys[shapely.get_type_id(polys) == 3]
+        rings = [shapely.get_coordinates(shapely.get_exterior_ring(p)) for p in polys]
+        ax.add_collection(PolyCollection(rings, facecolors="#d9d6cf", edgecolors="none",
+                                         zorder=1))
+        drawn = True
+    streets = analysis.map_layers.get("streets")
+    if streets is not None and len(streets):
+        lines = shapely.get_parts(streets.to_crs(crs).geometry.to_numpy())
+        lines = lines[np.isin(shapely.get_type_id(lines), (1, 2))]
+        coords, which = shapely.get_coordinates(lines, return_index=True)
+        if len(coords):
+            parts = np.split(coords, np.flatnonzero(np.diff(which)) + 1)
+            ax.add_collection(LineCollection(parts, colors="#8a8a8a", linewidths=0.6,
+                                             zorder=1.5))
+            drawn = True
+    return drawn
 
 
 def _fmt(value: Any) -> str:

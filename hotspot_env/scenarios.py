@@ -32,8 +32,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from hotspot_env import settings
+from hotspot_env import labels, settings
 from hotspot_env.errors import HotspotEnvError, InputError
+from hotspot_env.labels import WEIGHT_GROUPS, WEIGHT_LABELS  # noqa: F401 - re-exported
 from hotspot_env.memo import IdentityCache
 from hotspot_env.redress import spreadsheet_safe
 
@@ -49,12 +50,6 @@ MAX_PROPOSALS = 200
 #: Priority weights offered when the engine names none: what matters most.
 DEFAULT_WEIGHTS: dict[str, float] = {"violence": 1.0, "property": 1.0, "youth": 1.0}
 
-#: Plain labels of well-known weight names.
-WEIGHT_LABELS: dict[str, str] = {
-    "violence": "Preventing violence", "property": "Preventing property crime",
-    "youth": "Youth provision", "equity": "Fair spread across neighbourhoods",
-    "nuisance": "Preventing nuisance", "night": "Safety after dark",
-}
 
 #: Standard portfolio columns and the engine column names accepted for each
 #: (first match wins).
@@ -132,9 +127,8 @@ def intervention_types(engine: Any = None) -> list[str]:
 
 
 def type_label(value: str) -> str:
-    """``vacant_lot_greening`` -> ``Vacant lot greening``."""
-    text = str(value).replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
+    """``vacant_lot_greening`` -> ``Vacant lot greening`` (see :mod:`hotspot_env.labels`)."""
+    return labels.type_label(value)
 
 
 def make_proposal(
@@ -386,13 +380,6 @@ def normalise(table: pd.DataFrame, grid: Any = None, budget: float = math.inf,
     return Portfolio(frame, geometry, float(budget), dict(weights or {}))
 
 
-#: Simple priority weights (co-design sliders) and the engine keys they set:
-#: crime categories, or intervention types (``youth_space``).
-WEIGHT_GROUPS: dict[str, tuple[str, ...]] = {
-    "violence": ("violence", "gun_violence", "robbery"),
-    "property": ("burglary", "theft", "vandalism"),
-    "youth": ("youth_space",),
-}
 
 
 def expand_weights(weights: Mapping[str, float], known: Sequence[str] | None = None

@@ -28,6 +28,22 @@ max_auto_cell_size_m: float = 200.0
 #: smoother than the grid it is drawn on.
 min_bandwidth_cells: float = 2.0
 
+#: Bounds (metres) on a KDE bandwidth the user gives: below a metre the kernel
+#: is narrower than any geocoding precision (and its normalising constant
+#: underflows); beyond 50 km it smooths a city into one blob.
+min_bandwidth_m: float = 1.0
+max_bandwidth_m: float = 50_000.0
+
+#: Ceilings on sizes a user sets, checked before any work so a typo cannot
+#: run for hours or fill the disk: time steps of the space-time cube (the
+#: Mann-Kendall test is quadratic in them; 400 is 7 years of weeks or 33 of
+#: months), cells x steps of the cube, weeks of demand forecast, and incident
+#: rows read.
+max_time_steps: int = 400
+max_cube_values: int = 200_000_000
+max_horizon_weeks: int = 104
+max_incidents: int = 20_000_000
+
 #: Privacy: counts below this are shown as "<k" in public mode.
 k_threshold: int = 5
 

@@ -66,7 +66,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numba
 import numpy as np
 import pandas as pd
 import shapely
@@ -76,6 +75,7 @@ from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
 from hotspot_env.hotspots import benjamini_hochberg, bh_adjusted
+from hotspot_env.jit import njit
 from hotspot_env.privacy import Kind, declare, publish
 from hotspot_env.stages import declares
 from hotspot_env.timesteps import STEPS, step_ordinal, step_start
@@ -159,6 +159,55 @@ def choose_time_step(period: tuple[np.datetime64, np.datetime64]) -> tuple[str, 
     if step != first_pick:
         rule += f" ({first_pick}s would give fewer than {MIN_STEPS})"
     return step, announce(Choice("time_step", step, rule))
+
+
+def check_time_steps(period: tuple[Any, Any] | list[str] | None, step: str,
+                     n_cells: int | None = None) -> int:
+    """Refuse a time step that would make the space-time cube too large.
+
+    Called before the cube is built (and by the CLI right after reading the
+    incidents, before the analysis): the Mann-Kendall test is quadratic in the
+    number of steps, so daily steps over a century would run for hours.
+
+    Parameters
+    ----------
+    period : (first, last) dates, or None
+        The recording period; ``None`` (no dates) passes.
+    step : str
+        One of :data:`STEPS`.
+    n_cells : int, optional
+        Cells of the study area, for the cells x steps ceiling.
+
+    Returns
+    -------
+    int
+        The number of complete steps.
+
+    Raises
+    ------
+    InputError
+        Naming ``--time-step`` and the limit.
+    """
+    from hotspot_env import settings
+
+    if step not in STEPS:
+        raise InputError(f"unknown --time-step {step!r}: use one of {', '.join(STEPS)}")
+    if period is None or any(pd.isna(p) for p in period):
+        return 0
+    first, last = (np.datetime64(pd.Timestamp(p).date(), "D") for p in period)
+    n_steps = len(complete_steps((first, last), step))
+    span = f"{first} to {last}"
+    if n_steps > settings.max_time_steps:
+        raise InputError(
+            f"--time-step {step} over {span} gives {n_steps:,} steps, more than the limit of "
+            f"{settings.max_time_steps:,}: use a coarser --time-step (week, month, quarter or "
+            "year) or a shorter period")
+    if n_cells is not None and n_cells * n_steps > settings.max_cube_values:
+        raise InputError(
+            f"--time-step {step} over {span} makes a cube of {n_cells:,} cells x {n_steps:,} "
+            f"steps, more than the limit of {settings.max_cube_values:,} values: use a coarser "
+            "--time-step or a larger --cell-size")
+    return n_steps
 
 
 def month_time_step(
@@ -333,7 +382,7 @@ def mann_kendall(x: np.ndarray) -> MannKendall:
     return MannKendall(s, var_s, z, p, tau)
 
 
-@numba.njit(cache=True)
+@njit()
 def _mk_pairs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """Per row: ``S = sum_{i<j} sign(x_j - x_i)`` and ``sum_v (e_v - 1)(2 e_v + 5)``
     over the values, ``e_v`` counting the values equal to ``x_v`` (itself
@@ -959,6 +1008,7 @@ def stage(analysis: Analysis, **options: Any) -> None:
     unknown = set(options) - known
     if unknown:
         raise InputError(f"unknown trends option(s): {', '.join(sorted(unknown))}")
+    demand.check_horizon(options.get("horizon_weeks", 8))  # before any work
     if not analysis.has_dates:
         analysis.trends_message = TRENDS_MESSAGE
         return
@@ -988,8 +1038,7 @@ def stage(analysis: Analysis, **options: Any) -> None:
     elif step is None:
         step, c = choose_time_step(cal.period)
         choices.append(c)
-    elif step not in STEPS:
-        raise InputError(f"unknown time step {step!r}: use one of {', '.join(STEPS)}")
+    check_time_steps(cube_period, step, int(grid.mask.sum()))  # also refuses unknown steps
     cube = build_cube(grid, xs, ys, cal.date, cube_period, step)
     if cube.outside:
         choices.append(announce(Choice(
@@ -1072,7 +1121,7 @@ def stage(analysis: Analysis, **options: Any) -> None:
                                  "forecast (it needs the day of each incident)")
     else:
         fc = demand.demand_forecast(cal, point_d, districts.ids, analysis.points["category"],
-                                    horizon=int(options.get("horizon_weeks", 8)),
+                                    horizon=demand.check_horizon(options.get("horizon_weeks", 8)),
                                     privacy=analysis.parameters.get("privacy", "internal"),
                                     k=analysis.parameters.get("k_threshold"))
     if fc.message:

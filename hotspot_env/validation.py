@@ -275,10 +275,14 @@ def validate(
         choices.append(announce(Choice(
             "split_date", str(split.astype("datetime64[D]")), rule)))
     else:
-        split = _parse_split(split_date)
+        stamp = _parse_split(split_date)
+        # 9999-12-31 does not fit in nanoseconds and would wrap around to 1816
+        inside = pd.Timestamp(first) < stamp < pd.Timestamp(end)
+        split = np.datetime64(stamp.as_unit("ns")) if inside else first
     if not (first < split < end):
+        shown = str(split.astype("datetime64[D]")) if split_date is None else split_date
         raise InputError(
-            f"--split-date {str(split.astype('datetime64[D]'))} must fall inside the records "
+            f"--split-date {shown} must fall inside the records "
             f"({str(first.astype('datetime64[D]'))} to "
             f"{str((end - np.timedelta64(1, 'D')).astype('datetime64[D]'))})")
     test_len = end - split
@@ -374,8 +378,8 @@ def _silenced() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _parse_split(split_date: str) -> np.datetime64:
-    """``--split-date`` as naive UTC ``datetime64[ns]``; a one-line error when not a date."""
+def _parse_split(split_date: str) -> pd.Timestamp:
+    """``--split-date`` as a naive UTC timestamp; a one-line error when not a date."""
     try:
         stamp = pd.Timestamp(split_date)
     except (ValueError, TypeError) as exc:
@@ -384,7 +388,7 @@ def _parse_split(split_date: str) -> np.datetime64:
         raise InputError(f"--split-date {split_date!r} is not a date: use YYYY-MM-DD")
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return np.datetime64(stamp, "ns")
+    return stamp
 
 
 def _prefix_groups(score: np.ndarray, k: int, margin: int) -> tuple[np.ndarray, np.ndarray]:

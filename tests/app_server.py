@@ -18,6 +18,7 @@ the app being idle) rather than sleeping.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -96,14 +97,19 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float
                        f"{log.read_text(errors='replace')[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    """``streamlit run app.py`` on a free port, for the whole test session."""
-    if not chromium_available():
-        pytest.fail("chromium is missing: run 'make test' (installs Debian's chromium)")
+@contextlib.contextmanager
+def running_server(folder: Path, cache: Path) -> Iterator[AppServer]:
+    """``streamlit run app.py`` on a free port with its log in ``folder``; stopped on exit.
+
+    ``cache`` is the analysis cache folder (``HOTSPOT_ENV_CACHE_DIR``): the
+    tests' own, never the user's.
+    """
     port = free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    log = folder / "server.log"
+    env = dict(os.environ, PYTHONUNBUFFERED="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+               HOTSPOT_ENV_CACHE_DIR=str(cache),
+               HOTSPOT_ENV_AUDIT_LOG=str(folder / "audit.jsonl"))  # not the user's home
+    env.pop("HOTSPOT_ENV_ACCESS", None)  # the laptop run: loopback, no sign-in
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -125,6 +131,16 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
                 process.wait(timeout=5)
 
 
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """``streamlit run app.py`` on a free port, for the whole test session."""
+    if not chromium_available():
+        pytest.fail("chromium is missing: run 'make test' (installs Debian's chromium)")
+    with running_server(tmp_path_factory.mktemp("streamlit"),
+                        tmp_path_factory.mktemp("analysis-cache")) as server:
+        yield server
+
+
 @dataclass
 class Session:
     """A browser context (one user's session) and what it recorded."""
@@ -134,11 +150,16 @@ class Session:
     blocked: list[str]
     errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
     def new_page(self) -> Any:
-        """A page that records JavaScript errors and dialogs (dismissed)."""
+        """A page that records JavaScript and console errors, 4xx/5xx answers, and dialogs."""
         page = self.context.new_page()
         page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        page.on("response", lambda r: r.status >= 400 and self.failed.append(
+            f"{r.status} {r.url}"))
 
         def _dialog(d: Any) -> None:
             self.dialogs.append(f"{d.type}: {d.message}")
@@ -184,15 +205,28 @@ def session(browser: Any, app_server: AppServer) -> Iterator[Session]:
         s.context.close()
     assert s.blocked == [], f"requests to other hosts were attempted: {s.blocked}"
     assert s.errors == [], f"JavaScript errors: {s.errors}"
+    assert s.failed == [], f"requests answered with an error: {s.failed}"
+    assert s.console_errors == [], f"console errors: {s.console_errors}"
+
+
+def server_log_problems(server: AppServer) -> list[str]:
+    """Lines of the server's log that report a problem: warnings, deprecations, tracebacks."""
+    text = server.log.read_text(errors="replace")
+    words = ("warning", "deprecat", "will be removed", "traceback", "error")
+    return [line for line in text.splitlines() if any(w in line.lower() for w in words)]
 
 
 def wait_idle(page: Any, timeout: float = LOAD_MS) -> None:
-    """Wait until Streamlit has finished running the script (status widget gone, twice)."""
+    """Wait until Streamlit has finished running the script (status widget gone, twice).
+
+    A progress bar counts as busy: the app shows one only while it loads.
+    """
     page.wait_for_function(
         """() => {
             const busy = document.querySelector('[data-testid="stStatusWidget"]')
                 || document.querySelector('[data-stale="true"]')
-                || document.querySelector('[data-testid="stSpinner"]');
+                || document.querySelector('[data-testid="stSpinner"]')
+                || document.querySelector('[data-testid="stProgress"]');
             const now = Date.now();
             if (busy) { window.__idleSince = 0; return false; }
             if (!window.__idleSince) { window.__idleSince = now; return false; }

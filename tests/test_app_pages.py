@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 
 from tests.app_server import (  # noqa: F401 - fixtures
     ARTIFACTS,
+    REPO,
     app_server,
     assert_no_exception,
     click_map,
@@ -130,12 +132,33 @@ def test_explore_map_payload_and_click(session, demo_internal_grid):
     main = _main_text(page)
     assert "Recorded incidents" in main
     assert str(int(counts[row, col])) in main  # internal mode: the exact count
+
+    # The time slider: one month's hot spots replace the whole period's on the map.
+    slider = page.locator('[data-testid="stSlider"]', has_text="Hot spots in one month")
+    slider.locator('input[type="range"]').focus()
+    page.keyboard.press("ArrowRight")
+    page.get_by_text("recorded incidents in the study area").wait_for(timeout=60_000)
+    wait_idle(page)
+    frame = map_frame(page)
+    frame.locator(".hotspot-legend", has_text="Gi* hot and cold spots, 20").wait_for(
+        timeout=60_000)
+    month = slider.locator('[data-testid="stSliderThumbValue"]').inner_text().strip()
+    assert re.fullmatch(r"20\d\d-\d\d", month), month
+    assert frame.locator(".hotspot-legend", has_text=f"spots, {month}").count() == 1
     _shot(session, page, "explore")
 
 
 def test_data_page(session):
     page = session.open("data")
     assert "Simulated incidents" in _main_text(page)
+    page.get_by_text("My own data").click()
+    page.get_by_role("button", name="Analyse my data").wait_for(timeout=30_000)
+    wait_idle(page)
+    # Each uploader states the limit the page states (not Streamlit's 200 MB).
+    main = _main_text(page)
+    zones = re.findall(r"(\d+) ?MB per file", main)
+    assert zones == ["50", "100", "100"], zones
+    assert "incidents up to 50 MB" in main and "OSM up to 100 MB" in main
     _shot(session, page, "data")
 
 
@@ -206,12 +229,40 @@ def test_budget_changes_the_list_and_csv_downloads(session):
     wait_idle(page)
     after = metrics()
     assert after != before
+    typed = int(current / 4)
+    assert budget.input_value() == f"{typed:,}", budget.input_value()  # read back grouped
     rows = list(csv.DictReader(io.StringIO(_download(page, "Ranked list (CSV)").decode())))
     assert sum(r["selected"].lower() == "true" for r in rows) < chosen_before
     assert page.get_by_role("button", name="Prepare printable work orders").count() == 1
     geo = json.loads(_download(page, "Sites (GeoJSON)"))
     assert geo["type"] == "FeatureCollection" and len(geo["features"]) == len(rows)
     _shot(session, page, "interventions")
+
+    # Work orders: the printable sheet, then its PDF on Letter paper.
+    page.get_by_role("button", name="Prepare printable work orders").click()
+    page.get_by_role("button", name="Work orders (printable HTML)").wait_for(timeout=120_000)
+    wait_idle(page)
+    sheet = _download(page, "Work orders (printable HTML)").decode("utf-8")
+    assert "type='checkbox'" not in sheet and "streetlight_upgrade</td>" not in sheet
+    page.get_by_text("Letter", exact=True).click()
+    page.get_by_role("button", name="Prepare the PDF (Letter)").click()
+    page.get_by_role("button", name="Work orders (PDF, Letter)").wait_for(timeout=240_000)
+    wait_idle(page)
+    import pypdf
+
+    pdf = pypdf.PdfReader(io.BytesIO(_download(page, "Work orders (PDF, Letter)")))
+    box = pdf.pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (792, 612)  # Letter, landscape
+    assert "Work orders" in pdf.pages[0].extract_text()
+    printed = session.new_page()
+    printed.set_viewport_size({"width": 1123, "height": 794})  # A4 landscape at 96 dpi
+    printed.set_content(sheet)
+    printed.emulate_media(media="print")
+    printed.locator("section.district").first.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    printed.screenshot(path=str(ARTIFACTS / "app_work-orders-printed.png"))
+    if os.environ.get("HOTSPOT_ENV_SCREENSHOTS") == "1":  # `make screenshots` only
+        printed.screenshot(path=str(REPO / "docs" / "screenshots" / "work-orders-printed.png"))
 
 
 # --------------------------------------------------------------------------- transparency
@@ -311,6 +362,7 @@ def test_xss_and_session_isolation(browser, app_server, demo_grid):
         wait_idle(page)
         main = page.locator('[data-testid="stMain"]').inner_text()
         assert "Your data in this session" in main
+        assert "Simulated incidents" not in main  # the demo's banner went with the demo
         assert "<img" not in page.locator('[data-testid="stMain"]').inner_html().replace(
             "&lt;img", "")
         _no_xss(page)
@@ -318,7 +370,7 @@ def test_xss_and_session_isolation(browser, app_server, demo_grid):
         wait_overlay(map_frame(page))
         assert "Simulated incidents" not in page.locator('[data-testid="stMain"]').inner_text()
         _no_xss(page)
-        screenshot(page, "explore_upload", docs=False)
+        screenshot(page, "explore_upload")
 
         # B: sees the demo, no upload, no proposal, no flag
         page_b = b.open("data")
@@ -339,3 +391,71 @@ def test_xss_and_session_isolation(browser, app_server, demo_grid):
     finally:
         a.context.close()
         b.context.close()
+
+
+# --------------------------------------------------------------------------- direct links, log
+
+
+def test_direct_links_open_every_page_without_errors(session):
+    """Typed or bookmarked URLs (/interventions...) load with no 404 and no console error.
+
+    Streamlit probes ``/<page>/_stcore/health`` and ``/<page>/_stcore/host-config``
+    on a deep link unless the page declares its base URL (app_pages/routes.py);
+    the ``session`` fixture fails on any 4xx answer or console error.
+    """
+    from tests.app_server import PAGES
+
+    for name, path in PAGES.items():
+        page = session.open(name)  # a new tab loads the page's own URL
+        assert page.url.rstrip("/").endswith(path), page.url
+        page.close()
+    assert session.failed == [] and session.console_errors == []
+
+
+def test_server_log_is_clean(session):
+    """After every page has run (this test comes last), the server log has no warning."""
+    from tests.app_server import PAGES, server_log_problems
+
+    page = session.open("explore")
+    for name in PAGES:
+        page = session.open(name, page)
+    problems = server_log_problems(session.server)
+    assert problems == [], session.server.log.read_text(errors="replace")[-6000:]
+
+
+# --------------------------------------------------------------------------- projector
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1280, 720)], ids=["1920x1080", "1280x720"])
+def test_codesign_fits_a_projector(session, size):
+    """Co-design on a wall: the map fits the screen, type is large, sliders line up."""
+    width, height = size
+    page = session.new_page()
+    page.set_viewport_size({"width": width, "height": height})
+    page = session.open("co-design", page)
+    frame = map_frame(page)
+    wait_overlay(frame)
+    wait_idle(page)
+    screenshot(page, f"co-design-{width}x{height}", docs=width == 1920)
+    # The map, scrolled to under its heading, fits the screen whole.
+    heading = page.get_by_role("heading", name="Click the map to propose something")
+    heading.evaluate("h => h.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(300)
+    box = page.locator('iframe[title="streamlit_folium.st_folium"]').first.bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= height, (box, size)
+    # Sliders: every track on one line, whatever the length of its label.
+    tracks = page.locator('[data-testid="stMain"] [data-testid="stSlider"] '
+                          'input[type="range"]').locator("xpath=../..")  # the handles
+    ys = [tracks.nth(i).bounding_box()["y"] for i in range(tracks.count())]
+    assert len(ys) >= 3 and max(ys) - min(ys) < 3, ys
+    thumb = tracks.first.bounding_box()
+    assert thumb["width"] >= 24 and thumb["height"] >= 24, thumb  # large handles
+    # Legends in the map and the "places to talk about" table: large type, nothing cut.
+    legend_px = frame.locator(".hotspot-legend").first.evaluate(
+        "e => parseFloat(getComputedStyle(e).fontSize)")
+    assert legend_px >= 19, legend_px
+    cell = page.locator('[data-testid="stTable"] td').first
+    assert cell.evaluate("e => parseFloat(getComputedStyle(e).fontSize)") >= 19
+    cut = page.locator('[data-testid="stTable"] td').evaluate_all(
+        "cells => cells.filter(c => c.scrollWidth > c.clientWidth + 1).length")
+    assert cut == 0

@@ -237,6 +237,44 @@ def _out_under_file(tmp: Path, sp: dict) -> list[str]:
     return ["--incidents", _incidents(tmp), "--out", str(tmp / "afile" / "out")]
 
 
+def _swapped_no_layers(tmp: Path, sp: dict) -> list[str]:
+    path = tmp / "swapped.csv"
+    _sp_rows(sp).rename(columns={"lon": "lat", "lat": "lon"}).to_csv(path, index=False)
+    return ["--incidents", str(path)]
+
+
+def _geojson_legacy_crs(tmp: Path, sp: dict) -> list[str]:
+    # GeoJSON 2008's "crs" member naming Web Mercator: metres on paper, 9 % long here
+    lon, lat = _lonlat()
+    pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326).to_crs(3857)
+    text = json.dumps({
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}},
+        "features": [_feature({"type": "Point", "coordinates": [p.x, p.y]}) for p in pts]})
+    return ["--incidents", str(_write(tmp, "mercator.geojson", text))]
+
+
+def _gpkg_polygons_then(kinds: tuple[str, ...]) -> Callable[[Path, dict], list[str]]:
+    """A GeoPackage whose first layer is polygons, then one point layer per name in ``kinds``."""
+    def build(tmp: Path, sp: dict) -> list[str]:
+        path = tmp / "incidents.gpkg"
+        area = shapely.Point(CENTRE).buffer(0.02)
+        gpd.GeoDataFrame({"name": ["area"]}, geometry=[area], crs=4326).to_file(
+            path, layer="study_area", driver="GPKG", engine="pyogrio")
+        lon, lat = _lonlat()
+        for name in kinds:
+            gpd.GeoDataFrame({"date": ["2023-05-01"] * len(lon)},
+                             geometry=gpd.points_from_xy(lon, lat), crs=4326).to_file(
+                path, layer=name, driver="GPKG", engine="pyogrio")
+        return ["--incidents", str(path)]
+    return build
+
+
+def _dated_rows(stamps: list[str], header: str = "lon,lat,datetime") -> str:
+    return header + "\n" + "".join(f"{a},{b},{d}\n" for a, b, d in zip(
+        _LON, _LAT, (stamps * len(_LON))[:len(_LON)], strict=True))
+
+
 # ------------------------------------------------------------ the catalogue
 _GOOD = _valid_csv()
 _LON, _LAT = _lonlat()
@@ -440,6 +478,53 @@ CASES = [
                  id="osm-wrong-extension"),
     pytest.param(_with("--osm", "/nonexistent/map.pbf"), FAIL, ["does not exist", "--osm"],
                  id="osm-missing"),
+    # --- round two (issue 16): crashes that were tracebacks
+    pytest.param(_with("--cell-size", "1e-310"), FAIL, ["--cell-size", "countless cells"],
+                 id="cell-size-subnormal"),
+    pytest.param(_with("--bandwidth", "1e308"), FAIL, ["--bandwidth", "between 1 and 50,000 m"],
+                 id="bandwidth-huge"),
+    pytest.param(_with("--bandwidth", "1e-300"), FAIL, ["--bandwidth", "between 1 and 50,000"],
+                 id="bandwidth-tiny"),
+    pytest.param(_with("--privacy", "public", "--dp-epsilon", "1", "--dp-seed", "-1000000000"),
+                 FAIL, ["--dp-seed", "greater than or equal to 0"], id="dp-seed-negative"),
+    # --- round two: one line for values typer cannot parse
+    pytest.param(_with("--cell-size", "ten"), FAIL, ["--cell-size", "valid number",
+                                                     "hotspot-env analyze --help"],
+                 id="cell-size-not-a-number"),
+    pytest.param(_with("--bandwidth", ""), FAIL, ["--bandwidth"], id="bandwidth-empty-string"),
+    pytest.param(_with("--no-such-option", "1"), FAIL, ["no such option"],
+                 id="unknown-option"),
+    # --- round two: exit 0 with wrong or unsafe output before
+    pytest.param(_swapped_no_layers, FAIL, ["at sea", "swapped", "swap them"],
+                 id="swapped-lon-lat-without-layers"),
+    pytest.param(_geojson_legacy_crs, OK, ["crs set to epsg:32723", "stretches distances by 9%"],
+                 id="geojson-legacy-crs-web-mercator"),
+    pytest.param(_csv_case(_dated_rows(["2023-10-29 03:30", "2023-03-26 03:30"]),
+                           "--timezone", "Europe/Helsinki"), OK,
+                 ["daylight_saving_times set to 40", "earlier (summer-time)"],
+                 id="dst-overlap-and-gap-hours"),
+    pytest.param(_csv_case(_dated_rows(["0001-01-01", "9999-12-31"] + ["2023-05-01"] * 8)),
+                 OK, ["placeholder_dates set to 8"], id="placeholder-dates-0001-and-9999"),
+    pytest.param(_csv_case("lon,lat\n" + "".join(f"{a},{b}\n" for a, b in zip(
+        _LON, _LAT, strict=True)) + "200,-23.55\n"), OK, ["rows_without_coordinates set to 1"],
+                 id="one-out-of-range-row-among-41"),
+    pytest.param(_csv_case("lon,lat\n" + "".join(f"{a},{b}\n" for a, b in zip(
+        _LON[:19], _LAT[:19], strict=True)) + "200,-23.55\n" * 21), FAIL,
+                 ["out of range", "--crs"], id="most-rows-out-of-range"),
+    pytest.param(_gpkg_polygons_then(("incidents",)), OK,
+                 ["incidents_layer set to incidents", "study_area (polygon)"],
+                 id="gpkg-polygon-layer-before-point-layer"),
+    pytest.param(_gpkg_polygons_then(("thefts", "burglaries")), FAIL,
+                 ["3 layers", "thefts (point)", "2 of them are points", "save"],
+                 id="gpkg-two-point-layers"),
+    pytest.param(_gpkg_polygons_then(()), FAIL, ["polygon", "points"],
+                 id="gpkg-polygon-layer-only"),
+    # --- found by the hunt (test_bad_inputs_hunt.py)
+    pytest.param(_json_case(_point_features() + [
+        _feature({"type": "Point", "coordinates": [0]}),
+        _feature({"type": "Nonsense", "coordinates": [0, 1]})]), OK,
+        ["reader_messages set to 2", "null geometry", "features_without_geometry set to 2"],
+        id="geojson-some-features-malformed"),
 ]
 
 
@@ -454,7 +539,8 @@ def _leftovers(out: Path) -> list[str]:
 #: the odd inputs whose content differs. The others read into the same table as a plain
 #: CSV, so they stop after the core analysis to keep the catalogue fast.
 FULL_PIPELINE = {"single-point", "all-duplicates", "unknown-and-hostile-categories",
-                 "dates-some-unreadable", "projected-xy-with-crs"}
+                 "dates-some-unreadable", "projected-xy-with-crs",
+                 "placeholder-dates-0001-and-9999", "dst-overlap-and-gap-hours"}
 
 
 @pytest.mark.parametrize(("build", "code", "words"), CASES)
@@ -539,6 +625,12 @@ LIBRARY_CASES = [
                  id="costs-negative"),
     pytest.param("costs.csv", _edit_table("lifetime_years", "0"), ["costs.csv", "lifetime"],
                  id="costs-zero-lifetime"),
+    pytest.param("costs.csv", _edit_table("lifetime_years", "1e-308"),
+                 ["costs.csv", "lifetime_years 1e-308", "between"], id="costs-subnormal-lifetime"),
+    pytest.param("costs.csv", _edit_table("lifetime_years", "1e308"),
+                 ["costs.csv", "lifetime_years", "between"], id="costs-huge-lifetime"),
+    pytest.param("costs.csv", _edit_table("unit_cost", "inf"), ["costs.csv", "unit_cost"],
+                 id="costs-infinite-unit-cost"),
     pytest.param("costs.csv", lambda data: b"", ["costs.csv"], id="costs-empty"),
     pytest.param("evidence.csv", lambda data: data[: len(data) // 2], ["evidence.csv"],
                  id="evidence-truncated"),
@@ -595,3 +687,383 @@ def test_intervention_budget(budget, ok, tmp_path, interventions_only):
         with pytest.raises(InputError, match="budget"):
             run(path, out=tmp_path / "out", stage_options=options)
         assert _leftovers(tmp_path / "out") == []
+
+
+# ------------------------------------------ round two (issue 16): every command
+# Each builder returns the whole command line and any environment variables.
+# "OUT" in the command line is replaced by the case's output folder.
+Built = tuple[list[str], dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+def analysis_folder(tmp_path_factory) -> Path:
+    """A finished analysis with the interventions state, for ``rank`` (core + interventions)."""
+    from hotspot_env import interventions
+    from hotspot_env.pipeline import run
+
+    tmp = tmp_path_factory.mktemp("analysis")
+    path = _write(tmp, "incidents.csv", _valid_csv())
+    out = tmp / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("hotspot_env.pipeline.default_stages",
+                   lambda: [("interventions", interventions.stage)])
+        run(path, out=out)
+    return out
+
+
+def _damaged(edit: Callable[[Path], None]) -> Callable[[Path, Path], Built]:
+    """``rank`` on a copy of the analysis folder after ``edit`` (the original stays intact)."""
+    def build(tmp: Path, folder: Path) -> Built:
+        import shutil
+
+        copy = tmp / "analysis"
+        shutil.copytree(folder, copy)
+        edit(copy)
+        return ["rank", "--analysis", str(copy), "--budget", "1000", "--out", "OUT"], {}
+    return build
+
+
+def _cut_state(folder: Path) -> None:
+    path = folder / "interventions_state.npz"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _state_without_grid(folder: Path) -> None:
+    path = folder / "interventions_state.npz"
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    del meta["grid"]
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+
+
+def _cut_candidates(folder: Path) -> None:
+    path = folder / "interventions_candidates.parquet"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _rank_with(name: str, content: str | bytes) -> Callable[[Path, Path], Built]:
+    def build(tmp: Path, folder: Path) -> Built:
+        return ["rank", "--analysis", str(folder), "--budget", "1000", "--out", "OUT",
+                "--proposals", str(_write(tmp, name, content))], {}
+    return build
+
+
+def _rank_into_analysis(tmp: Path, folder: Path) -> Built:
+    return ["rank", "--analysis", str(folder), "--budget", "10", "--out", str(folder)], {}
+
+
+def _incidents_inside_out(tmp: Path, folder: Path) -> Built:
+    out = tmp / "out"
+    out.mkdir()
+    path = _write(out, "cells.csv", _valid_csv())  # named like an output
+    return ["analyze", "--incidents", str(path), "--out", str(out)], {}
+
+
+def _trends(dates: list[str], *extra: str) -> Callable[[Path, Path], Built]:
+    def build(tmp: Path, folder: Path) -> Built:
+        path = _write(tmp, "incidents.csv", _dated_rows(dates, "lon,lat,date"))
+        return ["trends", "--incidents", str(path), "--out", "OUT", *extra], {}
+    return build
+
+
+def _cmd(*argv: str, env: dict[str, str] | None = None) -> Callable[[Path, Path], Built]:
+    def build(tmp: Path, folder: Path) -> Built:
+        args = [_incidents(tmp) if a == "INCIDENTS" else str(folder) if a == "ANALYSIS" else a
+                for a in argv]
+        return list(args), dict(env or {})
+    return build
+
+
+_A_CENTURY = ["1900-01-01", "2023-12-31"]
+_TWO_YEARS = [f"{y}-{m:02d}-15" for y in (2022, 2023) for m in range(1, 13)]
+
+COMMAND_CASES = [
+    # --- rank on a damaged analysis folder
+    pytest.param(_damaged(_cut_state), FAIL, ["damaged", "badzipfile", "re-run"],
+                 id="rank-state-cut-in-half"),
+    pytest.param(_damaged(_state_without_grid), FAIL, ["damaged", "keyerror", "re-run"],
+                 id="rank-state-metadata-without-grid"),
+    pytest.param(_damaged(_cut_candidates), FAIL, ["damaged", "re-run"],
+                 id="rank-candidates-parquet-damaged"),
+    pytest.param(_rank_with("proposals.csv", b""), FAIL, ["proposals", "empty"],
+                 id="rank-proposals-zero-bytes"),
+    pytest.param(_rank_with("proposals.csv", "type,lon,lat\n"), OK, ["outputs written to"],
+                 id="rank-proposals-header-only"),
+    pytest.param(_rank_with("proposals.csv", "type,lon,lat\nstreet_lighting,-46.63,95\n"), FAIL,
+                 ["proposal 1", "latitude -90..90"], id="rank-proposal-latitude-95"),
+    pytest.param(_rank_with("proposals.csv", "type,lon,lat\nstreet_lighting,inf,-23.5\n"), FAIL,
+                 ["line 2", "not numbers"], id="rank-proposal-infinite-longitude"),
+    pytest.param(_rank_with("proposals.geojson", _geojson([_feature(
+        {"type": "Point", "coordinates": [-46.63, 95.0]}, type="street_lighting")])), FAIL,
+        ["proposal 1", "latitude"], id="rank-geojson-proposal-latitude-95"),
+    pytest.param(_rank_into_analysis, FAIL, ["is the input folder", "choose another --out"],
+                 id="rank-out-is-the-analysis-folder"),
+    pytest.param(_cmd("rank", "--analysis", "/nonexistent", "--budget", "ten", "--out", "OUT"),
+                 FAIL, ["--budget", "valid number"], id="rank-budget-not-a-number"),
+    # --- output folder holding an input
+    pytest.param(_incidents_inside_out, FAIL, ["holds the input cells.csv",
+                                               "choose another --out"],
+                 id="incidents-inside-out"),
+    # --- seeds and environment variables
+    pytest.param(_cmd("synth", "--seed", "-1", "--out", "OUT"), FAIL,
+                 ["--seed", "greater than or equal to 0"], id="synth-negative-seed"),
+    pytest.param(_cmd("synth", "--seed", "1.5", "--out", "OUT"), FAIL,
+                 ["--seed", "valid integer"], id="synth-fractional-seed"),
+    pytest.param(_cmd("analyze", "--incidents", "INCIDENTS", "--out", "OUT", "--privacy",
+                      "public", "--dp-epsilon", "1", env={"HOTSPOT_ENV_DP_SEED": "abc"}), FAIL,
+                 ["--dp-seed", "hotspot_env_dp_seed", "valid integer"],
+                 id="dp-seed-env-var-not-a-number"),
+    pytest.param(_cmd("analyze", "--incidents", "INCIDENTS", "--out", "OUT", "--privacy",
+                      "public", "--dp-epsilon", "1", env={"HOTSPOT_ENV_DP_SEED": "-5"}), FAIL,
+                 ["--dp-seed", "greater than or equal to 0"], id="dp-seed-env-var-negative"),
+    # --- typer usage errors: one line
+    pytest.param(_cmd("no-such-command"), FAIL, ["no such command", "hotspot-env --help"],
+                 id="unknown-command"),
+    pytest.param(_cmd("analyze", "--out", "OUT"), FAIL, ["missing option", "--incidents"],
+                 id="analyze-without-incidents"),
+    pytest.param(_cmd("trends", "--incidents", "INCIDENTS", "--out", "OUT", "--horizon-weeks",
+                      "eight"), FAIL, ["--horizon-weeks", "valid integer"],
+                 id="trends-horizon-not-a-number"),
+    # --- trends: every size has a ceiling, checked before any work
+    pytest.param(_trends(_TWO_YEARS, "--horizon-weeks", "1000000"), FAIL,
+                 ["--horizon-weeks 1,000,000", "limit of 104"], id="trends-horizon-a-million"),
+    pytest.param(_trends(_TWO_YEARS, "--horizon-weeks", "0"), FAIL, ["--horizon-weeks", ">= 1"],
+                 id="trends-horizon-zero"),
+    pytest.param(_trends(_A_CENTURY, "--time-step", "day"), FAIL,
+                 ["--time-step day", "45,290 steps", "limit of 400", "coarser"],
+                 id="trends-daily-steps-over-a-century"),
+    pytest.param(_trends(_TWO_YEARS, "--time-step", "fortnight"), FAIL,
+                 ["--time-step", "use one of"], id="trends-unknown-time-step"),
+    pytest.param(_trends(["0001-01-01", "9999-12-31"] + _TWO_YEARS), OK,
+                 ["placeholder_dates set to", "space-time cube"],
+                 id="trends-placeholder-dates-0001-and-9999"),
+    pytest.param(_trends(["0001-01-01", "9999-12-31"]), FAIL, ["no dates"],
+                 id="trends-only-placeholder-dates"),
+    # --- found by the hunt
+    pytest.param(_cmd("rank", "--analysis", "ANALYSIS", "--budget", "10", "--out", "OUT",
+                      "--time-limit", "-1"), FAIL, ["--time-limit", "above 0"],
+                 id="rank-time-limit-negative"),
+    pytest.param(_cmd("rank", "--analysis", "ANALYSIS", "--budget", "10", "--out", "OUT",
+                      "--time-limit", "nan"), FAIL, ["--time-limit", "nan"],
+                 id="rank-time-limit-nan"),
+    pytest.param(_cmd("rank", "--analysis", "ANALYSIS", "--budget", "10", "--out", "OUT",
+                      "--time-limit", "1e308"), FAIL, ["--time-limit", "at most 3,600"],
+                 id="rank-time-limit-huge"),
+    pytest.param(_cmd("validate", "--incidents", "INCIDENTS", "--out", "OUT", "--split-date",
+                      "9999-12-31"), FAIL, ["--split-date 9999-12-31", "inside the records"],
+                 id="validate-split-date-9999-wrapped-to-1816"),
+    pytest.param(_cmd("validate", "--incidents", "INCIDENTS", "--out", "OUT", "--cell-size",
+                      "1e-310"), FAIL, ["larger --cell-size"],
+                 id="validate-cell-size-subnormal"),
+    pytest.param(_cmd("trends", "--incidents", "INCIDENTS", "--out", "OUT", "--cell-size",
+                      "1e-310"), FAIL, ["larger --cell-size"], id="trends-cell-size-subnormal"),
+    pytest.param(_cmd("analyze", "--incidents", "/dev/null", "--out", "OUT"), FAIL,
+                 ["not a regular file", "pass the incidents file"], id="incidents-dev-null"),
+]
+
+
+@pytest.mark.parametrize(("build", "code", "words"), COMMAND_CASES)
+def test_command_catalogue(build, code, words, tmp_path, analysis_folder, monkeypatch):
+    monkeypatch.setattr("hotspot_env.pipeline.default_stages", lambda: [])
+    before_analysis = {p: p.read_bytes() for p in analysis_folder.rglob("*") if p.is_file()}
+    args, env = build(tmp_path, analysis_folder)
+    out = tmp_path / "cmd-out"
+    args = [str(out) if a == "OUT" else a for a in args]
+    given = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    result = runner.invoke(app, args, env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"{result.exception!r}\n{result.output}")
+    assert "Traceback" not in result.output
+    assert result.exit_code == code, result.output
+    if code == FAIL:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith("error: ") and lines[0].isprintable(), lines[0]
+        low = lines[0].lower()
+        for word in words:
+            assert word.lower() in low, f"{word!r} not in {lines[0]!r}"
+        assert any(w in low for w in FIX_WORDS), f"no fix suggested: {lines[0]!r}"
+        now = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+        assert now == given  # nothing written, every input untouched
+    else:
+        assert result.stderr.strip() == "", result.stderr
+        for word in words:
+            assert word.lower() in result.stdout.lower(), f"{word!r} not in:\n{result.stdout}"
+    after = {p: p.read_bytes() for p in analysis_folder.rglob("*") if p.is_file()}
+    assert after == before_analysis  # the shared analysis folder is never changed
+
+
+def test_catalogue_round_two_size():
+    # 95 analyze + 6 library cases before issue 16; each listed item is a case of its own
+    assert len(CASES) >= 112 and len(LIBRARY_CASES) >= 9 and len(COMMAND_CASES) >= 31
+
+
+# ------------------------------------- round two: the behaviour behind the cases
+def test_daylight_saving_times_resolved_to_hand_computed_instants(tmp_path):
+    from hotspot_env.io import read_incidents
+
+    # Helsinki: clocks go back 04:00 EEST -> 03:00 EET on 2023-10-29 (03:30 happens twice) and
+    # jump 03:00 EET -> 04:00 EEST on 2023-03-26 (03:30 never happens).
+    text = ("lon,lat,datetime\n24.94,60.17,2023-10-29 03:30\n24.95,60.17,2023-03-26 03:30\n"
+            "24.96,60.17,2023-05-01 22:00\n")
+    data = read_incidents(_write(tmp_path, "hel.csv", text), timezone="Europe/Helsinki")
+    got = data.frame["datetime"].tolist()
+    assert got == [pd.Timestamp("2023-10-29 00:30", tz="UTC"),  # earlier: EEST, UTC+3
+                   pd.Timestamp("2023-03-26 01:00", tz="UTC"),  # shifted to 04:00 EEST
+                   pd.Timestamp("2023-05-01 19:00", tz="UTC")]
+    assert data.frame["time_known"].all()
+    [choice] = [c for c in data.choices if c.name == "daylight_saving_times"]
+    assert choice.value == 2
+
+
+def test_placeholder_dates_become_unknown_and_are_counted(tmp_path):
+    from hotspot_env.io import read_incidents
+
+    text = "lon,lat,date\n" + "".join(f"{a},{b},{d}\n" for a, b, d in zip(
+        _LON[:5], _LAT[:5], ["0001-01-01", "9999-12-31", "1899-12-31", "1900-01-01",
+                             "2099-12-31"], strict=True))
+    data = read_incidents(_write(tmp_path, "ph.csv", text))
+    assert data.frame["datetime"].isna().tolist() == [True, True, True, False, False]
+    [choice] = [c for c in data.choices if c.name == "placeholder_dates"]
+    assert choice.value == 3
+
+
+def test_web_mercator_distortion_matches_the_secant_of_latitude():
+    from pyproj import CRS
+
+    from hotspot_env.grid import choose_crs, scale_distortion
+
+    for lat in (-23.55, 0.0, 60.17):
+        pts = gpd.GeoSeries(gpd.points_from_xy([10.0], [lat]), crs=4326).to_crs(3857)
+        # Mercator's scale factor is sec(latitude) in both directions (Snyder 1987, eq. 7-3)
+        expected = 1 / np.cos(np.radians(lat)) - 1
+        assert scale_distortion(CRS.from_epsg(3857), pts) == pytest.approx(expected, abs=1e-6)
+    pts = gpd.GeoSeries(gpd.points_from_xy([-46.63], [-23.55]), crs=4326)
+    assert choose_crs(pts.to_crs(3857))[0].to_epsg() == 32723
+    assert choose_crs(pts.to_crs(31983))[0].to_epsg() == 31983  # SIRGAS 2000 / UTM 23S kept
+
+
+def test_geopackage_with_several_layers_reads_without_warnings(tmp_path):
+    from hotspot_env.io import read_incidents
+
+    build = _gpkg_polygons_then(("incidents",))
+    args = build(tmp_path, {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = read_incidents(args[1])
+    assert len(data.frame) == len(_LON)
+
+
+def test_land_check_against_known_places():
+    from hotspot_env.errors import InputError
+    from hotspot_env.land import check_on_land, share_on_land
+
+    cities = {"São Paulo": (-46.63, -23.55), "Helsinki": (24.94, 60.17),
+              "Leeds": (-1.55, 53.80), "Valletta": (14.51, 35.90), "Honolulu": (-157.86, 21.31)}
+    lon, lat = np.array(list(cities.values())).T
+    assert share_on_land(lon, lat) == 1.0
+    assert share_on_land(np.array([-30.0, 170.0]), np.array([-40.0, -50.0])) == 0.0  # oceans
+    with pytest.raises(InputError, match="swap"):
+        check_on_land(np.full(10, -23.55), np.full(10, -46.63), "sp.csv")
+    # Malé is missing from the 1:110m map and is at sea swapped too: announced, not refused
+    choice = check_on_land(np.full(10, 73.51), np.full(10, 4.17), "male.csv")
+    assert choice.name == "points_at_sea" and choice.value == 1.0
+
+
+def test_numba_cache_goes_where_the_user_can_write(tmp_path):
+    from hotspot_env.jit import choose_cache_folder
+
+    unwritable = Path("/proc/hotspot_env-cache")  # /proc refuses new files, even to root
+    assert choose_cache_folder([None, unwritable, tmp_path / "c"]) == tmp_path / "c"
+    assert choose_cache_folder([unwritable, Path("/proc/other")]) is None
+
+
+_NUMBA_PROBE = """
+import sys
+import tempfile
+from pathlib import Path
+import numpy as np
+from hotspot_env import jit, settings
+jit.PACKAGE_CACHE = Path("/proc/hotspot_env-package")  # as if installed read-only
+settings.cache_folder = Path(sys.argv[1])
+tempfile.tempdir = sys.argv[3]
+cache = jit._configure()
+import numba
+print(cache, numba.config.CACHE_DIR)
+sys.path.insert(0, sys.argv[2])
+jit.CACHE = cache
+import probe
+print(probe.total(np.arange(10.0)))
+"""
+
+
+@pytest.mark.parametrize("writable_home", [True, False])
+def test_numba_runs_with_a_read_only_package_folder(tmp_path, writable_home):
+    import os
+    import subprocess
+    import sys
+
+    mod = tmp_path / "mod"
+    mod.mkdir()
+    (mod / "probe.py").write_text(
+        "from hotspot_env.jit import njit\n\n@njit()\ndef total(x):\n    s = 0.0\n"
+        "    for v in x:\n        s += v\n    return s\n", encoding="utf-8")
+    home = tmp_path / "home" if writable_home else Path("/proc/hotspot_env-home")
+    temp = tmp_path / "tmp" if writable_home else Path("/proc/hotspot_env-tmp")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    done = subprocess.run([sys.executable, "-c", _NUMBA_PROBE, str(home), str(mod), str(temp)],
+                          env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()[-2:]
+    assert second == "45.0"
+    if writable_home:
+        assert first == f"True {home / 'numba'}"
+        assert list((home / "numba").rglob("*.nbi"))  # the kernel was cached there
+    else:
+        assert first.startswith("False")  # compiled uncached, and still ran
+
+
+@pytest.mark.parametrize("privacy", ["internal", "public"])
+def test_demo_prints_no_warnings(tmp_path, privacy):
+    # Python's -W error turns every warning (RuntimeWarning from numpy included) into a crash
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    done = subprocess.run([sys.executable, "-W", "error", "-m", "hotspot_env", "demo", "--out",
+                           str(tmp_path / "demo"), "--privacy", privacy], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr == ""
+    assert (tmp_path / "demo" / "manifest.json").is_file()
+
+
+def test_incident_rows_have_a_ceiling(tmp_path, monkeypatch):
+    import geopandas
+
+    from hotspot_env import settings
+    from hotspot_env.errors import InputError
+    from hotspot_env.io import read_incidents
+
+    monkeypatch.setattr(settings, "max_incidents", 39)
+    with pytest.raises(InputError, match="40 rows, more than the limit of 39"):
+        read_incidents(_write(tmp_path, "incidents.csv", _valid_csv()))
+    lon, lat = _lonlat()
+    path = tmp_path / "incidents.parquet"
+    gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs=4326).to_parquet(path)
+
+    def no_read(*args, **kwargs):
+        raise AssertionError("the Parquet rows were read before the ceiling was checked")
+
+    monkeypatch.setattr(geopandas, "read_parquet", no_read)
+    with pytest.raises(InputError, match="40 rows"):
+        read_incidents(path)
+    monkeypatch.setattr(settings, "max_incidents", 40)  # at the ceiling: read as usual
+    assert len(read_incidents(_write(tmp_path, "ok.csv", _valid_csv())).frame) == 40

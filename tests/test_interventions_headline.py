@@ -88,9 +88,17 @@ def test_rerank_within_2_percent_of_the_optimum_on_the_demo(demo, share):
     result = demo.interventions
     budget = float(result.candidates["cost"].sum() * share)
     ranking = result.rerank(budget, optimise_portfolio=True)
-    assert ranking.optimal.status == "optimal"
-    assert ranking.gap <= 0.02
+    assert _within_2_percent_of_optimum(ranking)
     assert ranking.greedy_cost <= budget * (1 + 1e-9)
+
+
+def _within_2_percent_of_optimum(ranking) -> bool:
+    """Greedy value against the exact optimum, or against the MILP's proven upper bound
+    when a busy machine stops it at its time limit (a harder bar: bound >= optimum)."""
+    best = ranking.optimal
+    assert best.status in ("optimal", "time limit")
+    reference = best.value if best.status == "optimal" else best.bound
+    return ranking.greedy_value >= 0.98 * reference - 1e-12
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -100,8 +108,7 @@ def test_rerank_within_2_percent_of_the_optimum_on_synthetic_cities(seed, tmp_pa
     total = float(result.candidates["cost"].sum())
     for share in (0.05, 0.1, 0.25):
         ranking = result.rerank(total * share, optimise_portfolio=True)
-        assert ranking.optimal.status == "optimal"
-        assert ranking.gap <= 0.02, (share, ranking.gap)
+        assert _within_2_percent_of_optimum(ranking), (share, ranking.gap)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -94,7 +94,18 @@ def test_workorders_list_every_selected_id_and_escape_notes(written):
     assert "&lt;script&gt;" in page
     assert "@media print" in page and "break-before:page" in page
     assert page.count("data:image/png;base64,") == chosen["district"].nunique()
-    assert "type='checkbox'" in page
+    # one box to tick per work order (the issue: two boxes per row, one a form field)
+    assert "type='checkbox'" not in page
+    assert page.count("&#9744;") == len(chosen)
+    # people read labels: no snake_case type, no "1 interventions"
+    from hotspot_env.labels import type_label
+
+    for kind in chosen["type"].unique():
+        assert f"<td>{type_label(kind)}</td>" in page
+        if "_" in kind:
+            assert f"<td>{kind}</td>" not in page and f"<td>{kind.replace('_', ' ')}</td>" \
+                not in page
+    assert " 1 interventions" not in page
 
 
 def test_state_files_hold_no_incident_coordinates(written):

@@ -41,6 +41,7 @@ from hotspot_env.factors.base import (
     sample_along,
 )
 from hotspot_env.grid import Grid
+from hotspot_env.jit import njit
 from hotspot_env.privacy import Kind
 
 NAME = "sightlines"
@@ -208,7 +209,7 @@ def compute(
 
 
 # ---------------------------------------------------------------- kernels
-@numba.njit(cache=True)
+@njit()
 def _bucket_range(ax, ay, bx, by, x0, y0, size, nx, ny):  # pragma: no cover - compiled
     c0 = max(0, int((min(ax, bx) - x0) // size))
     c1 = min(nx - 1, int((max(ax, bx) - x0) // size))
@@ -217,7 +218,7 @@ def _bucket_range(ax, ay, bx, by, x0, y0, size, nx, ny):  # pragma: no cover - c
     return c0, c1, r0, r1
 
 
-@numba.njit(cache=True)
+@njit()
 def _build_hash(ax, ay, bx, by, x0, y0, size, nx, ny):  # pragma: no cover - compiled
     """CSR lists of the edges whose bounding box overlaps each bucket (row-major, y up)."""
     counts = np.zeros(nx * ny + 1, dtype=np.int64)
@@ -239,7 +240,7 @@ def _build_hash(ax, ay, bx, by, x0, y0, size, nx, ny):  # pragma: no cover - com
     return offsets, items
 
 
-@numba.njit(cache=True, parallel=True)
+@njit(parallel=True)
 def _cast(ox, oy, dirx, diry, max_len, ax, ay, bx, by, offsets, items, x0, y0, size, nx, ny,
           out):  # pragma: no cover - compiled
     for i in numba.prange(ox.size):
@@ -248,7 +249,7 @@ def _cast(ox, oy, dirx, diry, max_len, ax, ay, bx, by, offsets, items, x0, y0, s
                              items, x0, y0, size, nx, ny)
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _ray(px, py, dx, dy, max_len, ax, ay, bx, by, offsets, items, x0, y0, size, nx,
          ny):  # pragma: no cover - compiled
     """Distance to the first edge along one ray, walking the hash buckets it crosses."""

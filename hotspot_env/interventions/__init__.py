@@ -48,7 +48,12 @@ from hotspot_env.interventions.impact import (
     evidence_windows,
     row_strata,
 )
-from hotspot_env.interventions.optimise import TIME_LIMIT_S, check_budget, parse_weights
+from hotspot_env.interventions.optimise import (
+    TIME_LIMIT_S,
+    check_budget,
+    check_time_limit,
+    parse_weights,
+)
 from hotspot_env.interventions.reasons import reasons
 from hotspot_env.interventions.result import (
     InterventionsResult,
@@ -318,6 +323,7 @@ def rank_folder(
     and writes the outputs (and the updated state) into ``out``.
     """
     budget = check_budget(budget)
+    time_limit = check_time_limit(time_limit)  # before the state is read
     result = InterventionsResult.load(analysis_dir)
     if proposals is not None:
         result = result.with_proposals(proposals)

@@ -468,11 +468,15 @@ def read_proposals(path: str | os.PathLike[str]) -> gpd.GeoDataFrame:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"proposals file {path} does not exist: check the path")
+    if path.stat().st_size == 0:
+        raise InputError(f"proposals file {path.name} is empty: save the proposals again "
+                         "(CSV with lon, lat, type)")
     if path.suffix.lower() == ".csv":
         try:
             frame = pd.read_csv(path, encoding="utf-8", dtype=str, keep_default_na=False)
-        except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-            raise InputError(f"{path} cannot be read as UTF-8 CSV: save it as UTF-8") from exc
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise InputError(f"{path} cannot be read as UTF-8 CSV: save it as UTF-8 with a "
+                             "header row") from exc
         cols = {c.lower(): c for c in frame.columns}
         if "wkt" in cols:
             try:
@@ -484,7 +488,8 @@ def read_proposals(path: str | os.PathLike[str]) -> gpd.GeoDataFrame:
             lat = pd.to_numeric(frame[cols["lat"]], errors="coerce").to_numpy()
             if not (np.isfinite(lon) & np.isfinite(lat)).all():
                 bad = int(np.flatnonzero(~(np.isfinite(lon) & np.isfinite(lat)))[0]) + 2
-                raise InputError(f"{path} line {bad}: lon/lat are not numbers: fix or delete it")
+                raise InputError(f"{path} line {bad}: lon/lat are not numbers: check them or "
+                                 "remove the line")
             geom = shapely.points(lon, lat)
         else:
             raise InputError(f"{path}: a CSV of proposals needs lon and lat columns (WGS 84) or a "
@@ -522,8 +527,10 @@ def proposal_candidates(
                          f"{', '.join(library.types[:3])}")
     if proposals.crs is None:
         raise InputError("proposals have no CRS: save them with one (e.g. EPSG:4326)")
+    _check_proposal_coordinates(proposals)
     frame = proposals.to_crs(crs) if CRS.from_user_input(proposals.crs) != CRS.from_user_input(
         crs) else proposals
+    _check_proposal_coordinates(frame)  # a projection can still end at infinity
     types = frame[cols["type"]].astype(str).str.strip().str.lower().to_numpy()
     notes = (frame[cols["note"]].fillna("").astype(str).to_numpy() if "note" in cols
              else np.full(len(frame), "", dtype=object))
@@ -553,6 +560,26 @@ def proposal_candidates(
                                                                  dtype=object),
                    "length_m": shapely.length(geoms), "area_m2": shapely.area(geoms)},
                   geoms, crs)
+
+
+def _check_proposal_coordinates(frame: gpd.GeoDataFrame) -> None:
+    """Refuse proposals whose coordinates are not finite or, in degrees, out of range.
+
+    A point at latitude 95 projects to ``POINT (inf inf)``; it must stop here
+    rather than be written to the outputs.
+    """
+    geoms = frame.geometry.to_numpy()
+    counts = shapely.get_num_coordinates(geoms)
+    coords = shapely.get_coordinates(geoms)
+    row = np.repeat(np.arange(len(geoms)), counts)
+    bad = ~np.isfinite(coords).all(axis=1)
+    crs = CRS.from_user_input(frame.crs)
+    if crs.is_geographic:
+        bad |= (np.abs(coords[:, 0]) > 180) | (np.abs(coords[:, 1]) > 90)
+    if bad.any():
+        raise InputError(f"proposal {int(row[np.flatnonzero(bad)[0]]) + 1}: coordinates outside "
+                         "longitude -180..180 / latitude -90..90 (or not finite): check them, "
+                         "longitude first")
 
 
 def _default_quantity(types: np.ndarray, geoms: np.ndarray) -> np.ndarray:

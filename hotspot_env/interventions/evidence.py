@@ -273,6 +273,11 @@ def load_evidence(path: str | os.PathLike[str]) -> pd.DataFrame:
     return out.sort_values(["intervention_type", "outcome"], kind="stable").reset_index(drop=True)
 
 
+#: Bounds on ``lifetime_years`` in ``costs.csv``: a month to a century.
+MIN_LIFETIME_YEARS = 1 / 12
+MAX_LIFETIME_YEARS = 100.0
+
+
 def load_costs(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read and validate ``costs.csv`` (see :func:`load_library`)."""
     path = Path(path)
@@ -294,8 +299,14 @@ def load_costs(path: str | os.PathLike[str]) -> pd.DataFrame:
         for col in ("unit_cost", "annual_maintenance"):
             if rec[col] < 0:
                 raise InputError(f"{tag}: {col} is negative ({rec[col]:g}): costs must be >= 0 USD")
+            if not math.isfinite(rec[col]):
+                raise InputError(f"{tag}: {col} is not a finite number: give USD")
         if not rec["lifetime_years"] > 0:
             raise InputError(f"{tag}: lifetime_years must be above 0 (years the capital lasts)")
+        if not MIN_LIFETIME_YEARS <= rec["lifetime_years"] <= MAX_LIFETIME_YEARS:
+            # 1e-308 years would make the yearly cost infinite (and its shares NaN)
+            raise InputError(f"{tag}: lifetime_years {rec['lifetime_years']:g} must be between "
+                             f"{MIN_LIFETIME_YEARS:g} and {MAX_LIFETIME_YEARS:g} years")
         if rec["unit_cost"] + rec["annual_maintenance"] <= 0:
             raise InputError(f"{tag}: unit_cost and annual_maintenance are both 0, so the "
                              "intervention would be free: set a local cost")

@@ -193,6 +193,22 @@ def check_budget(budget: float | None) -> float | None:
     return value
 
 
+#: Ceiling on the optimiser's time limit (seconds): an hour.
+MAX_TIME_LIMIT_S = 3600.0
+
+
+def check_time_limit(seconds: float) -> float:
+    """The optimiser time limit, refused unless a number of seconds in (0, an hour]."""
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        raise InputError(f"--time-limit {seconds!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and 0 < value <= MAX_TIME_LIMIT_S):
+        raise InputError(f"--time-limit must be a number of seconds above 0 and at most "
+                         f"{MAX_TIME_LIMIT_S:,.0f}, got {seconds!r}")
+    return value
+
+
 def greedy(
     value: np.ndarray, cost: np.ndarray, budget: float, site: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:

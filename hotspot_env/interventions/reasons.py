@@ -20,6 +20,7 @@ import pandas as pd
 
 from hotspot_env import settings
 from hotspot_env.interventions.impact import ImpactModel, describe_effect
+from hotspot_env.labels import type_label
 
 
 def cell_texts(values: Any, cells: np.ndarray) -> np.ndarray:
@@ -106,10 +107,36 @@ def reasons(
                      "hours the evidence covers")
         if why_t[i]:
             parts.append(f"Place risk: {why_t[i]}")
-        if timing_t[i]:
-            parts.append(f"Timing: {timing_t[i]}")
+        timing_text = timing_for(timing_t[i], rec["type"])
+        if timing_text:
+            parts.append(f"Timing: {timing_text}")
         out[i] = ". ".join(p.rstrip(".") for p in parts if p) + "."
     return out
+
+
+#: Clause of a place's timing advice that only concerns youth spaces.
+YOUTH_HOURS_CLAUSE = ": match youth-space opening hours to them"
+#: Start of the clause that only concerns lighting work.
+LIGHTING_CLAUSE = "order lighting work"
+
+
+def timing_for(text: str, ctype: str) -> str:
+    """The parts of a place's timing advice that concern intervention type ``ctype``.
+
+    The advice names when incidents peak for every kind of work; a street-light
+    reason must not end by telling a crew to match youth-space opening hours,
+    and a youth-space reason need not schedule lighting work.
+    """
+    parts = [p for p in str(text or "").split("; ") if p]
+    out = []
+    for part in parts:
+        if part.startswith(LIGHTING_CLAUSE) and ctype not in ("streetlight_upgrade",
+                                                              "new_streetlight"):
+            continue
+        if ctype != "youth_space":
+            part = part.replace(YOUTH_HOURS_CLAUSE, "")
+        out.append(part)
+    return "; ".join(out)
 
 
 def _caveats(rows: pd.DataFrame) -> dict[str, tuple[bool, str]]:
@@ -155,7 +182,7 @@ def _place(rec: dict[str, Any], dark_lux: float) -> str:
         return (f"Site on {kind or 'open land'}; {_num(rec.get('gap_demand')):.2f} expected "
                 "incidents per year in the hours the evidence covers fall in cells more than a "
                 f"{settings.youth_walk_threshold_m:g} m walk from any youth space")
-    return f"{ctype.replace('_', ' ').capitalize()} candidate"
+    return f"{type_label(ctype)} candidate"
 
 
 def _num(value: Any) -> float:

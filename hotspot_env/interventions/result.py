@@ -37,6 +37,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import scipy.sparse as sp
 from pyproj import CRS
 
@@ -486,6 +487,20 @@ class InterventionsResult:
         if not path.is_file() or not (folder / CANDIDATES_FILE).is_file():
             raise InputError(f"{folder} has no {STATE_FILE}: run 'hotspot-env analyze' with the "
                              "interventions stage into that folder first")
+        try:
+            return cls._from_state(folder)
+        except InputError:
+            raise
+        except (ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile,
+                pa.ArrowException) as exc:  # a cut, edited or foreign state file
+            raise InputError(f"the analysis state in {folder} is damaged "
+                             f"({exc.__class__.__name__}): re-run 'hotspot-env analyze' and "
+                             "pass its new folder to --analysis") from exc
+
+    @classmethod
+    def _from_state(cls, folder: Path) -> InterventionsResult:
+        """The body of :meth:`load`; any damage surfaces as a library exception."""
+        path = folder / STATE_FILE
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}

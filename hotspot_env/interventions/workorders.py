@@ -42,6 +42,7 @@ import shapely
 from hotspot_env.atomic import atomic_path, prepare_folder, write_text
 from hotspot_env.interventions.equity import rule_text
 from hotspot_env.interventions.result import InterventionsResult, Ranking
+from hotspot_env.labels import type_label, weights_text
 from hotspot_env.privacy import Kind, publish_table
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
@@ -93,6 +94,11 @@ td.box{text-align:center;font-size:14pt} .reason{color:#444;font-size:8pt}
   @page{size:A4 landscape;margin:12mm}
 }
 """
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 intervention``, ``2 interventions``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 # ===================================================================== tables
@@ -308,7 +314,7 @@ class DistrictMaps:
         if present:
             artists.append(ax.legend(handles=[
                 Line2D([0], [0], color=TYPE_COLOURS.get(t, "#333"), lw=4,
-                       label=t.replace("_", " ")) for t in present],
+                       label=type_label(t)) for t in present],
                 loc="lower left", fontsize=7, framealpha=0.9))
         bar = _nice_bar(side)
         bx, by = maxx - side * 0.08 - bar, miny + side * 0.05
@@ -377,7 +383,7 @@ def workorders_html(
     sel_capital = table.loc[table["selected"], "capital_cost"].sum()
     parts.append(
         f"<p class='meta'>Budget: {esc(budget_txt)}. {esc(ranking.message)}. Selected: "
-        f"{int(ranking.selected.sum())} interventions, {sel_cost:,.0f} "
+        f"{_count(int(ranking.selected.sum()), 'intervention')}, {sel_cost:,.0f} "
         f"USD per year ({sel_capital:,.0f} USD capital).</p>"
         f"<p class='headline'><strong>{esc(headline_text(effect))}</strong></p>"
         f"<p class='meta'>{esc(secondary_text(effect))}. Costs are annualised: capital spread "
@@ -385,8 +391,9 @@ def workorders_html(
         "a place, none watches anyone.</p>")
     for warning in result.cost_warnings(ranking):
         parts.append(f"<p class='meta flag'>Warning: {esc(warning)}.</p>")
-    if ranking.weights.as_text():
-        parts.append(f"<p class='meta'>Weights: {esc(ranking.weights.as_text())}.</p>")
+    weights = weights_text({**ranking.weights.categories, **ranking.weights.types})
+    if weights:  # in the words of the app's sliders, not the engine's keys
+        parts.append(f"<p class='meta'>Priorities: {esc(weights)}.</p>")
     eq = result.equity(ranking) if equity is None else equity
     flagged = eq[eq["flagged"]]
     if len(flagged) and ranking.selected.any():
@@ -411,7 +418,7 @@ def workorders_html(
         labels = [str(i) for i in range(1, len(rows) + 1)]
         parts.append("<section class='district'>")
         parts.append(f"<h2>District {esc(district)}</h2>")
-        parts.append(f"<p class='meta'>{len(rows)} interventions; capital "
+        parts.append(f"<p class='meta'>{_count(len(rows), 'intervention')}; capital "
                      f"{rows['capital_cost'].sum():,.0f} USD; {rows['cost'].sum():,.0f} USD per "
                      "year annualised.</p>")
         if mapper is not None:
@@ -427,9 +434,9 @@ def workorders_html(
             note = str(rec.get("note") or "")
             note_html = f"<div class='note'>Note: {esc(note)}</div>" if note else ""
             parts.append(
-                "<tr><td class='box'><input type='checkbox' aria-label='done'> &#9744;</td>"
+                "<tr><td class='box' aria-label='done'>&#9744;</td>"  # one box, to tick on paper
                 f"<td>{esc(label)}</td><td><code>{esc(str(rec['intervention_id']))}</code></td>"
-                f"<td>{esc(str(rec['type']).replace('_', ' '))}</td>"
+                f"<td>{esc(type_label(rec['type']))}</td>"
                 f"<td>{esc(str(rec['location']))}</td>"
                 f"<td class='num'>{rec['quantity']:g} {esc(str(rec['unit']))}</td>"
                 f"<td class='num'>{rec['capital_cost']:,.0f}</td>"

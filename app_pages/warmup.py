@@ -1,0 +1,47 @@
+"""Server start: get the demo ready before the first visitor asks for it.
+
+A fresh server process pays, on its first page, for importing the analysis
+stack (scipy, geopandas, rasterio, folium: about 3 s) and for the demo
+analysis (a disk-cache load, or a full run the very first time). Started from
+the server's lifespan, :func:`prepare` does both in a background thread; the
+pages then find the modules imported and the analyses in
+:mod:`hotspot_env.analysis_cache`'s memory. Nothing here is required: a page
+that comes first simply waits on the same per-key lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+logger = logging.getLogger("hotspot_env.app")
+
+#: Modules every first page needs. Not streamlit_folium: a component declared
+#: before the runtime exists is not registered, and its frame answers 404.
+MODULES = ("hotspot_env.analysis", "hotspot_env.mapview", "hotspot_env.places",
+           "hotspot_env.scenarios", "altair")
+
+
+def prepare(privacy_modes: tuple[str, ...] = ("internal", "public")) -> None:
+    """Import :data:`MODULES` and load the demo analysis in each privacy mode."""
+    import importlib
+
+    try:
+        for name in MODULES:
+            importlib.import_module(name)
+        from hotspot_env.demo import cached_demo
+
+        for privacy in privacy_modes:
+            cached_demo(privacy=privacy)
+    except Exception:  # noqa: BLE001 - a page will run it again and show the error
+        logger.exception("warming up the demo failed; the first page will retry")
+
+
+@contextlib.asynccontextmanager
+async def warm_up(app: Any) -> AsyncIterator[None]:
+    """Lifespan of the ``st.App``: start :func:`prepare` in a daemon thread."""
+    threading.Thread(target=prepare, name="hotspot-env-warm-up", daemon=True).start()
+    yield
