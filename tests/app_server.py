@@ -98,24 +98,28 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float
 
 
 @contextlib.contextmanager
-def running_server(folder: Path, cache: Path) -> Iterator[AppServer]:
+def running_server(folder: Path, cache: Path, address: str = "127.0.0.1",
+                   env: dict[str, str] | None = None) -> Iterator[AppServer]:
     """``streamlit run app.py`` on a free port with its log in ``folder``; stopped on exit.
 
     ``cache`` is the analysis cache folder (``HOTSPOT_ENV_CACHE_DIR``): the
-    tests' own, never the user's.
+    tests' own, never the user's. The server listens on ``address``; ``env``
+    adds to (or overrides) its environment, e.g. ``HOTSPOT_ENV_ACCESS``.
     """
     port = free_port()
     log = folder / "server.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
-               HOTSPOT_ENV_CACHE_DIR=str(cache),
-               HOTSPOT_ENV_AUDIT_LOG=str(folder / "audit.jsonl"))  # not the user's home
-    env.pop("HOTSPOT_ENV_ACCESS", None)  # the laptop run: loopback, no sign-in
+    full_env = dict(os.environ, PYTHONUNBUFFERED="1",
+                    STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+                    HOTSPOT_ENV_CACHE_DIR=str(cache),
+                    HOTSPOT_ENV_AUDIT_LOG=str(folder / "audit.jsonl"))  # not the user's home
+    full_env.pop("HOTSPOT_ENV_ACCESS", None)  # by default the laptop run: no sign-in
+    full_env.update(env or {})
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--server.port", str(port), "--server.address", address,
              "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env,
+            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=full_env,
             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

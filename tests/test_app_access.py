@@ -14,11 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,13 +22,11 @@ from typing import Any
 import pytest
 
 from tests.app_server import (
-    REPO,
     AppServer,
     Session,
-    _wait_healthy,
     assert_no_exception,
-    free_port,
     make_session,
+    running_server,
     wait_idle,
 )
 from tests.browser import chromium_available
@@ -45,46 +39,15 @@ PASSWORDS = {"ana": ("staff", "ana's long staff password"),
              "cruz": ("crew", "cruz's long crew password")}
 
 
-def _start(tmp: Path, address: str, env: dict[str, str]) -> tuple[AppServer, subprocess.Popen]:
-    port = free_port()
-    log = tmp / "server.log"
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("HOTSPOT_ENV_ACCESS", "HOTSPOT_ENV_AUDIT_LOG")}
-    full_env = dict(clean, PYTHONUNBUFFERED="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
-                    **env)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", address,
-             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=full_env,
-            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    _wait_healthy(url, process, log)
-    return AppServer(url, process, log), process
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)  # the group we started, nothing else
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def open_server(tmp_path_factory) -> Iterator[AppServer]:
     """A server on every interface with no sign-in configured."""
     if not chromium_available():
         pytest.fail("chromium is missing: run 'make test' (installs Debian's chromium)")
     tmp = tmp_path_factory.mktemp("open")
-    server, process = _start(tmp, "0.0.0.0", {"HOTSPOT_ENV_AUDIT_LOG": str(tmp / "audit.jsonl")})
-    try:
+    with running_server(tmp, tmp / "cache", "0.0.0.0",
+                        {"HOTSPOT_ENV_AUDIT_LOG": str(tmp / "audit.jsonl")}) as server:
         yield server
-    finally:
-        _stop(process)
 
 
 @pytest.fixture(scope="module")
@@ -102,11 +65,9 @@ def signin(tmp_path_factory) -> Iterator[tuple[AppServer, Path]]:
                   f'password_hash = "{hash_password(password)}"']
     config = tmp / "access.toml"
     config.write_text("\n".join(lines) + "\n")
-    server, process = _start(tmp, "127.0.0.1", {"HOTSPOT_ENV_ACCESS": str(config)})
-    try:
+    with running_server(tmp, tmp / "cache", "127.0.0.1",
+                        {"HOTSPOT_ENV_ACCESS": str(config)}) as server:
         yield server, audit
-    finally:
-        _stop(process)
 
 
 @pytest.fixture
@@ -329,21 +290,21 @@ def test_broken_configuration_serves_nothing_but_the_error(browser, tmp_path):
     config = tmp_path / "access.toml"
     config.write_text('sign_in = "password"\n[users.ana]\nrole = "staff"\n'
                       'password = "plain text password"\n')
-    server, process = _start(tmp_path, "0.0.0.0", {"HOTSPOT_ENV_ACCESS": str(config)})
-    s = make_session(browser, server)
-    try:
-        page = s.new_page()
-        page.goto(server.url)
-        alert = page.locator('[data-testid="stAlert"]')
-        alert.wait_for(timeout=60_000)
-        wait_idle(page)
-        text = alert.inner_text()
-        assert text.startswith("error: ") and "plain-text password" in text
-        assert text.strip().count("\n") == 0
-        assert page.get_by_role("heading", level=1).count() == 0
-        assert page.locator('[data-testid="stSidebarNav"]').count() == 0
-        assert s.blocked == [] and s.errors == []
-    finally:
-        s.context.close()
-        _stop(process)
+    with running_server(tmp_path, tmp_path / "cache", "0.0.0.0",
+                        {"HOTSPOT_ENV_ACCESS": str(config)}) as server:
+        s = make_session(browser, server)
+        try:
+            page = s.new_page()
+            page.goto(server.url)
+            alert = page.locator('[data-testid="stAlert"]')
+            alert.wait_for(timeout=60_000)
+            wait_idle(page)
+            text = alert.inner_text()
+            assert text.startswith("error: ") and "plain-text password" in text
+            assert text.strip().count("\n") == 0
+            assert page.get_by_role("heading", level=1).count() == 0
+            assert page.locator('[data-testid="stSidebarNav"]').count() == 0
+            assert s.blocked == [] and s.errors == []
+        finally:
+            s.context.close()
     assert "error: " in server.log.read_text()

@@ -16,7 +16,6 @@ from hotspot_env.interventions.impact import ImpactModel
 from hotspot_env.interventions.optimise import (
     Weights,
     check_budget,
-    greedy,
     optimise,
     parse_weights,
     weighted_values,
@@ -95,12 +94,11 @@ def test_ties_are_broken_by_intervention_id():
     model = _knapsack_model([3.0, 3.0, 3.0], ids=["aaa", "bbb", "ccc"])
     cost = np.array([2.0, 2.0, 2.0])
     types = np.array(["a"] * 3)
-    sel, order = greedy(model.standalone()["mean"], cost, 4.0)
-    assert order.tolist() == [0, 1, 2]
-    assert sel.tolist() == [True, True, False]
     port = optimise(model, cost, 4.0, types)
     assert port.selected.tolist() == [True, True, False]
     ranking = _result(model, cost, types).rerank(4.0, optimise_portfolio=True)
+    assert ranking.order.tolist() == [0, 1, 2]
+    assert ranking.greedy.tolist() == [True, True, False]
     assert ranking.rank.tolist() == [1, 2, 3]
 
 

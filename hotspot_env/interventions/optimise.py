@@ -209,68 +209,6 @@ def check_time_limit(seconds: float) -> float:
     return value
 
 
-def greedy(
-    value: np.ndarray, cost: np.ndarray, budget: float, site: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy selection by value per cost under a budget.
-
-    Parameters
-    ----------
-    value : ndarray
-        Weighted stand-alone value per candidate (candidates in id order).
-    cost : ndarray
-        Annualised cost per candidate (USD/year, > 0).
-    budget : float
-        USD per year.
-    site : ndarray of int, optional
-        Site code per candidate (-1 = none); one candidate per site.
-
-    Returns
-    -------
-    selected : ndarray of bool
-    order : ndarray of int
-        Candidate positions ranked by value per cost, ties by id (position).
-    """
-    value = np.asarray(value, dtype=float)
-    cost = np.asarray(cost, dtype=float)
-    n = value.size
-    score = np.where(cost > 0, value / np.where(cost > 0, cost, 1.0), -np.inf)
-    order = np.argsort(-score, kind="stable")
-    selected = np.zeros(n, dtype=bool)
-    if n == 0 or budget <= 0:
-        return selected, order
-    cand = order[value[order] > 0]
-    if cand.size == 0:
-        return selected, order
-    c = cost[cand]
-    sites = (np.full(n, -1) if site is None else np.asarray(site))[cand]
-    # vectorised prefix: everything that fits before the first overflow or repeated site
-    cum = np.cumsum(c)
-    k = int(np.searchsorted(cum, budget * (1 + 1e-12), side="right"))
-    s_pre = sites[:k]
-    s_pre = s_pre[s_pre >= 0]
-    if s_pre.size != np.unique(s_pre).size:
-        first_seen = np.unique(sites[:k], return_index=True)[1]
-        dup = np.setdiff1d(np.arange(k), first_seen)
-        dup = dup[sites[dup] >= 0]
-        k = int(dup.min()) if dup.size else k
-    take = list(range(k))
-    remaining = float(budget) * (1 + 1e-12) - float(cum[k - 1] if k else 0.0)
-    used = {int(v) for v in sites[:k] if v >= 0}
-    suffix_min = np.minimum.accumulate(c[::-1])[::-1].tolist()
-    for i, (ci, si) in enumerate(zip(c[k:].tolist(), sites[k:].tolist(), strict=True), start=k):
-        if remaining < suffix_min[i]:
-            break
-        if ci <= remaining and (si < 0 or si not in used):
-            take.append(i)
-            remaining -= ci
-            if si >= 0:
-                used.add(si)
-    selected[cand[take]] = True
-    return selected, order
-
-
-# ================================================================== optimiser
 @dataclass
 class Portfolio:
     """An optimised selection.
