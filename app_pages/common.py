@@ -44,6 +44,28 @@ def vendor_leaflet() -> str:
     return str(vendor_assets(STATIC_DIR))
 
 
+def session_id() -> str | None:
+    """This browser session's id (owner of its upload folder)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else None
+
+
+def _session_is_active(sid: str) -> bool:
+    from streamlit.runtime import Runtime
+
+    return Runtime.exists() and Runtime.instance().is_active_session(sid)
+
+
+@st.cache_resource(show_spinner=False)
+def upload_sweeper() -> Any:
+    """Start, once per process, the thread removing ended sessions' upload folders."""
+    from hotspot_env.session import start_sweeper
+
+    return start_sweeper(_session_is_active)
+
+
 @st.cache_resource(show_spinner=False, max_entries=2)
 def demo_analysis(privacy: str) -> tuple[Any, bool]:
     """The embedded demo in a privacy mode and whether it came from the disk cache.

@@ -11,7 +11,7 @@ from app_pages import common
 from hotspot_env import labels, session
 from hotspot_env.errors import HotspotEnvError
 from hotspot_env.io import read_incidents, read_layers
-from hotspot_env.privacy import publishable_counts
+from hotspot_env.privacy import public_totals, publishable_counts
 
 logger = logging.getLogger("hotspot_env.app")
 
@@ -91,7 +91,8 @@ else:
         else:
             folder = st.session_state.get("session_folder")
             if folder is None or not folder.alive:
-                folder = st.session_state["session_folder"] = session.SessionFolder()
+                folder = st.session_state["session_folder"] = session.SessionFolder(
+                    owner=common.session_id())
             try:
                 with st.spinner("Checking your files…"):
                     saved = {"incidents": folder.save("incidents", incidents_file.name,
@@ -140,7 +141,7 @@ if current["kind"] == "upload":
     names = current.get("names", {})
     st.dataframe(pd.DataFrame([{"file": kind, "name": name} for kind, name in names.items()]),
                  hide_index=True, width="stretch", key="upload_names")
-    counts = analysis.counts
+    counts = public_totals(analysis)  # public mode: no exact total
     st.markdown(f"Incidents read {counts.get('incidents_read', 0):,}; used "
                 f"{counts.get('incidents_used', 0):,}.")
     cats = analysis.points["category"].fillna("(none)").astype(str).value_counts()

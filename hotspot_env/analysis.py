@@ -12,7 +12,6 @@ import logging
 import math
 import numbers
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,7 @@ from hotspot_env.hotspots import gi_star
 from hotspot_env.io import Incidents, incidents_from_frame, read_incidents, read_layers
 from hotspot_env.land import check_frame_on_land
 from hotspot_env.osm import file_sha256, place_osm, read_osm
+from hotspot_env.privacy import Budget, Kind, Protection, check_epsilon, min_cell_size
 from hotspot_env.profiles import record_period
 
 if TYPE_CHECKING:  # stage result types: those modules import this one
@@ -77,8 +77,6 @@ class Analysis:
     points : GeoDataFrame
         The incidents used, in ``grid.crs``. Private: used by later stages,
         never written to any output.
-    dp_seed : int, optional
-        Secret seed of the public-mode Laplace noise; never written to any output.
     factors : dict of str to FactorResult, optional
         Added by the ``factors`` stage (``None`` until it runs).
     forecast : ForecastResult, optional
@@ -105,6 +103,13 @@ class Analysis:
 
     Stages and the fields they read and add are declared in
     :mod:`hotspot_env.stages`; :func:`hotspot_env.pipeline.run` checks the order.
+    kinds : dict of str to Kind
+        The declared privacy kind of each per-cell layer
+        (:func:`hotspot_env.privacy.declare`); the output gate refuses a layer
+        that declares none.
+    protection : Protection or None
+        Public mode: the run's protected count releases and DP budget.
+        Private like ``points``: it holds the noisy values before suppression.
     """
 
     grid: Grid
@@ -116,7 +121,6 @@ class Analysis:
     inputs: list[dict[str, str]]
     counts: dict[str, int]
     points: gpd.GeoDataFrame = field(repr=False)
-    dp_seed: int | None = field(default=None, repr=False)
     factors: dict[str, FactorResult] | None = field(default=None, repr=False)
     forecast: ForecastResult | None = field(default=None, repr=False)
     rtm: RTMResult | None = field(default=None, repr=False)
@@ -127,6 +131,8 @@ class Analysis:
     validation: pd.DataFrame | None = field(default=None, repr=False)
     timings: dict[str, float] = field(default_factory=dict, repr=False)
     stage_timings: dict[str, Any] = field(default_factory=dict, repr=False)
+    kinds: dict[str, Kind] = field(default_factory=dict, repr=False)
+    protection: Protection | None = field(default=None, repr=False)
 
     def layer(self, name: str) -> gpd.GeoDataFrame | None:
         """Map layer ``name`` with the user layer of the same name appended.
@@ -163,8 +169,10 @@ class Analysis:
         return bool(self.points["datetime"].notna().any())
 
     def choice_messages(self) -> list[str]:
-        """The sentences announcing each automatic choice."""
-        return [c.message() for c in self.choices]
+        """The sentences announcing each automatic choice (tallies rounded in public mode)."""
+        from hotspot_env.privacy import public_choice
+
+        return [public_choice(self, c).message() for c in self.choices]
 
 
 def analyze(
@@ -222,11 +230,11 @@ def analyze(
     x, y : str, optional
         Coordinate column names of CSV input (default: detected).
     dp_epsilon : float, optional
-        Public mode only: add Laplace(1/epsilon) noise to every published
-        count (see :mod:`hotspot_env.privacy`).
+        Public mode only: the run's differential-privacy budget, split over
+        its count releases (see :mod:`hotspot_env.privacy`).
     dp_seed : int, optional
-        Secret seed for that noise (default: fresh entropy); never written to
-        any output.
+        Refused: the noise comes from OpenDP's secure sampler, which cannot
+        be seeded (a leaked seed would remove the noise).
 
     Returns
     -------
@@ -243,10 +251,12 @@ def analyze(
         raise InputError(
             f"--bandwidth {bandwidth:g} m is out of bounds: it must be between "
             f"{settings.min_bandwidth_m:g} and {settings.max_bandwidth_m:,.0f} m")
+    if dp_seed is not None:
+        raise InputError("--dp-seed is not supported: the noise comes from OpenDP's secure "
+                         "sampler, which cannot be seeded (a leaked seed removes the noise); "
+                         "drop --dp-seed")
     if dp_epsilon is not None:
-        if not _positive(dp_epsilon):
-            raise InputError(f"--dp-epsilon must be a positive number (e.g. 1.0; smaller is "
-                             f"more private), got {dp_epsilon!r}")
+        dp_epsilon = check_epsilon(dp_epsilon)
         if privacy != "public":
             raise InputError("--dp-epsilon adds noise to published counts and only applies in "
                              "public mode: add --privacy public or drop --dp-epsilon")
@@ -322,6 +332,15 @@ def analyze(
     if cell_size is None:
         cell_size, size_choice = choose_cell_size(area.bounds)
         choices.append(size_choice)
+        if privacy == "public" and cell_size < min_cell_size():
+            cell_size = min_cell_size()
+            choices.append(announce(Choice(
+                "cell_size_m", cell_size, "raised to the public-mode minimum so a '<k' cell "
+                "cannot locate an incident")))
+    elif privacy == "public" and cell_size < min_cell_size():
+        raise InputError(f"--cell-size {cell_size:g} m is below the public-mode minimum of "
+                         f"{min_cell_size():g} m (a small cell locates an incident): use "
+                         f"--cell-size {min_cell_size():g} or more")
     grid = Grid.from_area(area, proj_crs, float(cell_size), max_cells=max_cells)
     if grid.n_rows < 2 or grid.n_cols < 2:
         minx, miny, maxx, maxy = area.bounds
@@ -368,14 +387,30 @@ def analyze(
             "bandwidth_m", bandwidth, "raised to the public-mode minimum so a single incident "
             "cannot be pinpointed")))
     years = _span_years(points, data.date_precision)
-    density = kde(grid, xs, ys, float(bandwidth)) * 1e6
+    counts = np.where(grid.mask, counts, 0)
+    protection = None
+    derived_kind = Kind.COUNT_DERIVED
+    if privacy == "public":
+        # every statistic published unchanged is computed from the protected counts
+        protection = Protection(settings.k_threshold,
+                                None if dp_epsilon is None else Budget(dp_epsilon))
+        basis = np.where(grid.mask, protection.counts("incidents", counts).imputed, 0)
+        cx, cy = grid.centres()
+        density = kde(grid, cx.ravel(), cy.ravel(), float(bandwidth),
+                      weights=basis.ravel().astype(float)) * 1e6
+        derived_kind = Kind.PROTECTED_DERIVED
+    else:
+        basis = counts
+        density = kde(grid, xs, ys, float(bandwidth)) * 1e6
     if years:
         density = density / years
     density = np.where(grid.mask, density, np.nan)
-    gi = gi_star(grid, counts)
+    gi = gi_star(grid, basis)
 
-    arrays = {"incidents": np.where(grid.mask, counts, 0), "kde": density,
-              "gi_z": gi.z, "gi_p": gi.p, "gi_bin": gi.bin}
+    arrays = {"incidents": counts, "kde": density, "gi_z": gi.z, "gi_p": gi.p,
+              "gi_bin": gi.bin}
+    kinds = {"incidents": Kind.COUNT, "kde": derived_kind, "gi_z": derived_kind,
+             "gi_p": derived_kind, "gi_bin": derived_kind}
     map_layers: dict[str, gpd.GeoDataFrame] = {}
     if osm_layers is not None:
         for name, layer in osm_layers.items():
@@ -407,6 +442,9 @@ def analyze(
     }
     if privacy == "public":
         parameters["public_min_bandwidth_m"] = float(settings.public_min_bandwidth_m)
+        parameters["public_min_cell_size_m"] = float(min_cell_size())
+        if protection is not None and protection.budget is not None:
+            parameters["dp_accountant"] = "sequential composition"
     count_summary = {
         "incidents_read": int(data.n_read),
         "incidents_invalid": int(data.n_invalid),
@@ -416,11 +454,8 @@ def analyze(
     }
     count_summary["incidents_dropped"] = count_summary["incidents_read"] - count_summary[
         "incidents_used"]
-    analysis = Analysis(grid, area, arrays, map_layers, parameters, choices, inputs,
-                        count_summary, points)
-    if dp_epsilon is not None:  # private: the seed never goes into parameters or outputs
-        analysis.dp_seed = secrets.randbits(63) if dp_seed is None else int(dp_seed)
-    return analysis
+    return Analysis(grid, area, arrays, map_layers, parameters, choices, inputs,
+                    count_summary, points, kinds=kinds, protection=protection)
 
 
 def _positive(value: Any) -> bool:

@@ -116,15 +116,15 @@ CellSize = Annotated[float | None, typer.Option(help="Cell side in metres (defau
 Bandwidth = Annotated[float | None, typer.Option(help="KDE radius in metres (default: automatic).")]
 Privacy = Annotated[str, typer.Option(help="internal, or public (suppress counts below k).")]
 DpEpsilon = Annotated[float | None, typer.Option(
-    help="Public mode: add Laplace noise (epsilon-differential privacy) to published counts; "
-         "smaller is more private, e.g. 1.0.")]
+    help="Public mode: the run's differential-privacy budget epsilon (0.01 to 10), split over "
+         "its count releases by sequential composition; smaller is more private, e.g. 1.0.")]
 TreatableShare = Annotated[float, typer.Option(
     help="Share of the area crews can treat (0-1): the forecast is chosen by how many "
          "incidents its top cells of this share catch (PEI).")]
 DpSeed = Annotated[int | None, typer.Option(
     envvar="HOTSPOT_ENV_DP_SEED", show_default=False, min=0,
-    help="Secret seed for the --dp-epsilon noise, to reproduce a published run (never written "
-         "to any output; keep it private). Default: fresh randomness.")]
+    help="Not supported: the --dp-epsilon noise comes from OpenDP's secure sampler, which "
+         "cannot be seeded.")]
 
 
 @app.command()

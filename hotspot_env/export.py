@@ -1,12 +1,14 @@
 """Files a planner or crew opens: GeoPackage, GeoTIFF, manifest, report.
 
-Every file goes through :mod:`hotspot_env.atomic`, and every count through
-:func:`hotspot_env.privacy.published_counts`, so no output is half-written
-and none holds an individual incident's coordinates.
+Every file goes through :mod:`hotspot_env.atomic`, and every table through
+the privacy gate :func:`hotspot_env.privacy.publish`, so no output is
+half-written, none holds an individual incident's coordinates, and public
+files carry their protection (k, ε and its split) in their own metadata.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +19,7 @@ import rasterio
 
 from hotspot_env.atomic import atomic_path, staged_folder, write_text
 from hotspot_env.manifest import build_manifest, manifest_json
-from hotspot_env.privacy import published_counts
+from hotspot_env.privacy import Kind, privacy_metadata, publish, publish_array
 
 if TYPE_CHECKING:
     from hotspot_env.analysis import Analysis
@@ -25,26 +27,14 @@ if TYPE_CHECKING:
 #: Per-cell columns written to ``cells.gpkg`` first, in this order.
 CELL_COLUMNS = ("incidents", "kde", "gi_z", "gi_p", "gi_bin")
 
-def is_count_column(name: str) -> bool:
-    """True for per-cell incident counts, which the privacy mode applies to.
-
-    The convention for every stage: a per-cell count array is named
-    ``incidents`` or ``incidents_*`` (e.g. ``incidents_night``) or ends in
-    ``_count``; in public mode each such column is published through
-    :func:`hotspot_env.privacy.published_counts`.
-    """
-    return name == "incidents" or name.startswith("incidents_") or name.endswith("_count")
-
+#: Kinds of the ``cells`` columns the grid adds (per-cell layers declare their own).
+CELLS_KINDS = {"cell_id": Kind.IDENTIFIER, "row": Kind.IDENTIFIER, "col": Kind.IDENTIFIER}
 
 def cells_frame(analysis: Analysis):
-    """The ``cells`` layer as published: privacy applied to every count column."""
+    """The ``cells`` layer as published: every per-cell layer through the privacy gate."""
     names = [c for c in CELL_COLUMNS if c in analysis.arrays]
     names += [c for c in analysis.arrays if c not in names]
-    cells = analysis.cells(names)
-    mask = analysis.grid.mask
-    for name in (c for c in names if is_count_column(c)):
-        cells[name] = published_counts(analysis, name)[mask]
-    return cells
+    return publish(analysis, analysis.cells(names), CELLS_KINDS)
 
 
 def write_cells(analysis: Analysis, path: Path) -> Path:
@@ -58,14 +48,14 @@ def write_cells(analysis: Analysis, path: Path) -> Path:
 
     with atomic_path(path) as tmp:
         pyogrio.write_dataframe(cells_frame(analysis), tmp, layer="cells", driver="GPKG",
-                                use_arrow=True)
+                                use_arrow=True, metadata=_privacy_tags(analysis))
     return path
 
 
 def write_density(analysis: Analysis, path: Path) -> Path:
     """Write the KDE surface as a single-band float32 GeoTIFF (NaN = no data)."""
     grid = analysis.grid
-    values = np.where(grid.mask, analysis.arrays["kde"], np.nan).astype("float32")
+    values = np.where(grid.mask, publish_array(analysis, "kde"), np.nan).astype("float32")
     with atomic_path(path) as tmp:
         with rasterio.open(
             tmp, "w", driver="GTiff", height=grid.n_rows, width=grid.n_cols, count=1,
@@ -75,7 +65,17 @@ def write_density(analysis: Analysis, path: Path) -> Path:
             dst.write(values, 1)
             dst.update_tags(1, units=analysis.parameters.get("kde_units", ""),
                             bandwidth_m=str(analysis.parameters.get("bandwidth_m")))
+            dst.update_tags(**_privacy_tags(analysis))
     return path
+
+
+def _privacy_tags(analysis: Any) -> dict[str, str]:
+    """The run's protection as file metadata (GeoPackage, GeoTIFF): mode, k, ε and its split."""
+    meta = privacy_metadata(analysis)
+    dp = meta.get("differential_privacy")
+    return {"privacy": json.dumps(meta, sort_keys=True),
+            "privacy_mode": str(meta["mode"]),
+            "dp_epsilon": "none" if not dp else str(dp["epsilon"])}
 
 
 def default_writers() -> dict[str, Callable[[Any, Path], dict[str, Path]]]:

@@ -944,6 +944,8 @@ def stage(analysis: Analysis, **options: Any) -> None:
         analysis.choices.append(announce(Choice(
             "forecast", "not made", "the incidents have no dates, so no per-year forecast")))
         return
+    from hotspot_env.privacy import Kind, declare, protected_points, protection_for
+
     if analysis.parameters.get("privacy") == "public":
         from hotspot_env import settings
 
@@ -951,6 +953,7 @@ def stage(analysis: Analysis, **options: Any) -> None:
                                                2 * analysis.grid.cell_size))
     pts = analysis.points
     geoms = pts.geometry.values  # points: shapely reads x and y without GeoSeries' type checks
+    x, y, times = shapely.get_x(geoms), shapely.get_y(geoms), pts["datetime"]
     if analysis.parameters.get("date_precision") == "month" and "periods" not in options:
         periods, choice = month_periods(pts["datetime"])
         analysis.choices.append(choice)
@@ -960,11 +963,19 @@ def stage(analysis: Analysis, **options: Any) -> None:
                 "(see forecast_period)")))
             return
         options["periods"] = periods
-    result = fit_forecast(analysis.grid, shapely.get_x(geoms), shapely.get_y(geoms),
-                          pts["datetime"], fallback_bandwidth=options.pop(
+    kind = Kind.COUNT_DERIVED
+    if protection_for(analysis) is not None:  # public: fit on the protected counts only
+        periods = options.get("periods")
+        if periods is None:
+            periods, period_choice = choose_period(times)
+            analysis.choices.append(period_choice)
+        x, y, times = protected_points(analysis, x, y, _naive_utc(times), periods)
+        options["periods"] = periods
+        kind = Kind.PROTECTED_DERIVED
+    result = fit_forecast(analysis.grid, x, y, times, fallback_bandwidth=options.pop(
                               "fallback_bandwidth", analysis.parameters.get("bandwidth_m")),
                           **options)
-    analysis.arrays["forecast"] = result.forecast
+    declare(analysis, "forecast", result.forecast, kind)
     analysis.forecast = result
     analysis.parameters["forecast"] = result.to_dict()
     analysis.choices.extend(result.choices)

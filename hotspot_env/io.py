@@ -60,6 +60,11 @@ VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
 PARQUET_SUFFIXES = (".parquet", ".geoparquet")
 MAX_FILE_BYTES = 2 * 1024**3
 
+#: Most rows a Parquet incidents file may hold, read from its footer before any
+#: column is decoded: Parquet compresses so well that a 41 KB file can expand
+#: to 5 million points (4 GB of memory). Twice the metro benchmark's million.
+MAX_PARQUET_ROWS = 2_000_000
+
 #: Upload limits for user layers (``--layers``, the app's upload box): a file
 #: larger than this, or a feature with more vertices, is refused with a message
 #: saying how to simplify it, before it can exhaust memory or time.
@@ -494,6 +499,7 @@ def _read_vector(path: Path, layer: str | None = None,
 def _read_vector_quietly(path: Path, layer: str | None) -> gpd.GeoDataFrame:
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
+            _check_parquet_rows(path)
             try:
                 return gpd.read_parquet(path)
             except ValueError:
@@ -531,6 +537,18 @@ def _parquet_rows(path: Path) -> int | None:
         return pq.read_metadata(path).num_rows
     except Exception:  # noqa: BLE001 - a damaged file gets its message from the full read
         return None
+
+
+def _check_parquet_rows(path: Path) -> None:
+    """Refuse a Parquet file with more than :data:`MAX_PARQUET_ROWS` rows from its footer.
+
+    Tighter than :data:`settings.max_incidents`: a Parquet file's size says
+    nothing about its decoded size (a 41 KB file held 5 million points).
+    """
+    rows = _parquet_rows(path)
+    if rows is not None and rows > MAX_PARQUET_ROWS:
+        raise InputError(f"{path.name} holds {rows:,} rows, more than the limit of "
+                         f"{MAX_PARQUET_ROWS:,}: clip it to the study area or a shorter period")
 
 
 def _quick_geometry_check(path: Path, layer: str | None = None) -> None:

@@ -12,6 +12,7 @@ import platform
 from typing import TYPE_CHECKING, Any
 
 from hotspot_env.osm import file_sha256
+from hotspot_env.privacy import privacy_metadata, public_choice, public_totals
 
 if TYPE_CHECKING:
     from hotspot_env.analysis import Analysis
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 #: Packages whose versions are recorded (those that change results).
 VERSIONED_PACKAGES = ("hotspot-env", "numpy", "scipy", "pandas", "geopandas", "shapely",
                       "pyproj", "rasterio", "pyogrio", "esda", "libpysal", "osmnx", "pyrosm",
-                      "numba", "astral", "statsmodels", "highspy")
+                      "numba", "astral", "statsmodels", "highspy", "opendp")
 
 
 def package_versions() -> dict[str, str]:
@@ -48,11 +49,12 @@ def build_manifest(analysis: Analysis, outputs: dict[str, Any] | None = None) ->
         "simulated_incidents": bool(analysis.parameters.get("simulated", False)),
         "inputs": analysis.inputs,
         "parameters": analysis.parameters,
-        "automatic_choices": [c.to_dict() for c in analysis.choices],
-        "counts": analysis.counts,
+        "automatic_choices": [public_choice(analysis, c).to_dict() for c in analysis.choices],
+        "counts": public_totals(analysis),
         "privacy": {"mode": analysis.parameters.get("privacy", "internal"),
                     "k_threshold": analysis.parameters.get("k_threshold"),
-                    "dp_epsilon": analysis.parameters.get("dp_epsilon")},
+                    "dp_epsilon": analysis.parameters.get("dp_epsilon"),
+                    "protection": privacy_metadata(analysis)},
         "versions": package_versions(),
         "outputs": [{"path": name, "sha256": file_sha256(path)}
                     for name, path in sorted((outputs or {}).items())],

@@ -26,7 +26,7 @@ from hotspot_env import maps
 from hotspot_env.labels import type_label
 from hotspot_env.memo import IdentityCache
 from hotspot_env.places import per_cell_values
-from hotspot_env.privacy import published_counts
+from hotspot_env.privacy import Kind, publish, publish_array
 
 if TYPE_CHECKING:
     from hotspot_env.analysis import Analysis
@@ -129,7 +129,8 @@ def _robust_max(values: np.ndarray, q: float = 98.0) -> float | None:
 
 
 def _draw_density(m: Any, a: Analysis, privacy: str, pos: str) -> None:
-    legend = maps.add_raster_overlay(m, _masked(a, a.arrays["kde"]), a.grid.transform,
+    legend = maps.add_raster_overlay(m, _masked(a, publish_array(a, "kde", privacy)),
+                                     a.grid.transform,
                                      a.grid.crs, name="Classic KDE", cmap="magma_r",
                                      opacity=0.6)
     maps.add_legend(m, "Classic KDE (rule-of-thumb radius)", legend,
@@ -155,10 +156,11 @@ def shown_by_default(spec: LayerSpec, analysis: Analysis) -> bool:
 
 
 def _draw_hotspots(m: Any, a: Analysis, privacy: str, pos: str) -> None:
-    cells = a.cells(["incidents", "gi_z", "gi_bin"])
-    cells["incidents"] = published_counts(a, privacy=privacy)[a.grid.mask]
+    cells = publish(a, a.cells(["incidents", "gi_z", "gi_bin"]), {"cell_id": Kind.IDENTIFIER},
+                    privacy=privacy)  # tooltips go through the same gate as the files
     cells = cells[cells["gi_bin"] != 0].copy()
-    cells["gi_z"] = cells["gi_z"].round(2)
+    if pd.api.types.is_float_dtype(cells["gi_z"]):
+        cells["gi_z"] = cells["gi_z"].round(2)
     entries = maps.add_cells(m, cells, "gi_bin", name="Gi* hot and cold spots",
                              tooltip_fields=["cell_id", "incidents", "gi_z"])
     if entries:
@@ -252,7 +254,7 @@ def _draw_lamps(m: Any, a: Analysis, privacy: str, pos: str) -> None:
 
 
 def _draw_rtm(m: Any, a: Analysis, privacy: str, pos: str) -> None:
-    values = _masked(a, _array(a, "rtm_score"))
+    values = _masked(a, publish_array(a, "rtm_score", privacy))
     legend = maps.add_raster_overlay(m, values, a.grid.transform, a.grid.crs,
                                      name="Risk terrain", cmap="YlOrRd", opacity=0.7,
                                      vmax=_robust_max(values))

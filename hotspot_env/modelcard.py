@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from hotspot_env import settings
+from hotspot_env.privacy import privacy_metadata, public_choice, public_totals
 
 if TYPE_CHECKING:
     from hotspot_env.analysis import Analysis
@@ -128,8 +129,9 @@ def _text(value: Any) -> str:
 
 def choices_table(analysis: Analysis) -> pd.DataFrame:
     """Automatic choices: ``parameter, value, rule``."""
+    shown = (public_choice(analysis, c) for c in analysis.choices)  # public: tallies rounded
     return pd.DataFrame([{"parameter": c.name, "value": _text(c.value), "rule": c.rule}
-                         for c in analysis.choices], columns=["parameter", "value", "rule"])
+                         for c in shown], columns=["parameter", "value", "rule"])
 
 
 def privacy_settings(analysis: Analysis) -> dict[str, Any]:
@@ -143,6 +145,7 @@ def privacy_settings(analysis: Analysis) -> dict[str, Any]:
         "kde_bandwidth_minimum_m": settings.public_min_bandwidth_m if mode == "public" else None,
         "differential_privacy_epsilon": analysis.parameters.get("dp_epsilon"),
         "incident_points_in_outputs": "never",
+        "protection": privacy_metadata(analysis),
     }
 
 
@@ -222,7 +225,7 @@ def model_card(analysis: Analysis) -> dict[str, Any]:
         "data_sources": data_sources(analysis),
         "parameters": parameter_table(analysis),
         "choices": choices_table(analysis),
-        "counts": dict(analysis.counts),
+        "counts": public_totals(analysis),
         "validation": validation(analysis),
         "limits": list(LIMITS),
         "warnings": list(WARNINGS),

@@ -20,7 +20,7 @@ import shapely
 from pyproj import Transformer
 
 from hotspot_env import settings
-from hotspot_env.privacy import published_counts
+from hotspot_env.privacy import publish_array, published_counts
 
 if TYPE_CHECKING:
     from hotspot_env.analysis import Analysis
@@ -205,9 +205,8 @@ def describe_cell(analysis: Analysis, row: int, col: int, privacy: str | None = 
     privacy = privacy or analysis.parameters.get("privacy", "internal")
     k = int(analysis.parameters.get("k_threshold") or settings.k_threshold)
     arrays = per_cell_values(analysis)
-    count = int(arrays["incidents"][row, col])
     shown = published_counts(analysis, privacy=privacy)[row, col]
-    few = privacy == "public" and 0 < count < k
+    few = privacy == "public" and str(shown) == f"<{k}"  # what is published, never the truth
     lon, lat = cell_centre_lonlat(grid, row, col)
     gi_bin = int(arrays["gi_bin"][row, col]) if "gi_bin" in arrays else 0
     why = None
@@ -218,7 +217,8 @@ def describe_cell(analysis: Analysis, row: int, col: int, privacy: str | None = 
     for key, (label, unit, meaning) in CELL_FIELDS.items():
         if key not in arrays:
             continue
-        raw = arrays[key][row, col]
+        raw = (publish_array(analysis, key, privacy) if key in analysis.kinds
+               else arrays[key])[row, col]
         text = f"suppressed (fewer than {k} incidents)" if (
             few and key in COUNT_DERIVED) else format_cell_value(raw, unit)
         if key == "kde" and text != "–":
@@ -268,7 +268,8 @@ def top_places(analysis: Analysis, n: int = 10, privacy: str | None = None) -> p
         finite = finite[np.isfinite(finite)]
         if finite.size == 0 or np.ptp(finite) == 0:
             key = "kde"
-    score = np.where(analysis.grid.mask, np.asarray(arrays[key], dtype=float), np.nan)
+    shown = publish_array(analysis, key, privacy) if key in analysis.kinds else arrays[key]
+    score = np.where(analysis.grid.mask, np.asarray(shown, dtype=float), np.nan)
     flat = np.where(np.isfinite(score.ravel()), score.ravel(), -np.inf)
     order = np.argsort(-flat, kind="stable")[:n]
     order = order[np.isfinite(flat[order])]

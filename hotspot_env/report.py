@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hotspot_env.atomic import write_text
-from hotspot_env.privacy import published_counts
+from hotspot_env.privacy import (
+    Kind,
+    privacy_metadata,
+    public_choice,
+    public_totals,
+    publish,
+    publish_array,
+)
 
 if TYPE_CHECKING:
     from hotspot_env.analysis import Analysis
@@ -62,7 +69,7 @@ def density_figure(analysis: Analysis, width_in: float = 7.0) -> Any:
     from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
     grid = analysis.grid
-    values = np.where(grid.mask, analysis.arrays["kde"], np.nan)
+    values = np.where(grid.mask, publish_array(analysis, "kde"), np.nan)
     minx, miny, maxx, maxy = grid.bounds
     height = width_in * (maxy - miny) / max(maxx - minx, 1)
     fig, ax = plt.subplots(figsize=(width_in, max(2.5, min(height, 9))), dpi=110)
@@ -70,7 +77,7 @@ def density_figure(analysis: Analysis, width_in: float = 7.0) -> Any:
     has_basemap = _draw_basemap(ax, analysis)
     image = ax.imshow(values, extent=(minx, maxx, miny, maxy), cmap="magma_r", origin="upper",
                       alpha=0.62 if has_basemap else 1.0, zorder=2)
-    hot = np.where(grid.mask & (analysis.arrays["gi_bin"] >= 2), 1.0, np.nan)
+    hot = np.where(grid.mask & (publish_array(analysis, "gi_bin") >= 2), 1.0, np.nan)
     ax.contour(np.nan_to_num(hot), levels=[0.5], colors="#1f77b4", linewidths=1.2,
                extent=(minx, maxx, miny, maxy), origin="upper", zorder=3)
     fig.colorbar(image, ax=ax, label=analysis.parameters.get("kde_units", "density"), shrink=0.8)
@@ -123,6 +130,10 @@ def _draw_basemap(ax: Any, analysis: Analysis) -> bool:
     return drawn
 
 
+def _fmt(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, float | np.floating) else str(value)
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "<p>None.</p>"
@@ -146,15 +157,18 @@ def report_html(analysis: Analysis, sections: list[tuple[str, str]] | None = Non
     privacy = params.get("privacy", "internal")
     simulated = bool(params.get("simulated"))
     png = base64.b64encode(density_png(analysis)).decode("ascii")
-    cells = analysis.cells(["incidents", "gi_z", "gi_bin"])
-    top = cells.sort_values(["gi_z", "cell_id"], ascending=[False, True]).head(10)
-    published = published_counts(analysis)[analysis.grid.mask]
-    shown = published[top.index.to_numpy()]
-    top_rows = [{"cell_id": int(r.cell_id), "incidents": c, "Gi* z": f"{r.gi_z:.2f}",
-                 "bin": int(r.gi_bin)} for r, c in zip(top.itertuples(), shown, strict=True)]
+    cells = publish(analysis, analysis.cells(["incidents", "gi_z", "gi_bin"]),
+                    {"cell_id": Kind.IDENTIFIER})
+    # ranked by the published z (the protected one in public mode), never the true one
+    order = np.argsort(-analysis.arrays["gi_z"][analysis.grid.mask], kind="stable")
+    top = cells.iloc[order[:10]]
+    top_rows = [{"cell_id": int(r.cell_id), "incidents": r.incidents, "Gi* z": _fmt(r.gi_z),
+                 "bin": r.gi_bin} for r in top.itertuples()]
     choice_rows = [{"parameter": c.name, "value": c.value, "how it was chosen": c.rule}
-                   for c in analysis.choices]
-    count_rows = [{"count": k, "value": v} for k, v in analysis.counts.items()]
+                   for c in (public_choice(analysis, c) for c in analysis.choices)]
+    count_rows = [{"count": k, "value": v} for k, v in public_totals(analysis).items()]
+    protection_rows = [{"setting": k, "value": v} for k, v in
+                       privacy_metadata(analysis).items()]
     param_rows = [{"parameter": k, "value": v} for k, v in params.items() if k != "grid"]
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
@@ -168,6 +182,7 @@ def report_html(analysis: Analysis, sections: list[tuple[str, str]] | None = Non
         f"<p>Privacy mode: <b>{html.escape(privacy)}</b>. Counts are per grid cell; no "
         "individual incident location appears in this report.</p>",
         f"<img alt='incident density map' src='data:image/png;base64,{png}'>",
+        "<h2>Privacy protection</h2>", _table(protection_rows),
         "<h2>Automatic choices</h2>", _table(choice_rows),
         "<h2>Counts</h2>", _table(count_rows),
         "<h2>Strongest hot spots (Gi*)</h2>", _table(top_rows),

@@ -74,6 +74,7 @@ from hotspot_env import settings
 from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
+from hotspot_env.privacy import Kind, basis_kind, count_basis, declare, publish
 from hotspot_env.stages import declares
 
 if TYPE_CHECKING:
@@ -1444,14 +1445,15 @@ def stage(
     choices made. Options are those of :func:`fit`.
     """
     grid = analysis.grid
-    result = fit(grid, analysis.arrays["incidents"], candidate_layers(analysis),
+    counts = count_basis(analysis)  # public mode: the protected counts, so fit and score are too
+    result = fit(grid, counts, candidate_layers(analysis),
                  streets=street_layer(analysis), block_length_m=block_length_m,
                  multiples=multiples, operations=operations, top_pct=top_pct, fwer=fwer,
                  protective=protective, family=family)
-    analysis.arrays["rtm_score"] = result.score
-    analysis.arrays["why"] = explain(
-        grid, result, analysis.factors, analysis.arrays.get("incidents"),
-        k_threshold=analysis.parameters.get("k_threshold"))
+    declare(analysis, "rtm_score", result.score, basis_kind(analysis))
+    declare(analysis, "why", explain(
+        grid, result, analysis.factors, counts,
+        k_threshold=analysis.parameters.get("k_threshold")), Kind.LABEL)
     analysis.rtm = result
     analysis.parameters["rtm"] = {
         "block_length_m": result.block_length_m,
@@ -1476,10 +1478,22 @@ def write_rtm(analysis: Analysis, folder: str | os.PathLike[str]) -> dict[str, P
     if result is None:
         return {}
     folder = Path(folder)
+    table = publish(analysis, result.table, RTM_KINDS)
     written = {"rtm.csv": write_text(folder / "rtm.csv",
-                                     result.table.to_csv(index=False, lineterminator="\n"))}
+                                     table.to_csv(index=False, lineterminator="\n"))}
     if len(result.candidates):
+        candidates = publish(analysis, result.candidates, RTM_KINDS)
         written["rtm_candidates.csv"] = write_text(
-            folder / "rtm_candidates.csv",
-            result.candidates.to_csv(index=False, lineterminator="\n"))
+            folder / "rtm_candidates.csv", candidates.to_csv(index=False, lineterminator="\n"))
     return written
+
+
+#: Privacy kinds of ``rtm.csv`` and ``rtm_candidates.csv``. The fit's statistics
+#: come from :func:`hotspot_env.privacy.count_basis`: the protected counts in public mode.
+RTM_KINDS: dict[str, Kind] = {
+    "factor": Kind.LABEL, "operation": Kind.LABEL, "distance_m": Kind.FACTOR,
+    "cells": Kind.FACTOR, "coefficient": Kind.PROTECTED_DERIVED,
+    "rrv": Kind.PROTECTED_DERIVED, "ci_low": Kind.PROTECTED_DERIVED,
+    "ci_high": Kind.PROTECTED_DERIVED, "p_value": Kind.PROTECTED_DERIVED,
+    "bic": Kind.PROTECTED_DERIVED, "converged": Kind.LABEL, "chosen": Kind.LABEL,
+    "selected": Kind.LABEL}

@@ -710,7 +710,8 @@ def _output_frame(portfolio: Portfolio) -> gpd.GeoDataFrame | None:
         return None
     from hotspot_env.interventions.workorders import published_rows
 
-    return published_rows(table, portfolio.result.grid.crs)
+    return published_rows(table, portfolio.result.grid.crs,
+                          portfolio.result.parameters.get("privacy", "internal"))
 
 
 def _gpkg_bytes(frame: gpd.GeoDataFrame) -> bytes:

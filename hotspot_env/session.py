@@ -3,9 +3,12 @@
 A browser session's uploads are written only into its own temporary folder
 (:class:`SessionFolder`), under a name built from a short allow-list of
 characters (:func:`safe_filename`), so no file name typed by a user reaches
-any other path. The folder is removed when the session's state is garbage
-collected or the server exits. Limits (:class:`UploadLimits`) refuse files
-that would exhaust the server, with messages in plain words.
+any other path. The folder records the browser session that owns it, and
+:func:`sweep` removes every folder whose session has ended (the app runs it
+every :data:`SWEEP_SECONDS` on a background thread, :func:`start_sweeper`),
+as well as when the folder is garbage collected or the server exits. Limits
+(:class:`UploadLimits`) refuse files that would exhaust the server, with
+messages in plain words.
 
 Nothing here imports Streamlit; the app keeps a :class:`SessionFolder` in the
 session's own state and passes the uploaded bytes in.
@@ -14,12 +17,15 @@ session's own state and passes the uploaded bytes in.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import shutil
 import tempfile
+import threading
+import time
 import unicodedata
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,6 +142,16 @@ class SavedUpload:
     size: int
 
 
+#: Name prefix of every session folder (what :func:`sweep` looks for).
+FOLDER_PREFIX = "hotspot_env_session_"
+#: File in a session folder naming the browser session that owns it.
+OWNER_FILE = ".owner"
+#: Seconds between two sweeps of the app's background thread.
+SWEEP_SECONDS = 30.0
+#: A folder without an owner (made outside a browser session) goes after this long.
+ORPHAN_SECONDS = 3600.0
+
+
 class SessionFolder:
     """A private temporary folder for one browser session's uploads.
 
@@ -147,10 +163,13 @@ class SessionFolder:
         Limits applied by :meth:`save`.
     """
 
-    def __init__(self, root: str | Path | None = None, limits: UploadLimits | None = None) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="hotspot_env_session_", dir=root))
+    def __init__(self, root: str | Path | None = None, limits: UploadLimits | None = None,
+                 owner: str | None = None) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=root))
         self.limits = limits or DEFAULT_LIMITS
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path), True)
+        if owner is not None:  # the browser session whose end removes the folder
+            (self.path / OWNER_FILE).write_text(str(owner), encoding="utf-8")
 
     def save(self, kind: str, name: str, data: bytes) -> SavedUpload:
         """Check and write one upload; a previous upload of the same kind is replaced.
@@ -257,3 +276,65 @@ def upload_key(uploads: Iterable[SavedUpload | None], options: Mapping[str, Any]
     for key in sorted(options):
         h.update(f"{key}={options[key]!r};".encode())
     return h.hexdigest()
+
+
+def sweep(is_active: Callable[[str], bool], root: str | Path | None = None,
+          orphan_seconds: float = ORPHAN_SECONDS) -> list[Path]:
+    """Remove the upload folders of browser sessions that have ended.
+
+    Parameters
+    ----------
+    is_active : callable
+        ``is_active(session_id)`` is True while that browser session is open
+        (the app asks Streamlit's runtime).
+    root : path-like, optional
+        Parent of the session folders (default: the system temporary folder).
+    orphan_seconds : float
+        Folders without an owner file are removed once older than this.
+
+    Returns
+    -------
+    list of Path
+        The folders removed.
+    """
+    parent = Path(root) if root is not None else Path(tempfile.gettempdir())
+    removed = []
+    now = time.time()
+    for folder in parent.glob(f"{FOLDER_PREFIX}*"):
+        if not folder.is_dir():
+            continue
+        try:
+            owner = (folder / OWNER_FILE).read_text(encoding="utf-8").strip()
+        except OSError:
+            owner = ""
+        try:
+            ended = (not is_active(owner)) if owner else (
+                now - folder.stat().st_mtime > orphan_seconds)
+        except FileNotFoundError:  # removed meanwhile by its own session
+            continue
+        if ended:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def start_sweeper(is_active: Callable[[str], bool], root: str | Path | None = None,
+                  every: float = SWEEP_SECONDS) -> threading.Event:
+    """Run :func:`sweep` every ``every`` seconds on a daemon thread.
+
+    Returns
+    -------
+    threading.Event
+        Set it to stop the thread.
+    """
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            try:
+                sweep(is_active, root)
+            except Exception:  # pragma: no cover - never let the sweeper die
+                logging.getLogger("hotspot_env").exception("upload sweep failed")
+
+    threading.Thread(target=loop, name="hotspot_env-upload-sweeper", daemon=True).start()
+    return stop

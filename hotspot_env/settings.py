@@ -51,6 +51,14 @@ k_threshold: int = 5
 #: cannot be pinpointed from the surface.
 public_min_bandwidth_m: float = 150.0
 
+#: Privacy: smallest cell side (metres) public mode accepts, so a "<k" cell
+#: cannot locate an incident closer than a street frontage. Raise it, never lower.
+public_min_cell_size_m: float = 100.0
+
+#: Privacy: accepted range of the run's differential-privacy budget epsilon.
+#: Below 0.01 the noise swamps any count; above 10 the guarantee is nominal.
+dp_epsilon_bounds: tuple[float, float] = (0.01, 10.0)
+
 #: A ``.pbf`` larger than this (MB) is a regional extract (a Geofabrik region file):
 #: only the study area's bounding box is read from it (pyrosm's bounding-box
 #: filter), so memory follows the area, not the region.

@@ -76,6 +76,7 @@ from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
 from hotspot_env.hotspots import benjamini_hochberg, bh_adjusted
 from hotspot_env.jit import njit
+from hotspot_env.privacy import Kind, declare, publish
 from hotspot_env.stages import declares
 from hotspot_env.timesteps import STEPS, step_ordinal, step_start
 
@@ -1063,8 +1064,9 @@ def stage(analysis: Analysis, **options: Any) -> None:
         trend_class[mask] = NO_PATTERN
         messages.append(f"only {cube.n_steps} complete {step}s: emerging hot spots need at "
                         f"least {MIN_STEPS}")
-    arrays.update(trend_class=trend_class, trend_z=trend_z, trend_p=trend_p,
-                  count_trend_z=ct_z, count_trend_p=ct_p)
+    for name, values in (("trend_class", trend_class), ("trend_z", trend_z),
+                         ("trend_p", trend_p), ("count_trend_z", ct_z), ("count_trend_p", ct_p)):
+        declare(analysis, name, values, Kind.COUNT_DERIVED)
     # polygons only for the cells the layer keeps (usually a few of the grid's)
     patterned = replace(grid, mask=grid.mask & (trend_class != NO_PATTERN))
     layer = patterned.to_geodataframe(
@@ -1085,15 +1087,17 @@ def stage(analysis: Analysis, **options: Any) -> None:
                              cube.counts[:, after_steps].sum(axis=1),
                              float((mid - start).astype(int)), float((end - mid).astype(int)),
                              alpha)
+        # true counts, declared as counts: the output gate protects them (one DP release)
         for name, values in (("change_before", change.before), ("change_after", change.after)):
-            values = _publishable(analysis, name, values)
-            arrays[name] = _to_grid(grid, values, -1 if values.dtype != object else "")
+            declare(analysis, name, _to_grid(grid, np.asarray(values, dtype=np.int64), 0),
+                    Kind.COUNT)
         change_p = change.p
         if analysis.parameters.get("privacy") == "public":  # a p-value must not reveal "<k"
             k = analysis.parameters.get("k_threshold") or 5
             change_p = np.where(change.before + change.after < k, np.nan, change_p)
-        arrays["change_p"] = _to_grid(grid, change_p, np.nan)
-        arrays["change_class"] = _to_grid(grid, change.change_class, "")
+        declare(analysis, "change_p", _to_grid(grid, change_p, np.nan), Kind.COUNT_DERIVED)
+        declare(analysis, "change_class", _to_grid(grid, change.change_class, ""),
+                Kind.COUNT_DERIVED)
         change_info = {"before": f"{start} to {mid - 1}", "after": f"{mid} to {end - 1}",
                        "increase": int((change.change_class == "increase").sum()),
                        "decrease": int((change.change_class == "decrease").sum())}
@@ -1101,7 +1105,7 @@ def stage(analysis: Analysis, **options: Any) -> None:
     # districts, profiles, demand, work timing
     districts, dist_choice = _districts(analysis, options)
     choices.append(dist_choice)
-    arrays["district"] = districts.labels
+    declare(analysis, "district", districts.labels, Kind.IDENTIFIER)
     point_d = profiles.point_districts(grid, districts, xs, ys)
     light = profiles.light_conditions(analysis.points)
     hemi = profiles.hemisphere(grid)
@@ -1122,7 +1126,8 @@ def stage(analysis: Analysis, **options: Any) -> None:
                                     k=analysis.parameters.get("k_threshold"))
     if fc.message:
         messages.append(fc.message)
-    arrays["timing"] = profiles.work_timing(analysis, prof, districts, hemi)
+    declare(analysis, "timing", profiles.work_timing(analysis, prof, districts, hemi),
+            Kind.LABEL)
 
     analysis.choices.extend(choices)
     analysis.parameters.update(
@@ -1145,25 +1150,6 @@ def stage(analysis: Analysis, **options: Any) -> None:
     }
 
 
-#: Offsets of the secret DP seed for the change counts (distinct from export's columns).
-_DP_SEED_OFFSETS = {"change_before": 7919, "change_after": 7927}
-
-
-def _publishable(analysis: Analysis, name: str, values: np.ndarray) -> np.ndarray:
-    """``values`` as they may leave the tool: unchanged internally; "<k" (and optional
-    Laplace noise drawn with the run's secret seed) in public mode."""
-    from hotspot_env.privacy import publishable_counts
-
-    privacy = analysis.parameters.get("privacy", "internal")
-    if privacy != "public":
-        return np.asarray(values)
-    seed = analysis.dp_seed
-    return publishable_counts(np.asarray(values, dtype=np.int64), privacy,
-                              analysis.parameters.get("k_threshold"),
-                              analysis.parameters.get("dp_epsilon"),
-                              None if seed is None else seed + _DP_SEED_OFFSETS[name])
-
-
 def _to_grid(grid: Grid, values: np.ndarray, fill: Any) -> np.ndarray:
     """Per-cell values of ``grid.mask`` cells as a ``grid.shape`` array (``fill`` outside)."""
     values = np.asarray(values)
@@ -1183,8 +1169,18 @@ def _districts(analysis: Analysis, options: dict[str, Any]):
 
 
 # ---------------------------------------------------------------- writer
+#: Privacy kinds of the ``trends.csv`` columns not already declared per cell.
+TRENDS_KINDS = {"cell_id": Kind.IDENTIFIER}
+
+#: Privacy kinds of the ``demand_forecast.csv`` columns: district-week
+#: forecasts aggregate many cells (rounded to whole incidents in public mode).
+DEMAND_KINDS = {"district": Kind.IDENTIFIER, "week_start": Kind.IDENTIFIER,
+                "expected_incidents": Kind.AREA_DERIVED, "lo80": Kind.AREA_DERIVED,
+                "hi80": Kind.AREA_DERIVED, "top_categories": Kind.LABEL}
+
+
 def trends_frame(analysis: Analysis) -> pd.DataFrame:
-    """``trends.csv`` rows: one per cell; counts pass the privacy filter; no coordinates."""
+    """``trends.csv`` rows: one per cell, through the privacy gate; no coordinates."""
     grid = analysis.grid
     mask = grid.mask
     arrays = analysis.arrays
@@ -1196,10 +1192,7 @@ def trends_frame(analysis: Analysis) -> pd.DataFrame:
     for name in ("trend_z", "trend_p", "count_trend_z", "count_trend_p", "change_p"):
         if name in frame:
             frame[name] = frame[name].astype(float).round(6)
-    for name in ("change_before", "change_after"):
-        if name in frame and pd.api.types.is_numeric_dtype(frame[name]):  # public: filtered
-            frame[name] = _publishable(analysis, name, frame[name].to_numpy())
-    return frame
+    return publish(analysis, frame, TRENDS_KINDS)
 
 
 def write_trends(analysis: Analysis, folder: str | os.PathLike[str]) -> dict[str, Path]:
@@ -1222,8 +1215,9 @@ def write_trends(analysis: Analysis, folder: str | os.PathLike[str]) -> dict[str
     written = {"trends.csv": write_bytes(folder / "trends.csv", csv_bytes(trends_frame(analysis)))}
     table = info.get("demand")
     if table is not None:
-        written["demand_forecast.csv"] = write_text(folder / "demand_forecast.csv",
-                                                    table.to_csv(index=False))
+        written["demand_forecast.csv"] = write_text(
+            folder / "demand_forecast.csv",
+            publish(analysis, table, DEMAND_KINDS).to_csv(index=False))
     return written
 
 

@@ -82,6 +82,7 @@ import pandas as pd
 from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.forecast import TREATABLE_SHARE
+from hotspot_env.privacy import Kind, declare, public_tally
 from hotspot_env.scores import hit_rate, pai, pei, treatable_cells
 from hotspot_env.stages import declares
 
@@ -577,16 +578,31 @@ def stage(analysis: Analysis, **options: Any) -> None:
         return
     meta = table.attrs["meta"]
     comp = meta["comparison"]
+    if public:  # scored on the true held-out incidents: coarsened (exact rates give the tallies)
+        table = table.copy()
+        table["value"] = _two_significant(table["value"].to_numpy(dtype=float))
+        table.attrs["meta"] = meta
     analysis.validation = table
     analysis.parameters["validation"] = _clean({
         "split_date": meta["split_date"], "test_end": meta["test_end"],
-        "n_train": meta["n_train"], "n_test": meta["n_test"], **comp})
+        # public mode: tallies rounded (with the other counts they would give the exact total)
+        "n_train": public_tally(analysis, meta["n_train"]),
+        "n_test": public_tally(analysis, meta["n_test"]), **comp})
     analysis.choices.append(announce(Choice(
         "validation", comp.get("winner") or "none",
         f"held out {meta['split_date']} to {meta['test_end']} ({meta['n_test']:,} incidents): "
         + comp["verdict"])))
     if not public:  # a count baseline would publish the counts
         _fall_back_if_beaten(analysis, comp, options.get("treatable_share", TREATABLE_SHARE))
+
+
+def _two_significant(values: np.ndarray) -> np.ndarray:
+    """Values rounded to two significant digits (NaN and 0 kept)."""
+    out = values.copy()
+    ok = np.isfinite(values) & (values != 0)
+    digits = 1 - np.floor(np.log10(np.abs(values[ok]))).astype(int)
+    out[ok] = [round(float(v), int(d)) for v, d in zip(values[ok], digits, strict=True)]
+    return out
 
 
 def _fall_back_if_beaten(analysis: Analysis, comp: dict[str, Any], share: float) -> None:
@@ -606,7 +622,7 @@ def _fall_back_if_beaten(analysis: Analysis, comp: dict[str, Any], share: float)
 
     result = fc.fit_forecast(analysis.grid, shapely.get_x(geoms), shapely.get_y(geoms),
                              pts["datetime"], treatable_share=share, pool=[pick])
-    analysis.arrays["forecast"] = result.forecast
+    declare(analysis, "forecast", result.forecast, Kind.COUNT_DERIVED)  # internal runs only
     analysis.forecast = result
     analysis.parameters["forecast"] = result.to_dict()
     analysis.choices.append(announce(Choice(

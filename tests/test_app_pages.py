@@ -48,6 +48,17 @@ def demo_grid():
     return a.grid, a.arrays["incidents"]
 
 
+@pytest.fixture(scope="module")
+def demo_internal_grid():
+    """The grid and counts of the demo's internal run (Explore's default mode): finer than
+    the public run's, whose cells are at least 100 m."""
+    from hotspot_env.analysis import analyze
+    from hotspot_env.demo import demo_incidents_path, demo_osm_path
+
+    a = analyze(demo_incidents_path(), osm=demo_osm_path(), privacy="internal")
+    return a.grid, a.arrays["incidents"]
+
+
 def _centre_latlon(grid, row: int, col: int) -> tuple[float, float]:
     from hotspot_env.places import cell_centre_lonlat
 
@@ -81,9 +92,9 @@ def _shot(session, page, name: str) -> None:
     assert session.dialogs == []
 
 
-def test_explore_map_payload_and_click(session, demo_grid):
+def test_explore_map_payload_and_click(session, demo_internal_grid):
     """Explore draws the map from local files, stays light, and explains a clicked cell."""
-    grid, counts = demo_grid
+    grid, counts = demo_internal_grid
     sizes = {"http": 0, "ws": 0}
     page = session.new_page()
 

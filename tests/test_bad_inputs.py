@@ -450,7 +450,9 @@ CASES = [
     pytest.param(_with("--privacy", "secret"), FAIL, ["--privacy", "public"],
                  id="privacy-unknown"),
     pytest.param(_with("--privacy", "public", "--dp-epsilon", "-1"), FAIL,
-                 ["--dp-epsilon", "positive"], id="dp-epsilon-negative"),
+                 ["--dp-epsilon", "0.01 to 10"], id="dp-epsilon-negative"),
+    pytest.param(_with("--privacy", "public", "--dp-epsilon", "1e-300"), FAIL,
+                 ["--dp-epsilon", "0.01 to 10"], id="dp-epsilon-tiny"),
     pytest.param(_with("--dp-epsilon", "1"), FAIL, ["--dp-epsilon", "--privacy public"],
                  id="dp-epsilon-without-public-mode"),
     # --- paths

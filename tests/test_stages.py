@@ -15,7 +15,8 @@ FIELDS = {f.name for f in dataclasses.fields(Analysis)}
 
 def test_analysis_has_no_untyped_extras_dict():
     assert "extras" not in FIELDS
-    for name in ("factors", "forecast", "rtm", "trends", "interventions", "dp_seed", "timings"):
+    for name in ("factors", "forecast", "rtm", "trends", "interventions", "kinds", "protection",
+                 "timings"):
         assert name in FIELDS
 
 

@@ -418,20 +418,35 @@ def test_cli_trends_writes_both_files(tmp_path):
     assert "time analyses need a date column" in result.output
 
 
-def test_public_change_counts_use_the_secret_dp_seed():
-    from types import SimpleNamespace
+@pytest.mark.parametrize("epsilon", [None, 1.0])
+def test_public_change_counts_are_the_runs_protected_release(tmp_path, epsilon):
+    """``change_before``/``after`` are declared counts: the gate publishes the run's one
+    protected release (noised once, with ε), never the true counts."""
+    from hotspot_env.analysis import analyze
+    from hotspot_env.privacy import Kind
 
-    counts = np.arange(0, 40)
-
-    def run(seed):
-        fake = SimpleNamespace(parameters={"privacy": "public", "k_threshold": 5,
-                                           "dp_epsilon": 0.5}, dp_seed=seed)
-        return trends._publishable(fake, "change_before", counts)
-
-    assert (run(11) == run(11)).all()
-    assert (run(11) != run(12)).any()  # noise follows the run's secret seed, not a public one
-    internal = SimpleNamespace(parameters={"privacy": "internal"}, dp_seed=None)
-    assert (trends._publishable(internal, "change_after", counts) == counts).all()
+    rng = np.random.default_rng(8)
+    n = 1500
+    days = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 730, n), unit="D")
+    table = pd.DataFrame({"lon": rng.uniform(24.91, 24.95, n), "lat": rng.uniform(60.16, 60.17, n),
+                          "date": days.strftime("%Y-%m-%d")})
+    table.to_csv(tmp_path / "incidents.csv", index=False)
+    analysis = analyze(tmp_path / "incidents.csv", bbox="24.90,60.15,24.96,60.18",
+                       cell_size=100, privacy="public", dp_epsilon=epsilon)
+    trends.stage(analysis)
+    assert analysis.kinds["change_before"] is Kind.COUNT
+    frame = trends.trends_frame(analysis)
+    mask = analysis.grid.mask
+    for name in ("change_before", "change_after"):
+        released = analysis.protection.layers[name]
+        assert list(frame[name]) == list(released.text[mask])
+        assert set(frame[name]) <= {"0", "<5"} | {str(v) for v in range(5, 1000)}
+    true = analysis.arrays["change_before"][mask]
+    if epsilon is None:  # suppression only: the shown counts are the true ones
+        shown = frame["change_before"] != "<5"
+        assert (frame["change_before"][shown].astype(int) == true[shown.to_numpy()]).all()
+    else:
+        assert analysis.protection.budget.spent["change"] == pytest.approx(1.0 / 3)
 
 
 # ------------------------------------------ fast paths equal the reference

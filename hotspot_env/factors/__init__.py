@@ -30,6 +30,7 @@ from hotspot_env.errors import InputError
 from hotspot_env.factors import access, custom, darkness, lighting, sightlines, vacancy
 from hotspot_env.factors.base import FactorResult
 from hotspot_env.grid import Grid
+from hotspot_env.privacy import declare
 from hotspot_env.stages import declares
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ def stage(analysis: Analysis, params: dict[str, dict[str, Any]] | None = None,
     results = compute_all(layers, analysis.grid, analysis.points, params, factors)
     for result in results.values():
         for column, values in result.values.items():
-            analysis.arrays[column] = values
+            declare(analysis, column, values, result.kinds[column])
         analysis.choices.extend(result.choices)
     analysis.factors = results
     analysis.parameters["factors"] = sorted(results)

@@ -54,6 +54,7 @@ from hotspot_env.factors.base import (
     usable,
 )
 from hotspot_env.grid import Grid
+from hotspot_env.privacy import Kind
 
 NAME = "access"
 
@@ -248,7 +249,8 @@ def compute(
         f"cells further than this walk from any of {len(features):,} youth/community spaces "
         f"are service gaps ({rows.size:,} of {grid.n_cells:,} cells; "
         f"{threshold_m / 1.33 / 60:.0f} min at 1.33 m/s)")))
-    return FactorResult(NAME, {"youth_walk_m": walk}, layer, choices, features)
+    return FactorResult(NAME, {"youth_walk_m": walk}, layer, choices, features,
+                        kinds={"youth_walk_m": Kind.FACTOR})
 
 
 # ------------------------------------------------------------------ helpers

@@ -29,6 +29,7 @@ from scipy.spatial import cKDTree
 from hotspot_env.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.grid import Grid
+from hotspot_env.privacy import Kind
 
 
 @dataclass
@@ -57,6 +58,9 @@ class FactorResult:
     layer: gpd.GeoDataFrame | None
     choices: list[Choice] = field(default_factory=list)
     features: gpd.GeoDataFrame | None = None
+    #: Privacy kind of each key of ``values``, declared by the factor that makes
+    #: it (:class:`hotspot_env.privacy.Kind`); the output gate refuses others.
+    kinds: dict[str, Kind] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ inputs
@@ -88,7 +92,8 @@ def to_grid_crs(frame: gpd.GeoDataFrame, grid: Grid, what: str) -> gpd.GeoDataFr
 def not_measured(name: str, grid: Grid, keys: Iterable[str], reason: str) -> FactorResult:
     """A result of NaN arrays for a factor whose inputs are missing, with the reason announced."""
     choice = announce(Choice(name, "not measured", reason))
-    return FactorResult(name, {key: nan_grid(grid) for key in keys}, None, [choice])
+    return FactorResult(name, {key: nan_grid(grid) for key in keys}, None, [choice],
+                        kinds={key: Kind.FACTOR for key in keys})  # all NaN: nothing to protect
 
 
 # ------------------------------------------------------------------ arrays

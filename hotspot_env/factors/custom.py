@@ -30,6 +30,7 @@ from hotspot_env.factors.base import (
     usable,
 )
 from hotspot_env.grid import Grid
+from hotspot_env.privacy import Kind
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -89,7 +90,8 @@ def compute(
                 name, path.name,
                 f"raster band {band} sampled at cell centres (nearest pixel; NaN at nodata "
                 "or outside the raster)"))
-            return FactorResult(name, {name: outside_to_nan(grid, values)}, None, [choice])
+            return FactorResult(name, {name: outside_to_nan(grid, values)}, None, [choice],
+                                kinds={name: Kind.FACTOR})
         try:
             source = gpd.read_file(path)
         except Exception as exc:  # pyogrio raises several types for unreadable files
@@ -110,4 +112,5 @@ def _vector(name: str, frame: gpd.GeoDataFrame, grid: Grid) -> FactorResult:
         f"{name}_dist_m", f"{len(frame):,} features",
         f"distance from each cell centre to the nearest {name} feature ({kinds})"))
     frame = frame.reset_index(drop=True)
-    return FactorResult(name, {f"{name}_dist_m": dist}, frame, [choice], frame)
+    return FactorResult(name, {f"{name}_dist_m": dist}, frame, [choice], frame,
+                        kinds={f"{name}_dist_m": Kind.FACTOR})

@@ -37,6 +37,7 @@ from hotspot_env.factors.base import (
     usable,
 )
 from hotspot_env.grid import Grid
+from hotspot_env.privacy import Kind
 
 NAME = "darkness"
 
@@ -274,4 +275,6 @@ def compute(
         f"{CIVIL_TWILIGHT_DEG:g} deg)")))
     values = {"dark_share": outside_to_nan(grid, share),
               "timed_incidents": outside_to_nan(grid, timed_count)}
-    return FactorResult(NAME, values, None, choices)
+    # both come from the incidents themselves, not the place
+    return FactorResult(NAME, values, None, choices, kinds={
+        "dark_share": Kind.COUNT_DERIVED, "timed_incidents": Kind.COUNT})

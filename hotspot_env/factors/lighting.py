@@ -59,6 +59,7 @@ from hotspot_env.factors.base import (
     usable,
 )
 from hotspot_env.grid import Grid
+from hotspot_env.privacy import Kind
 
 NAME = "lighting"
 
@@ -315,7 +316,7 @@ def compute(
     if features is None and layer is not None and len(layer):
         features = layer
     return FactorResult(NAME, {"lamp_lux": outside_to_nan(grid, cell_lux)}, layer, choices,
-                        features)
+                        features, kinds={"lamp_lux": Kind.FACTOR})
 
 
 # ------------------------------------------------------------------ helpers

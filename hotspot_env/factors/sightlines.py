@@ -42,6 +42,7 @@ from hotspot_env.factors.base import (
 )
 from hotspot_env.grid import Grid
 from hotspot_env.jit import njit
+from hotspot_env.privacy import Kind
 
 NAME = "sightlines"
 
@@ -203,7 +204,8 @@ def compute(
         f"{max_m:g} m each; {int(inside.sum()):,} observers inside buildings dropped; "
         f"{open_share:.0%} see no obstacle at all (a high share suggests missing buildings)"))]
     values = {"sightline_m": outside_to_nan(grid, cell_mean(grid, x, y, mean))}
-    return FactorResult(NAME, values, layer, choices, obstacles)
+    return FactorResult(NAME, values, layer, choices, obstacles,
+                        kinds=dict.fromkeys(values, Kind.FACTOR))
 
 
 # ---------------------------------------------------------------- kernels

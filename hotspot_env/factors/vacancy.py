@@ -30,6 +30,7 @@ from hotspot_env.factors.base import (
     usable,
 )
 from hotspot_env.grid import Grid
+from hotspot_env.privacy import Kind
 
 NAME = "vacancy"
 
@@ -96,7 +97,8 @@ def compute(
         "vacant_features", len(features),
         f"distance to the nearest of {len(features) - n_parcels:,} OSM vacant/derelict features "
         f"and {n_parcels:,} flagged user parcels"))
-    return FactorResult(NAME, {"vacant_dist_m": dist}, features, [choice], features)
+    return FactorResult(NAME, {"vacant_dist_m": dist}, features, [choice], features,
+                        kinds={"vacant_dist_m": Kind.FACTOR})
 
 
 def _is_true(value: object) -> bool:

@@ -248,13 +248,17 @@ def write_interventions(analysis: Analysis, folder: str | os.PathLike[str]) -> d
     written = _write_all(result, folder)
     audit = analysis.audit_places
     if audit is not None:
-        written.update(write_audit_places(audit, folder))
+        written.update(write_audit_places(audit, folder,
+                                          analysis.parameters.get("privacy", "internal")))
     return written
 
 
-def write_audit_places(audit: gpd.GeoDataFrame, folder: str | os.PathLike[str]
-                       ) -> dict[str, Path]:
+def write_audit_places(audit: gpd.GeoDataFrame, folder: str | os.PathLike[str],
+                       privacy: str = "internal") -> dict[str, Path]:
     """``audit_places.csv`` (no geometry) and ``audit_places.geojson`` (WGS 84), atomically.
+
+    The table passes the privacy gate (:data:`~hotspot_env.interventions.audit.AUDIT_KINDS`,
+    texts neutralised).
 
     Both are byte-identical for the same inputs: fixed column order, ``\\n``
     line ends, GeoJSON coordinates rounded to 1e-7 degrees.
@@ -262,10 +266,11 @@ def write_audit_places(audit: gpd.GeoDataFrame, folder: str | os.PathLike[str]
     import json
 
     from hotspot_env.atomic import write_text
-    from hotspot_env.interventions.audit import AUDIT_COLUMNS
+    from hotspot_env.interventions.audit import AUDIT_COLUMNS, AUDIT_KINDS
+    from hotspot_env.privacy import publish_table
 
     folder = Path(folder)
-    table = pd.DataFrame(audit[list(AUDIT_COLUMNS)])
+    table = publish_table(pd.DataFrame(audit[list(AUDIT_COLUMNS)]), AUDIT_KINDS, privacy)
     csv_path = write_text(folder / "audit_places.csv",
                           table.to_csv(index=False, lineterminator="\n"))
     wgs = audit.to_crs(4326)

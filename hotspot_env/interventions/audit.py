@@ -21,7 +21,7 @@ import shapely
 
 from hotspot_env.choices import Choice, announce
 from hotspot_env.places import nearest_street
-from hotspot_env.privacy import published_counts
+from hotspot_env.privacy import Kind, count_basis, published_counts
 
 if TYPE_CHECKING:
     from hotspot_env.analysis import Analysis
@@ -45,6 +45,14 @@ NOTHING_MAPPED_REASON: str = ("the layers given show no dark street, vacant lot,
 AUDIT_COLUMNS: tuple[str, ...] = ("audit_id", "rank", "location", "street", "cells",
                                   "busiest_cell_incidents", "area_km2", "incidents", "action",
                                   "reason")
+
+#: Privacy kinds of :data:`AUDIT_COLUMNS`. Both counts are the published cell
+#: counts or sums of them in public mode (:func:`hotspot_env.privacy.count_basis`).
+AUDIT_KINDS: dict[str, Kind] = {
+    "audit_id": Kind.IDENTIFIER, "rank": Kind.LABEL, "location": Kind.IDENTIFIER,
+    "street": Kind.IDENTIFIER, "cells": Kind.FACTOR,
+    "busiest_cell_incidents": Kind.PROTECTED_DERIVED, "area_km2": Kind.FACTOR,
+    "incidents": Kind.PROTECTED_DERIVED, "action": Kind.LABEL, "reason": Kind.LABEL}
 
 
 def has_layers(analysis: Analysis) -> bool:
@@ -71,15 +79,17 @@ def audit_places(analysis: Analysis,
         area's busiest cell, where the survey starts (grid CRS).
         ``incidents`` (the area) and ``busiest_cell_incidents`` are as
         publishable (:mod:`hotspot_env.privacy`): exact in internal mode; in
-        public mode ``"<k"`` below the k-threshold (with Laplace noise first
-        when the run has ``dp_epsilon``).
+        public mode the cell is the published (protected) count and the area
+        total the sum of the protected counts.
     Choice
         The announcement (how many places, from what).
     """
     from hotspot_env.profiles import hotspot_areas
 
     grid = analysis.grid
-    counts = np.nan_to_num(np.asarray(analysis.arrays["incidents"], dtype=float))
+    # public mode: the protected counts, so areas, busiest cells and totals are post-processing
+    # of the published cells layer (the same values as cells.gpkg, "<k" as its stand-in)
+    counts = np.nan_to_num(np.asarray(count_basis(analysis), dtype=float))
     areas = hotspot_areas(grid, analysis.arrays.get("gi_bin", np.zeros(grid.shape)), counts)
     index, source = areas.index, "Gi* hot spot areas (connected hot cells)"
     if not areas.ids:  # no significant cluster: the busiest cells, one place each
@@ -141,27 +151,11 @@ def audit_places(analysis: Analysis,
 
 
 def _published(harm: np.ndarray, analysis: Analysis, privacy: str | None = None) -> list[Any]:
-    """Area totals as they may be shown, through the one privacy gate.
+    """Area totals as they may be shown.
 
-    Internal mode: exact integers. Public mode: :func:`hotspot_env.privacy.
-    publishable_counts` (Laplace noise when the run has ``dp_epsilon``, from its
-    secret seed with an offset of its own; ``"<k"`` below the threshold), as
-    every other count output.
+    Internal mode: exact integers. Public mode: the totals are sums of the
+    protected cell counts (:func:`hotspot_env.privacy.count_basis`), a
+    function of the published ``cells`` layer, so they are shown as they are;
+    no new noise (which would spend ε again).
     """
-    import zlib
-
-    from hotspot_env.privacy import publishable_counts
-
-    params = analysis.parameters
-    mode = privacy or params.get("privacy", "internal")
-    epsilon = params.get("dp_epsilon") if mode == "public" else None
-    seed = analysis.dp_seed
-    if epsilon is not None and seed is None:
-        import secrets
-
-        seed = analysis.dp_seed = secrets.randbits(32)
-    offset = zlib.crc32(b"audit_places") % 100_000
-    values = publishable_counts(np.rint(np.asarray(harm, dtype=float)).astype(np.int64), mode,
-                                params.get("k_threshold"), epsilon,
-                                None if seed is None else seed + offset)
-    return [v.item() if isinstance(v, np.generic) else v for v in np.asarray(values).tolist()]
+    return [int(v) for v in np.rint(np.asarray(harm, dtype=float)).tolist()]

@@ -76,6 +76,7 @@ from hotspot_env.errors import InputError
 from hotspot_env.factors.base import lonlat
 from hotspot_env.grid import Grid
 from hotspot_env.interventions.evidence import EvidenceLibrary
+from hotspot_env.privacy import public_tally
 
 if TYPE_CHECKING:
     from hotspot_env.analysis import Analysis
@@ -376,8 +377,9 @@ def build_baseline(
             "incident_category_default", CATEGORY_GROUPS[default_g],
             "no incident has a category, so all count as this group: evidence for other "
             "categories does not apply (pass default_category to change it)")))
-    notes.update(incidents=int(inside.sum()), category_known=n_cat_known,
-                 time_known=int(timed.sum()))
+    notes.update(incidents=public_tally(analysis, int(inside.sum())),
+                 category_known=public_tally(analysis, n_cat_known),
+                 time_known=public_tally(analysis, int(timed.sum())))
 
     # codes: known/known -> g*T+t; cat only -> S+g; time only -> S+G+t; neither -> S+G+T
     code = np.where((groups >= 0) & (tcls >= 0), groups * n_time + tcls,

@@ -43,6 +43,7 @@ from hotspot_env.atomic import atomic_path, prepare_folder, write_text
 from hotspot_env.interventions.equity import rule_text
 from hotspot_env.interventions.result import InterventionsResult, Ranking
 from hotspot_env.labels import type_label, weights_text
+from hotspot_env.privacy import Kind, publish_table
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "intervention_id", "type", "location", "quantity", "unit", "cost", "capital_cost",
@@ -101,8 +102,35 @@ def _count(n: int, noun: str) -> str:
 
 
 # ===================================================================== tables
-def published_rows(table: gpd.GeoDataFrame, crs: Any) -> gpd.GeoDataFrame:
-    """Reduce an engine table (``InterventionsResult.table``) to :data:`OUTPUT_COLUMNS`."""
+#: Privacy kinds of the published columns. Prevented counts and scores come
+#: from the baseline, which public mode builds on the protected forecast.
+OUTPUT_KINDS: dict[str, Kind] = {
+    "intervention_id": Kind.IDENTIFIER, "type": Kind.LABEL, "location": Kind.IDENTIFIER,
+    "quantity": Kind.FACTOR, "unit": Kind.LABEL, "cost": Kind.FACTOR,
+    "capital_cost": Kind.FACTOR, "cost_basis": Kind.LABEL, "cost_year": Kind.LABEL,
+    "prevented_mean": Kind.PROTECTED_DERIVED,
+    "prevented_lo": Kind.PROTECTED_DERIVED, "prevented_hi": Kind.PROTECTED_DERIVED,
+    "prevented_point": Kind.PROTECTED_DERIVED, "prevented_per_cost": Kind.PROTECTED_DERIVED,
+    "score": Kind.PROTECTED_DERIVED, "selected": Kind.LABEL, "selected_greedy": Kind.LABEL,
+    "rank": Kind.LABEL, "district": Kind.IDENTIFIER, "evidence": Kind.LABEL,
+    "verified": Kind.LABEL, "source": Kind.LABEL, "note": Kind.LABEL, "reason": Kind.LABEL,
+}
+
+#: Privacy kinds of ``equity.csv``: harm comes from the same baseline.
+EQUITY_KINDS: dict[str, Kind] = {
+    "district": Kind.IDENTIFIER, "harm_per_year": Kind.PROTECTED_DERIVED,
+    "harm_share": Kind.PROTECTED_DERIVED, "investment": Kind.FACTOR,
+    "investment_share": Kind.FACTOR, "n_selected": Kind.LABEL, "flagged": Kind.LABEL,
+}
+
+
+def published_rows(table: gpd.GeoDataFrame, crs: Any,
+                   privacy: str = "internal") -> gpd.GeoDataFrame:
+    """Reduce an engine table (``InterventionsResult.table``) to :data:`OUTPUT_COLUMNS`.
+
+    The rows pass the privacy gate (:func:`hotspot_env.privacy.publish_table`):
+    every column declared in :data:`OUTPUT_KINDS`, every text neutralised.
+    """
     table = table.copy()
     for col in OUTPUT_COLUMNS:
         if col not in table:
@@ -114,6 +142,7 @@ def published_rows(table: gpd.GeoDataFrame, crs: Any) -> gpd.GeoDataFrame:
     frame["rank"] = frame["rank"].astype(np.int64)
     frame["selected"] = frame["selected"].astype(bool)
     frame["selected_greedy"] = frame["selected_greedy"].astype(bool)
+    frame = publish_table(frame, OUTPUT_KINDS, privacy)
     return gpd.GeoDataFrame(frame, geometry=table.geometry.to_numpy(), crs=crs)
 
 
@@ -453,7 +482,9 @@ def write_outputs(
     ranking = ranking or result.ranking or result.rerank()
     table = result.table(ranking)
     equity = result.equity(ranking)
-    frame = published_rows(table, result.grid.crs)
+    privacy = result.parameters.get("privacy", "internal")
+    frame = published_rows(table, result.grid.crs, privacy)
+    equity = publish_table(equity, EQUITY_KINDS, privacy)
     written = {"interventions.csv": write_text(folder / "interventions.csv", csv_text(frame)),
                "interventions.geojson": write_text(folder / "interventions.geojson",
                                                    geojson_text(frame))}
