@@ -199,10 +199,11 @@ def make_session(browser: Any, server: AppServer) -> Session:
     return Session(context, server, blocked)
 
 
-@pytest.fixture
-def session(browser: Any, app_server: AppServer) -> Iterator[Session]:
-    """A fresh user session; fails on external requests, JS errors or dialogs."""
-    s = make_session(browser, app_server)
+@contextlib.contextmanager
+def checked_session(browser: Any, server: AppServer) -> Iterator[Session]:
+    """A fresh user session, closed on exit; then fails on external requests, JS errors,
+    requests answered with an error and console errors."""
+    s = make_session(browser, server)
     try:
         yield s
     finally:
@@ -211,6 +212,13 @@ def session(browser: Any, app_server: AppServer) -> Iterator[Session]:
     assert s.errors == [], f"JavaScript errors: {s.errors}"
     assert s.failed == [], f"requests answered with an error: {s.failed}"
     assert s.console_errors == [], f"console errors: {s.console_errors}"
+
+
+@pytest.fixture
+def session(browser: Any, app_server: AppServer) -> Iterator[Session]:
+    """A fresh user session; fails on external requests, JS errors or dialogs."""
+    with checked_session(browser, app_server) as s:
+        yield s
 
 
 def server_log_problems(server: AppServer) -> list[str]:

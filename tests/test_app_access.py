@@ -25,6 +25,7 @@ from tests.app_server import (
     AppServer,
     Session,
     assert_no_exception,
+    checked_session,
     make_session,
     running_server,
     wait_idle,
@@ -75,13 +76,8 @@ def visitor(browser, request) -> Iterator[Session]:
     """A fresh browser session on the server named by the test's ``server`` parameter."""
     server = request.getfixturevalue(request.param)
     server = server[0] if isinstance(server, tuple) else server
-    s = make_session(browser, server)
-    try:
+    with checked_session(browser, server) as s:
         yield s
-    finally:
-        s.context.close()
-    assert s.blocked == [], f"requests to other hosts were attempted: {s.blocked}"
-    assert s.errors == [], f"JavaScript errors: {s.errors}"
 
 
 def _main(page: Any) -> str:
