@@ -389,17 +389,23 @@ def test_sao_paulo_integration(sao_paulo, tmp_path):
 
 
 # -------------------------------------------------------------------- CLI
-def test_cli_trends_writes_both_files(tmp_path):
-    from typer.testing import CliRunner
-
-    from hotspot_env.cli import app
-
+def _two_years_in_helsinki(path) -> pd.DataFrame:
+    """1,500 dated incidents (2021-2022, seed 8) in central Helsinki, written to ``path``."""
     rng = np.random.default_rng(8)
     n = 1500
     days = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 730, n), unit="D")
     table = pd.DataFrame({"lon": rng.uniform(24.91, 24.95, n), "lat": rng.uniform(60.16, 60.17, n),
                           "date": days.strftime("%Y-%m-%d")})
-    table.to_csv(tmp_path / "incidents.csv", index=False)
+    table.to_csv(path, index=False)
+    return table
+
+
+def test_cli_trends_writes_both_files(tmp_path):
+    from typer.testing import CliRunner
+
+    from hotspot_env.cli import app
+
+    table = _two_years_in_helsinki(tmp_path / "incidents.csv")
     out = tmp_path / "out"
     result = CliRunner().invoke(app, [
         "trends", "--incidents", str(tmp_path / "incidents.csv"), "--bbox",
@@ -425,12 +431,7 @@ def test_public_change_counts_are_the_runs_protected_release(tmp_path, epsilon):
     from hotspot_env.analysis import analyze
     from hotspot_env.privacy import Kind
 
-    rng = np.random.default_rng(8)
-    n = 1500
-    days = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 730, n), unit="D")
-    table = pd.DataFrame({"lon": rng.uniform(24.91, 24.95, n), "lat": rng.uniform(60.16, 60.17, n),
-                          "date": days.strftime("%Y-%m-%d")})
-    table.to_csv(tmp_path / "incidents.csv", index=False)
+    _two_years_in_helsinki(tmp_path / "incidents.csv")
     analysis = analyze(tmp_path / "incidents.csv", bbox="24.90,60.15,24.96,60.18",
                        cell_size=100, privacy="public", dp_epsilon=epsilon)
     trends.stage(analysis)
