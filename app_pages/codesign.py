@@ -15,8 +15,9 @@ import altair as alt
 import pandas as pd
 from streamlit_folium import st_folium
 
-from hotspot_env import emptiness, labels, mapview, places, scenarios
+from hotspot_env.app import emptiness, mapview, places, scenarios
 from hotspot_env.errors import HotspotEnvError
+from hotspot_env.outputs import labels
 
 analysis = common.load_analysis("public")  # public mode, always: small counts hidden
 common.banner(analysis)

@@ -5,7 +5,7 @@ analysis for the current browser session, shows the "simulated incidents"
 banner and escapes user text for Markdown. It also holds the access glue
 (:func:`access_gate`, :func:`can`, :func:`require`, :func:`download`,
 :func:`audit`): roles and the audit log themselves live in
-:mod:`hotspot_env.access` and :mod:`hotspot_env.audit`.
+:mod:`hotspot_env.app.access` and :mod:`hotspot_env.app.audit`.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from hotspot_env import access as access_rules
-from hotspot_env.audit import AuditLog, default_path, sha256_bytes
+from hotspot_env.app import access as access_rules
+from hotspot_env.app.audit import AuditLog, default_path, sha256_bytes
 from hotspot_env.errors import HotspotEnvError
 
 if TYPE_CHECKING:
-    from hotspot_env.analysis import Analysis
+    from hotspot_env.core.analysis import Analysis
 
 APP_DIR = Path(__file__).resolve().parent.parent
 STATIC_DIR = APP_DIR / "static"
@@ -39,7 +39,7 @@ PRIVACY_LABELS = {"internal": "Internal (exact counts)", "public": "Public (coun
 @st.cache_resource(show_spinner=False)
 def vendor_leaflet() -> str:
     """Copy Leaflet next to the app once per process (served at /app/static/vendor)."""
-    from hotspot_env.maps import vendor_assets
+    from hotspot_env.app.maps import vendor_assets
 
     return str(vendor_assets(STATIC_DIR))
 
@@ -61,7 +61,7 @@ def _session_is_active(sid: str) -> bool:
 @st.cache_resource(show_spinner=False)
 def upload_sweeper() -> Any:
     """Start, once per process, the thread removing ended sessions' upload folders."""
-    from hotspot_env.session import start_sweeper
+    from hotspot_env.app.session import start_sweeper
 
     return start_sweeper(_session_is_active)
 
@@ -73,7 +73,7 @@ def demo_analysis(privacy: str) -> tuple[Any, bool]:
     Shared by every session (same for all); a new server process loads it from
     the user's cache folder when this code already ran it once.
     """
-    from hotspot_env.demo import cached_demo
+    from hotspot_env.inputs.demo import cached_demo
 
     with _RUN_LOCK:
         return cached_demo(privacy=privacy)
@@ -82,7 +82,7 @@ def demo_analysis(privacy: str) -> tuple[Any, bool]:
 @st.cache_resource(show_spinner=False, max_entries=6, ttl=6 * 3600)
 def upload_analysis(key: str, privacy: str, _paths: dict[str, str], _options: dict) -> Any:
     """An analysis of uploaded files, cached by the uploads' hash (never by path or name)."""
-    from hotspot_env.pipeline import run
+    from hotspot_env.core.pipeline import run
 
     with _RUN_LOCK:
         return run(_paths["incidents"], osm=_paths.get("osm"), layers=_paths.get("layers"),
@@ -149,7 +149,7 @@ def load_analysis(privacy: str | None = None) -> Any:
 def cache_note() -> str:
     """Where the analysis shown came from (an automatic choice, announced)."""
     if st.session_state.get("analysis_from_disk"):
-        from hotspot_env.analysis_cache import cache_folder
+        from hotspot_env.app.analysis_cache import cache_folder
 
         return ("The demo analysis was loaded from this computer's cache "
                 f"({md_escape(cache_folder(), 200)}), kept after its first run; it is used only "
@@ -167,7 +167,7 @@ def dataset_label(analysis: Analysis) -> str:
 
 def banner(analysis: Analysis) -> None:
     """The "simulated incidents" banner of a demo; incidents outside the inputs' coverage."""
-    from hotspot_env.emptiness import coverage_notice
+    from hotspot_env.app.emptiness import coverage_notice
 
     notice = coverage_notice(analysis)
     if notice:
@@ -190,7 +190,10 @@ def md_escape(text: Any, limit: int = 200) -> str:
 
 def manifest_text(analysis: Analysis) -> str:
     """The run manifest (JSON) of the analysis shown."""
-    from hotspot_env.manifest import build_manifest, manifest_json  # geopandas: not at start
+    from hotspot_env.outputs.manifest import (  # geopandas: not at start
+        build_manifest,
+        manifest_json,
+    )
 
     return manifest_json(build_manifest(analysis))
 
@@ -214,7 +217,7 @@ def money_input(container: Any, label: str, value: float, key: str, help: str | 
     spaces and a leading ``$``/``USD`` are accepted; anything else keeps the
     last good value and says why in one line.
     """
-    from hotspot_env.labels import parse_amount
+    from hotspot_env.outputs.labels import parse_amount
 
     good_key = f"{key}__value"
     last = float(st.session_state.get(good_key, value))
@@ -350,7 +353,7 @@ def current_access() -> access_rules.Access:
 
 
 def can(action: str) -> bool:
-    """Whether this visitor may do ``action`` (see :data:`hotspot_env.access.PERMISSIONS`)."""
+    """Whether this visitor may do ``action`` (see :data:`hotspot_env.app.access.PERMISSIONS`)."""
     return current_access().can(action)
 
 
@@ -363,7 +366,7 @@ def require(action: str, what: str) -> None:
 
 def audit(action: str, detail: str = "", data: bytes | str | None = None,
           analysis: Analysis | None = None, file_hash: str = "") -> None:
-    """Append an entry to the audit log (never incident data; see :mod:`hotspot_env.audit`)."""
+    """Append an entry to the audit log (never incident data; see :mod:`hotspot_env.app.audit`)."""
     decided = current_access()
     config = decided.config
     log = AuditLog(config.audit_log if config and config.audit_log else default_path())

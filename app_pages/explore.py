@@ -14,7 +14,9 @@ import altair as alt
 import pandas as pd
 from streamlit_folium import st_folium
 
-from hotspot_env import emptiness, labels, mapview, places, timeslice
+from hotspot_env.app import emptiness, mapview, places
+from hotspot_env.outputs import labels
+from hotspot_env.temporal import timeslice
 
 privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)
@@ -185,7 +187,7 @@ if trends:
             width="stretch")
     prof = trends.get("profiles")
     if prof is not None:
-        from hotspot_env import profiles as profile_charts
+        from hotspot_env.temporal import profiles as profile_charts
 
         ids = sorted(pd.unique(prof.hour_dow["district"])) if not prof.hour_dow.empty else []
         pick = st.selectbox("District", ["all"] + [str(i) for i in ids], key="trend_district")

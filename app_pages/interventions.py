@@ -14,8 +14,9 @@ import altair as alt
 import pandas as pd
 from streamlit_folium import st_folium
 
-from hotspot_env import emptiness, labels, mapview, printing, scenarios
+from hotspot_env.app import emptiness, mapview, scenarios
 from hotspot_env.errors import HotspotEnvError
+from hotspot_env.outputs import labels, printing
 
 privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)

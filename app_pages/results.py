@@ -1,6 +1,6 @@
 """The Transparency page's "Results" section: did the completed work orders work?
 
-Only calls the package (:mod:`hotspot_env.performance`); public view by default.
+Only calls the package (:mod:`hotspot_env.evaluation.performance`); public view by default.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ SHOWN = {"type": "measure", "n_done": "places", "rate_ratio": "rate ratio",
 @st.cache_resource(show_spinner="Evaluating the completed work…", max_entries=4)
 def _evaluate(key: str, _analysis: Any, orders_csv: bytes) -> Any:
     """The evaluation of one set of done orders against one analysis (cached by both)."""
-    from hotspot_env.ledger import read_orders
-    from hotspot_env.performance import evaluate_analysis
+    from hotspot_env.evaluation.ledger import read_orders
+    from hotspot_env.evaluation.performance import evaluate_analysis
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "orders.csv"
@@ -43,7 +43,7 @@ def _audit_upload() -> None:
 
 def show_results(analysis: Any) -> None:
     """Draw the Results section for ``analysis``."""
-    from hotspot_env.performance import performance_html, published_table, verdict
+    from hotspot_env.evaluation.performance import performance_html, published_table, verdict
 
     st.header("Results: did it work?")
     st.markdown("Mark work orders done (a CSV with `intervention_id` and `done_date`, e.g. the "
@@ -57,7 +57,7 @@ def show_results(analysis: Any) -> None:
     if orders is None and analysis.parameters.get("simulated"):
         if st.checkbox("Use a SIMULATED set of completed work orders (demo)", value=True,
                        key="results_simulated"):
-            from hotspot_env.synth_treatment import simulated_orders
+            from hotspot_env.inputs.synth_treatment import simulated_orders
 
             result = analysis.interventions
             if result is not None:
@@ -82,7 +82,7 @@ def show_results(analysis: Any) -> None:
                     f"{common.md_escape(verdict(rec))}")
     for message in evaluation.warnings:
         st.warning(message)
-    from hotspot_env.ledger import ledger_csv
+    from hotspot_env.evaluation.ledger import ledger_csv
 
     common.download(st, "Download the done-ledger (CSV)", ledger_csv(evaluation.ledger),
                     "interventions_done.csv", "text/csv", "dl_ledger", privacy, analysis)

@@ -16,8 +16,9 @@ import altair as alt
 import pandas as pd
 
 from app_pages import results
-from hotspot_env import labels, modelcard, places, redress
+from hotspot_env.app import places, redress
 from hotspot_env.errors import HotspotEnvError
+from hotspot_env.outputs import labels, modelcard
 
 privacy = common.privacy_mode()
 analysis = common.load_analysis(privacy)

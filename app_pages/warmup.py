@@ -5,7 +5,7 @@ stack (scipy, geopandas, rasterio, folium: about 3 s) and for the demo
 analysis (a disk-cache load, or a full run the very first time). Started from
 the server's lifespan, :func:`prepare` does both in a background thread; the
 pages then find the modules imported and the analyses in
-:mod:`hotspot_env.analysis_cache`'s memory. Nothing here is required: a page
+:mod:`hotspot_env.app.analysis_cache`'s memory. Nothing here is required: a page
 that comes first simply waits on the same per-key lock.
 """
 
@@ -21,8 +21,8 @@ logger = logging.getLogger("hotspot_env.app")
 
 #: Modules every first page needs. Not streamlit_folium: a component declared
 #: before the runtime exists is not registered, and its frame answers 404.
-MODULES = ("hotspot_env.analysis", "hotspot_env.mapview", "hotspot_env.places",
-           "hotspot_env.scenarios", "altair")
+MODULES = ("hotspot_env.core.analysis", "hotspot_env.app.mapview", "hotspot_env.app.places",
+           "hotspot_env.app.scenarios", "altair")
 
 
 def prepare(privacy_modes: tuple[str, ...] = ("internal", "public")) -> None:
@@ -32,7 +32,7 @@ def prepare(privacy_modes: tuple[str, ...] = ("internal", "public")) -> None:
     try:
         for name in MODULES:
             importlib.import_module(name)
-        from hotspot_env.demo import cached_demo
+        from hotspot_env.inputs.demo import cached_demo
 
         for privacy in privacy_modes:
             cached_demo(privacy=privacy)

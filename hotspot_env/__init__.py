@@ -12,13 +12,17 @@ from typing import Any
 # (PEP 562), so ``import hotspot_env.errors`` (the app's first page, the CLI's
 # ``--help``) does not load scipy, geopandas and rasterio first.
 _LAZY: dict[str, str] = {
-    "Analysis": "analysis", "analyze": "analysis", "Choice": "choices",
-    "choose_bandwidth": "density", "count_incidents": "density", "kde": "density",
+    "Analysis": "core.analysis", "analyze": "core.analysis",
+    "Choice": "core.choices",
+    "choose_bandwidth": "core.density", "count_incidents": "core.density", "kde": "core.density",
+    "Grid": "core.grid", "choose_cell_size": "core.grid", "choose_crs": "core.grid",
+    "GiStar": "core.hotspots", "gi_star": "core.hotspots",
+    "run": "core.pipeline",
     "GridTooLargeError": "errors", "HotspotEnvError": "errors", "InputError": "errors",
-    "NoIncidentsError": "errors", "OutputError": "errors", "write_outputs": "export",
-    "Grid": "grid", "choose_cell_size": "grid", "choose_crs": "grid", "GiStar": "hotspots",
-    "gi_star": "hotspots", "Incidents": "io", "read_incidents": "io", "read_layers": "io",
-    "read_osm": "osm", "run": "pipeline",
+    "NoIncidentsError": "errors", "OutputError": "errors",
+    "Incidents": "inputs.io", "read_incidents": "inputs.io", "read_layers": "inputs.io",
+    "read_osm": "inputs.osm",
+    "write_outputs": "outputs.export",
 }
 
 

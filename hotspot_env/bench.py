@@ -1,10 +1,10 @@
 """Benchmark: the whole pipeline on a synthetic city, timed stage by stage, with peers.
 
 ``hotspot-env bench --scale quick|city|metro`` generates the seeded synthetic
-city of :func:`hotspot_env.synth.simulate_city`, writes it as a user would hand
+city of :func:`hotspot_env.inputs.synth.simulate_city`, writes it as a user would hand
 it over (``incidents.csv`` and ``layers.gpkg``, via
-:meth:`~hotspot_env.synth.SyntheticCity.write`), runs
-:func:`hotspot_env.pipeline.run` on those files exactly as ``hotspot-env
+:meth:`~hotspot_env.inputs.synth.SyntheticCity.write`), runs
+:func:`hotspot_env.core.pipeline.run` on those files exactly as ``hotspot-env
 analyze`` does, and times every stage with :func:`time.perf_counter` (wall) and
 :func:`time.process_time` (CPU). Stages are timed by temporarily wrapping the
 functions the pipeline calls (never by re-implementing them), so the numbers
@@ -14,7 +14,7 @@ dropping points outside the area).
 
 Later stages (risk factors, forecast, risk terrain model, trends, candidates
 and ranking of interventions) are those of
-:func:`hotspot_env.pipeline.all_stages`; a stage that raises is reported as
+:func:`hotspot_env.core.pipeline.all_stages`; a stage that raises is reported as
 ``"error: ..."`` in ``stage_status`` and listed in ``stages_missing``, never
 faked.
 
@@ -56,7 +56,7 @@ import numpy as np
 from hotspot_env.errors import InputError
 
 if TYPE_CHECKING:
-    from hotspot_env.analysis import Analysis
+    from hotspot_env.core.analysis import Analysis
 
 #: Cell side used at every scale (metro: ~240k cells).
 BENCH_CELL_SIZE_M: float = 50.0
@@ -70,7 +70,7 @@ SKLEARN_SAMPLE_CELLS: int = 2_000
 #: Re-rank timings taken (p95 over these).
 RERANK_REPEATS: int = 60
 
-#: Scales: the presets of :data:`hotspot_env.synth.SCALES`, plus ``tiny``, a
+#: Scales: the presets of :data:`hotspot_env.inputs.synth.SCALES`, plus ``tiny``, a
 #: test-only size (1.5 km square, 3,000 incidents) for the test suite.
 SCALES: tuple[str, ...] = ("tiny", "quick", "city", "metro")
 TINY_SCALE: dict[str, float] = {"size_m": 1_500.0, "n_incidents": 3_000}
@@ -88,7 +88,7 @@ RESULT_KEYS: tuple[str, ...] = (
 def _prepare_inputs(seed: int, scale: str, folder: str) -> dict[str, Any]:
     """Generate the city and write it as a user gets it (runs in a child process).
 
-    The files are those of :meth:`hotspot_env.synth.SyntheticCity.write`:
+    The files are those of :meth:`hotspot_env.inputs.synth.SyntheticCity.write`:
     ``incidents.csv`` (lon/lat in WGS 84, ISO timestamps) and ``layers.gpkg``,
     the inputs of ``hotspot-env analyze --incidents ... --layers ...``.
 
@@ -98,7 +98,7 @@ def _prepare_inputs(seed: int, scale: str, folder: str) -> dict[str, Any]:
         ``incidents`` and ``layers`` paths, feature counts, ``generator``,
         ``generate_s`` and ``write_s``.
     """
-    from hotspot_env.synth import simulate_city
+    from hotspot_env.inputs.synth import simulate_city
 
     t0 = time.perf_counter()
     if scale == "tiny":
@@ -199,15 +199,16 @@ def _patched(targets: list[tuple[Any, str, Callable[..., Any]]]) -> Iterator[Non
 
 def _instrumented_run(timer: _Timer, incidents: str, layers: str, out: Path,
                       status: dict[str, str]) -> Any:
-    """Run :func:`hotspot_env.pipeline.run` with every stage function timed.
+    """Run :func:`hotspot_env.core.pipeline.run` with every stage function timed.
 
     ``status`` receives ``"ran"`` or ``"error: ..."`` per later stage.
     """
     import geopandas as gpd
 
-    from hotspot_env import analysis as an
-    from hotspot_env import export, pipeline, report
-    from hotspot_env.grid import Grid
+    from hotspot_env.core import analysis as an
+    from hotspot_env.core import pipeline
+    from hotspot_env.core.grid import Grid
+    from hotspot_env.outputs import export, report
 
     from_area = Grid.__dict__["from_area"].__func__
 
@@ -356,7 +357,7 @@ def compare_counts(grid: Any, x: np.ndarray, y: np.ndarray, crs: Any) -> dict[st
     import geopandas as gpd
     import shapely
 
-    from hotspot_env.density import count_incidents
+    from hotspot_env.core.density import count_incidents
 
     t0 = time.perf_counter()
     ours = count_incidents(grid, x, y)
@@ -386,7 +387,7 @@ def compare_kde(grid: Any, x: np.ndarray, y: np.ndarray, bandwidth: float,
     """
     from sklearn.neighbors import KernelDensity
 
-    from hotspot_env.density import kde
+    from hotspot_env.core.density import kde
 
     kde(grid, x[:10], y[:10], bandwidth, kernel="epanechnikov")  # compile outside the timing
     t0 = time.perf_counter()
@@ -457,7 +458,7 @@ def compare_gi(grid: Any, counts: np.ndarray) -> dict[str, Any]:
     import esda
     import libpysal
 
-    from hotspot_env.hotspots import gi_star
+    from hotspot_env.core.hotspots import gi_star
 
     full = replace(grid, mask=np.ones(grid.shape, dtype=bool))
     y = counts.astype(np.float64)
@@ -552,7 +553,7 @@ def bare_result(model: Any, cost: np.ndarray, types: np.ndarray, grid: Any = Non
     import shapely
     from pyproj import CRS
 
-    from hotspot_env.grid import Grid
+    from hotspot_env.core.grid import Grid
     from hotspot_env.interventions.equity import grid_districts
     from hotspot_env.interventions.evidence import load_library
     from hotspot_env.interventions.impact import StrataBaseline
@@ -686,7 +687,7 @@ def run_bench(scale: str = "quick", out: str | os.PathLike[str] | None = None,
     return result
 
 
-#: Stages of :func:`hotspot_env.analysis.analyze`, in order.
+#: Stages of :func:`hotspot_env.core.analysis.analyze`, in order.
 ANALYZE_STAGES: tuple[str, ...] = (
     "load_incidents", "load_layers", "area", "project", "grid", "counts", "bandwidth", "kde",
     "gi_star", "analyze_other")

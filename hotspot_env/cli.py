@@ -135,7 +135,7 @@ def demo(
     quiet: Quiet = False,
 ) -> None:
     """Run the embedded demo: real OSM of central Helsinki, simulated incidents."""
-    from hotspot_env.demo import run_demo
+    from hotspot_env.inputs.demo import run_demo
 
     _setup_logging(quiet)
     typer.echo("Demo: OpenStreetMap of central Helsinki (© OpenStreetMap contributors) with "
@@ -177,8 +177,8 @@ def analyze(
     quiet: Quiet = False,
 ) -> None:
     """Analyse incidents: grid, density, hot spots, risk factors, RTM, interventions -> OUT."""
-    from hotspot_env.atomic import check_output_folder
-    from hotspot_env.pipeline import run
+    from hotspot_env._atomic import check_output_folder
+    from hotspot_env.core.pipeline import run
 
     _setup_logging(quiet)
     check_output_folder(out, (incidents, osm, layers))  # before the analysis, not after
@@ -213,10 +213,10 @@ def validate(
     quiet: Quiet = False,
 ) -> None:
     """Fit on an earlier period, predict the next: the forecast against every baseline -> OUT."""
-    from hotspot_env.atomic import check_output_folder
-    from hotspot_env.pipeline import run
-    from hotspot_env.validation import LABELS, summary
-    from hotspot_env.validation import validate as run_validation
+    from hotspot_env._atomic import check_output_folder
+    from hotspot_env.core.pipeline import run
+    from hotspot_env.models.validation import LABELS, summary
+    from hotspot_env.models.validation import validate as run_validation
 
     _setup_logging(quiet)
     check_output_folder(out, (incidents, osm, layers))
@@ -257,13 +257,13 @@ def synth(
 ) -> None:
     """Simulate a city with a known risk model: incidents.csv, layers.gpkg, truth.json."""
     from hotspot_env.errors import InputError
-    from hotspot_env.synth import SCALES, simulate_city
+    from hotspot_env.inputs.synth import SCALES, simulate_city
 
     if scale not in SCALES:
         raise InputError(f"--scale {scale!r} is unknown: use one of {', '.join(SCALES)}")
     start = time.perf_counter()
     if treated:
-        from hotspot_env.synth_treatment import simulate_treated_city
+        from hotspot_env.inputs.synth_treatment import simulate_treated_city
 
         if scale != "quick":
             raise InputError("--treated has one scenario (4 km, 40,000 incidents): drop --scale")
@@ -292,13 +292,13 @@ def trends(
     quiet: Quiet = False,
 ) -> None:
     """Emerging hot spots, change between periods and a weekly demand forecast, written to OUT."""
-    from hotspot_env import trends as time_trends
-    from hotspot_env.analysis import analyze as run_analysis
-    from hotspot_env.atomic import check_output_folder
-    from hotspot_env.demand import check_horizon
+    from hotspot_env._atomic import check_output_folder
+    from hotspot_env.core.analysis import analyze as run_analysis
     from hotspot_env.errors import InputError
-    from hotspot_env.io import read_incidents
-    from hotspot_env.profiles import record_period
+    from hotspot_env.inputs.io import read_incidents
+    from hotspot_env.temporal import trends as time_trends
+    from hotspot_env.temporal.demand import check_horizon
+    from hotspot_env.temporal.profiles import record_period
 
     _setup_logging(quiet)
     check_horizon(horizon_weeks)  # every size the user sets is checked before any work
@@ -378,7 +378,7 @@ def rank(
     quiet: Quiet = False,
 ) -> None:
     """Re-rank interventions under a budget and weights, without recomputing the analysis."""
-    from hotspot_env.atomic import check_output_folder
+    from hotspot_env._atomic import check_output_folder
     from hotspot_env.interventions import rank_folder
 
     _setup_logging(quiet)
@@ -415,7 +415,7 @@ def rank(
 @_friendly
 def hash_password_command() -> None:
     """Print an argon2id hash of a password (asked twice, never echoed) for access.toml."""
-    from hotspot_env.access import hash_password
+    from hotspot_env.app.access import hash_password
 
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     typer.echo(hash_password(password))
@@ -430,7 +430,7 @@ def check_access(
         help="The folder holding app.py and .streamlit/.")] = Path("."),
 ) -> None:
     """Check the sign-in configuration before serving, and say who will get which role."""
-    from hotspot_env import access
+    from hotspot_env.app import access
 
     config = access.startup_check(app_dir, auth=access.read_secrets_auth(app_dir))
     decided = access.decide_access(config, address)
@@ -453,7 +453,7 @@ def done(
         help="Folder of the ledger (default: the analysis folder).")] = None,
 ) -> None:
     """Record completed work orders in the done-ledger (interventions_done.csv / .gpkg)."""
-    from hotspot_env.ledger import done_from_folder
+    from hotspot_env.evaluation.ledger import done_from_folder
 
     ledger, written = done_from_folder(analysis, orders, out)
     spent = float(ledger["capital_cost"].fillna(0).sum())
@@ -482,7 +482,7 @@ def evaluate(
     quiet: Quiet = False,
 ) -> None:
     """Did it work? Difference-in-differences against matched controls -> performance.html."""
-    from hotspot_env.performance import published_table, run_evaluation
+    from hotspot_env.evaluation.performance import published_table, run_evaluation
 
     _setup_logging(quiet)
     start = time.perf_counter()

@@ -1,14 +1,14 @@
 """Recovery table of docs/evaluation.md: planted vs estimated rate ratios over 10 seeds.
 
 Run: ``python scripts/evaluation_recovery.py [N_SEEDS]`` (about 10 s per seed).
-Everything is simulated (:mod:`hotspot_env.synth_treatment`).
+Everything is simulated (:mod:`hotspot_env.inputs.synth_treatment`).
 """
 
 from __future__ import annotations
 
 import sys
 
-from hotspot_env.synth_treatment import recovery_table
+from hotspot_env.inputs.synth_treatment import recovery_table
 
 
 def main(n_seeds: int = 10) -> None:

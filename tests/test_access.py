@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from hotspot_env import access
-from hotspot_env.access import AccessConfigError
+from hotspot_env.app import access
+from hotspot_env.app.access import AccessConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 

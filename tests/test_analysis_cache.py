@@ -1,4 +1,4 @@
-"""The disk cache of finished analyses (``hotspot_env.analysis_cache``) and the lazy package.
+"""The disk cache of finished analyses (``hotspot_env.app.analysis_cache``) and the lazy package.
 
 A cached analysis must equal a fresh one, be computed once per key, be
 recomputed whenever code, inputs, options or settings change, and survive a
@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hotspot_env import analysis_cache, settings
+from hotspot_env import settings
+from hotspot_env.app import analysis_cache
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +52,7 @@ class Counter:
 
 
 def test_cached_analysis_equals_a_fresh_one(tmp_path, incidents_csv):
-    from hotspot_env.analysis import analyze
+    from hotspot_env.core.analysis import analyze
 
     key = analysis_cache.cache_key([incidents_csv], {"privacy": "internal"})
     first, hit = analysis_cache.cached(key, lambda: analyze(incidents_csv), tmp_path)
@@ -130,7 +131,7 @@ def test_environment_variable_moves_the_cache(tmp_path, monkeypatch):
 
 
 def test_importing_the_package_does_not_load_the_analysis_stack():
-    code = ("import sys, hotspot_env.errors, hotspot_env.choices; "
+    code = ("import sys, hotspot_env.errors, hotspot_env.core.choices; "
             "print(sorted(m for m in ('scipy', 'geopandas', 'rasterio', 'folium') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -138,7 +139,7 @@ def test_importing_the_package_does_not_load_the_analysis_stack():
     assert out == "[]"
     import hotspot_env
 
-    assert hotspot_env.analyze is hotspot_env.analysis.analyze
+    assert hotspot_env.analyze is hotspot_env.core.analysis.analyze
     assert set(hotspot_env.__all__) <= set(dir(hotspot_env))
     with pytest.raises(AttributeError):
         hotspot_env.no_such_name  # noqa: B018

@@ -54,7 +54,7 @@ def open_server(tmp_path_factory) -> Iterator[AppServer]:
 @pytest.fixture(scope="module")
 def signin(tmp_path_factory) -> Iterator[tuple[AppServer, Path]]:
     """A loopback server with the hashed-password fallback; yields it and its audit log."""
-    from hotspot_env.access import hash_password
+    from hotspot_env.app.access import hash_password
 
     if not chromium_available():
         pytest.fail("chromium is missing: run 'make test' (installs Debian's chromium)")
@@ -247,9 +247,9 @@ def test_public_proposal_and_its_export_are_audited(visitor, signin):
 
     import numpy as np
 
-    from hotspot_env.analysis import analyze
-    from hotspot_env.demo import demo_incidents_path, demo_osm_path
-    from hotspot_env.places import cell_centre_lonlat
+    from hotspot_env.app.places import cell_centre_lonlat
+    from hotspot_env.core.analysis import analyze
+    from hotspot_env.inputs.demo import demo_incidents_path, demo_osm_path
     from tests.app_server import click_map, map_frame, wait_overlay
 
     grid = analyze(demo_incidents_path(), osm=demo_osm_path(), privacy="public").grid

@@ -168,9 +168,9 @@ async def _run(url: str, points, stats: dict, pid: int) -> None:
 
 
 def test_four_users_for_thirty_seconds(app_server):
-    from hotspot_env.analysis import analyze
-    from hotspot_env.demo import demo_incidents_path, demo_osm_path
-    from hotspot_env.places import cell_centre_lonlat
+    from hotspot_env.app.places import cell_centre_lonlat
+    from hotspot_env.core.analysis import analyze
+    from hotspot_env.inputs.demo import demo_incidents_path, demo_osm_path
 
     a = analyze(demo_incidents_path(), osm=demo_osm_path())
     rows, cols = np.nonzero(a.grid.mask & (a.arrays["incidents"] > 0))

@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from hotspot_env import mapview, modelcard, places, redress, scenarios, session
+from hotspot_env.app import mapview, places, redress, scenarios, session
 from hotspot_env.errors import HotspotEnvError, InputError
+from hotspot_env.outputs import modelcard
 
 XSS = "<img src=x onerror=window.__xss=1>"
 
@@ -23,7 +24,7 @@ XSS = "<img src=x onerror=window.__xss=1>"
 @pytest.fixture(scope="module")
 def demo():
     """The demo in internal mode through every stage (about 5-10 s)."""
-    from hotspot_env.demo import run_demo
+    from hotspot_env.inputs.demo import run_demo
 
     return run_demo()
 
@@ -64,7 +65,7 @@ def test_top_places_public_counts(demo):
 
 
 def test_model_card_compares_the_forecast_with_every_baseline(demo):
-    from hotspot_env.validation import BASELINES, LABELS
+    from hotspot_env.models.validation import BASELINES, LABELS
 
     v = modelcard.validation(demo)
     assert {"pei", "pai", "verdict", "calibration"} <= set(v)

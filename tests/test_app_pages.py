@@ -41,8 +41,8 @@ XSS_SCRIPT = "<script>window.__xss=1</script>"
 @pytest.fixture(scope="module")
 def demo_grid():
     """The demo's grid and counts (core analysis only; the app's grid is the same)."""
-    from hotspot_env.analysis import analyze
-    from hotspot_env.demo import demo_incidents_path, demo_osm_path
+    from hotspot_env.core.analysis import analyze
+    from hotspot_env.inputs.demo import demo_incidents_path, demo_osm_path
 
     a = analyze(demo_incidents_path(), osm=demo_osm_path(), privacy="public")
     return a.grid, a.arrays["incidents"]
@@ -52,15 +52,15 @@ def demo_grid():
 def demo_internal_grid():
     """The grid and counts of the demo's internal run (Explore's default mode): finer than
     the public run's, whose cells are at least 100 m."""
-    from hotspot_env.analysis import analyze
-    from hotspot_env.demo import demo_incidents_path, demo_osm_path
+    from hotspot_env.core.analysis import analyze
+    from hotspot_env.inputs.demo import demo_incidents_path, demo_osm_path
 
     a = analyze(demo_incidents_path(), osm=demo_osm_path(), privacy="internal")
     return a.grid, a.arrays["incidents"]
 
 
 def _centre_latlon(grid, row: int, col: int) -> tuple[float, float]:
-    from hotspot_env.places import cell_centre_lonlat
+    from hotspot_env.app.places import cell_centre_lonlat
 
     lon, lat = cell_centre_lonlat(grid, row, col)
     return lat, lon

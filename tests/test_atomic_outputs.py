@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from hotspot_env import atomic, export, report
-from hotspot_env.atomic import STAGING_PREFIX, staged_folder
+from hotspot_env import _atomic as atomic
+from hotspot_env._atomic import STAGING_PREFIX, staged_folder
 from hotspot_env.cli import app
+from hotspot_env.outputs import export, report
 
 runner = CliRunner()
 
@@ -19,7 +20,7 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def _core_only(monkeypatch):
     """Atomicity is about writing: skip the later analysis stages to stay fast."""
-    monkeypatch.setattr("hotspot_env.pipeline.default_stages", lambda: [])
+    monkeypatch.setattr("hotspot_env.core.pipeline.default_stages", lambda: [])
 
 
 @pytest.fixture
@@ -114,7 +115,7 @@ def test_success_moves_every_file_including_subfolders(tmp_path):
 
 
 def test_write_outputs_returns_final_paths(incidents, tmp_path):
-    from hotspot_env.analysis import analyze
+    from hotspot_env.core.analysis import analyze
 
     out = tmp_path / "out"
     written = export.write_outputs(analyze(incidents), out)

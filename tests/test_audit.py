@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hotspot_env.audit import FIELDS, AuditLog, sha256_bytes
+from hotspot_env.app.audit import FIELDS, AuditLog, sha256_bytes
 from hotspot_env.errors import HotspotEnvError
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import shapely
 
+from hotspot_env.core.pipeline import run
 from hotspot_env.interventions.audit import NO_LAYERS_REASON
-from hotspot_env.pipeline import run
 
 
 def _incidents(seed: int = 3) -> tuple[gpd.GeoDataFrame, list[tuple[float, float]]]:
@@ -57,7 +57,7 @@ def test_public_mode_never_shows_a_small_exact_count():
     for value in values:  # nothing below k is shown exactly
         assert value == "<5" or int(value) >= 5
     # the busiest cell shows exactly what the cells layer publishes for it
-    from hotspot_env.privacy import published_counts
+    from hotspot_env.outputs.privacy import published_counts
 
     cells = published_counts(analysis)
     row, col = analysis.grid.cell_index(*np.array(

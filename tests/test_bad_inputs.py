@@ -546,7 +546,7 @@ FULL_PIPELINE = {"single-point", "all-duplicates", "unknown-and-hostile-categori
 @pytest.mark.parametrize(("build", "code", "words"), CASES)
 def test_catalogue(build, code, words, tmp_path, sao_paulo, request, monkeypatch):
     if request.node.callspec.id not in FULL_PIPELINE:
-        monkeypatch.setattr("hotspot_env.pipeline.default_stages", lambda: [])
+        monkeypatch.setattr("hotspot_env.core.pipeline.default_stages", lambda: [])
     args = build(tmp_path, sao_paulo)
     if "--out" not in args:
         args += ["--out", str(tmp_path / "out")]
@@ -600,7 +600,7 @@ def test_million_vertex_polygon_is_refused_before_parsing(tmp_path, sao_paulo, m
 
 
 def test_grid_too_large_is_a_typed_error(tmp_path):
-    from hotspot_env.analysis import analyze
+    from hotspot_env.core.analysis import analyze
     from hotspot_env.errors import GridTooLargeError
 
     path = _write(tmp_path, "incidents.csv", _valid_csv())
@@ -646,7 +646,7 @@ def interventions_only(monkeypatch):
     """Run the interventions stage alone after the core analysis (it reads the library first)."""
     from hotspot_env import interventions
 
-    monkeypatch.setattr("hotspot_env.pipeline.default_stages",
+    monkeypatch.setattr("hotspot_env.core.pipeline.default_stages",
                         lambda: [("interventions", interventions.stage)])
 
 
@@ -675,8 +675,8 @@ def test_broken_evidence_or_cost_tables(name, edit, words, tmp_path, monkeypatch
 
 @pytest.mark.parametrize(("budget", "ok"), [(0, True), (-1000, False), (float("nan"), False)])
 def test_intervention_budget(budget, ok, tmp_path, interventions_only):
+    from hotspot_env.core.pipeline import run
     from hotspot_env.errors import InputError
-    from hotspot_env.pipeline import run
 
     path = _write(tmp_path, "incidents.csv", _valid_csv())
     options = {"interventions": {"budget": budget}}
@@ -699,13 +699,13 @@ Built = tuple[list[str], dict[str, str]]
 def analysis_folder(tmp_path_factory) -> Path:
     """A finished analysis with the interventions state, for ``rank`` (core + interventions)."""
     from hotspot_env import interventions
-    from hotspot_env.pipeline import run
+    from hotspot_env.core.pipeline import run
 
     tmp = tmp_path_factory.mktemp("analysis")
     path = _write(tmp, "incidents.csv", _valid_csv())
     out = tmp / "out"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("hotspot_env.pipeline.default_stages",
+        mp.setattr("hotspot_env.core.pipeline.default_stages",
                    lambda: [("interventions", interventions.stage)])
         run(path, out=out)
     return out
@@ -868,7 +868,7 @@ COMMAND_CASES = [
 
 @pytest.mark.parametrize(("build", "code", "words"), COMMAND_CASES)
 def test_command_catalogue(build, code, words, tmp_path, analysis_folder, monkeypatch):
-    monkeypatch.setattr("hotspot_env.pipeline.default_stages", lambda: [])
+    monkeypatch.setattr("hotspot_env.core.pipeline.default_stages", lambda: [])
     before_analysis = {p: p.read_bytes() for p in analysis_folder.rglob("*") if p.is_file()}
     args, env = build(tmp_path, analysis_folder)
     out = tmp_path / "cmd-out"
@@ -904,7 +904,7 @@ def test_catalogue_round_two_size():
 
 # ------------------------------------- round two: the behaviour behind the cases
 def test_daylight_saving_times_resolved_to_hand_computed_instants(tmp_path):
-    from hotspot_env.io import read_incidents
+    from hotspot_env.inputs.io import read_incidents
 
     # Helsinki: clocks go back 04:00 EEST -> 03:00 EET on 2023-10-29 (03:30 happens twice) and
     # jump 03:00 EET -> 04:00 EEST on 2023-03-26 (03:30 never happens).
@@ -921,7 +921,7 @@ def test_daylight_saving_times_resolved_to_hand_computed_instants(tmp_path):
 
 
 def test_placeholder_dates_become_unknown_and_are_counted(tmp_path):
-    from hotspot_env.io import read_incidents
+    from hotspot_env.inputs.io import read_incidents
 
     text = "lon,lat,date\n" + "".join(f"{a},{b},{d}\n" for a, b, d in zip(
         _LON[:5], _LAT[:5], ["0001-01-01", "9999-12-31", "1899-12-31", "1900-01-01",
@@ -935,7 +935,7 @@ def test_placeholder_dates_become_unknown_and_are_counted(tmp_path):
 def test_web_mercator_distortion_matches_the_secant_of_latitude():
     from pyproj import CRS
 
-    from hotspot_env.grid import choose_crs, scale_distortion
+    from hotspot_env.core.grid import choose_crs, scale_distortion
 
     for lat in (-23.55, 0.0, 60.17):
         pts = gpd.GeoSeries(gpd.points_from_xy([10.0], [lat]), crs=4326).to_crs(3857)
@@ -948,7 +948,7 @@ def test_web_mercator_distortion_matches_the_secant_of_latitude():
 
 
 def test_geopackage_with_several_layers_reads_without_warnings(tmp_path):
-    from hotspot_env.io import read_incidents
+    from hotspot_env.inputs.io import read_incidents
 
     build = _gpkg_polygons_then(("incidents",))
     args = build(tmp_path, {})
@@ -960,7 +960,7 @@ def test_geopackage_with_several_layers_reads_without_warnings(tmp_path):
 
 def test_land_check_against_known_places():
     from hotspot_env.errors import InputError
-    from hotspot_env.land import check_on_land, share_on_land
+    from hotspot_env.inputs.land import check_on_land, share_on_land
 
     cities = {"São Paulo": (-46.63, -23.55), "Helsinki": (24.94, 60.17),
               "Leeds": (-1.55, 53.80), "Valletta": (14.51, 35.90), "Honolulu": (-157.86, 21.31)}
@@ -975,7 +975,7 @@ def test_land_check_against_known_places():
 
 
 def test_numba_cache_goes_where_the_user_can_write(tmp_path):
-    from hotspot_env.jit import choose_cache_folder
+    from hotspot_env._jit import choose_cache_folder
 
     unwritable = Path("/proc/hotspot_env-cache")  # /proc refuses new files, even to root
     assert choose_cache_folder([None, unwritable, tmp_path / "c"]) == tmp_path / "c"
@@ -987,7 +987,7 @@ import sys
 import tempfile
 from pathlib import Path
 import numpy as np
-from hotspot_env import jit, settings
+from hotspot_env import _jit as jit, settings
 jit.PACKAGE_CACHE = Path("/proc/hotspot_env-package")  # as if installed read-only
 settings.cache_folder = Path(sys.argv[1])
 tempfile.tempdir = sys.argv[3]
@@ -1010,7 +1010,7 @@ def test_numba_runs_with_a_read_only_package_folder(tmp_path, writable_home):
     mod = tmp_path / "mod"
     mod.mkdir()
     (mod / "probe.py").write_text(
-        "from hotspot_env.jit import njit\n\n@njit()\ndef total(x):\n    s = 0.0\n"
+        "from hotspot_env._jit import njit\n\n@njit()\ndef total(x):\n    s = 0.0\n"
         "    for v in x:\n        s += v\n    return s\n", encoding="utf-8")
     home = tmp_path / "home" if writable_home else Path("/proc/hotspot_env-home")
     temp = tmp_path / "tmp" if writable_home else Path("/proc/hotspot_env-tmp")
@@ -1050,7 +1050,7 @@ def test_incident_rows_have_a_ceiling(tmp_path, monkeypatch):
 
     from hotspot_env import settings
     from hotspot_env.errors import InputError
-    from hotspot_env.io import read_incidents
+    from hotspot_env.inputs.io import read_incidents
 
     monkeypatch.setattr(settings, "max_incidents", 39)
     with pytest.raises(InputError, match="40 rows, more than the limit of 39"):

@@ -86,7 +86,7 @@ def core_only(monkeypatch):
     """
     from hotspot_env import settings
 
-    monkeypatch.setattr("hotspot_env.pipeline.default_stages", lambda: [])
+    monkeypatch.setattr("hotspot_env.core.pipeline.default_stages", lambda: [])
     monkeypatch.setattr(settings, "max_cells", 200_000)
 
 
@@ -119,7 +119,7 @@ def test_text_in_options_never_crashes(option, text, tmp_path_factory, core_only
        step=st.one_of(st.none(), st.sampled_from(["day", "week", "month", "quarter", "year"]),
                       st.text(max_size=10)))
 def test_trends_sizes_are_refused_before_any_work(horizon, step, tmp_path, monkeypatch):
-    from hotspot_env import io
+    from hotspot_env.inputs import io
 
     if 1 <= horizon <= 104 and (step is None or step in ("day", "week", "month", "quarter",
                                                          "year")):
@@ -152,7 +152,7 @@ CELL = st.one_of(
        header=st.sampled_from(["lon,lat,date", "x,y,datetime", "Longitude;Latitude;Date",
                                "lat,lon,date", "lon,lat"]))
 def test_csv_reader_returns_or_refuses(rows, header, tmp_path_factory):
-    from hotspot_env.io import read_incidents
+    from hotspot_env.inputs.io import read_incidents
 
     sep = ";" if ";" in header else ","
     width = header.count(sep) + 1
@@ -177,7 +177,7 @@ def test_csv_reader_returns_or_refuses(rows, header, tmp_path_factory):
        name=st.sampled_from(["incidents.csv", "incidents.geojson", "incidents.gpkg",
                              "incidents.parquet", "incidents.json"]))
 def test_readers_refuse_random_bytes(data, name, tmp_path_factory):
-    from hotspot_env.io import read_incidents
+    from hotspot_env.inputs.io import read_incidents
 
     path = tmp_path_factory.mktemp("bin") / name
     path.write_bytes(data)
@@ -206,7 +206,7 @@ GEOMETRY = st.one_of(
 def test_geojson_reader_returns_or_refuses(geometries, props, tmp_path_factory):
     import json
 
-    from hotspot_env.io import read_incidents
+    from hotspot_env.inputs.io import read_incidents
 
     features = [{"type": "Feature", "properties": props, "geometry": g} for g in geometries]
     path = tmp_path_factory.mktemp("gj") / "incidents.geojson"
@@ -226,7 +226,7 @@ def test_geojson_reader_returns_or_refuses(geometries, props, tmp_path_factory):
 @HUNT
 @given(text=WORDS)
 def test_weights_and_bbox_parsers_refuse_with_input_error(text):
-    from hotspot_env.area import parse_bbox
+    from hotspot_env.core.area import parse_bbox
     from hotspot_env.interventions.optimise import parse_weights
 
     for parse in (parse_bbox, parse_weights):
@@ -269,11 +269,11 @@ def test_proposal_coordinates_are_refused_or_finite(lon, lat, tmp_path_factory):
 def analysis_folder(tmp_path_factory) -> Path:
     """A finished analysis with the interventions state, for ``rank``."""
     from hotspot_env import interventions
-    from hotspot_env.pipeline import run
+    from hotspot_env.core.pipeline import run
 
     tmp = tmp_path_factory.mktemp("analysis")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("hotspot_env.pipeline.default_stages",
+        mp.setattr("hotspot_env.core.pipeline.default_stages",
                    lambda: [("interventions", interventions.stage)])
         run(_incidents(tmp), out=tmp / "out")
     return tmp / "out"

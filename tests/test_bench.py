@@ -33,9 +33,10 @@ def test_bench_tiny_json_has_every_key_and_matches_peers(tmp_path):
 def test_bench_leaves_the_pipeline_unpatched():
     import geopandas as gpd
 
-    from hotspot_env import analysis, export, pipeline
     from hotspot_env.bench import _instrumented_run, _Timer
-    from hotspot_env.grid import Grid
+    from hotspot_env.core import analysis, pipeline
+    from hotspot_env.core.grid import Grid
+    from hotspot_env.outputs import export
 
     before = (pipeline.analyze, pipeline.all_stages, export.write_cells, export.all_writers,
               gpd.GeoDataFrame.to_crs, vars(Grid)["from_area"], analysis.kde)

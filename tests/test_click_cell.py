@@ -2,8 +2,8 @@
 
 An uploaded city once showed a tooltip for one cell and a panel for the cell
 below it. Here the polygons are taken from the map as drawn (the GeoJSON that
-:func:`hotspot_env.maps.add_cells` writes, in WGS 84), and points inside each
-are sent through :func:`hotspot_env.places.cell_at`, as a click is: both must
+:func:`hotspot_env.app.maps.add_cells` writes, in WGS 84), and points inside each
+are sent through :func:`hotspot_env.app.places.cell_at`, as a click is: both must
 name the same cell. The grid is in the southern hemisphere (UTM 23S, São
 Paulo), with an odd cell size, so a flipped row or a half-cell shift fails.
 """
@@ -15,8 +15,8 @@ import pytest
 import shapely
 from pyproj import CRS
 
-from hotspot_env import maps, mapview, places
-from hotspot_env.grid import Grid
+from hotspot_env.app import maps, mapview, places
+from hotspot_env.core.grid import Grid
 
 
 @pytest.fixture(scope="module")

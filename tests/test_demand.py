@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hotspot_env import demand
-from hotspot_env.profiles import LocalCalendar
+from hotspot_env.temporal import demand
+from hotspot_env.temporal.profiles import LocalCalendar
 
 
 def _calendar(dates: np.ndarray, period) -> LocalCalendar:

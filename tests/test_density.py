@@ -4,9 +4,9 @@ import shapely
 from pyproj import CRS
 from sklearn.neighbors import KernelDensity
 
-from hotspot_env.density import choose_bandwidth, count_incidents, kde
+from hotspot_env.core.density import choose_bandwidth, count_incidents, kde
+from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
-from hotspot_env.grid import Grid
 
 UTM = CRS("EPSG:32635")
 

@@ -162,7 +162,7 @@ def test_manifest_is_stable_json(sp_twice):
 def test_demo_twice_gives_identical_outputs(tmp_path_factory):
     import pyrosm  # noqa: F401 - a core dependency: fail, never skip
 
-    from hotspot_env.demo import run_demo
+    from hotspot_env.inputs.demo import run_demo
 
     first, second = tmp_path_factory.mktemp("demo-a"), tmp_path_factory.mktemp("demo-b")
     run_demo(out=first)
@@ -173,7 +173,7 @@ def test_demo_twice_gives_identical_outputs(tmp_path_factory):
 
 
 def test_demo_incidents_generator_is_seeded(tmp_path):
-    from hotspot_env.synth import write_demo_incidents
+    from hotspot_env.inputs.synth import write_demo_incidents
 
     for name in ("a.csv", "b.csv"):
         write_demo_incidents(tmp_path / name, seed=2024, n=200)

@@ -8,8 +8,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
-from hotspot_env import emptiness, places
-from hotspot_env.pipeline import run
+from hotspot_env.app import emptiness, places
+from hotspot_env.core.pipeline import run
 
 
 def _frame(seed: int = 11) -> gpd.GeoDataFrame:

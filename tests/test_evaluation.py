@@ -11,7 +11,7 @@ import pytest
 import shapely
 import statsmodels.api as sm
 
-from hotspot_env.evaluation import (
+from hotspot_env.evaluation.did import (
     Estimate,
     assign_nearest,
     did_poisson,
@@ -21,8 +21,8 @@ from hotspot_env.evaluation import (
     update_prior,
     wdq,
 )
+from hotspot_env.inputs.synth_treatment import recovery_table, simulate_treated_city
 from hotspot_env.interventions.evidence import load_library
-from hotspot_env.synth_treatment import recovery_table, simulate_treated_city
 
 
 def _panel(seed: int, n_units: int = 24, n_periods: int = 6, groups: int = 1):
@@ -150,7 +150,7 @@ def test_planted_effects_are_recovered_on_simulated_cities():
 
 def test_no_planted_effect_no_flag():
     """Without effects or a recording change the estimate covers 1 and nothing is flagged."""
-    from hotspot_env.evaluation import evaluate
+    from hotspot_env.evaluation.did import evaluate
 
     sim = simulate_treated_city(4, rate_ratios={"new_streetlight": 1.0,
                                                 "vacant_lot_greening": 1.0},
@@ -164,7 +164,7 @@ def test_no_planted_effect_no_flag():
 
 def test_officer_records_alone_are_refused():
     from hotspot_env.errors import InputError
-    from hotspot_env.evaluation import evaluate
+    from hotspot_env.evaluation.did import evaluate
 
     sim = simulate_treated_city(0)
     inc = sim.city.incidents.copy()
@@ -175,7 +175,7 @@ def test_officer_records_alone_are_refused():
 
 def test_panel_counts_each_incident_once_in_its_place_and_month():
     """Brute-force check of the place x month table (treated, ring, matched control)."""
-    from hotspot_env.evaluation import _panel
+    from hotspot_env.evaluation.did import _panel
 
     rng = np.random.default_rng(3)
     n, n_t, first, last = 400, 2, 100, 105
@@ -197,7 +197,7 @@ def test_panel_counts_each_incident_once_in_its_place_and_month():
 
 
 def test_lighting_outcome_leaves_out_known_indoor_records():
-    from hotspot_env.evaluation import outcome_mask
+    from hotspot_env.evaluation.did import outcome_mask
 
     light = outcome_for("new_streetlight", load_library())
     frame = pd.DataFrame({"category": ["robbery"] * 4 + ["disorder"],

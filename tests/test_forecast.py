@@ -1,4 +1,4 @@
-"""Tests for hotspot_env.forecast: periods and gaps, PEI, candidates, choice and calibration."""
+"""Tests for hotspot_env.models.forecast: periods, gaps, PEI, candidates, choice, calibration."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import shapely
 from pyproj import CRS
 
-from hotspot_env import forecast, scores
-from hotspot_env.grid import Grid
+from hotspot_env.core.grid import Grid
+from hotspot_env.models import forecast, scores
 
 CRS_M = CRS.from_epsg(32633)
 
@@ -151,8 +151,8 @@ def test_tiebreak_never_reorders_distinct_counts():
 def test_synthetic_city_chosen_model_beats_last_period_counts():
     """Planted stable risk at places (simulate_city) + Poisson noise: the model chosen on
     three years ranks the held-out fourth year better than last year's counts."""
-    from hotspot_env.density import count_incidents
-    from hotspot_env.synth import simulate_city
+    from hotspot_env.core.density import count_incidents
+    from hotspot_env.inputs.synth import simulate_city
 
     city = simulate_city(3, n_incidents=4000, years=4)
     grid = Grid.from_area(city.boundary, city.crs, 50.0)
@@ -200,7 +200,7 @@ def test_fit_forecast_outputs_calibrated_expected_incidents_per_year():
 
 
 def test_count_cube_gives_the_same_forecast_as_points():
-    from hotspot_env.density import count_incidents
+    from hotspot_env.core.density import count_incidents
 
     grid, x, y, t = stable_city(9, years=3, per_year=500)
     periods, _ = forecast.choose_period(t)
@@ -242,7 +242,7 @@ def test_fallback_without_enough_periods():
                                                              rel=1e-4)
 
 def test_stage_adds_forecast_only_with_dates():
-    from hotspot_env.analysis import Analysis
+    from hotspot_env.core.analysis import Analysis
 
     grid, x, y, t = stable_city(3, years=4, per_year=400)
     points = gpd.GeoDataFrame({"datetime": t}, geometry=shapely.points(x, y), crs=CRS_M)
@@ -269,7 +269,7 @@ def test_poisson_deviance_broadcasts_counts_over_forecasts():
 
 
 def test_public_mode_forecast_is_a_kernel_smooth_that_publishes_no_count():
-    from hotspot_env.analysis import Analysis
+    from hotspot_env.core.analysis import Analysis
 
     grid, x, y, t = stable_city(12, years=3, per_year=500)
     points = gpd.GeoDataFrame({"datetime": t}, geometry=shapely.points(x, y), crs=CRS_M)

@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from hotspot_env.forecast import month_periods
-from hotspot_env.formats import category_map, recognise
+from hotspot_env.inputs.formats import category_map, recognise
+from hotspot_env.inputs.io import read_incidents
 from hotspot_env.interventions.impact import CATEGORY_GROUPS, map_categories
-from hotspot_env.io import read_incidents
-from hotspot_env.trends import month_time_step
+from hotspot_env.models.forecast import month_periods
+from hotspot_env.temporal.trends import month_time_step
 
 DATA = Path(__file__).resolve().parent / "data"
 WY_DIR = DATA / "west_yorkshire"
@@ -115,7 +115,7 @@ def _three_years(tmp_path: Path) -> Path:
 
 
 def test_three_julys_give_year_on_year_trends_and_forecast(tmp_path):
-    from hotspot_env.pipeline import run
+    from hotspot_env.core.pipeline import run
 
     path = _three_years(tmp_path)
     analysis = run(path, stages=["factors", "forecast", "rtm", "trends"])

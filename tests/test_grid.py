@@ -6,8 +6,8 @@ import shapely
 from pyproj import CRS
 
 from hotspot_env import settings
+from hotspot_env.core.grid import Grid, choose_cell_size, choose_crs
 from hotspot_env.errors import GridTooLargeError, InputError
-from hotspot_env.grid import Grid, choose_cell_size, choose_crs
 
 UTM = CRS("EPSG:32635")
 

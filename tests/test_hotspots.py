@@ -7,8 +7,8 @@ import pytest
 import shapely
 from pyproj import CRS
 
-from hotspot_env.grid import Grid
-from hotspot_env.hotspots import benjamini_hochberg, fdr_bins, gi_star
+from hotspot_env.core.grid import Grid
+from hotspot_env.core.hotspots import benjamini_hochberg, fdr_bins, gi_star
 
 
 def _queen_w(grid):

@@ -73,8 +73,8 @@ def test_the_graph_sees_function_level_and_relative_imports():
     graph = import_graph()
     assert graph.number_of_nodes() > 30
     # pipeline imports export inside run(); analysis imports grid at the top
-    assert graph.has_edge("hotspot_env.pipeline", "hotspot_env.export")
-    assert graph.has_edge("hotspot_env.analysis", "hotspot_env.grid")
+    assert graph.has_edge("hotspot_env.core.pipeline", "hotspot_env.outputs.export")
+    assert graph.has_edge("hotspot_env.core.analysis", "hotspot_env.core.grid")
 
 
 def test_a_planted_cycle_is_found():

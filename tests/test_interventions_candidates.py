@@ -200,10 +200,10 @@ def test_no_candidates_is_not_an_error():
 def test_user_streets_and_buildings_name_places_and_draw_the_basemap(tmp_path):
     # A city's own streets/buildings layers (no OSM) must serve work orders
     # and maps exactly as OSM's would: street names as locations, a basemap.
-    from hotspot_env import pipeline
+    from hotspot_env.app.places import nearest_street
     from hotspot_env.bench import TINY_SCALE
-    from hotspot_env.places import nearest_street
-    from hotspot_env.synth import simulate_city
+    from hotspot_env.core import pipeline
+    from hotspot_env.inputs.synth import simulate_city
 
     paths = simulate_city(7, scale="quick", **TINY_SCALE).write(tmp_path)
     analysis = pipeline.run(paths["incidents"], layers=paths["layers"], cell_size=50,

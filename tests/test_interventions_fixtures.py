@@ -1,6 +1,6 @@
 """Small hand-built inputs for the interventions tests (no OSM, no other stages needed).
 
-``make_analysis`` builds an :class:`~hotspot_env.analysis.Analysis` on a 10 x 10 grid of
+``make_analysis`` builds an :class:`~hotspot_env.core.analysis.Analysis` on a 10 x 10 grid of
 100 m cells in UTM 33N with a chosen expected-incidents surface (``forecast``) and incident
 points whose categories and times are set by the test. Factor results follow the contracts
 of ``hotspot_env.factors`` (lighting layer = dark segments, vacancy layer = vacant features,
@@ -17,9 +17,9 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from hotspot_env.analysis import Analysis
+from hotspot_env.core.analysis import Analysis
+from hotspot_env.core.grid import Grid
 from hotspot_env.factors.base import FactorResult
-from hotspot_env.grid import Grid
 
 CRS_UTM = CRS.from_epsg(32633)  # around 15 deg E (central Europe)
 X0, Y0 = 500_000.0, 6_650_000.0

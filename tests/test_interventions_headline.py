@@ -15,7 +15,7 @@ import pytest
 from test_interventions_fixtures import random_model
 from typer.testing import CliRunner
 
-from hotspot_env import scenarios
+from hotspot_env.app import scenarios
 from hotspot_env.bench import bare_result
 from hotspot_env.cli import app
 from hotspot_env.interventions import write_interventions
@@ -27,7 +27,7 @@ HEADLINE = re.compile(r"Expected prevented incidents per year \(joint effect, ov
 
 @pytest.fixture(scope="module")
 def demo():
-    from hotspot_env.demo import run_demo
+    from hotspot_env.inputs.demo import run_demo
 
     return run_demo()
 
@@ -38,8 +38,8 @@ _CITIES: dict[int, object] = {}
 def _synthetic_city(seed: int, tmp_path_factory) -> object:
     """A quick synthetic city through every stage (each seed analysed once per module)."""
     if seed not in _CITIES:
-        from hotspot_env import synth
-        from hotspot_env.pipeline import run
+        from hotspot_env.core.pipeline import run
+        from hotspot_env.inputs import synth
 
         city = synth.simulate_city(seed, scale="quick")
         paths = city.write(tmp_path_factory.mktemp(f"city{seed}"))

@@ -98,7 +98,7 @@ def test_workorders_list_every_selected_id_and_escape_notes(written):
     assert "type='checkbox'" not in page
     assert page.count("&#9744;") == len(chosen)
     # people read labels: no snake_case type, no "1 interventions"
-    from hotspot_env.labels import type_label
+    from hotspot_env.outputs.labels import type_label
 
     for kind in chosen["type"].unique():
         assert f"<td>{type_label(kind)}</td>" in page

@@ -1,4 +1,4 @@
-"""The fast readers of hotspot_env.io give what the general readers give.
+"""The fast readers of hotspot_env.inputs.io give what the general readers give.
 
 CSV text goes through pyarrow first and dates through ISO 8601 first; each
 falls back to pandas' general path. These tests pin that the fast path never
@@ -12,7 +12,7 @@ import io
 import pandas as pd
 import pytest
 
-from hotspot_env.io import _parse_datetimes, _read_csv_text
+from hotspot_env.inputs.io import _parse_datetimes, _read_csv_text
 
 QUIRKY_CSV = (
     'lon,lat,datetime,category,note\n'
@@ -65,7 +65,7 @@ def test_iso_fast_path_equals_mixed_parser(values):
 def test_fast_number_parsing_equals_to_numeric(values, dtype):
     import numpy as np
 
-    from hotspot_env.io import _to_float
+    from hotspot_env.inputs.io import _to_float
 
     series = pd.Series(values, dtype=dtype)
     np.testing.assert_array_equal(_to_float(series),

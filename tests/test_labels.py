@@ -1,4 +1,4 @@
-"""Plain words for people (``hotspot_env.labels``) and reasons that fit their type."""
+"""Plain words for people (``hotspot_env.outputs.labels``) and reasons that fit their type."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import re
 import pandas as pd
 import pytest
 
-from hotspot_env import labels, settings
+from hotspot_env import settings
 from hotspot_env.interventions.reasons import timing_for
+from hotspot_env.outputs import labels
 
 
 def test_every_cost_table_type_has_a_label_without_underscores():

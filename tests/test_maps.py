@@ -1,4 +1,4 @@
-"""Tests for hotspot_env.maps: offline folium maps (no CDN, no tiles)."""
+"""Tests for hotspot_env.app.maps: offline folium maps (no CDN, no tiles)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from pyproj import Transformer
 from rasterio.transform import array_bounds, from_origin
 from rasterio.warp import calculate_default_transform, transform_bounds
 
-from hotspot_env import maps
+from hotspot_env.app import maps
 
 try:
     from tests.browser import block_external, chromium_available

@@ -9,7 +9,7 @@ import textwrap
 import threading
 import weakref
 
-from hotspot_env.memo import IdentityCache
+from hotspot_env._memo import IdentityCache
 
 
 class Owner:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from hotspot_env.cli import app
 from hotspot_env.errors import InputError
-from hotspot_env.ledger import (
+from hotspot_env.evaluation.ledger import (
     LEDGER_CSV,
     LEDGER_GPKG,
     build_ledger,
@@ -20,8 +20,8 @@ from hotspot_env.ledger import (
     read_ledger,
     read_orders,
 )
-from hotspot_env.performance import published_table
-from hotspot_env.synth_treatment import simulate_treated_city, simulated_orders
+from hotspot_env.evaluation.performance import published_table
+from hotspot_env.inputs.synth_treatment import simulate_treated_city, simulated_orders
 
 runner = CliRunner()
 
@@ -229,8 +229,8 @@ def test_evaluate_needs_months_after_the_work(treated_folder, tmp_path):
 # ====================================================================== demo
 def test_demo_with_a_simulated_ledger_gives_a_full_report(tmp_path):
     """Done-when: on the demo, a simulated ledger yields a full performance report."""
-    from hotspot_env.demo import demo_incidents_path, run_demo
-    from hotspot_env.performance import run_evaluation
+    from hotspot_env.evaluation.performance import run_evaluation
+    from hotspot_env.inputs.demo import demo_incidents_path, run_demo
 
     run_demo(out=tmp_path / "demo")
     pool = gpd.read_file(tmp_path / "demo" / "interventions.gpkg")

@@ -16,7 +16,7 @@ import shapely
 from typer.testing import CliRunner
 
 from hotspot_env import settings
-from hotspot_env.analysis import analyze
+from hotspot_env.core.analysis import analyze
 from hotspot_env.errors import InputError
 
 # a concave (L-shaped) boundary in Helsinki: its convex hull would add the empty corner

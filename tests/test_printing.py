@@ -1,4 +1,4 @@
-"""Work orders as PDF (``hotspot_env.printing``): paper sizes, one district per page.
+"""Work orders as PDF (``hotspot_env.outputs.printing``): paper sizes, one district per page.
 
 PDFs are read back with pypdf, independently of WeasyPrint that wrote them.
 """
@@ -10,7 +10,7 @@ import io
 import pypdf
 import pytest
 
-from hotspot_env import printing
+from hotspot_env.outputs import printing
 
 #: Page sizes in PostScript points (1/72 inch), landscape.
 A4 = (841.89, 595.28)

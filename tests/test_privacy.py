@@ -34,7 +34,7 @@ from typer.testing import CliRunner
 from hotspot_env import settings
 from hotspot_env.cli import app
 from hotspot_env.errors import InputError
-from hotspot_env.privacy import (
+from hotspot_env.outputs.privacy import (
     Budget,
     Kind,
     UndeclaredColumnError,
@@ -500,7 +500,7 @@ def demo_public(tmp_path_factory) -> tuple[Path, dict]:
     """The demo in public mode: its interventions stage finds candidates (São Paulo's doesn't)."""
     import pyrosm  # noqa: F401 - a core dependency: fail, never skip
 
-    from hotspot_env.demo import demo_incidents_path, run_demo
+    from hotspot_env.inputs.demo import demo_incidents_path, run_demo
 
     out = tmp_path_factory.mktemp("demo-public")
     analysis = run_demo(out=out, privacy="public")
@@ -550,9 +550,9 @@ def _synthetic(n: int = 300, seed: int = 5) -> gpd.GeoDataFrame:
 
 
 def test_dp_noise_is_drawn_once_per_run_and_fresh_per_run():
-    from hotspot_env.analysis import analyze
-    from hotspot_env.export import cells_frame
-    from hotspot_env.places import top_places
+    from hotspot_env.app.places import top_places
+    from hotspot_env.core.analysis import analyze
+    from hotspot_env.outputs.export import cells_frame
 
     frame = _synthetic()
     analysis = analyze(frame, privacy="public", dp_epsilon=0.5)
@@ -568,14 +568,14 @@ def test_dp_noise_is_drawn_once_per_run_and_fresh_per_run():
 
 
 def test_a_dp_seed_is_refused():
-    from hotspot_env.analysis import analyze
+    from hotspot_env.core.analysis import analyze
 
     with pytest.raises(InputError, match="dp-seed"):
         analyze(_synthetic(), privacy="public", dp_epsilon=1.0, dp_seed=3)
 
 
 def test_public_mode_raises_a_small_bandwidth_to_the_minimum(tmp_path):
-    from hotspot_env.analysis import analyze
+    from hotspot_env.core.analysis import analyze
 
     frame = _synthetic(80)
     internal = analyze(frame, bandwidth=50)
@@ -638,8 +638,8 @@ def test_budget_splits_by_sequential_composition_and_spends_once():
 
 
 def test_an_undeclared_column_cannot_be_written():
-    from hotspot_env.analysis import analyze
-    from hotspot_env.export import cells_frame
+    from hotspot_env.core.analysis import analyze
+    from hotspot_env.outputs.export import cells_frame
 
     analysis = analyze(_synthetic(), privacy="public")
     analysis.arrays["timed_incidents_copy"] = analysis.arrays["incidents"]
@@ -651,9 +651,9 @@ def test_an_undeclared_column_cannot_be_written():
 
 def test_declared_count_is_protected_whatever_its_name():
     """A count named like a factor is still protected; a factor named like a count is not."""
-    from hotspot_env.analysis import analyze
-    from hotspot_env.export import cells_frame
-    from hotspot_env.privacy import declare
+    from hotspot_env.core.analysis import analyze
+    from hotspot_env.outputs.export import cells_frame
+    from hotspot_env.outputs.privacy import declare
 
     analysis = analyze(_synthetic(), privacy="public")
     true = analysis.arrays["incidents"]
@@ -666,7 +666,7 @@ def test_declared_count_is_protected_whatever_its_name():
 
 
 def test_the_gate_neutralises_formulas_and_direction_overrides():
-    from hotspot_env.analysis import analyze
+    from hotspot_env.core.analysis import analyze
 
     analysis = analyze(_synthetic(), privacy="internal")
     frame = pd.DataFrame({"cat": ["=HYPERLINK(\"http://x\")", "abc\u202egpj.exe", "+1", "ok"],
@@ -689,7 +689,7 @@ def test_suppress_small():
 @given(st.lists(st.integers(0, 500), min_size=1, max_size=40), st.integers(1, 20),
        st.one_of(st.none(), st.floats(0.05, 5)))
 def test_protected_counts_property(counts, k, epsilon):
-    from hotspot_env.privacy import protect
+    from hotspot_env.outputs.privacy import protect
 
     published = protect(np.array(counts), k, epsilon).text
     for value in published:

@@ -38,12 +38,13 @@ from scipy import ndimage, sparse
 from scipy.sparse.linalg import lsqr
 from typer.testing import CliRunner
 
-from hotspot_env import forecast, settings
-from hotspot_env.analysis import analyze
+from hotspot_env import settings
 from hotspot_env.cli import app
+from hotspot_env.core.analysis import analyze
+from hotspot_env.core.hotspots import gi_star
 from hotspot_env.errors import InputError
-from hotspot_env.export import cells_frame
-from hotspot_env.hotspots import gi_star
+from hotspot_env.models import forecast
+from hotspot_env.outputs.export import cells_frame
 
 K = settings.k_threshold
 SUPPRESSED = f"<{K}"
@@ -68,7 +69,7 @@ def _synthetic_city(n: int = 4000, seed: int = 15, drop: int | None = None) -> g
 @pytest.fixture(scope="module")
 def cities(sao_paulo) -> dict:
     """One public and one public + DP run per city, plus the truth (never published)."""
-    from hotspot_env.demo import demo_incidents_path, demo_osm_path
+    from hotspot_env.inputs.demo import demo_incidents_path, demo_osm_path
 
     inputs = {
         "demo": dict(incidents=demo_incidents_path(), osm=demo_osm_path()),
@@ -234,7 +235,7 @@ def _leaky(analysis) -> dict:
     grid = analysis.grid
     true = np.asarray(analysis.arrays["incidents"])
     view["gi_z"] = gi_star(grid, true).z
-    from hotspot_env.density import kde
+    from hotspot_env.core.density import kde
 
     cx, cy = grid.centres()
     view["kde"] = kde(grid, cx.ravel(), cy.ravel(), view["bandwidth_m"],
@@ -249,8 +250,8 @@ CITIES = ("demo", "sao_paulo", "synthetic")
 
 def test_the_quartic_kernel_of_the_attack_matches_the_package():
     """The reader's kernel is written from Silverman's formula, not imported."""
-    from hotspot_env.density import kde
-    from hotspot_env.grid import Grid
+    from hotspot_env.core.density import kde
+    from hotspot_env.core.grid import Grid
 
     grid = Grid.from_area(__import__("shapely").box(0, 0, 1000, 1000), "EPSG:32723", 50.0)
     cx, cy = grid.centres()
@@ -299,7 +300,7 @@ def test_forecast_regression_recovers_no_more_than_a_constant_guess(cities, city
 
 def test_published_statistics_are_consistent_with_the_published_counts(cities):
     """Gi* in public mode is exactly Gi* of the published counts (each "<k" as its stand-in)."""
-    from hotspot_env.privacy import stand_in
+    from hotspot_env.outputs.privacy import stand_in
 
     for (city, mode), analysis in cities.items():
         view = _view(analysis)
@@ -362,7 +363,7 @@ def test_public_mode_raises_an_automatic_cell_size_to_the_minimum():
 
 
 def test_the_minimum_cell_size_can_be_raised_but_not_lowered(monkeypatch):
-    from hotspot_env.privacy import min_cell_size
+    from hotspot_env.outputs.privacy import min_cell_size
 
     monkeypatch.setattr(settings, "public_min_cell_size_m", 20.0)
     assert min_cell_size() == 100.0

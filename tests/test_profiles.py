@@ -9,8 +9,8 @@ import pytest
 import shapely
 from pyproj import CRS
 
-from hotspot_env import profiles
-from hotspot_env.grid import Grid
+from hotspot_env.core.grid import Grid
+from hotspot_env.temporal import profiles
 
 
 def _points(stamps_utc: pd.Series, known: np.ndarray) -> pd.DataFrame:
@@ -162,7 +162,7 @@ def test_chart_builders_return_altair_charts():
 
 # ------------------------------------------------------------- work timing
 def test_work_timing_texts():
-    from hotspot_env.analysis import analyze
+    from hotspot_env.core.analysis import analyze
 
     rng = np.random.default_rng(4)
     n = 400

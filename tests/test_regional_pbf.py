@@ -6,8 +6,8 @@ import geopandas as gpd
 import shapely
 
 from hotspot_env import settings
-from hotspot_env.analysis import analyze
-from hotspot_env.osm import read_osm
+from hotspot_env.core.analysis import analyze
+from hotspot_env.inputs.osm import read_osm
 
 
 def _box(streets: gpd.GeoDataFrame) -> tuple[float, float, float, float]:

@@ -13,7 +13,7 @@ import shapely  # noqa: E402
 from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar  # noqa: E402
 
-from hotspot_env.report import density_figure, density_png, nice_length  # noqa: E402
+from hotspot_env.outputs.report import density_figure, density_png, nice_length  # noqa: E402
 
 
 @pytest.mark.parametrize(("span", "bar"), [(2200, 200), (1000, 200), (999, 100), (12_000, 2000),
@@ -24,8 +24,8 @@ def test_nice_length(span, bar):
 
 @pytest.fixture(scope="module")
 def demo():
-    from hotspot_env.analysis import analyze
-    from hotspot_env.demo import demo_incidents_path, demo_osm_path
+    from hotspot_env.core.analysis import analyze
+    from hotspot_env.inputs.demo import demo_incidents_path, demo_osm_path
 
     return analyze(demo_incidents_path(), osm=demo_osm_path())
 

@@ -1,4 +1,4 @@
-"""Tests for hotspot_env.rtm: block length, operationalisations, model recovery, headline, texts."""
+"""Tests for hotspot_env.models.rtm: block length, operationalisations, recovery, texts."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 import shapely
 from pyproj import CRS
 
-from hotspot_env import rtm
-from hotspot_env.density import kde
-from hotspot_env.grid import Grid
+from hotspot_env.core.density import kde
+from hotspot_env.core.grid import Grid
+from hotspot_env.models import rtm
 
 CRS_M = CRS.from_epsg(32633)
 
@@ -506,7 +506,7 @@ def test_segments_per_cell_counts_distinct_lines():
 
 # ------------------------------------------------------------------ stage + writer
 def test_stage_and_writer(tmp_path):
-    from hotspot_env.analysis import Analysis
+    from hotspot_env.core.analysis import Analysis
 
     grid, counts, layers = planted(21)
     analysis = Analysis(grid, shapely.box(*grid.bounds),

@@ -1,4 +1,4 @@
-"""The risk terrain model recovers the planted model of synthetic cities (hotspot_env.synth).
+"""The risk terrain model recovers the planted model of synthetic cities (hotspot_env.inputs.synth).
 
 Each quick-scale city plants bars (RRV 2.5), vacant lots (1.8) and dark street
 segments (1.6) within one block (100 m), protective youth spaces (0.75) and two
@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import pytest
 
-from hotspot_env import (
-    rtm,  # noqa: E402
-    synth,
-)
-from hotspot_env.density import count_incidents  # noqa: E402
-from hotspot_env.grid import Grid  # noqa: E402
+from hotspot_env.core.density import count_incidents  # noqa: E402
+from hotspot_env.core.grid import Grid  # noqa: E402
+from hotspot_env.inputs import synth
+from hotspot_env.models import rtm
 
 
 def check_recovery(table, truth: dict) -> None:
@@ -51,7 +49,7 @@ def test_rtm_recovers_planted_factors(seed):
 
 def test_rtm_from_written_files(tmp_path):
     """The user path: incidents.csv + layers.gpkg through analyze() and the RTM stage."""
-    from hotspot_env.analysis import analyze
+    from hotspot_env.core.analysis import analyze
 
     city = synth.simulate_city(4, scale="quick")
     paths = city.write(tmp_path / "city")

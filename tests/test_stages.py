@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from hotspot_env import pipeline
-from hotspot_env.analysis import Analysis
-from hotspot_env.stages import check_order, declares
+from hotspot_env.core import pipeline
+from hotspot_env.core.analysis import Analysis
+from hotspot_env.core.stages import check_order, declares
 
 FIELDS = {f.name for f in dataclasses.fields(Analysis)}
 

@@ -6,8 +6,8 @@ import geopandas as gpd
 import numpy as np
 from scipy import stats
 
-from hotspot_env.analysis import analyze
-from hotspot_env.area import far_out_fence
+from hotspot_env.core.analysis import analyze
+from hotspot_env.core.area import far_out_fence
 
 
 def test_fence_matches_tukey_with_scipy_iqr():

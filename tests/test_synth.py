@@ -1,4 +1,4 @@
-"""Tests for hotspot_env.synth: reproducibility, layer contract, recovery of the
+"""Tests for hotspot_env.inputs.synth: reproducibility, layer contract, recovery of the
 planted model by an independent Poisson GLM, and the Helsinki demo incidents."""
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import statsmodels.api as sm
 from astral import Observer
 from astral.sun import elevation
 
-from hotspot_env import settings, synth
+from hotspot_env import settings
+from hotspot_env.core.grid import choose_crs
 from hotspot_env.factors.darkness import sun_elevation
-from hotspot_env.grid import choose_crs
-from hotspot_env.osm import read_osm
+from hotspot_env.inputs import synth
+from hotspot_env.inputs.osm import read_osm
 
 CONTEXT_LAYERS = {"streets", "lamps", "buildings", "landuse"}
 

@@ -1,7 +1,7 @@
-"""Hot spots one month or quarter at a time (``hotspot_env.timeslice``).
+"""Hot spots one month or quarter at a time (``hotspot_env.temporal.timeslice``).
 
 References: the counts by a pandas group-by of the incidents' own cells and
-periods; the classes by :func:`hotspot_env.hotspots.gi_star` (itself tested
+periods; the classes by :func:`hotspot_env.core.hotspots.gi_star` (itself tested
 against esda) on those counts.
 """
 
@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hotspot_env import timeslice
-from hotspot_env.hotspots import gi_star
+from hotspot_env.core.hotspots import gi_star
+from hotspot_env.temporal import timeslice
 
 
 @pytest.fixture(scope="module")
 def demo():
-    from hotspot_env.analysis import analyze
-    from hotspot_env.demo import demo_incidents_path, demo_osm_path
+    from hotspot_env.core.analysis import analyze
+    from hotspot_env.inputs.demo import demo_incidents_path, demo_osm_path
 
     return analyze(demo_incidents_path(), osm=demo_osm_path())
 

@@ -15,9 +15,9 @@ from geopandas.testing import assert_geodataframe_equal
 from pyproj import CRS
 from scipy import stats
 
-from hotspot_env import trends
-from hotspot_env.grid import Grid
-from hotspot_env.hotspots import box_sum, gi_star
+from hotspot_env.core.grid import Grid
+from hotspot_env.core.hotspots import box_sum, gi_star
+from hotspot_env.temporal import trends
 
 OFF, HOT, COLD = 0, 1, 2
 T = 12
@@ -247,7 +247,7 @@ def test_change_test_uses_period_lengths():
 def test_bh_adjusted_matches_statsmodels():
     from statsmodels.stats.multitest import multipletests
 
-    from hotspot_env.hotspots import bh_adjusted
+    from hotspot_env.core.hotspots import bh_adjusted
 
     p = np.random.default_rng(0).uniform(size=40) ** 3
     np.testing.assert_allclose(bh_adjusted(p), multipletests(p, method="fdr_bh")[1])
@@ -277,7 +277,7 @@ def test_incomplete_edge_steps_are_dropped():
 
 # ------------------------------------------------------------------ stage
 def _analysis_from_points(frame: gpd.GeoDataFrame, **kw):
-    from hotspot_env.analysis import analyze
+    from hotspot_env.core.analysis import analyze
 
     return analyze(frame, bbox=(24.90, 60.15, 24.96, 60.18), cell_size=100, **kw)
 
@@ -360,9 +360,14 @@ def test_empty_pattern_layer_keeps_the_column_types():
 
 @pytest.mark.slow
 def test_sao_paulo_integration(sao_paulo, tmp_path):
-    from hotspot_env.analysis import analyze
-    from hotspot_env.io import read_incidents
-    from hotspot_env.profiles import TIMES_UNKNOWN, hour_dow_heatmap, monthly_chart, record_period
+    from hotspot_env.core.analysis import analyze
+    from hotspot_env.inputs.io import read_incidents
+    from hotspot_env.temporal.profiles import (
+        TIMES_UNKNOWN,
+        hour_dow_heatmap,
+        monthly_chart,
+        record_period,
+    )
 
     data = read_incidents(sao_paulo["incidents"])
     period = record_period(data.frame)
@@ -428,8 +433,8 @@ def test_cli_trends_writes_both_files(tmp_path):
 def test_public_change_counts_are_the_runs_protected_release(tmp_path, epsilon):
     """``change_before``/``after`` are declared counts: the gate publishes the run's one
     protected release (noised once, with ε), never the true counts."""
-    from hotspot_env.analysis import analyze
-    from hotspot_env.privacy import Kind
+    from hotspot_env.core.analysis import analyze
+    from hotspot_env.outputs.privacy import Kind
 
     _two_years_in_helsinki(tmp_path / "incidents.csv")
     analysis = analyze(tmp_path / "incidents.csv", bbox="24.90,60.15,24.96,60.18",
@@ -480,7 +485,7 @@ def test_mann_kendall_equals_lag_sums_exactly():
 
 @pytest.mark.parametrize("q", [0.01, 0.05, 0.5, 1.0])
 def test_bh_by_key_equals_sorting_benjamini_hochberg(q):
-    from hotspot_env.hotspots import benjamini_hochberg
+    from hotspot_env.core.hotspots import benjamini_hochberg
 
     rng = np.random.default_rng(int(q * 100))
     table = np.r_[rng.uniform(0, 0.02, 30) ** 2, rng.uniform(size=30), 1.0, 1.0, 0.0]
@@ -495,7 +500,7 @@ def test_bh_by_key_equals_sorting_benjamini_hochberg(q):
 
 def _cube_gi_slice_by_slice(grid, counts, significance, alpha):
     """Per-slice gi_star, randomisation_pvalues and sorting BH (the reference algorithm)."""
-    from hotspot_env.hotspots import benjamini_hochberg
+    from hotspot_env.core.hotspots import benjamini_hochberg
 
     n_cells, n_steps = counts.shape
     z, p = np.zeros(counts.shape), np.ones(counts.shape)
@@ -535,7 +540,7 @@ def test_cube_gi_equals_slice_by_slice_reference(significance):
 
 
 def test_space_time_exact_p_equals_whole_cube_reference():
-    from hotspot_env.hotspots import benjamini_hochberg
+    from hotspot_env.core.hotspots import benjamini_hochberg
 
     grid = Grid.from_area(shapely.box(0, 0, 1200, 900), CRS("EPSG:32635"), 100)
     rng = np.random.default_rng(6)

@@ -9,8 +9,9 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
-from hotspot_env import io, session
+from hotspot_env.app import session
 from hotspot_env.errors import InputError
+from hotspot_env.inputs import io
 
 
 def test_sweep_removes_folders_of_ended_sessions_only(tmp_path):

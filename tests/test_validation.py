@@ -1,4 +1,4 @@
-"""Tests for hotspot_env.validation: hit rate and PAI by hand, calibration, validate()."""
+"""Tests for hotspot_env.models.validation: hit rate and PAI by hand, calibration, validate()."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import pytest
 import shapely
 from pyproj import CRS
 
-from hotspot_env import pipeline, validation
+from hotspot_env.core import pipeline
+from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
-from hotspot_env.grid import Grid
+from hotspot_env.models import validation
 
 CRS_M = CRS.from_epsg(32633)
 
@@ -71,8 +72,8 @@ def test_score_methods_is_tidy():
 # ------------------------------------------------------------------ validate()
 def small_analysis(seed: int = 0):
     """Three years of incidents drawn near 'bars' (RRV 3) on a 2 km square; a decoy layer."""
-    from hotspot_env.analysis import Analysis
-    from hotspot_env.density import count_incidents
+    from hotspot_env.core.analysis import Analysis
+    from hotspot_env.core.density import count_incidents
 
     rng = np.random.default_rng(seed)
     grid = Grid.from_area(shapely.box(0, 0, 2000, 2000), CRS_M, 50.0)
@@ -181,7 +182,7 @@ def test_poisson_bootstrap_agrees_with_scipy_bootstrap():
     (resampling cells with replacement) on the same data."""
     from scipy.stats import bootstrap
 
-    from hotspot_env.forecast import pei
+    from hotspot_env.models.forecast import pei
 
     rng = np.random.default_rng(1)
     lam = rng.gamma(0.5, 2.0, 3000)
@@ -216,7 +217,7 @@ def test_compare_never_picks_a_nan_baseline_and_says_who_won():
 
 
 def test_analyze_validates_and_writes_validation_csv_manifest_and_report(tmp_path):
-    from hotspot_env.pipeline import run
+    from hotspot_env.core.pipeline import run
     from tests.test_forecast import stable_city
 
     grid, x, y, t = stable_city(11, years=3, per_year=700)
@@ -244,7 +245,7 @@ def test_validity_comparison_on_a_west_yorkshire_slice(tmp_path):
     The default ``forecast`` column of cells.gpkg must rank July 2018 strictly better, by PEI at
     5 % of the area with random tie-breaking (its mean over draws), than all past counts and
     than last year's."""
-    from hotspot_env.pipeline import run
+    from hotspot_env.core.pipeline import run
 
     src = Path(__file__).parent / "data" / "west_yorkshire"
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from hotspot_env.core.pipeline import run
 from hotspot_env.errors import InputError
 from hotspot_env.factors.walkaudit import (
     LIGHTING_LUX,
@@ -18,7 +19,6 @@ from hotspot_env.factors.walkaudit import (
     measured_light,
     read_walk_audit,
 )
-from hotspot_env.pipeline import run
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "examples" / "walk_audit_sample.csv"

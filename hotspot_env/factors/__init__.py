@@ -26,15 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 
+from hotspot_env.core.grid import Grid
+from hotspot_env.core.stages import declares
 from hotspot_env.errors import InputError
 from hotspot_env.factors import access, custom, darkness, lighting, sightlines, vacancy
 from hotspot_env.factors.base import FactorResult
-from hotspot_env.grid import Grid
-from hotspot_env.privacy import declare
-from hotspot_env.stages import declares
+from hotspot_env.outputs.privacy import declare
 
 if TYPE_CHECKING:
-    from hotspot_env.analysis import Analysis
+    from hotspot_env.core.analysis import Analysis
 
 __all__ = ["FACTORS", "FactorResult", "compute_all", "custom"]
 
@@ -120,7 +120,7 @@ def stage(analysis: Analysis, params: dict[str, dict[str, Any]] | None = None,
     Parameters
     ----------
     analysis : Analysis
-        After :func:`hotspot_env.analysis.analyze`.
+        After :func:`hotspot_env.core.analysis.analyze`.
     params : dict, optional
         Keyword arguments per factor (see :func:`compute_all`). For OSM-only
         runs lighting uses ``lit_tag="fill"`` by default: OSM lamp layers are

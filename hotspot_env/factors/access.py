@@ -23,7 +23,7 @@ to all entries gives every node its distance to the nearest space; a cell's
 distance is that of the node nearest its centre plus the straight line from
 the centre to that node.
 
-Spaces are the OSM ``youth`` layer (tags in :data:`hotspot_env.osm.YOUTH_TAGS`:
+Spaces are the OSM ``youth`` layer (tags in :data:`hotspot_env.inputs.osm.YOUTH_TAGS`:
 ``amenity=community_centre|youth_centre|library|social_centre|arts_centre|
 school|kindergarten``, ``leisure=playground|park|sports_centre|pitch|
 fitness_station|youth_club|recreation_ground|skatepark|track``,
@@ -43,7 +43,8 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
 from hotspot_env import settings
-from hotspot_env.choices import Choice, announce
+from hotspot_env.core.choices import Choice, announce
+from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
 from hotspot_env.factors.base import (
     FactorResult,
@@ -53,8 +54,7 @@ from hotspot_env.factors.base import (
     to_grid_crs,
     usable,
 )
-from hotspot_env.grid import Grid
-from hotspot_env.privacy import Kind
+from hotspot_env.outputs.privacy import Kind
 
 NAME = "access"
 

@@ -5,13 +5,13 @@ Every factor module exposes::
     compute(layers, grid, incidents=None, **params) -> FactorResult
 
 where ``layers`` are the OSM/user layers already projected to ``grid.crs``
-(see :mod:`hotspot_env.osm` for their columns) and ``incidents`` is an optional
+(see :mod:`hotspot_env.inputs.osm` for their columns) and ``incidents`` is an optional
 GeoDataFrame of points in ``grid.crs``. A missing input (key absent or empty
 frame) never raises: the factor returns NaN arrays and a :class:`Choice` saying
 it could not be measured, so one thin OSM extract does not stop an analysis.
 
 All value arrays are float64 of ``grid.shape`` (row 0 = north) and NaN outside
-``grid.mask``, the convention of :mod:`hotspot_env.hotspots`.
+``grid.mask``, the convention of :mod:`hotspot_env.core.hotspots`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import shapely
 from pyproj import CRS, Transformer
 from scipy.spatial import cKDTree
 
-from hotspot_env.choices import Choice, announce
+from hotspot_env.core.choices import Choice, announce
+from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
-from hotspot_env.grid import Grid
-from hotspot_env.privacy import Kind
+from hotspot_env.outputs.privacy import Kind
 
 
 @dataclass
@@ -59,7 +59,7 @@ class FactorResult:
     choices: list[Choice] = field(default_factory=list)
     features: gpd.GeoDataFrame | None = None
     #: Privacy kind of each key of ``values``, declared by the factor that makes
-    #: it (:class:`hotspot_env.privacy.Kind`); the output gate refuses others.
+    #: it (:class:`hotspot_env.outputs.privacy.Kind`); the output gate refuses others.
     kinds: dict[str, Kind] = field(default_factory=dict)
 
 

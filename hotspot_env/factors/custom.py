@@ -16,7 +16,8 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from hotspot_env.choices import Choice, announce
+from hotspot_env.core.choices import Choice, announce
+from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
 from hotspot_env.factors.base import (
     FactorResult,
@@ -29,8 +30,7 @@ from hotspot_env.factors.base import (
     to_grid_crs,
     usable,
 )
-from hotspot_env.grid import Grid
-from hotspot_env.privacy import Kind
+from hotspot_env.outputs.privacy import Kind
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 

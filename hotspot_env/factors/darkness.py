@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from hotspot_env.choices import Choice, announce
+from hotspot_env.core.choices import Choice, announce
+from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
 from hotspot_env.factors.base import (
     FactorResult,
@@ -36,8 +37,7 @@ from hotspot_env.factors.base import (
     outside_to_nan,
     usable,
 )
-from hotspot_env.grid import Grid
-from hotspot_env.privacy import Kind
+from hotspot_env.outputs.privacy import Kind
 
 NAME = "darkness"
 

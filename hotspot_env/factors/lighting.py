@@ -42,7 +42,8 @@ from rasterio.features import rasterize
 from scipy.spatial import cKDTree
 
 from hotspot_env import settings
-from hotspot_env.choices import Choice, announce
+from hotspot_env.core.choices import Choice, announce
+from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
 from hotspot_env.factors.base import (
     FactorResult,
@@ -58,8 +59,7 @@ from hotspot_env.factors.base import (
     to_grid_crs,
     usable,
 )
-from hotspot_env.grid import Grid
-from hotspot_env.privacy import Kind
+from hotspot_env.outputs.privacy import Kind
 
 NAME = "lighting"
 

@@ -29,7 +29,9 @@ import numba
 import numpy as np
 import shapely
 
-from hotspot_env.choices import Choice, announce
+from hotspot_env._jit import njit
+from hotspot_env.core.choices import Choice, announce
+from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
 from hotspot_env.factors.base import (
     FactorResult,
@@ -40,9 +42,7 @@ from hotspot_env.factors.base import (
     outside_to_nan,
     sample_along,
 )
-from hotspot_env.grid import Grid
-from hotspot_env.jit import njit
-from hotspot_env.privacy import Kind
+from hotspot_env.outputs.privacy import Kind
 
 NAME = "sightlines"
 

@@ -3,7 +3,7 @@
 Vacant lots and abandoned buildings are associated with crime around them,
 and greening or remediating them reduces gun violence nearby (Branas et al.
 2018). Features come from the OSM ``vacant`` layer (tags in
-:data:`hotspot_env.osm.VACANT_TAGS`: ``landuse=brownfield|greenfield|vacant``,
+:data:`hotspot_env.inputs.osm.VACANT_TAGS`: ``landuse=brownfield|greenfield|vacant``,
 ``building=ruins|abandoned|derelict``, ``ruins=*``, ``abandoned=*``,
 ``disused=*``, ``vacant=yes``) and, optionally, a user parcel layer with a
 vacancy flag (e.g. a municipal vacant-property register).
@@ -19,7 +19,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from hotspot_env.choices import Choice, announce
+from hotspot_env.core.choices import Choice, announce
+from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
 from hotspot_env.factors.base import (
     FactorResult,
@@ -29,8 +30,7 @@ from hotspot_env.factors.base import (
     to_grid_crs,
     usable,
 )
-from hotspot_env.grid import Grid
-from hotspot_env.privacy import Kind
+from hotspot_env.outputs.privacy import Kind
 
 NAME = "vacancy"
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from hotspot_env.choices import Choice, announce
+from hotspot_env.core.choices import Choice, announce
 from hotspot_env.errors import InputError
 
 #: Rating names and the column names accepted for each (lower case).

@@ -35,8 +35,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from hotspot_env.atomic import prepare_folder
-from hotspot_env.choices import Choice, announce
+from hotspot_env._atomic import prepare_folder
+from hotspot_env.core.choices import Choice, announce
+from hotspot_env.core.stages import declares
 from hotspot_env.interventions.audit import audit_places
 from hotspot_env.interventions.candidates import attach_costs, generate
 from hotspot_env.interventions.equity import choose_zones, rule_text
@@ -62,10 +63,9 @@ from hotspot_env.interventions.result import (
     state_bytes,
 )
 from hotspot_env.interventions.workorders import headline_text, secondary_text, write_outputs
-from hotspot_env.stages import declares
 
 if TYPE_CHECKING:
-    from hotspot_env.analysis import Analysis
+    from hotspot_env.core.analysis import Analysis
 
 __all__ = ["InterventionsResult", "Ranking", "load_library", "rank_folder", "report_section",
            "stage", "write_interventions"]
@@ -265,9 +265,9 @@ def write_audit_places(audit: gpd.GeoDataFrame, folder: str | os.PathLike[str],
     """
     import json
 
-    from hotspot_env.atomic import write_text
+    from hotspot_env._atomic import write_text
     from hotspot_env.interventions.audit import AUDIT_COLUMNS, AUDIT_KINDS
-    from hotspot_env.privacy import publish_table
+    from hotspot_env.outputs.privacy import publish_table
 
     folder = Path(folder)
     table = publish_table(pd.DataFrame(audit[list(AUDIT_COLUMNS)]), AUDIT_KINDS, privacy)

@@ -4,7 +4,7 @@ Candidates (dark streets, vacant lots, short sightlines, youth-space gaps) come
 from layers. With incidents only, or layers that show none of those near the
 harm, the ranked table would be empty; crews and residents still need to know
 where to look first. Each Gi* hot spot area (connected hot cells,
-:func:`hotspot_env.profiles.hotspot_areas`) becomes an audit place, ranked by
+:func:`hotspot_env.temporal.profiles.hotspot_areas`) becomes an audit place, ranked by
 the recorded incidents in it, with the survey to do there and the reason no
 measured candidate exists. When there is no hot spot cell, the cells with the
 most incidents stand in (announced).
@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from hotspot_env.choices import Choice, announce
-from hotspot_env.places import nearest_street
-from hotspot_env.privacy import Kind, count_basis, published_counts
+from hotspot_env.app.places import nearest_street
+from hotspot_env.core.choices import Choice, announce
+from hotspot_env.outputs.privacy import Kind, count_basis, published_counts
 
 if TYPE_CHECKING:
-    from hotspot_env.analysis import Analysis
+    from hotspot_env.core.analysis import Analysis
 
 #: Most audit places listed.
 MAX_AUDIT_PLACES: int = 20
@@ -47,7 +47,7 @@ AUDIT_COLUMNS: tuple[str, ...] = ("audit_id", "rank", "location", "street", "cel
                                   "reason")
 
 #: Privacy kinds of :data:`AUDIT_COLUMNS`. Both counts are the published cell
-#: counts or sums of them in public mode (:func:`hotspot_env.privacy.count_basis`).
+#: counts or sums of them in public mode (:func:`hotspot_env.outputs.privacy.count_basis`).
 AUDIT_KINDS: dict[str, Kind] = {
     "audit_id": Kind.IDENTIFIER, "rank": Kind.LABEL, "location": Kind.IDENTIFIER,
     "street": Kind.IDENTIFIER, "cells": Kind.FACTOR,
@@ -78,13 +78,13 @@ def audit_places(analysis: Analysis,
         :data:`AUDIT_COLUMNS`; geometry, ``location`` and ``street`` are the
         area's busiest cell, where the survey starts (grid CRS).
         ``incidents`` (the area) and ``busiest_cell_incidents`` are as
-        publishable (:mod:`hotspot_env.privacy`): exact in internal mode; in
+        publishable (:mod:`hotspot_env.outputs.privacy`): exact in internal mode; in
         public mode the cell is the published (protected) count and the area
         total the sum of the protected counts.
     Choice
         The announcement (how many places, from what).
     """
-    from hotspot_env.profiles import hotspot_areas
+    from hotspot_env.temporal.profiles import hotspot_areas
 
     grid = analysis.grid
     # public mode: the protected counts, so areas, busiest cells and totals are post-processing
@@ -154,7 +154,7 @@ def _published(harm: np.ndarray, analysis: Analysis, privacy: str | None = None)
     """Area totals as they may be shown.
 
     Internal mode: exact integers. Public mode: the totals are sums of the
-    protected cell counts (:func:`hotspot_env.privacy.count_basis`), a
+    protected cell counts (:func:`hotspot_env.outputs.privacy.count_basis`), a
     function of the published ``cells`` layer, so they are shown as they are;
     no new noise (which would spend ε again).
     """

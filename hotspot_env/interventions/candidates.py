@@ -62,13 +62,13 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.spatial import cKDTree
 
 from hotspot_env import settings
-from hotspot_env.choices import Choice, announce
+from hotspot_env.core.choices import Choice, announce
+from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
-from hotspot_env.grid import Grid
 from hotspot_env.interventions.evidence import SURVEILLANCE_WORDS, EvidenceLibrary
 
 if TYPE_CHECKING:
-    from hotspot_env.analysis import Analysis
+    from hotspot_env.core.analysis import Analysis
 
 #: Lamp spacing (m): one lamp per 30 m of dark street. Residential lighting
 #: columns are usually 25-40 m apart (about 3.5-5 x an 8 m mounting height).

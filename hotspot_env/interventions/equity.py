@@ -10,7 +10,7 @@ Zones, in order of preference:
    that stage ran, so a candidate's ``district`` is its cell's ``district``
    in ``cells.gpkg`` and in the app;
 4. otherwise the same districts built here:
-   :func:`hotspot_env.profiles.grid_districts` (blocks of whole cells anchored
+   :func:`hotspot_env.temporal.profiles.grid_districts` (blocks of whole cells anchored
    at multiples of the block side, numbered ``D01``, ``D02``... from the
    north-west), the package's one grid-district scheme.
 
@@ -34,13 +34,13 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from hotspot_env.choices import Choice, announce
+from hotspot_env.core.choices import Choice, announce
+from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
-from hotspot_env.grid import Grid
 
 if TYPE_CHECKING:
-    from hotspot_env.analysis import Analysis
-    from hotspot_env.profiles import Districts
+    from hotspot_env.core.analysis import Analysis
+    from hotspot_env.temporal.profiles import Districts
 
 #: Zones with at least this share of the harm can be flagged.
 MIN_HARM_SHARE: float = 0.05
@@ -90,8 +90,8 @@ class Zones:
 
 
 def grid_districts(grid: Grid, block_cells: int | None = None) -> Zones:
-    """The grid's districts (:func:`hotspot_env.profiles.grid_districts`) as zones."""
-    from hotspot_env.profiles import grid_districts as districts_of_grid
+    """The grid's districts (:func:`hotspot_env.temporal.profiles.grid_districts`) as zones."""
+    from hotspot_env.temporal.profiles import grid_districts as districts_of_grid
 
     return zones_from_districts(districts_of_grid(grid, block_cells)[0])
 
@@ -150,7 +150,7 @@ def choose_zones(
     """The zones used for districts and equity (see the module docstring).
 
     ``block_cells`` is the side of grid districts in cells (default: the
-    automatic size of :func:`hotspot_env.profiles.grid_districts`).
+    automatic size of :func:`hotspot_env.temporal.profiles.grid_districts`).
     """
     grid = analysis.grid
     if boundaries is not None:
@@ -170,7 +170,7 @@ def choose_zones(
             if districts is not None and block_cells is None:
                 rule = f"the districts of the time analyses; {districts.rule}"
             else:
-                from hotspot_env.profiles import grid_districts as districts_of_grid
+                from hotspot_env.temporal.profiles import grid_districts as districts_of_grid
 
                 districts, _ = districts_of_grid(grid, block_cells)
                 rule = districts.rule

@@ -71,15 +71,15 @@ import scipy.sparse as sp
 import shapely
 
 from hotspot_env import settings
-from hotspot_env.choices import Choice, announce
+from hotspot_env.core.choices import Choice, announce
+from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
 from hotspot_env.factors.base import lonlat
-from hotspot_env.grid import Grid
 from hotspot_env.interventions.evidence import EvidenceLibrary
-from hotspot_env.privacy import public_tally
+from hotspot_env.outputs.privacy import public_tally
 
 if TYPE_CHECKING:
-    from hotspot_env.analysis import Analysis
+    from hotspot_env.core.analysis import Analysis
 
 #: Incident category groups (strata), in order. ``violence`` means violence
 #: other than gun violence; the evidence category ``violence`` covers both.
@@ -157,7 +157,7 @@ def map_categories(
         Exact category (lower-case) -> group name; checked before the shipped
         portal map (``data/category_map.csv``), which is checked before the keywords.
     """
-    from hotspot_env.formats import category_map as portal_map
+    from hotspot_env.inputs.formats import category_map as portal_map
 
     extra = {str(k).strip().lower(): v for k, v in {**portal_map(),
                                                      **(category_map or {})}.items()}

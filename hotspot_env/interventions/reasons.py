@@ -20,7 +20,7 @@ import pandas as pd
 
 from hotspot_env import settings
 from hotspot_env.interventions.impact import ImpactModel, describe_effect
-from hotspot_env.labels import type_label
+from hotspot_env.outputs.labels import type_label
 
 
 def cell_texts(values: Any, cells: np.ndarray) -> np.ndarray:

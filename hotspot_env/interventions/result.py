@@ -41,10 +41,10 @@ import pyarrow as pa
 import scipy.sparse as sp
 from pyproj import CRS
 
-from hotspot_env.atomic import atomic_path, write_bytes
-from hotspot_env.choices import Choice
+from hotspot_env._atomic import atomic_path, write_bytes
+from hotspot_env.core.choices import Choice
+from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
-from hotspot_env.grid import Grid
 from hotspot_env.interventions.candidates import (
     attach_costs,
     finalise,

@@ -39,11 +39,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from hotspot_env.atomic import atomic_path, prepare_folder, write_text
+from hotspot_env._atomic import atomic_path, prepare_folder, write_text
 from hotspot_env.interventions.equity import rule_text
 from hotspot_env.interventions.result import InterventionsResult, Ranking
-from hotspot_env.labels import type_label, weights_text
-from hotspot_env.privacy import Kind, publish_table
+from hotspot_env.outputs.labels import type_label, weights_text
+from hotspot_env.outputs.privacy import Kind, publish_table
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "intervention_id", "type", "location", "quantity", "unit", "cost", "capital_cost",
@@ -128,7 +128,7 @@ def published_rows(table: gpd.GeoDataFrame, crs: Any,
                    privacy: str = "internal") -> gpd.GeoDataFrame:
     """Reduce an engine table (``InterventionsResult.table``) to :data:`OUTPUT_COLUMNS`.
 
-    The rows pass the privacy gate (:func:`hotspot_env.privacy.publish_table`):
+    The rows pass the privacy gate (:func:`hotspot_env.outputs.privacy.publish_table`):
     every column declared in :data:`OUTPUT_KINDS`, every text neutralised.
     """
     table = table.copy()

@@ -1,0 +1,1 @@
+"""The analysis core: study area, grid, counts, density, hot spots, stage contract, pipeline."""

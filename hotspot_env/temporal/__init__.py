@@ -1,0 +1,1 @@
+"""Time: the space-time cube, emerging hot spots, change, profiles and demand."""
