@@ -43,8 +43,6 @@ PENDING: frozenset[str] = frozenset({
     "hotspot_env/models/rtm.py",
     "hotspot_env/models/validation.py",
     "hotspot_env/outputs/privacy.py",
-    "hotspot_env/temporal/profiles.py",
-    "hotspot_env/temporal/trends.py",
 })
 
 

@@ -18,6 +18,9 @@ from scipy import stats
 from hotspot_env.core.grid import Grid
 from hotspot_env.core.hotspots import box_sum, gi_star
 from hotspot_env.temporal import trends
+from hotspot_env.temporal.timesteps import step_start
+from hotspot_env.temporal.trends.exact_pvalues import _bh_by_key
+from hotspot_env.temporal.trends.writer import _as_text_or_integers
 
 OFF, HOT, COLD = 0, 1, 2
 T = 12
@@ -268,10 +271,10 @@ def test_time_step_rule():
 def test_incomplete_edge_steps_are_dropped():
     d = np.datetime64
     steps = trends.complete_steps((d("2020-01-20"), d("2020-12-31")), "month")
-    assert trends.step_start(steps, "month")[0] == d("2020-02-01")
+    assert step_start(steps, "month")[0] == d("2020-02-01")
     assert len(steps) == 11
     weeks = trends.complete_steps((d("2024-01-01"), d("2024-01-31")), "week")
-    assert trends.step_start(weeks, "week").tolist()[0] == d("2024-01-01").item()
+    assert step_start(weeks, "week").tolist()[0] == d("2024-01-01").item()
     assert len(weeks) == 4  # 29-31 Jan is 3/7 of a week
 
 
@@ -491,10 +494,10 @@ def test_bh_by_key_equals_sorting_benjamini_hochberg(q):
     table = np.r_[rng.uniform(0, 0.02, 30) ** 2, rng.uniform(size=30), 1.0, 1.0, 0.0]
     for _ in range(20):
         key = rng.integers(0, table.size, rng.integers(1, 3000))
-        np.testing.assert_array_equal(trends._bh_by_key(table, key, q),
+        np.testing.assert_array_equal(_bh_by_key(table, key, q),
                                       benjamini_hochberg(table[key], q))
     ones = np.zeros(50, dtype=np.int64)  # a slice of p = 1 only
-    np.testing.assert_array_equal(trends._bh_by_key(np.ones(1), ones, q),
+    np.testing.assert_array_equal(_bh_by_key(np.ones(1), ones, q),
                                   benjamini_hochberg(np.ones(50), q))
 
 
@@ -582,10 +585,19 @@ def test_csv_bytes_equal_pandas_to_csv(privacy):
         "change_before": (np.where(counts < 5, "<5", counts.astype(str)).astype(object)
                           if privacy == "public" else counts),
         "change_class": np.where(rng.random(m) < 0.1, None, "no change")})
+    assert _as_text_or_integers(frame) is not None  # the Arrow path, not the fallback
     assert trends.csv_bytes(frame) == frame.to_csv(index=False).encode()
-    # columns Arrow would write differently go through pandas
-    for odd in (pd.DataFrame({"a": ["x,y", 'say "hi"', "z"]}), pd.DataFrame({"a": [True, False]}),
-                pd.DataFrame({"a": [1, "b"]}, dtype=object), pd.DataFrame({"a,b": [1.5]}),
-                pd.DataFrame({"a": pd.array([1, None], dtype="Int64")}),
-                pd.DataFrame({"a": np.zeros(0)})):
-        assert trends.csv_bytes(odd) == odd.to_csv(index=False).encode()
+    # columns Arrow would write differently go through pandas; the rest must match it too
+    x = np.array([0.5, np.nan, -0.0])
+    for odd in ({"a": ["x,y", 'say "hi"', "z"]}, {"a": ["line\nbreak", "b", "c"]},
+                {"a": [True, False, True]}, {"a": pd.array([1, "b", 2.5], dtype=object)},
+                {"a,b": x, 'say "c"': [1, 2, 3]}, {"a": pd.array([1, None, 3], dtype="Int64")},
+                {"a": pd.array([1, None, 3], dtype=object)}, {"a": x.astype(np.float32)},
+                {"a": pd.array([0.5, None, 2.0], dtype="Float64")}, {"a": [0.5, 2.5, 1e-7]},
+                {"a": pd.Series(["u", None, ""], dtype="str")}, {"a": ["", "", ""]},
+                {"a": pd.Categorical(["u", "v", "u"])}, {"a": pd.to_datetime(["2024-01-01"] * 3)},
+                {"a": np.zeros(3, dtype=np.longdouble) + 0.1}, {"a": [np.nan] * 3},
+                {"a": [1.5, 2.5, 3.5], "a ": [1.5, 2.5, 3.5]}):
+        for frame in (pd.DataFrame(odd), pd.DataFrame({**odd, "k": [1, 2, 3]}),
+                      pd.DataFrame({**odd, "k": [1, 2, 3]}).iloc[:0]):
+            assert trends.csv_bytes(frame) == frame.to_csv(index=False).encode(), frame
