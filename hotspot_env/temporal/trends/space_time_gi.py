@@ -135,21 +135,37 @@ def cube_gi(
         raise InputError(f"time_lag must be an integer from 0 to {MAX_TIME_LAG}, "
                          f"got {time_lag!r}")
     counts = np.asarray(counts)
-    n_cells, n_steps = counts.shape
-    card = _box_sums(grid, np.ones((n_cells, 1), dtype=np.int64))[:, 0]
+    card = _box_sums(grid, np.ones((counts.shape[0], 1), dtype=np.int64))[:, 0]
     local = _box_sums(grid, counts)
     if time_lag == 0:
-        z = _slice_z(counts, local, card) if n_cells >= 2 else np.zeros((n_cells, n_steps))
-        if significance == "exact":
-            p, significant = _cube_exact(counts, local, card, alpha)
-            return SliceGi(z, p, significant & (z > 0), significant & (z < 0))
-        p = np.ones((n_cells, n_steps))
-        significant = np.zeros((n_cells, n_steps), dtype=bool)
-        for t in range(n_steps):
-            if counts[:, t].sum() > 0 and n_cells >= 2:
-                p[:, t] = 2.0 * stats.norm.sf(np.abs(z[:, t]))
-            significant[:, t] = benjamini_hochberg(p[:, t], alpha)
+        return _gi_per_slice(counts, local, card, significance, alpha)
+    return _gi_space_time(counts, local, card, time_lag, significance, alpha)
+
+
+def _gi_per_slice(counts: np.ndarray, local: np.ndarray, card: np.ndarray,
+                  significance: str, alpha: float) -> SliceGi:
+    """Gi* of each time slice with the slice's mean and variance; FDR within the slice."""
+    n_cells, n_steps = counts.shape
+    z = _slice_z(counts, local, card) if n_cells >= 2 else np.zeros((n_cells, n_steps))
+    if significance == "exact":
+        p, significant = _cube_exact(counts, local, card, alpha)
         return SliceGi(z, p, significant & (z > 0), significant & (z < 0))
+    p = np.ones((n_cells, n_steps))
+    significant = np.zeros((n_cells, n_steps), dtype=bool)
+    for t in range(n_steps):
+        if counts[:, t].sum() > 0 and n_cells >= 2:
+            p[:, t] = 2.0 * stats.norm.sf(np.abs(z[:, t]))
+        significant[:, t] = benjamini_hochberg(p[:, t], alpha)
+    return SliceGi(z, p, significant & (z > 0), significant & (z < 0))
+
+
+def _gi_space_time(counts: np.ndarray, local: np.ndarray, card: np.ndarray, time_lag: int,
+                   significance: str, alpha: float) -> SliceGi:
+    """ArcGIS's space-time Gi*: neighbours in this and the ``time_lag`` previous steps.
+
+    The mean, variance and FDR are the whole cube's.
+    """
+    n_cells, n_steps = counts.shape
     n = counts.size
     mean = counts.sum() / n
     std = math.sqrt(max((counts.astype(np.float64) ** 2).sum() / n - mean**2, 0.0))
