@@ -19,7 +19,7 @@ from hotspot_env.core.grid import Grid
 from hotspot_env.core.hotspots import box_sum, gi_star
 from hotspot_env.temporal import trends
 from hotspot_env.temporal.timesteps import step_start
-from hotspot_env.temporal.trends.exact_pvalues import _bh_by_key
+from hotspot_env.temporal.trends.exact_pvalues import bh_by_key
 from hotspot_env.temporal.trends.writer import _as_text_or_integers
 
 OFF, HOT, COLD = 0, 1, 2
@@ -494,10 +494,10 @@ def test_bh_by_key_equals_sorting_benjamini_hochberg(q):
     table = np.r_[rng.uniform(0, 0.02, 30) ** 2, rng.uniform(size=30), 1.0, 1.0, 0.0]
     for _ in range(20):
         key = rng.integers(0, table.size, rng.integers(1, 3000))
-        np.testing.assert_array_equal(_bh_by_key(table, key, q),
+        np.testing.assert_array_equal(bh_by_key(table, key, q),
                                       benjamini_hochberg(table[key], q))
     ones = np.zeros(50, dtype=np.int64)  # a slice of p = 1 only
-    np.testing.assert_array_equal(_bh_by_key(np.ones(1), ones, q),
+    np.testing.assert_array_equal(bh_by_key(np.ones(1), ones, q),
                                   benjamini_hochberg(np.ones(50), q))
 
 

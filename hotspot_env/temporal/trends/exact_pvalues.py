@@ -53,13 +53,13 @@ def randomisation_pvalues(
         p-values (NaN where not finite, e.g. on overflow).
     """
     local_sum = np.asarray(local_sum, dtype=np.int64)
-    table, key = _exact_p_table(values, local_sum, cardinality)
+    table, key = exact_p_table(values, local_sum, cardinality)
     if table is None:
         return np.full(local_sum.shape, np.nan)
     return table[key]
 
 
-def _exact_p_table(
+def exact_p_table(
     values: np.ndarray, local_sum: np.ndarray, cardinality: np.ndarray
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """p-value of every possible (size, sum) and the index of each observed one in it.
@@ -179,13 +179,13 @@ def _bh_cut(table: np.ndarray, counts: np.ndarray, q: float) -> float | None:
     return float(table[order[np.flatnonzero(passed)[-1]]])
 
 
-def _bh_by_key(table: np.ndarray, key: np.ndarray, q: float) -> np.ndarray:
+def bh_by_key(table: np.ndarray, key: np.ndarray, q: float) -> np.ndarray:
     """FDR (Benjamini-Hochberg) of ``table[key]``, one cut per key (see :func:`_bh_cut`)."""
     cut = _bh_cut(table, np.bincount(np.ravel(key), minlength=table.size), q)
     return np.zeros(np.shape(key), dtype=bool) if cut is None else table[key] <= cut
 
 
-def _cube_exact(
+def exact_significance_per_slice(
     counts: np.ndarray, local: np.ndarray, card: np.ndarray, q: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact p-values and BH significance within each slice, for all slices at once.

@@ -27,7 +27,11 @@ from scipy import stats
 from hotspot_env.core.grid import Grid
 from hotspot_env.core.hotspots import benjamini_hochberg
 from hotspot_env.errors import InputError
-from hotspot_env.temporal.trends.exact_pvalues import _bh_by_key, _cube_exact, _exact_p_table
+from hotspot_env.temporal.trends.exact_pvalues import (
+    bh_by_key,
+    exact_p_table,
+    exact_significance_per_slice,
+)
 
 #: Largest space-time lag accepted (exact p-values stay within float range).
 MAX_TIME_LAG = 3
@@ -148,7 +152,7 @@ def _gi_per_slice(counts: np.ndarray, local: np.ndarray, card: np.ndarray,
     n_cells, n_steps = counts.shape
     z = _slice_z(counts, local, card) if n_cells >= 2 else np.zeros((n_cells, n_steps))
     if significance == "exact":
-        p, significant = _cube_exact(counts, local, card, alpha)
+        p, significant = exact_significance_per_slice(counts, local, card, alpha)
         return SliceGi(z, p, significant & (z > 0), significant & (z < 0))
     p = np.ones((n_cells, n_steps))
     significant = np.zeros((n_cells, n_steps), dtype=bool)
@@ -181,9 +185,9 @@ def _gi_space_time(counts: np.ndarray, local: np.ndarray, card: np.ndarray, time
         w = cards.astype(np.float64)
         z = (sums - mean * w) / (std * np.sqrt(w * (n - w) / (n - 1)))
         if significance == "exact":
-            table, key = _exact_p_table(counts, sums, cards)
+            table, key = exact_p_table(counts, sums, cards)
             table = np.nan_to_num(table, nan=1.0)
-            significant = _bh_by_key(table, key, alpha)
+            significant = bh_by_key(table, key, alpha)
             return SliceGi(z, table[key], significant & (z > 0), significant & (z < 0))
         p = 2.0 * stats.norm.sf(np.abs(z))
     significant = benjamini_hochberg(p.ravel(), alpha).reshape(p.shape)
