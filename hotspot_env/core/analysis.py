@@ -180,24 +180,14 @@ class Analysis:
 
 
 def analyze(
-    incidents: str | os.PathLike[str] | gpd.GeoDataFrame | Incidents,
-    *,
-    osm: str | os.PathLike[str] | None = None,
-    layers: str | os.PathLike[str] | None = None,
-    place: str | None = None,
-    bbox: str | tuple[float, float, float, float] | None = None,
-    walk_audit: str | os.PathLike[str] | None = None,
-    cell_size: float | None = None,
-    bandwidth: float | None = None,
-    crs: str | None = None,
-    timezone: str | None = None,
-    privacy: str = "internal",
-    exclude_sources: tuple[str, ...] | None = None,
-    max_cells: int | None = None,
-    x: str | None = None,
-    y: str | None = None,
-    dp_epsilon: float | None = None,
-    dp_seed: int | None = None,
+    incidents: str | os.PathLike[str] | gpd.GeoDataFrame | Incidents, *,
+    osm: str | os.PathLike[str] | None = None, layers: str | os.PathLike[str] | None = None,
+    place: str | None = None, bbox: str | tuple[float, float, float, float] | None = None,
+    walk_audit: str | os.PathLike[str] | None = None, cell_size: float | None = None,
+    bandwidth: float | None = None, crs: str | None = None, timezone: str | None = None,
+    privacy: str = "internal", exclude_sources: tuple[str, ...] | None = None,
+    max_cells: int | None = None, x: str | None = None, y: str | None = None,
+    dp_epsilon: float | None = None, dp_seed: int | None = None,
 ) -> Analysis:
     """Run the analysis: area, grid, counts, KDE and Gi* hot spots.
 
@@ -257,13 +247,7 @@ def analyze(
     grid = _make_grid(area, proj_crs, cell_size, privacy, max_cells, choices)
     points = _points_inside(points, grid, bbox_tuple, choices)
     xs, ys = points.geometry.x.to_numpy(), points.geometry.y.to_numpy()
-    with timed("counts"):
-        counts = count_incidents(grid, xs, ys)
-    if len(xs) < MIN_INCIDENTS_FOR_HOTSPOTS:
-        logger.warning(
-            "only %d incident(s) in the study area: the density surface and Gi* hot spots are "
-            "descriptive only (hot-spot statistics need at least %d)", len(xs),
-            MIN_INCIDENTS_FOR_HOTSPOTS)
+    counts = _counts(grid, xs, ys)
     bandwidth = _bandwidth(xs, ys, grid, bandwidth, privacy, choices)
     years = _span_years(points, sources.data.date_precision)
     counts = np.where(grid.mask, counts, 0)
@@ -271,17 +255,35 @@ def analyze(
                                           privacy, dp_epsilon)
     parameters = _parameters(grid, sources, bandwidth, years, privacy, dp_epsilon, excluded,
                              timezone, protection)
-    count_summary = {
-        "incidents_read": int(sources.data.n_read),
-        "incidents_invalid": int(sources.data.n_invalid),
-        "incidents_excluded_source": n_excluded,
-        "incidents_outside_area": len(frame) - len(points),
-        "incidents_used": int(counts.sum()),
-    }
-    count_summary["incidents_dropped"] = count_summary["incidents_read"] - count_summary[
-        "incidents_used"]
+    count_summary = _count_summary(sources.data, n_excluded, len(frame) - len(points), counts)
     return Analysis(grid, area, arrays, _map_layers(sources, proj_crs), parameters, choices,
                     sources.inputs, count_summary, points, kinds=kinds, protection=protection)
+
+
+def _counts(grid: Grid, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Incidents per cell; too few for hot-spot statistics are logged as descriptive only."""
+    with timed("counts"):
+        counts = count_incidents(grid, xs, ys)
+    if len(xs) < MIN_INCIDENTS_FOR_HOTSPOTS:
+        logger.warning(
+            "only %d incident(s) in the study area: the density surface and Gi* hot spots are "
+            "descriptive only (hot-spot statistics need at least %d)", len(xs),
+            MIN_INCIDENTS_FOR_HOTSPOTS)
+    return counts
+
+
+def _count_summary(data: Incidents, n_excluded: int, n_outside: int,
+                   counts: np.ndarray) -> dict[str, int]:
+    """Incidents read, invalid, left out (by source, outside the area), used and dropped."""
+    summary = {
+        "incidents_read": int(data.n_read),
+        "incidents_invalid": int(data.n_invalid),
+        "incidents_excluded_source": n_excluded,
+        "incidents_outside_area": n_outside,
+        "incidents_used": int(counts.sum()),
+    }
+    summary["incidents_dropped"] = summary["incidents_read"] - summary["incidents_used"]
+    return summary
 
 
 def _check_options(privacy: str, cell_size: float | None, bandwidth: float | None,
