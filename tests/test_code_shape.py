@@ -21,13 +21,8 @@ PENDING: frozenset[str] = frozenset({
     "app_pages/interventions.py",
     "hotspot_env/app/maps.py",
     "hotspot_env/app/scenarios.py",
-    "hotspot_env/bench.py",
-    "hotspot_env/core/analysis.py",
     "hotspot_env/evaluation/did.py",
     "hotspot_env/evaluation/performance.py",
-    "hotspot_env/factors/access.py",
-    "hotspot_env/factors/lighting.py",
-    "hotspot_env/factors/sightlines.py",
     "hotspot_env/inputs/io.py",
     "hotspot_env/inputs/synth.py",
     "hotspot_env/inputs/synth_treatment.py",
@@ -42,7 +37,6 @@ PENDING: frozenset[str] = frozenset({
     "hotspot_env/models/forecast.py",
     "hotspot_env/models/rtm.py",
     "hotspot_env/models/validation.py",
-    "hotspot_env/outputs/privacy.py",
 })
 
 

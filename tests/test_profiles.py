@@ -11,7 +11,7 @@ from pyproj import CRS
 
 from hotspot_env.core.grid import Grid
 from hotspot_env.temporal import profiles
-from hotspot_env.temporal.timing import work_timing
+from hotspot_env.temporal.work_timing import work_timing
 
 
 def _points(stamps_utc: pd.Series, known: np.ndarray) -> pd.DataFrame:

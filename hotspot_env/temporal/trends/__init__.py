@@ -18,7 +18,7 @@ The modules, in the order the stage uses them:
 ``run``
     The pipeline stage, which also runs districts, profiles, demand and work
     timing (:mod:`hotspot_env.temporal.profiles`,
-    :mod:`~hotspot_env.temporal.demand`, :mod:`~hotspot_env.temporal.timing`).
+    :mod:`~hotspot_env.temporal.demand`, :mod:`~hotspot_env.temporal.work_timing`).
 ``writer``
     ``trends.csv`` and ``demand_forecast.csv``.
 

@@ -22,7 +22,7 @@ from hotspot_env.core.grid import Grid
 from hotspot_env.core.stages import declares
 from hotspot_env.errors import InputError
 from hotspot_env.outputs.privacy import Kind, declare
-from hotspot_env.temporal import demand, profiles, timing
+from hotspot_env.temporal import demand, profiles, work_timing
 from hotspot_env.temporal.trends.change import change_test, choose_change_periods
 from hotspot_env.temporal.trends.cube import (
     MIN_STEPS,
@@ -245,7 +245,8 @@ def _when_per_district(analysis: Analysis, dated: _Dated, options: dict[str, Any
                                     k=analysis.parameters.get("k_threshold"))
     if fc.message:
         messages.append(fc.message)
-    declare(analysis, "timing", timing.work_timing(analysis, prof, districts, hemi), Kind.LABEL)
+    declare(analysis, "timing", work_timing.work_timing(analysis, prof, districts, hemi),
+            Kind.LABEL)
     return {"districts": districts, "profiles": prof, "hotspot_profiles": hot_prof,
             "demand": fc.table, "backtest": fc.backtest}
 
