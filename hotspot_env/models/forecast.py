@@ -75,10 +75,10 @@ import pandas as pd
 import shapely
 
 from hotspot_env.core.choices import Choice, announce
+from hotspot_env.core.density import binned_kde
 from hotspot_env.core.grid import Grid
 from hotspot_env.core.stages import declares
 from hotspot_env.models import scores
-from hotspot_env.models.rtm import binned_kde
 
 if TYPE_CHECKING:
     from hotspot_env.core.analysis import Analysis
