@@ -1,8 +1,11 @@
 """Density operationalisation: cells where the features' kernel density is unusually high.
 
-Features become weighted points snapped to the centres of a padded grid's
-cells, and their quartic kernel density (:func:`hotspot_env.core.density.kde`,
-the package's one KDE) is compared with the RTMDx threshold, the mean + 2
+Features become weighted points binned on a padded grid (moved to their cell
+centres, as RTMDx rasterises them) and smoothed with the package's quartic
+kernel by :func:`hotspot_env.core.density.binned_kde`, the FFT route of the one
+KDE module (equal to the exact kernel sum :func:`hotspot_env.core.density.kde`
+at those centres to round-off, and several times faster on dense layers and
+wide radii). A cell is "high density" above the RTMDx threshold, the mean + 2
 standard deviations over the study area.
 """
 
@@ -14,7 +17,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from hotspot_env.core.density import kde
+from hotspot_env.core.density import binned_kde
 from hotspot_env.core.grid import Grid
 from hotspot_env.models.rtm._geometry import bin_index, sample_lines, single_parts
 
@@ -121,7 +124,7 @@ def density_indicators(
     Features become weighted points (:func:`_feature_points`: points, polygon
     centroids, lines sampled every half cell with one block length of line
     weighing 1), binned on the grid and smoothed with a quartic kernel of each
-    radius (:func:`binned_density`). A cell is "high density" when its
+    radius (:func:`hotspot_env.core.density.binned_kde`). A cell is "high density" when its
     density is above the mean + 2 standard deviations over the cells of the
     study area.
 
@@ -147,7 +150,7 @@ def density_indicators(
 
 
 def density_of_parts(grid: Grid, geoms: np.ndarray, bandwidths: tuple[float, ...] | list[float],
-             unit_m: float) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray]]:
+                     unit_m: float) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray]]:
     """:func:`density_indicators` of single-part, non-empty geometries (:func:`single_parts`)."""
     hs = sorted({float(h) for h in bandwidths})
     ind = {h: np.zeros(grid.shape, dtype=bool) for h in hs}
@@ -158,25 +161,10 @@ def density_of_parts(grid: Grid, geoms: np.ndarray, bandwidths: tuple[float, ...
     x, y, w = _feature_points(geoms, max(grid.cell_size / 2.0, 1.0), unit_m, grid, pad)
     binned = bin_points(grid, x, y, w, pad)
     for h in hs:
-        dens = binned_density(grid, binned, h, pad) * 1e6
+        dens = binned_kde(grid, binned, h, pad) * 1e6
         surf[h] = dens
         ind[h] = _above_mean_plus_2sd(dens, grid.mask)
     return ind, surf
-
-
-def binned_density(grid: Grid, binned: np.ndarray, bandwidth: float, pad: int) -> np.ndarray:
-    """Quartic KDE (per m^2) at the grid's cell centres of weights binned on a padded grid.
-
-    The exact KDE (:func:`hotspot_env.core.density.kde`) of points at the
-    centres of the occupied padded cells, weighted by their bins: features are
-    moved to their cell's centre, as RTMDx rasterises them, and those within
-    ``pad`` cells outside the grid still count.
-    """
-    row, col = np.nonzero(binned)
-    s = grid.cell_size
-    x = grid.x0 + (col - pad + 0.5) * s
-    y = grid.bounds[3] - (row - pad + 0.5) * s
-    return kde(grid, x, y, bandwidth, weights=binned[row, col])
 
 
 def _above_mean_plus_2sd(dens: np.ndarray, mask: np.ndarray) -> np.ndarray:
