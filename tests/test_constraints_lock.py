@@ -143,3 +143,14 @@ def test_every_runtime_dependency_is_imported_by_the_package():
     unused = [r for r in PROJECT["dependencies"]
               if canonicalize_name(Requirement(r).name) not in imported]
     assert unused == []
+
+
+def test_the_lock_leaves_the_build_requirements_free():
+    """pip applies PIP_CONSTRAINT to the isolated build environment: a pin below
+    ``[build-system] requires`` (setuptools 65 against >=68) would fail ``pip install -e .``."""
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["build-system"]
+    pins = _pins(LOCK.read_text(encoding="utf-8"))
+    for line in build["requires"]:
+        req = Requirement(line)
+        pinned = pins.get(canonicalize_name(req.name))
+        assert pinned is None or req.specifier.contains(pinned), f"{req} pinned to {pinned}"
