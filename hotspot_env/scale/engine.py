@@ -61,6 +61,10 @@ STAGE_PLACEMENT: dict[str, str] = {
 }
 
 
+#: Seconds to wait for a ``--scheduler`` before saying it cannot be reached.
+CONNECT_TIMEOUT_S: float = 10.0
+
+
 def require_dask() -> Any:
     """``dask.distributed``, or a clear error naming the extra to install."""
     try:
@@ -91,13 +95,14 @@ def connect(scheduler: Any = None, n_workers: int = 2) -> Iterator[Any]:
     if scheduler is None:
         if not (isinstance(n_workers, int) and n_workers >= 1):
             raise InputError(f"--workers must be a whole number of 1 or more, got {n_workers!r}")
+        # ":0": the scheduler's HTTP server on a free port (8787 may be another cluster's)
         with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                      processes=True, dashboard_address=None) as cluster, \
+                                      processes=True, dashboard_address=":0") as cluster, \
                 distributed.Client(cluster) as client:
             yield client
         return
     try:
-        client = distributed.Client(str(scheduler), timeout="10s")
+        client = distributed.Client(str(scheduler), timeout=f"{CONNECT_TIMEOUT_S}s")
     except (OSError, TimeoutError) as exc:
         raise InputError(f"cannot reach the dask scheduler at {scheduler}: start one "
                          "(dask scheduler) and its workers, or drop --scheduler for a local "
