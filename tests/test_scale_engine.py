@@ -169,3 +169,18 @@ def test_the_default_local_cluster_gives_the_same_core_arrays(city, single):
     for name in ("incidents", "kde", "gi_z", "gi_p", "gi_bin"):
         assert np.array_equal(run.arrays[name], single.arrays[name], equal_nan=True), name
     assert run.rtm is None and run.interventions is None  # no later stage was asked for
+
+
+def test_public_mode_tiles_read_only_the_protected_counts(city, tcp_cluster):
+    """Public mode: the tiles' KDE and Gi* come from the k-protected counts, as in process."""
+    options = {"cell_size": 100, "privacy": "public", "simulated": True, "stages": []}
+    one = pipeline.run(city["incidents"], **options)
+    run = analyze_tiled(city["incidents"], tile_km=0.5, scheduler=tcp_cluster.scheduler_address,
+                        **options)
+    assert len(run.tiles) >= 4 and run.protection is not None
+    assert np.array_equal(run.arrays["incidents"], one.arrays["incidents"])
+    for name in ("gi_z", "gi_bin"):
+        assert np.array_equal(run.arrays[name], one.arrays[name], equal_nan=True), name
+    np.testing.assert_allclose(run.arrays["kde"], one.arrays["kde"], rtol=1e-9, atol=0)
+    assert run.protection.layers["incidents"].imputed.tolist() == \
+        one.protection.layers["incidents"].imputed.tolist()
