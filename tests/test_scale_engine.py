@@ -76,6 +76,8 @@ def test_tiled_run_is_split_and_reached_over_tcp(tiled, tcp_cluster):
     assert {"tile_halo_m", "tiles", "later_stages"} <= set(names)
     assert tiled.halo_m >= max(tiled.halo_distances.values())
     assert tiled.parameters["engine"]["stages"] == STAGE_PLACEMENT
+    assert set(tiled.timings) == {"plan", "tasks", "global"}
+    assert all(v >= 0 for v in tiled.timings.values())
     # interiors of the tiles put back together are the global arrays
     for tile in tiled.tiles:
         part = tiled.tile_arrays(tile)["incidents"]
