@@ -25,6 +25,7 @@ running scheduler (``--scheduler tcp://HOST:8786``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -96,8 +97,10 @@ def connect(scheduler: Any = None, n_workers: int = 2) -> Iterator[Any]:
         if not (isinstance(n_workers, int) and n_workers >= 1):
             raise InputError(f"--workers must be a whole number of 1 or more, got {n_workers!r}")
         # ":0": the scheduler's HTTP server on a free port (8787 may be another cluster's)
+        # silence_logs: a worker slow to stop on a busy machine is killed, which is no news
         with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                      processes=True, dashboard_address=":0") as cluster, \
+                                      processes=True, dashboard_address=":0",
+                                      silence_logs=logging.ERROR) as cluster, \
                 distributed.Client(cluster) as client:
             yield client
         return
@@ -182,7 +185,7 @@ class TiledSurfaces:
 
     def _run(self, func: Any, payloads: list[TilePayload]) -> list[Any]:
         """``func`` on every payload, as dask tasks; results in tile order."""
-        scattered = self.client.scatter(payloads)
+        scattered = self.client.scatter(payloads, hash=False)  # no hashing of big arrays
         return self.client.gather(self.client.map(func, scattered, pure=False))
 
     def _assemble_counts(self, grid: Grid, parts: list[np.ndarray]) -> np.ndarray:
