@@ -227,3 +227,13 @@ def test_public_mode_tiles_read_the_protected_counts():
     assert np.array_equal(t_counts, counts)
     np.testing.assert_allclose(t_density[grid.mask], density[grid.mask], rtol=1e-12, atol=0)
     assert np.array_equal(t_z, gi.z, equal_nan=True) and np.array_equal(t_bins, gi.bin)
+
+
+def test_without_the_scale_extra_the_engine_names_it(monkeypatch):
+    import sys
+
+    from hotspot_env.scale.engine import require_dask
+
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import fails as if missing
+    with pytest.raises(InputError, match=r"install the \[scale\] extra"):
+        require_dask()
