@@ -232,10 +232,7 @@ def analyze(
         Refused: the noise comes from OpenDP's secure sampler, which cannot
         be seeded (a leaked seed would remove the noise).
     surfaces : callable, optional
-        Computes counts, KDE and Gi* on the grid (default :func:`local_surfaces`,
-        in this process); ``--engine dask`` passes
-        :class:`hotspot_env.scale.engine.TiledSurfaces`, which computes them
-        tile by tile with the same answers.
+        Counts, KDE and Gi* (default :func:`local_surfaces`; dask: ``scale.engine.TiledSurfaces``).
 
     Returns
     -------
@@ -254,15 +251,13 @@ def analyze(
     grid = _make_grid(area, proj_crs, cell_size, privacy, max_cells, choices)
     points = _points_inside(points, grid, bbox_tuple, choices)
     xs, ys = points.geometry.x.to_numpy(), points.geometry.y.to_numpy()
-    _warn_if_few(len(xs))
     bandwidth = _bandwidth(xs, ys, grid, bandwidth, privacy, choices)
     years = _span_years(points, sources.data.date_precision)
     arrays, kinds, protection = _surfaces(grid, xs, ys, float(bandwidth), years, privacy,
                                           dp_epsilon, surfaces or local_surfaces, choices)
-    counts = arrays["incidents"]
     parameters = _parameters(grid, sources, bandwidth, years, privacy, dp_epsilon, excluded,
                              timezone, protection)
-    count_summary = _count_summary(sources.data, n_excluded, len(frame) - len(points), counts)
+    count_summary = _count_summary(sources.data, n_excluded, len(frame) - len(points), arrays)
     return Analysis(grid, area, arrays, _map_layers(sources, proj_crs), parameters, choices,
                     sources.inputs, count_summary, points, kinds=kinds, protection=protection)
 
@@ -277,14 +272,14 @@ def _warn_if_few(n: int) -> None:
 
 
 def _count_summary(data: Incidents, n_excluded: int, n_outside: int,
-                   counts: np.ndarray) -> dict[str, int]:
+                   arrays: dict[str, np.ndarray]) -> dict[str, int]:
     """Incidents read, invalid, left out (by source, outside the area), used and dropped."""
     summary = {
         "incidents_read": int(data.n_read),
         "incidents_invalid": int(data.n_invalid),
         "incidents_excluded_source": n_excluded,
         "incidents_outside_area": n_outside,
-        "incidents_used": int(counts.sum()),
+        "incidents_used": int(arrays["incidents"].sum()),
     }
     summary["incidents_dropped"] = summary["incidents_read"] - summary["incidents_used"]
     return summary
@@ -370,7 +365,10 @@ def _make_grid(area: shapely.Geometry, proj_crs: CRS, cell_size: float | None, p
 def _points_inside(points: gpd.GeoDataFrame, grid: Grid,
                    bbox: tuple[float, float, float, float] | None,
                    choices: list[Choice]) -> gpd.GeoDataFrame:
-    """The incidents inside the grid's study area (those outside are dropped and announced)."""
+    """The incidents inside the grid's study area (those outside are dropped and announced).
+
+    Too few left for hot-spot statistics are logged as descriptive only.
+    """
     row, _ = grid.cell_index(points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
     inside = row >= 0
     n_outside = int((~inside).sum())
@@ -389,6 +387,7 @@ def _points_inside(points: gpd.GeoDataFrame, grid: Grid,
         choices.append(announce(Choice(
             "incidents_outside_area", n_outside,
             "incidents outside the study area were dropped (counted in the manifest)")))
+    _warn_if_few(int(inside.sum()))
     return points.loc[inside].reset_index(drop=True)
 
 
