@@ -136,7 +136,7 @@ def test_demo_features_stand_beside_their_planted_spots(helsinki):
     from hotspot_env.inputs.synth.demo_layers import simulate_demo_layers
 
     inc = simulate_incidents(helsinki, seed=9, n=300, patterns=DEMO_PATTERNS)
-    layers = simulate_demo_layers(helsinki, seed=9)
+    layers = simulate_demo_layers(helsinki, seed=9, incidents=inc)
     shots = inc[inc["category"] == "gun_violence"].to_crs(3067)
     assert len(shots) == 3 * 12
     lots = layers["vacant"].to_crs(3067).geometry.to_numpy()

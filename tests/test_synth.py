@@ -263,9 +263,12 @@ def test_write_demo_incidents(helsinki, tmp_path):
     synth.write_demo_incidents(path, seed=1, n=200)
     table = pd.read_csv(path)
     assert list(table.columns) == ["lon", "lat", "datetime", "time_known", "category", "source"]
-    assert len(table) == 200
+    # 200 base incidents plus the planted patterns: 99 emerging (22 x (1+...+8) / 8),
+    # 621 cooling (45 -> 13 geometric over 24 months), 96 seasonal (16 x 6), 3 x 12 shootings
+    assert len(table) == 200 + 99 + 621 + 96 + 36
     assert table["lon"].between(24.9, 25.0).all() and table["lat"].between(60.1, 60.2).all()
     meta = json.loads((tmp_path / "demo" / "incidents.meta.json").read_text())
     assert meta["simulated"] is True
+    assert sum(p["incidents"] for p in meta["planted_patterns"].values()) == len(table) - 200
     assert sorted(p.name for p in path.parent.iterdir()) == ["incidents.csv",
                                                              "incidents.meta.json"]

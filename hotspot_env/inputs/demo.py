@@ -47,7 +47,7 @@ def demo_layers_path(regenerate: bool = False) -> Path:
 
     path = settings.data_folder / "demo" / "layers.gpkg"
     if regenerate or not path.is_file():
-        write_demo_layers(path, seed=DEMO_SEED)
+        write_demo_layers(path, seed=DEMO_SEED, incidents=demo_incidents_path())
     return path
 
 

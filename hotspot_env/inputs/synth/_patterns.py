@@ -52,7 +52,7 @@ DEMO_PATTERNS: dict[str, dict[str, Any]] = {
     "cooling": {"kind": "cooling", "first": 45, "last": 13, "radius_m": 8.0},
     "seasonal": {"kind": "seasonal", "months": (6, 7, 8), "per_month": 16, "radius_m": 20.0},
     **{f"shots_{spot}": {"kind": "steady", "near": spot, "per_month": 1, "every_months": 2,
-                         "category": "gun_violence", "radius_m": 40.0}
+                         "category": "gun_violence", "radius_m": 15.0}
        for spot in ("emerging", "cooling", "seasonal")},
 }
 

