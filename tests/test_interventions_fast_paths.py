@@ -20,7 +20,6 @@ import scipy.sparse as sp
 import shapely
 from test_interventions_fixtures import CRS_UTM, X0, Y0, make_grid
 
-from hotspot_env.interventions.candidates import _dominated, _mclp, _merge_demand
 from hotspot_env.interventions.impact import _window_sums, cover_fractions
 from hotspot_env.interventions.result import _narrow, _text_codes, state_bytes
 from hotspot_env.interventions.workorders import (
@@ -30,6 +29,7 @@ from hotspot_env.interventions.workorders import (
     csv_text,
     geojson_text,
 )
+from hotspot_env.interventions.youth_sites import _dominated, _mclp, _merge_demand
 
 
 def _exact_cover(geoms, radius, grid, keep):

@@ -19,7 +19,9 @@ from hotspot_env.app import scenarios
 from hotspot_env.bench import bare_result
 from hotspot_env.cli import app
 from hotspot_env.interventions import write_interventions
-from hotspot_env.interventions.optimise import Weights, joint_greedy, optimise, weighted_values
+from hotspot_env.interventions.greedy import joint_greedy
+from hotspot_env.interventions.optimise import optimise
+from hotspot_env.interventions.weights import Weights, weighted_values
 
 HEADLINE = re.compile(r"Expected prevented incidents per year \(joint effect, overlaps combined\): "
                       r"[0-9.]+ \(80 % interval [0-9.]+ to [0-9.]+\)")

@@ -126,7 +126,8 @@ def simulate_treated_city(
     """
     from hotspot_env.evaluation.did import RING_FACTOR, outcome_for, outcome_mask
     from hotspot_env.factors.darkness import light_classes
-    from hotspot_env.interventions.candidates import _default_quantity, candidate_id
+    from hotspot_env.interventions.candidate_table import candidate_id
+    from hotspot_env.interventions.candidates import _default_quantity
     from hotspot_env.interventions.evidence import load_library
 
     rate_ratios = dict(PLANTED_RATE_RATIOS if rate_ratios is None else rate_ratios)

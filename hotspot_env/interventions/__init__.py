@@ -53,7 +53,6 @@ from hotspot_env.interventions.optimise import (
     TIME_LIMIT_S,
     check_budget,
     check_time_limit,
-    parse_weights,
 )
 from hotspot_env.interventions.reasons import reasons
 from hotspot_env.interventions.result import (
@@ -62,6 +61,7 @@ from hotspot_env.interventions.result import (
     make_basemap,
     state_bytes,
 )
+from hotspot_env.interventions.weights import parse_weights
 from hotspot_env.interventions.workorders import headline_text, secondary_text, write_outputs
 
 if TYPE_CHECKING:

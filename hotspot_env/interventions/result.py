@@ -52,6 +52,7 @@ from hotspot_env.interventions.candidates import (
 )
 from hotspot_env.interventions.equity import Zones, equity_table
 from hotspot_env.interventions.evidence import EvidenceLibrary
+from hotspot_env.interventions.greedy import joint_greedy_value
 from hotspot_env.interventions.impact import (
     CATEGORY_GROUPS,
     ImpactModel,
@@ -62,14 +63,11 @@ from hotspot_env.interventions.impact import (
 )
 from hotspot_env.interventions.optimise import (
     TIME_LIMIT_S,
-    Portfolio,
-    Weights,
+    OptimisedPortfolio,
     check_budget,
-    joint_greedy_value,
     optimise,
-    parse_weights,
-    weighted_values,
 )
+from hotspot_env.interventions.weights import Weights, parse_weights, weighted_values
 
 STATE_FILE = "interventions_state.npz"
 CANDIDATES_FILE = "interventions_candidates.parquet"
@@ -99,7 +97,7 @@ class Ranking:
         The fast re-rank's selection (overlap-aware lazy greedy).
     greedy_value, greedy_cost : float
         Its joint weighted value (overlaps included) and cost (USD/year).
-    optimal : Portfolio or None
+    optimal : OptimisedPortfolio or None
         The optimiser's portfolio, when computed.
     seconds : float
         Time of the greedy re-rank (s).
@@ -115,7 +113,7 @@ class Ranking:
     greedy: np.ndarray
     greedy_value: float
     greedy_cost: float
-    optimal: Portfolio | None
+    optimal: OptimisedPortfolio | None
     seconds: float
     message: str
 
@@ -188,7 +186,7 @@ class InterventionsResult:
     timing: np.ndarray | None = None
     basemap: gpd.GeoDataFrame | None = None
     ranking: Ranking | None = None
-    _cache: dict[Any, Portfolio] = field(default_factory=dict, repr=False)
+    _cache: dict[Any, OptimisedPortfolio] = field(default_factory=dict, repr=False)
     #: Joint effects by selection (the app asks for the same selection on every rerun).
     _effects: dict[bytes, PortfolioEffect] = field(default_factory=dict, repr=False)
 
