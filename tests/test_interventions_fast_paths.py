@@ -20,7 +20,8 @@ import scipy.sparse as sp
 import shapely
 from test_interventions_fixtures import CRS_UTM, X0, Y0, make_grid
 
-from hotspot_env.interventions.impact import _window_sums, cover_fractions
+from hotspot_env.interventions.baseline import _window_sums
+from hotspot_env.interventions.coverage import cover_fractions
 from hotspot_env.interventions.result import _narrow, _text_codes, state_bytes
 from hotspot_env.interventions.workorders import (
     OUTPUT_COLUMNS,

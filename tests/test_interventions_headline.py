@@ -140,7 +140,7 @@ def test_joint_greedy_beats_stand_alone_greedy_when_sites_overlap():
     # less than C's 3, so the overlap-aware greedy takes A and C: 8.0, the optimum.
     import pandas as pd
 
-    from hotspot_env.interventions.impact import ImpactModel
+    from hotspot_env.interventions.impact_model import ImpactModel
 
     rows = pd.DataFrame({"intervention_type": ["a"], "outcome": ["x"], "rate_ratio": [0.5],
                          "ci_low": [0.5], "ci_high": [0.5], "sigma": [0.0], "hours": ["all"],

@@ -60,7 +60,7 @@ from scipy import stats
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.errors import InputError
 from hotspot_env.interventions.evidence import EvidenceLibrary
-from hotspot_env.interventions.impact import CATEGORY_GROUPS, category_groups_of, map_categories
+from hotspot_env.interventions.strata import CATEGORY_GROUPS, category_groups_of, map_categories
 
 #: Level of the reported intervals of measured effects.
 LEVEL: float = 0.90
@@ -90,7 +90,7 @@ class Outcome:
     ----------
     intervention_type : str
     groups : ndarray of bool
-        Mask over :data:`~hotspot_env.interventions.impact.CATEGORY_GROUPS`.
+        Mask over :data:`~hotspot_env.interventions.strata.CATEGORY_GROUPS`.
     all_categories : bool
         True when the evidence covers every category (incidents without one too).
     dark_only : bool
@@ -171,7 +171,7 @@ def outcome_mask(incidents: pd.DataFrame, outcome: Outcome, light: np.ndarray,
             mask &= ~incidents["outdoor"].astype("boolean").eq(False).fillna(False).to_numpy(
                 dtype=bool)
     elif outcome.window is not None:
-        from hotspot_env.interventions.impact import in_window
+        from hotspot_env.interventions.strata import in_window
 
         mask &= np.isfinite(local_hour) & in_window(np.nan_to_num(local_hour), outcome.window)
     return mask

@@ -39,16 +39,11 @@ from hotspot_env._atomic import prepare_folder
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.stages import declares
 from hotspot_env.interventions.audit import audit_places
+from hotspot_env.interventions.baseline import build_baseline
 from hotspot_env.interventions.candidates import attach_costs, generate
 from hotspot_env.interventions.equity import choose_zones, rule_text
 from hotspot_env.interventions.evidence import EvidenceLibrary, load_library
-from hotspot_env.interventions.impact import (
-    N_DRAWS,
-    build_baseline,
-    build_impact,
-    evidence_windows,
-    row_strata,
-)
+from hotspot_env.interventions.impact import N_DRAWS, build_impact
 from hotspot_env.interventions.optimise import (
     TIME_LIMIT_S,
     check_budget,
@@ -61,6 +56,7 @@ from hotspot_env.interventions.result import (
     make_basemap,
     state_bytes,
 )
+from hotspot_env.interventions.strata import evidence_windows, row_strata
 from hotspot_env.interventions.weights import parse_weights
 from hotspot_env.interventions.workorders import headline_text, secondary_text, write_outputs
 
@@ -132,7 +128,7 @@ def stage(
         Optimiser time limit (s).
     outdoor_share : float, optional
         Share of incidents outdoors when the incidents have no ``outdoor``
-        column (default ``impact.DEFAULT_OUTDOOR_SHARE``, announced).
+        column (default ``baseline.DEFAULT_OUTDOOR_SHARE``, announced).
 
     Adds ``analysis.interventions``, ``analysis.parameters
     ["interventions"]`` and the choices made.

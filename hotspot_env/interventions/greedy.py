@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from hotspot_env.interventions.impact import ImpactModel
+from hotspot_env.interventions.impact_model import ImpactModel
 
 #: Lazy greedy: a re-evaluated candidate is taken when its ratio is at least this share of
 #: the best stale ratio. 1 is the exact lazy greedy (the default: compiled, it is fast enough);

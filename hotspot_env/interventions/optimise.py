@@ -53,7 +53,7 @@ import scipy.sparse as sp
 from hotspot_env.errors import InputError
 from hotspot_env.interventions._highs import lp_model, silent_highs
 from hotspot_env.interventions.greedy import joint_greedy
-from hotspot_env.interventions.impact import ImpactModel
+from hotspot_env.interventions.impact_model import ImpactModel
 from hotspot_env.interventions.weights import Weights, weighted_values
 
 #: Default time limit (s) of one optimiser run (all rounds together).

@@ -45,6 +45,7 @@ from hotspot_env._atomic import atomic_path, write_bytes
 from hotspot_env.core.choices import Choice
 from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
+from hotspot_env.interventions.baseline import StrataBaseline
 from hotspot_env.interventions.candidates import (
     attach_costs,
     finalise,
@@ -53,20 +54,15 @@ from hotspot_env.interventions.candidates import (
 from hotspot_env.interventions.equity import Zones, equity_table
 from hotspot_env.interventions.evidence import EvidenceLibrary
 from hotspot_env.interventions.greedy import joint_greedy_value
-from hotspot_env.interventions.impact import (
-    CATEGORY_GROUPS,
-    ImpactModel,
-    PortfolioEffect,
-    StrataBaseline,
-    build_impact,
-    merge_models,
-)
+from hotspot_env.interventions.impact import build_impact
+from hotspot_env.interventions.impact_model import ImpactModel, PortfolioEffect, merge_models
 from hotspot_env.interventions.optimise import (
     TIME_LIMIT_S,
     OptimisedPortfolio,
     check_budget,
     optimise,
 )
+from hotspot_env.interventions.strata import CATEGORY_GROUPS
 from hotspot_env.interventions.weights import Weights, parse_weights, weighted_values
 
 STATE_FILE = "interventions_state.npz"

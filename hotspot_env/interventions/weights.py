@@ -16,7 +16,8 @@ import numpy as np
 
 from hotspot_env.errors import InputError
 from hotspot_env.interventions.evidence import CATEGORIES
-from hotspot_env.interventions.impact import CATEGORY_GROUPS, ImpactModel
+from hotspot_env.interventions.impact_model import ImpactModel
+from hotspot_env.interventions.strata import CATEGORY_GROUPS
 
 
 @dataclass(frozen=True)
