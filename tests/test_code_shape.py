@@ -23,8 +23,6 @@ PENDING: frozenset[str] = frozenset({
     "hotspot_env/app/scenarios.py",
     "hotspot_env/bench.py",
     "hotspot_env/core/analysis.py",
-    "hotspot_env/evaluation/did.py",
-    "hotspot_env/evaluation/performance.py",
     "hotspot_env/factors/access.py",
     "hotspot_env/factors/lighting.py",
     "hotspot_env/factors/sightlines.py",
