@@ -6,17 +6,29 @@ interventions (``analysis.interventions``, an
 :func:`write_interventions` writes the table, the work-order sheet and the
 state that ``hotspot-env rank`` re-ranks from. Modules, one idea each:
 
-=============  ================================================================
-evidence       load and validate ``data/evidence.csv`` and ``data/costs.csv``
-candidates     candidates from dark streets, vacant land, sightlines, youth gaps,
-               proposals; stable ids, locations, alternatives on one site
-impact         baseline by stratum, Monte Carlo over the evidence CI, overlaps
-optimise       weights, fast greedy re-rank, exact portfolio (MILP, HiGHS)
-equity         districts and the harm-vs-investment check
-reasons        plain-words reason per candidate
-result         result object, re-ranking, persistence for ``rank``
-workorders     CSV, GeoPackage, GeoJSON, equity CSV, printable work orders
-=============  ================================================================
+===============  ==============================================================
+evidence         load and validate ``data/evidence.csv`` and ``data/costs.csv``
+candidate_table  the candidate table's columns, stable ids and site keys
+candidates       candidates from dark streets, vacant land, sightlines and
+                 proposals; locations, alternatives on one site
+youth_sites      youth-space candidates: maximal covering model over gaps
+strata           category groups and time classes, what a row acts on
+incident_times   local hours, darkness, the time prior for undated records
+baseline         expected incidents per cell, split into strata
+coverage         exact share of each cell inside a candidate's reach
+impact_model     the impact model: stand-alone and joint (overlap) effects
+impact           build the model: evidence effects, Monte Carlo draws
+weights          category and type weights
+greedy           fast overlap-aware greedy re-rank (compiled)
+optimise         exact portfolio under a budget (outer approximation, MILP)
+_highs           the one way to HiGHS (highspy), silent and single-threaded
+equity           districts and the harm-vs-investment check
+reasons          plain-words reason per candidate
+audit            "audit this place" when nothing is left to rank
+result           result object and re-ranking
+state            the saved state ``rank`` re-ranks from
+workorders       CSV, GeoPackage, GeoJSON, equity CSV, printable work orders
+===============  ==============================================================
 
 Method and limits: ``docs/interventions.md``. Only environmental measures at
 places: the evidence loader rejects surveillance and policing ids.
