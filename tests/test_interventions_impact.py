@@ -20,7 +20,8 @@ from test_interventions_fixtures import (
 from hotspot_env.errors import InputError
 from hotspot_env.interventions import stage
 from hotspot_env.interventions.baseline import build_baseline
-from hotspot_env.interventions.candidates import empty_candidates, finalise
+from hotspot_env.interventions.candidate_table import empty_candidates
+from hotspot_env.interventions.candidates import finalise
 from hotspot_env.interventions.evidence import load_library
 from hotspot_env.interventions.impact import build_impact, effect_draws
 from hotspot_env.interventions.strata import evidence_windows, map_categories

@@ -50,6 +50,7 @@ import shapely
 from hotspot_env._atomic import prepare_folder
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.stages import declares
+from hotspot_env.core.timing import timed
 from hotspot_env.interventions.audit import audit_places
 from hotspot_env.interventions.baseline import StrataBaseline, build_baseline
 from hotspot_env.interventions.candidates import attach_costs, generate
@@ -148,18 +149,21 @@ def stage(
     baseline = _strata_baseline(analysis, library, timezone, default_category, category_map,
                                 outdoor_share)
     choices: list[Choice] = list(baseline.choices)
-    cands, cand_choices = generate(analysis, library, _youth_demand(library, baseline),
-                                   proposals)
+    youth_demand = _youth_demand(library, baseline)
+    with timed("interventions/candidates", exclusive=False):
+        cands, cand_choices = generate(analysis, library, youth_demand, proposals)
     choices += cand_choices
     cands = attach_costs(cands, library)
-    model = build_impact(cands, library, baseline, n_draws=n_draws, seed=seed)
+    with timed("interventions/impact", exclusive=False):
+        model = build_impact(cands, library, baseline, n_draws=n_draws, seed=seed)
     cands, model = _keep_near_harm(cands, model, library, baseline, min_harm_ratio, choices)
     zones = _add_districts_and_reasons(analysis, cands, model, baseline, boundaries, choices)
     why, timing = analysis.arrays.get("why"), analysis.arrays.get("timing")
     params = _stage_parameters(analysis, library, baseline, w, budget, n_draws, seed,
                                min_harm_ratio, len(cands))
-    basemap = make_basemap({n: analysis.layer(n) for n in ("streets", "buildings")},
-                           analysis.grid.crs)
+    with timed("interventions/basemap", exclusive=False):
+        basemap = make_basemap({n: analysis.layer(n) for n in ("streets", "buildings")},
+                               analysis.grid.crs)
     result = InterventionsResult(cands, model, baseline, zones, library, params, choices,
                                  why, timing, basemap)
     _rank_into(analysis, result, budget, w, optimise_portfolio, time_limit, params, choices)
@@ -170,11 +174,13 @@ def _strata_baseline(analysis: Analysis, library: EvidenceLibrary, timezone: str
                      outdoor_share: float | None) -> StrataBaseline:
     """The baseline split into the strata and hour windows the evidence uses."""
     ev = library.evidence
-    return build_baseline(analysis, evidence_windows(library), timezone=timezone,
-                          default_category=default_category, category_map=category_map,
-                          outdoor_share=outdoor_share,
-                          # outdoor shares are measured (and announced) only when used
-                          outdoor_rows=bool((ev["active"] & (ev["places"] == "outdoor")).any()))
+    with timed("interventions/baseline", exclusive=False):
+        return build_baseline(
+            analysis, evidence_windows(library), timezone=timezone,
+            default_category=default_category, category_map=category_map,
+            outdoor_share=outdoor_share,
+            # outdoor shares are measured (and announced) only when used
+            outdoor_rows=bool((ev["active"] & (ev["places"] == "outdoor")).any()))
 
 
 def _stage_parameters(analysis: Analysis, library: EvidenceLibrary, baseline: StrataBaseline,
@@ -197,8 +203,10 @@ def _rank_into(analysis: Analysis, result: InterventionsResult, budget: float | 
                params: dict[str, Any], choices: list[Choice]) -> None:
     """Rank under the budget and record the result, its choices and timings on ``analysis``;
     with no candidate, the places to audit instead."""
-    ranking = result.apply(result.rerank(budget, w, optimise_portfolio=optimise_portfolio,
-                                         time_limit=time_limit))
+    with timed("interventions/ranking", exclusive=False):
+        ranked = result.rerank(budget, w, optimise_portfolio=optimise_portfolio,
+                               time_limit=time_limit)
+    ranking = result.apply(ranked)
     if ranking.optimal is not None and ranking.optimal.status != "optimal":
         choices.append(announce(Choice(
             "portfolio_status", ranking.optimal.status,
@@ -219,12 +227,14 @@ def _add_districts_and_reasons(analysis: Analysis, cands: gpd.GeoDataFrame, mode
                                baseline: StrataBaseline, boundaries: Any,
                                choices: list[Choice]) -> Zones:
     """Give each candidate its district (the zones, announced) and its plain-words reason."""
-    zones, zone_choice = choose_zones(analysis, boundaries)
+    with timed("interventions/zones", exclusive=False):
+        zones, zone_choice = choose_zones(analysis, boundaries)
     choices.append(zone_choice)
     cands["district"] = zones.of_geometries(analysis.grid, cands.geometry.to_numpy())
-    cands["reason"] = reasons(cands, model, why=analysis.arrays.get("why"),
-                              timing=analysis.arrays.get("timing"),
-                              time_source=baseline.notes.get("time_source", ""))
+    with timed("interventions/reasons", exclusive=False):
+        cands["reason"] = reasons(cands, model, why=analysis.arrays.get("why"),
+                                  timing=analysis.arrays.get("timing"),
+                                  time_source=baseline.notes.get("time_source", ""))
     return zones
 
 
