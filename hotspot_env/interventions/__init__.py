@@ -149,13 +149,8 @@ def stage(
     baseline = _strata_baseline(analysis, library, timezone, default_category, category_map,
                                 outdoor_share)
     choices: list[Choice] = list(baseline.choices)
-    youth_demand = _youth_demand(library, baseline)
-    with timed("interventions/candidates", exclusive=False):
-        cands, cand_choices = generate(analysis, library, youth_demand, proposals)
-    choices += cand_choices
-    cands = attach_costs(cands, library)
-    with timed("interventions/impact", exclusive=False):
-        model = build_impact(cands, library, baseline, n_draws=n_draws, seed=seed)
+    cands, model = _candidates_and_model(analysis, library, baseline, proposals, n_draws, seed,
+                                         choices)
     cands, model = _keep_near_harm(cands, model, library, baseline, min_harm_ratio, choices)
     zones = _add_districts_and_reasons(analysis, cands, model, baseline, boundaries, choices)
     why, timing = analysis.arrays.get("why"), analysis.arrays.get("timing")
@@ -167,6 +162,21 @@ def stage(
     result = InterventionsResult(cands, model, baseline, zones, library, params, choices,
                                  why, timing, basemap)
     _rank_into(analysis, result, budget, w, optimise_portfolio, time_limit, params, choices)
+
+
+def _candidates_and_model(analysis: Analysis, library: EvidenceLibrary,
+                          baseline: StrataBaseline, proposals: Any, n_draws: int,
+                          seed: int | None, choices: list[Choice]
+                          ) -> tuple[gpd.GeoDataFrame, ImpactModel]:
+    """Every candidate (generated and proposed) with its costs, and their impact model."""
+    youth_demand = _youth_demand(library, baseline)
+    with timed("interventions/candidates", exclusive=False):
+        cands, cand_choices = generate(analysis, library, youth_demand, proposals)
+    choices += cand_choices
+    cands = attach_costs(cands, library)
+    with timed("interventions/impact", exclusive=False):
+        model = build_impact(cands, library, baseline, n_draws=n_draws, seed=seed)
+    return cands, model
 
 
 def _strata_baseline(analysis: Analysis, library: EvidenceLibrary, timezone: str | None,
