@@ -24,9 +24,6 @@ PENDING: frozenset[str] = frozenset({
     "hotspot_env/inputs/io.py",
     "hotspot_env/inputs/synth.py",
     "hotspot_env/inputs/synth_treatment.py",
-    "hotspot_env/models/forecast.py",
-    "hotspot_env/models/rtm.py",
-    "hotspot_env/models/validation.py",
     "hotspot_env/temporal/profiles.py",
     "hotspot_env/temporal/trends.py",
 })
