@@ -173,7 +173,8 @@ def simulate_treated_city(
 def _candidate_pool(city: SyntheticCity, rate_ratios: dict[str, float],
                     library: Any) -> gpd.GeoDataFrame:
     """Every dark segment and vacant lot, as lighting and greening candidates (the controls)."""
-    from hotspot_env.interventions.candidates import _default_quantity, candidate_id
+    from hotspot_env.interventions.candidate_table import candidate_id
+    from hotspot_env.interventions.candidates import _default_quantity
 
     crs = city.incidents.crs
     frames = []
