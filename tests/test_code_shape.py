@@ -21,16 +21,6 @@ PENDING: frozenset[str] = frozenset({
     "app_pages/interventions.py",
     "hotspot_env/app/maps.py",
     "hotspot_env/app/scenarios.py",
-    "hotspot_env/evaluation/did.py",
-    "hotspot_env/evaluation/performance.py",
-    "hotspot_env/interventions/__init__.py",
-    "hotspot_env/interventions/audit.py",
-    "hotspot_env/interventions/candidates.py",
-    "hotspot_env/interventions/evidence.py",
-    "hotspot_env/interventions/impact.py",
-    "hotspot_env/interventions/optimise.py",
-    "hotspot_env/interventions/result.py",
-    "hotspot_env/interventions/workorders.py",
 })
 
 
