@@ -33,6 +33,8 @@ fitness_station|youth_club|recreation_ground|skatepark|track``,
 from __future__ import annotations
 
 import math
+import numbers
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -157,6 +159,25 @@ def node_distance(
         shape=(n + 1, n + 1))
     dist = dijkstra(extended, directed=True, indices=n)
     return dist[:n]
+
+
+def check_walk_threshold(value: Any, option: str = "youth_walk_m") -> float:
+    """``value`` as a youth-space walking threshold (m), or one clear :class:`InputError`.
+
+    Parameters
+    ----------
+    value : number
+        The threshold a caller gave.
+    option : str
+        How the caller named it (``--youth-walk-m`` on the command line).
+    """
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+          and math.isfinite(value) and value > 0)
+    if not ok:
+        raise InputError(f"{option} must be a positive number of metres (the walk beyond which "
+                         f"a cell is a youth-space service gap, default "
+                         f"{settings.youth_walk_threshold_m:g}), got {value!r}")
+    return float(value)
 
 
 def compute(
