@@ -187,6 +187,7 @@ def compute(
     *,
     spaces: gpd.GeoDataFrame | None = None,
     threshold_m: float | None = None,
+    threshold_reason: str | None = None,
     attach_m: float = 25.0,
     snap_m: float = 1.0,
     max_edge_m: float = 10.0,
@@ -206,6 +207,9 @@ def compute(
     threshold_m : float, optional
         Cells further than this walk (m) are service gaps (default
         :data:`settings.youth_walk_threshold_m`, 800 m, about 10 minutes).
+    threshold_reason : str, optional
+        Why a caller chose ``threshold_m`` for the user (the demo does); it
+        opens the announced ``youth_walk_threshold_m`` choice.
     attach_m : float
         Network nodes within this distance (m) of a space are its entrances.
     snap_m : float
@@ -252,9 +256,10 @@ def compute(
                                        attach_m)
 
     layer, n_gaps = _gaps_and_spaces(grid, walk, threshold_m, features)
+    why = f"{threshold_reason.rstrip('.; ')}; " if threshold_reason else ""
     choices.append(announce(Choice(
         "youth_walk_threshold_m", float(threshold_m),
-        f"cells further than this walk from any of {len(features):,} youth/community spaces "
+        f"{why}cells further than this walk from any of {len(features):,} youth/community spaces "
         f"are service gaps ({n_gaps:,} of {grid.n_cells:,} cells; "
         f"{threshold_m / 1.33 / 60:.0f} min at 1.33 m/s)")))
     return FactorResult(NAME, {"youth_walk_m": walk}, layer, choices, features,
