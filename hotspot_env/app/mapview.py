@@ -155,6 +155,16 @@ def shown_by_default(spec: LayerSpec, analysis: Analysis) -> bool:
     return spec.default
 
 
+#: Width (pixels) from which hot-spot cells are drawn one by one; below it, merged areas.
+CELL_PIXELS = 12.0
+
+
+def cells_zoom(a: Analysis) -> float:
+    """The zoom from which a grid cell is :data:`CELL_PIXELS` wide (merged areas below)."""
+    _west, south, _east, north = bounds_wgs84(a)
+    return maps.zoom_for_width(a.grid.cell_size, (south + north) / 2, CELL_PIXELS)
+
+
 def _draw_hotspots(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     cells = publish(a, a.cells(["incidents", "gi_z", "gi_bin"]), {"cell_id": Kind.IDENTIFIER},
                     privacy=privacy)  # tooltips go through the same gate as the files
@@ -162,7 +172,8 @@ def _draw_hotspots(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     if pd.api.types.is_float_dtype(cells["gi_z"]):
         cells["gi_z"] = cells["gi_z"].round(2)
     entries = maps.add_cells(m, cells, "gi_bin", name="Gi* hot and cold spots",
-                             tooltip_fields=["cell_id", "incidents", "gi_z"])
+                             tooltip_fields=["cell_id", "incidents", "gi_z"],
+                             areas_below_zoom=cells_zoom(a))
     if entries:
         maps.add_legend(m, "Gi* hot and cold spots", entries, position=pos)
 
@@ -177,7 +188,8 @@ def _draw_period_hotspots(m: Any, a: Analysis, period: Any, privacy: str, pos: s
     cells = cells[cells["gi_bin"] != 0].copy()
     title = f"Gi* hot and cold spots, {period.label}"
     entries = maps.add_cells(m, cells, "gi_bin", name=title,
-                             tooltip_fields=["cell_id", "incidents"])
+                             tooltip_fields=["cell_id", "incidents"],
+                             areas_below_zoom=cells_zoom(a))
     if entries:
         maps.add_legend(m, title, entries, position=pos)
 
