@@ -125,9 +125,6 @@ def _robust_max(values: np.ndarray, q: float = 98.0) -> float | None:
     return float(np.percentile(finite, q))
 
 
-# --------------------------------------------------------------------------- drawers
-
-
 def _draw_density(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     legend = maps.add_raster_overlay(m, _masked(a, publish_array(a, "kde", privacy)),
                                      a.grid.transform,
@@ -165,10 +162,18 @@ def cells_zoom(a: Analysis) -> float:
     return maps.zoom_for_width(a.grid.cell_size, (south + north) / 2, CELL_PIXELS)
 
 
-def _draw_hotspots(m: Any, a: Analysis, privacy: str, pos: str) -> None:
+def hotspot_cells(a: Analysis, privacy: str) -> gpd.GeoDataFrame:
+    """The significant Gi* cells as published (counts, z, class through the privacy gate).
+
+    Tooltips, merged areas and the first view all come from it: public maps show published classes.
+    """
     cells = publish(a, a.cells(["incidents", "gi_z", "gi_bin"]), {"cell_id": Kind.IDENTIFIER},
                     privacy=privacy)  # tooltips go through the same gate as the files
-    cells = cells[cells["gi_bin"] != 0].copy()
+    return cells[cells["gi_bin"] != 0].copy()
+
+
+def _draw_hotspots(m: Any, a: Analysis, privacy: str, pos: str) -> None:
+    cells = hotspot_cells(a, privacy)
     if pd.api.types.is_float_dtype(cells["gi_z"]):
         cells["gi_z"] = cells["gi_z"].round(2)
     entries = maps.add_cells(m, cells, "gi_bin", name="Gi* hot and cold spots",
@@ -423,12 +428,33 @@ def _project_basemap(analysis: Analysis, simplify_m: float) -> tuple[Any, Any]:
     return out[0], out[1]
 
 
-def base_map(analysis: Analysis, *, online_tiles: bool = False, height: int = 560) -> Any:
-    """An offline map of the study area with the OSM basemap (streets and buildings)."""
-    # Quarter zoom steps: fitting the study area then fills the frame instead of
+def view_bounds(analysis: Analysis, privacy: str = "internal") -> tuple[float, ...]:
+    """Where the first view looks: the hot and cold spots with a margin, else the study area.
+
+    The whole area makes a cell a few pixels wide; the published significant
+    cells plus two cells or 10 % (the larger) zoom in as far as showing all allows.
+    """
+    area = bounds_wgs84(analysis)
+    if not _has_array("gi_bin")(analysis):
+        return area
+    cells = hotspot_cells(analysis, privacy)
+    if cells.empty:
+        return area
+    west, south, east, north = cells.total_bounds
+    pad = max(2 * analysis.grid.cell_size, 0.1 * max(east - west, north - south))
+    box = gpd.GeoSeries([shapely.box(west - pad, south - pad, east + pad, north + pad)],
+                        crs=cells.crs).to_crs(4326).total_bounds
+    return (max(box[0], area[0]), max(box[1], area[1]), min(box[2], area[2]),
+            min(box[3], area[3]))
+
+
+def base_map(analysis: Analysis, *, online_tiles: bool = False, height: int = 560,
+             bounds: Sequence[float] | None = None) -> Any:
+    """An offline map with the OSM basemap, fitted to ``bounds`` (default the study area)."""
+    # Quarter zoom steps: fitting the view then fills the frame instead of
     # stopping a whole level short (hot-spot cells twice as wide at first view).
-    m = maps.make_map(bounds_wgs84(analysis), online_tiles=online_tiles, height=height,
-                      zoom_snap=0.25, zoom_delta=0.5)
+    m = maps.make_map(bounds_wgs84(analysis) if bounds is None else bounds,
+                      online_tiles=online_tiles, height=height, zoom_snap=0.25, zoom_delta=0.5)
     streets, buildings = basemap_layers(analysis)
     maps.add_basemap(m, streets, buildings, simplify_m=0)
     return m
@@ -486,8 +512,9 @@ def explore_map(
     -------
     hotspot_env.app.maps.OfflineMap
     """
-    m = base_map(analysis, online_tiles=online_tiles)
     wanted = set(layer_keys)
+    m = base_map(analysis, online_tiles=online_tiles,
+                 bounds=view_bounds(analysis, privacy) if "hotspots" in wanted else None)
     drawn = 0
     for spec in LAYERS:
         if spec.key in wanted and spec.available(analysis):
