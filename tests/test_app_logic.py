@@ -104,6 +104,52 @@ def test_every_available_layer_draws_without_external_assets(demo):
     assert r'"t1": "\u0026lt;5"' in hot  # "<5", HTML- then JSON-escaped
 
 
+def _gi_group(m):
+    return next(c for c in m._children.values()
+                if c._name == "FeatureGroup" and "Gi*" in c.layer_name)
+
+
+def test_public_hot_spot_areas_merge_only_published_classes(demo, monkeypatch):
+    real = mapview.publish
+
+    def gate(a, frame, kinds=None, privacy=None):  # pretend only 99 % hot spots are published
+        out = real(a, frame, kinds, privacy=privacy)
+        if "gi_bin" in out.columns:
+            out["gi_bin"] = np.where(out["gi_bin"] == 3, 3, 0)
+        return out
+
+    monkeypatch.setattr(mapview, "publish", gate)
+    m = mapview.explore_map(demo, ["hotspots"], privacy="public")
+    layers = [c for c in _gi_group(m)._children.values() if hasattr(c, "data")]
+    areas = min(layers, key=lambda layer: len(layer.data["features"]))
+    assert {f["properties"]["_class"] for f in areas.data["features"]} == {
+        "Hot spot, 99 % confidence"}
+    published = mapview.hotspot_cells(demo, "public").to_crs(4326)
+    assert set(published["gi_bin"]) == {3}
+    want = shapely.union_all(published.geometry.values)
+    got = shapely.union_all([shapely.geometry.shape(f["geometry"])
+                             for f in areas.data["features"]])
+    # coordinates rounded to ~0.1 m: 0.1 % here; one 20 m cell of 126 would be 0.8 %
+    assert got.symmetric_difference(want).area < 4e-3 * want.area
+    assert sum(int(f["properties"]["_cells"]) for f in areas.data["features"]) == len(published)
+
+
+def test_first_view_fits_the_hot_spots_within_the_study_area(demo):
+    area = mapview.bounds_wgs84(demo)
+    view = mapview.view_bounds(demo, "internal")
+    hot = mapview.hotspot_cells(demo, "internal").to_crs(4326).total_bounds
+    assert area[0] <= view[0] < hot[0] and area[1] <= view[1] < hot[1]
+    assert hot[2] < view[2] <= area[2] and hot[3] < view[3] <= area[3]
+
+    def fitted(m):
+        fit = next(c for c in m._children.values() if c._name == "FitBounds")
+        (south, west), (north, east) = fit.bounds
+        return west, south, east, north
+
+    assert fitted(mapview.explore_map(demo, ["hotspots"])) == pytest.approx(view)
+    assert fitted(mapview.explore_map(demo, ["density"])) == pytest.approx(area)
+
+
 def test_sites_map_escapes_proposal_notes(demo):
     props = [scenarios.make_proposal([], type="streetlight_upgrade", note=XSS,
                                      lat=60.1685, lon=24.941)]
