@@ -14,7 +14,7 @@ import altair as alt
 import pandas as pd
 from streamlit_folium import st_folium
 
-from hotspot_env.app import emptiness, mapview, scenarios
+from hotspot_env.app import emptiness, mapview, places, scenarios
 from hotspot_env.errors import HotspotEnvError
 from hotspot_env.outputs import labels, printing
 
@@ -106,6 +106,9 @@ def _ranked_table(portfolio: scenarios.Portfolio) -> None:
     table = portfolio.table[shown].copy()
     if "type" in table:  # people read labels; the CSV keeps the ids for machines
         table["type"] = table["type"].map(labels.type_label)
+    if "reason" in table:  # the first RRV in plain words, as on Explore
+        table["reason"] = table["reason"].map(lambda v: places.plain_why(v)
+                                              if isinstance(v, str) else v)
     config = {c: st.column_config.Column(labels.field_label(c)) for c in shown}
     config.update({
         "cost": st.column_config.NumberColumn(labels.field_label("cost"), format="localized"),

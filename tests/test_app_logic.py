@@ -150,6 +150,33 @@ def test_first_view_fits_the_hot_spots_within_the_study_area(demo):
     assert fitted(mapview.explore_map(demo, ["density"])) == pytest.approx(area)
 
 
+def test_first_rrv_is_explained_in_plain_words(demo):
+    text = "vacant lot 45 m away (RRV 3.5), sightline obstacles within 34 m (RRV 1.8)"
+    assert places.plain_why(text) == ("vacant lot 45 m away (3.5 times as many incidents as "
+                                      "elsewhere, RRV), sightline obstacles within 34 m (RRV 1.8)")
+    rows, cols = np.nonzero(np.char.find(demo.arrays["why"].astype(str), "(RRV ") >= 0)
+    report = places.describe_cell(demo, int(rows[0]), int(cols[0]))
+    assert report.why.index("times as many incidents as elsewhere") < report.why.find("(RRV ") \
+        or "(RRV " not in report.why
+    table = places.top_places(demo, 10)
+    assert all("(RRV " not in why.split("times as many")[0] for why in table["why"])
+
+
+def test_youth_spaces_read_as_gathering_or_protective_never_as_a_plain_risk():
+    from hotspot_env.models.rtm import DISPLAY_NAMES
+
+    why = places.plain_why(f"{DISPLAY_NAMES['access']} within 17 m (RRV 1.4)")
+    assert why == ("people gathering at youth and community spaces within 17 m "
+                   "(1.4 times as many incidents as elsewhere, RRV)")
+    assert places.factor_reading("access", 1.4).startswith("Where people gather")
+    assert "Not a reason against youth spaces" in places.factor_reading("youth", 2.0)
+    assert places.factor_reading("access", 0.5) == (
+        "Protective: 2.0 times fewer incidents nearby than elsewhere")
+    assert places.factor_reading("lighting", 0.8).startswith("Protective")
+    assert places.factor_reading("lighting", 2.4) == (
+        "Risk factor: 2.4 times as many incidents nearby as elsewhere")
+
+
 def test_sites_map_escapes_proposal_notes(demo):
     props = [scenarios.make_proposal([], type="streetlight_upgrade", note=XSS,
                                      lat=60.1685, lon=24.941)]
