@@ -402,14 +402,12 @@ def bounds_wgs84(analysis: Analysis) -> tuple[float, float, float, float]:
 
 #: Basemap layers simplified and projected once per analysis (and simplification).
 _BASEMAPS: IdentityCache[tuple[Any, Any]] = IdentityCache(maxsize=8)
+#: Their GeoJSON, made once per analysis: each page run only wraps it in layers.
+_BASEMAP_STYLES: IdentityCache[list[Any]] = IdentityCache(maxsize=8)
 
 
 def basemap_layers(analysis: Analysis, simplify_m: float = 1.0) -> tuple[Any, Any]:
-    """OSM streets and buildings simplified at ``simplify_m`` metres, in EPSG:4326, cached.
-
-    Every map of an analysis draws the same basemap; projecting it once keeps
-    each page rerun fast.
-    """
+    """OSM streets and buildings simplified at ``simplify_m`` m, in EPSG:4326, per analysis."""
     return _BASEMAPS.get(analysis, float(simplify_m),
                          lambda: _project_basemap(analysis, simplify_m))
 
@@ -455,8 +453,10 @@ def base_map(analysis: Analysis, *, online_tiles: bool = False, height: int = 56
     # stopping a whole level short (hot-spot cells twice as wide at first view).
     m = maps.make_map(bounds_wgs84(analysis) if bounds is None else bounds,
                       online_tiles=online_tiles, height=height, zoom_snap=0.25, zoom_delta=0.5)
-    streets, buildings = basemap_layers(analysis)
-    maps.add_basemap(m, streets, buildings, simplify_m=0)
+    styled = _BASEMAP_STYLES.get(analysis, "styles",
+                                 lambda: maps.basemap_styles(*basemap_layers(analysis), 0))
+    if styled:
+        maps.add_styled_basemap(m, styled)
     return m
 
 

@@ -36,7 +36,7 @@ from hotspot_env.app.maps._style import ASSET_BASE, BASEMAP_PANE, GI_BINS, RASTE
 from hotspot_env.app.maps.areas import merge_classes, zoom_for_width
 from hotspot_env.app.maps.assets import vendor_assets
 from hotspot_env.app.maps.base import ExternalAssetError, OfflineMap, finish, make_map
-from hotspot_env.app.maps.basemap import add_basemap
+from hotspot_env.app.maps.basemap import add_basemap, add_styled_basemap, basemap_styles
 from hotspot_env.app.maps.cells import add_cells
 from hotspot_env.app.maps.legend import add_legend, gi_legend_entries, large_print
 from hotspot_env.app.maps.raster import RasterLegend, add_raster_overlay, mercator_bounds_to_latlon
@@ -55,7 +55,9 @@ __all__ = [
     "add_legend",
     "large_print",
     "add_raster_overlay",
+    "add_styled_basemap",
     "add_vector_layer",
+    "basemap_styles",
     "finish",
     "gi_legend_entries",
     "make_map",

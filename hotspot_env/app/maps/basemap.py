@@ -62,43 +62,54 @@ def add_basemap(
     folium.FeatureGroup or None
         The basemap group, or None if there was nothing to draw.
     """
-    pane = BASEMAP_PANE if isinstance(m, OfflineMap) else "overlayPane"
-    group = folium.FeatureGroup(name=layer_name(name), show=show)
-    drawn = False
+    styled = basemap_styles(streets, buildings, simplify_m)
+    if not styled:
+        return None
+    return add_styled_basemap(m, styled, name=name, show=show)
 
+
+def basemap_styles(
+    streets: gpd.GeoDataFrame | None,
+    buildings: gpd.GeoDataFrame | None,
+    simplify_m: float = 1.0,
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The basemap as ``(GeoJSON geometry, style)`` pairs: buildings, minor and major streets.
+
+    The slow part of :func:`add_basemap` (a page's worth of streets merged into
+    multi-geometries); an app keeps the result per analysis and draws it with
+    :func:`add_styled_basemap` on every rerun.
+    """
+    styled = []
     if buildings is not None and len(buildings):
         geoms = prepare_geoms(buildings, "buildings", simplify_m)
         geom = multipolygon_geojson(geoms.values)
         if geom is not None:
-            _static_geojson(
-                geom,
-                {
-                    "fillColor": BUILDING_FILL,
-                    "fillOpacity": 1.0,
-                    "color": BUILDING_LINE,
-                    "weight": 0.5,
-                },
-                pane,
-            ).add_to(group)
-            drawn = True
-
+            styled.append((geom, {"fillColor": BUILDING_FILL, "fillOpacity": 1.0,
+                                  "color": BUILDING_LINE, "weight": 0.5}))
     if streets is not None and len(streets):
         geoms = prepare_geoms(streets, "streets", simplify_m)
         major = np.zeros(len(geoms), dtype=bool)
         if "highway" in streets.columns:
             major = streets["highway"].map(_is_major_highway).to_numpy(dtype=bool)
-        styled = []
         for mask, width in ((~major, 2.5), (major, 4.5)):
             geom = multiline_geojson(geoms.values[mask])
             if geom is not None:
-                styled.append(geom)
-                _static_geojson(
-                    geom, {"color": STREET_COLOUR, "weight": width, "opacity": 1.0}, pane
-                ).add_to(group)
-        drawn = drawn or bool(styled)
+                styled.append((geom, {"color": STREET_COLOUR, "weight": width, "opacity": 1.0}))
+    return styled
 
-    if not drawn:
-        return None
+
+def add_styled_basemap(
+    m: folium.Map,
+    styled: list[tuple[dict[str, Any], dict[str, Any]]],
+    *,
+    name: str = "Basemap (OpenStreetMap data)",
+    show: bool = True,
+) -> folium.FeatureGroup:
+    """Draw :func:`basemap_styles`' pairs as the non-interactive basemap group."""
+    pane = BASEMAP_PANE if isinstance(m, OfflineMap) else "overlayPane"
+    group = folium.FeatureGroup(name=layer_name(name), show=show)
+    for geom, style in styled:
+        _static_geojson(geom, style, pane).add_to(group)
     group.add_to(m)
     return group
 
