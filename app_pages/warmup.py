@@ -19,12 +19,11 @@ from typing import Any
 
 logger = logging.getLogger("hotspot_env.app")
 
-#: Modules every first page needs, the analysis (and its scipy) first. The
-#: server's lifespan starts after Streamlit's runtime, so streamlit_folium's
-#: component is registered when imported here (about a second saved).
+#: Modules every first page needs. Not streamlit_folium: a component declared
+#: before the runtime exists is not registered, and its frame answers 404.
 MODULES = ("hotspot_env.core.analysis", "hotspot_env.app.mapview", "hotspot_env.app.places",
-           "hotspot_env.app.emptiness", "hotspot_env.temporal.timeslice", "streamlit_folium",
-           "altair", "hotspot_env.app.scenarios")
+           "hotspot_env.app.emptiness", "hotspot_env.temporal.timeslice",
+           "hotspot_env.app.scenarios", "altair")
 
 
 #: Set when a page has been drawn. The public demo (for Co-design) is loaded
