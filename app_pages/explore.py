@@ -43,7 +43,10 @@ with st.sidebar:
 period = None
 steps = {s: timeslice.period_labels(analysis, s) for s in ("month", "quarter")} \
     if analysis.has_dates else {}
-if steps.get("month"):
+if steps.get("month") and privacy != "internal":
+    st.caption("Hot spots month by month are shown in internal mode only: they come from "
+               "exact monthly counts, which public mode does not publish.")
+elif steps.get("month"):
     t1, t2 = st.columns([1, 5])
     step = t1.radio("Time step", list(steps), horizontal=True, key="time_step",
                     help="Show the hot spots of one month or quarter instead of the whole "

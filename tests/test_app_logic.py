@@ -134,6 +134,17 @@ def test_public_hot_spot_areas_merge_only_published_classes(demo, monkeypatch):
     assert sum(int(f["properties"]["_cells"]) for f in areas.data["features"]) == len(published)
 
 
+def test_public_map_never_draws_one_periods_classes(demo):
+    from hotspot_env.temporal import timeslice
+
+    month = timeslice.period_labels(demo, "month")[0]
+    period = timeslice.period_layer(demo, month, "month")
+    internal = mapview.explore_map(demo, ["hotspots"], privacy="internal", period=period)
+    assert _gi_group(internal).layer_name == f"Gi* hot and cold spots, {month}"
+    public = mapview.explore_map(demo, ["hotspots"], privacy="public", period=period)
+    assert _gi_group(public).layer_name == "Gi* hot and cold spots"  # the published layer
+
+
 def test_first_view_fits_the_hot_spots_within_the_study_area(demo):
     area = mapview.bounds_wgs84(demo)
     view = mapview.view_bounds(demo, "internal")

@@ -506,7 +506,8 @@ def explore_map(
     online_tiles : bool
         Add OpenStreetMap tiles (only when the user asks; needs internet).
     period : timeslice.PeriodLayer, optional
-        Draw this month's or quarter's hot spots instead of the whole period's.
+        Draw this month's or quarter's hot spots instead of the whole period's (internal
+        mode only: a period's classes come from its exact counts).
 
     Returns
     -------
@@ -519,7 +520,8 @@ def explore_map(
     for spec in LAYERS:
         if spec.key in wanted and spec.available(analysis):
             pos = ("bottomright", "bottomleft")[drawn % 2]
-            if spec.key == "hotspots" and period is not None:
+            # one period's classes come from its exact counts: internal mode only
+            if spec.key == "hotspots" and period is not None and privacy == "internal":
                 _draw_period_hotspots(m, analysis, period, privacy, pos)
             else:
                 spec.draw(m, analysis, privacy, pos)
