@@ -31,9 +31,6 @@ PENDING: frozenset[str] = frozenset({
     "hotspot_env/interventions/optimise.py",
     "hotspot_env/interventions/result.py",
     "hotspot_env/interventions/workorders.py",
-    "hotspot_env/models/forecast.py",
-    "hotspot_env/models/rtm.py",
-    "hotspot_env/models/validation.py",
     "hotspot_env/temporal/profiles.py",
     "hotspot_env/temporal/trends.py",
 })

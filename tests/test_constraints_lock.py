@@ -108,6 +108,8 @@ def _third_party_imports(path: Path) -> set[str]:
 def _area(rel: str) -> str:
     if rel.startswith("hotspot_env/bench/"):
         return "bench"
+    if rel.startswith("hotspot_env/scale/"):
+        return "scale"
     if rel.startswith(("hotspot_env/app/", "app_pages/")) or rel in ("app.py",
                                                                       "app_navigation.py"):
         return "app"
@@ -143,3 +145,14 @@ def test_every_runtime_dependency_is_imported_by_the_package():
     unused = [r for r in PROJECT["dependencies"]
               if canonicalize_name(Requirement(r).name) not in imported]
     assert unused == []
+
+
+def test_the_lock_leaves_the_build_requirements_free():
+    """pip applies PIP_CONSTRAINT to the isolated build environment: a pin below
+    ``[build-system] requires`` (setuptools 65 against >=68) would fail ``pip install -e .``."""
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["build-system"]
+    pins = _pins(LOCK.read_text(encoding="utf-8"))
+    for line in build["requires"]:
+        req = Requirement(line)
+        pinned = pins.get(canonicalize_name(req.name))
+        assert pinned is None or req.specifier.contains(pinned), f"{req} pinned to {pinned}"

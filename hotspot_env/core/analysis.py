@@ -16,6 +16,7 @@ import logging
 import math
 import numbers
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ from hotspot_env.core.area import parse_bbox, study_area
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.density import choose_bandwidth, count_incidents, kde
 from hotspot_env.core.grid import Grid, choose_cell_size, choose_crs
-from hotspot_env.core.hotspots import gi_star
+from hotspot_env.core.hotspots import GiStar, gi_star
 from hotspot_env.core.sources import Sources, drop_excluded_sources, read_sources
 from hotspot_env.core.timing import timed
 from hotspot_env.errors import InputError, NoIncidentsError
@@ -188,6 +189,7 @@ def analyze(
     privacy: str = "internal", exclude_sources: tuple[str, ...] | None = None,
     max_cells: int | None = None, x: str | None = None, y: str | None = None,
     dp_epsilon: float | None = None, dp_seed: int | None = None,
+    surfaces: SurfaceEngine | None = None,
 ) -> Analysis:
     """Run the analysis: area, grid, counts, KDE and Gi* hot spots.
 
@@ -229,6 +231,8 @@ def analyze(
     dp_seed : int, optional
         Refused: the noise comes from OpenDP's secure sampler, which cannot
         be seeded (a leaked seed would remove the noise).
+    surfaces : callable, optional
+        Counts, KDE and Gi* (default :func:`local_surfaces`; dask: ``scale.engine.TiledSurfaces``).
 
     Returns
     -------
@@ -247,40 +251,35 @@ def analyze(
     grid = _make_grid(area, proj_crs, cell_size, privacy, max_cells, choices)
     points = _points_inside(points, grid, bbox_tuple, choices)
     xs, ys = points.geometry.x.to_numpy(), points.geometry.y.to_numpy()
-    counts = _counts(grid, xs, ys)
     bandwidth = _bandwidth(xs, ys, grid, bandwidth, privacy, choices)
     years = _span_years(points, sources.data.date_precision)
-    counts = np.where(grid.mask, counts, 0)
-    arrays, kinds, protection = _surfaces(grid, xs, ys, counts, float(bandwidth), years,
-                                          privacy, dp_epsilon)
+    arrays, kinds, protection = _surfaces(grid, xs, ys, float(bandwidth), years, privacy,
+                                          dp_epsilon, surfaces or local_surfaces, choices)
     parameters = _parameters(grid, sources, bandwidth, years, privacy, dp_epsilon, excluded,
                              timezone, protection)
-    count_summary = _count_summary(sources.data, n_excluded, len(frame) - len(points), counts)
+    count_summary = _count_summary(sources.data, n_excluded, len(frame) - len(points), arrays)
     return Analysis(grid, area, arrays, _map_layers(sources, proj_crs), parameters, choices,
                     sources.inputs, count_summary, points, kinds=kinds, protection=protection)
 
 
-def _counts(grid: Grid, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Incidents per cell; too few for hot-spot statistics are logged as descriptive only."""
-    with timed("counts"):
-        counts = count_incidents(grid, xs, ys)
-    if len(xs) < MIN_INCIDENTS_FOR_HOTSPOTS:
+def _warn_if_few(n: int) -> None:
+    """Too few incidents for hot-spot statistics: logged as descriptive only."""
+    if n < MIN_INCIDENTS_FOR_HOTSPOTS:
         logger.warning(
             "only %d incident(s) in the study area: the density surface and Gi* hot spots are "
-            "descriptive only (hot-spot statistics need at least %d)", len(xs),
+            "descriptive only (hot-spot statistics need at least %d)", n,
             MIN_INCIDENTS_FOR_HOTSPOTS)
-    return counts
 
 
 def _count_summary(data: Incidents, n_excluded: int, n_outside: int,
-                   counts: np.ndarray) -> dict[str, int]:
+                   arrays: dict[str, np.ndarray]) -> dict[str, int]:
     """Incidents read, invalid, left out (by source, outside the area), used and dropped."""
     summary = {
         "incidents_read": int(data.n_read),
         "incidents_invalid": int(data.n_invalid),
         "incidents_excluded_source": n_excluded,
         "incidents_outside_area": n_outside,
-        "incidents_used": int(counts.sum()),
+        "incidents_used": int(arrays["incidents"].sum()),
     }
     summary["incidents_dropped"] = summary["incidents_read"] - summary["incidents_used"]
     return summary
@@ -366,7 +365,10 @@ def _make_grid(area: shapely.Geometry, proj_crs: CRS, cell_size: float | None, p
 def _points_inside(points: gpd.GeoDataFrame, grid: Grid,
                    bbox: tuple[float, float, float, float] | None,
                    choices: list[Choice]) -> gpd.GeoDataFrame:
-    """The incidents inside the grid's study area (those outside are dropped and announced)."""
+    """The incidents inside the grid's study area (those outside are dropped and announced).
+
+    Too few left for hot-spot statistics are logged as descriptive only.
+    """
     row, _ = grid.cell_index(points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
     inside = row >= 0
     n_outside = int((~inside).sum())
@@ -385,6 +387,7 @@ def _points_inside(points: gpd.GeoDataFrame, grid: Grid,
         choices.append(announce(Choice(
             "incidents_outside_area", n_outside,
             "incidents outside the study area were dropped (counted in the manifest)")))
+    _warn_if_few(int(inside.sum()))
     return points.loc[inside].reset_index(drop=True)
 
 
@@ -403,34 +406,79 @@ def _bandwidth(xs: np.ndarray, ys: np.ndarray, grid: Grid, bandwidth: float | No
     return bandwidth
 
 
-def _surfaces(grid: Grid, xs: np.ndarray, ys: np.ndarray, counts: np.ndarray,
-              bandwidth: float, years: float | None, privacy: str, dp_epsilon: float | None
+#: ``(grid, xs, ys, bandwidth, protection) -> (counts, density, gi, choices)``:
+#: see :func:`local_surfaces`.
+SurfaceEngine = Callable[[Grid, np.ndarray, np.ndarray, float, Protection | None],
+                         tuple[np.ndarray, np.ndarray, GiStar, list[Choice]]]
+
+
+def local_surfaces(grid: Grid, xs: np.ndarray, ys: np.ndarray, bandwidth: float,
+                   protection: Protection | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, GiStar, list[Choice]]:
+    """Counts, KDE and Gi* over the whole grid, in this process.
+
+    Parameters
+    ----------
+    grid : Grid
+        The study grid.
+    xs, ys : ndarray
+        The incidents used (inside the study area), in ``grid.crs``.
+    bandwidth : float
+        Quartic KDE radius in metres.
+    protection : Protection, optional
+        Public mode: the KDE and Gi* read the protected counts (the KDE from
+        weighted cell centres), never the points.
+
+    Returns
+    -------
+    counts : ndarray of int64
+        Incidents per cell (0 outside the area).
+    density : ndarray of float
+        KDE in points per km² (not yet per year, not yet masked).
+    gi : GiStar
+        Gi* on the counts (or the protected counts).
+    choices : list of Choice
+        Automatic choices the engine made (none here; the tiling for dask).
+    """
+    with timed("counts"):
+        counts = np.where(grid.mask, count_incidents(grid, xs, ys), 0)
+    if protection is not None:
+        basis = np.where(grid.mask, protection.counts("incidents", counts).imputed, 0)
+        cx, cy = grid.centres()
+        with timed("kde"):
+            density = kde(grid, cx.ravel(), cy.ravel(), bandwidth,
+                          weights=basis.ravel().astype(float)) * 1e6
+    else:
+        basis = counts
+        with timed("kde"):
+            density = kde(grid, xs, ys, bandwidth) * 1e6
+    with timed("gi_star"):
+        gi = gi_star(grid, basis)
+    return counts, density, gi, []
+
+
+def _surfaces(grid: Grid, xs: np.ndarray, ys: np.ndarray, bandwidth: float,
+              years: float | None, privacy: str, dp_epsilon: float | None,
+              engine: SurfaceEngine, choices: list[Choice]
               ) -> tuple[dict[str, np.ndarray], dict[str, Kind], Protection | None]:
     """The per-cell layers (counts, KDE, Gi*), their privacy kinds and the run's protection.
 
-    In public mode every statistic published unchanged is computed from the
-    protected counts, never from the points.
+    ``engine`` computes them (:func:`local_surfaces`, or tiles on dask); its
+    automatic choices join ``choices``. In public mode every statistic
+    published unchanged is computed from the protected counts, never from
+    the points.
     """
     protection = None
     derived_kind = Kind.COUNT_DERIVED
     if privacy == "public":
         protection = Protection(settings.k_threshold,
                                 None if dp_epsilon is None else Budget(dp_epsilon))
-        basis = np.where(grid.mask, protection.counts("incidents", counts).imputed, 0)
-        cx, cy = grid.centres()
-        with timed("kde"):
-            density = kde(grid, cx.ravel(), cy.ravel(), bandwidth,
-                          weights=basis.ravel().astype(float)) * 1e6
         derived_kind = Kind.PROTECTED_DERIVED
-    else:
-        basis = counts
-        with timed("kde"):
-            density = kde(grid, xs, ys, bandwidth) * 1e6
+    counts, density, gi, engine_choices = engine(grid, xs, ys, bandwidth, protection)
+    choices.extend(engine_choices)
     if years:
         density = density / years
     density = np.where(grid.mask, density, np.nan)
-    with timed("gi_star"):
-        gi = gi_star(grid, basis)
     arrays = {"incidents": counts, "kde": density, "gi_z": gi.z, "gi_p": gi.p,
               "gi_bin": gi.bin}
     kinds = {"incidents": Kind.COUNT, "kde": derived_kind, "gi_z": derived_kind,
