@@ -176,7 +176,7 @@ class EngineView:
         model = getattr(engine, "model", None)
         if model is None:
             return {}
-        from hotspot_env.interventions.impact import CATEGORY_GROUPS
+        from hotspot_env.interventions.strata import CATEGORY_GROUPS
 
         types = engine.candidates["type"].to_numpy(dtype=str)
         by_cat = model.standalone()["by_category"]

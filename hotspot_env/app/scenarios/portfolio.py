@@ -68,7 +68,7 @@ class Portfolio:
         """The one number, worded as on the work orders and in the CLI (joint effect, 80 %)."""
         if "prevented" not in self.joint:
             return ""
-        from hotspot_env.interventions.impact import PortfolioEffect
+        from hotspot_env.interventions.impact_model import PortfolioEffect
         from hotspot_env.interventions.workorders import headline_text
 
         j = self.joint
