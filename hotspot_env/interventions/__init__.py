@@ -68,7 +68,11 @@ from hotspot_env.interventions.result import InterventionsResult, Ranking
 from hotspot_env.interventions.state import make_basemap, state_bytes
 from hotspot_env.interventions.strata import evidence_windows, row_strata
 from hotspot_env.interventions.weights import Weights, parse_weights
-from hotspot_env.interventions.workorders import headline_text, secondary_text, write_outputs
+from hotspot_env.interventions.workorders import (
+    headline_text,
+    secondary_text,
+    write_intervention_files,
+)
 
 if TYPE_CHECKING:
     from hotspot_env.core.analysis import Analysis
@@ -373,7 +377,7 @@ def _write_all(result: InterventionsResult, folder: str | os.PathLike[str],
     arrays = result.state_arrays()
     with ThreadPoolExecutor(max_workers=1) as pool:
         state = pool.submit(state_bytes, arrays)
-        written = write_outputs(result, folder, ranking)
+        written = write_intervention_files(result, folder, ranking)
         written.update(result.save_state(folder, state.result()))
     return written
 

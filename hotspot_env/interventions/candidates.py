@@ -338,7 +338,7 @@ def proposal_candidates(
         qty = pd.to_numeric(frame[cols["quantity"]], errors="coerce").to_numpy(dtype=float)
     else:
         qty = np.full(len(frame), np.nan)
-    auto = _default_quantity(types, geoms)
+    auto = default_quantity(types, geoms)
     bad = np.isfinite(qty) & ~(qty > 0)
     if bad.any():
         raise InputError(f"proposal {int(np.flatnonzero(bad)[0]) + 1}: quantity must be above 0")
@@ -371,7 +371,7 @@ def _check_proposal_coordinates(frame: gpd.GeoDataFrame) -> None:
                          "longitude first")
 
 
-def _default_quantity(types: np.ndarray, geoms: np.ndarray) -> np.ndarray:
+def default_quantity(types: np.ndarray, geoms: np.ndarray) -> np.ndarray:
     length = shapely.length(geoms)
     area = shapely.area(geoms)
     lamps = np.maximum(1, np.ceil(np.where(area > 0, shapely.length(shapely.boundary(geoms)),
