@@ -256,14 +256,22 @@ def compute(
                                        attach_m)
 
     layer, n_gaps = _gaps_and_spaces(grid, walk, threshold_m, features)
-    why = f"{threshold_reason.rstrip('.; ')}; " if threshold_reason else ""
-    choices.append(announce(Choice(
-        "youth_walk_threshold_m", float(threshold_m),
-        f"{why}cells further than this walk from any of {len(features):,} youth/community spaces "
-        f"are service gaps ({n_gaps:,} of {grid.n_cells:,} cells; "
-        f"{threshold_m / 1.33 / 60:.0f} min at 1.33 m/s)")))
+    choices.append(_threshold_choice(threshold_m, threshold_reason, len(features), n_gaps,
+                                     grid.n_cells))
     return FactorResult(NAME, {"youth_walk_m": walk}, layer, choices, features,
                         kinds={"youth_walk_m": Kind.FACTOR})
+
+
+def _threshold_choice(threshold_m: float, reason: str | None, n_spaces: int, n_gaps: int,
+                      n_cells: int) -> Choice:
+    """The announced walking threshold: the caller's reason first (when it chose it), then
+    what the threshold makes of this area."""
+    why = f"{reason.rstrip('.; ')}; " if reason else ""
+    return announce(Choice(
+        "youth_walk_threshold_m", float(threshold_m),
+        f"{why}cells further than this walk from any of {n_spaces:,} youth/community spaces "
+        f"are service gaps ({n_gaps:,} of {n_cells:,} cells; "
+        f"{threshold_m / 1.33 / 60:.0f} min at 1.33 m/s)"))
 
 
 def _gaps_and_spaces(grid: Grid, walk: np.ndarray, threshold_m: float,
