@@ -248,7 +248,8 @@ def _add_districts_and_reasons(analysis: Analysis, cands: gpd.GeoDataFrame, mode
     with timed("interventions/reasons", exclusive=False):
         cands["reason"] = reasons(cands, model, why=analysis.arrays.get("why"),
                                   timing=analysis.arrays.get("timing"),
-                                  time_source=baseline.notes.get("time_source", ""))
+                                  time_source=baseline.notes.get("time_source", ""),
+                                  youth_walk_m=analysis.youth_walk_m)
     return zones
 
 

@@ -437,7 +437,8 @@ def generate(
     ----------
     analysis : Analysis
         Uses ``analysis.factors`` (lighting, vacancy, sightlines, access),
-        ``arrays["youth_walk_m"]`` and ``map_layers`` (``streets``,
+        ``arrays["youth_walk_m"]`` with the run's threshold
+        (:attr:`Analysis.youth_walk_m`) and ``map_layers`` (``streets``,
         ``buildings``, ``vacant``, ``landuse``).
     library : EvidenceLibrary
         Types without evidence are not generated.
@@ -474,7 +475,8 @@ def generate(
     choices += sight_choices
     walk = analysis.arrays.get("youth_walk_m")
     sites = youth_sites(vacant, analysis.layer("landuse"), crs)
-    youth_frame, youth_choices = youth_candidates(grid, walk, youth_demand, sites)
+    youth_frame, youth_choices = youth_candidates(grid, walk, youth_demand, sites,
+                                                 threshold_m=analysis.youth_walk_m)
     frames.append(youth_frame)
     choices += youth_choices
     frames.append(proposal_candidates(proposals, library, crs))
