@@ -59,7 +59,6 @@ from hotspot_env.temporal.trends.trend_test import MannKendall, mann_kendall
 from hotspot_env.temporal.trends.writer import (
     DEMAND_KINDS,
     TRENDS_KINDS,
-    csv_bytes,
     trends_frame,
     write_trends,
 )
@@ -69,7 +68,7 @@ __all__ = [
     "MIN_STEP_COVERAGE", "NO_PATTERN", "PATTERNS", "TREND_COLOURS", "TRENDS_KINDS",
     "TRENDS_MESSAGE", "Change", "Cube", "Emerging", "MannKendall", "SliceGi", "build_cube",
     "change_test", "check_time_steps", "choose_change_periods", "choose_time_step",
-    "classify", "complete_steps", "csv_bytes", "cube_gi", "emerging_hot_spots",
+    "classify", "complete_steps", "cube_gi", "emerging_hot_spots",
     "mann_kendall", "month_time_step", "randomisation_pvalues", "stage",
     "trends_frame", "write_trends",
 ]
