@@ -1,0 +1,281 @@
+"""National benchmark: a synthetic country analysed on a dask cluster, region by region.
+
+``hotspot-env bench --scale national [--engine regions] [--workers N]``
+generates the country of :mod:`hotspot_env.scale.country` (25 metro-sized
+cities, ~25M incidents, ~6M cells of 50 m) tile by tile on the cluster, runs
+:func:`hotspot_env.scale.regions.run_national` on it and reports:
+
+* ``stages``: worker-seconds per step summed over regions (read, layers, each
+  pipeline stage, write) plus the client's mosaic and manifest;
+* ``total_s``: wall time of the national run (analysis and outputs), the
+  generation of the inputs apart (``generate_s``);
+* ``peak_rss_mb_per_worker``: the largest ``ru_maxrss`` of each worker process;
+* ``incidents_per_s`` and ``s_per_million_incidents``, against metro's from
+  ``benchmarks/results-metro.json``;
+* ``speedup``: the same regions on 1 worker and on N workers;
+* ``projection``: the wall time expected on more workers, from the measured
+  per-region costs (``ceil(regions / workers) x mean region cost + reduction``).
+
+Each worker is one process with one thread, and the numeric libraries inside
+it are held to one thread (``NUMBA_NUM_THREADS=1``...), so N workers use N
+cores and the 1 -> N speed-up measures the cluster, not numba's threads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from hotspot_env.errors import InputError
+
+#: ``--scale`` names of the national benchmark -> country presets.
+NATIONAL_SCALES: dict[str, str] = {
+    "national": "national", "regional": "regional",
+    "country-small": "small", "country-test": "test"}
+
+#: Engines: ``regions`` (:mod:`hotspot_env.scale.regions`), ``dask`` (the tiled engine).
+ENGINES: tuple[str, ...] = ("regions", "dask")
+
+#: Environment of each worker process: one thread per numeric library.
+WORKER_ENV: dict[str, str] = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                              "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+#: Worker counts the projection is given for.
+PROJECTED_WORKERS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+
+#: Cell side of the benchmark (as the metro benchmark).
+NATIONAL_CELL_SIZE_M: float = 50.0
+
+
+def local_cluster(n_workers: int, scheduler: str | None = None) -> Any:
+    """A dask client: on ``scheduler`` if given, else a LocalCluster of single-thread workers."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               memory_limit=0, dashboard_address=None, env=WORKER_ENV,
+                               silence_logs=logging.ERROR)
+        client = Client(cluster)
+    # long-lived workers have the package imported: keep import time out of the stages
+    client.run(_warm_worker)
+    return client
+
+
+def _warm_worker() -> None:
+    """Import what a region's task uses (runs once in each worker)."""
+    import hotspot_env.core.pipeline  # noqa: F401
+    import hotspot_env.outputs.export  # noqa: F401
+    import hotspot_env.scale.outputs  # noqa: F401
+
+
+def _close(client: Any) -> None:
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _timed_run(country: Path, out: Path, n_workers: int, scheduler: str | None,
+               regions: list[str] | None) -> dict[str, Any]:
+    """One national run on a fresh cluster of ``n_workers``; the manifest plus ``wall_s``."""
+    from hotspot_env.scale.regions import run_national
+
+    client = local_cluster(n_workers, scheduler)
+    try:
+        t0 = time.perf_counter()
+        manifest = run_national(country, out, client=client, regions=regions,
+                                cell_size=NATIONAL_CELL_SIZE_M)
+        manifest["wall_s"] = time.perf_counter() - t0
+    finally:
+        _close(client)
+    return manifest
+
+
+def stage_table(manifest: dict[str, Any]) -> dict[str, float]:
+    """Worker-seconds per step, summed over regions, then the client's reduction."""
+    table: dict[str, float] = {}
+    for record in manifest["tiles"]:
+        for name, seconds in record["seconds"].items():
+            table[name] = table.get(name, 0.0) + float(seconds)
+    table["mosaic_and_manifest"] = float(manifest["mosaic_s"])
+    return {k: round(v, 4) for k, v in table.items()}
+
+
+def peak_per_worker(manifest: dict[str, Any]) -> dict[str, float]:
+    """The largest resident set of each worker process (MiB), by process id."""
+    peaks: dict[str, float] = {}
+    for record in manifest["tiles"]:
+        key = str(record["pid"])
+        peaks[key] = max(peaks.get(key, 0.0), float(record["peak_rss_mb"]))
+    return peaks
+
+
+def projection(region_seconds: list[float], reduction_s: float,
+               workers: tuple[int, ...] = PROJECTED_WORKERS) -> dict[str, float]:
+    """Expected wall seconds on ``workers`` workers from measured per-region costs.
+
+    The model: regions are independent tasks of (about) equal cost, handed out
+    in waves, so ``T(W) = ceil(R / W) x mean region cost + reduction``; it
+    ignores scheduler overhead (milliseconds per task) and assumes inputs are
+    read from storage that keeps up with W readers.
+    """
+    n = len(region_seconds)
+    mean = sum(region_seconds) / n if n else 0.0
+    return {str(w): round(math.ceil(n / w) * mean + reduction_s, 2) for w in workers}
+
+
+def metro_reference(path: Path) -> dict[str, Any] | None:
+    """Seconds per million incidents of the metro benchmark, when its result file exists."""
+    if not path.is_file():
+        return None
+    metro = json.loads(path.read_text(encoding="utf-8"))
+    return {"total_s": metro["total_s"], "n_incidents": metro["n_incidents"],
+            "s_per_million_incidents": metro["total_s"] / metro["n_incidents"] * 1e6}
+
+
+def run_bench_national(scale: str = "national", *, engine: str = "regions", workers: int = 2,
+                       scheduler: str | None = None, out: str | os.PathLike[str] | None = None,
+                       seed: int = 20240601, speedup_regions: int | None = 4,
+                       metro_results: str | os.PathLike[str] = "benchmarks/results-metro.json",
+                       ) -> dict[str, Any]:
+    """Generate the synthetic country, run it on a cluster and time it.
+
+    Parameters
+    ----------
+    scale : str
+        One of :data:`NATIONAL_SCALES`.
+    engine : {"regions", "dask"}
+        ``regions``: one single-city analysis per region
+        (:mod:`hotspot_env.scale.regions`); ``dask``: the tiled engine with
+        global statistics (:mod:`hotspot_env.scale.engine`), when installed.
+    workers : int
+        Workers of the LocalCluster (ignored with ``scheduler``).
+    scheduler : str, optional
+        Address of a running dask scheduler (``tcp://HOST:8786``).
+    out : path, optional
+        Keep the country and the national outputs here (default: temporary).
+    seed : int
+        Country seed.
+    speedup_regions : int, optional
+        Regions timed on 1 worker and on ``workers`` workers for the speed-up
+        (``None``: all of them; 0: no speed-up run).
+    metro_results : path
+        The metro benchmark's result, for time per million incidents.
+
+    Returns
+    -------
+    dict
+        JSON-ready result (see the module docstring).
+    """
+    if scale not in NATIONAL_SCALES:
+        raise InputError(f"unknown national scale {scale!r}: use {', '.join(NATIONAL_SCALES)}")
+    if engine not in ENGINES:
+        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "dask":
+        raise InputError("--engine dask needs the tiled engine (hotspot_env.scale.engine), "
+                         "which this installation does not have: use --engine regions")
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    with tempfile.TemporaryDirectory(prefix="hotspot-national-") as tmp:
+        base = Path(out) if out is not None else Path(tmp)
+        return _bench(base, NATIONAL_SCALES[scale], scale, workers, scheduler, seed,
+                      speedup_regions, Path(metro_results))
+
+
+def _bench(base: Path, preset: str, scale: str, workers: int, scheduler: str | None,
+           seed: int, speedup_regions: int | None, metro_path: Path) -> dict[str, Any]:
+    """Generate, run, time; the body of :func:`run_bench_national`."""
+    from hotspot_env.bench import machine_info
+    from hotspot_env.scale.country import write_country
+
+    load_before = os.getloadavg()[0]
+    client = local_cluster(workers, scheduler)
+    try:
+        t0 = time.perf_counter()
+        country = write_country(base / "country", preset, seed, client=client)
+        generate_s = time.perf_counter() - t0
+    finally:
+        _close(client)
+    run = _timed_run(base / "country", base / "national", workers, scheduler, None)
+    n = int(country["n_incidents"])
+    result: dict[str, Any] = {
+        "scale": scale, "engine": "regions", "statistics": run["statistics"],
+        "workers": workers, "scheduler": scheduler or "LocalCluster",
+        "n_regions": len(run["tiles"]), "n_incidents": n,
+        "n_incidents_used": int(sum(t["counts"].get("incidents_used", 0)
+                                    for t in run["tiles"])),
+        "n_cells": int(run["n_cells"]), "cell_size_m": NATIONAL_CELL_SIZE_M,
+        "generate_s": round(generate_s, 3), "total_s": round(run["wall_s"], 3),
+        "stages": stage_table(run),
+        "region_s": {t["region"]: round(sum(t["seconds"].values()), 3) for t in run["tiles"]},
+        "peak_rss_mb_per_worker": peak_per_worker(run),
+        "incidents_per_s": round(n / run["wall_s"], 1),
+        "s_per_million_incidents": round(run["wall_s"] / n * 1e6, 3),
+        "metro": metro_reference(metro_path),
+    }
+    region_costs = list(result["region_s"].values())
+    result["projection_s"] = projection(region_costs, float(run["mosaic_s"]))
+    if result["metro"]:
+        result["vs_metro_per_million"] = round(
+            result["s_per_million_incidents"] / result["metro"]["s_per_million_incidents"], 3)
+    if speedup_regions != 0 and workers > 1 and not scheduler:
+        result["speedup"] = _speedup(base, country["regions"], workers, speedup_regions)
+    result["load_average_1min_before"] = load_before
+    result["load_average_1min_after"] = os.getloadavg()[0]
+    result["machine"] = machine_info()
+    return result
+
+
+def _speedup(base: Path, regions: list[str], workers: int,
+             n_regions: int | None) -> dict[str, Any]:
+    """Wall time of the same regions on 1 worker and on ``workers`` workers."""
+    subset = regions if n_regions is None else regions[:n_regions]
+    walls = {}
+    for k in (1, workers):
+        run = _timed_run(base / "country", base / f"speedup-{k}", k, None, subset)
+        walls[k] = run["wall_s"]
+    return {"regions": len(subset), "wall_s_1": round(walls[1], 3),
+            f"wall_s_{workers}": round(walls[workers], 3),
+            "speedup": round(walls[1] / walls[workers], 3)}
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The result as a short text table (what the CLI prints without ``--json``)."""
+    lines = [f"scale {result['scale']} ({result['engine']}, {result['workers']} workers): "
+             f"{result['n_regions']} regions, {result['n_incidents']:,} incidents, "
+             f"{result['n_cells']:,} cells", f"{'step':<28}{'worker-s':>12}"]
+    lines += [f"{name:<28}{seconds:>12.2f}" for name, seconds in result["stages"].items()]
+    lines.append(f"generation {result['generate_s']:.1f} s; national run {result['total_s']:.1f} s "
+                 f"wall, {result['s_per_million_incidents']:.1f} s per million incidents")
+    if result.get("metro"):
+        lines.append(f"metro: {result['metro']['s_per_million_incidents']:.1f} s per million "
+                     f"(ratio {result['vs_metro_per_million']:.2f})")
+    peaks = result["peak_rss_mb_per_worker"]
+    lines.append("peak memory per worker (MiB): " + ", ".join(f"{v:,.0f}" for v in peaks.values()))
+    if "speedup" in result:
+        s = result["speedup"]
+        lines.append(f"speed-up 1 -> {result['workers']} workers on {s['regions']} regions: "
+                     f"{s['speedup']:.2f}x")
+    return "\n".join(lines)
+
+
+def bench_national_cli(scale: str, engine: str, workers: int, scheduler: str | None,
+                       out: str | os.PathLike[str] | None, json_output: bool) -> str:
+    """``hotspot-env bench --scale national``: run, write ``results-SCALE.json`` into ``out``."""
+    from hotspot_env._atomic import write_text
+    from hotspot_env.bench import to_json
+
+    result = run_bench_national(scale, engine=engine, workers=workers, scheduler=scheduler,
+                                out=out)
+    text = to_json(result)
+    if out is not None:
+        write_text(Path(out) / f"results-{scale}.json", text + "\n")
+    return text if json_output else format_table(result)
