@@ -121,6 +121,16 @@ DpEpsilon = Annotated[float | None, typer.Option(
 TreatableShare = Annotated[float, typer.Option(
     help="Share of the area crews can treat (0-1): the forecast is chosen by how many "
          "incidents its top cells of this share catch (PEI).")]
+Engine = Annotated[str, typer.Option(
+    help="inprocess (one process, the default), or dask: tiles with halos on dask.distributed "
+         "(pip install 'hotspot_env[scale]'), the same answers.")]
+Scheduler = Annotated[str | None, typer.Option(
+    help="--engine dask: address of a running dask scheduler, e.g. tcp://HOST:8786 "
+         "(default: a local cluster of --workers processes).")]
+TileKm = Annotated[float | None, typer.Option(
+    help="--engine dask: tile side in km, in whole cells (default 10).")]
+Workers = Annotated[int | None, typer.Option(
+    help="--engine dask: worker processes of the local cluster (default 2).")]
 DpSeed = Annotated[int | None, typer.Option(
     envvar="HOTSPOT_ENV_DP_SEED", show_default=False, min=0,
     help="Not supported: the --dp-epsilon noise comes from OpenDP's secure sampler, which "
@@ -174,12 +184,16 @@ def analyze(
     weights: Annotated[str | None, typer.Option(
         help='Priority weights, e.g. "violence=2,youth_space=1.5".')] = None,
     treatable_share: TreatableShare = 0.05,
+    engine: Engine = "inprocess",
+    scheduler: Scheduler = None,
+    tile_km: TileKm = None,
+    workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
     """Analyse incidents: grid, density, hot spots, risk factors, RTM, interventions -> OUT."""
     from hotspot_env._atomic import check_output_folder
-    from hotspot_env.core.pipeline import run
 
+    run = _engine_runner(engine, scheduler, tile_km, workers)
     _setup_logging(quiet)
     check_output_folder(out, (incidents, osm, layers))  # before the analysis, not after
     start = time.perf_counter()
@@ -192,6 +206,36 @@ def analyze(
                                   "forecast": {"treatable_share": treatable_share},
                                   "validation": {"treatable_share": treatable_share}})
     _summary(analysis, out, time.perf_counter() - start)
+
+
+def _engine_runner(engine: str, scheduler: str | None, tile_km: float | None,
+                   workers: int | None) -> Any:
+    """The run function of ``--engine``: the in-process pipeline, or the tiled dask run."""
+    from hotspot_env.core.pipeline import run
+    from hotspot_env.errors import InputError
+
+    if engine not in ("inprocess", "dask"):
+        raise InputError(f"--engine must be 'inprocess' or 'dask', got {engine!r}")
+    if engine == "inprocess":
+        given = [name for name, value in (("--scheduler", scheduler), ("--tile-km", tile_km),
+                                          ("--workers", workers)) if value is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} only apply to --engine dask: add "
+                             "--engine dask or drop them")
+        return run
+    from hotspot_env.scale.engine import DEFAULT_TILE_KM, analyze_tiled, require_dask
+
+    require_dask()  # before anything is read
+    if scheduler is not None and workers is not None:
+        raise InputError("--workers sizes the local cluster and --scheduler names a running "
+                         "one: give one of them")
+
+    def tiled(incidents: Any, **options: Any) -> Any:
+        return analyze_tiled(incidents, tile_km=DEFAULT_TILE_KM if tile_km is None else tile_km,
+                             scheduler=scheduler, n_workers=2 if workers is None else workers,
+                             **options).analysis
+
+    return tiled
 
 
 @app.command()

@@ -12,6 +12,7 @@ import logging
 import math
 import numbers
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ from hotspot_env.core.area import parse_bbox, study_area
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.density import choose_bandwidth, count_incidents, kde
 from hotspot_env.core.grid import Grid, choose_cell_size, choose_crs
-from hotspot_env.core.hotspots import gi_star
+from hotspot_env.core.hotspots import GiStar, gi_star
 from hotspot_env.errors import InputError, NoIncidentsError
 from hotspot_env.inputs.io import Incidents, incidents_from_frame, read_incidents, read_layers
 from hotspot_env.inputs.land import check_frame_on_land
@@ -194,6 +195,7 @@ def analyze(
     y: str | None = None,
     dp_epsilon: float | None = None,
     dp_seed: int | None = None,
+    surfaces: SurfaceEngine | None = None,
 ) -> Analysis:
     """Run the analysis: area, grid, counts, KDE and Gi* hot spots.
 
@@ -235,6 +237,11 @@ def analyze(
     dp_seed : int, optional
         Refused: the noise comes from OpenDP's secure sampler, which cannot
         be seeded (a leaked seed would remove the noise).
+    surfaces : callable, optional
+        Computes counts, KDE and Gi* on the grid (default :func:`local_surfaces`,
+        in this process); ``--engine dask`` passes
+        :class:`hotspot_env.scale.engine.TiledSurfaces`, which computes them
+        tile by tile with the same answers.
 
     Returns
     -------
@@ -372,7 +379,6 @@ def analyze(
     points = points.loc[inside].reset_index(drop=True)
     xs, ys = xs[inside], ys[inside]
 
-    counts = count_incidents(grid, xs, ys)
     if len(xs) < MIN_INCIDENTS_FOR_HOTSPOTS:
         logger.warning(
             "only %d incident(s) in the study area: the density surface and Gi* hot spots are "
@@ -387,25 +393,19 @@ def analyze(
             "bandwidth_m", bandwidth, "raised to the public-mode minimum so a single incident "
             "cannot be pinpointed")))
     years = _span_years(points, data.date_precision)
-    counts = np.where(grid.mask, counts, 0)
     protection = None
     derived_kind = Kind.COUNT_DERIVED
     if privacy == "public":
         # every statistic published unchanged is computed from the protected counts
         protection = Protection(settings.k_threshold,
                                 None if dp_epsilon is None else Budget(dp_epsilon))
-        basis = np.where(grid.mask, protection.counts("incidents", counts).imputed, 0)
-        cx, cy = grid.centres()
-        density = kde(grid, cx.ravel(), cy.ravel(), float(bandwidth),
-                      weights=basis.ravel().astype(float)) * 1e6
         derived_kind = Kind.PROTECTED_DERIVED
-    else:
-        basis = counts
-        density = kde(grid, xs, ys, float(bandwidth)) * 1e6
+    counts, density, gi, engine_choices = (surfaces or local_surfaces)(
+        grid, xs, ys, float(bandwidth), protection)
+    choices.extend(engine_choices)
     if years:
         density = density / years
     density = np.where(grid.mask, density, np.nan)
-    gi = gi_star(grid, basis)
 
     arrays = {"incidents": counts, "kde": density, "gi_z": gi.z, "gi_p": gi.p,
               "gi_bin": gi.bin}
@@ -456,6 +456,52 @@ def analyze(
         "incidents_used"]
     return Analysis(grid, area, arrays, map_layers, parameters, choices, inputs,
                     count_summary, points, kinds=kinds, protection=protection)
+
+
+#: ``(grid, xs, ys, bandwidth, protection) -> (counts, density, gi, choices)``:
+#: see :func:`local_surfaces`.
+SurfaceEngine = Callable[[Grid, np.ndarray, np.ndarray, float, Protection | None],
+                         tuple[np.ndarray, np.ndarray, GiStar, list[Choice]]]
+
+
+def local_surfaces(grid: Grid, xs: np.ndarray, ys: np.ndarray, bandwidth: float,
+                   protection: Protection | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, GiStar, list[Choice]]:
+    """Counts, KDE and Gi* over the whole grid, in this process.
+
+    Parameters
+    ----------
+    grid : Grid
+        The study grid.
+    xs, ys : ndarray
+        The incidents used (inside the study area), in ``grid.crs``.
+    bandwidth : float
+        Quartic KDE radius in metres.
+    protection : Protection, optional
+        Public mode: the KDE and Gi* read the protected counts (the KDE from
+        weighted cell centres), never the points.
+
+    Returns
+    -------
+    counts : ndarray of int64
+        Incidents per cell (0 outside the area).
+    density : ndarray of float
+        KDE in points per km² (not yet per year, not yet masked).
+    gi : GiStar
+        Gi* on the counts (or the protected counts).
+    choices : list of Choice
+        Automatic choices the engine made (none here; the tiling for dask).
+    """
+    counts = np.where(grid.mask, count_incidents(grid, xs, ys), 0)
+    if protection is not None:
+        basis = np.where(grid.mask, protection.counts("incidents", counts).imputed, 0)
+        cx, cy = grid.centres()
+        density = kde(grid, cx.ravel(), cy.ravel(), bandwidth,
+                      weights=basis.ravel().astype(float)) * 1e6
+    else:
+        basis = counts
+        density = kde(grid, xs, ys, bandwidth) * 1e6
+    return counts, density, gi_star(grid, basis), []
 
 
 def _positive(value: Any) -> bool:

@@ -79,20 +79,43 @@ def gi_star(grid: Grid, counts: np.ndarray) -> GiStar:
     bins = np.zeros(grid.shape, dtype=np.int8)
     if n < 2 or total <= 0:
         return GiStar(z, p, bins)
+    zz = gi_z(box_sum(y), box_sum(mask.astype(np.float64)), n, total, (y[mask] ** 2).sum())
+    z[mask] = zz[mask]
+    p[mask] = 2.0 * stats.norm.sf(np.abs(zz[mask]))
+    bins[mask] = fdr_bins(z[mask], p[mask])
+    return GiStar(z, p, bins)
+
+
+def gi_z(local_sum: np.ndarray, cardinality: np.ndarray, n: int, total: float,
+         sum_sq: float) -> np.ndarray:
+    """Standardised Gi* from each cell's box sums and the global sufficient statistics.
+
+    The only global inputs are ``n`` (cells in the area), ``total`` (sum of the
+    values) and ``sum_sq`` (sum of their squares), so the same formula serves
+    one grid or a tile of it (:mod:`hotspot_env.scale.global_stats`).
+
+    Parameters
+    ----------
+    local_sum, cardinality : ndarray
+        Each cell's queen box sum of the values and of the area mask.
+    n : int
+        Number of cells in the study area.
+    total, sum_sq : float
+        Sum of the values and of their squares over the study area.
+
+    Returns
+    -------
+    ndarray
+        ``z`` (0 where undefined, e.g. a cell with every cell as neighbour).
+    """
     mean = total / n
-    variance = (y[mask] ** 2).sum() / n - mean**2
-    local_sum = box_sum(y)
-    cardinality = box_sum(mask.astype(np.float64))
+    variance = sum_sq / n - mean**2
     statistic = local_sum / total
     expected = cardinality / n
     var_g = cardinality * (n - cardinality) / (n - 1) / n**2 * variance / mean**2
     with np.errstate(divide="ignore", invalid="ignore"):
         zz = (statistic - expected) / np.sqrt(var_g)
-    zz = np.where(np.isfinite(zz), zz, 0.0)
-    z[mask] = zz[mask]
-    p[mask] = 2.0 * stats.norm.sf(np.abs(zz[mask]))
-    bins[mask] = fdr_bins(z[mask], p[mask])
-    return GiStar(z, p, bins)
+    return np.where(np.isfinite(zz), zz, 0.0)
 
 
 def benjamini_hochberg(p: np.ndarray, q: float) -> np.ndarray:

@@ -1,0 +1,326 @@
+"""Run an analysis on dask.distributed, tile by tile, with one machine's answers.
+
+``hotspot-env analyze ... --engine dask`` and :func:`analyze_tiled` read the
+inputs and choose the grid, bandwidth and every other parameter exactly as the
+in-process run does (:func:`hotspot_env.core.analysis.analyze`); then the
+per-cell surfaces are computed by dask tasks, one per tile with its halo
+(:mod:`hotspot_env.scale.tiles`):
+
+* **per tile** (dask tasks): incident counts, the KDE, and Gi*'s queen local
+  sums and its sufficient statistics (``n``, ``sum x``, ``sum x²``);
+* **global** (the client, from the tiles' small summaries): Gi*'s mean and
+  variance, then each tile's z and p, and the Benjamini-Hochberg FDR cut-offs
+  over all cells, against which every tile's cells are binned
+  (:mod:`hotspot_env.scale.global_stats`);
+* **on the merged result** (the client, in process): the later stages (risk
+  factors, forecast and its cross-validation, validation, the risk terrain
+  model, trends, interventions) run on the tiles' arrays put back together,
+  so they see the same grid and arrays as one machine. This is announced as
+  the choice ``later_stages``.
+
+The cluster is a :class:`dask.distributed.LocalCluster` by default, or any
+running scheduler (``--scheduler tcp://HOST:8786``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hotspot_env.core.analysis import Analysis
+from hotspot_env.core.choices import Choice, announce
+from hotspot_env.core.grid import Grid
+from hotspot_env.core.hotspots import GiStar
+from hotspot_env.errors import InputError
+from hotspot_env.scale.global_stats import GiMoments, bins_from_cutoffs, fdr_cutoffs, tile_gi
+from hotspot_env.scale.tile_tasks import TilePayload, TileSurfaces, tile_counts, tile_surfaces
+from hotspot_env.scale.tiles import (
+    DEFAULT_TILE_KM,
+    Tile,
+    assemble,
+    choose_halo,
+    halo_distances,
+    make_tiles,
+    points_in_halos,
+)
+
+#: Which stages run per tile, which globally from tile summaries, which on the merged result.
+STAGE_PLACEMENT: dict[str, str] = {
+    "counts": "per tile", "kde": "per tile",
+    "gi_star": "per tile (local sums) + global (mean and variance from n, sum x, sum x²)",
+    "fdr": "global (one Benjamini-Hochberg cut-off per level over all cells)",
+    "factors": "merged result", "forecast": "merged result", "validation": "merged result",
+    "rtm": "merged result (one fit on every cell's design matrix)",
+    "trends": "merged result", "interventions": "merged result (one candidate list)",
+}
+
+
+def require_dask() -> Any:
+    """``dask.distributed``, or a clear error naming the extra to install."""
+    try:
+        import dask.distributed as distributed
+    except ImportError as exc:  # the [scale] extra is optional
+        raise InputError("--engine dask needs dask.distributed: install the [scale] extra "
+                         "(pip install 'hotspot_env[scale]')") from exc
+    return distributed
+
+
+@contextlib.contextmanager
+def connect(scheduler: Any = None, n_workers: int = 2) -> Iterator[Any]:
+    """A dask client: an existing ``Client``, a scheduler address, or a new LocalCluster.
+
+    Parameters
+    ----------
+    scheduler : Client, str or None
+        ``None`` starts a :class:`LocalCluster` of ``n_workers`` processes (one
+        thread each; the KDE kernel uses its own threads) and closes it after.
+        A string is a scheduler address such as ``tcp://HOST:8786``.
+    n_workers : int
+        Workers of the LocalCluster.
+    """
+    distributed = require_dask()
+    if isinstance(scheduler, distributed.Client):
+        yield scheduler
+        return
+    if scheduler is None:
+        if not (isinstance(n_workers, int) and n_workers >= 1):
+            raise InputError(f"--workers must be a whole number of 1 or more, got {n_workers!r}")
+        with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
+                                      processes=True, dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            yield client
+        return
+    try:
+        client = distributed.Client(str(scheduler), timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise InputError(f"cannot reach the dask scheduler at {scheduler}: start one "
+                         "(dask scheduler) and its workers, or drop --scheduler for a local "
+                         "cluster") from exc
+    with client:
+        yield client
+
+
+class TiledSurfaces:
+    """The surface engine of :func:`hotspot_env.core.analysis.analyze` on dask.
+
+    Called by ``analyze`` once the grid and bandwidth are chosen; computes
+    counts, KDE and Gi* tile by tile on ``client`` and keeps what it did
+    (:attr:`tiles`, :attr:`reports`, :attr:`halo_m`) for the run manifest.
+    """
+
+    def __init__(self, client: Any, tile_km: float = DEFAULT_TILE_KM,
+                 halo_options: dict[str, float | None] | None = None) -> None:
+        self.client = client
+        self.tile_km = float(tile_km)
+        self.halo_options = dict(halo_options or {})
+        self.tiles: list[Tile] = []
+        self.reports: list[dict[str, Any]] = []
+        self.halo_m: float = 0.0
+        self.distances: dict[str, float] = {}
+
+    def __call__(self, grid: Grid, xs: np.ndarray, ys: np.ndarray, bandwidth: float,
+                 protection: Any = None
+                 ) -> tuple[np.ndarray, np.ndarray, GiStar, list[Choice]]:
+        self.distances = halo_distances(grid, bandwidth, **self.halo_options)
+        self.halo_m, halo_choice = choose_halo(self.distances, grid.cell_size)
+        self.tiles = make_tiles(grid, self.tile_km, self.halo_m)
+        rows, cols = grid.cell_index(xs, ys)
+        members = points_in_halos(self.tiles, rows, cols)
+        payloads = [self._payload(grid, tile, bandwidth, rows[i], cols[i], xs[i], ys[i])
+                    for tile, i in zip(self.tiles, members, strict=True)]
+        counts = None
+        if protection is not None:  # public: protect the global counts, then tiles read those
+            counts = self._assemble_counts(grid, self._run(tile_counts, payloads))
+            basis = np.where(grid.mask, protection.counts("incidents", counts).imputed, 0)
+            payloads = [self._public_payload(p, basis) for p in payloads]
+        results: list[TileSurfaces] = self._run(tile_surfaces, payloads)
+        if counts is None:
+            counts = self._assemble_counts(grid, [r.counts for r in results])
+        density = assemble(self.tiles, [r.density for r in results], grid.shape, 0.0)
+        gi = self._global_gi(grid, results)
+        self.reports = [{**t.to_dict(grid), "points_read": r.n_points,
+                         "seconds": round(r.seconds, 4)}
+                        for t, r in zip(self.tiles, results, strict=True)]
+        tiling = announce(Choice(
+            "tiles", len(self.tiles),
+            f"the grid cut into tiles of {self.tiles[0].side if self.tiles else 0} x "
+            f"{self.tiles[0].side if self.tiles else 0} cells (--tile-km {self.tile_km:g}) "
+            "with a halo each; tiles with no cell in the study area are left out"))
+        return counts, density, gi, [halo_choice, tiling]
+
+    def _payload(self, grid: Grid, tile: Tile, bandwidth: float, rows: np.ndarray,
+                 cols: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> TilePayload:
+        r0, r1, c0, c1 = tile.window()
+        return TilePayload(tile, grid.x0, grid.bounds[3], grid.cell_size, grid.crs,
+                           grid.mask[r0:r1, c0:c1], float(bandwidth), rows, cols, xs, ys)
+
+    @staticmethod
+    def _public_payload(payload: TilePayload, basis: np.ndarray) -> TilePayload:
+        r0, r1, c0, c1 = payload.tile.window()
+        empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
+        return TilePayload(payload.tile, payload.x0, payload.top, payload.cell_size,
+                           payload.crs, payload.mask, payload.bandwidth, empty_i, empty_i,
+                           empty_f, empty_f, basis[r0:r1, c0:c1])
+
+    def _run(self, func: Any, payloads: list[TilePayload]) -> list[Any]:
+        """``func`` on every payload, as dask tasks; results in tile order."""
+        scattered = self.client.scatter(payloads)
+        return self.client.gather(self.client.map(func, scattered, pure=False))
+
+    def _assemble_counts(self, grid: Grid, parts: list[np.ndarray]) -> np.ndarray:
+        return assemble(self.tiles, parts, grid.shape, 0, np.int64)
+
+    def _global_gi(self, grid: Grid, results: list[TileSurfaces]) -> GiStar:
+        """Gi* z and p per tile from the global moments; bins from global FDR cut-offs."""
+        moments = GiMoments.merge([r.moments for r in results])
+        zp = []
+        for tile, r in zip(self.tiles, results, strict=True):
+            mask = grid.mask[tile.row0:tile.row1, tile.col0:tile.col1]
+            zp.append(tile_gi(r.local_sum, r.cardinality, mask, moments))
+        cutoffs = fdr_cutoffs(np.concatenate([p[~np.isnan(p)] for _, p in zp])
+                              if zp else np.zeros(0))
+        z = assemble(self.tiles, [z for z, _ in zp], grid.shape, np.nan, np.float64)
+        p = assemble(self.tiles, [p for _, p in zp], grid.shape, np.nan, np.float64)
+        bins = assemble(self.tiles, [bins_from_cutoffs(z, p, cutoffs) for z, p in zp],
+                        grid.shape, 0, np.int8)
+        return GiStar(z, p, bins)
+
+
+@dataclass
+class TiledRun:
+    """A run on dask: the merged :class:`Analysis` plus what each tile did.
+
+    Attribute access falls through to :attr:`analysis` (``run.grid``,
+    ``run.arrays``, ``run.rtm``...), so a ``TiledRun`` reads like an Analysis.
+
+    Attributes
+    ----------
+    analysis : Analysis
+        The merged result: global grid, per-cell arrays in global cell order,
+        every stage's result, choices (the tiling and halo included).
+    tiles : list of Tile
+        The tiling.
+    reports : list of dict
+        Per tile: rows, columns, bounds, halo, points read, seconds.
+    halo_m : float
+        The halo width (metres).
+    halo_distances : dict of str to float
+        The neighbourhood of each stage the halo covers.
+    scheduler : str
+        The scheduler's address.
+    """
+
+    analysis: Analysis
+    tiles: list[Tile]
+    reports: list[dict[str, Any]]
+    halo_m: float
+    halo_distances: dict[str, float] = field(default_factory=dict)
+    scheduler: str = ""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "analysis":  # not set yet (e.g. while unpickling)
+            raise AttributeError(name)
+        return getattr(self.analysis, name)
+
+    def tile_arrays(self, tile: Tile | int) -> dict[str, np.ndarray]:
+        """The per-cell arrays of one tile's interior."""
+        t = self.tiles[tile] if isinstance(tile, int) else tile
+        return {name: values[t.row0:t.row1, t.col0:t.col1]
+                for name, values in self.analysis.arrays.items()}
+
+    def manifest(self) -> dict[str, Any]:
+        """The engine's part of the run manifest (``parameters["engine"]``)."""
+        return {"engine": "dask", "scheduler": self.scheduler, "halo_m": self.halo_m,
+                "halo_distances_m": self.halo_distances, "stages": STAGE_PLACEMENT,
+                "tiles": self.reports}
+
+
+def analyze_tiled(
+    incidents: Any,
+    *,
+    layers: str | os.PathLike[str] | None = None,
+    osm: str | os.PathLike[str] | None = None,
+    cell_size: float | None = None,
+    bandwidth: float | None = None,
+    tile_km: float = DEFAULT_TILE_KM,
+    scheduler: Any = None,
+    n_workers: int = 2,
+    privacy: str = "internal",
+    out: str | os.PathLike[str] | None = None,
+    stages: list[str] | None = None,
+    stage_options: dict[str, dict[str, Any]] | None = None,
+    simulated: bool = False,
+    halo_options: dict[str, float | None] | None = None,
+    **analyze_options: Any,
+) -> TiledRun:
+    """Analyse ``incidents`` on dask, tile by tile, with the in-process run's answers.
+
+    Parameters
+    ----------
+    incidents : path, GeoDataFrame or Incidents
+        As :func:`hotspot_env.core.pipeline.run`.
+    layers, osm, cell_size, bandwidth, privacy : optional
+        As :func:`hotspot_env.core.analysis.analyze`.
+    tile_km : float
+        Tile side in kilometres (whole cells).
+    scheduler : Client, str or None
+        A dask ``Client``, a scheduler address (``tcp://HOST:8786``) or
+        ``None`` for a LocalCluster of ``n_workers`` processes.
+    n_workers : int
+        Workers of the LocalCluster.
+    out : path, optional
+        Output folder (the manifest lists every tile).
+    stages, stage_options, simulated :
+        As :func:`hotspot_env.core.pipeline.run`.
+    halo_options : dict, optional
+        ``block_length_m``, ``walk_m``, ``reach_m`` for
+        :func:`hotspot_env.scale.tiles.halo_distances`.
+    **analyze_options
+        Other options of :func:`hotspot_env.core.analysis.analyze`.
+
+    Returns
+    -------
+    TiledRun
+    """
+    from hotspot_env.core.pipeline import run
+
+    if not (isinstance(tile_km, int | float) and not isinstance(tile_km, bool)
+            and np.isfinite(tile_km) and tile_km > 0):
+        raise InputError(f"--tile-km must be a positive number of kilometres, got {tile_km!r}")
+    if out is not None:  # before the analysis, not after
+        from hotspot_env._atomic import check_inputs_outside
+
+        check_inputs_outside(out, (incidents, osm, layers))
+    with connect(scheduler, n_workers) as client:
+        engine = TiledSurfaces(client, tile_km, halo_options)
+        analysis = run(incidents, layers=layers, osm=osm, cell_size=cell_size,
+                       bandwidth=bandwidth, privacy=privacy, simulated=simulated,
+                       stages=stages, stage_options=stage_options, surfaces=engine,
+                       **analyze_options)
+        address = str(client.scheduler.address)
+    analysis.choices.append(announce(Choice(
+        "later_stages", "merged result",
+        "risk factors, forecast, validation, risk terrain model, trends and interventions "
+        "run once on the tiles' arrays put back together (the same grid and arrays as one "
+        "machine); counts, KDE and Gi* ran per tile, Gi*'s moments and the FDR cut-offs "
+        "over all cells")))
+    tiled = TiledRun(analysis, engine.tiles, engine.reports, engine.halo_m, engine.distances,
+                     address)
+    analysis.parameters["engine"] = tiled.manifest()
+    if out is not None:
+        _write(analysis, out)
+    return tiled
+
+
+def _write(analysis: Analysis, out: str | os.PathLike[str]) -> None:
+    from hotspot_env.outputs.export import write_outputs
+
+    t0 = time.perf_counter()
+    write_outputs(analysis, out)
+    analysis.timings["write"] = time.perf_counter() - t0
