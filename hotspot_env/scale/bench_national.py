@@ -179,58 +179,75 @@ def run_bench_national(scale: str = "national", *, engine: str = "regions", work
         raise InputError(f"unknown national scale {scale!r}: use {', '.join(NATIONAL_SCALES)}")
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine == "dask":
-        raise InputError("--engine dask needs the tiled engine (hotspot_env.scale.engine), "
-                         "which this installation does not have: use --engine regions")
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     with tempfile.TemporaryDirectory(prefix="hotspot-national-") as tmp:
         base = Path(out) if out is not None else Path(tmp)
-        return _bench(base, NATIONAL_SCALES[scale], scale, workers, scheduler, seed,
-                      speedup_regions, Path(metro_results))
+        load_before = os.getloadavg()[0]
+        country, generate_s = _generate(base, NATIONAL_SCALES[scale], seed, workers, scheduler)
+        if engine == "dask":
+            from hotspot_env.scale.bench_tiled import bench_tiled
+
+            result = bench_tiled(base, country, workers, scheduler, speedup_regions != 0)
+        else:
+            result = _bench_regions(base, country, workers, scheduler, speedup_regions)
+        result.update(_summary(result, scale, country, generate_s, workers, scheduler,
+                               Path(metro_results)))
+        result["load_average_1min_before"] = load_before
+        result["load_average_1min_after"] = os.getloadavg()[0]
+        return result
 
 
-def _bench(base: Path, preset: str, scale: str, workers: int, scheduler: str | None,
-           seed: int, speedup_regions: int | None, metro_path: Path) -> dict[str, Any]:
-    """Generate, run, time; the body of :func:`run_bench_national`."""
-    from hotspot_env.bench import machine_info
+def _generate(base: Path, preset: str, seed: int, workers: int,
+              scheduler: str | None) -> tuple[dict[str, Any], float]:
+    """Write the country on the cluster, one task per city; its metadata and seconds."""
     from hotspot_env.scale.country import write_country
 
-    load_before = os.getloadavg()[0]
     client = local_cluster(workers, scheduler)
     try:
         t0 = time.perf_counter()
         country = write_country(base / "country", preset, seed, client=client)
-        generate_s = time.perf_counter() - t0
+        return country, time.perf_counter() - t0
     finally:
         _close(client)
-    run = _timed_run(base / "country", base / "national", workers, scheduler, None)
+
+
+def _summary(result: dict[str, Any], scale: str, country: dict[str, Any], generate_s: float,
+             workers: int, scheduler: str | None, metro_path: Path) -> dict[str, Any]:
+    """Fields common to both engines: sizes, rates, the metro comparison, the machine."""
+    from hotspot_env.bench import machine_info
+
     n = int(country["n_incidents"])
+    wall = result["total_s"]
+    summary = {"scale": scale, "workers": workers, "scheduler": scheduler or "LocalCluster",
+               "n_incidents": n, "cell_size_m": NATIONAL_CELL_SIZE_M,
+               "generate_s": round(generate_s, 3), "incidents_per_s": round(n / wall, 1),
+               "s_per_million_incidents": round(wall / n * 1e6, 3),
+               "metro": metro_reference(metro_path), "machine": machine_info()}
+    if summary["metro"]:
+        summary["vs_metro_per_million"] = round(
+            summary["s_per_million_incidents"] / summary["metro"]["s_per_million_incidents"], 3)
+    return summary
+
+
+def _bench_regions(base: Path, country: dict[str, Any], workers: int, scheduler: str | None,
+                   speedup_regions: int | None) -> dict[str, Any]:
+    """The region-by-region engine: one single-city run per region on the cluster."""
+    run = _timed_run(base / "country", base / "national", workers, scheduler, None)
     result: dict[str, Any] = {
-        "scale": scale, "engine": "regions", "statistics": run["statistics"],
-        "workers": workers, "scheduler": scheduler or "LocalCluster",
-        "n_regions": len(run["tiles"]), "n_incidents": n,
+        "engine": "regions", "statistics": run["statistics"],
+        "n_regions": len(run["tiles"]),
         "n_incidents_used": int(sum(t["counts"].get("incidents_used", 0)
                                     for t in run["tiles"])),
-        "n_cells": int(run["n_cells"]), "cell_size_m": NATIONAL_CELL_SIZE_M,
-        "generate_s": round(generate_s, 3), "total_s": round(run["wall_s"], 3),
+        "n_cells": int(run["n_cells"]), "total_s": round(run["wall_s"], 3),
         "stages": stage_table(run),
         "region_s": {t["region"]: round(sum(t["seconds"].values()), 3) for t in run["tiles"]},
         "peak_rss_mb_per_worker": peak_per_worker(run),
-        "incidents_per_s": round(n / run["wall_s"], 1),
-        "s_per_million_incidents": round(run["wall_s"] / n * 1e6, 3),
-        "metro": metro_reference(metro_path),
     }
-    region_costs = list(result["region_s"].values())
-    result["projection_s"] = projection(region_costs, float(run["mosaic_s"]))
-    if result["metro"]:
-        result["vs_metro_per_million"] = round(
-            result["s_per_million_incidents"] / result["metro"]["s_per_million_incidents"], 3)
+    result["projection_s"] = projection(list(result["region_s"].values()),
+                                        float(run["mosaic_s"]))
     if speedup_regions != 0 and workers > 1 and not scheduler:
         result["speedup"] = _speedup(base, country["regions"], workers, speedup_regions)
-    result["load_average_1min_before"] = load_before
-    result["load_average_1min_after"] = os.getloadavg()[0]
-    result["machine"] = machine_info()
     return result
 
 
