@@ -248,7 +248,7 @@ def test_a_dask_cluster_gives_the_same_files(run, country, tmp_path):
     from distributed import Client, LocalCluster
 
     out, _ = run
-    with LocalCluster(n_workers=2, processes=False, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         run_national(country[0], tmp_path / "dask", client=client, cell_size=50.0)
     for sub in ("cells", "interventions"):
@@ -283,3 +283,77 @@ def test_bench_refuses_an_unknown_engine_with_one_line():
     result = CliRunner().invoke(app, ["bench", "--scale", "country-test", "--engine", "spark"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1].startswith("error: --engine must be one of")
+
+
+# ------------------------------------------------------------------ tiled run outputs
+def test_label_points_by_hand():
+    from hotspot_env.scale.tiled_outputs import label_points
+
+    regions = {"a": (0.0, 0.0, 10.0, 10.0), "b": (10.0, 0.0, 20.0, 10.0)}
+    x = np.array([0.0, 9.99, 10.0, 19.0, 20.0, 5.0])
+    y = np.array([0.0, 5.0, 5.0, 9.0, 5.0, 10.0])
+    assert label_points(x, y, regions).tolist() == ["a", "a", "b", "b", "", ""]
+
+
+@pytest.fixture(scope="module")
+def tiled(country, tmp_path_factory):
+    """The test country through the tiled engine (2 km tiles), on an in-process cluster."""
+    from distributed import Client, LocalCluster
+
+    from hotspot_env.scale.bench_tiled import country_layers_gpkg
+    from hotspot_env.scale.engine import analyze_tiled
+
+    folder = tmp_path_factory.mktemp("tiled")
+    incidents = gpd.read_parquet(country[0] / "incidents").drop(columns=["region"])
+    gpkg = country_layers_gpkg(country[0], folder / "layers.gpkg")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        return analyze_tiled(incidents, layers=gpkg, cell_size=50.0, tile_km=2.0,
+                             scheduler=client, simulated=True), folder
+
+
+def test_tiled_run_cut_by_region(tiled, country):
+    from hotspot_env.outputs.export import cells_frame
+    from hotspot_env.outputs.privacy import publish_array
+    from hotspot_env.scale.tiled_outputs import write_tiled_run
+
+    run, folder = tiled
+    regions = {t["region"]: tuple(t["bounds"]) for t in country[1]["tiles"]}
+    manifest = write_tiled_run(run, folder / "out", regions)
+    out = folder / "out"
+    whole = cells_frame(run.analysis).sort_values("cell_id").reset_index(drop=True)
+    parts = gpd.read_parquet(out / "cells")  # every partition together
+    parts = parts.sort_values("cell_id").reset_index(drop=True)
+    np.testing.assert_array_equal(parts["cell_id"], whole["cell_id"])
+    np.testing.assert_array_equal(parts["kde"], whole["kde"])
+    for name, (xmin, ymin, xmax, ymax) in regions.items():
+        part = gpd.read_parquet(out / "cells" / f"{name}.parquet")
+        c = part.geometry.centroid
+        assert ((c.x >= xmin) & (c.x < xmax) & (c.y >= ymin) & (c.y < ymax)).all()
+    assert set(manifest["regions"]) == set(regions) | {"outside_regions"}
+    assert manifest["engine"]["engine"] == "dask" and len(manifest["engine"]["tiles"]) > 1
+    with rasterio.open(out / "density.tif") as src:
+        kde = publish_array(run.analysis, "kde")
+        mask = run.analysis.grid.mask
+        np.testing.assert_array_equal(src.read(1)[mask], kde[mask].astype("float32"))
+    assert national.cog_layout(out / "density.tif")["layout"] == "COG"
+    assert run.analysis.interventions is not None
+    rows = gpd.read_parquet(out / "interventions")
+    national_rows = gpd.read_file(out / "workorders" / "national" / "interventions.gpkg")
+    assert len(rows) == len(national_rows) > 0
+
+
+def test_tiled_run_cut_by_tile_without_regions(tiled):
+    from hotspot_env.scale.tiled_outputs import write_tiled_run
+
+    run, folder = tiled
+    manifest = write_tiled_run(run, folder / "by-tile")
+    assert all(r.startswith("tile_") for r in manifest["regions"])
+    n_cols = run.analysis.grid.n_cols
+    for tile in run.tiles:
+        path = folder / "by-tile" / "cells" / f"tile_{tile.index:03d}.parquet"
+        if not path.is_file():
+            continue  # a tile with no study-area cell writes nothing
+        rows, cols = np.divmod(gpd.read_parquet(path)["cell_id"].to_numpy(), n_cols)
+        assert ((rows >= tile.row0) & (rows < tile.row1)).all()
+        assert ((cols >= tile.col0) & (cols < tile.col1)).all()

@@ -61,7 +61,7 @@ def local_cluster(n_workers: int, scheduler: str | None = None) -> Any:
         client = Client(scheduler)
     else:
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               memory_limit=0, dashboard_address=None, env=WORKER_ENV,
+                               memory_limit=0, dashboard_address=":0", env=WORKER_ENV,
                                silence_logs=logging.ERROR)
         client = Client(cluster)
     # long-lived workers have the package imported: keep import time out of the stages
