@@ -20,7 +20,8 @@ import shapely
 
 from hotspot_env.errors import InputError
 from hotspot_env.scale import outputs as national
-from hotspot_env.scale.bench_national import projection, stage_table
+from hotspot_env.scale.bench_common import projection
+from hotspot_env.scale.bench_national import stage_table
 from hotspot_env.scale.country import (
     CITY_GAP_M,
     country_tiles,
@@ -264,6 +265,18 @@ def test_projection_is_waves_of_mean_region_cost_plus_reduction():
     costs = [10.0, 12.0, 14.0, 16.0, 18.0]  # mean 14
     got = projection(costs, 3.0, workers=(1, 2, 4, 8))
     assert got == {"1": 5 * 14 + 3.0, "2": 3 * 14 + 3.0, "4": 2 * 14 + 3.0, "8": 14 + 3.0}
+
+
+def test_a_partial_country_is_projected_to_the_whole_preset():
+    from hotspot_env.scale.bench_national import add_preset_projection
+
+    result = {"n_regions": 2, "preset_n_cities": 25, "stages": {"mosaic_and_manifest": 1.0},
+              "region_s": {"a": 100.0, "b": 120.0}, "region_cpu_s": {"a": 40.0, "b": 50.0}}
+    add_preset_projection(result)
+    assert result["projection_preset_s"]["2"] == 13 * 110.0 + 1.0
+    assert result["projection_preset_cpu_s"]["64"] == 45.0 + 1.0
+    whole = {"n_regions": 25, "preset_n_cities": 25, "region_s": {}, "stages": {}}
+    assert "projection_preset_s" not in add_preset_projection(whole)
 
 
 def test_stage_table_sums_worker_seconds(run):

@@ -24,8 +24,6 @@ cores and the 1 -> N speed-up measures the cluster, not numba's threads.
 from __future__ import annotations
 
 import json
-import logging
-import math
 import os
 import tempfile
 import time
@@ -33,6 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from hotspot_env.errors import InputError
+from hotspot_env.scale.bench_common import (
+    NATIONAL_CELL_SIZE_M,
+    close_client,
+    local_cluster,
+    projection,
+)
 
 #: ``--scale`` names of the national benchmark -> country presets.
 NATIONAL_SCALES: dict[str, str] = {
@@ -42,45 +46,6 @@ NATIONAL_SCALES: dict[str, str] = {
 #: Engines: ``regions`` (:mod:`hotspot_env.scale.regions`), ``dask`` (the tiled engine).
 ENGINES: tuple[str, ...] = ("regions", "dask")
 
-#: Environment of each worker process: one thread per numeric library.
-WORKER_ENV: dict[str, str] = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-                              "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-#: Worker counts the projection is given for.
-PROJECTED_WORKERS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
-
-#: Cell side of the benchmark (as the metro benchmark).
-NATIONAL_CELL_SIZE_M: float = 50.0
-
-
-def local_cluster(n_workers: int, scheduler: str | None = None) -> Any:
-    """A dask client: on ``scheduler`` if given, else a LocalCluster of single-thread workers."""
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               memory_limit=0, dashboard_address=":0", env=WORKER_ENV,
-                               silence_logs=logging.ERROR)
-        client = Client(cluster)
-    # long-lived workers have the package imported: keep import time out of the stages
-    client.run(_warm_worker)
-    return client
-
-
-def _warm_worker() -> None:
-    """Import what a region's task uses (runs once in each worker)."""
-    import hotspot_env.core.pipeline  # noqa: F401
-    import hotspot_env.outputs.export  # noqa: F401
-    import hotspot_env.scale.outputs  # noqa: F401
-
-
-def _close(client: Any) -> None:
-    cluster = getattr(client, "cluster", None)
-    client.close()
-    if cluster is not None:
-        cluster.close()
 
 
 def _timed_run(country: Path, out: Path, n_workers: int, scheduler: str | None,
@@ -95,7 +60,7 @@ def _timed_run(country: Path, out: Path, n_workers: int, scheduler: str | None,
                                 cell_size=NATIONAL_CELL_SIZE_M)
         manifest["wall_s"] = time.perf_counter() - t0
     finally:
-        _close(client)
+        close_client(client)
     return manifest
 
 
@@ -118,18 +83,25 @@ def peak_per_worker(manifest: dict[str, Any]) -> dict[str, float]:
     return peaks
 
 
-def projection(region_seconds: list[float], reduction_s: float,
-               workers: tuple[int, ...] = PROJECTED_WORKERS) -> dict[str, float]:
-    """Expected wall seconds on ``workers`` workers from measured per-region costs.
+def add_preset_projection(result: dict[str, Any]) -> dict[str, Any]:
+    """Project a run of some of a preset's cities to all of them (wall and CPU seconds).
 
-    The model: regions are independent tasks of (about) equal cost, handed out
-    in waves, so ``T(W) = ceil(R / W) x mean region cost + reduction``; it
-    ignores scheduler overhead (milliseconds per task) and assumes inputs are
-    read from storage that keeps up with W readers.
+    Adds ``projection_preset_s`` (from the measured wall seconds per region,
+    waiting on a shared machine included) and ``projection_preset_cpu_s``
+    (from each region's CPU seconds: the cost on cores of its own), both with
+    :func:`~hotspot_env.scale.bench_common.projection` over ``preset_n_cities``
+    regions of the measured mean cost.
     """
-    n = len(region_seconds)
-    mean = sum(region_seconds) / n if n else 0.0
-    return {str(w): round(math.ceil(n / w) * mean + reduction_s, 2) for w in workers}
+    n = int(result.get("preset_n_cities", 0))
+    if "region_s" not in result or not n or n <= result["n_regions"]:
+        return result
+    reduction = float(result["stages"].get("mosaic_and_manifest", 0.0))
+    for key, per_region in (("projection_preset_s", "region_s"),
+                            ("projection_preset_cpu_s", "region_cpu_s")):
+        costs = list(result.get(per_region, {}).values())
+        if costs:
+            result[key] = projection([sum(costs) / len(costs)] * n, reduction)
+    return result
 
 
 def metro_reference(path: Path) -> dict[str, Any] | None:
@@ -144,6 +116,7 @@ def metro_reference(path: Path) -> dict[str, Any] | None:
 def run_bench_national(scale: str = "national", *, engine: str = "regions", workers: int = 2,
                        scheduler: str | None = None, out: str | os.PathLike[str] | None = None,
                        seed: int = 20240601, speedup_regions: int | None = 4,
+                       n_cities: int | None = None,
                        metro_results: str | os.PathLike[str] = "benchmarks/results-metro.json",
                        ) -> dict[str, Any]:
     """Generate the synthetic country, run it on a cluster and time it.
@@ -167,6 +140,10 @@ def run_bench_national(scale: str = "national", *, engine: str = "regions", work
     speedup_regions : int, optional
         Regions timed on 1 worker and on ``workers`` workers for the speed-up
         (``None``: all of them; 0: no speed-up run).
+    n_cities : int, optional
+        Generate only this many of the preset's cities (same cities, same
+        seeds: a country's first cities are the same whatever its size), to
+        measure per-region costs of a large preset on a small machine.
     metro_results : path
         The metro benchmark's result, for time per million incidents.
 
@@ -184,7 +161,8 @@ def run_bench_national(scale: str = "national", *, engine: str = "regions", work
     with tempfile.TemporaryDirectory(prefix="hotspot-national-") as tmp:
         base = Path(out) if out is not None else Path(tmp)
         load_before = os.getloadavg()[0]
-        country, generate_s = _generate(base, NATIONAL_SCALES[scale], seed, workers, scheduler)
+        country, generate_s = _generate(base, NATIONAL_SCALES[scale], seed, workers, scheduler,
+                                        n_cities)
         if engine == "dask":
             from hotspot_env.scale.bench_tiled import bench_tiled
 
@@ -193,23 +171,28 @@ def run_bench_national(scale: str = "national", *, engine: str = "regions", work
             result = _bench_regions(base, country, workers, scheduler, speedup_regions)
         result.update(_summary(result, scale, country, generate_s, workers, scheduler,
                                Path(metro_results)))
+        from hotspot_env.scale.country import COUNTRY_SCALES
+
+        result["preset_n_cities"] = int(COUNTRY_SCALES[NATIONAL_SCALES[scale]]["n_cities"])
+        add_preset_projection(result)
         result["load_average_1min_before"] = load_before
         result["load_average_1min_after"] = os.getloadavg()[0]
         return result
 
 
-def _generate(base: Path, preset: str, seed: int, workers: int,
-              scheduler: str | None) -> tuple[dict[str, Any], float]:
+def _generate(base: Path, preset: str, seed: int, workers: int, scheduler: str | None,
+              n_cities: int | None = None) -> tuple[dict[str, Any], float]:
     """Write the country on the cluster, one task per city; its metadata and seconds."""
-    from hotspot_env.scale.country import write_country
+    from hotspot_env.scale.country import country_tiles, write_country
 
     client = local_cluster(workers, scheduler)
     try:
         t0 = time.perf_counter()
-        country = write_country(base / "country", preset, seed, client=client)
+        tiles = country_tiles(preset, seed, n_cities=n_cities) if n_cities else None
+        country = write_country(base / "country", preset, seed, client=client, tiles=tiles)
         return country, time.perf_counter() - t0
     finally:
-        _close(client)
+        close_client(client)
 
 
 def _summary(result: dict[str, Any], scale: str, country: dict[str, Any], generate_s: float,
@@ -242,6 +225,7 @@ def _bench_regions(base: Path, country: dict[str, Any], workers: int, scheduler:
         "n_cells": int(run["n_cells"]), "total_s": round(run["wall_s"], 3),
         "stages": stage_table(run),
         "region_s": {t["region"]: round(sum(t["seconds"].values()), 3) for t in run["tiles"]},
+        "region_cpu_s": {t["region"]: round(t["cpu_s"], 3) for t in run["tiles"]},
         "peak_rss_mb_per_worker": peak_per_worker(run),
     }
     result["projection_s"] = projection(list(result["region_s"].values()),

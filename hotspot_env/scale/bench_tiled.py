@@ -35,7 +35,11 @@ def _worker_peak_mb() -> float:
 def tiled_run(country: Path, out: Path, workers: int, scheduler: str | None,
               write: bool = True) -> dict[str, Any]:
     """One tiled run of the country: wall seconds per step, peaks, the run's tile reports."""
-    from hotspot_env.scale.bench_national import NATIONAL_CELL_SIZE_M, _close, local_cluster
+    from hotspot_env.scale.bench_common import (
+        NATIONAL_CELL_SIZE_M,
+        close_client,
+        local_cluster,
+    )
     from hotspot_env.scale.engine import analyze_tiled
     from hotspot_env.scale.tiled_outputs import write_tiled_run
 
@@ -60,7 +64,7 @@ def tiled_run(country: Path, out: Path, workers: int, scheduler: str | None,
         wall = time.perf_counter() - t_start
         peaks = client.run(_worker_peak_mb)
     finally:
-        _close(client)
+        close_client(client)
     gpkg.unlink(missing_ok=True)
     tile_s = [float(r["seconds"]) for r in run.reports]
     return {"wall_s": wall, "seconds": seconds, "tile_s": tile_s, "n_cells": int(
@@ -73,7 +77,7 @@ def tiled_run(country: Path, out: Path, workers: int, scheduler: str | None,
 def bench_tiled(base: Path, country: dict[str, Any], workers: int, scheduler: str | None,
                 speedup: bool) -> dict[str, Any]:
     """The ``--engine dask`` result: stages, peaks, tile costs and the 1 -> N speed-up."""
-    from hotspot_env.scale.bench_national import projection
+    from hotspot_env.scale.bench_common import projection
 
     run = tiled_run(base / "country", base / "national", workers, scheduler)
     tile_total = sum(run["tile_s"])

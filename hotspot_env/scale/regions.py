@@ -74,6 +74,7 @@ def analyze_region(country_folder: str | os.PathLike[str], region: str,
     meta = read_country(country)
     tile = next(t for t in meta["tiles"] if t["region"] == region)
     seconds: dict[str, float] = {}
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     part = country / "incidents" / f"{region}.parquet"
     incidents = gpd.read_parquet(part)
@@ -99,6 +100,8 @@ def analyze_region(country_folder: str | os.PathLike[str], region: str,
     record["inputs"] = [{"path": f"incidents/{region}.parquet", "sha256": _sha256(part)}]
     record["bounds"] = tile["bounds"]
     record["seconds"] = seconds
+    # CPU seconds of the task: its cost without the waiting a shared machine adds
+    record["cpu_s"] = time.process_time() - cpu0
     record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     record["pid"] = os.getpid()
     return record
