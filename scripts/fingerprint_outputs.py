@@ -61,8 +61,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write.")
     parser.add_argument("--inputs", type=Path, default=Path(tempfile.gettempdir()) / "fp-synth",
                         help="Folder of the simulated city's inputs (made once, then reused).")
+    parser.add_argument("--data", type=Path, default=ROOT / "data",
+                        help="Evidence and cost tables (runs record their path: give two "
+                             "checkouts the same one).")
     parser.add_argument("--compare", type=Path, help="An earlier fingerprint to compare with.")
     args = parser.parse_args()
+    from hotspot_env import settings
+
+    settings.data_folder = args.data
     with tempfile.TemporaryDirectory() as tmp:
         runs = _runs(Path(tmp), args.inputs)
         prints = {name: fingerprint_folder(folder) for name, folder in runs.items()}

@@ -1,12 +1,11 @@
 """The benchmark command on a tiny synthetic city: JSON shape and peer agreement (no timings)."""
 
-import contextlib
 import json
 
 import pytest
 from typer.testing import CliRunner
 
-from hotspot_env.bench import RESULT_KEYS
+from hotspot_env.bench import RESULT_KEYS, expected_steps
 from hotspot_env.cli import app
 
 
@@ -18,8 +17,12 @@ def test_bench_tiny_json_has_every_key_and_matches_peers(tmp_path):
     assert set(RESULT_KEYS) <= set(data)
     assert data["scale"] == "tiny"
     assert data["n_incidents"] > 0 and data["n_cells"] > 0
-    assert {"load_incidents", "kde", "gi_star", "export_cells_gpkg"} <= set(data["stages"])
+    expected_stages, expected_parts = expected_steps()
+    assert list(data["stages"]) == expected_stages  # every stage, in pipeline order
+    assert set(expected_parts) <= set(data["substages"])
+    assert data["stages_untimed"] == [] and data["stages_missing"] == []
     assert all(v >= 0 for v in data["stages"].values())
+    assert data["stages"]["kde"] > 0 and data["stages"]["factors"] > 0
     assert data["kde_max_rel_err"] <= 1e-3
     assert data["gi_max_abs_dz"] <= 1e-8
     assert data["counts_mismatch_points"] == 0
@@ -31,20 +34,16 @@ def test_bench_tiny_json_has_every_key_and_matches_peers(tmp_path):
 
 
 def test_bench_leaves_the_pipeline_unpatched():
-    import geopandas as gpd
+    """The benchmark records the pipeline's own timing hooks; it replaces no attribute."""
+    import ast
+    import inspect
 
-    from hotspot_env.bench import _instrumented_run, _Timer
-    from hotspot_env.core import analysis, pipeline
-    from hotspot_env.core.grid import Grid
-    from hotspot_env.outputs import export
+    from hotspot_env import bench
 
-    before = (pipeline.analyze, pipeline.all_stages, export.write_cells, export.all_writers,
-              gpd.GeoDataFrame.to_crs, vars(Grid)["from_area"], analysis.kde)
-    with contextlib.suppress(Exception):  # the input is missing: run fails inside the patch
-        _instrumented_run(_Timer(), "missing.csv", "missing.gpkg", None, {})
-    after = (pipeline.analyze, pipeline.all_stages, export.write_cells, export.all_writers,
-             gpd.GeoDataFrame.to_crs, vars(Grid)["from_area"], analysis.kde)
-    assert all(a is b for a, b in zip(before, after, strict=True))
+    tree = ast.parse(inspect.getsource(bench))
+    calls = {node.func.id for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    assert not calls & {"setattr", "delattr"}
 
 
 def test_bench_without_its_extra_says_which_package_to_install(monkeypatch):

@@ -4,7 +4,7 @@ import shapely
 from pyproj import CRS
 from sklearn.neighbors import KernelDensity
 
-from hotspot_env.core.density import choose_bandwidth, count_incidents, kde
+from hotspot_env.core.density import binned_kde, choose_bandwidth, count_incidents, kde
 from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
 
@@ -75,3 +75,30 @@ def test_bandwidth_rule_hand_calculation():
     assert "Silverman" in choice.rule
     small, choice = choose_bandwidth(np.array([1.0]), np.array([1.0]), 50)
     assert small == 100 and "minimum" in choice.rule
+
+
+@pytest.mark.parametrize(("x0", "cell", "bandwidth"), [(0.0, 50.0, 100.0), (0.0, 50.0, 137.0),
+                                                       (330_000.0, 37.0, 300.0),
+                                                       (330_000.0, 100.0, 60.0)])
+def test_binned_kde_is_the_kde_of_points_at_cell_centres(x0, cell, bandwidth):
+    """The FFT route (count cubes) and the exact kernel sum agree to round-off, padding included.
+
+    A count layer binned on a grid padded by ``pad`` cells is the set of points at those cells'
+    centres weighted by their counts; both must give the same density at the grid's centres.
+    """
+    grid = Grid.from_area(shapely.box(x0, 7_390_000, x0 + 40 * cell, 7_390_000 + 30 * cell),
+                          UTM, cell)
+    pad = int(np.ceil(bandwidth / cell)) + 1
+    rng = np.random.default_rng(int(bandwidth))
+    binned = rng.poisson(0.3, (3, grid.n_rows + 2 * pad, grid.n_cols + 2 * pad)).astype(float)
+    fft = binned_kde(grid, binned, bandwidth, pad)
+    assert fft.shape == (3, *grid.shape)
+    for layer in range(3):
+        row, col = np.nonzero(binned[layer])
+        x = grid.x0 + (col - pad + 0.5) * cell
+        y = grid.bounds[3] - (row - pad + 0.5) * cell
+        exact = kde(grid, x, y, bandwidth, weights=binned[layer][row, col])
+        scale = exact.max()
+        np.testing.assert_allclose(fft[layer], exact, rtol=0, atol=1e-13 * scale)
+    # a 2-D layer gives the first layer of the cube
+    np.testing.assert_array_equal(binned_kde(grid, binned[0], bandwidth, pad), fft[0])

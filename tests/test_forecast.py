@@ -11,6 +11,7 @@ from pyproj import CRS
 
 from hotspot_env.core.grid import Grid
 from hotspot_env.models import forecast, scores
+from hotspot_env.models.forecast import scoring as forecast_scoring
 
 CRS_M = CRS.from_epsg(32633)
 
@@ -139,7 +140,7 @@ def test_an_infinite_or_nan_score_never_wins():
 def test_tiebreak_never_reorders_distinct_counts():
     grid, x, y, t = stable_city(7, years=3, per_year=300)
     periods, _ = forecast.choose_period(t)
-    stack = forecast._stack(grid, x, y, periods.index(t), periods.n, 300.0)
+    stack = forecast.count_stack(grid, x, y, periods.index(t), periods.n, 300.0)
     for base in (forecast.Candidate("all"), forecast.Candidate("recent")):
         tie = forecast.Candidate(base.base, None, 150.0, "tiebreak")
         counts, score = base.score(stack, 3), tie.score(stack, 3)
@@ -182,7 +183,7 @@ def test_fit_forecast_outputs_calibrated_expected_incidents_per_year():
     assert fc[grid.mask].sum() == pytest.approx(len(x) / 5, rel=0.2)
     # calibration is strictly increasing in the chosen score: the ranking is the model's
     periods, _ = forecast.choose_period(t)
-    stack = forecast._stack(grid, x, y, periods.index(t), periods.n, max(forecast.radii(grid)))
+    stack = forecast.count_stack(grid, x, y, periods.index(t), periods.n, max(forecast.radii(grid)))
     score = result.model.score(stack, periods.n)
     assert spearmanr(score, fc[grid.mask]).statistic == pytest.approx(1.0)
     cal = result.calibration
@@ -191,7 +192,7 @@ def test_fit_forecast_outputs_calibrated_expected_incidents_per_year():
     from sklearn.linear_model import PoissonRegressor
 
     tests = range(1, periods.n)
-    s = np.concatenate([forecast._floored(result.model.score(stack, k)) for k in tests])
+    s = np.concatenate([forecast_scoring.floored(result.model.score(stack, k)) for k in tests])
     obs = np.concatenate([stack.counts[k] for k in tests])
     ref = PoissonRegressor(alpha=0.0, max_iter=1000, tol=1e-10).fit(np.log(s)[:, None], obs)
     assert ref.coef_[0] == pytest.approx(cal["b"], rel=1e-3)

@@ -40,10 +40,10 @@ from hotspot_env.outputs.privacy import (
     UndeclaredColumnError,
     check_epsilon,
     discrete_laplace,
-    neutralise_text,
     publish,
     suppress_small,
 )
+from hotspot_env.outputs.safe_text import neutralise_text
 
 runner = CliRunner()
 

@@ -14,6 +14,10 @@ from pyproj import CRS
 from hotspot_env.core.density import kde
 from hotspot_env.core.grid import Grid
 from hotspot_env.models import rtm
+from hotspot_env.models.rtm import _geometry as rtm_geometry
+from hotspot_env.models.rtm import density as rtm_density
+from hotspot_env.models.rtm import glm as rtm_glm
+from hotspot_env.models.rtm import reasons as rtm_reasons
 
 CRS_M = CRS.from_epsg(32633)
 
@@ -188,7 +192,7 @@ def test_outline_samples_bound_the_distance():
     grid = make_grid(30, 30, cell=20.0)
     _, lines, polys = random_features(rng, grid, n=30)
     geoms = np.array(lines + polys, dtype=object)
-    x, y, h = rtm._outline_samples(geoms, 10.0)
+    x, y, h = rtm_geometry.outline_samples(geoms, 10.0)
     assert 0 < h <= 10.0
     tree = cKDTree(np.column_stack([x, y]))
     vertices = shapely.get_coordinates(geoms)
@@ -251,10 +255,11 @@ def test_polygon_centroids_fall_in_the_cells_of_geos_centroids():
     polys += [shapely.box(x0 + 20, y0 + 20, x0 + 180, y0 + 180).difference(
         shapely.box(x0 + 40, y0 + 40, x0 + 120, y0 + 60))]
     polys = np.array([p for p in polys if p.geom_type == "Polygon"], dtype=object)
-    x, y = rtm._polygon_centroids(polys, grid, pad)
+    x, y = rtm_density._polygon_centroids(polys, grid, pad)
     ref = shapely.centroid(polys)
-    np.testing.assert_array_equal(rtm._bin_index(grid, x, y, pad),
-                                  rtm._bin_index(grid, shapely.get_x(ref), shapely.get_y(ref), pad))
+    np.testing.assert_array_equal(
+        rtm_geometry.bin_index(grid, x, y, pad),
+        rtm_geometry.bin_index(grid, shapely.get_x(ref), shapely.get_y(ref), pad))
     assert np.nanmax(np.abs(x - shapely.get_x(ref))) < 1e-6
 
 
@@ -310,7 +315,7 @@ def test_grouped_matches_unique_rows(ymax):
     X = np.asfortranarray((rng.random((5000, 4)) < 0.3).astype(np.uint8))
     y = rng.integers(0, 6, 5000)
     y[0] = ymax
-    yu, Xu, w = rtm._grouped(y, X)
+    yu, Xu, w = rtm_glm.grouped(y, X)
     rows, freq = np.unique(np.column_stack([X, y]), axis=0, return_counts=True)
     got = np.column_stack([Xu[:, 1:], yu])
     order = np.lexsort(got.T[::-1])
@@ -365,8 +370,8 @@ def test_rtm_without_layers_or_incidents_is_flat():
 def test_holm_uses_all_tested_candidates():
     p = np.array([0.001, 0.004, 0.03])
     # m = 10: thresholds 0.005, 0.0056, 0.00625 -> the first two pass, the third fails
-    np.testing.assert_array_equal(rtm._holm(p, 0.05, 10), [True, True, False])
-    np.testing.assert_array_equal(rtm._holm(p, 0.05, 3), [True, True, True])
+    np.testing.assert_array_equal(rtm.holm(p, 0.05, 10), [True, True, False])
+    np.testing.assert_array_equal(rtm.holm(p, 0.05, 3), [True, True, True])
 
 
 # ------------------------------------------------------------------ headline
@@ -470,7 +475,7 @@ def test_explain_formats_every_cell_like_the_distance_formatter():
                            block_length_m=100.0)
     why = rtm.explain(grid, result, factors, youth_gap_m=800.0)
 
-    fmt = {name: rtm._fmt_dist(d) for name, d in [("walk", walk), ("sight", sight),
+    fmt = {name: rtm_reasons._fmt_dist(d) for name, d in [("walk", walk), ("sight", sight),
                                                    ("vacant", vacant)]}
     cut = np.quantile(sight, 0.10)
     for (i, j), text in np.ndenumerate(why):
@@ -491,8 +496,8 @@ def test_explain_formats_every_cell_like_the_distance_formatter():
 def test_dist_key_keeps_the_formatted_distance():
     d = np.concatenate([np.arange(0, 1_200, 0.01), np.arange(0, 2_000, 0.5) + 1e-9,
                         np.random.default_rng(0).uniform(0, 1e5, 50_000)])
-    key = rtm._dist_key(d)
-    np.testing.assert_array_equal(rtm._fmt_dist(key), rtm._fmt_dist(d))
+    key = rtm_reasons._dist_key(d)
+    np.testing.assert_array_equal(rtm_reasons._fmt_dist(key), rtm_reasons._fmt_dist(d))
     assert np.unique(key[d < 995]).size <= 190  # whole metres, then tens of metres
 
 

@@ -16,7 +16,7 @@ from pyproj import CRS
 from hotspot_env.core import pipeline
 from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
-from hotspot_env.models import validation
+from hotspot_env.models import scores, validation
 
 CRS_M = CRS.from_epsg(32633)
 
@@ -26,24 +26,24 @@ def test_hit_rate_and_pai_by_hand():
     pred = np.array([5, 4, 3, 2, 1, 0, 0, 0, 0, 0], float)
     obs = np.array([1, 0, 2, 0, 0, 0, 0, 1, 0, 0], float)
     # 10 % of 10 cells = the top cell: 1 of 4 incidents
-    assert validation.hit_rate(pred, obs, 10) == pytest.approx(0.25)
-    assert validation.pai(pred, obs, 10) == pytest.approx(2.5)
+    assert scores.hit_rate(pred, obs, 10) == pytest.approx(0.25)
+    assert scores.pai(pred, obs, 10) == pytest.approx(2.5)
     # 30 % = top 3 cells: 3 of 4 incidents, PAI 0.75 / 0.3
-    assert validation.hit_rate(pred, obs, 30) == pytest.approx(0.75)
-    assert validation.pai(pred, obs, 30) == pytest.approx(2.5)
+    assert scores.hit_rate(pred, obs, 30) == pytest.approx(0.75)
+    assert scores.pai(pred, obs, 30) == pytest.approx(2.5)
     # 70 % = top 5 + 2 of the 5 tied zero cells (1 incident among them): 3 + 2/5
-    assert validation.hit_rate(pred, obs, 70) == pytest.approx((3 + 0.4) / 4)
+    assert scores.hit_rate(pred, obs, 70) == pytest.approx((3 + 0.4) / 4)
     # k rounds: 1 % of 10 cells is still one cell
-    assert validation.pai(pred, obs, 1) == pytest.approx(2.5)
+    assert scores.pai(pred, obs, 1) == pytest.approx(2.5)
 
 
 def test_flat_prediction_scores_its_area_share():
     rng = np.random.default_rng(0)
     obs = rng.poisson(1.0, 1000).astype(float)
     for a in validation.AREA_PCTS:
-        assert validation.hit_rate(np.ones(1000), obs, a) == pytest.approx(a / 100)
-        assert validation.pai(np.ones(1000), obs, a) == pytest.approx(1.0)
-    assert math.isnan(validation.hit_rate(np.ones(5), np.zeros(5), 10))
+        assert scores.hit_rate(np.ones(1000), obs, a) == pytest.approx(a / 100)
+        assert scores.pai(np.ones(1000), obs, a) == pytest.approx(1.0)
+    assert math.isnan(scores.hit_rate(np.ones(5), np.zeros(5), 10))
 
 
 def test_calibration_deciles():

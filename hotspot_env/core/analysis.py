@@ -2,6 +2,10 @@
 
 The flow runs in one direction (inputs -> area/grid -> density and hot spots
 -> outputs); each stage adds to the :class:`Analysis` and never reaches back.
+:func:`analyze` reads the inputs (:mod:`hotspot_env.core.sources`), then runs
+named steps: projection and study area, grid, points inside it, counts,
+bandwidth, the surfaces (KDE, Gi*), map layers and parameters; each costly
+step is timed with :func:`hotspot_env.core.timing.timed` for the benchmark.
 The CLI, the app and a notebook all call :func:`analyze`, so they get the
 same numbers.
 """
@@ -14,13 +18,13 @@ import numbers
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
 
 from hotspot_env import settings
 from hotspot_env.core.area import parse_bbox, study_area
@@ -28,10 +32,10 @@ from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.density import choose_bandwidth, count_incidents, kde
 from hotspot_env.core.grid import Grid, choose_cell_size, choose_crs
 from hotspot_env.core.hotspots import GiStar, gi_star
+from hotspot_env.core.sources import Sources, drop_excluded_sources, read_sources
+from hotspot_env.core.timing import timed
 from hotspot_env.errors import InputError, NoIncidentsError
-from hotspot_env.inputs.io import Incidents, incidents_from_frame, read_incidents, read_layers
-from hotspot_env.inputs.land import check_frame_on_land
-from hotspot_env.inputs.osm import file_sha256, place_osm, read_osm
+from hotspot_env.inputs.io import Incidents
 from hotspot_env.outputs.privacy import Budget, Kind, Protection, check_epsilon, min_cell_size
 from hotspot_env.temporal.profiles import record_period
 
@@ -177,24 +181,14 @@ class Analysis:
 
 
 def analyze(
-    incidents: str | os.PathLike[str] | gpd.GeoDataFrame | Incidents,
-    *,
-    osm: str | os.PathLike[str] | None = None,
-    layers: str | os.PathLike[str] | None = None,
-    place: str | None = None,
-    bbox: str | tuple[float, float, float, float] | None = None,
-    walk_audit: str | os.PathLike[str] | None = None,
-    cell_size: float | None = None,
-    bandwidth: float | None = None,
-    crs: str | None = None,
-    timezone: str | None = None,
-    privacy: str = "internal",
-    exclude_sources: tuple[str, ...] | None = None,
-    max_cells: int | None = None,
-    x: str | None = None,
-    y: str | None = None,
-    dp_epsilon: float | None = None,
-    dp_seed: int | None = None,
+    incidents: str | os.PathLike[str] | gpd.GeoDataFrame | Incidents, *,
+    osm: str | os.PathLike[str] | None = None, layers: str | os.PathLike[str] | None = None,
+    place: str | None = None, bbox: str | tuple[float, float, float, float] | None = None,
+    walk_audit: str | os.PathLike[str] | None = None, cell_size: float | None = None,
+    bandwidth: float | None = None, crs: str | None = None, timezone: str | None = None,
+    privacy: str = "internal", exclude_sources: tuple[str, ...] | None = None,
+    max_cells: int | None = None, x: str | None = None, y: str | None = None,
+    dp_epsilon: float | None = None, dp_seed: int | None = None,
     surfaces: SurfaceEngine | None = None,
 ) -> Analysis:
     """Run the analysis: area, grid, counts, KDE and Gi* hot spots.
@@ -238,15 +232,62 @@ def analyze(
         Refused: the noise comes from OpenDP's secure sampler, which cannot
         be seeded (a leaked seed would remove the noise).
     surfaces : callable, optional
-        Computes counts, KDE and Gi* on the grid (default :func:`local_surfaces`,
-        in this process); ``--engine dask`` passes
-        :class:`hotspot_env.scale.engine.TiledSurfaces`, which computes them
-        tile by tile with the same answers.
+        Counts, KDE and Gi* (default :func:`local_surfaces`; dask: ``scale.engine.TiledSurfaces``).
 
     Returns
     -------
     Analysis
     """
+    dp_epsilon = _check_options(privacy, cell_size, bandwidth, dp_epsilon, dp_seed)
+    bbox_tuple = parse_bbox(bbox) if isinstance(bbox, str) else bbox  # fail fast
+    sources = read_sources(incidents, bbox=bbox_tuple, osm=osm, layers=layers, place=place,
+                           walk_audit=walk_audit, crs=crs, timezone=timezone, x=x, y=y)
+    choices = sources.choices
+    excluded = tuple(DEFAULT_EXCLUDED_SOURCES if exclude_sources is None else exclude_sources)
+    frame, n_excluded = drop_excluded_sources(sources.data.frame, excluded, choices)
+    proj_crs, area = _projection_and_area(frame, sources, bbox_tuple)
+    with timed("project"):
+        points = frame.to_crs(proj_crs)
+    grid = _make_grid(area, proj_crs, cell_size, privacy, max_cells, choices)
+    points = _points_inside(points, grid, bbox_tuple, choices)
+    xs, ys = points.geometry.x.to_numpy(), points.geometry.y.to_numpy()
+    bandwidth = _bandwidth(xs, ys, grid, bandwidth, privacy, choices)
+    years = _span_years(points, sources.data.date_precision)
+    arrays, kinds, protection = _surfaces(grid, xs, ys, float(bandwidth), years, privacy,
+                                          dp_epsilon, surfaces or local_surfaces, choices)
+    parameters = _parameters(grid, sources, bandwidth, years, privacy, dp_epsilon, excluded,
+                             timezone, protection)
+    count_summary = _count_summary(sources.data, n_excluded, len(frame) - len(points), arrays)
+    return Analysis(grid, area, arrays, _map_layers(sources, proj_crs), parameters, choices,
+                    sources.inputs, count_summary, points, kinds=kinds, protection=protection)
+
+
+def _warn_if_few(n: int) -> None:
+    """Too few incidents for hot-spot statistics: logged as descriptive only."""
+    if n < MIN_INCIDENTS_FOR_HOTSPOTS:
+        logger.warning(
+            "only %d incident(s) in the study area: the density surface and Gi* hot spots are "
+            "descriptive only (hot-spot statistics need at least %d)", n,
+            MIN_INCIDENTS_FOR_HOTSPOTS)
+
+
+def _count_summary(data: Incidents, n_excluded: int, n_outside: int,
+                   arrays: dict[str, np.ndarray]) -> dict[str, int]:
+    """Incidents read, invalid, left out (by source, outside the area), used and dropped."""
+    summary = {
+        "incidents_read": int(data.n_read),
+        "incidents_invalid": int(data.n_invalid),
+        "incidents_excluded_source": n_excluded,
+        "incidents_outside_area": n_outside,
+        "incidents_used": int(arrays["incidents"].sum()),
+    }
+    summary["incidents_dropped"] = summary["incidents_read"] - summary["incidents_used"]
+    return summary
+
+
+def _check_options(privacy: str, cell_size: float | None, bandwidth: float | None,
+                   dp_epsilon: float | None, dp_seed: int | None) -> float | None:
+    """Refuse impossible options before anything is read; return the checked ε."""
     if privacy not in ("internal", "public"):
         raise InputError(f"--privacy must be 'internal' or 'public', got {privacy!r}")
     if cell_size is not None and not _positive(cell_size):
@@ -267,75 +308,37 @@ def analyze(
         if privacy != "public":
             raise InputError("--dp-epsilon adds noise to published counts and only applies in "
                              "public mode: add --privacy public or drop --dp-epsilon")
-    bbox_tuple = parse_bbox(bbox) if isinstance(bbox, str) else bbox  # fail fast
-    if isinstance(incidents, Incidents):
-        data = incidents
-    elif isinstance(incidents, gpd.GeoDataFrame):
-        data = incidents_from_frame(incidents, timezone)
-    else:
-        data = read_incidents(incidents, crs=crs, x=x, y=y, timezone=timezone)
-    choices = list(data.choices)
-    at_sea = check_frame_on_land(data.frame, os.path.basename(data.path or "incidents"))
-    if at_sea is not None:
-        choices.append(at_sea)
-    inputs = [{"path": os.path.basename(data.path), "sha256": data.sha256}] if data.path else []
+    return dp_epsilon
 
-    osm_layers = None
-    if osm is not None:
-        read_box = _regional_box(osm, bbox_tuple, data.frame, choices)
-        osm_layers = _read_osm_checked(osm, read_box)
-        inputs.append({"path": os.path.basename(str(osm)), "sha256": file_sha256(osm)})
-    place_polygon = None
-    if place is not None:  # the geocoded boundary is the area, not a hull of its streets
-        fetched = place_osm(place)
-        osm_layers, place_polygon = fetched.layers, fetched.boundary
-        inputs.append({"path": f"place: {place}", "sha256": None})
-        choices.append(announce(Choice(
-            "place", fetched.display_name,
-            f"--place {place!r} geocoded by osmnx (Nominatim) to this boundary; its OSM layers "
-            "fetched inside it (Overpass, osmnx cache)")))
-    audit_layer = None
-    if walk_audit is not None:
-        from hotspot_env.factors.walkaudit import read_walk_audit
 
-        audit_layer = read_walk_audit(walk_audit)
-        inputs.append({"path": os.path.basename(str(walk_audit)),
-                       "sha256": file_sha256(walk_audit)})
-    user_layers = None
-    if layers is not None:
-        user_layers = read_layers(layers)
-        inputs.append({"path": os.path.basename(str(layers)), "sha256": file_sha256(layers)})
-
-    frame = data.frame
-    excluded = tuple(DEFAULT_EXCLUDED_SOURCES if exclude_sources is None else exclude_sources)
-    n_excluded = 0
-    if frame["source"].notna().any() and excluded:
-        drop = frame["source"].isin(excluded).to_numpy()
-        n_excluded = int(drop.sum())
-        frame = frame.loc[~drop].reset_index(drop=True)
-        choices.append(announce(Choice(
-            "excluded_sources", list(excluded),
-            f"{n_excluded:,} records from these sources left out: they show where enforcement "
-            "looked rather than where harm happened")))
-
+def _projection_and_area(frame: gpd.GeoDataFrame, sources: Sources,
+                         bbox: tuple[float, float, float, float] | None
+                         ) -> tuple[CRS, shapely.Geometry]:
+    """The local projection (from the streets, the incidents or the bbox) and the study area."""
+    osm_layers = sources.osm_layers
     reference = (osm_layers["streets"] if osm_layers is not None and len(osm_layers["streets"])
                  else frame)
-    if bbox_tuple is not None:
-        reference = gpd.GeoSeries([shapely.box(*bbox_tuple)], crs=4326)
-    try:
-        proj_crs, crs_choice = choose_crs(reference)
-    except RuntimeError as exc:  # pyproj: no UTM zone (beyond 84° N / 80° S)
-        raise InputError(
-            "no local UTM projection fits these coordinates (beyond 84° N or 80° S?): check for "
-            "swapped or placeholder coordinates, or give projected x/y with --crs"
-        ) from exc
-    choices.append(crs_choice)
-    area, area_choice = study_area(proj_crs, bbox=bbox_tuple, place_polygon=place_polygon,
-                                   osm_layers=osm_layers, user_layers=user_layers,
-                                   incidents=frame)
-    choices.append(area_choice)
+    if bbox is not None:
+        reference = gpd.GeoSeries([shapely.box(*bbox)], crs=4326)
+    with timed("area"):
+        try:
+            proj_crs, crs_choice = choose_crs(reference)
+        except RuntimeError as exc:  # pyproj: no UTM zone (beyond 84° N / 80° S)
+            raise InputError(
+                "no local UTM projection fits these coordinates (beyond 84° N or 80° S?): check "
+                "for swapped or placeholder coordinates, or give projected x/y with --crs"
+            ) from exc
+        sources.choices.append(crs_choice)
+        area, area_choice = study_area(proj_crs, bbox=bbox, place_polygon=sources.place_polygon,
+                                       osm_layers=osm_layers, user_layers=sources.user_layers,
+                                       incidents=frame)
+    sources.choices.append(area_choice)
+    return proj_crs, area
 
-    points = frame.to_crs(proj_crs)
+
+def _make_grid(area: shapely.Geometry, proj_crs: CRS, cell_size: float | None, privacy: str,
+               max_cells: int | None, choices: list[Choice]) -> Grid:
+    """The study grid: the given or chosen cell size (public mode: never below its minimum)."""
     if cell_size is None:
         cell_size, size_choice = choose_cell_size(area.bounds)
         choices.append(size_choice)
@@ -348,21 +351,29 @@ def analyze(
         raise InputError(f"--cell-size {cell_size:g} m is below the public-mode minimum of "
                          f"{min_cell_size():g} m (a small cell locates an incident): use "
                          f"--cell-size {min_cell_size():g} or more")
-    grid = Grid.from_area(area, proj_crs, float(cell_size), max_cells=max_cells)
+    with timed("grid"):
+        grid = Grid.from_area(area, proj_crs, float(cell_size), max_cells=max_cells)
     if grid.n_rows < 2 or grid.n_cols < 2:
         minx, miny, maxx, maxy = area.bounds
         raise InputError(
             f"--cell-size {cell_size:g} m leaves fewer than 2 cells across the study area "
             f"({maxx - minx:,.0f} x {maxy - miny:,.0f} m): use a smaller --cell-size"
         )
+    return grid
 
-    xs = points.geometry.x.to_numpy()
-    ys = points.geometry.y.to_numpy()
-    row, _ = grid.cell_index(xs, ys)
+
+def _points_inside(points: gpd.GeoDataFrame, grid: Grid,
+                   bbox: tuple[float, float, float, float] | None,
+                   choices: list[Choice]) -> gpd.GeoDataFrame:
+    """The incidents inside the grid's study area (those outside are dropped and announced).
+
+    Too few left for hot-spot statistics are logged as descriptive only.
+    """
+    row, _ = grid.cell_index(points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
     inside = row >= 0
     n_outside = int((~inside).sum())
     if not inside.any():
-        if bbox_tuple is not None:
+        if bbox is not None:
             raise NoIncidentsError(
                 f"none of the {len(points):,} incidents fall inside the --bbox: give it as "
                 "W,S,E,N in degrees (longitude first) around the incidents, or check that "
@@ -376,86 +387,23 @@ def analyze(
         choices.append(announce(Choice(
             "incidents_outside_area", n_outside,
             "incidents outside the study area were dropped (counted in the manifest)")))
-    points = points.loc[inside].reset_index(drop=True)
-    xs, ys = xs[inside], ys[inside]
+    _warn_if_few(int(inside.sum()))
+    return points.loc[inside].reset_index(drop=True)
 
-    if len(xs) < MIN_INCIDENTS_FOR_HOTSPOTS:
-        logger.warning(
-            "only %d incident(s) in the study area: the density surface and Gi* hot spots are "
-            "descriptive only (hot-spot statistics need at least %d)", len(xs),
-            MIN_INCIDENTS_FOR_HOTSPOTS)
+
+def _bandwidth(xs: np.ndarray, ys: np.ndarray, grid: Grid, bandwidth: float | None,
+               privacy: str, choices: list[Choice]) -> float:
+    """The KDE radius: given or chosen, raised to the public-mode minimum when public."""
     if bandwidth is None:
-        bandwidth, bw_choice = choose_bandwidth(xs, ys, grid.cell_size)
+        with timed("bandwidth"):
+            bandwidth, bw_choice = choose_bandwidth(xs, ys, grid.cell_size)
         choices.append(bw_choice)
     if privacy == "public" and bandwidth < settings.public_min_bandwidth_m:
         bandwidth = settings.public_min_bandwidth_m
         choices.append(announce(Choice(
             "bandwidth_m", bandwidth, "raised to the public-mode minimum so a single incident "
             "cannot be pinpointed")))
-    years = _span_years(points, data.date_precision)
-    protection = None
-    derived_kind = Kind.COUNT_DERIVED
-    if privacy == "public":
-        # every statistic published unchanged is computed from the protected counts
-        protection = Protection(settings.k_threshold,
-                                None if dp_epsilon is None else Budget(dp_epsilon))
-        derived_kind = Kind.PROTECTED_DERIVED
-    counts, density, gi, engine_choices = (surfaces or local_surfaces)(
-        grid, xs, ys, float(bandwidth), protection)
-    choices.extend(engine_choices)
-    if years:
-        density = density / years
-    density = np.where(grid.mask, density, np.nan)
-
-    arrays = {"incidents": counts, "kde": density, "gi_z": gi.z, "gi_p": gi.p,
-              "gi_bin": gi.bin}
-    kinds = {"incidents": Kind.COUNT, "kde": derived_kind, "gi_z": derived_kind,
-             "gi_p": derived_kind, "gi_bin": derived_kind}
-    map_layers: dict[str, gpd.GeoDataFrame] = {}
-    if osm_layers is not None:
-        for name, layer in osm_layers.items():
-            map_layers[name] = layer.to_crs(proj_crs) if len(layer) else layer.set_crs(
-                4326, allow_override=True).to_crs(proj_crs)
-    if user_layers is not None:
-        for name, layer in user_layers.items():
-            map_layers[f"user:{name}"] = layer.to_crs(proj_crs)
-    if audit_layer is not None:
-        map_layers["walk_audit"] = audit_layer.to_crs(proj_crs)
-
-    parameters = {
-        "crs": proj_crs.to_string(),
-        "cell_size_m": float(grid.cell_size),
-        "bandwidth_m": float(bandwidth),
-        "kernel": "quartic",
-        "kde_units": "incidents per km² per year" if years else "incidents per km²",
-        "period_years": years,
-        "gi_weights": "queen contiguity, binary, self included (Gi*)",
-        "gi_fdr_levels": list(settings.gi_fdr_levels),
-        "privacy": privacy,
-        "k_threshold": settings.k_threshold,
-        "dp_epsilon": None if dp_epsilon is None else float(dp_epsilon),
-        "excluded_sources": list(excluded),
-        "grid": grid.to_dict(),
-        "timezone": timezone,
-        "record_period": record_period(data.frame, timezone, data.date_precision),
-        "date_precision": data.date_precision,
-    }
-    if privacy == "public":
-        parameters["public_min_bandwidth_m"] = float(settings.public_min_bandwidth_m)
-        parameters["public_min_cell_size_m"] = float(min_cell_size())
-        if protection is not None and protection.budget is not None:
-            parameters["dp_accountant"] = "sequential composition"
-    count_summary = {
-        "incidents_read": int(data.n_read),
-        "incidents_invalid": int(data.n_invalid),
-        "incidents_excluded_source": n_excluded,
-        "incidents_outside_area": n_outside,
-        "incidents_used": int(counts.sum()),
-    }
-    count_summary["incidents_dropped"] = count_summary["incidents_read"] - count_summary[
-        "incidents_used"]
-    return Analysis(grid, area, arrays, map_layers, parameters, choices, inputs,
-                    count_summary, points, kinds=kinds, protection=protection)
+    return bandwidth
 
 
 #: ``(grid, xs, ys, bandwidth, protection) -> (counts, density, gi, choices)``:
@@ -492,86 +440,103 @@ def local_surfaces(grid: Grid, xs: np.ndarray, ys: np.ndarray, bandwidth: float,
     choices : list of Choice
         Automatic choices the engine made (none here; the tiling for dask).
     """
-    counts = np.where(grid.mask, count_incidents(grid, xs, ys), 0)
+    with timed("counts"):
+        counts = np.where(grid.mask, count_incidents(grid, xs, ys), 0)
     if protection is not None:
         basis = np.where(grid.mask, protection.counts("incidents", counts).imputed, 0)
         cx, cy = grid.centres()
-        density = kde(grid, cx.ravel(), cy.ravel(), bandwidth,
-                      weights=basis.ravel().astype(float)) * 1e6
+        with timed("kde"):
+            density = kde(grid, cx.ravel(), cy.ravel(), bandwidth,
+                          weights=basis.ravel().astype(float)) * 1e6
     else:
         basis = counts
-        density = kde(grid, xs, ys, bandwidth) * 1e6
-    return counts, density, gi_star(grid, basis), []
+        with timed("kde"):
+            density = kde(grid, xs, ys, bandwidth) * 1e6
+    with timed("gi_star"):
+        gi = gi_star(grid, basis)
+    return counts, density, gi, []
+
+
+def _surfaces(grid: Grid, xs: np.ndarray, ys: np.ndarray, bandwidth: float,
+              years: float | None, privacy: str, dp_epsilon: float | None,
+              engine: SurfaceEngine, choices: list[Choice]
+              ) -> tuple[dict[str, np.ndarray], dict[str, Kind], Protection | None]:
+    """The per-cell layers (counts, KDE, Gi*), their privacy kinds and the run's protection.
+
+    ``engine`` computes them (:func:`local_surfaces`, or tiles on dask); its
+    automatic choices join ``choices``. In public mode every statistic
+    published unchanged is computed from the protected counts, never from
+    the points.
+    """
+    protection = None
+    derived_kind = Kind.COUNT_DERIVED
+    if privacy == "public":
+        protection = Protection(settings.k_threshold,
+                                None if dp_epsilon is None else Budget(dp_epsilon))
+        derived_kind = Kind.PROTECTED_DERIVED
+    counts, density, gi, engine_choices = engine(grid, xs, ys, bandwidth, protection)
+    choices.extend(engine_choices)
+    if years:
+        density = density / years
+    density = np.where(grid.mask, density, np.nan)
+    arrays = {"incidents": counts, "kde": density, "gi_z": gi.z, "gi_p": gi.p,
+              "gi_bin": gi.bin}
+    kinds = {"incidents": Kind.COUNT, "kde": derived_kind, "gi_z": derived_kind,
+             "gi_p": derived_kind, "gi_bin": derived_kind}
+    return arrays, kinds, protection
+
+
+def _map_layers(sources: Sources, proj_crs: CRS) -> dict[str, gpd.GeoDataFrame]:
+    """The OSM, user and walk-audit layers in the grid's projection (never incident points)."""
+    map_layers: dict[str, gpd.GeoDataFrame] = {}
+    with timed("project"):
+        if sources.osm_layers is not None:
+            for name, layer in sources.osm_layers.items():
+                map_layers[name] = layer.to_crs(proj_crs) if len(layer) else layer.set_crs(
+                    4326, allow_override=True).to_crs(proj_crs)
+        if sources.user_layers is not None:
+            for name, layer in sources.user_layers.items():
+                map_layers[f"user:{name}"] = layer.to_crs(proj_crs)
+        if sources.audit_layer is not None:
+            map_layers["walk_audit"] = sources.audit_layer.to_crs(proj_crs)
+    return map_layers
+
+
+def _parameters(grid: Grid, sources: Sources, bandwidth: float, years: float | None,
+                privacy: str, dp_epsilon: float | None, excluded: tuple[str, ...],
+                timezone: str | None, protection: Protection | None) -> dict[str, Any]:
+    """Every parameter the run used, automatic or given (the manifest's ``parameters``)."""
+    data = sources.data
+    parameters = {
+        "crs": grid.crs.to_string(),
+        "cell_size_m": float(grid.cell_size),
+        "bandwidth_m": float(bandwidth),
+        "kernel": "quartic",
+        "kde_units": "incidents per km² per year" if years else "incidents per km²",
+        "period_years": years,
+        "gi_weights": "queen contiguity, binary, self included (Gi*)",
+        "gi_fdr_levels": list(settings.gi_fdr_levels),
+        "privacy": privacy,
+        "k_threshold": settings.k_threshold,
+        "dp_epsilon": None if dp_epsilon is None else float(dp_epsilon),
+        "excluded_sources": list(excluded),
+        "grid": grid.to_dict(),
+        "timezone": timezone,
+        "record_period": record_period(data.frame, timezone, data.date_precision),
+        "date_precision": data.date_precision,
+    }
+    if privacy == "public":
+        parameters["public_min_bandwidth_m"] = float(settings.public_min_bandwidth_m)
+        parameters["public_min_cell_size_m"] = float(min_cell_size())
+        if protection is not None and protection.budget is not None:
+            parameters["dp_accountant"] = "sequential composition"
+    return parameters
 
 
 def _positive(value: Any) -> bool:
     """True for a finite real number greater than zero."""
     return (isinstance(value, numbers.Real) and not isinstance(value, bool)
             and math.isfinite(value) and value > 0)
-
-
-#: Margin (degrees, about 1 km) around the incidents when a regional extract is cut to them.
-REGIONAL_MARGIN_DEG: float = 0.01
-
-
-def _regional_box(osm: str | os.PathLike[str], bbox: tuple[float, float, float, float] | None,
-                  frame: gpd.GeoDataFrame, choices: list[Choice]
-                  ) -> tuple[float, float, float, float] | None:
-    """The box to read from a regional ``.pbf`` (``None``: read the whole file).
-
-    A ``.pbf`` larger than :data:`settings.regional_pbf_mb` is read only
-    inside ``--bbox``, else inside the incidents' extent plus about 1 km.
-    """
-    path = Path(osm)
-    if (not path.is_file() or not path.name.lower().endswith(".pbf")
-            or path.stat().st_size <= settings.regional_pbf_mb * 1024**2):
-        return None
-    if bbox is not None:
-        box, rule = bbox, "the --bbox"
-    else:
-        pts = frame.to_crs(4326) if frame.crs is not None and not frame.crs.equals(4326) else frame
-        w, s, e, n = pts.total_bounds
-        m = REGIONAL_MARGIN_DEG
-        box, rule = (w - m, s - m, e + m, n + m), "the incidents' extent plus about 1 km"
-    choices.append(announce(Choice(
-        "osm_read_box", [round(float(v), 4) for v in box],
-        f"{path.name} is {path.stat().st_size / 1024**2:,.0f} MB, a regional extract (over "
-        f"{settings.regional_pbf_mb:g} MB): only {rule} is read from it")))
-    return box
-
-
-def _read_osm_checked(osm: str | os.PathLike[str],
-                      bbox: tuple[float, float, float, float] | None = None
-                      ) -> dict[str, gpd.GeoDataFrame]:
-    """:func:`read_osm` behind cheap checks that give damaged files a clear message."""
-    path = Path(osm)
-    if path.is_dir():
-        raise InputError(f"--osm {path} is a folder: pass the .pbf or .osm file itself")
-    if not path.name.lower().endswith((".pbf", ".osm", ".xml")):
-        raise InputError(f"OSM file {path.name} must end in .pbf, .osm or .xml: pass an OSM "
-                         "extract to --osm (e.g. a .osm.pbf from Geofabrik)")
-    if path.is_file():
-        if path.stat().st_size == 0:
-            raise InputError(f"OSM file {path.name} is empty (0 bytes): download or export the "
-                             "extract again")
-        with open(path, "rb") as handle:
-            head = handle.read(1024)
-        suffix = path.suffix.lower()
-        if suffix == ".pbf" and (int.from_bytes(head[:4], "big") > 65536
-                                 or b"OSMHeader" not in head[:64]):
-            raise InputError(f"{path.name} is not an OSM PBF extract (no OSMHeader block): "
-                             "download it again, e.g. from Geofabrik or BBBike")
-        if suffix in (".osm", ".xml") and not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(
-                b"<"):
-            raise InputError(f"{path.name} is not OSM XML (it does not start with '<'): export "
-                             "it again, e.g. from JOSM or the Overpass API")
-    try:
-        return read_osm(path, bbox=bbox)
-    except InputError as exc:
-        if str(exc).startswith("cannot read"):
-            raise InputError(f"{exc}; the extract looks damaged or incomplete: download or "
-                             "export it again") from exc
-        raise
 
 
 def _span_years(points: gpd.GeoDataFrame, precision: str | None = None) -> float | None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from hotspot_env.core.analysis import Analysis, analyze
 from hotspot_env.core.stages import check_order
+from hotspot_env.core.timing import timed
 
 
 def default_stages() -> list[tuple[str, Callable[..., None]]]:
@@ -38,11 +39,6 @@ def default_stages() -> list[tuple[str, Callable[..., None]]]:
             ("trends", trends.stage), ("interventions", interventions.stage)]
 
 
-def all_stages() -> list[tuple[str, Callable[..., None]]]:
-    """The stages :func:`run` runs (the benchmark wraps this to time each stage)."""
-    return default_stages()
-
-
 def run(
     incidents: Any,
     *,
@@ -50,6 +46,7 @@ def run(
     simulated: bool = False,
     stage_options: dict[str, dict[str, Any]] | None = None,
     stages: list[str] | None = None,
+    on_stage_error: Callable[[str, Exception], None] | None = None,
     **analyze_options: Any,
 ) -> Analysis:
     """Analyse ``incidents`` through every stage and optionally write outputs.
@@ -66,6 +63,10 @@ def run(
         Options per later stage name.
     stages : list of str, optional
         Names of the later stages to run (default: all of :func:`default_stages`).
+    on_stage_error : callable, optional
+        ``f(stage_name, exception)``, called instead of raising when a later
+        stage fails; the run goes on (``hotspot-env bench`` reports the
+        failure rather than stopping). Default: the error propagates.
     **analyze_options
         Passed to :func:`hotspot_env.core.analysis.analyze`.
 
@@ -73,23 +74,31 @@ def run(
     -------
     Analysis
         With ``analysis.timings`` (seconds per stage).
+
+    Notes
+    -----
+    The analysis, each later stage (``stage:<name>``) and the writers are
+    timed with :func:`hotspot_env.core.timing.timed` when a caller records.
     """
     if out is not None:
         from hotspot_env._atomic import check_inputs_outside
 
         check_inputs_outside(out, (incidents, analyze_options.get("osm"),
                                    analyze_options.get("layers")))
-    selected = [(name, stage) for name, stage in all_stages()
+    selected = [(name, stage) for name, stage in default_stages()
                 if stages is None or name in stages]
     check_order(selected)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    analysis = analyze(incidents, **analyze_options)
+    with timed("analyze", exclusive=False):
+        analysis = analyze(incidents, **analyze_options)
     timings["analyze"] = time.perf_counter() - start
     analysis.parameters["simulated"] = bool(simulated)
     for name, stage in selected:
         t0 = time.perf_counter()
-        stage(analysis, **(stage_options or {}).get(name, {}))
+        with timed(f"stage:{name}"):
+            _run_stage(name, stage, analysis, (stage_options or {}).get(name, {}),
+                       on_stage_error)
         timings[name] = time.perf_counter() - t0
     if out is not None:
         from hotspot_env.outputs.export import write_outputs
@@ -99,3 +108,16 @@ def run(
         timings["write"] = time.perf_counter() - t0
     analysis.timings = timings
     return analysis
+
+
+def _run_stage(name: str, stage: Callable[..., None], analysis: Analysis,
+               options: dict[str, Any],
+               on_error: Callable[[str, Exception], None] | None) -> None:
+    """Run one later stage; hand its failure to ``on_error`` when one is given."""
+    if on_error is None:
+        stage(analysis, **options)
+        return
+    try:
+        stage(analysis, **options)
+    except Exception as exc:
+        on_error(name, exc)

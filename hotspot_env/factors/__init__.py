@@ -28,6 +28,7 @@ import geopandas as gpd
 
 from hotspot_env.core.grid import Grid
 from hotspot_env.core.stages import declares
+from hotspot_env.core.timing import timed
 from hotspot_env.errors import InputError
 from hotspot_env.factors import access, custom, darkness, lighting, sightlines, vacancy
 from hotspot_env.factors.base import FactorResult
@@ -87,8 +88,9 @@ def compute_all(
         raise InputError(f"unknown factor(s) {', '.join(map(repr, unknown))}: use "
                          f"{', '.join(FACTORS)} or custom:<name>")
     results: dict[str, FactorResult] = {}
-    for name in names:
-        results[name] = FACTORS[name](layers, grid, incidents, **(params.get(name) or {}))
+    for name in names:  # timed for the benchmark's table (``factors/<name>``)
+        with timed(f"factors/{name}", exclusive=False):
+            results[name] = FACTORS[name](layers, grid, incidents, **(params.get(name) or {}))
     for key, kwargs in params.items():
         if not key.startswith("custom:"):
             continue

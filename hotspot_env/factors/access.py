@@ -230,6 +230,22 @@ def compute(
     walk[grid.mask] = network_distance(graph, node_xy, features.geometry.to_numpy(), targets,
                                        attach_m)
 
+    layer, n_gaps = _gaps_and_spaces(grid, walk, threshold_m, features)
+    choices.append(announce(Choice(
+        "youth_walk_threshold_m", float(threshold_m),
+        f"cells further than this walk from any of {len(features):,} youth/community spaces "
+        f"are service gaps ({n_gaps:,} of {grid.n_cells:,} cells; "
+        f"{threshold_m / 1.33 / 60:.0f} min at 1.33 m/s)")))
+    return FactorResult(NAME, {"youth_walk_m": walk}, layer, choices, features,
+                        kinds={"youth_walk_m": Kind.FACTOR})
+
+
+def _gaps_and_spaces(grid: Grid, walk: np.ndarray, threshold_m: float,
+                     features: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
+    """The factor's layer: gap cells (squares, walk over ``threshold_m``), then the spaces.
+
+    Returns the layer and the number of gap cells.
+    """
     gap = grid.mask & (walk > threshold_m)
     rows, cols = np.nonzero(gap)
     minx = grid.x0 + cols * grid.cell_size
@@ -243,14 +259,7 @@ def compute(
         {"role": "space", "youth_walk_m": np.nan, "kind": features["kind"].to_numpy(),
          "name": features["name"].to_numpy()},
         geometry=features.geometry.to_numpy(), crs=grid.crs)
-    layer = pd.concat([cells, spaces_layer], ignore_index=True)
-    choices.append(announce(Choice(
-        "youth_walk_threshold_m", float(threshold_m),
-        f"cells further than this walk from any of {len(features):,} youth/community spaces "
-        f"are service gaps ({rows.size:,} of {grid.n_cells:,} cells; "
-        f"{threshold_m / 1.33 / 60:.0f} min at 1.33 m/s)")))
-    return FactorResult(NAME, {"youth_walk_m": walk}, layer, choices, features,
-                        kinds={"youth_walk_m": Kind.FACTOR})
+    return pd.concat([cells, spaces_layer], ignore_index=True), int(rows.size)
 
 
 # ------------------------------------------------------------------ helpers

@@ -120,20 +120,11 @@ def illuminance(
 
 
 def compute(
-    layers: dict[str, gpd.GeoDataFrame],
-    grid: Grid,
-    incidents: gpd.GeoDataFrame | None = None,
-    *,
-    lamps: gpd.GeoDataFrame | None = None,
-    lumens: float | None = None,
-    height_m: float | None = None,
-    radius_m: float = 60.0,
-    dark_lux: float | None = None,
-    lit_yes_lux: float | None = None,
-    lit_tag: str = "fallback",
-    step_m: float = 10.0,
-    measured: gpd.GeoDataFrame | None = None,
-    measured_max_dist_m: float = 20.0,
+    layers: dict[str, gpd.GeoDataFrame], grid: Grid, incidents: gpd.GeoDataFrame | None = None,
+    *, lamps: gpd.GeoDataFrame | None = None, lumens: float | None = None,
+    height_m: float | None = None, radius_m: float = 60.0, dark_lux: float | None = None,
+    lit_yes_lux: float | None = None, lit_tag: str = "fallback", step_m: float = 10.0,
+    measured: gpd.GeoDataFrame | None = None, measured_max_dist_m: float = 20.0,
     lux_raster: str | os.PathLike[str] | None = None,
 ) -> FactorResult:
     """Model street lighting on the grid and find dark street segments.
@@ -151,32 +142,25 @@ def compute(
         A user lamp layer (any CRS) that replaces ``layers["lamps"]``. Optional
         columns: ``lumens`` (lm), ``height_m`` (m), ``working`` (bool;
         non-working lamps give no light). Missing values take the defaults.
-    lumens : float, optional
-        Flux (lm) of lamps without one (default :data:`settings.lamp_lumens`).
-    height_m : float, optional
-        Height (m) of lamps without one (default :data:`settings.lamp_height_m`).
+    lumens, height_m : float, optional
+        Flux (lm) and height (m) of lamps without one (default
+        :data:`settings.lamp_lumens`, :data:`settings.lamp_height_m`).
     radius_m : float
         Lamps further than this (m) are ignored (default 60).
-    dark_lux : float, optional
-        Segments whose mean lux is below this are dark
-        (default :data:`settings.dark_lux`, 2 lux).
-    lit_yes_lux : float, optional
-        Lux assumed on ``lit=yes`` streets when no lamps are mapped
-        (default :data:`settings.lit_yes_lux`, 10 lux).
+    dark_lux, lit_yes_lux : float, optional
+        Segments whose mean lux is below ``dark_lux`` are dark (default
+        :data:`settings.dark_lux`, 2 lux); ``lit=yes`` streets get ``lit_yes_lux``
+        when no lamps are mapped (default :data:`settings.lit_yes_lux`, 10 lux).
     lit_tag : {"fallback", "fill", "ignore"}
-        How the OSM ``lit`` tag is used. ``"fallback"`` (default): only when
-        no lamps are mapped at all. ``"fill"``: also where lamps are mapped,
-        a ``lit=yes`` street is never darker than ``lit_yes_lux`` (for extracts
-        whose lamp layer is incomplete, as OSM lamp mapping often is).
-        ``"ignore"``: never (lit=no streets are then not dark by tag either).
+        How the OSM ``lit`` tag is used. ``"fallback"`` (default): only when no
+        lamps are mapped at all. ``"fill"``: also where lamps are mapped, a ``lit=yes``
+        street is never darker than ``lit_yes_lux`` (OSM lamp layers are often
+        incomplete). ``"ignore"``: never (lit=no streets are not dark by tag either).
     step_m : float
         Spacing (m) of sample points along each street segment (default 10).
     measured : GeoDataFrame, optional
-        Points (any CRS) with a ``lux`` column of measured illuminance; they
-        override the model in the cells they fall in (cell mean) and on the
-        nearest street segment within ``measured_max_dist_m``.
-    measured_max_dist_m : float
-        Largest distance (m) from a measured point to the segment it informs.
+        Points (any CRS) with measured ``lux``; they override the model in their cells
+        (cell mean) and on the nearest street segment within ``measured_max_dist_m`` (m).
     lux_raster : path-like, optional
         A raster of measured lux, sampled at cell centres and segment sample
         points; overrides the model where it has data.
@@ -190,6 +174,50 @@ def compute(
         ``lux_min`` (lux), ``length_m`` and ``source`` ("model", "lit tag",
         "raster", "measured"). ``features``: working lamps (points with
         ``lumens``, ``height_m``), or the dark segments when no lamps exist.
+    """
+    lumens, height_m, dark_lux, lit_yes_lux = _checked_options(
+        lumens=lumens, height_m=height_m, radius_m=radius_m, step_m=step_m, dark_lux=dark_lux,
+        lit_yes_lux=lit_yes_lux, lit_tag=lit_tag)
+    lamp_frame, streets, measured = _inputs(layers, grid, lamps, measured)
+    if lamp_frame is None and streets is None and measured is None and lux_raster is None:
+        return not_measured(NAME, grid, ["lamp_lux"],
+                            "no lamps, streets or measured light: lighting could not be measured")
+
+    choices: list[Choice] = []
+    seg = _segments(streets, step_m)
+    if lamp_frame is not None:
+        lamp_pts, cell_lux = _lamp_light(lamp_frame, grid, streets, seg, choices, lumens=lumens,
+                                         height_m=height_m, radius_m=radius_m, lit_tag=lit_tag,
+                                         lit_yes_lux=lit_yes_lux)
+    else:
+        lamp_pts, cell_lux = None, _lit_tag_light(grid, streets, seg, lit_tag, lit_yes_lux, choices)
+    cell_lux = _apply_measured(cell_lux, grid, seg, lux_raster, measured, measured_max_dist_m,
+                               choices)
+    layer = _dark_segments(seg, dark_lux, lit_tag, choices, modelled=lamp_pts is not None,
+                           light_known=lamp_frame is not None or measured is not None)
+    features = (lamp_pts if lamp_pts is not None
+                else layer if layer is not None and len(layer) else None)
+    return FactorResult(NAME, {"lamp_lux": outside_to_nan(grid, cell_lux)}, layer, choices,
+                        features, kinds={"lamp_lux": Kind.FACTOR})
+
+
+# -------------------------------------------------------------------- steps
+def _inputs(layers: dict[str, gpd.GeoDataFrame], grid: Grid, lamps: gpd.GeoDataFrame | None,
+            measured: gpd.GeoDataFrame | None
+            ) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+    """Lamps (the user's replace the layer's), outdoor streets and measured readings, or None."""
+    lamp_frame = (usable(to_grid_crs(lamps, grid, "lamp")) if lamps is not None
+                  else get_layer(layers, "lamps"))
+    streets = outdoor_streets(get_layer(layers, "streets"))
+    return lamp_frame, streets, _measured_points(measured, grid)
+
+
+def _checked_options(*, lumens: float | None, height_m: float | None, radius_m: float,
+                     step_m: float, dark_lux: float | None, lit_yes_lux: float | None,
+                     lit_tag: str) -> tuple[float, float, float, float]:
+    """``lumens``, ``height_m``, ``dark_lux``, ``lit_yes_lux`` with defaults, all checked.
+
+    Refuses a non-positive lamp or sampling size, negative lux or an unknown ``lit_tag``.
     """
     lumens = settings.lamp_lumens if lumens is None else lumens
     height_m = settings.lamp_height_m if height_m is None else height_m
@@ -205,66 +233,84 @@ def compute(
 
     if lit_tag not in ("fallback", "fill", "ignore"):
         raise InputError(f"lighting lit_tag must be fallback, fill or ignore, got {lit_tag!r}")
+    return lumens, height_m, dark_lux, lit_yes_lux
 
-    choices: list[Choice] = []
-    lamp_frame = (usable(to_grid_crs(lamps, grid, "lamp")) if lamps is not None
-                  else get_layer(layers, "lamps"))
-    streets = outdoor_streets(get_layer(layers, "streets"))
-    measured = _measured_points(measured, grid)
-    if lamp_frame is None and streets is None and measured is None and lux_raster is None:
-        return not_measured(NAME, grid, ["lamp_lux"],
-                            "no lamps, streets or measured light: lighting could not be measured")
 
-    # ---- model (lamps) or fallback (lit tag)
+def _lamp_light(lamp_frame: gpd.GeoDataFrame, grid: Grid, streets: gpd.GeoDataFrame | None,
+                seg: _Segments | None, choices: list[Choice], *, lumens: float, height_m: float,
+                radius_m: float, lit_tag: str, lit_yes_lux: float
+                ) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """The working lamps and the lux they give each cell (segments: in ``seg``)."""
+    lamp_pts, lamp_choices = _lamp_table(lamp_frame, lumens, height_m)
+    choices += lamp_choices
+    cell_lux = _modelled_light(grid, lamp_pts, seg, radius_m, lumens, height_m, choices)
+    if lit_tag == "fill" and seg is not None:
+        cell_lux = _fill_from_lit_tag(cell_lux, streets, grid, seg, lit_yes_lux, choices)
+    return lamp_pts, cell_lux
+
+
+def _modelled_light(grid: Grid, lamp_pts: gpd.GeoDataFrame, seg: _Segments | None,
+                    radius_m: float, lumens: float, height_m: float,
+                    choices: list[Choice]) -> np.ndarray:
+    """Lux from the lamps at each cell centre (returned) and along each segment (in ``seg``)."""
     xy = centres_flat(grid)
-    seg = _segments(streets, step_m)
-    if lamp_frame is not None:
-        lamp_pts, lamp_choices = _lamp_table(lamp_frame, lumens, height_m)
-        choices += lamp_choices
-        px, py = lamp_pts.geometry.x.to_numpy(), lamp_pts.geometry.y.to_numpy()
-        lm, hm = lamp_pts["lumens"].to_numpy(), lamp_pts["height_m"].to_numpy()
-        cell_lux = illuminance(xy[:, 0], xy[:, 1], px, py, lm, hm, radius_m).reshape(grid.shape)
-        choices.append(announce(Choice(
-            "lamp_radius_m", float(radius_m),
-            "lamps further than this are ignored (a default lamp gives "
-            f"{_point_lux(lumens, height_m, radius_m):.2f} lux there)")))
-        if seg is not None:
-            lux = illuminance(seg.x, seg.y, px, py, lm, hm, radius_m)
-            seg.frame["lux_mean"], seg.frame["lux_min"] = _reduce(lux, seg.line, len(seg.frame))
-            seg.frame["source"] = "model"
-        features = lamp_pts
-        if lit_tag == "fill" and seg is not None:
-            cell_lux = np.fmax(cell_lux, _lit_tag_cells(streets, grid, lit_yes_lux))
-            tagged_yes = (seg.frame["lit"] == "yes").to_numpy()
-            for col in ("lux_mean", "lux_min"):
-                seg.frame.loc[tagged_yes, col] = np.fmax(seg.frame.loc[tagged_yes, col],
-                                                         lit_yes_lux)
-            seg.frame.loc[tagged_yes, "source"] = "model + lit tag"
-            choices.append(announce(Choice(
-                "lighting_source", "lamps + lit tag",
-                f"lit=yes streets (and cells they cross) get at least {lit_yes_lux:g} lux "
-                f"({int(tagged_yes.sum()):,} segments), as asked by lit_tag='fill'")))
-    else:
-        lamp_pts = None
-        cell_lux = nan_grid(grid)
-        features = None
-        if seg is not None and lit_tag != "ignore":
-            cell_lux = _lit_tag_cells(streets, grid, lit_yes_lux)
-            lit = seg.frame["lit"]
-            fallback = np.where(lit == "yes", lit_yes_lux, np.where(lit == "no", 0.0, np.nan))
-            seg.frame["lux_mean"] = fallback
-            seg.frame["lux_min"] = fallback
-            seg.frame["source"] = "lit tag"
-            n_tagged = int(pd.Series(lit).notna().sum())
-            choices.append(announce(Choice(
-                "lighting_source", "lit tag",
-                f"no street lamps are mapped, so the OSM lit tag is used: lit=yes = "
-                f"{lit_yes_lux:g} lux, lit=no = 0 lux, untagged = unknown "
-                f"({n_tagged:,} of {len(lit):,} segments tagged)")))
-        elif seg is not None:
-            seg.frame["source"] = "none"
+    px, py = lamp_pts.geometry.x.to_numpy(), lamp_pts.geometry.y.to_numpy()
+    lm, hm = lamp_pts["lumens"].to_numpy(), lamp_pts["height_m"].to_numpy()
+    cell_lux = illuminance(xy[:, 0], xy[:, 1], px, py, lm, hm, radius_m).reshape(grid.shape)
+    choices.append(announce(Choice(
+        "lamp_radius_m", float(radius_m),
+        "lamps further than this are ignored (a default lamp gives "
+        f"{_point_lux(lumens, height_m, radius_m):.2f} lux there)")))
+    if seg is not None:
+        lux = illuminance(seg.x, seg.y, px, py, lm, hm, radius_m)
+        seg.frame["lux_mean"], seg.frame["lux_min"] = _reduce(lux, seg.line, len(seg.frame))
+        seg.frame["source"] = "model"
+    return cell_lux
 
-    # ---- measured light overrides the model
+
+def _fill_from_lit_tag(cell_lux: np.ndarray, streets: gpd.GeoDataFrame, grid: Grid,
+                       seg: _Segments, lit_yes_lux: float, choices: list[Choice]) -> np.ndarray:
+    """``lit_tag="fill"``: a lit=yes street (and its cells) is never darker than ``lit_yes_lux``."""
+    cell_lux = np.fmax(cell_lux, _lit_tag_cells(streets, grid, lit_yes_lux))
+    tagged_yes = (seg.frame["lit"] == "yes").to_numpy()
+    for col in ("lux_mean", "lux_min"):
+        seg.frame.loc[tagged_yes, col] = np.fmax(seg.frame.loc[tagged_yes, col], lit_yes_lux)
+    seg.frame.loc[tagged_yes, "source"] = "model + lit tag"
+    choices.append(announce(Choice(
+        "lighting_source", "lamps + lit tag",
+        f"lit=yes streets (and cells they cross) get at least {lit_yes_lux:g} lux "
+        f"({int(tagged_yes.sum()):,} segments), as asked by lit_tag='fill'")))
+    return cell_lux
+
+
+def _lit_tag_light(grid: Grid, streets: gpd.GeoDataFrame | None, seg: _Segments | None,
+                   lit_tag: str, lit_yes_lux: float, choices: list[Choice]) -> np.ndarray:
+    """No lamps mapped: lux from the OSM ``lit`` tag (unless ignored); NaN where unknown."""
+    cell_lux = nan_grid(grid)
+    if seg is not None and lit_tag != "ignore":
+        cell_lux = _lit_tag_cells(streets, grid, lit_yes_lux)
+        lit = seg.frame["lit"]
+        fallback = np.where(lit == "yes", lit_yes_lux, np.where(lit == "no", 0.0, np.nan))
+        seg.frame["lux_mean"] = fallback
+        seg.frame["lux_min"] = fallback
+        seg.frame["source"] = "lit tag"
+        n_tagged = int(pd.Series(lit).notna().sum())
+        choices.append(announce(Choice(
+            "lighting_source", "lit tag",
+            f"no street lamps are mapped, so the OSM lit tag is used: lit=yes = "
+            f"{lit_yes_lux:g} lux, lit=no = 0 lux, untagged = unknown "
+            f"({n_tagged:,} of {len(lit):,} segments tagged)")))
+    elif seg is not None:
+        seg.frame["source"] = "none"
+    return cell_lux
+
+
+def _apply_measured(cell_lux: np.ndarray, grid: Grid, seg: _Segments | None,
+                    lux_raster: str | os.PathLike[str] | None,
+                    measured: gpd.GeoDataFrame | None, max_dist: float,
+                    choices: list[Choice]) -> np.ndarray:
+    """Measured light overrides the model: the raster first, then point readings."""
+    xy = centres_flat(grid)
     if lux_raster is not None:
         raster_cells = sample_raster(lux_raster, grid.crs, xy[:, 0], xy[:, 1]).reshape(grid.shape)
         cell_lux = np.where(np.isfinite(raster_cells), raster_cells, cell_lux)
@@ -283,40 +329,46 @@ def compute(
         cell_lux = np.where(np.isfinite(point_cells), point_cells, cell_lux)
         n_seg = 0
         if seg is not None:
-            mean, low = _nearest_segment_stats(seg.frame, mx, my, mlux, measured_max_dist_m)
+            mean, low = _nearest_segment_stats(seg.frame, mx, my, mlux, max_dist)
             n_seg = _override(seg.frame, mean, low, "measured")
         choices.append(announce(Choice(
             "lighting_measured_points", len(measured),
             f"measured lux readings replace the model in {int(np.isfinite(point_cells).sum()):,} "
             f"cells (cell mean) and {n_seg:,} segments (readings within "
-            f"{measured_max_dist_m:g} m of the segment)")))
+            f"{max_dist:g} m of the segment)")))
+    return cell_lux
 
-    # ---- dark segments
-    layer = None
-    if seg is not None:
-        frame = seg.frame
-        dark = frame["lux_mean"] < dark_lux
-        if lit_tag != "ignore":  # lit=no is dark unless a measurement says otherwise
-            dark |= (frame["lit"] == "no") & ~frame["source"].isin(["raster", "measured"])
-        layer = frame[dark.to_numpy()].reset_index(drop=True)
-        choices.append(announce(Choice(
-            "dark_lux", float(dark_lux),
-            f"segments with mean light below this, or tagged lit=no, are dark "
-            f"({len(layer):,} of {len(frame):,} segments)")))
-        if lamp_pts is not None and lit_tag == "fallback":
-            contradicted = int(((frame["lit"] == "yes") & (frame["lux_mean"] < dark_lux)).sum())
-            if contradicted:
-                choices.append(announce(Choice(
-                    "lit_tag_conflicts", contradicted,
-                    "segments tagged lit=yes are modelled dark: their lamps may be missing "
-                    "from the lamp layer (check them, or pass lit_tag='fill')")))
-    elif lamp_frame is not None or measured is not None:
-        choices.append(announce(Choice(
-            "dark_segments", "not found", "no streets layer: dark segments could not be listed")))
-    if features is None and layer is not None and len(layer):
-        features = layer
-    return FactorResult(NAME, {"lamp_lux": outside_to_nan(grid, cell_lux)}, layer, choices,
-                        features, kinds={"lamp_lux": Kind.FACTOR})
+
+def _dark_segments(seg: _Segments | None, dark_lux: float, lit_tag: str, choices: list[Choice],
+                   *, modelled: bool, light_known: bool) -> gpd.GeoDataFrame | None:
+    """Segments darker than ``dark_lux`` or tagged lit=no (unless measured otherwise).
+
+    ``None`` without streets (announced when lamps or readings gave light to
+    place on them: ``light_known``). ``modelled``: the lux come from lamps.
+    """
+    if seg is None:
+        if light_known:
+            choices.append(announce(Choice(
+                "dark_segments", "not found",
+                "no streets layer: dark segments could not be listed")))
+        return None
+    frame = seg.frame
+    dark = frame["lux_mean"] < dark_lux
+    if lit_tag != "ignore":  # lit=no is dark unless a measurement says otherwise
+        dark |= (frame["lit"] == "no") & ~frame["source"].isin(["raster", "measured"])
+    layer = frame[dark.to_numpy()].reset_index(drop=True)
+    choices.append(announce(Choice(
+        "dark_lux", float(dark_lux),
+        f"segments with mean light below this, or tagged lit=no, are dark "
+        f"({len(layer):,} of {len(frame):,} segments)")))
+    if modelled and lit_tag == "fallback":
+        contradicted = int(((frame["lit"] == "yes") & (frame["lux_mean"] < dark_lux)).sum())
+        if contradicted:
+            choices.append(announce(Choice(
+                "lit_tag_conflicts", contradicted,
+                "segments tagged lit=yes are modelled dark: their lamps may be missing "
+                "from the lamp layer (check them, or pass lit_tag='fill')")))
+    return layer
 
 
 # ------------------------------------------------------------------ helpers

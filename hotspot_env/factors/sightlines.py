@@ -107,13 +107,8 @@ def free_distances(
 
 
 def compute(
-    layers: dict[str, gpd.GeoDataFrame],
-    grid: Grid,
-    incidents: gpd.GeoDataFrame | None = None,
-    *,
-    step_m: float = 15.0,
-    n_rays: int = 16,
-    max_m: float = 100.0,
+    layers: dict[str, gpd.GeoDataFrame], grid: Grid, incidents: gpd.GeoDataFrame | None = None,
+    *, step_m: float = 15.0, n_rays: int = 16, max_m: float = 100.0,
     min_blocked_share: float = 0.1,
 ) -> FactorResult:
     """Mean free sightline from observers along the streets, per cell.
@@ -150,11 +145,7 @@ def compute(
         estimate, m^2). ``features``: the obstacles (buildings, walls,
         vegetation) with a ``source`` column.
     """
-    if not (math.isfinite(step_m) and step_m > 0 and math.isfinite(max_m) and max_m > 0):
-        raise InputError("sightline step_m and max_m must be positive numbers of metres")
-    if int(n_rays) != n_rays or n_rays < 3:
-        raise InputError(f"sightline n_rays must be a whole number >= 3, got {n_rays!r}")
-    n_rays = int(n_rays)
+    n_rays = _checked_rays(step_m, n_rays, max_m)
     keys = ["sightline_m"]
     streets = outdoor_streets(get_layer(layers, "streets"))
     buildings = get_layer(layers, "buildings")
@@ -163,24 +154,9 @@ def compute(
                             "no buildings layer: sightlines could not be measured")
     if streets is None:
         return not_measured(NAME, grid, keys, "no streets layer: no observers to measure from")
-
-    parts = [(buildings, "buildings")]
-    for key in ("walls", "vegetation"):
-        extra = get_layer(layers, key)
-        if extra is not None:
-            parts.append((extra, key))
-    obstacles = gpd.GeoDataFrame(
-        {"source": np.concatenate([[key] * len(f) for f, key in parts])},
-        geometry=np.concatenate([f.geometry.to_numpy() for f, _ in parts]), crs=grid.crs)
+    obstacles = _obstacles(layers, buildings, grid)
     geoms = obstacles.geometry.to_numpy()
-
-    x, y, line = sample_along(streets.geometry.to_numpy(), step_m)
-    points = shapely.points(x, y)
-    solid = geoms[np.isin(shapely.get_type_id(geoms), (3, 6))]
-    inside = np.zeros(points.size, dtype=bool)
-    if solid.size:
-        hit, _ = shapely.STRtree(solid).query(points, predicate="within")
-        inside[hit] = True
+    x, y, line, points, inside = _observers(streets, geoms, step_m)
     keep = ~inside
     x, y, line = x[keep], y[keep], line[keep]
 
@@ -206,6 +182,45 @@ def compute(
     values = {"sightline_m": outside_to_nan(grid, cell_mean(grid, x, y, mean))}
     return FactorResult(NAME, values, layer, choices, obstacles,
                         kinds=dict.fromkeys(values, Kind.FACTOR))
+
+
+def _checked_rays(step_m: float, n_rays: int, max_m: float) -> int:
+    """``n_rays`` as an int, after refusing non-positive distances or fewer than 3 rays."""
+    if not (math.isfinite(step_m) and step_m > 0 and math.isfinite(max_m) and max_m > 0):
+        raise InputError("sightline step_m and max_m must be positive numbers of metres")
+    if int(n_rays) != n_rays or n_rays < 3:
+        raise InputError(f"sightline n_rays must be a whole number >= 3, got {n_rays!r}")
+    return int(n_rays)
+
+
+def _obstacles(layers: dict[str, gpd.GeoDataFrame], buildings: gpd.GeoDataFrame,
+               grid: Grid) -> gpd.GeoDataFrame:
+    """Buildings, then walls and vegetation when present, with a ``source`` column."""
+    parts = [(buildings, "buildings")]
+    for key in ("walls", "vegetation"):
+        extra = get_layer(layers, key)
+        if extra is not None:
+            parts.append((extra, key))
+    return gpd.GeoDataFrame(
+        {"source": np.concatenate([[key] * len(f) for f, key in parts])},
+        geometry=np.concatenate([f.geometry.to_numpy() for f, _ in parts]), crs=grid.crs)
+
+
+def _observers(streets: gpd.GeoDataFrame, geoms: np.ndarray, step_m: float
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Observers every ``step_m`` along the streets: x, y, street row, points, inside a solid.
+
+    ``inside`` marks observers within a solid obstacle (polygon): their rays
+    would start inside it, so the caller drops them.
+    """
+    x, y, line = sample_along(streets.geometry.to_numpy(), step_m)
+    points = shapely.points(x, y)
+    solid = geoms[np.isin(shapely.get_type_id(geoms), (3, 6))]
+    inside = np.zeros(points.size, dtype=bool)
+    if solid.size:
+        hit, _ = shapely.STRtree(solid).query(points, predicate="within")
+        inside[hit] = True
+    return x, y, line, points, inside
 
 
 # ---------------------------------------------------------------- kernels

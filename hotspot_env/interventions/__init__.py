@@ -38,6 +38,7 @@ import shapely
 from hotspot_env._atomic import prepare_folder
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.stages import declares
+from hotspot_env.core.timing import timed
 from hotspot_env.interventions.audit import audit_places
 from hotspot_env.interventions.candidates import attach_costs, generate
 from hotspot_env.interventions.equity import choose_zones, rule_text
@@ -142,10 +143,12 @@ def stage(
     budget = check_budget(budget)
     grid = analysis.grid
     ev = library.evidence
-    baseline = build_baseline(analysis, evidence_windows(library), timezone=timezone,
-                              default_category=default_category, category_map=category_map,
-                              outdoor_share=outdoor_share,
-                              outdoor_rows=bool((ev["active"] & (ev["places"] == "outdoor")).any()))
+    with timed("interventions/baseline", exclusive=False):
+        baseline = build_baseline(
+            analysis, evidence_windows(library), timezone=timezone,
+            default_category=default_category, category_map=category_map,
+            outdoor_share=outdoor_share,
+            outdoor_rows=bool((ev["active"] & (ev["places"] == "outdoor")).any()))
     choices: list[Choice] = list(baseline.choices)
 
     youth_rows = library.evidence[library.evidence["intervention_type"] == "youth_space"]
@@ -154,10 +157,12 @@ def stage(
         mask = row_strata(youth_rows, baseline.windows).any(axis=0)
         youth_demand.ravel()[baseline.cells] = (baseline.baseline.ravel()[baseline.cells]
                                                 * baseline.covered_share(mask))
-    cands, cand_choices = generate(analysis, library, youth_demand, proposals)
+    with timed("interventions/candidates", exclusive=False):
+        cands, cand_choices = generate(analysis, library, youth_demand, proposals)
     choices += cand_choices
     cands = attach_costs(cands, library)
-    model = build_impact(cands, library, baseline, n_draws=n_draws, seed=seed)
+    with timed("interventions/impact", exclusive=False):
+        model = build_impact(cands, library, baseline, n_draws=n_draws, seed=seed)
 
     keep, rule = _near_harm(cands, model, library, baseline, min_harm_ratio)
     dropped = int((~keep).sum())
@@ -170,13 +175,15 @@ def stage(
     # with an empty cache), so every re-rank is fast
     model.standalone()
 
-    zones, zone_choice = choose_zones(analysis, boundaries)
+    with timed("interventions/zones", exclusive=False):
+        zones, zone_choice = choose_zones(analysis, boundaries)
     choices.append(zone_choice)
     cands["district"] = zones.of_geometries(grid, cands.geometry.to_numpy())
     why = analysis.arrays.get("why")
     timing = analysis.arrays.get("timing")
-    cands["reason"] = reasons(cands, model, why=why, timing=timing,
-                              time_source=baseline.notes.get("time_source", ""))
+    with timed("interventions/reasons", exclusive=False):
+        cands["reason"] = reasons(cands, model, why=why, timing=timing,
+                                  time_source=baseline.notes.get("time_source", ""))
     params = {
         "n_draws": int(n_draws), "seed": seed, "budget": budget, "weights": w.as_text(),
         "evidence": library.sha256, "baseline": baseline.notes,
@@ -186,11 +193,15 @@ def stage(
         "min_harm_ratio": float(min_harm_ratio), "n_candidates": int(len(cands)),
         "crs": grid.crs.to_string(),
     }
-    basemap = make_basemap({n: analysis.layer(n) for n in ("streets", "buildings")}, grid.crs)
+    with timed("interventions/basemap", exclusive=False):
+        basemap = make_basemap({n: analysis.layer(n) for n in ("streets", "buildings")},
+                               grid.crs)
     result = InterventionsResult(cands, model, baseline, zones, library, params, choices,
                                  why, timing, basemap)
-    ranking = result.apply(result.rerank(budget, w, optimise_portfolio=optimise_portfolio,
-                                         time_limit=time_limit))
+    with timed("interventions/ranking", exclusive=False):
+        ranked = result.rerank(budget, w, optimise_portfolio=optimise_portfolio,
+                               time_limit=time_limit)
+    ranking = result.apply(ranked)
     if ranking.optimal is not None and ranking.optimal.status != "optimal":
         choices.append(announce(Choice(
             "portfolio_status", ranking.optimal.status,

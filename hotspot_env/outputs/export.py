@@ -18,6 +18,7 @@ import numpy as np
 import rasterio
 
 from hotspot_env._atomic import atomic_path, staged_folder, write_text
+from hotspot_env.core.timing import timed
 from hotspot_env.outputs.manifest import build_manifest, manifest_json
 from hotspot_env.outputs.privacy import Kind, privacy_metadata, publish, publish_array
 
@@ -89,11 +90,6 @@ def default_writers() -> dict[str, Callable[[Any, Path], dict[str, Path]]]:
             "interventions": write_interventions}
 
 
-def all_writers() -> dict[str, Callable[[Any, Path], dict[str, Path]]]:
-    """The writers :func:`write_outputs` calls (the benchmark wraps this to time each)."""
-    return default_writers()
-
-
 def write_outputs(analysis: Analysis, out: str | os.PathLike[str]) -> dict[str, Path]:
     """Write every output of ``analysis`` into folder ``out``.
 
@@ -106,6 +102,10 @@ def write_outputs(analysis: Analysis, out: str | os.PathLike[str]) -> dict[str, 
     are complete (:func:`hotspot_env._atomic.staged_folder`); if any writer
     fails, nothing of this run is left in ``out``.
 
+    Each file is timed (:func:`hotspot_env.core.timing.timed`) as
+    ``export_cells_gpkg``, ``export_density_tif``, ``export:<stage>``,
+    ``export_report`` and ``export_manifest``, the whole as ``export``.
+
     Returns
     -------
     dict of str to Path
@@ -114,15 +114,20 @@ def write_outputs(analysis: Analysis, out: str | os.PathLike[str]) -> dict[str, 
     from hotspot_env.outputs.report import write_report
 
     final = Path(out)
-    with staged_folder(out) as folder:
+    with timed("export", exclusive=False), staged_folder(out) as folder:
         written: dict[str, Path] = {}
-        written["cells.gpkg"] = write_cells(analysis, folder / "cells.gpkg")
-        written["density.tif"] = write_density(analysis, folder / "density.tif")
-        for writer in all_writers().values():
-            written.update(writer(analysis, folder))
-        written["report.html"] = write_report(analysis, folder / "report.html")
-        manifest = build_manifest(analysis, {k: v for k, v in written.items()
-                                             if not k.endswith(".gpkg")})
+        with timed("export_cells_gpkg"):
+            written["cells.gpkg"] = write_cells(analysis, folder / "cells.gpkg")
+        with timed("export_density_tif"):
+            written["density.tif"] = write_density(analysis, folder / "density.tif")
+        for name, writer in default_writers().items():
+            with timed(f"export:{name}"):
+                written.update(writer(analysis, folder))
+        with timed("export_report"):
+            written["report.html"] = write_report(analysis, folder / "report.html")
+        with timed("export_manifest"):
+            manifest = build_manifest(analysis, {k: v for k, v in written.items()
+                                                 if not k.endswith(".gpkg")})
         written["manifest.json"] = write_text(folder / "manifest.json", manifest_json(manifest))
         written = {name: final / Path(path).relative_to(folder) if Path(path).is_relative_to(
             folder) else Path(path) for name, path in written.items()}

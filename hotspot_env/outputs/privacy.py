@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,7 @@ import pandas as pd
 
 from hotspot_env import settings
 from hotspot_env.errors import InputError
+from hotspot_env.outputs.safe_text import neutralise_column
 
 if TYPE_CHECKING:
     from hotspot_env.core.analysis import Analysis
@@ -81,14 +81,6 @@ DP_RELEASES: tuple[str, ...] = ("cells", "forecast_cube", "change")
 #: The release each protected count layer belongs to.
 RELEASE_OF: dict[str, str] = {"incidents": "cells", "forecast_cube": "forecast_cube",
                               "change_before": "change", "change_after": "change"}
-
-#: Bidirectional-text controls (U+202A-E, U+2066-9, marks): they can make a
-#: spreadsheet or map label read differently from what it holds.
-_BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F,
-                          0x061C)}
-#: First characters a spreadsheet evaluates as a formula.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
-
 
 # ------------------------------------------------------------------ validation
 def check_epsilon(epsilon: Any) -> float:
@@ -333,32 +325,6 @@ def coarsen(values: Any) -> np.ndarray:
     return out
 
 
-def neutralise_text(value: Any) -> Any:
-    """Text made inert for spreadsheets and map labels; other values unchanged.
-
-    Removes bidirectional overrides (which reorder what a reader sees) and
-    prefixes text a spreadsheet would evaluate as a formula with an apostrophe
-    (OWASP CSV injection), as :func:`hotspot_env.app.redress.spreadsheet_safe`.
-    """
-    if not isinstance(value, str):
-        return value
-    if any(c in _BIDI for c in value):
-        value = "".join(c for c in value if c not in _BIDI)
-    value = unicodedata.normalize("NFC", value)
-    if value[:1] in _FORMULA_START:
-        value = "'" + value
-    return value
-
-
-def _neutralise_column(column: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-        return column
-    if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(
-            column):
-        return column
-    return column.map(neutralise_text)
-
-
 def publish(analysis: Analysis, frame: pd.DataFrame, kinds: dict[str, Kind] | None = None,
             privacy: str | None = None) -> pd.DataFrame:
     """The one gate: ``frame`` as it may leave the tool.
@@ -414,7 +380,7 @@ def publish_table(frame: pd.DataFrame, kinds: dict[str, Kind], privacy: str = "i
                 "made (hotspot_env.outputs.privacy.declare or the writer's kinds mapping)")
         if privacy == "public":
             out[column] = _public_column(analysis, column, out[column], Kind(kind), privacy)
-        out[column] = _neutralise_column(out[column])
+        out[column] = neutralise_column(out[column])
     return out
 
 

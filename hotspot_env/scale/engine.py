@@ -25,6 +25,7 @@ running scheduler (``--scheduler tcp://HOST:8786``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -61,6 +62,10 @@ STAGE_PLACEMENT: dict[str, str] = {
 }
 
 
+#: Seconds to wait for a ``--scheduler`` before saying it cannot be reached.
+CONNECT_TIMEOUT_S: float = 10.0
+
+
 def require_dask() -> Any:
     """``dask.distributed``, or a clear error naming the extra to install."""
     try:
@@ -91,13 +96,16 @@ def connect(scheduler: Any = None, n_workers: int = 2) -> Iterator[Any]:
     if scheduler is None:
         if not (isinstance(n_workers, int) and n_workers >= 1):
             raise InputError(f"--workers must be a whole number of 1 or more, got {n_workers!r}")
+        # ":0": the scheduler's HTTP server on a free port (8787 may be another cluster's)
+        # silence_logs: a worker slow to stop on a busy machine is killed, which is no news
         with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                      processes=True, dashboard_address=None) as cluster, \
+                                      processes=True, dashboard_address=":0",
+                                      silence_logs=logging.ERROR) as cluster, \
                 distributed.Client(cluster) as client:
             yield client
         return
     try:
-        client = distributed.Client(str(scheduler), timeout="10s")
+        client = distributed.Client(str(scheduler), timeout=f"{CONNECT_TIMEOUT_S}s")
     except (OSError, TimeoutError) as exc:
         raise InputError(f"cannot reach the dask scheduler at {scheduler}: start one "
                          "(dask scheduler) and its workers, or drop --scheduler for a local "
@@ -123,10 +131,14 @@ class TiledSurfaces:
         self.reports: list[dict[str, Any]] = []
         self.halo_m: float = 0.0
         self.distances: dict[str, float] = {}
+        #: Wall seconds of each step (``plan``, ``tasks``, ``global``): with the per-tile
+        #: seconds of :attr:`reports`, what a scaling projection needs.
+        self.timings: dict[str, float] = {}
 
     def __call__(self, grid: Grid, xs: np.ndarray, ys: np.ndarray, bandwidth: float,
                  protection: Any = None
                  ) -> tuple[np.ndarray, np.ndarray, GiStar, list[Choice]]:
+        t0 = time.perf_counter()
         self.distances = halo_distances(grid, bandwidth, **self.halo_options)
         self.halo_m, halo_choice = choose_halo(self.distances, grid.cell_size)
         self.tiles = make_tiles(grid, self.tile_km, self.halo_m)
@@ -134,16 +146,19 @@ class TiledSurfaces:
         members = points_in_halos(self.tiles, rows, cols)
         payloads = [self._payload(grid, tile, bandwidth, rows[i], cols[i], xs[i], ys[i])
                     for tile, i in zip(self.tiles, members, strict=True)]
+        t1 = time.perf_counter()
         counts = None
         if protection is not None:  # public: protect the global counts, then tiles read those
             counts = self._assemble_counts(grid, self._run(tile_counts, payloads))
             basis = np.where(grid.mask, protection.counts("incidents", counts).imputed, 0)
             payloads = [self._public_payload(p, basis) for p in payloads]
         results: list[TileSurfaces] = self._run(tile_surfaces, payloads)
+        t2 = time.perf_counter()
         if counts is None:
             counts = self._assemble_counts(grid, [r.counts for r in results])
         density = assemble(self.tiles, [r.density for r in results], grid.shape, 0.0)
         gi = self._global_gi(grid, results)
+        self.timings = {"plan": t1 - t0, "tasks": t2 - t1, "global": time.perf_counter() - t2}
         self.reports = [{**t.to_dict(grid), "points_read": r.n_points,
                          "seconds": round(r.seconds, 4)}
                         for t, r in zip(self.tiles, results, strict=True)]
@@ -170,7 +185,7 @@ class TiledSurfaces:
 
     def _run(self, func: Any, payloads: list[TilePayload]) -> list[Any]:
         """``func`` on every payload, as dask tasks; results in tile order."""
-        scattered = self.client.scatter(payloads)
+        scattered = self.client.scatter(payloads, hash=False)  # no hashing of big arrays
         return self.client.gather(self.client.map(func, scattered, pure=False))
 
     def _assemble_counts(self, grid: Grid, parts: list[np.ndarray]) -> np.ndarray:
@@ -214,6 +229,10 @@ class TiledRun:
         The neighbourhood of each stage the halo covers.
     scheduler : str
         The scheduler's address.
+    timings : dict of str to float
+        Wall seconds of the engine's steps: ``plan`` (halo, tiles, points per
+        tile), ``tasks`` (the tile tasks, scatter and gather included) and
+        ``global`` (merging, Gi*'s moments, FDR cut-offs).
     """
 
     analysis: Analysis
@@ -222,6 +241,7 @@ class TiledRun:
     halo_m: float
     halo_distances: dict[str, float] = field(default_factory=dict)
     scheduler: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Any:
         if name == "analysis":  # not set yet (e.g. while unpickling)
@@ -238,6 +258,7 @@ class TiledRun:
         """The engine's part of the run manifest (``parameters["engine"]``)."""
         return {"engine": "dask", "scheduler": self.scheduler, "halo_m": self.halo_m,
                 "halo_distances_m": self.halo_distances, "stages": STAGE_PLACEMENT,
+                "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
                 "tiles": self.reports}
 
 
@@ -311,7 +332,7 @@ def analyze_tiled(
         "machine); counts, KDE and Gi* ran per tile, Gi*'s moments and the FDR cut-offs "
         "over all cells")))
     tiled = TiledRun(analysis, engine.tiles, engine.reports, engine.halo_m, engine.distances,
-                     address)
+                     address, engine.timings)
     analysis.parameters["engine"] = tiled.manifest()
     if out is not None:
         _write(analysis, out)

@@ -6,39 +6,34 @@ it over (``incidents.csv`` and ``layers.gpkg``, via
 :meth:`~hotspot_env.inputs.synth.SyntheticCity.write`), runs
 :func:`hotspot_env.core.pipeline.run` on those files exactly as ``hotspot-env
 analyze`` does, and times every stage with :func:`time.perf_counter` (wall) and
-:func:`time.process_time` (CPU). Stages are timed by temporarily wrapping the
-functions the pipeline calls (never by re-implementing them), so the numbers
-are those of the real code path; time in ``analyze`` not spent in a wrapped
-function is reported as ``analyze_other`` (source filter, cell indexing,
-dropping points outside the area).
+:func:`time.process_time` (CPU). The pipeline, its stages and the writers name
+their steps with the timing hooks of :mod:`hotspot_env.core.timing`, which the
+benchmark records (nothing is patched or re-implemented), so the numbers are
+those of the real code path; time in ``analyze`` not spent in a named step is
+reported as ``analyze_other`` (source filter, cell indexing, dropping points
+outside the area). A step the table expects (:func:`expected_steps`) but the
+run did not time is listed in ``stages_untimed``.
 
 Later stages (risk factors, forecast, risk terrain model, trends, candidates
 and ranking of interventions) are those of
-:func:`hotspot_env.core.pipeline.all_stages`; a stage that raises is reported as
+:func:`hotspot_env.core.pipeline.default_stages`; a stage that raises is reported as
 ``"error: ..."`` in ``stage_status`` and listed in ``stages_missing``, never
 faked.
 
 The city is generated in a separate process so that ``peak_rss_mb`` (the
 ``ru_maxrss`` of this process, read right after the pipeline) measures the
 pipeline and not the generator. The peer comparisons run afterwards on the
-same data (see ``benchmarks/README.md`` for how each is made fair):
-
-* counts vs ``geopandas.sjoin(points, cells, predicate="within")`` + groupby;
-* KDE (epanechnikov) vs scikit-learn ``KernelDensity`` (kd-tree, exact) and,
-  if installed, KDEpy ``FFTKDE`` (a binned approximation);
-* Gi* vs ``esda.G_Local(star=True, transform="B", permutations=0)`` with a
-  ``libpysal.weights.lat2W`` queen W of the full rectangular grid;
-* re-ranking the run's intervention candidates under varied budgets.
+same data (:mod:`hotspot_env.bench.peers`: counts vs geopandas ``sjoin``, KDE vs
+scikit-learn and KDEpy, Gi* vs esda), then re-ranking the run's intervention
+candidates under varied budgets is timed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import importlib
 import importlib.util
 import json
-import math
 import os
 import platform
 import resource
@@ -46,13 +41,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hotspot_env.bench.peers import compare_counts, compare_gi, compare_kde
+from hotspot_env.core.timing import StageTimer, recording
 from hotspot_env.errors import InputError
 
 if TYPE_CHECKING:
@@ -63,9 +58,6 @@ BENCH_CELL_SIZE_M: float = 50.0
 
 #: Seed of the synthetic city.
 BENCH_SEED: int = 20240601
-
-#: Cell centres scikit-learn is evaluated at (random sample, time scaled up).
-SKLEARN_SAMPLE_CELLS: int = 2_000
 
 #: Re-rank timings taken (p95 over these).
 RERANK_REPEATS: int = 60
@@ -80,7 +72,8 @@ RESULT_KEYS: tuple[str, ...] = (
     "scale", "generator", "n_incidents", "n_incidents_used", "n_cells", "cell_size_m",
     "bandwidth_m", "stages", "stages_missing", "total_s", "peak_rss_mb",
     "kde_speedup_vs_sklearn", "kde_max_rel_err", "gi_speedup_vs_esda", "gi_max_abs_dz",
-    "rerank_p95_ms", "rerank_10k_p95_ms", "counts_speedup_vs_sjoin", "machine",
+    "rerank_p95_ms", "rerank_10k_p95_ms", "counts_speedup_vs_sjoin", "stages_untimed",
+    "machine",
 )
 
 
@@ -133,198 +126,32 @@ def _prepare_in_child(seed: int, scale: str, folder: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ timing
-class _Timer:
-    """Accumulates wall-clock and CPU seconds per stage name, in first-seen order.
-
-    CPU time (:func:`time.process_time`, all threads of this process) is kept
-    beside wall time: on a shared machine other processes stretch wall time,
-    while CPU time stays close to what the stage itself costs.
-    """
-
-    def __init__(self) -> None:
-        self.stages: dict[str, float] = {}
-        self.cpu: dict[str, float] = {}
-        self._depth = 0
-
-    def add(self, name: str, seconds: float, cpu_seconds: float = 0.0) -> None:
-        self.stages[name] = self.stages.get(name, 0.0) + seconds
-        self.cpu[name] = self.cpu.get(name, 0.0) + cpu_seconds
-
-    def wrap(self, name: str, func: Callable[..., Any], exclusive: bool = True
-             ) -> Callable[..., Any]:
-        """``func`` timed under ``name``.
-
-        An exclusive stage counts only when no other exclusive stage is running
-        (so ``to_crs`` inside ``study_area`` counts as ``area``); a
-        non-exclusive one (``analyze``) wraps others without hiding them.
-        """
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            if not exclusive:
-                t0, c0 = time.perf_counter(), time.process_time()
-                try:
-                    return func(*args, **kwargs)
-                finally:
-                    self.add(name, time.perf_counter() - t0, time.process_time() - c0)
-            if self._depth:
-                return func(*args, **kwargs)
-            self._depth += 1
-            t0, c0 = time.perf_counter(), time.process_time()
-            try:
-                return func(*args, **kwargs)
-            finally:
-                self._depth -= 1
-                self.add(name, time.perf_counter() - t0, time.process_time() - c0)
-
-        timed.__wrapped__ = func  # type: ignore[attr-defined]
-        return timed
-
-
-@contextlib.contextmanager
-def _patched(targets: list[tuple[Any, str, Callable[..., Any]]]) -> Iterator[None]:
-    """Temporarily replace ``getattr(obj, attr)`` by the given callables."""
-    missing = object()
-    saved = [(obj, attr, vars(obj).get(attr, missing)) for obj, attr, _ in targets]
-    try:
-        for obj, attr, new in targets:
-            setattr(obj, attr, new)
-        yield
-    finally:
-        for obj, attr, old in reversed(saved):
-            if old is missing:
-                delattr(obj, attr)
-            else:
-                setattr(obj, attr, old)
-
-
-def _instrumented_run(timer: _Timer, incidents: str, layers: str, out: Path,
-                      status: dict[str, str]) -> Any:
-    """Run :func:`hotspot_env.core.pipeline.run` with every stage function timed.
-
-    ``status`` receives ``"ran"`` or ``"error: ..."`` per later stage.
-    """
-    import geopandas as gpd
-
-    from hotspot_env.core import analysis as an
-    from hotspot_env.core import pipeline
-    from hotspot_env.core.grid import Grid
-    from hotspot_env.outputs import export, report
-
-    from_area = Grid.__dict__["from_area"].__func__
-
-    def timed_from_area(cls: type, *args: Any, **kwargs: Any) -> Any:
-        return from_area(cls, *args, **kwargs)
-
-    all_stages = pipeline.all_stages
-    all_writers = export.all_writers
-
-    def timed_stages() -> list[tuple[str, Callable[..., None]]]:
-        return [(name, timer.wrap(f"stage:{name}", _guarded(name, func, status)))
-                for name, func in all_stages()]
-
-    def timed_writers() -> dict[str, Callable[..., Any]]:
-        return {name: timer.wrap(f"export:{name}", func) for name, func in all_writers().items()}
-
-    to_crs = gpd.GeoDataFrame.to_crs
-    targets: list[tuple[Any, str, Callable[..., Any]]] = [
-        (an, "read_incidents", timer.wrap("load_incidents", an.read_incidents)),
-        (an, "read_layers", timer.wrap("load_layers", an.read_layers)),
-        (an, "choose_crs", timer.wrap("area", an.choose_crs)),
-        (an, "study_area", timer.wrap("area", an.study_area)),
-        (gpd.GeoDataFrame, "to_crs", timer.wrap("project", to_crs)),
-        (Grid, "from_area", classmethod(timer.wrap("grid", timed_from_area))),
-        (an, "count_incidents", timer.wrap("counts", an.count_incidents)),
-        (an, "choose_bandwidth", timer.wrap("bandwidth", an.choose_bandwidth)),
-        (an, "kde", timer.wrap("kde", an.kde)),
-        (an, "gi_star", timer.wrap("gi_star", an.gi_star)),
-        (pipeline, "analyze", timer.wrap("analyze", an.analyze, exclusive=False)),
-        (pipeline, "all_stages", timed_stages),
-        (export, "write_outputs", timer.wrap("export", export.write_outputs, exclusive=False)),
-        (export, "write_cells", timer.wrap("export_cells_gpkg", export.write_cells)),
-        (export, "write_density", timer.wrap("export_density_tif", export.write_density)),
-        (export, "all_writers", timed_writers),
-        (report, "write_report", timer.wrap("export_report", report.write_report)),
-        (export, "build_manifest", timer.wrap("export_manifest", export.build_manifest)),
-    ]
-    targets += _substage_targets(timer)
-    with _patched(targets), _patched_items(_factor_targets(timer)):
-        return pipeline.run(incidents, layers=layers, out=out, cell_size=BENCH_CELL_SIZE_M,
-                            simulated=True)
-
-
-#: Steps inside later stages timed separately (``stage/step``): module, attribute, step.
-SUBSTAGES: tuple[tuple[str, str, str], ...] = (
-    ("hotspot_env.interventions", "build_baseline", "interventions/baseline"),
-    ("hotspot_env.interventions", "generate", "interventions/candidates"),
-    ("hotspot_env.interventions", "build_impact", "interventions/impact"),
-    ("hotspot_env.interventions", "choose_zones", "interventions/zones"),
-    ("hotspot_env.interventions", "reasons", "interventions/reasons"),
-    ("hotspot_env.interventions", "make_basemap", "interventions/basemap"),
-    ("hotspot_env.interventions.result", "InterventionsResult.rerank",
-     "interventions/ranking"),
-)
-
-
-def _substage_targets(timer: _Timer) -> list[tuple[Any, str, Callable[..., Any]]]:
-    """Timers for :data:`SUBSTAGES` that exist in this checkout (never blocking inner timers)."""
-    targets = []
-    for module_name, attr, label in SUBSTAGES:
-        try:
-            owner: Any = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        *path, name = attr.split(".")
-        for part in path:
-            owner = getattr(owner, part, None)
-        func = vars(owner).get(name) if owner is not None else None
-        if callable(func):
-            targets.append((owner, name, timer.wrap(label, func, exclusive=False)))
-    return targets
-
-
-def _factor_targets(timer: _Timer) -> list[tuple[dict[str, Any], str, Callable[..., Any]]]:
-    """Timers for each risk factor in :data:`hotspot_env.factors.FACTORS` (``factors/<name>``)."""
-    from hotspot_env import factors
-
-    table = factors.FACTORS
-    return [(table, name, timer.wrap(f"factors/{name}", func, exclusive=False))
-            for name, func in table.items()]
-
-
-@contextlib.contextmanager
-def _patched_items(targets: list[tuple[dict[str, Any], str, Callable[..., Any]]]
-                   ) -> Iterator[None]:
-    """Temporarily replace dictionary entries."""
-    saved = [(table, key, table[key]) for table, key, _ in targets]
-    try:
-        for table, key, new in targets:
-            table[key] = new
-        yield
-    finally:
-        for table, key, old in saved:
-            table[key] = old
-
-
 #: Later stages the issue expects (factor layers, RTM, candidates and ranking).
 EXPECTED_STAGES: tuple[str, ...] = ("factors", "rtm", "interventions")
 
 
-def _guarded(name: str, func: Callable[..., None], status: dict[str, str]
-             ) -> Callable[..., None]:
-    """A later stage whose failure is reported in ``status`` instead of stopping the run.
+def _timed_run(timer: StageTimer, incidents: str, layers: str, out: Path,
+               status: dict[str, str]) -> Analysis:
+    """Run :func:`hotspot_env.core.pipeline.run` while recording its timing hooks into ``timer``.
 
-    Modules still in progress must not stop the benchmark; a failed stage is
-    reported as ``"error: ..."`` with the time it took until it failed.
+    The pipeline, its stages and the writers time themselves
+    (:func:`hotspot_env.core.timing.timed`); nothing is patched. ``status``
+    receives ``"ran"`` or ``"error: ..."`` per later stage: a failing stage is
+    reported, with the time it took until it failed, and the run goes on.
     """
+    from hotspot_env.core import pipeline
 
-    def run_stage(analysis: Analysis, **options: Any) -> None:
-        try:
-            func(analysis, **options)
-            status[name] = "ran"
-        except Exception as exc:
-            status[name] = f"error: {type(exc).__name__}: {str(exc)[:200]}"
+    errors: dict[str, str] = {}
 
-    return run_stage
+    def record_error(name: str, exc: Exception) -> None:
+        errors[name] = f"error: {type(exc).__name__}: {str(exc)[:200]}"
+
+    with recording(timer):
+        analysis = pipeline.run(incidents, layers=layers, out=out, cell_size=BENCH_CELL_SIZE_M,
+                                simulated=True, on_stage_error=record_error)
+    status.update({name: errors.get(name, "ran") for name, _ in pipeline.default_stages()})
+    return analysis
+
 
 
 def _peak_rss_mb() -> float:
@@ -349,135 +176,6 @@ def machine_info() -> dict[str, Any]:
             "python": platform.python_version(), "numpy": np.__version__,
             "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
             "platform": platform.platform()}
-
-
-# ------------------------------------------------------------------- peers
-def compare_counts(grid: Any, x: np.ndarray, y: np.ndarray, crs: Any) -> dict[str, Any]:
-    """Counts per cell: ours vs ``geopandas.sjoin(..., predicate="within")`` + groupby."""
-    import geopandas as gpd
-    import shapely
-
-    from hotspot_env.core.density import count_incidents
-
-    t0 = time.perf_counter()
-    ours = count_incidents(grid, x, y)
-    ours_s = time.perf_counter() - t0
-    cells = grid.to_geodataframe()
-    points = gpd.GeoDataFrame(geometry=shapely.points(x, y), crs=crs)
-    t0 = time.perf_counter()
-    joined = gpd.sjoin(points, cells[["cell_id", "geometry"]], predicate="within", how="inner")
-    theirs = joined.groupby("cell_id").size()
-    sjoin_s = time.perf_counter() - t0
-    flat = np.zeros(grid.n_rows * grid.n_cols, dtype=np.int64)
-    flat[theirs.index.to_numpy()] = theirs.to_numpy()
-    mismatch = int(np.abs(flat - ours.ravel()).sum())
-    return {"counts_s": ours_s, "sjoin_s": sjoin_s,
-            "counts_speedup_vs_sjoin": sjoin_s / max(ours_s, 1e-9),
-            "counts_mismatch_points": mismatch}
-
-
-def compare_kde(grid: Any, x: np.ndarray, y: np.ndarray, bandwidth: float,
-                seed: int = 0) -> dict[str, Any]:
-    """Epanechnikov KDE at every cell centre: ours vs scikit-learn (and KDEpy).
-
-    scikit-learn is timed on :data:`SKLEARN_SAMPLE_CELLS` random cell centres
-    (all of them if the grid is smaller) and its time scaled linearly to the
-    whole grid; the tree build (``fit``) is counted once, unscaled. The error
-    is measured on the sampled cells whose density exceeds 1 % of the maximum.
-    """
-    from sklearn.neighbors import KernelDensity
-
-    from hotspot_env.core.density import kde
-
-    kde(grid, x[:10], y[:10], bandwidth, kernel="epanechnikov")  # compile outside the timing
-    t0 = time.perf_counter()
-    ours = kde(grid, x, y, bandwidth, kernel="epanechnikov")
-    ours_s = time.perf_counter() - t0
-
-    n_all = grid.n_rows * grid.n_cols
-    rng = np.random.default_rng(seed)
-    sample = (np.arange(n_all) if n_all <= SKLEARN_SAMPLE_CELLS
-              else np.sort(rng.choice(n_all, SKLEARN_SAMPLE_CELLS, replace=False)))
-    cx, cy = grid.centres()
-    query = np.c_[cx.ravel()[sample], cy.ravel()[sample]]
-    pts = np.c_[x, y].astype(np.float64)
-    t0 = time.perf_counter()
-    model = KernelDensity(kernel="epanechnikov", bandwidth=bandwidth, algorithm="kd_tree",
-                          rtol=0, atol=0).fit(pts)
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with np.errstate(divide="ignore"):
-        theirs = np.exp(model.score_samples(query)) * len(pts)
-    score_s = time.perf_counter() - t0
-    sklearn_s = fit_s + score_s * n_all / sample.size
-    mine = ours.ravel()[sample]
-    big = mine > 0.01 * ours.max()
-    rel = np.abs(mine[big] - theirs[big]) / theirs[big] if big.any() else np.zeros(1)
-    result: dict[str, Any] = {
-        "kde_s": ours_s, "sklearn_s_scaled": sklearn_s, "sklearn_fit_s": fit_s,
-        "sklearn_sample_cells": int(sample.size), "sklearn_sample_score_s": score_s,
-        "kde_speedup_vs_sklearn": sklearn_s / max(ours_s, 1e-9),
-        "kde_max_rel_err": float(rel.max()), "kde_cells_compared": int(big.sum()),
-    }
-    result.update(_compare_kdepy(grid, x, y, bandwidth, ours))
-    return result
-
-
-def _compare_kdepy(grid: Any, x: np.ndarray, y: np.ndarray, bandwidth: float,
-                   ours: np.ndarray) -> dict[str, Any]:
-    """KDEpy ``FFTKDE`` (binned, linear binning) on the cell-centre lattice, if installed."""
-    try:
-        from KDEpy import FFTKDE
-    except ImportError:
-        return {"kdepy_s": None, "kde_speedup_vs_kdepy": None, "kdepy_max_rel_err": None}
-    cs = grid.cell_size
-    # KDEpy's bw is the kernel's 1-D standard deviation: its epanechnikov has
-    # variance 1/5 at unit radius, so radius h means bw = h / sqrt(5) (in 2-D too).
-    bw = bandwidth / math.sqrt(5.0)
-    pad = int(math.ceil(bandwidth / cs)) + 2
-    xs = grid.x0 + (np.arange(-pad, grid.n_cols + pad) + 0.5) * cs
-    ys = grid.bounds[3] - (np.arange(-pad, grid.n_rows + pad) + 0.5) * cs
-    keep = (x > xs[0]) & (x < xs[-1]) & (y > ys[-1]) & (y < ys[0])
-    pts = np.c_[x[keep], y[keep]]
-    lattice = np.stack(np.meshgrid(xs, ys[::-1], indexing="ij"), axis=-1).reshape(-1, 2)
-    t0 = time.perf_counter()
-    values = FFTKDE(kernel="epa", bw=bw, norm=2).fit(pts).evaluate(lattice)
-    kdepy_s = time.perf_counter() - t0
-    dens = (values.reshape(xs.size, ys.size)[:, ::-1].T * keep.sum())
-    dens = dens[pad:pad + grid.n_rows, pad:pad + grid.n_cols]
-    big = ours > 0.01 * ours.max()
-    rel = np.abs(dens[big] - ours[big]) / ours[big]
-    return {"kdepy_s": kdepy_s, "kdepy_max_rel_err": float(rel.max()),
-            "kdepy_note": "FFTKDE is a binned (linear binning) approximation"}
-
-
-def compare_gi(grid: Any, counts: np.ndarray) -> dict[str, Any]:
-    """Gi* on the full rectangular grid: ours vs ``esda.G_Local`` with a lat2W queen W."""
-    import warnings
-
-    import esda
-    import libpysal
-
-    from hotspot_env.core.hotspots import gi_star
-
-    full = replace(grid, mask=np.ones(grid.shape, dtype=bool))
-    y = counts.astype(np.float64)
-    gi_star(full, y)  # warm-up (imports, caches), untimed
-    t0 = time.perf_counter()
-    ours = gi_star(full, y)
-    ours_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    w = libpysal.weights.lat2W(grid.n_rows, grid.n_cols, rook=False)
-    w_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ref = esda.G_Local(y.ravel(), w, star=True, transform="B", permutations=0)
-    esda_s = time.perf_counter() - t0
-    dz = np.abs(ours.z.ravel() - ref.Zs)
-    return {"gi_s": ours_s, "esda_s": esda_s, "esda_w_build_s": w_s,
-            "gi_speedup_vs_esda": esda_s / max(ours_s, 1e-9),
-            "gi_max_abs_dz": float(np.nanmax(dz)), "gi_cells_compared": int(dz.size)}
 
 
 def time_rerank(analysis: Analysis) -> dict[str, Any]:
@@ -632,44 +330,10 @@ def run_bench(scale: str = "quick", out: str | os.PathLike[str] | None = None,
     if missing:
         raise InputError(f"the benchmark needs {', '.join(missing)}: install the [bench] extra "
                          "(pip install 'hotspot-env[bench]')")
-    stage_status: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="hotspot-bench-") as tmp:
-        # tiny (tests) generates in-process: its generator memory is negligible
-        inputs = (_prepare_inputs(seed, scale, tmp) if scale == "tiny"
-                  else _prepare_in_child(seed, scale, tmp))
-        out_dir = Path(out) if out is not None else Path(tmp) / "out"
-        gc.collect()
-        load_before = os.getloadavg()[0]
-        timer = _Timer()
-        t0, c0 = time.perf_counter(), time.process_time()
-        analysis = _instrumented_run(timer, inputs["incidents"], inputs["layers"], out_dir,
-                                     stage_status)
-        total_s = time.perf_counter() - t0
-        total_cpu_s = time.process_time() - c0
-        peak_rss_mb = _peak_rss_mb()
-        output_bytes = {p.name: p.stat().st_size for p in out_dir.iterdir() if p.is_file()}
-
-    stages = _stage_table(timer.stages)
-    stages_cpu = _stage_table(timer.cpu)
-    substages = _substage_table(timer.stages)
+    analysis, result = _measure_pipeline(scale, seed, out)
     grid = analysis.grid
     xs = analysis.points.geometry.x.to_numpy()
     ys = analysis.points.geometry.y.to_numpy()
-    result: dict[str, Any] = {
-        "scale": scale, "generator": inputs["generator"], "seed": seed,
-        "n_incidents": inputs["n_incidents"],
-        "n_incidents_used": int(analysis.counts["incidents_used"]),
-        "layer_features": inputs["layer_features"],
-        "n_cells": int(grid.n_cells), "grid_shape": list(grid.shape),
-        "cell_size_m": grid.cell_size, "bandwidth_m": analysis.parameters["bandwidth_m"],
-        "generate_s": inputs["generate_s"], "write_inputs_s": inputs["write_s"],
-        "stages": stages, "stages_cpu": stages_cpu, "substages": substages,
-        "stage_status": stage_status,
-        "stages_missing": [k for k in EXPECTED_STAGES if stage_status.get(k) != "ran"],
-        "total_s": total_s, "total_cpu_s": total_cpu_s, "peak_rss_mb": peak_rss_mb,
-        "load_average_1min_before": load_before,
-        "load_average_1min_after": os.getloadavg()[0], "output_bytes": output_bytes,
-    }
     if peers:
         bandwidth = float(analysis.parameters["bandwidth_m"])
         counts = np.asarray(analysis.arrays["incidents"])
@@ -687,10 +351,81 @@ def run_bench(scale: str = "quick", out: str | os.PathLike[str] | None = None,
     return result
 
 
+def _measure_pipeline(scale: str, seed: int, out: str | os.PathLike[str] | None
+                      ) -> tuple[Analysis, dict[str, Any]]:
+    """Generate the city, run the pipeline on its files while timing it; the result's first keys."""
+    stage_status: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="hotspot-bench-") as tmp:
+        # tiny (tests) generates in-process: its generator memory is negligible
+        inputs = (_prepare_inputs(seed, scale, tmp) if scale == "tiny"
+                  else _prepare_in_child(seed, scale, tmp))
+        out_dir = Path(out) if out is not None else Path(tmp) / "out"
+        gc.collect()
+        load_before = os.getloadavg()[0]
+        timer = StageTimer()
+        t0, c0 = time.perf_counter(), time.process_time()
+        analysis = _timed_run(timer, inputs["incidents"], inputs["layers"], out_dir,
+                              stage_status)
+        total_s = time.perf_counter() - t0
+        total_cpu_s = time.process_time() - c0
+        peak_rss_mb = _peak_rss_mb()
+        output_bytes = {p.name: p.stat().st_size for p in out_dir.iterdir() if p.is_file()}
+    stages, substages = _stage_table(timer.stages), _substage_table(timer.stages)
+    expected_stages, expected_parts = expected_steps()
+    grid = analysis.grid
+    return analysis, {
+        "scale": scale, "generator": inputs["generator"], "seed": seed,
+        "n_incidents": inputs["n_incidents"],
+        "n_incidents_used": int(analysis.counts["incidents_used"]),
+        "layer_features": inputs["layer_features"],
+        "n_cells": int(grid.n_cells), "grid_shape": list(grid.shape),
+        "cell_size_m": grid.cell_size, "bandwidth_m": analysis.parameters["bandwidth_m"],
+        "generate_s": inputs["generate_s"], "write_inputs_s": inputs["write_s"],
+        "stages": stages, "stages_cpu": _stage_table(timer.cpu), "substages": substages,
+        "stage_status": stage_status,
+        "stages_missing": [k for k in EXPECTED_STAGES if stage_status.get(k) != "ran"],
+        "stages_untimed": ([k for k in expected_stages if k not in stages]
+                           + [k for k in expected_parts if k not in substages]),
+        "total_s": total_s, "total_cpu_s": total_cpu_s, "peak_rss_mb": peak_rss_mb,
+        "load_average_1min_before": load_before,
+        "load_average_1min_after": os.getloadavg()[0], "output_bytes": output_bytes,
+    }
+
+
 #: Stages of :func:`hotspot_env.core.analysis.analyze`, in order.
 ANALYZE_STAGES: tuple[str, ...] = (
     "load_incidents", "load_layers", "area", "project", "grid", "counts", "bandwidth", "kde",
     "gi_star", "analyze_other")
+
+#: Steps of the interventions stage timed as parts (``interventions/<step>``).
+INTERVENTION_STEPS: tuple[str, ...] = (
+    "interventions/baseline", "interventions/candidates", "interventions/impact",
+    "interventions/zones", "interventions/reasons", "interventions/basemap",
+    "interventions/ranking")
+
+
+def expected_steps() -> tuple[list[str], list[str]]:
+    """Names a complete run's stage table and parts table hold, in order.
+
+    Returns
+    -------
+    stages : list of str
+        :data:`ANALYZE_STAGES`, every later stage of
+        :func:`~hotspot_env.core.pipeline.default_stages`, then each file written
+        (``export_<writer>`` for :func:`~hotspot_env.outputs.export.default_writers`)
+        and ``export_other``.
+    parts : list of str
+        ``factors/<name>`` for each built-in factor, then :data:`INTERVENTION_STEPS`.
+    """
+    from hotspot_env import factors
+    from hotspot_env.core.pipeline import default_stages
+    from hotspot_env.outputs.export import default_writers
+
+    stages = [*ANALYZE_STAGES, *(name for name, _ in default_stages()),
+              "export_cells_gpkg", "export_density_tif",
+              *(f"export_{name}" for name in default_writers()),
+              "export_report", "export_manifest", "export_other"]
+    return stages, [*(f"factors/{name}" for name in factors.FACTORS), *INTERVENTION_STEPS]
 
 
 def _stage_table(raw: dict[str, float]) -> dict[str, float]:
@@ -736,6 +471,9 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append(f"peak RSS {result['peak_rss_mb']:,.0f} MB")
     if result["stages_missing"]:
         lines.append(f"stages not available yet: {', '.join(result['stages_missing'])}")
+    if result.get("stages_untimed"):
+        lines.append(f"steps not timed (a timing hook is missing): "
+                     f"{', '.join(result['stages_untimed'])}")
 
     def fmt(key: str, spec: str) -> str:
         value = result.get(key)

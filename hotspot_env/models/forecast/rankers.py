@@ -1,0 +1,114 @@
+"""The candidate rankings: a base of past counts and a smoother."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hotspot_env.models.forecast.constants import BLENDS, MAX_LOOKBACK, TIEBREAK
+from hotspot_env.models.forecast.cube import CountStack
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One ranking model: a base of past counts and a smoother.
+
+    Attributes
+    ----------
+    base : str
+        "all" (long-run counts), "last" (last ``lookback`` periods) or "recent"
+        (weights halving each period back).
+    lookback : int or None
+        Periods in the "last" base.
+    radius_m : float
+        Kernel radius (0 without smoothing).
+    blend : float or str
+        "none" (counts only), "tiebreak", a weight ``a`` of the smoothed
+        counts added to the counts, or "smooth" (the smoothed counts only).
+    """
+
+    base: str
+    lookback: int | None = None
+    radius_m: float = 0.0
+    blend: float | str = "none"
+
+    @property
+    def name(self) -> str:
+        """Short label, e.g. ``all+0.1K450`` or ``last1``."""
+        b = {"all": "all", "recent": "recent"}.get(self.base, f"last{self.lookback}")
+        if self.blend == "none":
+            return b
+        if self.blend == "smooth":
+            return f"{b}_K{self.radius_m:g}"
+        if self.blend == "tiebreak":
+            return f"{b}+tieK{self.radius_m:g}"
+        return f"{b}+{self.blend:g}K{self.radius_m:g}"
+
+    @property
+    def baseline(self) -> str | None:
+        """Plain name when this candidate is a naive baseline, else None."""
+        if self.blend != "none":
+            return None
+        if self.base == "all":
+            return "long-run counts (every past period, unsmoothed)"
+        if self.base == "last" and self.lookback == 1:
+            return "last period's counts"
+        return None
+
+    def describe(self, period: str = "period") -> str:
+        """Plain words, e.g. "counts of every past year plus 0.1 x their 450 m smooth"."""
+        base = {"all": f"counts of every past {period}",
+                "recent": f"recency-weighted counts (halving each {period} back)"}.get(
+            self.base, f"counts of the last {self.lookback} {period}(s)")
+        if self.blend == "none":
+            return base
+        if self.blend == "tiebreak":
+            return f"{base}, ties broken by the neighbours within {self.radius_m:,.0f} m"
+        if self.blend == "smooth":
+            return f"{base}, smoothed over {self.radius_m:,.0f} m"
+        return f"{base} plus {self.blend:g} x their {self.radius_m:,.0f} m smooth"
+
+    def weights(self, t: int) -> np.ndarray:
+        """Weights of the ``t`` past periods (oldest first), summing to 1."""
+        if self.base == "all":
+            w = np.ones(t)
+        elif self.base == "last":
+            w = (np.arange(t) >= t - min(self.lookback or 1, t)).astype(float)
+        else:
+            w = 0.5 ** np.arange(t - 1, -1, -1, dtype=float)
+        return w / w.sum()
+
+    def score(self, stack: CountStack, t: int) -> np.ndarray:
+        """Ranking score per cell for recorded period ``t`` from periods ``< t``."""
+        w = self.weights(t)
+        counts = w @ stack.counts[:t]
+        if self.blend == "none":
+            return counts
+        smooth = w @ stack.kde(self.radius_m)[:t]
+        if self.blend == "smooth":
+            return smooth
+        if self.blend == "tiebreak":
+            # below the smallest positive weight: reorders no two distinct counts
+            top = float(smooth.max(initial=0.0))
+            return counts + (TIEBREAK * float(w[w > 0].min()) / top) * smooth if top > 0 \
+                else counts
+        return counts + float(self.blend) * smooth
+
+
+def candidates(n_recorded: int, radii_m: list[float]) -> list[Candidate]:
+    """Every candidate for ``n_recorded`` periods, simplest first (ties go to the first).
+
+    The naive baselines come first (long-run counts, then last period's
+    counts), then the other bases, then each base with each smoother.
+    """
+    bases = [Candidate("all")] + [Candidate("last", L) for L in
+                                  range(1, min(MAX_LOOKBACK, n_recorded - 1) + 1)]
+    if n_recorded >= 2:
+        bases.append(Candidate("recent"))
+    out = list(bases)
+    for blend in ("tiebreak", *BLENDS, "smooth"):
+        for b in bases:
+            for h in radii_m:
+                out.append(Candidate(b.base, b.lookback, float(h), blend))
+    return out

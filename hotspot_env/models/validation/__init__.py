@@ -1,0 +1,103 @@
+"""Out-of-sample validation: fit on an earlier period, predict the next, score the maps.
+
+:func:`validate` splits the dated incidents at ``split_date`` (default: the
+start of the last full period of :func:`hotspot_env.models.forecast.choose_period`,
+the last year for multi-year records). Every method sees only incidents before
+the split and predicts a value per cell; the incidents of the test window
+(``split_date`` up to the midnight after the last record) score them.
+
+Methods
+-------
+``forecast``
+    The default ranking (:func:`hotspot_env.models.forecast.fit_forecast`), chosen
+    by rolling-origin cross-validation on the training periods only.
+``last_period_counts``
+    Naive baseline: incidents per cell in the last recorded training period
+    (of the forecast's period scheme; without one, the window of the test's
+    length just before the split).
+``long_run_counts``
+    Naive baseline: incidents per cell over every training period, unsmoothed.
+``classic_kde``
+    Quartic KDE of every training incident at the rule-of-thumb radius
+    (:func:`hotspot_env.core.density.choose_bandwidth` on the training points).
+``rtm``
+    The risk terrain score (:func:`hotspot_env.models.rtm.fit` on training counts).
+    Place features do not change with the split, so no test information leaks.
+``rtm_x_kde``
+    Risk terrain score x KDE: risky places weighted by where incidents have
+    concentrated (a common RTM + hot spot combination, Caplan & Kennedy 2016).
+
+The three naive methods are the *baselines* (:data:`BASELINES`): the
+forecast is compared with the best of them by PEI at the treatable share,
+with a paired bootstrap interval over cells (:func:`compare`).
+
+Metrics (one tidy table: ``method, metric, area_pct, decile, value``)
+---------------------------------------------------------------------
+``hit_rate`` at 1, 5 and 10 % of the cells
+    Share of test incidents in the ``ceil(a x n)`` cells ranked highest.
+    Cells tied at the cut-off are counted pro rata (the expected hit rate
+    under random tie-breaking), so a flat map scores exactly its area share.
+``pai``
+    Predictive accuracy index (Chainey, Tompson & Uhlig 2008):
+    hit rate / area share. 1 = no better than chance.
+``pei``
+    Predictive efficiency index (Hunt 2016): incidents in the flagged cells
+    over the most that many cells held. 1 = the best possible ranking.
+``poisson_deviance``, ``mse``
+    Over all cells, with each method scaled to its expected test total
+    (training rate x test length for the long-run counts, KDE and RTM
+    methods; last period's counts and the forecast keep their own totals)
+    and 1 % of a uniform rate mixed in for the deviance (every method
+    alike), so zero forecasts stay scoreable.
+``calibration_predicted``, ``calibration_observed``
+    Sums per decile of cells ranked by prediction (decile 10 = highest;
+    ties broken by cell order).
+
+References
+----------
+Chainey, S., Tompson, L. & Uhlig, S. (2008). The utility of hotspot mapping
+for predicting spatial patterns of crime. Security Journal 21(1-2), 4-28.
+Hunt, J. M. (2016). Do crime hot spots move? Exploring the effects of the
+modifiable areal unit problem and modifiable temporal unit problem on crime
+hot spot stability. American University (PhD thesis).
+Efron, B. & Tibshirani, R. (1993). An Introduction to the Bootstrap. Chapman & Hall.
+Hanley, J. A. & MacGibbon, B. (2006). Creating non-parametric bootstrap samples
+using Poisson frequencies. Computer Methods and Programs in Biomedicine 83, 57-62.
+
+Modules
+-------
+``constants``, ``holdout``
+    Settings; the split and every method's fit (:func:`validate`).
+``metrics``, ``comparison``
+    The tidy metric table; the forecast against the best baseline (paired bootstrap).
+``tables``, ``pipeline_stage``
+    Summary, verdict, report section and files; the pipeline stage.
+"""
+
+from hotspot_env.models.validation.comparison import compare, pei_difference_bootstrap
+from hotspot_env.models.validation.constants import (
+    AREA_PCTS,
+    BASELINES,
+    BOOTSTRAP_RESAMPLES,
+    COLUMNS,
+    LABELS,
+    METHODS,
+    STAGE_METHODS,
+)
+from hotspot_env.models.validation.holdout import HoldOut, factor_results, validate
+from hotspot_env.models.validation.metrics import calibration, score_methods
+from hotspot_env.models.validation.pipeline_stage import stage
+from hotspot_env.models.validation.tables import (
+    chart_frame,
+    report_section,
+    summary,
+    verdict,
+    write_stage_validation,
+    write_validation,
+)
+
+__all__ = ["AREA_PCTS", "BASELINES", "BOOTSTRAP_RESAMPLES", "COLUMNS", "LABELS", "METHODS",
+           "STAGE_METHODS", "HoldOut", "calibration", "chart_frame", "compare",
+           "factor_results", "pei_difference_bootstrap", "report_section", "score_methods",
+           "stage", "summary", "validate", "verdict", "write_stage_validation",
+           "write_validation"]
