@@ -370,3 +370,49 @@ def test_tiled_run_cut_by_tile_without_regions(tiled):
         rows, cols = np.divmod(gpd.read_parquet(path)["cell_id"].to_numpy(), n_cols)
         assert ((rows >= tile.row0) & (rows < tile.row1)).all()
         assert ((cols >= tile.col0) & (cols < tile.col1)).all()
+
+
+# ------------------------------------------------------------------ privacy and the CLI
+def test_a_public_national_run_publishes_protected_counts_only(country, tmp_path):
+    from hotspot_env import settings
+
+    out = tmp_path / "public"
+    run_national(country[0], out, cell_size=100.0, privacy="public",
+                 stages=["factors", "rtm"])
+    k = settings.k_threshold
+    incidents = gpd.read_parquet(country[0] / "incidents")
+    points = set(zip(incidents.geometry.x.round(3), incidents.geometry.y.round(3),
+                     strict=True))
+    for region in ("city_00", "city_01"):
+        cells = gpd.read_parquet(out / "cells" / f"{region}.parquet")
+        counts = cells["incidents"].astype(str)
+        # each published count is 0, the suppression mark, or at least k
+        numeric = counts[counts != f"<{k}"].astype(int)
+        assert ((numeric == 0) | (numeric >= k)).all()
+        assert (counts == f"<{k}").any()
+        corners = set(zip(*(np.round(a, 3) for a in shapely.get_coordinates(
+            cells.geometry).T), strict=True))
+        assert not corners & points  # no incident coordinate anywhere in the cells
+    with rasterio.open(out / "density.tif") as src:
+        assert src.tags()["privacy_mode"] == "public"
+        assert set(json.loads(src.tags()["privacy"])) == {"city_00", "city_01"}
+    meta = pq.read_schema(out / "cells" / "city_00.parquet").metadata
+    assert json.loads(meta[b"PANDAS_ATTRS"])["privacy_mode"] == "public"
+
+
+def test_bench_cli_writes_results_for_a_test_country(tmp_path):
+    from typer.testing import CliRunner
+
+    from hotspot_env.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "--scale", "country-test", "--workers", "1",
+                                      "--json", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "results-country-test.json").read_text())
+    assert data["n_regions"] == 4 and data["engine"] == "regions"
+    assert data["n_incidents"] == sum(
+        len(gpd.read_parquet(p)) for p in (tmp_path / "country" / "incidents").iterdir())
+    assert set(data["stages"]) >= {"analyze", "factors", "interventions", "write"}
+    assert data["total_s"] > 0 and len(data["peak_rss_mb_per_worker"]) == 1
+    assert "speedup" not in data  # one worker: nothing to compare
+    assert (tmp_path / "national" / "density.tif").is_file()

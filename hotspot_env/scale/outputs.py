@@ -109,12 +109,14 @@ def write_region(analysis: Analysis, region: str, folder: str | os.PathLike[str]
         The region's manifest record: grid, parameters, choices, inputs,
         counts, timings and the files written (relative to ``folder``).
     """
-    from hotspot_env.outputs.export import cells_frame
+    from hotspot_env.outputs.export import _privacy_tags, cells_frame
     from hotspot_env.outputs.privacy import publish_array
 
     folder = Path(folder)
     files: list[str] = []
+    tags = _privacy_tags(analysis)
     cells = cells_frame(analysis).assign(region=region)
+    cells.attrs.update(tags)  # geopandas keeps attrs in the GeoParquet metadata
     files.append(_rel(write_partition(cells, folder / CELLS_DIR / f"{region}.parquet",
                                       block_m), folder))
     grid = analysis.grid
@@ -122,9 +124,9 @@ def write_region(analysis: Analysis, region: str, folder: str | os.PathLike[str]
     (folder / PIECES_DIR).mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / PIECES_DIR / f"{region}.npy") as tmp:
         np.save(tmp, piece, allow_pickle=False)
-    files += _write_interventions(analysis, region, folder, block_m)
+    files += _write_interventions(analysis, region, folder, block_m, tags)
     return {
-        "region": region,
+        "region": region, "privacy": tags,
         "grid": grid_record(grid),
         "n_cells": int(grid.mask.sum()),
         "parameters": _jsonable(analysis.parameters),
@@ -137,7 +139,7 @@ def write_region(analysis: Analysis, region: str, folder: str | os.PathLike[str]
 
 
 def _write_interventions(analysis: Analysis, region: str, folder: Path,
-                         block_m: float) -> list[str]:
+                         block_m: float, tags: dict[str, str]) -> list[str]:
     """The region's interventions table and work orders, when the stage ran."""
     result = analysis.interventions
     if result is None:
@@ -147,8 +149,9 @@ def _write_interventions(analysis: Analysis, region: str, folder: Path,
     ranking = result.ranking or result.rerank()
     frame = published_rows(result.table(ranking), result.grid.crs,
                            result.parameters.get("privacy", "internal"))
-    path = write_partition(frame.assign(region=region),
-                           folder / INTERVENTIONS_DIR / f"{region}.parquet", block_m)
+    frame = frame.assign(region=region)
+    frame.attrs.update(tags)
+    path = write_partition(frame, folder / INTERVENTIONS_DIR / f"{region}.parquet", block_m)
     written = write_outputs(result, folder / WORKORDERS_DIR / region, ranking)
     return [_rel(path, folder)] + sorted(_rel(p, folder) for p in written.values())
 
@@ -251,6 +254,14 @@ def write_density_mosaic(folder: Path, records: list[dict[str, Any]],
         (folder / PIECES_DIR / f"{record['region']}.npy").unlink()
     (folder / PIECES_DIR).rmdir()
     return path
+
+
+def mosaic_tags(records: list[dict[str, Any]]) -> dict[str, str]:
+    """The mosaic's privacy metadata: the run's mode, and each region's protection."""
+    modes = sorted({r["privacy"]["privacy_mode"] for r in records})
+    return {"privacy_mode": ",".join(modes),
+            "privacy": json.dumps({r["region"]: json.loads(r["privacy"]["privacy"])
+                                   for r in records}, sort_keys=True)}
 
 
 # ------------------------------------------------------------ manifest

@@ -25,7 +25,12 @@ from typing import Any
 
 from hotspot_env._atomic import staged_folder
 from hotspot_env.scale.country import read_country, read_layers_tile
-from hotspot_env.scale.outputs import national_manifest, write_density_mosaic, write_manifest
+from hotspot_env.scale.outputs import (
+    mosaic_tags,
+    national_manifest,
+    write_density_mosaic,
+    write_manifest,
+)
 
 #: What the manifest says about the statistics of a region-by-region run.
 PER_REGION_NOTE: str = (
@@ -142,7 +147,7 @@ def run_national(country_folder: str | os.PathLike[str], out: str | os.PathLike[
                                  pure=False)
             records = list(client.gather(futures))
         t0 = time.perf_counter()
-        write_density_mosaic(stage, records, tags={"simulated": "true"})
+        write_density_mosaic(stage, records, tags={"simulated": "true", **mosaic_tags(records)})
         mosaic_s = time.perf_counter() - t0
         manifest = national_manifest(records, {
             "engine": "regions", "statistics": PER_REGION_NOTE,

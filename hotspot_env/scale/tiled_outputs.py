@@ -94,7 +94,9 @@ def write_tiled_run(run: Any, out: str | os.PathLike[str],
     grid = analysis.grid
     t0 = time.perf_counter()
     with staged_folder(out) as stage:
+        tags = _privacy_tags(analysis)
         cells = cells_frame(analysis)
+        cells.attrs.update(tags)  # kept in each GeoParquet file's metadata
         rows, cols = np.divmod(cells["cell_id"].to_numpy(dtype=np.int64), grid.n_cols)
         if regions:
             centres = cells.geometry.centroid
@@ -110,8 +112,7 @@ def write_tiled_run(run: Any, out: str | os.PathLike[str],
             files[name] = [path.relative_to(stage).as_posix()]
             n_cells[name] = int(len(part))
         density = np.where(grid.mask, publish_array(analysis, "kde"), np.nan)
-        write_cog(density.astype("float32"), grid_record(grid), stage / "density.tif",
-                  _privacy_tags(analysis))
+        write_cog(density.astype("float32"), grid_record(grid), stage / "density.tif", tags)
         _write_portfolio(run, stage, regions, files, block_m)
         records = [{"region": name, "grid": grid_record(grid), "n_cells": n_cells[name],
                     "files": sorted(files[name]), "choices": [], "counts": {},
@@ -140,6 +141,7 @@ def _write_portfolio(run: Any, stage: Path,
         published_rows,
         write_outputs,
     )
+    from hotspot_env.outputs.export import _privacy_tags
 
     ranking = result.ranking or result.rerank()
     frame = published_rows(result.table(ranking), result.grid.crs,
@@ -152,6 +154,7 @@ def _write_portfolio(run: Any, stage: Path,
         rows, cols = run.analysis.grid.cell_index(centres.x.to_numpy(), centres.y.to_numpy())
         labels = tile_labels(run, np.asarray(rows), np.asarray(cols))
     labels[labels == ""] = "outside_regions"
+    frame.attrs.update(_privacy_tags(run.analysis))
     for name in sorted(set(labels)):
         part = frame[labels == name].assign(region=name)
         folder = stage / WORKORDERS_DIR / name
