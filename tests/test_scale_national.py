@@ -148,6 +148,14 @@ def test_layers_are_read_per_tile(country):
     assert len(layers["lamps"]) == meta["tiles"][0]["truth"]["counts"]["lamps"]
 
 
+def test_a_folder_with_files_is_refused(country, run, tmp_path):
+    with pytest.raises(InputError, match="already holds files"):
+        write_country(country[0], "test", SEED)
+    with pytest.raises(InputError, match="already holds files"):
+        run_national(country[0], run[0])
+    assert json.loads((country[0] / "country.json").read_text()) == country[1]
+
+
 def test_unknown_scale_is_refused():
     with pytest.raises(ValueError, match="unknown country scale"):
         country_tiles("planet")

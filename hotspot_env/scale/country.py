@@ -113,6 +113,25 @@ class CityTile:
         return (self.x0, self.y0, self.x0 + self.size_m, self.y0 + self.size_m)
 
 
+def require_empty(folder: str | os.PathLike[str]) -> None:
+    """Refuse a folder that already holds files.
+
+    A partitioned dataset is read as a whole folder: a partition left by an
+    earlier, larger run would silently join the new one.
+
+    Raises
+    ------
+    InputError
+        When ``folder`` exists and is not empty.
+    """
+    path = Path(folder)
+    if path.exists() and any(path.iterdir()):
+        from hotspot_env.errors import InputError
+
+        raise InputError(f"{path} already holds files: partitions of an earlier run would mix "
+                         "with this one; choose an empty or new folder")
+
+
 def tile_seed(seed: int, index: int) -> int:
     """Seed of city ``index``: a function of the country seed and the index alone."""
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0])
@@ -287,6 +306,7 @@ def write_country(folder: str | os.PathLike[str], scale: str = "national",
         The content of ``country.json``.
     """
     tiles = tiles if tiles is not None else country_tiles(scale, seed)
+    require_empty(folder)
     with staged_folder(folder) as stage:
         records = _map(lambda t: write_tile(t, stage, block_m), tiles, client)
         records.sort(key=lambda r: r["index"])

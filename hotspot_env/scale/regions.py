@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hotspot_env._atomic import staged_folder
-from hotspot_env.scale.country import read_country, read_layers_tile
+from hotspot_env.scale.country import read_country, read_layers_tile, require_empty
 from hotspot_env.scale.outputs import (
     mosaic_tags,
     national_manifest,
@@ -137,6 +137,7 @@ def run_national(country_folder: str | os.PathLike[str], out: str | os.PathLike[
     """
     meta = read_country(country_folder)
     names = regions or list(meta["regions"])
+    require_empty(out)
     t_start = time.perf_counter()
     with staged_folder(out) as stage:
         if client is None:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from hotspot_env._atomic import staged_folder, write_text
-from hotspot_env.scale.country import BLOCK_M
+from hotspot_env.scale.country import BLOCK_M, require_empty
 from hotspot_env.scale.outputs import (
     CELLS_DIR,
     INTERVENTIONS_DIR,
@@ -90,6 +90,7 @@ def write_tiled_run(run: Any, out: str | os.PathLike[str],
     from hotspot_env.outputs.export import _privacy_tags, cells_frame
     from hotspot_env.outputs.privacy import publish_array
 
+    require_empty(out)
     analysis = run.analysis
     grid = analysis.grid
     t0 = time.perf_counter()
