@@ -409,7 +409,7 @@ def bench(
         typer.echo(bench_national_cli(scale, engine, workers, scheduler, out, json_output))
         return
     if scale not in SCALES:
-        raise InputError(f"unknown scale {scale!r}: use quick, city or metro")
+        raise InputError(f"unknown scale {scale!r}: use quick, city, metro, regional or national")
     _setup_logging(quiet=True)
     result = run_bench(scale, out=out, peers=peers)
     text = to_json(result)
