@@ -24,7 +24,8 @@ def country_layers_gpkg(country: Path, path: Path) -> Path:
     for folder in sorted(p for p in (country / "layers").iterdir() if p.is_dir()):
         frame = gpd.read_parquet(folder)
         frame.drop(columns=["region"]).to_file(path, layer=folder.name, driver="GPKG",
-                                               engine="pyogrio", use_arrow=True)
+                                               engine="pyogrio", use_arrow=True,
+                                               layer_options={"SPATIAL_INDEX": "NO"})
     return path
 
 

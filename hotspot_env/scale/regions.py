@@ -92,8 +92,10 @@ def analyze_region(country_folder: str | os.PathLike[str], region: str,
         t0 = time.perf_counter()
         gpkg = Path(tmp) / f"{region}.gpkg"
         for name, frame in layers.items():
+            # read whole by analyze(): a spatial index would cost 40 % of this step for nothing
             frame.drop(columns="region").to_file(gpkg, layer=name, driver="GPKG",
-                                                 engine="pyogrio", use_arrow=True)
+                                                 engine="pyogrio", use_arrow=True,
+                                                 layer_options={"SPATIAL_INDEX": "NO"})
         del layers
         seconds["layers_to_gpkg"] = time.perf_counter() - t0
         analysis = run(incidents, layers=gpkg, simulated=True, **options)
