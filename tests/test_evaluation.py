@@ -11,16 +11,8 @@ import pytest
 import shapely
 import statsmodels.api as sm
 
-from hotspot_env.evaluation.did import (
-    Estimate,
-    assign_nearest,
-    did_poisson,
-    fe_poisson,
-    month_index,
-    outcome_for,
-    update_prior,
-    wdq,
-)
+from hotspot_env.evaluation.did import assign_nearest, month_index, outcome_for
+from hotspot_env.evaluation.estimation import Estimate, did_poisson, fe_poisson, update_prior, wdq
 from hotspot_env.inputs.synth_treatment import recovery_table, simulate_treated_city
 from hotspot_env.interventions.evidence import load_library
 

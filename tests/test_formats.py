@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from hotspot_env.inputs.formats import category_map, recognise
 from hotspot_env.inputs.io import read_incidents
-from hotspot_env.interventions.impact import CATEGORY_GROUPS, map_categories
+from hotspot_env.interventions.strata import CATEGORY_GROUPS, map_categories
 from hotspot_env.models.forecast import month_periods
 from hotspot_env.temporal.trends import month_time_step
 

@@ -20,18 +20,18 @@ from test_interventions_fixtures import (
 from hotspot_env.errors import InputError
 from hotspot_env.factors.base import FactorResult
 from hotspot_env.interventions import stage
+from hotspot_env.interventions.candidate_table import candidate_id
 from hotspot_env.interventions.candidates import (
     LAMP_SPACING_M,
-    candidate_id,
     generate,
     lighting_candidates,
     locate,
     proposal_candidates,
     sightline_candidates,
     vacant_candidates,
-    youth_candidates,
 )
 from hotspot_env.interventions.evidence import load_library
+from hotspot_env.interventions.youth_sites import youth_candidates
 
 
 def test_lighting_quantity_spacing_and_type():

@@ -20,9 +20,9 @@ import scipy.sparse as sp
 import shapely
 from test_interventions_fixtures import CRS_UTM, X0, Y0, make_grid
 
-from hotspot_env.interventions.candidates import _dominated, _mclp, _merge_demand
-from hotspot_env.interventions.impact import _window_sums, cover_fractions
-from hotspot_env.interventions.result import _narrow, _text_codes, state_bytes
+from hotspot_env.interventions.baseline import _window_sums
+from hotspot_env.interventions.coverage import cover_fractions
+from hotspot_env.interventions.state import narrow_ints, state_bytes, text_codes
 from hotspot_env.interventions.workorders import (
     OUTPUT_COLUMNS,
     DistrictMaps,
@@ -30,6 +30,7 @@ from hotspot_env.interventions.workorders import (
     csv_text,
     geojson_text,
 )
+from hotspot_env.interventions.youth_sites import _dominated, _mclp, _merge_demand
 
 
 def _exact_cover(geoms, radius, grid, keep):
@@ -133,7 +134,7 @@ def test_reduced_covering_model_keeps_the_optimum():
 
 def test_text_codes_and_narrow_ints_round_trip():
     values = np.array([["b", None, "a"], [np.nan, "b", 3]], dtype=object)
-    uniq, codes = _text_codes(values)
+    uniq, codes = text_codes(values)
     flat = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
             for v in values.ravel()]
     ref_uniq, ref_codes = np.unique(np.array(flat, dtype=str), return_inverse=True)
@@ -141,7 +142,7 @@ def test_text_codes_and_narrow_ints_round_trip():
     assert np.array_equal(codes, ref_codes)
     for arr in (np.array([0, 5, -3], dtype=np.int64), np.array([70_000, 1], dtype=np.int64),
                 np.array([2**40], dtype=np.int64), np.zeros(0, dtype=np.int64)):
-        small = _narrow(arr)
+        small = narrow_ints(arr)
         assert small.dtype.itemsize <= arr.dtype.itemsize
         assert np.array_equal(small.astype(arr.dtype), arr)
     data = state_bytes({"a": np.arange(100_000), "b": np.random.default_rng(0).random(50_000)})

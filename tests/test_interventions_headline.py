@@ -19,7 +19,9 @@ from hotspot_env.app import scenarios
 from hotspot_env.bench import bare_result
 from hotspot_env.cli import app
 from hotspot_env.interventions import write_interventions
-from hotspot_env.interventions.optimise import Weights, joint_greedy, optimise, weighted_values
+from hotspot_env.interventions.greedy import joint_greedy
+from hotspot_env.interventions.optimise import optimise
+from hotspot_env.interventions.weights import Weights, weighted_values
 
 HEADLINE = re.compile(r"Expected prevented incidents per year \(joint effect, overlaps combined\): "
                       r"[0-9.]+ \(80 % interval [0-9.]+ to [0-9.]+\)")
@@ -138,7 +140,7 @@ def test_joint_greedy_beats_stand_alone_greedy_when_sites_overlap():
     # less than C's 3, so the overlap-aware greedy takes A and C: 8.0, the optimum.
     import pandas as pd
 
-    from hotspot_env.interventions.impact import ImpactModel
+    from hotspot_env.interventions.impact_model import ImpactModel
 
     rows = pd.DataFrame({"intervention_type": ["a"], "outcome": ["x"], "rate_ratio": [0.5],
                          "ci_low": [0.5], "ci_high": [0.5], "sigma": [0.0], "hours": ["all"],

@@ -19,15 +19,12 @@ from test_interventions_fixtures import (
 
 from hotspot_env.errors import InputError
 from hotspot_env.interventions import stage
-from hotspot_env.interventions.candidates import empty_candidates, finalise
+from hotspot_env.interventions.baseline import build_baseline
+from hotspot_env.interventions.candidate_table import empty_candidates
+from hotspot_env.interventions.candidates import finalise
 from hotspot_env.interventions.evidence import load_library
-from hotspot_env.interventions.impact import (
-    build_baseline,
-    build_impact,
-    effect_draws,
-    evidence_windows,
-    map_categories,
-)
+from hotspot_env.interventions.impact import build_impact, effect_draws
+from hotspot_env.interventions.strata import evidence_windows, map_categories
 
 NIGHT = "2021-01-15 00:00"  # midnight at 15 E, 60 N: dark
 NOON = "2021-06-15 11:00"  # local noon in June: day
@@ -202,7 +199,7 @@ def test_intervals_contain_the_mean_and_portfolios_never_exceed_the_sum():
 def test_category_keywords():
     groups = map_categories(["Shooting", "ASSAULT", "theft from vehicle", "Burglary", None, "",
                              "arson", "fraud"])
-    from hotspot_env.interventions.impact import CATEGORY_GROUPS as G
+    from hotspot_env.interventions.strata import CATEGORY_GROUPS as G
 
     assert [G[g] if g >= 0 else None for g in groups] == [
         "gun_violence", "violence", "theft", "burglary", None, None, "vandalism", "other"]

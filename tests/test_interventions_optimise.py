@@ -12,14 +12,9 @@ from test_interventions_fixtures import make_grid, random_model
 from hotspot_env.bench import bare_result
 from hotspot_env.errors import InputError
 from hotspot_env.interventions.evidence import load_library
-from hotspot_env.interventions.impact import ImpactModel
-from hotspot_env.interventions.optimise import (
-    Weights,
-    check_budget,
-    optimise,
-    parse_weights,
-    weighted_values,
-)
+from hotspot_env.interventions.impact_model import ImpactModel
+from hotspot_env.interventions.optimise import check_budget, optimise
+from hotspot_env.interventions.weights import Weights, parse_weights, weighted_values
 
 
 def _brute_force(model, cost, budget, types, weights, site):

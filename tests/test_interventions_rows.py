@@ -15,13 +15,10 @@ import shapely
 from test_interventions_fixtures import make_analysis, make_grid, make_points
 from test_interventions_impact import _candidates
 
+from hotspot_env.interventions.baseline import DEFAULT_OUTDOOR_SHARE, build_baseline
 from hotspot_env.interventions.evidence import load_library
-from hotspot_env.interventions.impact import (
-    DEFAULT_OUTDOOR_SHARE,
-    build_baseline,
-    build_impact,
-    evidence_windows,
-)
+from hotspot_env.interventions.impact import build_impact
+from hotspot_env.interventions.strata import evidence_windows
 
 NIGHT = "2021-01-15 00:00"  # midnight in January at 15 E, 60 N: dark
 NOON = "2021-06-15 11:00"  # June noon: daylight

@@ -12,7 +12,8 @@ import io
 import pandas as pd
 import pytest
 
-from hotspot_env.inputs.io import _parse_datetimes, _read_csv_text
+from hotspot_env.inputs._columns import _parse_datetimes
+from hotspot_env.inputs._csv_points import _read_csv_text
 
 QUIRKY_CSV = (
     'lon,lat,datetime,category,note\n'
@@ -65,7 +66,7 @@ def test_iso_fast_path_equals_mixed_parser(values):
 def test_fast_number_parsing_equals_to_numeric(values, dtype):
     import numpy as np
 
-    from hotspot_env.inputs.io import _to_float
+    from hotspot_env.inputs._csv_points import _to_float
 
     series = pd.Series(values, dtype=dtype)
     np.testing.assert_array_equal(_to_float(series),

@@ -1,11 +1,8 @@
-"""IdentityCache (the app's per-analysis caches) and the once-only HiGHS banner guard."""
+"""IdentityCache (the app's per-analysis caches)."""
 
 from __future__ import annotations
 
 import gc
-import subprocess
-import sys
-import textwrap
 import threading
 import weakref
 
@@ -78,31 +75,3 @@ def test_concurrent_sessions_share_one_consistent_cache():
         t.join()
     assert not errors and len(cache) <= 8
 
-
-def test_highs_banner_guard_never_loses_stdout_under_threads():
-    """Threads building solvers at once: descriptor 1 must point at the terminal after."""
-    code = textwrap.dedent("""
-        import os, sys, threading, time
-        import highspy
-        from hotspot_env.interventions import optimise
-
-        real = highspy.Highs
-        class Slow(real):  # widen the redirect window so a race would show
-            def __init__(self):
-                time.sleep(0.05)
-                super().__init__()
-        highspy.Highs = Slow
-        start = threading.Barrier(4)
-        def build(i):
-            start.wait()
-            time.sleep(0.01 * i)  # later threads arrive while the first redirect is open
-            optimise._highs()
-        threads = [threading.Thread(target=build, args=(i,)) for i in range(4)]
-        [t.start() for t in threads]
-        [t.join() for t in threads]
-        os.write(1, b"stdout-alive\\n")
-    """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
-    assert "stdout-alive" in out
-    assert "Running HiGHS" not in out  # the banner itself stays hidden

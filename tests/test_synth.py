@@ -19,6 +19,8 @@ from hotspot_env.core.grid import choose_crs
 from hotspot_env.factors.darkness import sun_elevation
 from hotspot_env.inputs import synth
 from hotspot_env.inputs.osm import read_osm
+from hotspot_env.inputs.synth import _common
+from hotspot_env.inputs.synth import city as synth_city
 
 CONTEXT_LAYERS = {"streets", "lamps", "buildings", "landuse"}
 
@@ -59,7 +61,7 @@ def test_city_same_seed_gives_identical_files(tmp_path):
     for label, seed in (("a", 3), ("b", 3), ("c", 4)):
         city = synth.simulate_city(seed, **kwargs)
         paths[label] = tmp_path / f"{label}.csv"
-        synth._write_csv(city.incidents_table(), paths[label])
+        _common._write_csv(city.incidents_table(), paths[label])
         paths[label + "_truth"] = json.dumps(city.truth)
     assert paths["a"].read_bytes() == paths["b"].read_bytes()
     assert paths["a_truth"] == paths["b_truth"]
@@ -79,7 +81,7 @@ def test_demo_same_seed_gives_identical_csv(helsinki, demo, demo_other_seed, tmp
     columns = ["time_known", "category", "source"]
     paths = [tmp_path / f"{i}.csv" for i in range(3)]
     for gdf, path in zip((demo, again, demo_other_seed), paths, strict=True):
-        synth._write_csv(synth._incident_table(gdf, columns), path)
+        _common._write_csv(_common._incident_table(gdf, columns), path)
     assert paths[0].read_bytes() == paths[1].read_bytes()
     assert paths[0].read_bytes() != paths[2].read_bytes()
 
@@ -161,14 +163,14 @@ def test_metro_preset_and_chunked_path():
     city = synth.simulate_city(9, scale="quick", n_incidents=50_000)
     assert abs(len(city.incidents) - 50_000) < 5 * np.sqrt(50_000)
     # the proximity computation gives the same cells whatever the chunk size
-    lat = synth._Lattice(10.0, 120, 90)
+    lat = synth_city._Lattice(10.0, 120, 90)
     rng = np.random.default_rng(0)
     segs = rng.uniform(0, 1000, (200, 4))
     boxes = np.sort(rng.uniform(0, 900, (50, 4)).reshape(50, 2, 2), axis=1)
     boxes = boxes.transpose(0, 2, 1).reshape(50, 4)[:, [0, 2, 1, 3]]
     for kw in ({"segs": segs}, {"boxes": boxes}):
-        big = synth._near_mask(lat, 60.0, **kw)
-        small = synth._near_mask(lat, 60.0, max_pairs=997, **kw)
+        big = synth_city._near_mask(lat, 60.0, **kw)
+        small = synth_city._near_mask(lat, 60.0, max_pairs=997, **kw)
         assert np.array_equal(big, small) and 0 < big.mean() < 1
 
 
@@ -248,7 +250,7 @@ def test_demo_prefers_dark_places_at_night(helsinki, demo, demo_other_seed):
     crs, _ = choose_crs(helsinki["streets"])
     pts = gdf.to_crs(crs).geometry.values
     lamps = helsinki["lamps"].to_crs(crs).geometry.values
-    near_lamp = synth._within(pts, pd.Series(lamps), 40.0)
+    near_lamp = _common._within(pts, pd.Series(lamps), 40.0)
     lonlat = gdf.geometry
     elev = sun_elevation(lonlat.x.to_numpy(), lonlat.y.to_numpy(), gdf["datetime"])
     known = gdf["time_known"].to_numpy()
@@ -261,9 +263,12 @@ def test_write_demo_incidents(helsinki, tmp_path):
     synth.write_demo_incidents(path, seed=1, n=200)
     table = pd.read_csv(path)
     assert list(table.columns) == ["lon", "lat", "datetime", "time_known", "category", "source"]
-    assert len(table) == 200
+    # 200 base incidents plus the planted patterns: 99 emerging (22 x (1+...+8) / 8),
+    # 621 cooling (45 -> 13 geometric over 24 months), 96 seasonal (16 x 6), 3 x 12 shootings
+    assert len(table) == 200 + 99 + 621 + 96 + 36
     assert table["lon"].between(24.9, 25.0).all() and table["lat"].between(60.1, 60.2).all()
     meta = json.loads((tmp_path / "demo" / "incidents.meta.json").read_text())
     assert meta["simulated"] is True
+    assert sum(p["incidents"] for p in meta["planted_patterns"].values()) == len(table) - 200
     assert sorted(p.name for p in path.parent.iterdir()) == ["incidents.csv",
                                                              "incidents.meta.json"]

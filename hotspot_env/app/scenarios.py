@@ -223,7 +223,7 @@ class Portfolio:
         """The one number, worded as on the work orders and in the CLI (joint effect, 80 %)."""
         if "prevented" not in self.joint:
             return ""
-        from hotspot_env.interventions.impact import PortfolioEffect
+        from hotspot_env.interventions.impact_model import PortfolioEffect
         from hotspot_env.interventions.workorders import headline_text
 
         j = self.joint
@@ -527,7 +527,7 @@ class EngineView:
         model = getattr(engine, "model", None)
         if model is None:
             return {}
-        from hotspot_env.interventions.impact import CATEGORY_GROUPS
+        from hotspot_env.interventions.strata import CATEGORY_GROUPS
 
         types = engine.candidates["type"].to_numpy(dtype=str)
         by_cat = model.standalone()["by_category"]

@@ -55,30 +55,34 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy import stats
 
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.errors import InputError
+from hotspot_env.evaluation.estimation import (
+    LEVEL,
+    PRIOR_UPDATE_WEIGHT,
+    Estimate,
+    did_poisson,
+    update_prior,
+)
+from hotspot_env.evaluation.table import (
+    OVERALL,
+    RECORDING_ALPHA,
+    TABLE_COLUMNS,
+    effect_row,
+    overall_row,
+)
 from hotspot_env.interventions.evidence import EvidenceLibrary
-from hotspot_env.interventions.impact import CATEGORY_GROUPS, category_groups_of, map_categories
+from hotspot_env.interventions.strata import CATEGORY_GROUPS, category_groups_of, map_categories
 
-#: Level of the reported intervals of measured effects.
-LEVEL: float = 0.90
 #: Control places matched to each treated place (nearest neighbours, with replacement).
 MATCH_K: int = 3
 #: Width of the displacement ring, as a multiple of the intervention's reach.
 RING_FACTOR: float = 1.0
 #: Radius (m) of the neighbourhood whose pre-period record count sets a place's district type.
 DISTRICT_RADIUS_M: float = 500.0
-#: Two-sided p-value below which a change in the officer-initiated share is flagged.
-RECORDING_ALPHA: float = 0.05
-#: Smallest change (share points, treated minus control) of the officer share that is flagged.
-RECORDING_MIN_CHANGE: float = 0.02
-#: Weight of the local likelihood in the conservative prior update (a power prior).
-PRIOR_UPDATE_WEIGHT: float = 0.25
 #: Source value of records a patrol created itself.
 OFFICER_SOURCE: str = "officer_initiated"
-OVERALL: str = "all"
 
 
 # ==================================================================== outcome
@@ -90,7 +94,7 @@ class Outcome:
     ----------
     intervention_type : str
     groups : ndarray of bool
-        Mask over :data:`~hotspot_env.interventions.impact.CATEGORY_GROUPS`.
+        Mask over :data:`~hotspot_env.interventions.strata.CATEGORY_GROUPS`.
     all_categories : bool
         True when the evidence covers every category (incidents without one too).
     dark_only : bool
@@ -171,7 +175,7 @@ def outcome_mask(incidents: pd.DataFrame, outcome: Outcome, light: np.ndarray,
             mask &= ~incidents["outdoor"].astype("boolean").eq(False).fillna(False).to_numpy(
                 dtype=bool)
     elif outcome.window is not None:
-        from hotspot_env.interventions.impact import in_window
+        from hotspot_env.interventions.strata import in_window
 
         mask &= np.isfinite(local_hour) & in_window(np.nan_to_num(local_hour), outcome.window)
     return mask
@@ -206,234 +210,6 @@ def month_label(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-# ====================================================================== model
-@dataclass(frozen=True)
-class Estimate:
-    """A rate ratio with its interval (``NaN`` when it cannot be estimated)."""
-
-    rr: float = math.nan
-    lo: float = math.nan
-    hi: float = math.nan
-    p: float = math.nan
-    note: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """True when the estimate exists."""
-        return bool(np.isfinite(self.rr))
-
-
-def fe_poisson(y: np.ndarray, x: np.ndarray, unit: np.ndarray, period: np.ndarray,
-               offset: np.ndarray | None = None, max_iter: int = 100,
-               base_periods: tuple[int, ...] = (0,)) -> tuple[np.ndarray, np.ndarray, int]:
-    """Poisson regression with a fixed effect per unit and per period, clustered by unit.
-
-    The unit effects are profiled out exactly (for Poisson, given the other
-    coefficients ``b``, ``alpha_i = log(sum_t y_it) - log(sum_t exp(z_it b))``),
-    so Newton's method runs on the few columns ``z = [x, period dummies]``
-    instead of one dummy per place. The estimates and the cluster-robust
-    covariance are those of statsmodels' ``GLM(Poisson)`` with a dummy per unit
-    and period and ``cov_type="cluster"`` (with its small-sample correction
-    ``G/(G-1) (N-1)/(N-K)``), which the tests check, at a fraction of the
-    cost: the full dummy design is dense.
-
-    Parameters
-    ----------
-    y : ndarray of float, shape (n,)
-        Counts.
-    x : ndarray, shape (n, p)
-        Regressors of interest.
-    unit, period : ndarray of int, shape (n,)
-        Codes ``0..G-1`` and ``0..T-1``; every unit must have a positive total.
-    offset : ndarray, optional
-        Log exposure per row.
-    max_iter : int
-        Newton steps at most.
-    base_periods : tuple of int
-        Periods without a dummy: one per group of units that shares period
-        effects (the first period; one per type when types are pooled).
-
-    Returns
-    -------
-    params : ndarray, shape (p,)
-    cov : ndarray, shape (p, p)
-        Cluster-robust covariance of ``params``.
-    groups : int
-        Number of clusters (units).
-    """
-    from threadpoolctl import threadpool_limits
-
-    # products of a few thousand rows by ~50 columns: BLAS threads only contend (10x slower
-    # on a busy 2-core machine)
-    with threadpool_limits(1):
-        return _fe_poisson(y, x, unit, period, offset, max_iter, base_periods)
-
-
-def _fe_poisson(y: np.ndarray, x: np.ndarray, unit: np.ndarray, period: np.ndarray,
-                offset: np.ndarray | None, max_iter: int, base_periods: tuple[int, ...]
-                ) -> tuple[np.ndarray, np.ndarray, int]:
-    y = np.asarray(y, dtype=float)
-    off = np.zeros(len(y)) if offset is None else np.asarray(offset, dtype=float)
-    n_t = int(period.max()) + 1
-    keep = np.setdiff1d(np.arange(n_t), base_periods)
-    z = np.column_stack([np.asarray(x, dtype=float), np.eye(n_t)[period][:, keep]])
-    n_g = int(unit.max()) + 1
-    sum_y = np.bincount(unit, weights=y, minlength=n_g)
-    b = np.zeros(z.shape[1])
-    for _ in range(max_iter):
-        mu = _profiled_mean(z @ b + off, unit, sum_y, n_g)
-        grad = z.T @ (y - mu)
-        zt = _within(z, mu, unit, n_g)
-        hess = zt.T @ (zt * mu[:, None])
-        step = np.linalg.solve(hess, grad)
-        b += step
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    mu = _profiled_mean(z @ b + off, unit, sum_y, n_g)
-    zt = _within(z, mu, unit, n_g)
-    bread = np.linalg.inv(zt.T @ (zt * mu[:, None]))
-    scores = _unit_sums(z * (y - mu)[:, None], unit, n_g)
-    n, k = len(y), z.shape[1] + n_g
-    correction = n_g / (n_g - 1) * (n - 1) / (n - k)
-    cov = correction * bread @ (scores.T @ scores) @ bread
-    p = np.asarray(x).shape[1]
-    return b[:p], cov[:p, :p], n_g
-
-
-def _profiled_mean(eta: np.ndarray, unit: np.ndarray, sum_y: np.ndarray, n_g: int) -> np.ndarray:
-    """Poisson means with each unit's effect at its maximum given ``eta``."""
-    shift = np.full(n_g, -np.inf)
-    np.maximum.at(shift, unit, eta)  # for numerical safety before exp
-    e = np.exp(eta - shift[unit])
-    return e * (sum_y / np.bincount(unit, weights=e, minlength=n_g))[unit]
-
-
-def _within(z: np.ndarray, w: np.ndarray, unit: np.ndarray, n_g: int) -> np.ndarray:
-    """``z`` minus its ``w``-weighted mean within each unit."""
-    tot = np.bincount(unit, weights=w, minlength=n_g)
-    return z - (_unit_sums(z * w[:, None], unit, n_g) / tot[:, None])[unit]
-
-
-def _unit_sums(values: np.ndarray, unit: np.ndarray, n_g: int) -> np.ndarray:
-    """Column sums of ``values`` per unit, shape ``(n_g, k)``."""
-    return np.column_stack([np.bincount(unit, weights=values[:, j], minlength=n_g)
-                            for j in range(values.shape[1])])
-
-
-def did_poisson(panel: pd.DataFrame, y: str, terms: tuple[str, ...],
-                level: float = LEVEL, exposure: str | None = None) -> dict[str, Estimate]:
-    """Two-way fixed-effects Poisson DiD: ``y ~ terms + place + period``; ratios per term.
-
-    Parameters
-    ----------
-    panel : DataFrame
-        One row per place and period: ``unit``, ``period`` and the columns
-        named by ``y``, ``terms`` (0/1 indicators) and ``exposure``.
-    y : str
-        Count column.
-    terms : tuple of str
-        Indicator columns whose exponentiated coefficients are returned.
-    level : float
-        Interval level (default 90 %).
-    exposure : str, optional
-        Column whose log is an offset (e.g. all records, to model a share).
-
-    Returns
-    -------
-    dict of str to Estimate
-        Rate ratios with cluster-robust (by place) intervals on a t reference
-        with ``G - 1`` degrees of freedom (:func:`fe_poisson`).
-    """
-    data = panel
-    if exposure is not None:
-        data = data[data[exposure] > 0]
-    # places and periods without any count carry no information under fixed effects
-    data = data[data.groupby("unit")[y].transform("sum") > 0]
-    data = data[data.groupby("period")[y].transform("sum") > 0]
-    out: dict[str, Estimate] = {}
-    usable = [t for t in terms if t in data and data[t].nunique() > 1
-              and data.loc[data[t] == 1, y].sum() > 0]
-    for t in terms:
-        if t not in usable:
-            out[t] = Estimate(note="too few records to estimate")
-    units = pd.factorize(data["unit"])[0]
-    periods = pd.factorize(data["period"], sort=True)[0]
-    # one period without a dummy per group of units sharing period effects (pooled types)
-    group = data["type"].to_numpy() if "type" in data else np.zeros(len(data))
-    base = tuple(int(periods[np.flatnonzero(group == g)].min()) for g in pd.unique(group))
-    if not usable or (len(units) and units.max() < 2):
-        return {t: out.get(t, Estimate(note="too few places to estimate")) for t in terms}
-    offset = np.log(data[exposure].to_numpy(dtype=float)) if exposure else None
-    try:
-        params, cov, groups = fe_poisson(data[y].to_numpy(dtype=float),
-                                         data[usable].to_numpy(dtype=float), units,
-                                         periods, offset, base_periods=base)
-    except np.linalg.LinAlgError:
-        return {t: Estimate(note="the model could not be estimated") for t in terms}
-    crit = stats.t.ppf(0.5 + level / 2, df=groups - 1)
-    for i, t in enumerate(usable):
-        b, se = float(params[i]), float(math.sqrt(max(cov[i, i], 0.0)))
-        if not (np.isfinite(b) and np.isfinite(se)) or se <= 0 or abs(b) > 20:
-            out[t] = Estimate(note="the model did not converge")
-            continue
-        p = float(2 * stats.t.sf(abs(b / se), df=groups - 1))
-        out[t] = Estimate(math.exp(b), math.exp(b - crit * se), math.exp(b + crit * se), p)
-    return out
-
-
-def wdq(treated: tuple[float, float], ring: tuple[float, float],
-        control: tuple[float, float]) -> float:
-    """Weighted displacement quotient (Bowers & Johnson 2003).
-
-    ``WDQ = (Ra/Ca - Rb/Cb) / (Ta/Ca - Tb/Cb)`` with ``b`` before and ``a``
-    after, for the treated area ``T``, the ring ``R`` and the control ``C``.
-    Defined only when the treated area improved relative to the control
-    (denominator < 0); then WDQ > 0 means a diffusion of benefits into the
-    ring, WDQ < 0 displacement, and WDQ < -1 more displaced than prevented.
-
-    Parameters
-    ----------
-    treated, ring, control : tuple of float
-        ``(before, after)`` counts (or rates over equal windows).
-
-    Returns
-    -------
-    float
-        NaN when undefined.
-    """
-    (tb, ta), (rb, ra), (cb, ca) = treated, ring, control
-    if min(cb, ca) <= 0:
-        return math.nan
-    success = ta / ca - tb / cb
-    if not success < 0:
-        return math.nan
-    return (ra / ca - rb / cb) / success
-
-
-def update_prior(prior: tuple[float, float, float], measured: Estimate,
-                 weight: float = PRIOR_UPDATE_WEIGHT, level: float = LEVEL
-                 ) -> tuple[float, float, float]:
-    """Conservative normal-normal update of a prior rate ratio by a local estimate.
-
-    On the log scale, the prior is ``N(log rr, sigma^2)`` with ``sigma`` from
-    its 95 % interval; the local estimate enters as a power prior (Ibrahim &
-    Chen 2000) with weight ``weight`` (its variance divided by ``weight``), so
-    one city's result moves the library only part of the way.
-
-    Returns
-    -------
-    tuple of float
-        Posterior rate ratio and 95 % interval.
-    """
-    rr, lo, hi = prior
-    mu0, s0 = math.log(rr), (math.log(hi) - math.log(lo)) / (2 * 1.959964)
-    z = stats.norm.ppf(0.5 + level / 2)
-    mu1, s1 = math.log(measured.rr), (math.log(measured.hi) - math.log(measured.lo)) / (2 * z)
-    p0, p1 = 1 / s0**2, weight / s1**2
-    mean, sd = (p0 * mu0 + p1 * mu1) / (p0 + p1), 1 / math.sqrt(p0 + p1)
-    return math.exp(mean), math.exp(mean - 1.959964 * sd), math.exp(mean + 1.959964 * sd)
-
-
 # ================================================================= evaluation
 @dataclass
 class Evaluation:
@@ -457,19 +233,6 @@ class Evaluation:
     parameters: dict[str, Any]
 
 
-TABLE_COLUMNS: tuple[str, ...] = (
-    "type", "n_done", "n_controls", "outcome", "rate_ratio", "rr_lo", "rr_hi", "p_value",
-    "rr_all_records", "prior_rr", "prior_lo", "prior_hi", "prior_source", "ring_rr", "ring_lo",
-    "ring_hi", "wdq", "treated_before", "treated_after", "ring_before", "ring_after",
-    "control_before", "control_after", "months_before", "months_after",
-    "officer_share_treated_before", "officer_share_treated_after",
-    "officer_share_control_before", "officer_share_control_after", "recording_ratio",
-    "recording_p", "recording_flag", "prevented_expected", "prevented_measured",
-    "prevented_measured_lo", "prevented_measured_hi", "capital_cost", "cost", "note", "reach_m",
-    "officer_treated_before", "officer_treated_after", "records_treated_before",
-    "records_treated_after", "officer_control_before", "officer_control_after",
-    "records_control_before", "records_control_after",
-)
 
 
 def evaluate(
@@ -505,20 +268,70 @@ def evaluate(
     -------
     Evaluation
     """
+    crs = pool.crs
+    ledger = ledger.to_crs(crs)
+    choices: list[Choice] = []
+    notes: list[str] = []
+    records = _records(incidents, crs, timezone, choices, notes)
+    month = records.month
+    done_month = month_index(pd.to_datetime(ledger["done_date"].astype(str), utc=True))
+    first, last = _check_period(month, done_month, ledger)
+    _announce_design(records.inc, choices)
+    types = sorted(set(ledger["type"].astype(str)))
+    outcomes = {t: outcome_for(t, library) for t in types}
+    done_ids = set(ledger["intervention_id"].astype(str))
+    pool = pool[~pool["intervention_id"].astype(str).isin(done_ids)]
+    treated_reach = np.array([outcomes[t].reach_m for t in ledger["type"].astype(str)])
+    panels, rows = [], []
+    for itype in types:
+        panel, row = _evaluate_type(itype, outcomes[itype], records, ledger, done_month, pool,
+                                    treated_reach, (first, last), notes)
+        panels.append(panel)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    overall = overall_row(pd.concat(panels, ignore_index=True), ledger, records.has_source)
+    table = pd.concat([table, pd.DataFrame([overall])], ignore_index=True)[list(TABLE_COLUMNS)]
+    notes += _recording_notes(table)
+    if update_evidence:
+        _add_posteriors(table, choices)
+    params = {"level": LEVEL, "match_k": MATCH_K, "ring_factor": RING_FACTOR,
+              "district_radius_m": DISTRICT_RADIUS_M, "recording_alpha": RECORDING_ALPHA,
+              "timezone": timezone, "update_evidence": bool(update_evidence),
+              "first_month": month_label(first), "last_month": month_label(last),
+              "outcomes": {t: o.describe() for t, o in outcomes.items()}}
+    return Evaluation(table, ledger, choices, notes, params)
+
+
+@dataclass
+class _Records:
+    """The dated incidents (in the pool's CRS) and what the evaluation needs of each."""
+
+    inc: gpd.GeoDataFrame
+    points: np.ndarray
+    month: np.ndarray
+    light: np.ndarray
+    hour: np.ndarray
+    counted: np.ndarray
+    officer: np.ndarray
+    has_source: bool
+
+
+def _records(incidents: gpd.GeoDataFrame, crs: Any, timezone: str | None,
+             choices: list[Choice], notes: list[str]) -> _Records:
+    """Dated incidents with their month, light class, local hour, and whether they count.
+
+    With a ``source`` field the outcome counts records not initiated by officers (they
+    follow where patrols go); every record is refused as the outcome when all are.
+    """
     from hotspot_env.core.analysis import DEFAULT_EXCLUDED_SOURCES
     from hotspot_env.factors.darkness import light_classes
 
-    choices: list[Choice] = []
-    notes: list[str] = []
-    crs = pool.crs
-    ledger = ledger.to_crs(crs)
     inc = incidents[incidents["datetime"].notna()].reset_index(drop=True)
     if not len(inc):
         raise InputError("the incidents have no dates: an evaluation compares months before "
                          "and after the work")
     light, _ = light_classes(inc)
     inc = inc.to_crs(crs)
-    points = inc.geometry.to_numpy()
     month = month_index(inc["datetime"])
     stamps = pd.to_datetime(inc["datetime"], utc=True)
     hour = _local_hour(stamps, timezone, inc)
@@ -541,7 +354,14 @@ def evaluate(
         counted = np.ones(len(inc), dtype=bool)
         notes.append("The incidents have no source field, so it cannot be checked whether "
                      "recording (e.g. more patrols) rather than harm changed.")
-    done_month = month_index(pd.to_datetime(ledger["done_date"].astype(str), utc=True))
+    return _Records(inc, inc.geometry.to_numpy(), month, light, hour, counted, officer,
+                    has_source)
+
+
+def _check_period(month: np.ndarray, done_month: np.ndarray, ledger: gpd.GeoDataFrame
+                  ) -> tuple[int, int]:
+    """First and last month of the incidents, which must cover months before the first
+    work and after the last."""
     first, last = int(month[month >= 0].min()), int(month.max())
     if done_month.min() <= first:
         raise InputError(f"the incidents start in {month_label(first)}, not before the first "
@@ -551,6 +371,11 @@ def evaluate(
         raise InputError(f"the incidents end in {month_label(last)}, before any month after the "
                          f"last work ({ledger['done_date'].max()}): pass incidents that cover the "
                          "months after it")
+    return first, last
+
+
+def _announce_design(inc: gpd.GeoDataFrame, choices: list[Choice]) -> None:
+    """Announce the design's fixed choices: outdoor records, months, matching, the ring."""
     if "outdoor" in inc and inc["outdoor"].notna().any():
         choices.append(announce(Choice(
             "outdoor_only", "for lighting",
@@ -572,50 +397,55 @@ def evaluate(
         "ring_width_m", f"{RING_FACTOR:g} x reach",
         "displacement and diffusion are looked for in a ring this wide around each treated place")))
 
-    types = sorted(set(ledger["type"].astype(str)))
-    outcomes = {t: outcome_for(t, library) for t in types}
-    done_ids = set(ledger["intervention_id"].astype(str))
-    pool = pool[~pool["intervention_id"].astype(str).isin(done_ids)]
+
+def _evaluate_type(itype: str, out: Outcome, records: _Records, ledger: gpd.GeoDataFrame,
+                   done_month: np.ndarray, pool: gpd.GeoDataFrame, treated_reach: np.ndarray,
+                   period: tuple[int, int], notes: list[str]) -> tuple[pd.DataFrame, dict]:
+    """One type's panel (treated places, rings, matched controls) and its table row."""
+    first, last = period
+    points, month = records.points, records.month
     treated_geoms = ledger.geometry.to_numpy()
-    treated_reach = np.array([outcomes[t].reach_m for t in ledger["type"].astype(str)])
-    pre_first = int(done_month.min())
-    panels, rows = [], []
-    for itype in types:
-        out = outcomes[itype]
-        reach, ring_w = out.reach_m, RING_FACTOR * out.reach_m
-        mine = (ledger["type"].astype(str) == itype).to_numpy()
-        sites_t = treated_geoms[mine]
-        start_t = done_month[mine]
-        cands = pool[pool["type"].astype(str) == itype]
-        cgeoms = cands.geometry.to_numpy()
-        # controls must be farther than their reach + any treated place's reach and ring
-        far = np.ones(len(cgeoms), dtype=bool)
-        if len(cgeoms):
-            gap = reach + treated_reach * (1 + RING_FACTOR)
-            ci, ti = shapely.STRtree(treated_geoms).query(cgeoms, predicate="dwithin",
-                                                          distance=float(gap.max()))
-            close = shapely.distance(cgeoms[ci], treated_geoms[ti]) <= gap[ti]
-            far[ci[close]] = False
-        cgeoms, cands = cgeoms[far], cands[far]
-        is_outcome = outcome_mask(inc, out, light, hour)
-        # places: treated sites first, then eligible candidates
-        geoms = np.concatenate([sites_t, cgeoms])
-        site_of = assign_nearest(points, geoms, reach)
-        ring_of = np.full(len(points), -1, dtype=np.int64)
-        free = site_of < 0
-        ring_of[free] = assign_nearest(points[free], sites_t, reach + ring_w)
-        n_t = len(sites_t)
-        matched = _match(points, month, counted & is_outcome, site_of, geoms, n_t, pre_first,
-                         cands, notes, itype)
-        unit_start = np.concatenate([start_t, np.full(len(cgeoms), -1)])
-        panel = _panel(itype, month, site_of, ring_of, n_t, matched, unit_start, first, last,
-                       {"y": counted & is_outcome, "y_all": is_outcome, "records": np.ones(
-                           len(points), dtype=bool), "officer": officer})
-        panels.append(panel)
-        rows.append(_type_row(itype, out, panel, ledger[mine], len(matched), has_source))
-    table = pd.DataFrame(rows)
-    overall = _overall_row(pd.concat(panels, ignore_index=True), ledger, has_source, outcomes)
-    table = pd.concat([table, pd.DataFrame([overall])], ignore_index=True)[list(TABLE_COLUMNS)]
+    reach, ring_w = out.reach_m, RING_FACTOR * out.reach_m
+    mine = (ledger["type"].astype(str) == itype).to_numpy()
+    sites_t = treated_geoms[mine]
+    cands = pool[pool["type"].astype(str) == itype]
+    cands = cands[_far_from_treated(cands.geometry.to_numpy(), treated_geoms, treated_reach,
+                                    reach)]
+    cgeoms = cands.geometry.to_numpy()
+    is_outcome = outcome_mask(records.inc, out, records.light, records.hour)
+    # places: treated sites first, then eligible candidates
+    geoms = np.concatenate([sites_t, cgeoms])
+    site_of = assign_nearest(points, geoms, reach)
+    ring_of = np.full(len(points), -1, dtype=np.int64)
+    free = site_of < 0
+    ring_of[free] = assign_nearest(points[free], sites_t, reach + ring_w)
+    n_t = len(sites_t)
+    counted = records.counted
+    matched = _match(points, month, counted & is_outcome, site_of, geoms, n_t,
+                     int(done_month.min()), cands, notes, itype)
+    unit_start = np.concatenate([done_month[mine], np.full(len(cgeoms), -1)])
+    panel = _panel(itype, month, site_of, ring_of, n_t, matched, unit_start, first, last,
+                   {"y": counted & is_outcome, "y_all": is_outcome, "records": np.ones(
+                       len(points), dtype=bool), "officer": records.officer})
+    return panel, _type_row(itype, out, panel, ledger[mine], len(matched), records.has_source)
+
+
+def _far_from_treated(cgeoms: np.ndarray, treated_geoms: np.ndarray, treated_reach: np.ndarray,
+                      reach: float) -> np.ndarray:
+    """Controls must be farther than their reach + any treated place's reach and ring."""
+    far = np.ones(len(cgeoms), dtype=bool)
+    if len(cgeoms):
+        gap = reach + treated_reach * (1 + RING_FACTOR)
+        ci, ti = shapely.STRtree(treated_geoms).query(cgeoms, predicate="dwithin",
+                                                      distance=float(gap.max()))
+        close = shapely.distance(cgeoms[ci], treated_geoms[ti]) <= gap[ti]
+        far[ci[close]] = False
+    return far
+
+
+def _recording_notes(table: pd.DataFrame) -> list[str]:
+    """A note per type whose officer-initiated share changed at treated places."""
+    notes = []
     for rec in table.itertuples():
         if rec.recording_flag and rec.type != OVERALL:
             notes.append(f"{rec.type}: the share of officer-initiated records changed at treated "
@@ -624,23 +454,21 @@ def evaluate(
                          f"{rec.officer_share_control_before:.0%} -> "
                          f"{rec.officer_share_control_after:.0%}): recording, not harm, may "
                          "have changed there.")
-    if update_evidence:
-        choices.append(announce(Choice(
-            "prior_update_weight", PRIOR_UPDATE_WEIGHT,
-            "the local estimate updates each prior as a power prior with this weight (its "
-            "variance divided by it), so one city moves the evidence only part of the way")))
-        post = [update_prior((r.prior_rr, r.prior_lo, r.prior_hi),
-                             Estimate(r.rate_ratio, r.rr_lo, r.rr_hi))
-                if np.isfinite(r.rate_ratio) and np.isfinite(r.prior_rr)
-                else (math.nan,) * 3 for r in table.itertuples()]
-        table["posterior_rr"], table["posterior_lo"], table["posterior_hi"] = (
-            np.array(post).T if post else ([], [], []))
-    params = {"level": LEVEL, "match_k": MATCH_K, "ring_factor": RING_FACTOR,
-              "district_radius_m": DISTRICT_RADIUS_M, "recording_alpha": RECORDING_ALPHA,
-              "timezone": timezone, "update_evidence": bool(update_evidence),
-              "first_month": month_label(first), "last_month": month_label(last),
-              "outcomes": {t: o.describe() for t, o in outcomes.items()}}
-    return Evaluation(table, ledger, choices, notes, params)
+    return notes
+
+
+def _add_posteriors(table: pd.DataFrame, choices: list[Choice]) -> None:
+    """``posterior_*`` columns: each prior updated by the local estimate (a power prior)."""
+    choices.append(announce(Choice(
+        "prior_update_weight", PRIOR_UPDATE_WEIGHT,
+        "the local estimate updates each prior as a power prior with this weight (its "
+        "variance divided by it), so one city moves the evidence only part of the way")))
+    post = [update_prior((r.prior_rr, r.prior_lo, r.prior_hi),
+                         Estimate(r.rate_ratio, r.rr_lo, r.rr_hi))
+            if np.isfinite(r.rate_ratio) and np.isfinite(r.prior_rr)
+            else (math.nan,) * 3 for r in table.itertuples()]
+    table["posterior_rr"], table["posterior_lo"], table["posterior_hi"] = (
+        np.array(post).T if post else ([], [], []))
 
 
 # ==================================================================== helpers
@@ -745,100 +573,11 @@ def _panel(itype: str, month: np.ndarray, site_of: np.ndarray, ring_of: np.ndarr
     return panel.reset_index(drop=True)
 
 
-def _before_after(panel: pd.DataFrame, role: str, col: str, split: int
-                  ) -> tuple[int, int, int, int]:
-    """Counts and unit-months before and after (controls split at ``split``)."""
-    part = panel[panel["role"] == role]
-    if role == "control":
-        after = part["period"] > split
-        before = part["period"] < split
-    else:
-        after = part["period"] > part["start"]
-        before = part["period"] < part["start"]
-    return (int(part.loc[before, col].sum()), int(part.loc[after, col].sum()),
-            int(before.sum()), int(after.sum()))
-
-
 def _type_row(itype: str, out: Outcome, panel: pd.DataFrame, done: gpd.GeoDataFrame,
               n_controls: int, has_source: bool) -> dict[str, Any]:
     est = did_poisson(panel, "y", ("treated_post", "ring_post"))
     est_all = did_poisson(panel, "y_all", ("treated_post",)) if has_source else est
     split = int(np.median(panel.loc[panel["role"] == "treated", "start"]))
-    return _row(itype, panel, est, est_all, done, n_controls, has_source, split,
+    return effect_row(itype, panel, est, est_all, done, n_controls, has_source, split,
                 out.describe(), (out.prior_rr, out.prior_lo, out.prior_hi), out.prior_source,
                 out.reach_m)
-
-
-def _overall_row(panel: pd.DataFrame, ledger: gpd.GeoDataFrame, has_source: bool,
-                 outcomes: dict[str, Outcome]) -> dict[str, Any]:
-    pooled = panel.assign(period=panel["type"] + ":" + panel["period"].astype(str))
-    est = did_poisson(pooled, "y", ("treated_post", "ring_post"))
-    est_all = did_poisson(pooled, "y_all", ("treated_post",)) if has_source else est
-    split = int(np.median(panel.loc[panel["role"] == "treated", "start"]))
-    n_controls = int(panel.loc[panel["role"] == "control", "unit"].nunique())
-    return _row(OVERALL, panel, est, est_all, ledger, n_controls, has_source, split,
-                "each type's own outcome", (math.nan,) * 3, "", math.nan, pooled=pooled)
-
-
-def _row(itype: str, panel: pd.DataFrame, est: dict[str, Estimate],
-         est_all: dict[str, Estimate], done: gpd.GeoDataFrame, n_controls: int,
-         has_source: bool, split: int, outcome_text: str, prior: tuple[float, float, float],
-         prior_source: str, reach: float, pooled: pd.DataFrame | None = None
-         ) -> dict[str, Any]:
-    """One row of the evaluation table: estimates, WDQ, recording guard, money, counts."""
-    t = est["treated_post"]
-    r = est["ring_post"]
-    tb, ta, tbm, tam = _before_after(panel, "treated", "y", split)
-    rb, ra, rbm, ram = _before_after(panel, "ring", "y", split)
-    cb, ca, cbm, cam = _before_after(panel, "control", "y", split)
-    quotient = math.nan
-    if min(tbm, tam, rbm, ram, cbm, cam) > 0:
-        quotient = wdq((tb / tbm, ta / tam), (rb / rbm, ra / ram), (cb / cbm, ca / cam))
-    # officer share and its DiD odds ratio (treated vs controls)
-    shares, officer = {}, {}
-    for role in ("treated", "control"):
-        ob, oa, _, _ = _before_after(panel, role, "officer", split)
-        nb, na, _, _ = _before_after(panel, role, "records", split)
-        shares[role] = (ob / nb if nb else math.nan, oa / na if na else math.nan)
-        officer.update({f"officer_{role}_before": ob, f"officer_{role}_after": oa,
-                        f"records_{role}_before": nb, f"records_{role}_after": na})
-    rec = Estimate()
-    if has_source:
-        guard = (pooled if pooled is not None else panel)
-        guard = guard[guard["role"] != "ring"]
-        rec = did_poisson(guard, "officer", ("treated_post",), exposure="records")[
-            "treated_post"]
-    change = (shares["treated"][1] - shares["treated"][0]) - (
-        shares["control"][1] - shares["control"][0])
-    flag = bool(rec.ok and rec.p < RECORDING_ALPHA and abs(change) >= RECORDING_MIN_CHANGE)
-    years_after = tam / 12.0 / max(1, len(done))  # per place: months after / 12
-    measured = lo = hi = math.nan
-    if t.ok and years_after > 0:
-        # incidents that would have happened without the work, minus those that did, per year
-        per_year = ta / years_after
-        measured, lo, hi = (per_year * (1 / t.rr - 1), per_year * (1 / t.hi - 1),
-                            per_year * (1 / t.lo - 1))
-    return {
-        "type": itype, "n_done": int(len(done)), "n_controls": int(n_controls),
-        "outcome": outcome_text, "rate_ratio": t.rr, "rr_lo": t.lo, "rr_hi": t.hi,
-        "p_value": t.p, "rr_all_records": est_all["treated_post"].rr,
-        "prior_rr": prior[0], "prior_lo": prior[1], "prior_hi": prior[2],
-        "prior_source": prior_source, "ring_rr": r.rr, "ring_lo": r.lo, "ring_hi": r.hi,
-        "wdq": quotient, "treated_before": tb, "treated_after": ta, "ring_before": rb,
-        "ring_after": ra, "control_before": cb, "control_after": ca,
-        "months_before": tbm, "months_after": tam,
-        "officer_share_treated_before": shares["treated"][0],
-        "officer_share_treated_after": shares["treated"][1],
-        "officer_share_control_before": shares["control"][0],
-        "officer_share_control_after": shares["control"][1],
-        "recording_ratio": rec.rr, "recording_p": rec.p, "recording_flag": flag,
-        "prevented_expected": float(np.nansum(done["prevented_mean"].to_numpy(dtype=float)))
-        if "prevented_mean" in done else math.nan,
-        "prevented_measured": measured, "prevented_measured_lo": lo,
-        "prevented_measured_hi": hi,
-        "capital_cost": float(np.nansum(done["capital_cost"].to_numpy(dtype=float)))
-        if "capital_cost" in done else math.nan,
-        "cost": float(np.nansum(done["cost"].to_numpy(dtype=float))) if "cost" in done
-        else math.nan,
-        "note": t.note, "reach_m": reach, **officer,
-    }

@@ -4,7 +4,7 @@ Crews mark work orders done by re-importing the work-order table
 (``interventions.csv`` / ``.gpkg`` / ``.geojson``) with a ``done_date`` column,
 or any table of ``intervention_id`` and ``done_date``. Each completed
 intervention keeps the stable id of its work order
-(:func:`hotspot_env.interventions.candidates.candidate_id`); its type, place
+(:func:`hotspot_env.interventions.candidate_table.candidate_id`); its type, place
 and planned cost come from the analysis folder's ``interventions.gpkg``, so a
 crew's sheet needs only the id and the date (``quantity`` and
 ``capital_cost`` may be given to record what was actually installed and spent).

@@ -39,7 +39,9 @@ import pandas as pd
 
 from hotspot_env import settings
 from hotspot_env._atomic import staged_folder
-from hotspot_env.evaluation.did import LEVEL, OVERALL, Evaluation
+from hotspot_env.evaluation.did import Evaluation
+from hotspot_env.evaluation.estimation import LEVEL
+from hotspot_env.evaluation.table import OVERALL
 from hotspot_env.outputs.privacy import publishable_counts
 
 if TYPE_CHECKING:
@@ -122,11 +124,22 @@ def versus_prior(rec: Any) -> str:
 def performance_html(result: Evaluation, privacy: str = "public", *,
                      simulated: bool = False, k: int | None = None) -> str:
     """The performance report page (HTML, every text escaped)."""
-    esc = html.escape
     k = settings.k_threshold if k is None else int(k)
     table = published_table(result.table, privacy, k)
-    ledger = result.ledger
-    level = f"{LEVEL:.0%}"
+    parts = _head_html(result, privacy, k, simulated=simulated)
+    parts += _done_html(result.ledger)
+    parts += _effects_html(table)
+    parts += _displacement_html(table)
+    parts += _recording_html(table, result.warnings)
+    parts += _counts_html(table)
+    parts += _method_html(result.choices)
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def _head_html(result: Evaluation, privacy: str, k: int, *, simulated: bool) -> list[str]:
+    """Title, the simulated-data banner, the period and what the version shows."""
+    esc = html.escape
     parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
              "<title>Did it work? Environmental crime prevention: results</title>",
              f"<style>{_STYLE}</style></head><body>",
@@ -141,8 +154,13 @@ def performance_html(result: Evaluation, privacy: str = "public", *,
                     else "Internal version: exact counts.") + " Places, never people: this "
                  "report shows streets and lots that were changed, never where an incident "
                  "happened or who was involved.</p>")
+    return parts
 
-    # what was done
+
+def _done_html(ledger: pd.DataFrame) -> list[str]:
+    """What was done: places and money per measure, per district, and every work order."""
+    esc = html.escape
+    parts: list[str] = []
     parts.append("<h2>What was done</h2>")
     by_type = ledger.groupby("type", sort=True).agg(
         n=("intervention_id", "size"), quantity=("quantity", "sum"),
@@ -176,8 +194,14 @@ def performance_html(result: Evaluation, privacy: str = "public", *,
     parts.append("<details><summary>Every completed work order</summary><table><thead><tr>"
                  "<th>ID</th><th>Measure</th><th>Where</th><th>District</th><th>Done</th>"
                  f"<th>Spent (USD)</th></tr></thead><tbody>{rows}</tbody></table></details>")
+    return parts
 
-    # did it work
+
+def _effects_html(table: pd.DataFrame) -> list[str]:
+    """Did it work: measured against published effects, then what did not work."""
+    esc = html.escape
+    level = f"{LEVEL:.0%}"
+    parts: list[str] = []
     parts.append("<h2>Did it work?</h2>")
     parts.append(
         "<p>Each changed place is compared with similar places that were not changed (same "
@@ -214,8 +238,13 @@ def performance_html(result: Evaluation, privacy: str = "public", *,
                                       for r in failed) + "</ul>")
     else:
         parts.append("<p>Every measure evaluated reduced incidents at its places.</p>")
+    return parts
 
-    # nearby streets
+
+def _displacement_html(table: pd.DataFrame) -> list[str]:
+    """Did incidents move next door: the ring's rate ratio and the WDQ."""
+    esc = html.escape
+    parts: list[str] = []
     parts.append("<h2>Did incidents move next door?</h2>")
     rows = []
     for r in table.itertuples():
@@ -230,8 +259,13 @@ def performance_html(result: Evaluation, privacy: str = "public", *,
                  "2003) compares the ring's change with the places' own.</p>"
                  "<table><thead><tr><th>Measure</th><th>Ring rate ratio</th><th>Reading</th>"
                  f"<th>WDQ</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    return parts
 
-    # recording
+
+def _recording_html(table: pd.DataFrame, warnings: list[str]) -> list[str]:
+    """Did recording change rather than harm: the officer-initiated shares, and warnings."""
+    esc = html.escape
+    parts: list[str] = []
     parts.append("<h2>Did recording change rather than harm?</h2>")
     rows = []
     for r in table.itertuples():
@@ -247,11 +281,16 @@ def performance_html(result: Evaluation, privacy: str = "public", *,
                  "<table><thead><tr><th>Measure</th><th>Officer-initiated share at changed "
                  "places (before → after)</th><th>At comparison places</th><th>Flagged</th>"
                  f"</tr></thead><tbody>{''.join(rows)}</tbody></table>")
-    if result.warnings:
-        parts.append("<ul class='warn'>" + "".join(f"<li>{esc(w)}</li>" for w in result.warnings)
+    if warnings:
+        parts.append("<ul class='warn'>" + "".join(f"<li>{esc(w)}</li>" for w in warnings)
                      + "</ul>")
+    return parts
 
-    # counts
+
+def _counts_html(table: pd.DataFrame) -> list[str]:
+    """The incidents counted, and the updated evidence when it was computed."""
+    esc = html.escape
+    parts: list[str] = []
     parts.append("<h2>Incidents counted</h2>")
     rows = "".join(
         f"<tr><td>{esc(_label(r.type))}</td>" + "".join(
@@ -270,7 +309,13 @@ def performance_html(result: Evaluation, privacy: str = "public", *,
                      "statistical weight); see evidence_updated.csv.</p><table><thead><tr>"
                      f"<th>Measure</th><th>Updated rate ratio (95 %)</th></tr></thead><tbody>{rows}"
                      "</tbody></table>")
+    return parts
 
+
+def _method_html(choices: list[Any]) -> list[str]:
+    """Caveats in plain words, and how the results were worked out (the choices made)."""
+    esc = html.escape
+    parts: list[str] = []
     parts.append("<h2>Caveats in plain words</h2><ul>" + "".join(f"<li>{esc(c)}</li>" for c in (
         "Recorded incidents are not all harm: many are never reported, and reporting can change.",
         "Comparison places were not chosen at random: they were similar before the work, but "
@@ -282,9 +327,8 @@ def performance_html(result: Evaluation, privacy: str = "public", *,
         "A year or two of data shows short-term effects; effects can fade or grow.",
     )) + "</ul>")
     parts.append("<h2>How this was worked out</h2><ul>" + "".join(
-        f"<li>{esc(c.message())}</li>" for c in result.choices) + "</ul>")
-    parts.append("</body></html>")
-    return "".join(parts)
+        f"<li>{esc(c.message())}</li>" for c in choices) + "</ul>")
+    return parts
 
 
 def updated_evidence(evidence_path: str | os.PathLike[str], table: pd.DataFrame,
@@ -296,7 +340,7 @@ def updated_evidence(evidence_path: str | os.PathLike[str], table: pd.DataFrame,
     (rate ratio and 95 % interval) and the type's measured effect; a note
     records the update. Other rows are unchanged.
     """
-    from hotspot_env.evaluation.did import Estimate, update_prior
+    from hotspot_env.evaluation.estimation import Estimate, update_prior
 
     raw = pd.read_csv(evidence_path, dtype=str, keep_default_na=False)
     measured = {r.type: r for r in table.itertuples() if r.type != OVERALL}

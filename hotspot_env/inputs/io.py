@@ -6,6 +6,9 @@ Odd but usable input (latin-1 text, a semicolon delimiter, rows without
 coordinates) is read, and what was assumed is announced as a
 :class:`~hotspot_env.core.choices.Choice`.
 
+The CSV reading lives in :mod:`hotspot_env.inputs._csv_points`, the standard
+columns and date parsing in :mod:`hotspot_env.inputs._columns`.
+
 Recognised incident columns (case-insensitive):
 
 ``lon``/``lat`` (also ``lng``, ``long``, ``longitude``, ``latitude``) or ``x``/``y``
@@ -21,8 +24,6 @@ Recognised incident columns (case-insensitive):
 
 from __future__ import annotations
 
-import csv
-import io as _io
 import os
 import re
 import warnings
@@ -33,29 +34,18 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS
-from pyproj.exceptions import CRSError
 
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.errors import InputError
-from hotspot_env.inputs.formats import (
-    OpenDataFormat,
-    column,
-    date_text,
-    is_month_only,
-    outdoor_from_premise,
-    recognise,
+from hotspot_env.inputs._columns import _announce_format, _standard_columns
+from hotspot_env.inputs._csv_points import (
+    MAX_OUT_OF_RANGE_SHARE,
+    _first_line,
+    _printable,
+    _read_csv_points,
 )
 from hotspot_env.inputs.osm import file_sha256
 
-X_NAMES = ("lon", "lng", "long", "longitude", "x", "easting")
-Y_NAMES = ("lat", "latitude", "y", "northing")
-DATETIME_NAMES = ("datetime", "date_time", "timestamp", "occurred", "date", "time", "month")
-CATEGORY_NAMES = ("category", "type", "crime_type", "offence", "offense", "crime")
-SOURCE_NAMES = ("source", "record_source")
-#: Premise / location-type columns of generic files, mapped to ``outdoor`` by the category map.
-PREMISE_NAMES = ("premise", "premises", "premise_type", "premises_type", "location_type",
-                 "location_description")
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
 PARQUET_SUFFIXES = (".parquet", ".geoparquet")
 MAX_FILE_BYTES = 2 * 1024**3
@@ -71,17 +61,6 @@ MAX_PARQUET_ROWS = 2_000_000
 MAX_LAYER_BYTES = 200 * 1024**2
 MAX_FEATURE_VERTICES = 100_000
 MAX_LAYER_VERTICES = 5_000_000
-
-#: Bad-row policy: rows whose coordinates are missing, unreadable or outside
-#: longitude/latitude ranges are dropped and counted (``rows_without_coordinates``);
-#: when more than this share of the rows with numbers is out of range, the file
-#: is refused, since the CRS is then wrong rather than a few rows.
-MAX_OUT_OF_RANGE_SHARE = 0.5
-
-#: Dates outside these bounds are placeholders (0001-01-01, 9999-12-31, 2999...)
-#: rather than records: they are treated as unknown and counted.
-EARLIEST_DATE = pd.Timestamp("1900-01-01", tz="UTC")
-LATEST_DATE = pd.Timestamp("2100-01-01", tz="UTC")
 
 _NOT_POINTS = ("Polygon", "MultiPolygon", "LineString", "MultiLineString", "GeometryCollection",
                "LinearRing")
@@ -284,173 +263,6 @@ def _read_layer(path: Path, name: str) -> gpd.GeoDataFrame:
         return gpd.read_file(path, layer=name, engine="pyogrio")
 
 
-# ----------------------------------------------------------------- CSV
-def _decode(path: Path, choices: list[Choice]) -> str:
-    raw = path.read_bytes()
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode text" export
-        try:
-            text = raw.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path.name} starts like UTF-16 text but cannot be decoded: save "
-                             "it as CSV UTF-8") from exc
-        choices.append(announce(Choice(
-            "encoding", "utf-16", f"{path.name} is UTF-16 text (Excel's Unicode text)")))
-        return text
-    if raw[:2] == b"\x1f\x8b":
-        raise InputError(f"{path.name} is gzip-compressed: decompress it and pass the .csv inside")
-    if raw[:4] == b"PK\x03\x04":
-        raise InputError(f"{path.name} is a zip or Excel (.xlsx) file, not a CSV: save it as CSV "
-                         "(comma-separated, UTF-8) first")
-    head = raw[:65536]
-    control = sum(head.count(bytes([c])) for c in range(32) if c not in (9, 10, 13))
-    if head and control / len(head) > 0.05:
-        raise InputError(f"{path.name} does not look like a text CSV (binary content): save the "
-                         "incidents as CSV with lon/lat columns")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        choices.append(announce(Choice(
-            "encoding", "latin-1", f"{path.name} is not valid UTF-8, read as latin-1")))
-        return raw.decode("latin-1")
-
-
-def _read_csv_points(
-    path: Path, crs: str | None, x: str | None, y: str | None, choices: list[Choice]
-) -> tuple[gpd.GeoDataFrame, int, int]:
-    text = _decode(path, choices)
-    hint = re.match(r"\ufeff?sep=([,;\t|])\r?\n", text)  # Excel's "sep=;" first line
-    if hint:
-        delimiter, text = hint.group(1), text[hint.end():]
-    else:
-        try:
-            dialect = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|")
-            delimiter = dialect.delimiter
-        except csv.Error:
-            delimiter = ","
-    if delimiter != ",":
-        choices.append(announce(Choice("delimiter", delimiter, f"detected in {path.name}"
-                                       + (" (sep= line)" if hint else ""))))
-    try:
-        table = _read_csv_text(text, delimiter)
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(f"{path.name} has no columns: save it as a CSV with a header row such "
-                         "as lon,lat") from exc
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path.name} is not a well-formed CSV ({_first_line(exc)}): check the "
-                         "quoting and the delimiter, or export it again") from exc
-    if table.empty:
-        raise InputError(f"{path.name} has a header but no rows: it holds no incidents; export "
-                         "it again with its rows")
-    lower = {c.lower().strip(): c for c in table.columns}
-    x, y = _format_coordinates(table.columns, x, y)
-    x_col = _pick(lower, (x,) if x else X_NAMES, path.name, "x/longitude", table.columns)
-    y_col = _pick(lower, (y,) if y else Y_NAMES, path.name, "y/latitude", table.columns)
-    # with any delimiter but a comma, a comma inside a number is a decimal comma
-    xs = _to_float(table[x_col].str.replace(",", ".", regex=False) if delimiter != ","
-                   else table[x_col])
-    ys = _to_float(table[y_col].str.replace(",", ".", regex=False) if delimiter != ","
-                   else table[y_col])
-    valid = np.isfinite(xs) & np.isfinite(ys)
-    if not valid.any():
-        raise InputError(
-            f"{path.name}: no row has numeric coordinates in columns {x_col!r}/{y_col!r}: "
-            "check the column names (or pass --x/--y) and the decimal separator"
-        )
-    crs_obj = _resolve_crs(crs, x_col, xs[valid], ys[valid], path.name, choices)
-    if (crs and crs_obj.is_projected and np.abs(xs[valid]).max() <= 180
-            and np.abs(ys[valid]).max() <= 90):
-        raise InputError(
-            f"{path.name}: the coordinates look like longitude/latitude in degrees but --crs "
-            f"{crs} is projected (metres): drop --crs or pass --crs EPSG:4326"
-        )
-    if crs_obj.is_geographic:
-        bad = valid & ((np.abs(xs) > 180) | (np.abs(ys) > 90))
-        if bad.all() or bad[valid].mean() > MAX_OUT_OF_RANGE_SHARE:
-            raise InputError(
-                f"{path.name}: coordinates are outside longitude/latitude ranges: if they are "
-                "projected, pass --crs (e.g. --crs EPSG:31983)"
-            )
-        valid &= ~bad
-    n_invalid = int((~valid).sum())
-    if n_invalid:
-        choices.append(announce(Choice(
-            "rows_without_coordinates", n_invalid,
-            f"rows of {path.name} with missing or invalid coordinates were dropped")))
-    table = table.loc[valid].reset_index(drop=True)
-    geometry = gpd.points_from_xy(xs[valid], ys[valid])
-    frame = gpd.GeoDataFrame(table.drop(columns=[x_col, y_col]), geometry=geometry, crs=crs_obj)
-    return frame, int(len(valid)), n_invalid
-
-
-def _to_float(values: pd.Series) -> np.ndarray:
-    """Numbers from text, NaN where a value is missing or not a number.
-
-    pyarrow's cast converts a clean column of a million numbers ~10x faster
-    than ``pd.to_numeric``; any unparsable value sends the column to
-    ``pd.to_numeric(errors="coerce")``, which turns just those into NaN.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    try:
-        return pc.cast(pa.array(values, type=pa.string(), from_pandas=True),
-                       pa.float64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        return pd.to_numeric(values, errors="coerce").to_numpy(float)
-
-
-def _read_csv_text(text: str, delimiter: str) -> pd.DataFrame:
-    """All columns of a CSV as strings: pyarrow's multi-threaded reader, else pandas' C reader.
-
-    pyarrow reads a million rows about 10x faster. It is stricter (ragged
-    rows, odd quoting) and reads blank lines as a header, so on any failure
-    or an empty result the C reader runs and gives its well-known errors, which
-    the callers turn into one-line messages.
-    """
-    try:
-        table = pd.read_csv(_io.BytesIO(text.encode("utf-8")), sep=delimiter, dtype=str,
-                            keep_default_na=True, engine="pyarrow")
-        if len(table):  # an empty or header-only file: the C reader names what is missing
-            return table
-    except Exception:  # noqa: BLE001 - any pyarrow failure: the C reader decides
-        pass
-    return pd.read_csv(_io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=True)
-
-
-def _pick(lower: dict[str, str], names, file: str, what: str, columns) -> str:
-    for name in names:
-        if name and name.lower() in lower:
-            return lower[name.lower()]
-    shown = _printable(", ".join(map(str, list(columns)[:8])))
-    shown = shown if len(shown) <= 120 else shown[:117] + "..."
-    raise InputError(
-        f"{file}: no {what} column found (columns: {shown}); name them lon/lat or x/y, "
-        "or pass --x and --y"
-    )
-
-
-def _resolve_crs(crs, x_col, xs, ys, file, choices) -> CRS:
-    if crs:
-        try:
-            return CRS.from_user_input(crs)
-        except CRSError as exc:
-            raise InputError(f"unknown CRS {crs!r}: use an EPSG code such as EPSG:4326") from exc
-    looks_geographic = _share_in_degree_ranges(xs, ys) > 1 - MAX_OUT_OF_RANGE_SHARE
-    if x_col.lower() in ("x", "easting") and not looks_geographic:
-        raise InputError(
-            f"{file}: x/y coordinates look projected but no CRS was given: pass --crs "
-            "(e.g. --crs EPSG:31983)"
-        )
-    if not looks_geographic:
-        raise InputError(
-            f"{file}: longitude/latitude values are out of range (|lon| > 180 or |lat| > 90): "
-            "are the columns projected coordinates? pass --crs"
-        )
-    choices.append(announce(Choice("input_crs", "EPSG:4326",
-                                   "coordinates read as WGS 84 longitude/latitude")))
-    return CRS.from_epsg(4326)
-
-
 # -------------------------------------------------------------- vectors
 def _incident_layer(path: Path, choices: list[Choice]) -> str | None:
     """The point layer of a GeoPackage that holds several layers (announced), else None.
@@ -623,193 +435,6 @@ def _points_only(frame: gpd.GeoDataFrame, name: str) -> tuple[gpd.GeoDataFrame, 
     return frame, int(missing.sum())
 
 
-# ----------------------------------------------------- standard columns
-def _standard_columns(
-    frame: gpd.GeoDataFrame, file: str, timezone: str | None, choices: list[Choice],
-    fmt: OpenDataFormat | None = None,
-) -> gpd.GeoDataFrame:
-    lower = {str(c).lower().strip(): c for c in frame.columns if c != frame.geometry.name}
-    out = gpd.GeoDataFrame(geometry=frame.geometry.values, crs=frame.crs)
-    dt_col = next((lower[n] for n in DATETIME_NAMES if n in lower), None)
-    if fmt is not None:  # the portal's own columns, not the generic guesses
-        dt_col = fmt.date if fmt.date in lower else None
-        timezone = timezone or fmt.timezone
-    if dt_col is None:
-        out["datetime"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
-        out["time_known"] = False
-        choices.append(announce(Choice(
-            "dates", "none", f"{file} has no date column; time analyses are skipped")))
-    else:
-        text = date_text(frame, fmt) if fmt is not None else frame[dt_col]
-        if _announce_month_precision(text, file, choices):
-            timezone = None  # a month has no clock: its first day at 00:00 UTC stays in it
-        when, time_known = _parse_datetimes(text, file, timezone, choices)
-        out["datetime"] = when.set_axis(out.index)
-        out["time_known"] = time_known
-        if "time_known" in lower:  # the generator's explicit flag wins
-            flag = frame[lower["time_known"]].astype(str).str.lower().isin(["true", "1", "yes"])
-            out["time_known"] = out["time_known"] & flag.to_numpy()
-    cat_col = next((lower[n] for n in CATEGORY_NAMES if n in lower), None)
-    if fmt is not None and fmt.category in lower:
-        cat_col = lower[fmt.category]
-    out["category"] = (frame[cat_col].astype("string").str.strip().str.lower().fillna("unknown")
-                       .astype(object) if cat_col else "unknown")
-    src_col = next((lower[n] for n in SOURCE_NAMES if n in lower), None)
-    out["source"] = (frame[src_col].astype("string").str.strip().str.lower().astype(object)
-                     if src_col else None)
-    out["outdoor"] = _outdoor(frame, lower, fmt, out.index)
-    return out
-
-
-# ------------------------------------------------------ open-data formats
-def _format_coordinates(columns, x: str | None, y: str | None) -> tuple[str | None, str | None]:
-    """The recognised portal's coordinate columns unless the user named them."""
-    fmt = recognise(columns)
-    if fmt is None or x or y:
-        return x, y
-    return fmt.x, fmt.y
-
-
-def _announce_format(frame: pd.DataFrame, file: str,
-                     choices: list[Choice]) -> OpenDataFormat | None:
-    """Recognise the portal from the columns and say which columns are read."""
-    fmt = recognise(frame.columns)
-    if fmt is not None:
-        parts = [f"dates from {fmt.date!r}" + (f" + {fmt.time!r}" if fmt.time else ""),
-                 f"categories from {fmt.category!r}"]
-        if fmt.premise:
-            parts.append(f"indoor/outdoor from {fmt.premise!r}")
-        choices.append(announce(Choice(
-            "input_format", fmt.name,
-            f"{file} has the columns of the {fmt.label}: " + ", ".join(parts)
-            + f"; categories mapped to evidence crime types by data/category_map.csv; "
-            f"times read in {fmt.timezone} unless --timezone is given; identifying columns "
-            "(ids, case numbers, outcomes) are never copied")))
-    return fmt
-
-
-def _announce_month_precision(text: pd.Series, file: str, choices: list[Choice]) -> bool:
-    """Month-only dates (police.uk's anonymisation) are month precision everywhere."""
-    month = not pd.api.types.is_datetime64_any_dtype(text.dtype) and is_month_only(text)
-    if month:
-        choices.append(announce(Choice(
-            "date_precision", "month",
-            f"{file} gives months only (YYYY-MM), no day or time: forecasts and trends use "
-            "months or years, and darkness uses the share of each month's hours that are dark")))
-    return month
-
-
-def _outdoor(frame: pd.DataFrame, lower: dict[str, object], fmt: OpenDataFormat | None,
-             index: pd.Index) -> pd.Series:
-    """``outdoor`` from the premise field through the category map (NA where unknown)."""
-    premise = column(frame, fmt.premise) if fmt is not None else None
-    if premise is None and fmt is None:
-        name = next((lower[n] for n in PREMISE_NAMES if n in lower), None)
-        premise = frame[name] if name is not None else None
-    flags = outdoor_from_premise(premise, index=index)
-    return flags.set_axis(index) if premise is not None else flags
-
-
-def _parse_datetimes(values: pd.Series, file: str, timezone: str | None, choices) -> tuple:
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        return _typed_datetimes(values, file, timezone, choices)
-    text = values.astype("string").str.strip()
-    given = text.notna() & (text != "")
-    parsed = None
-    for fmt in ("ISO8601", "mixed"):  # ISO 8601 is 5x faster; "mixed" reads any other style
-        try:
-            parsed = pd.to_datetime(text, errors="coerce", utc=False, format=fmt)
-        except ValueError:  # offsets differ across rows (daylight saving): read them all as UTC
-            parsed = pd.to_datetime(text, errors="coerce", utc=True, format=fmt)
-        if not (parsed.isna() & given).any():
-            break
-    bad = parsed.isna() & given
-    if bad.all() and len(text):
-        raise InputError(
-            f"{file}: no date could be read (e.g. {text.iloc[0]!r}); use ISO dates like "
-            "2023-05-01 or 2023-05-01T22:30"
-        )
-    if bad.any():
-        choices.append(announce(Choice(
-            "unreadable_dates", int(bad.sum()), f"dates in {file} that could not be read are "
-            "treated as unknown")))
-    has_time = text.str.contains(r"\d{1,2}:\d{2}", regex=True).fillna(False).to_numpy(bool)
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = pd.to_datetime(parsed, utc=True)
-    return _in_utc(pd.to_datetime(parsed), has_time, timezone, choices)
-
-
-def _in_utc(parsed: pd.Series, has_time: np.ndarray, timezone: str | None,
-            choices: list[Choice]) -> tuple[pd.Series, np.ndarray]:
-    """Datetimes in UTC (naive ones read in ``timezone``, announced) and which have a time."""
-    if parsed.dt.tz is None:
-        parsed = _localize(parsed, timezone or "UTC", choices)
-        if has_time.any():
-            choices.append(announce(Choice(
-                "timezone", timezone or "UTC",
-                "times without an offset read in this zone" + ("" if timezone else
-                                                               "; pass --timezone if local"))))
-    parsed = _without_placeholder_dates(parsed.dt.tz_convert("UTC"), choices)
-    return parsed.reset_index(drop=True), has_time & parsed.notna().to_numpy()
-
-
-def _localize(parsed: pd.Series, timezone: str, choices: list[Choice]) -> pd.Series:
-    """Naive local times made zone-aware, with daylight-saving gaps and overlaps resolved.
-
-    A time in the autumn overlap hour happened twice: the earlier (summer-time)
-    reading is taken. A time in the spring gap never happened on the clock: it
-    is moved forward to the first valid instant. Both are counted and
-    announced, so no date silently becomes unknown.
-    """
-    try:
-        strict = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
-    except Exception as exc:
-        raise InputError(f"unknown time zone {timezone!r}: use e.g. Europe/Helsinki") from exc
-    unresolved = int((strict.isna() & parsed.notna()).sum())
-    if not unresolved:
-        return strict
-    resolved = parsed.dt.tz_localize(timezone, ambiguous=np.ones(len(parsed), dtype=bool),
-                                     nonexistent="shift_forward")
-    choices.append(announce(Choice(
-        "daylight_saving_times", unresolved,
-        f"local times in a daylight-saving change ({timezone}) resolved: a repeated hour read as "
-        "its earlier (summer-time) occurrence, a skipped hour moved forward")))
-    return resolved
-
-
-def _without_placeholder_dates(when: pd.Series, choices: list[Choice]) -> pd.Series:
-    """UTC datetimes with placeholder dates (before 1900, from 2100) set to unknown, counted."""
-    outside = when.notna() & ((when < EARLIEST_DATE) | (when >= LATEST_DATE))
-    if not outside.any():
-        return when
-    choices.append(announce(Choice(
-        "placeholder_dates", int(outside.sum()),
-        f"dates before {EARLIEST_DATE:%Y-%m-%d} or from {LATEST_DATE:%Y-%m-%d} on (e.g. "
-        "0001-01-01, 9999-12-31) are placeholders: treated as unknown")))
-    return when.mask(outside)
-
-
-def _share_in_degree_ranges(xs: np.ndarray, ys: np.ndarray) -> float:
-    """Share of points within longitude -180..180 and latitude -90..90."""
-    return float(((np.abs(xs) <= 180) & (np.abs(ys) <= 90)).mean()) if len(xs) else 0.0
-
-
-def _typed_datetimes(values: pd.Series, file: str, timezone: str | None, choices) -> tuple:
-    """Dates a GeoPackage/GeoParquet already stores as datetimes: no text round trip.
-
-    Formatting a million timestamps as text to parse them back took over a
-    minute. A column whose every value is exactly midnight is a date field:
-    its times are unknown, as for text dates without a time.
-    """
-    parsed = pd.Series(values.array, index=values.index, name=values.name)
-    known = parsed.notna().to_numpy()
-    has_time = np.zeros(len(parsed), dtype=bool)
-    if known.any():
-        stamps = parsed[known]  # midnight as stored (local clock), like a text date
-        has_time[:] = bool((stamps - stamps.dt.normalize()).ne(pd.Timedelta(0)).any())
-    return _in_utc(parsed, has_time, timezone, choices)
-
-
 def _empty_geopackage(path: Path) -> bool:
     """True for a valid GeoPackage without any layer (GDAL refuses to open those)."""
     import sqlite3
@@ -827,17 +452,3 @@ def _empty_geopackage(path: Path) -> bool:
             db.close()
     except (OSError, sqlite3.Error):
         return False
-
-
-def _printable(text: str) -> str:
-    """``text`` with control characters (terminal escapes...) replaced by ``?``."""
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    if not text:
-        return exc.__class__.__name__
-    line = text[0].split("; It might help")[0]  # GDAL's advice about driver prefixes
-    line = re.sub(r"'(?:[^']*/)([^'/]+)'", r"'\1'", line)  # full paths -> file names
-    return _printable(line.rstrip(" .;"))[:200]

@@ -124,9 +124,8 @@ def simulate_treated_city(
     -------
     TreatedCity
     """
-    from hotspot_env.evaluation.did import RING_FACTOR, outcome_for, outcome_mask
+    from hotspot_env.evaluation.did import outcome_for
     from hotspot_env.factors.darkness import light_classes
-    from hotspot_env.interventions.candidates import _default_quantity, candidate_id
     from hotspot_env.interventions.evidence import load_library
 
     rate_ratios = dict(PLANTED_RATE_RATIOS if rate_ratios is None else rate_ratios)
@@ -136,10 +135,48 @@ def simulate_treated_city(
     city = simulate_city(seed, **(SCENARIO if city_options is None else city_options))
     library = load_library()
     rng = np.random.default_rng(np.random.SeedSequence([seed, 21]))
-    crs = city.incidents.crs
     outcomes = {t: outcome_for(t, library) for t in rate_ratios}
+    pool = _candidate_pool(city, rate_ratios, library)
+    reach = pool["type"].map(lambda t: outcomes[t].reach_m).to_numpy(dtype=float)
+    treated = _choose_treated(rng, pool, reach, outcomes, n_treated)
 
-    # the pool: every dark segment and vacant lot, as lighting and greening candidates
+    inc = city.incidents.reset_index(drop=True)
+    light, _ = light_classes(inc)
+    start = pd.Timestamp(treatment_date, tz="UTC")
+    plant = _Planting(inc, light, start, treated, reach, displacement_share, officer_share_after)
+    for itype, rr in rate_ratios.items():
+        _plant_type(rng, plant, itype, rr, outcomes[itype])
+    new = plant.incidents_after()
+    city = SyntheticCity(city.layers, new, dict(city.truth, n_incidents=int(len(new))),
+                         city.boundary)
+
+    pool["prevented_mean"] = _expected_prevented(pool, inc, light, outcomes, start)
+    surface = shapely.point_on_surface(pool.geometry.to_numpy())
+    pool["location"] = [f"block {int(x // 500)}-{int(y // 500)}" for x, y in zip(
+        shapely.get_x(surface), shapely.get_y(surface), strict=True)]
+    pool["district"] = pool["location"]
+    ledger = pool.loc[treated.index].copy()
+    ledger["done_date"] = treatment_date
+    truth = {
+        "simulated": True, "seed": int(seed), "treatment_date": treatment_date,
+        "rate_ratios": rate_ratios, "displacement_share": displacement_share,
+        "ring_rate_ratios": plant.ring_rr,
+        "officer_share_before": 0.15, "officer_share_after": officer_share_after,
+        "recording_change": officer_share_after > 0.15, "counts": plant.counts,
+        "model": ("Poisson thinning of the outcome incidents within reach of treated places "
+                  "after the treatment date; a share of the removed reappears in the ring; "
+                  "officer-initiated records added at treated places after the date"),
+    }
+    return TreatedCity(city, pool, _ledger_frame(ledger), truth)
+
+
+def _candidate_pool(city: SyntheticCity, rate_ratios: dict[str, float],
+                    library: Any) -> gpd.GeoDataFrame:
+    """Every dark segment and vacant lot, as lighting and greening candidates (the controls)."""
+    from hotspot_env.interventions.candidate_table import candidate_id
+    from hotspot_env.interventions.candidates import _default_quantity
+
+    crs = city.incidents.crs
     frames = []
     for itype in rate_ratios:
         geoms = city.layers[_LAYER_OF[itype]].geometry.to_numpy()
@@ -153,12 +190,16 @@ def simulate_treated_city(
             "capital_cost": qty * float(unit["unit_cost"])}, geometry=geoms, crs=crs))
     pool = pd.concat(frames, ignore_index=True)
     pool = gpd.GeoDataFrame(pool, geometry="geometry", crs=crs)
-    pool = pool.drop_duplicates("intervention_id").reset_index(drop=True)
+    return pool.drop_duplicates("intervention_id").reset_index(drop=True)
 
-    # treated places: random, types kept apart so one effect cannot leak into the other
-    reach = pool["type"].map(lambda t: outcomes[t].reach_m).to_numpy(dtype=float)
+
+def _choose_treated(rng: np.random.Generator, pool: gpd.GeoDataFrame, reach: np.ndarray,
+                    outcomes: dict[str, Any], n_treated: dict[str, int]) -> gpd.GeoDataFrame:
+    """Random treated places, types kept apart so one effect cannot leak into the other."""
+    from hotspot_env.evaluation.did import RING_FACTOR
+
     chosen: list[int] = []
-    for itype in sorted(rate_ratios, key=lambda t: -outcomes[t].reach_m):
+    for itype in sorted(outcomes, key=lambda t: -outcomes[t].reach_m):
         order = rng.permutation(np.flatnonzero(pool["type"].to_numpy() == itype))
         taken = 0
         for i in order:
@@ -171,90 +212,92 @@ def simulate_treated_city(
                 continue
             chosen.append(int(i))
             taken += 1
-    treated = pool.loc[sorted(chosen)]
+    return pool.loc[sorted(chosen)]
 
-    # planting
-    inc = city.incidents.reset_index(drop=True)
-    light, _ = light_classes(inc)
-    when = pd.to_datetime(inc["datetime"], utc=True)
-    start = pd.Timestamp(treatment_date, tz="UTC")
-    after = (when >= start).to_numpy()
-    pts = inc.geometry.to_numpy()
-    resident = (inc["source"].astype(str) != "officer_initiated").to_numpy()
-    remove = np.zeros(len(inc), dtype=bool)
-    added: list[gpd.GeoDataFrame] = []
-    counts: dict[str, dict[str, int]] = {}
-    ring_rr: dict[str, float] = {}
-    end = when.max()
-    for itype, rr in rate_ratios.items():
-        out = outcomes[itype]
-        sites = treated[treated["type"] == itype].geometry.to_numpy()
-        if not len(sites):
-            continue
-        zone = shapely.union_all(shapely.buffer(sites, out.reach_m))
-        ring_zone = shapely.difference(shapely.union_all(shapely.buffer(
-            sites, out.reach_m * (1 + RING_FACTOR))), shapely.union_all(shapely.buffer(
-                treated.geometry.to_numpy(), reach[treated.index])))
-        inside = shapely.contains_xy(zone, shapely.get_x(pts), shapely.get_y(pts))
-        in_ring = shapely.contains_xy(ring_zone, shapely.get_x(pts), shapely.get_y(pts))
-        is_outcome = outcome_mask(inc, out, light, np.full(len(inc), np.nan))
-        hit = inside & after & is_outcome
-        gone = hit & (rng.random(len(inc)) >= rr)
-        remove |= gone
-        moved = np.flatnonzero(gone & (rng.random(len(inc)) < displacement_share))
-        if len(moved):
-            frame = inc.iloc[moved].copy()
-            frame["geometry"] = _uniform_in(rng, ring_zone, len(moved))
-            added.append(frame)
-        # patrols: extra officer-initiated records where the work was done
-        n_after = int((inside & after).sum())
-        extra = 0
-        if officer_share_after > 0.15:
-            extra = int(rng.poisson(n_after * (officer_share_after - 0.15)
-                                    / (1 - officer_share_after)))
-        if extra:
-            span = (end - start).total_seconds()
-            stamps = start + pd.to_timedelta(rng.random(extra) * span, unit="s")
-            added.append(gpd.GeoDataFrame({
-                "incident_id": "", "datetime": stamps,
-                "category": pd.Categorical(["disorder"] * extra, inc["category"].cat.categories),
-                "source": pd.Categorical(["officer_initiated"] * extra,
-                                         inc["source"].cat.categories)},
-                geometry=_uniform_in(rng, zone, extra), crs=crs))
-        # the ring's planted ratio: its own outcome records after the date plus those displaced
-        ring_after = int((in_ring & after & is_outcome & resident).sum())
-        displaced_resident = int(resident[moved].sum())
-        ring_rr[itype] = (ring_after + displaced_resident) / max(ring_after, 1)
-        counts[itype] = {"treated": int(len(sites)), "removed": int(gone.sum()),
-                         "displaced": int(len(moved)), "officer_added": extra,
-                         "resident_outcome_after_before_thinning": int((hit & resident).sum())}
-    kept = inc[~remove]
-    new = pd.concat([kept, *added], ignore_index=True)
-    new = new.sort_values("datetime", kind="stable").reset_index(drop=True)
-    new["incident_id"] = [f"sim-{i:06d}" for i in range(1, len(new) + 1)]
-    new = gpd.GeoDataFrame(new, geometry="geometry", crs=crs)
-    new.attrs["simulated"] = True
-    city = SyntheticCity(city.layers, new, dict(city.truth, n_incidents=int(len(new))),
-                         city.boundary)
 
-    pool["prevented_mean"] = _expected_prevented(pool, inc, light, outcomes, start)
-    pool["location"] = [f"block {int(x // 500)}-{int(y // 500)}" for x, y in zip(
-        shapely.get_x(shapely.point_on_surface(pool.geometry.to_numpy())),
-        shapely.get_y(shapely.point_on_surface(pool.geometry.to_numpy())), strict=True)]
-    pool["district"] = pool["location"]
-    ledger = pool.loc[treated.index].copy()
-    ledger["done_date"] = treatment_date
-    truth = {
-        "simulated": True, "seed": int(seed), "treatment_date": treatment_date,
-        "rate_ratios": rate_ratios, "displacement_share": displacement_share,
-        "ring_rate_ratios": ring_rr,
-        "officer_share_before": 0.15, "officer_share_after": officer_share_after,
-        "recording_change": officer_share_after > 0.15, "counts": counts,
-        "model": ("Poisson thinning of the outcome incidents within reach of treated places "
-                  "after the treatment date; a share of the removed reappears in the ring; "
-                  "officer-initiated records added at treated places after the date"),
-    }
-    return TreatedCity(city, pool, _ledger_frame(ledger), truth)
+class _Planting:
+    """The incidents being planted on and what has been removed, added and counted so far."""
+
+    def __init__(self, inc: gpd.GeoDataFrame, light: np.ndarray, start: pd.Timestamp,
+                 treated: gpd.GeoDataFrame, reach: np.ndarray, displacement_share: float,
+                 officer_share_after: float) -> None:
+        when = pd.to_datetime(inc["datetime"], utc=True)
+        self.inc, self.light, self.start, self.end = inc, light, start, when.max()
+        self.after = (when >= start).to_numpy()
+        self.treated, self.reach = treated, reach
+        self.displacement_share = displacement_share
+        self.officer_share_after = officer_share_after
+        self.x = shapely.get_x(inc.geometry.to_numpy())
+        self.y = shapely.get_y(inc.geometry.to_numpy())
+        self.resident = (inc["source"].astype(str) != "officer_initiated").to_numpy()
+        self.remove = np.zeros(len(inc), dtype=bool)
+        self.added: list[gpd.GeoDataFrame] = []
+        self.counts: dict[str, dict[str, int]] = {}
+        self.ring_rr: dict[str, float] = {}
+
+    def incidents_after(self) -> gpd.GeoDataFrame:
+        """The incidents kept plus those added, sorted by time and numbered again."""
+        new = pd.concat([self.inc[~self.remove], *self.added], ignore_index=True)
+        new = new.sort_values("datetime", kind="stable").reset_index(drop=True)
+        new["incident_id"] = [f"sim-{i:06d}" for i in range(1, len(new) + 1)]
+        new = gpd.GeoDataFrame(new, geometry="geometry", crs=self.inc.crs)
+        new.attrs["simulated"] = True
+        return new
+
+
+def _plant_type(rng: np.random.Generator, plant: _Planting, itype: str, rr: float,
+                out: Any) -> None:
+    """Thin the outcome incidents at treated places of ``itype``, displace some, add patrols."""
+    from hotspot_env.evaluation.did import RING_FACTOR, outcome_mask
+
+    inc, treated, after = plant.inc, plant.treated, plant.after
+    sites = treated[treated["type"] == itype].geometry.to_numpy()
+    if not len(sites):
+        return
+    zone = shapely.union_all(shapely.buffer(sites, out.reach_m))
+    ring_zone = shapely.difference(shapely.union_all(shapely.buffer(
+        sites, out.reach_m * (1 + RING_FACTOR))), shapely.union_all(shapely.buffer(
+            treated.geometry.to_numpy(), plant.reach[treated.index])))
+    inside = shapely.contains_xy(zone, plant.x, plant.y)
+    in_ring = shapely.contains_xy(ring_zone, plant.x, plant.y)
+    is_outcome = outcome_mask(inc, out, plant.light, np.full(len(inc), np.nan))
+    hit = inside & after & is_outcome
+    gone = hit & (rng.random(len(inc)) >= rr)
+    plant.remove |= gone
+    moved = np.flatnonzero(gone & (rng.random(len(inc)) < plant.displacement_share))
+    if len(moved):
+        frame = inc.iloc[moved].copy()
+        frame["geometry"] = _uniform_in(rng, ring_zone, len(moved))
+        plant.added.append(frame)
+    extra = _add_patrol_records(rng, plant, zone, int((inside & after).sum()))
+    # the ring's planted ratio: its own outcome records after the date plus those displaced
+    ring_after = int((in_ring & after & is_outcome & plant.resident).sum())
+    displaced_resident = int(plant.resident[moved].sum())
+    plant.ring_rr[itype] = (ring_after + displaced_resident) / max(ring_after, 1)
+    plant.counts[itype] = {"treated": int(len(sites)), "removed": int(gone.sum()),
+                           "displaced": int(len(moved)), "officer_added": extra,
+                           "resident_outcome_after_before_thinning": int(
+                               (hit & plant.resident).sum())}
+
+
+def _add_patrol_records(rng: np.random.Generator, plant: _Planting, zone: Any,
+                        n_after: int) -> int:
+    """Officer-initiated records where the work was done (a recording change); how many."""
+    share = plant.officer_share_after
+    extra = 0
+    if share > 0.15:
+        extra = int(rng.poisson(n_after * (share - 0.15) / (1 - share)))
+    if extra:
+        span = (plant.end - plant.start).total_seconds()
+        stamps = plant.start + pd.to_timedelta(rng.random(extra) * span, unit="s")
+        inc = plant.inc
+        plant.added.append(gpd.GeoDataFrame({
+            "incident_id": "", "datetime": stamps,
+            "category": pd.Categorical(["disorder"] * extra, inc["category"].cat.categories),
+            "source": pd.Categorical(["officer_initiated"] * extra,
+                                     inc["source"].cat.categories)},
+            geometry=_uniform_in(rng, zone, extra), crs=inc.crs))
+    return extra
 
 
 def _expected_prevented(pool: gpd.GeoDataFrame, inc: gpd.GeoDataFrame, light: np.ndarray,

@@ -6,17 +6,29 @@ interventions (``analysis.interventions``, an
 :func:`write_interventions` writes the table, the work-order sheet and the
 state that ``hotspot-env rank`` re-ranks from. Modules, one idea each:
 
-=============  ================================================================
-evidence       load and validate ``data/evidence.csv`` and ``data/costs.csv``
-candidates     candidates from dark streets, vacant land, sightlines, youth gaps,
-               proposals; stable ids, locations, alternatives on one site
-impact         baseline by stratum, Monte Carlo over the evidence CI, overlaps
-optimise       weights, fast greedy re-rank, exact portfolio (MILP, HiGHS)
-equity         districts and the harm-vs-investment check
-reasons        plain-words reason per candidate
-result         result object, re-ranking, persistence for ``rank``
-workorders     CSV, GeoPackage, GeoJSON, equity CSV, printable work orders
-=============  ================================================================
+===============  ==============================================================
+evidence         load and validate ``data/evidence.csv`` and ``data/costs.csv``
+candidate_table  the candidate table's columns, stable ids and site keys
+candidates       candidates from dark streets, vacant land, sightlines and
+                 proposals; locations, alternatives on one site
+youth_sites      youth-space candidates: maximal covering model over gaps
+strata           category groups and time classes, what a row acts on
+incident_times   local hours, darkness, the time prior for undated records
+baseline         expected incidents per cell, split into strata
+coverage         exact share of each cell inside a candidate's reach
+impact_model     the impact model: stand-alone and joint (overlap) effects
+impact           build the model: evidence effects, Monte Carlo draws
+weights          category and type weights
+greedy           fast overlap-aware greedy re-rank (compiled)
+optimise         exact portfolio under a budget (outer approximation, MILP)
+_highs           the one way to HiGHS (highspy), silent and single-threaded
+equity           districts and the harm-vs-investment check
+reasons          plain-words reason per candidate
+audit            "audit this place" when nothing is left to rank
+result           result object and re-ranking
+state            the saved state ``rank`` re-ranks from
+workorders       CSV, GeoPackage, GeoJSON, equity CSV, printable work orders
+===============  ==============================================================
 
 Method and limits: ``docs/interventions.md``. Only environmental measures at
 places: the evidence loader rejects surveillance and policing ids.
@@ -28,7 +40,7 @@ import html
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -40,29 +52,22 @@ from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.stages import declares
 from hotspot_env.core.timing import timed
 from hotspot_env.interventions.audit import audit_places
+from hotspot_env.interventions.baseline import StrataBaseline, build_baseline
 from hotspot_env.interventions.candidates import attach_costs, generate
-from hotspot_env.interventions.equity import choose_zones, rule_text
+from hotspot_env.interventions.equity import Zones, choose_zones, rule_text
 from hotspot_env.interventions.evidence import EvidenceLibrary, load_library
-from hotspot_env.interventions.impact import (
-    N_DRAWS,
-    build_baseline,
-    build_impact,
-    evidence_windows,
-    row_strata,
-)
+from hotspot_env.interventions.impact import N_DRAWS, build_impact
+from hotspot_env.interventions.impact_model import ImpactModel
 from hotspot_env.interventions.optimise import (
     TIME_LIMIT_S,
     check_budget,
     check_time_limit,
-    parse_weights,
 )
 from hotspot_env.interventions.reasons import reasons
-from hotspot_env.interventions.result import (
-    InterventionsResult,
-    Ranking,
-    make_basemap,
-    state_bytes,
-)
+from hotspot_env.interventions.result import InterventionsResult, Ranking
+from hotspot_env.interventions.state import make_basemap, state_bytes
+from hotspot_env.interventions.strata import evidence_windows, row_strata
+from hotspot_env.interventions.weights import Weights, parse_weights
 from hotspot_env.interventions.workorders import headline_text, secondary_text, write_outputs
 
 if TYPE_CHECKING:
@@ -133,7 +138,7 @@ def stage(
         Optimiser time limit (s).
     outdoor_share : float, optional
         Share of incidents outdoors when the incidents have no ``outdoor``
-        column (default ``impact.DEFAULT_OUTDOOR_SHARE``, announced).
+        column (default ``baseline.DEFAULT_OUTDOOR_SHARE``, announced).
 
     Adds ``analysis.interventions``, ``analysis.parameters
     ["interventions"]`` and the choices made.
@@ -141,63 +146,73 @@ def stage(
     library = load_library(evidence_path, costs_path)
     w = parse_weights(weights, library.types)
     budget = check_budget(budget)
-    grid = analysis.grid
-    ev = library.evidence
-    with timed("interventions/baseline", exclusive=False):
-        baseline = build_baseline(
-            analysis, evidence_windows(library), timezone=timezone,
-            default_category=default_category, category_map=category_map,
-            outdoor_share=outdoor_share,
-            outdoor_rows=bool((ev["active"] & (ev["places"] == "outdoor")).any()))
+    baseline = _strata_baseline(analysis, library, timezone, default_category, category_map,
+                                outdoor_share)
     choices: list[Choice] = list(baseline.choices)
+    cands, model = _candidates_and_model(analysis, library, baseline, proposals, n_draws, seed,
+                                         choices)
+    cands, model = _keep_near_harm(cands, model, library, baseline, min_harm_ratio, choices)
+    zones = _add_districts_and_reasons(analysis, cands, model, baseline, boundaries, choices)
+    why, timing = analysis.arrays.get("why"), analysis.arrays.get("timing")
+    params = _stage_parameters(analysis, library, baseline, w, budget, n_draws, seed,
+                               min_harm_ratio, len(cands))
+    with timed("interventions/basemap", exclusive=False):
+        basemap = make_basemap({n: analysis.layer(n) for n in ("streets", "buildings")},
+                               analysis.grid.crs)
+    result = InterventionsResult(cands, model, baseline, zones, library, params, choices,
+                                 why, timing, basemap)
+    _rank_into(analysis, result, budget, w, optimise_portfolio, time_limit, params, choices)
 
-    youth_rows = library.evidence[library.evidence["intervention_type"] == "youth_space"]
-    youth_demand = np.zeros(grid.shape)
-    if len(youth_rows):
-        mask = row_strata(youth_rows, baseline.windows).any(axis=0)
-        youth_demand.ravel()[baseline.cells] = (baseline.baseline.ravel()[baseline.cells]
-                                                * baseline.covered_share(mask))
+
+def _candidates_and_model(analysis: Analysis, library: EvidenceLibrary,
+                          baseline: StrataBaseline, proposals: Any, n_draws: int,
+                          seed: int | None, choices: list[Choice]
+                          ) -> tuple[gpd.GeoDataFrame, ImpactModel]:
+    """Every candidate (generated and proposed) with its costs, and their impact model."""
+    youth_demand = _youth_demand(library, baseline)
     with timed("interventions/candidates", exclusive=False):
         cands, cand_choices = generate(analysis, library, youth_demand, proposals)
     choices += cand_choices
     cands = attach_costs(cands, library)
     with timed("interventions/impact", exclusive=False):
         model = build_impact(cands, library, baseline, n_draws=n_draws, seed=seed)
+    return cands, model
 
-    keep, rule = _near_harm(cands, model, library, baseline, min_harm_ratio)
-    dropped = int((~keep).sum())
-    if len(cands):
-        choices.append(announce(Choice("candidates_near_harm", int(keep.sum()), rule + (
-            f" ({dropped:,} of {len(cands):,} left out)" if dropped else ""))))
-    cands = cands[keep].reset_index(drop=True)
-    model = model.subset(keep)
-    # Monte Carlo statistics once, for the kept candidates only (the subset starts
-    # with an empty cache), so every re-rank is fast
-    model.standalone()
 
-    with timed("interventions/zones", exclusive=False):
-        zones, zone_choice = choose_zones(analysis, boundaries)
-    choices.append(zone_choice)
-    cands["district"] = zones.of_geometries(grid, cands.geometry.to_numpy())
-    why = analysis.arrays.get("why")
-    timing = analysis.arrays.get("timing")
-    with timed("interventions/reasons", exclusive=False):
-        cands["reason"] = reasons(cands, model, why=why, timing=timing,
-                                  time_source=baseline.notes.get("time_source", ""))
-    params = {
+def _strata_baseline(analysis: Analysis, library: EvidenceLibrary, timezone: str | None,
+                     default_category: str | None, category_map: dict[str, str] | None,
+                     outdoor_share: float | None) -> StrataBaseline:
+    """The baseline split into the strata and hour windows the evidence uses."""
+    ev = library.evidence
+    with timed("interventions/baseline", exclusive=False):
+        return build_baseline(
+            analysis, evidence_windows(library), timezone=timezone,
+            default_category=default_category, category_map=category_map,
+            outdoor_share=outdoor_share,
+            # outdoor shares are measured (and announced) only when used
+            outdoor_rows=bool((ev["active"] & (ev["places"] == "outdoor")).any()))
+
+
+def _stage_parameters(analysis: Analysis, library: EvidenceLibrary, baseline: StrataBaseline,
+                      w: Weights, budget: float | None, n_draws: int, seed: int | None,
+                      min_harm_ratio: float, n_candidates: int) -> dict[str, Any]:
+    """What the stage ran with, for ``analysis.parameters["interventions"]`` and the manifest."""
+    return {
         "n_draws": int(n_draws), "seed": seed, "budget": budget, "weights": w.as_text(),
         "evidence": library.sha256, "baseline": baseline.notes,
         "cost_basis": "annualised USD per year (capital / lifetime + maintenance)",
         "simulated": bool(analysis.parameters.get("simulated")),
         "privacy": analysis.parameters.get("privacy", "internal"),
-        "min_harm_ratio": float(min_harm_ratio), "n_candidates": int(len(cands)),
-        "crs": grid.crs.to_string(),
+        "min_harm_ratio": float(min_harm_ratio), "n_candidates": int(n_candidates),
+        "crs": analysis.grid.crs.to_string(),
     }
-    with timed("interventions/basemap", exclusive=False):
-        basemap = make_basemap({n: analysis.layer(n) for n in ("streets", "buildings")},
-                               grid.crs)
-    result = InterventionsResult(cands, model, baseline, zones, library, params, choices,
-                                 why, timing, basemap)
+
+
+def _rank_into(analysis: Analysis, result: InterventionsResult, budget: float | None,
+               w: Weights, optimise_portfolio: bool, time_limit: float,
+               params: dict[str, Any], choices: list[Choice]) -> None:
+    """Rank under the budget and record the result, its choices and timings on ``analysis``;
+    with no candidate, the places to audit instead."""
     with timed("interventions/ranking", exclusive=False):
         ranked = result.rerank(budget, w, optimise_portfolio=optimise_portfolio,
                                time_limit=time_limit)
@@ -207,7 +222,7 @@ def stage(
             "portfolio_status", ranking.optimal.status,
             f"the optimiser stopped before proving optimality (gap {ranking.optimal.gap:.2%})")))
     params["ranking"] = ranking.summary()
-    if not len(cands):  # nothing measured to rank: still a list of places to survey
+    if not len(result.candidates):  # nothing measured to rank: still a list of places to survey
         audit, audit_choice = audit_places(analysis)
         choices.append(audit_choice)
         analysis.audit_places = audit
@@ -216,6 +231,50 @@ def stage(
     analysis.interventions = result
     analysis.parameters["interventions"] = params
     analysis.choices.extend(choices)
+
+
+def _add_districts_and_reasons(analysis: Analysis, cands: gpd.GeoDataFrame, model: ImpactModel,
+                               baseline: StrataBaseline, boundaries: Any,
+                               choices: list[Choice]) -> Zones:
+    """Give each candidate its district (the zones, announced) and its plain-words reason."""
+    with timed("interventions/zones", exclusive=False):
+        zones, zone_choice = choose_zones(analysis, boundaries)
+    choices.append(zone_choice)
+    cands["district"] = zones.of_geometries(analysis.grid, cands.geometry.to_numpy())
+    with timed("interventions/reasons", exclusive=False):
+        cands["reason"] = reasons(cands, model, why=analysis.arrays.get("why"),
+                                  timing=analysis.arrays.get("timing"),
+                                  time_source=baseline.notes.get("time_source", ""))
+    return zones
+
+
+def _youth_demand(library: EvidenceLibrary, baseline: StrataBaseline) -> np.ndarray:
+    """Per cell: the expected incidents the youth-space evidence covers (its categories and
+    hours), the demand the covering model serves."""
+    youth_rows = library.evidence[library.evidence["intervention_type"] == "youth_space"]
+    youth_demand = np.zeros(baseline.grid.shape)
+    if len(youth_rows):
+        mask = row_strata(youth_rows, baseline.windows).any(axis=0)
+        youth_demand.ravel()[baseline.cells] = (baseline.baseline.ravel()[baseline.cells]
+                                                * baseline.covered_share(mask))
+    return youth_demand
+
+
+def _keep_near_harm(cands: gpd.GeoDataFrame, model: ImpactModel, library: EvidenceLibrary,
+                    baseline: StrataBaseline, ratio: float, choices: list[Choice]
+                    ) -> tuple[gpd.GeoDataFrame, ImpactModel]:
+    """Candidates (and their model) near harm, the rule announced (:func:`_near_harm`)."""
+    keep, rule = _near_harm(cands, model, library, baseline, ratio)
+    dropped = int((~keep).sum())
+    if len(cands):
+        choices.append(announce(Choice("candidates_near_harm", int(keep.sum()), rule + (
+            f" ({dropped:,} of {len(cands):,} left out)" if dropped else ""))))
+    cands = cands[keep].reset_index(drop=True)
+    model = model.subset(keep)
+    # Monte Carlo statistics once, for the kept candidates only (the subset starts
+    # with an empty cache), so every re-rank is fast
+    model.standalone()
+    return cands, model
 
 
 def _near_harm(cands, model, library: EvidenceLibrary, baseline, ratio: float):

@@ -84,21 +84,11 @@ def audit_places(analysis: Analysis,
     Choice
         The announcement (how many places, from what).
     """
-    from hotspot_env.temporal.profiles import hotspot_areas
-
     grid = analysis.grid
     # public mode: the protected counts, so areas, busiest cells and totals are post-processing
     # of the published cells layer (the same values as cells.gpkg, "<k" as its stand-in)
     counts = np.nan_to_num(np.asarray(count_basis(analysis), dtype=float))
-    areas = hotspot_areas(grid, analysis.arrays.get("gi_bin", np.zeros(grid.shape)), counts)
-    index, source = areas.index, "Gi* hot spot areas (connected hot cells)"
-    if not areas.ids:  # no significant cluster: the busiest cells, one place each
-        flat = np.where(grid.mask & (counts > 0), counts, 0).ravel()
-        top = np.argsort(-flat, kind="stable")[:n]
-        top = top[flat[top] > 0]
-        index = np.full(grid.shape, -1, dtype=np.int64)
-        index.ravel()[top] = np.arange(top.size)
-        source = "the cells with the most incidents (no Gi* hot spot cell)"
+    index, source = _place_index(analysis, counts, n)
     n_areas = int(index.max()) + 1 if index.size and index.max() >= 0 else 0
     keep = min(n, n_areas)
     inside = (index >= 0) & (index < keep)
@@ -148,6 +138,23 @@ def audit_places(analysis: Analysis,
         f"'audit this place', ranked by recorded incidents: survey them, then {step} to rank "
         "measured interventions"))
     return table, choice
+
+
+def _place_index(analysis: Analysis, counts: np.ndarray, n: int) -> tuple[np.ndarray, str]:
+    """Place number per cell (-1 none) and where the places come from: the Gi* hot spot
+    areas, else (no significant cluster) the ``n`` busiest cells, one place each."""
+    from hotspot_env.temporal.profiles import hotspot_areas
+
+    grid = analysis.grid
+    areas = hotspot_areas(grid, analysis.arrays.get("gi_bin", np.zeros(grid.shape)), counts)
+    if areas.ids:
+        return areas.index, "Gi* hot spot areas (connected hot cells)"
+    flat = np.where(grid.mask & (counts > 0), counts, 0).ravel()
+    top = np.argsort(-flat, kind="stable")[:n]
+    top = top[flat[top] > 0]
+    index = np.full(grid.shape, -1, dtype=np.int64)
+    index.ravel()[top] = np.arange(top.size)
+    return index, "the cells with the most incidents (no Gi* hot spot cell)"
 
 
 def _published(harm: np.ndarray, analysis: Analysis, privacy: str | None = None) -> list[Any]:

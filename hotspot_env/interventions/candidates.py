@@ -25,13 +25,8 @@ Rules (all distances in metres; constants below, documented in
     of at least :data:`MIN_CLUSTER_POINTS` observers with walls or vegetation
     (the obstacles that can be cleared) within :data:`CLEARABLE_RADIUS_M`.
 ``youth_space``
-    Cells farther than the walking threshold (800 m) from any youth space are
-    gaps; their demand is the expected incidents the youth evidence covers.
-    Sites are vacant lots and open public land (:data:`PUBLIC_LAND`). A
-    maximal covering location model (Church & ReVelle 1974) picks up to
-    :data:`YOUTH_SITES` sites that cover the most gap demand within the
-    walking threshold (straight line x :data:`WALK_CIRCUITY`), solved exactly
-    with ``scipy.optimize.milp`` (HiGHS).
+    Sites chosen by a maximal covering model over youth-service gaps
+    (:mod:`hotspot_env.interventions.youth_sites`).
 proposals
     Resident or user proposals (``type``, ``note``, geometry, optional
     ``quantity``) are scored exactly like generated candidates.
@@ -45,7 +40,6 @@ one of them is selected.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from pathlib import Path
@@ -54,18 +48,27 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import shapely
 import shapely.ops
 from pyproj import CRS
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.spatial import cKDTree
 
-from hotspot_env import settings
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
+from hotspot_env.interventions.candidate_table import (
+    BUILDING_KINDS,
+    LIGHTING_TYPES,
+    candidate_frame,
+    concat_candidates,
+    empty_candidates,
+    geometry_key,
+    id_from_key,
+    number_column,
+    site_from_key,
+    text_column,
+)
 from hotspot_env.interventions.evidence import SURVEILLANCE_WORDS, EvidenceLibrary
+from hotspot_env.interventions.youth_sites import youth_candidates, youth_sites
 
 if TYPE_CHECKING:
     from hotspot_env.core.analysis import Analysis
@@ -90,79 +93,8 @@ SIGHTLINE_CLUSTER_GAP_M: float = 35.0
 MIN_CLUSTER_POINTS: int = 2
 #: Walls or vegetation within this distance (m) make a group clearable.
 CLEARABLE_RADIUS_M: float = 25.0
-#: Walking distance / straight-line distance in a street network (detour index).
-WALK_CIRCUITY: float = 1.3
-#: Most youth-space sites proposed by the covering model.
-YOUTH_SITES: int = 5
-#: OSM landuse values treated as open land a youth space could be sited on.
-PUBLIC_LAND: tuple[str, ...] = ("grass", "recreation_ground", "village_green", "brownfield",
-                                "greenfield")
 #: Farthest named street or address (m) used to describe a location.
 LOCATE_MAX_M: float = 150.0
-#: Vacant kinds that are buildings (prefix match on the ``kind`` column).
-BUILDING_KINDS: tuple[str, ...] = ("building=", "ruins=", "abandoned:building", "ruins:building")
-#: Types that light a street: one per street geometry.
-LIGHTING_TYPES: frozenset[str] = frozenset({"streetlight_upgrade", "new_streetlight"})
-#: Types that occupy land: one per site geometry.
-LAND_TYPES: frozenset[str] = frozenset({"vacant_lot_greening", "vacant_lot_cleanup", "youth_space",
-                                        "busy_streets_maintenance",
-                                        "abandoned_building_remediation"})
-
-#: Columns of a candidate table (besides geometry), in order.
-COLUMNS: tuple[str, ...] = (
-    "intervention_id", "type", "location", "quantity", "source", "note", "site", "kind",
-    "length_m", "lux_mean", "lux_min", "area_m2", "sightline_m", "n_points", "gap_demand",
-)
-
-
-# ================================================================= identity
-def candidate_id(intervention_type: str, geometry: shapely.Geometry) -> str:
-    """Stable id: first 12 hex digits of SHA-1 of type + geometry WKB at 0.1 m.
-
-    The geometry's coordinates are rounded to 0.1 m (pointwise) and put in
-    normal form (:func:`shapely.normalize`), so the id survives re-runs, row
-    order and vertex order.
-    """
-    return _id_from_key(intervention_type, _geom_key(geometry))
-
-
-def _geom_key(geometry: shapely.Geometry | np.ndarray) -> bytes | np.ndarray:
-    """WKB of the geometry at 0.1 m in normal form; vectorised over an array of geometries."""
-    geom = shapely.normalize(shapely.set_precision(geometry, 0.1, mode="pointwise"))
-    return shapely.to_wkb(geom, output_dimension=2, byte_order=1, include_srid=False)
-
-
-def _id_from_key(intervention_type: str, key: bytes) -> str:
-    return hashlib.sha1(intervention_type.encode("utf-8") + b"\0" + key).hexdigest()[:12]
-
-
-def _site_from_key(intervention_type: str, key: bytes) -> str:
-    family = ("land" if intervention_type in LAND_TYPES else
-              "light" if intervention_type in LIGHTING_TYPES else None)
-    if family is None:
-        return ""
-    return family + ":" + hashlib.sha1(key).hexdigest()[:12]
-
-
-def empty_candidates(crs: Any) -> gpd.GeoDataFrame:
-    """A candidate table with no rows."""
-    data = {c: pd.Series(dtype=float if c in _NUMERIC else object) for c in COLUMNS}
-    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
-
-
-_NUMERIC = {"quantity", "length_m", "lux_mean", "lux_min", "area_m2", "sightline_m", "n_points",
-            "gap_demand"}
-
-
-def _frame(records: dict[str, Any], geoms: np.ndarray, crs: Any) -> gpd.GeoDataFrame:
-    n = len(geoms)
-    data = {}
-    for col in COLUMNS:
-        value = records.get(col)
-        if value is None:
-            value = np.full(n, np.nan) if col in _NUMERIC else np.full(n, "", dtype=object)
-        data[col] = value
-    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
 
 
 # ================================================================= lighting
@@ -198,14 +130,14 @@ def lighting_candidates(dark: gpd.GeoDataFrame | None, crs: Any) -> gpd.GeoDataF
     src = np.asarray(src, dtype=np.int64)
     geoms = np.asarray(pieces, dtype=object)
     length = shapely.length(geoms)
-    lux_mean = _col(dark, "lux_mean", np.nan)[src]
-    lux_min = _col(dark, "lux_min", np.nan)[src]
+    lux_mean = number_column(dark, "lux_mean", np.nan)[src]
+    lux_min = number_column(dark, "lux_min", np.nan)[src]
     ctype = np.where(np.nan_to_num(lux_mean) > LAMP_PRESENT_LUX, "streetlight_upgrade",
                      "new_streetlight")
-    names = _text_col(dark, "name")[src]
+    names = text_column(dark, "name")[src]
     location = np.array([f"{n}{lab}" if n else "" for n, lab in zip(names, labels, strict=True)],
                         dtype=object)
-    return _frame({"type": ctype, "location": location,
+    return candidate_frame({"type": ctype, "location": location,
                    "quantity": np.maximum(1, np.ceil(length / LAMP_SPACING_M - 1e-9)),
                    "source": np.full(len(geoms), "dark street segment", dtype=object),
                    "kind": np.full(len(geoms), "street", dtype=object), "length_m": length,
@@ -222,7 +154,7 @@ def vacant_candidates(vacant: gpd.GeoDataFrame | None, crs: Any) -> gpd.GeoDataF
     gtype = shapely.get_type_id(geoms)
     areal = np.isin(gtype, (0, 3, 4, 6))  # points and polygons; lines are not lots
     vacant, geoms = vacant[areal].reset_index(drop=True), geoms[areal]
-    kind = _text_col(vacant, "kind")
+    kind = text_column(vacant, "kind")
     kind = np.where(kind == "", "vacant", kind)
     building = np.array([k.startswith(BUILDING_KINDS) for k in kind], dtype=bool)
     area = shapely.area(geoms)
@@ -233,11 +165,11 @@ def vacant_candidates(vacant: gpd.GeoDataFrame | None, crs: Any) -> gpd.GeoDataF
         if not sel.any():
             continue
         qty = np.ones(int(sel.sum())) if ctype.startswith("abandoned") else lots[sel]
-        frames.append(_frame({
+        frames.append(candidate_frame({
             "type": np.full(int(sel.sum()), ctype, dtype=object),
             "quantity": qty, "source": np.full(int(sel.sum()), "vacant land", dtype=object),
             "kind": kind[sel], "area_m2": area[sel]}, geoms[sel], crs))
-    return _concat(frames, crs)
+    return concat_candidates(frames, crs)
 
 
 # ================================================================ sightlines
@@ -308,155 +240,12 @@ def sightline_candidates(
             "obstacle types are not known, so every group of short sightlines is a candidate: "
             "check on site that walls or vegetation (not buildings) block the view")))
     n = len(geoms)
-    return _frame({"type": np.full(n, "sightline_clearing", dtype=object),
+    return candidate_frame({"type": np.full(n, "sightline_clearing", dtype=object),
                    "quantity": np.ones(n), "source": np.full(n, "short sightlines", dtype=object),
                    "kind": np.full(n, f"below {threshold:.0f} m", dtype=object),
                    "sightline_m": mean_sight, "n_points": n_pts}, geoms, crs), choices
 
 
-# ============================================================= youth spaces
-def youth_candidates(
-    grid: Grid,
-    walk_m: np.ndarray | None,
-    demand: np.ndarray,
-    sites: gpd.GeoDataFrame | None,
-    *,
-    threshold_m: float | None = None,
-    max_sites: int = YOUTH_SITES,
-) -> tuple[gpd.GeoDataFrame, list[Choice]]:
-    """Youth-space candidates: a maximal covering location model over gap cells.
-
-    Parameters
-    ----------
-    grid : Grid
-        The study grid.
-    walk_m : ndarray or None
-        ``grid.shape``: walking distance (m) to the nearest youth space (inf
-        where none is reachable); None when not measured (no candidates).
-    demand : ndarray
-        ``grid.shape``: expected incidents per year the youth evidence covers.
-    sites : GeoDataFrame or None
-        Candidate land (polygons or points) with a ``kind`` column.
-    threshold_m : float, optional
-        Walking threshold (default :data:`settings.youth_walk_threshold_m`).
-    max_sites : int
-        Most sites to choose.
-    """
-    crs = grid.crs
-    choices: list[Choice] = []
-    threshold = settings.youth_walk_threshold_m if threshold_m is None else float(threshold_m)
-    if walk_m is None:
-        choices.append(announce(Choice(
-            "youth_space_candidates", "none",
-            "walking access to youth spaces was not measured, so service gaps are unknown")))
-        return empty_candidates(crs), choices
-    walk = np.asarray(walk_m, dtype=float)
-    gap = grid.mask & ~(walk <= threshold) & ~np.isnan(walk) & (demand > 0)
-    if not gap.any() or sites is None or not len(sites):
-        return empty_candidates(crs), choices
-    cx, cy = grid.centres()
-    dem_xy = np.column_stack([cx[gap], cy[gap]])
-    weight = demand[gap]
-    site_geoms = sites.geometry.to_numpy()
-    rep = shapely.point_on_surface(site_geoms)
-    site_xy = shapely.get_coordinates(rep)
-    radius = threshold / WALK_CIRCUITY
-    cover = cKDTree(site_xy).sparse_distance_matrix(cKDTree(dem_xy), radius,
-                                                    output_type="coo_matrix")
-    a = sp.csr_matrix((np.ones(cover.nnz), (cover.row, cover.col)),
-                      shape=(len(site_xy), len(dem_xy)))
-    useful = np.flatnonzero(np.asarray(a.sum(axis=1)).ravel() > 0)
-    if useful.size == 0:
-        return empty_candidates(crs), choices
-    a = a[useful]
-    p = int(min(max_sites, useful.size))
-    chosen = _mclp(a, weight, p)
-    pick = useful[chosen]
-    covered = np.asarray(a[chosen].sum(axis=0)).ravel() > 0
-    choices.append(announce(Choice(
-        "youth_space_sites", int(pick.size),
-        f"maximal covering model: up to {max_sites} sites on vacant or open land covering the "
-        f"most expected incidents in cells over {threshold:g} m walk from a youth space "
-        f"({weight[covered].sum():.2f} of {weight.sum():.2f} per year covered; walk = "
-        f"straight line x {WALK_CIRCUITY:g})")))
-    kind = _text_col(sites, "kind")[pick]
-    gap_dem = np.array([weight[np.asarray(a[j].todense()).ravel() > 0].sum() for j in chosen])
-    n = pick.size
-    return _frame({"type": np.full(n, "youth_space", dtype=object), "quantity": np.ones(n),
-                   "source": np.full(n, "youth-space gap", dtype=object), "kind": kind,
-                   "area_m2": shapely.area(site_geoms[pick]), "gap_demand": gap_dem},
-                  site_geoms[pick], crs), choices
-
-
-def _mclp(cover: sp.csr_matrix, weight: np.ndarray, p: int) -> np.ndarray:
-    """Maximal covering location: positions of the chosen sites (rows of ``cover``).
-
-    ``max sum_i w_i z_i`` s.t. ``z_i <= sum_j a_ji y_j``, ``sum_j y_j <= p``,
-    ``y`` binary, ``0 <= z <= 1``; solved with HiGHS. Sites whose removal
-    loses no coverage are dropped.
-
-    Two exact reductions make the model small (metro: 1,597 sites x 9,718 gap
-    cells become 371 x 3,004): demand cells covered by exactly the same sites
-    are merged into one with the summed weight (cells no site covers are left
-    out), which leaves the objective of every choice of sites unchanged; and a
-    site whose covered cells are a strict subset of another's, or the same as
-    an earlier site's, is left out, since swapping it for that site never
-    covers less (and the tie rule prefers the earlier of equal sites).
-    """
-    n_all = cover.shape[0]
-    weight = np.asarray(weight, dtype=float)
-    # tiny preference for earlier sites makes the choice among equal covers deterministic
-    tie_all = 1e-9 * np.arange(n_all) / max(n_all, 1) * max(float(np.max(weight)), 1e-12)
-    cover, weight = _merge_demand(cover, weight)
-    sites = np.flatnonzero(~_dominated(cover))
-    cover, tie = cover[sites], tie_all[sites]
-    n_s, n_d = cover.shape
-    c = np.concatenate([tie, -weight])
-    link = sp.hstack([-cover.T.tocsr(), sp.identity(n_d, format="csr")], format="csr")
-    count = sp.csr_matrix(np.concatenate([np.ones(n_s), np.zeros(n_d)])[None, :])
-    res = milp(c, integrality=np.concatenate([np.ones(n_s), np.zeros(n_d)]),
-               bounds=Bounds(0, 1),
-               constraints=[LinearConstraint(link, -np.inf, 0), LinearConstraint(count, 0, p)],
-               options={"time_limit": 60.0, "mip_rel_gap": 1e-9})
-    if res.x is None:
-        return np.zeros(0, dtype=np.int64)
-    cover = cover.tocsr()
-    chosen = np.flatnonzero(np.round(res.x[:n_s]).astype(bool))
-    keep = list(chosen)
-    for j in chosen[::-1]:  # drop sites that add no coverage beyond the others
-        others = [k for k in keep if k != j]
-        rest = (np.asarray(cover[others].sum(axis=0)).ravel() > 0 if others
-                else np.zeros(n_d, dtype=bool))
-        own = cover[j].toarray().ravel() > 0
-        if not (own & ~rest).any():
-            keep.remove(j)
-    return sites[np.asarray(keep, dtype=np.int64)]
-
-
-def _dominated(cover: sp.spmatrix) -> np.ndarray:
-    """Sites (rows) whose covered cells are a strict subset of another site's, or equal to an
-    earlier site's."""
-    a = sp.csr_matrix(cover, dtype=bool).astype(np.int32)
-    size = np.asarray(a.sum(axis=1)).ravel()
-    shared = (a @ a.T).tocoo()  # cells covered by both sites of each pair
-    i, j = shared.row, shared.col
-    inside = (i != j) & (shared.data == size[i])  # site i's cells all covered by site j
-    out = np.zeros(a.shape[0], dtype=bool)
-    out[i[inside & ((size[i] < size[j]) | (j < i))]] = True
-    return out
-
-
-def _merge_demand(cover: sp.csr_matrix, weight: np.ndarray) -> tuple[sp.csc_matrix, np.ndarray]:
-    """Demand columns with the same covering sites merged (weights summed); uncovered dropped."""
-    csc = sp.csc_matrix(cover, dtype=bool)
-    csc.sort_indices()
-    patterns = [csc.indices[a:b].tobytes() for a, b in zip(csc.indptr[:-1], csc.indptr[1:],
-                                                            strict=True)]
-    codes, _ = pd.factorize(pd.Series(patterns, dtype=object))
-    first = np.unique(codes, return_index=True)[1]
-    merged = np.bincount(codes, weights=weight, minlength=first.size)
-    hit = np.diff(csc.indptr)[first] > 0
-    return sp.csc_matrix(csc[:, first[hit]], dtype=float), merged[hit]
 
 
 # ================================================================ proposals
@@ -554,7 +343,7 @@ def proposal_candidates(
     if bad.any():
         raise InputError(f"proposal {int(np.flatnonzero(bad)[0]) + 1}: quantity must be above 0")
     qty = np.where(np.isfinite(qty), qty, auto)
-    return _frame({"type": types.astype(object), "quantity": qty,
+    return candidate_frame({"type": types.astype(object), "quantity": qty,
                    "source": np.full(len(frame), "proposal", dtype=object),
                    "note": notes.astype(object), "kind": np.full(len(frame), "proposal",
                                                                  dtype=object),
@@ -615,7 +404,7 @@ def locate(
         todo = np.flatnonzero(out == "")
         if layer is None or not len(layer) or col not in layer or todo.size == 0:
             continue
-        text = _text_col(layer, col)
+        text = text_column(layer, col)
         named = text != ""
         if not named.any():
             continue
@@ -684,12 +473,12 @@ def generate(
     frames.append(sight_frame)
     choices += sight_choices
     walk = analysis.arrays.get("youth_walk_m")
-    sites = _youth_sites(vacant, analysis.layer("landuse"), crs)
+    sites = youth_sites(vacant, analysis.layer("landuse"), crs)
     youth_frame, youth_choices = youth_candidates(grid, walk, youth_demand, sites)
     frames.append(youth_frame)
     choices += youth_choices
     frames.append(proposal_candidates(proposals, library, crs))
-    cands = _concat(frames, crs)
+    cands = concat_candidates(frames, crs)
     cands = cands[cands["type"].isin(library.types).to_numpy()].reset_index(drop=True)
     cands, dup_choice = finalise(cands, grid, analysis.layer("streets"),
                                  analysis.layer("buildings"))
@@ -711,9 +500,9 @@ def finalise(
     types = cands["type"].to_numpy(dtype=str)
     cands = cands.copy()
     # one vectorised pass for the keys (shapely per geometry was most of the cost)
-    keys = _geom_key(geoms)
-    cands["intervention_id"] = [_id_from_key(t, k) for t, k in zip(types, keys, strict=True)]
-    cands["site"] = [_site_from_key(t, k) for t, k in zip(types, keys, strict=True)]
+    keys = geometry_key(geoms)
+    cands["intervention_id"] = [id_from_key(t, k) for t, k in zip(types, keys, strict=True)]
+    cands["site"] = [site_from_key(t, k) for t, k in zip(types, keys, strict=True)]
     missing = cands["location"].fillna("").astype(str).to_numpy() == ""
     if missing.any():
         loc = cands["location"].fillna("").astype(object).to_numpy().copy()
@@ -746,49 +535,3 @@ def attach_costs(cands: gpd.GeoDataFrame, library: EvidenceLibrary) -> gpd.GeoDa
     return cands
 
 
-# ================================================================== helpers
-def _youth_sites(vacant: gpd.GeoDataFrame | None, landuse: gpd.GeoDataFrame | None,
-                 crs: Any) -> gpd.GeoDataFrame | None:
-    parts = []
-    if vacant is not None and len(vacant):
-        kind = _text_col(vacant, "kind")
-        lot = np.array([not k.startswith(BUILDING_KINDS) for k in kind], dtype=bool)
-        geoms = vacant.geometry.to_numpy()
-        lot &= np.isin(shapely.get_type_id(geoms), (0, 3, 4, 6))
-        if lot.any():
-            parts.append(gpd.GeoDataFrame({"kind": np.where(kind[lot] == "", "vacant",
-                                                            kind[lot])},
-                                          geometry=geoms[lot], crs=crs))
-    if landuse is not None and len(landuse) and "landuse" in landuse:
-        sel = landuse["landuse"].isin(PUBLIC_LAND).to_numpy()
-        if sel.any():
-            parts.append(gpd.GeoDataFrame({"kind": "landuse=" + landuse["landuse"][sel].astype(
-                str).to_numpy()}, geometry=landuse.geometry.to_numpy()[sel], crs=crs))
-    if not parts:
-        return None
-    sites = pd.concat(parts, ignore_index=True)
-    key = _geom_key(sites.geometry.to_numpy())
-    order = np.argsort(key, kind="stable")
-    sites = sites.iloc[order]
-    sites = sites[~pd.Series(key[order]).duplicated().to_numpy()]
-    return gpd.GeoDataFrame(sites.reset_index(drop=True), geometry="geometry", crs=crs)
-
-
-def _concat(frames: list[gpd.GeoDataFrame], crs: Any) -> gpd.GeoDataFrame:
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return empty_candidates(crs)
-    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
-
-
-def _col(frame: gpd.GeoDataFrame, col: str, default: float) -> np.ndarray:
-    if col not in frame:
-        return np.full(len(frame), default)
-    return pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
-
-
-def _text_col(frame: gpd.GeoDataFrame, col: str) -> np.ndarray:
-    if col not in frame:
-        return np.full(len(frame), "", dtype=object)
-    s = frame[col]
-    return s.where(s.notna(), "").astype(str).str.strip().to_numpy(dtype=object)

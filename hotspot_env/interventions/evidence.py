@@ -23,6 +23,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -205,57 +206,87 @@ def load_evidence(path: str | os.PathLike[str]) -> pd.DataFrame:
     rows = []
     for rec in frame.to_dict("records"):
         tag = f"{path} line {rec['line']} ({rec['intervention_type']}/{rec['outcome']})"
-        itype = rec["intervention_type"]
-        if not _SNAKE.match(itype):
-            raise InputError(f"{tag}: intervention_type must be snake_case (e.g. new_streetlight)")
-        if any(word in itype for word in SURVEILLANCE_WORDS):
-            raise InputError(f"{tag}: surveillance and policing measures are out of scope "
-                             "(places, never people): remove this row")
-        rr, lo, hi = rec["rate_ratio"], rec["ci_low"], rec["ci_high"]
-        if not lo > 0:
-            raise InputError(f"{tag}: ci_low must be above 0, got {lo:g}: a rate ratio is positive")
-        if not lo <= hi:
-            raise InputError(f"{tag}: ci_low {lo:g} is above ci_high {hi:g}: swap them")
-        if not lo <= rr <= hi:
-            raise InputError(f"{tag}: rate_ratio {rr:g} lies outside its 95 % CI [{lo:g}, {hi:g}]: "
-                             "correct rate_ratio, ci_low or ci_high")
-        if not rec["reach_m"] > 0:
-            raise InputError(f"{tag}: reach_m must be a positive distance in metres")
-        if not 0 <= rec["diffusion_factor"] <= 1:
-            raise InputError(f"{tag}: diffusion_factor must lie in [0, 1], got "
-                             f"{rec['diffusion_factor']:g}")
-        if rec["displacement"] not in DISPLACEMENT_VALUES:
-            raise InputError(f"{tag}: displacement {rec['displacement']!r} must be one of "
-                             f"{', '.join(DISPLACEMENT_VALUES)}")
-        for col, allowed in (("places", PLACES), ("population", POPULATIONS),
-                             ("ci_source", CI_SOURCES), ("verified", VERIFIED)):
-            if rec[col] not in allowed:
-                raise InputError(f"{tag}: {col} {rec[col]!r} must be one of "
-                                 f"{', '.join(repr(a) for a in allowed)}")
-        cats = tuple(c.strip() for c in str(rec["crime_categories"]).split(";"))
-        if cats != ("all",) and not set(cats) <= set(CATEGORIES):
-            bad = sorted(set(cats) - set(CATEGORIES) - {"all"})
-            extra = f"unknown categories {bad}" if bad else "'all' must stand alone"
-            raise InputError(f"{tag}: crime_categories has {extra}: use 'all' or ;-separated "
-                             f"{', '.join(CATEGORIES)}")
-        hours = str(rec["hours"]).strip()
-        window = None
-        if hours not in ("dark", "all"):
-            match = _WINDOW.match(hours)
-            if not (match and 0 <= int(match[1]) <= 24 and 0 <= int(match[2]) <= 24
-                    and int(match[1]) != int(match[2])):
-                raise InputError(f"{tag}: hours {hours!r} must be 'dark', 'all' or a local-time "
-                                 "window like '15-19'")
-            window = (int(match[1]) % 24, int(match[2]) % 24)
-        if "light" in itype and hours != "dark":
-            raise InputError(f"{tag}: lighting rows must have hours 'dark' (lighting only changes "
-                             "what happens in darkness)")
+        _check_type(tag, rec["intervention_type"])
+        _check_effect(tag, rec)
+        cats = _row_categories(tag, rec)
+        hours, window = _row_hours(tag, rec)
+        lo, hi = rec["ci_low"], rec["ci_high"]
         rec.update(categories=cats, hours=hours, window=window,
                    active=rec["verified"] != "unverified" and rec["population"] == "all",
                    sigma=(math.log(hi) - math.log(lo)) / (2 * 1.96),
                    short=short_citation(rec["study"]))
         rows.append(rec)
     out = pd.DataFrame(rows)
+    _check_one_row_per_incident(out, path)
+    return out.sort_values(["intervention_type", "outcome"], kind="stable").reset_index(drop=True)
+
+
+
+def _check_type(tag: str, itype: str) -> None:
+    """A snake_case intervention type, and never a surveillance or policing measure."""
+    if not _SNAKE.match(itype):
+        raise InputError(f"{tag}: intervention_type must be snake_case (e.g. new_streetlight)")
+    if any(word in itype for word in SURVEILLANCE_WORDS):
+        raise InputError(f"{tag}: surveillance and policing measures are out of scope "
+                         "(places, never people): remove this row")
+
+
+def _check_effect(tag: str, rec: dict[str, Any]) -> None:
+    """The rate ratio inside a positive 95 % CI, a reach, a diffusion factor in [0, 1] and
+    known values in the categorical columns."""
+    rr, lo, hi = rec["rate_ratio"], rec["ci_low"], rec["ci_high"]
+    if not lo > 0:
+        raise InputError(f"{tag}: ci_low must be above 0, got {lo:g}: a rate ratio is positive")
+    if not lo <= hi:
+        raise InputError(f"{tag}: ci_low {lo:g} is above ci_high {hi:g}: swap them")
+    if not lo <= rr <= hi:
+        raise InputError(f"{tag}: rate_ratio {rr:g} lies outside its 95 % CI [{lo:g}, {hi:g}]: "
+                         "correct rate_ratio, ci_low or ci_high")
+    if not rec["reach_m"] > 0:
+        raise InputError(f"{tag}: reach_m must be a positive distance in metres")
+    if not 0 <= rec["diffusion_factor"] <= 1:
+        raise InputError(f"{tag}: diffusion_factor must lie in [0, 1], got "
+                         f"{rec['diffusion_factor']:g}")
+    if rec["displacement"] not in DISPLACEMENT_VALUES:
+        raise InputError(f"{tag}: displacement {rec['displacement']!r} must be one of "
+                         f"{', '.join(DISPLACEMENT_VALUES)}")
+    for col, allowed in (("places", PLACES), ("population", POPULATIONS),
+                         ("ci_source", CI_SOURCES), ("verified", VERIFIED)):
+        if rec[col] not in allowed:
+            raise InputError(f"{tag}: {col} {rec[col]!r} must be one of "
+                             f"{', '.join(repr(a) for a in allowed)}")
+
+
+def _row_categories(tag: str, rec: dict[str, Any]) -> tuple[str, ...]:
+    """The row's crime categories: ``("all",)`` or known categories."""
+    cats = tuple(c.strip() for c in str(rec["crime_categories"]).split(";"))
+    if cats != ("all",) and not set(cats) <= set(CATEGORIES):
+        bad = sorted(set(cats) - set(CATEGORIES) - {"all"})
+        extra = f"unknown categories {bad}" if bad else "'all' must stand alone"
+        raise InputError(f"{tag}: crime_categories has {extra}: use 'all' or ;-separated "
+                         f"{', '.join(CATEGORIES)}")
+    return cats
+
+
+def _row_hours(tag: str, rec: dict[str, Any]) -> tuple[str, tuple[int, int] | None]:
+    """The row's hours (``dark``, ``all`` or a window) and the window as local hours."""
+    hours = str(rec["hours"]).strip()
+    window = None
+    if hours not in ("dark", "all"):
+        match = _WINDOW.match(hours)
+        if not (match and 0 <= int(match[1]) <= 24 and 0 <= int(match[2]) <= 24
+                and int(match[1]) != int(match[2])):
+            raise InputError(f"{tag}: hours {hours!r} must be 'dark', 'all' or a local-time "
+                             "window like '15-19'")
+        window = (int(match[1]) % 24, int(match[2]) % 24)
+    if "light" in rec["intervention_type"] and hours != "dark":
+        raise InputError(f"{tag}: lighting rows must have hours 'dark' (lighting only changes "
+                         "what happens in darkness)")
+    return hours, window
+
+
+def _check_one_row_per_incident(out: pd.DataFrame, path: Path) -> None:
+    """One row per type and outcome, and no two rows of a type reducing the same incident."""
     dupes = out.duplicated(["intervention_type", "outcome"], keep="first")
     if dupes.any():
         rec = out[dupes].iloc[0]
@@ -270,7 +301,6 @@ def load_evidence(path: str | os.PathLike[str]) -> pd.DataFrame:
                         f"{path} lines {recs[a]['line']} and {recs[b]['line']}: two {itype} rows "
                         "cover overlapping crime categories, so an incident would be reduced "
                         "twice: make their crime_categories disjoint")
-    return out.sort_values(["intervention_type", "outcome"], kind="stable").reset_index(drop=True)
 
 
 #: Bounds on ``lifetime_years`` in ``costs.csv``: a month to a century.

@@ -1,9 +1,10 @@
-"""Choosing interventions: weighted ranking, a fast greedy re-rank and an exact portfolio.
+"""The optimal portfolio: the best selection under a budget, overlaps included.
 
 Objective
 ---------
 With category weights ``w_k`` (e.g. ``violence=2``) and type weights ``u_t``
-(e.g. ``youth_space=1.5``), a portfolio ``x`` (0/1 per candidate) is worth::
+(e.g. ``youth_space=1.5``; :mod:`hotspot_env.interventions.weights`), a portfolio ``x``
+(0/1 per candidate) is worth::
 
     V(x) = sum_g w_k(g) base_g (1 - prod_{j in x} (1 - s_jg e_j))
            + sum_{j in x} (u_t(j) - 1) v_j
@@ -17,51 +18,43 @@ on each candidate's own stand-alone value (a type weight of 1.5 counts the
 incidents a youth space prevents on its own 1.5 times; overlaps are charged at
 face value).
 
-Fast re-rank (:func:`joint_greedy`)
-    Overlap-aware budgeted greedy: the best marginal *joint* value per cost
-    given what is already chosen, with lazy evaluation (stale values are
-    upper bounds), and the best single candidate when that is worth more
-    (Khuller, Moss & Naor 1999; Leskovec et al. 2007). The loop is compiled
-    (numba): tens of milliseconds of CPU for 10,000 overlapping candidates.
-    :func:`greedy` (stand-alone values in rank order, overlaps ignored) is the
-    earlier re-rank, kept as a baseline.
+The fast re-rank of the same objective is the overlap-aware lazy greedy of
+:mod:`hotspot_env.interventions.greedy`.
 
 Optimal portfolio (:func:`optimise`)
     ``max V(x)`` subject to ``sum cost_j x_j <= budget`` and at most one
     candidate per site, solved by **outer approximation** (Duran & Grossmann
-    1986) with HiGHS (``highspy``): ``V`` is concave in
-    ``L_g = sum_j ln(1 - s_jg e_j) x_j``, which is linear in ``x``, so each
-    group shared by two or more candidates gets variables ``L_g`` and ``y_g``,
+    1986) with HiGHS (``highspy``, through :mod:`hotspot_env.interventions._highs`):
+    ``V`` is concave in ``L_g = sum_j ln(1 - s_jg e_j) x_j``, which is linear in ``x``, so
+    each group shared by two or more candidates gets variables ``L_g`` and ``y_g``,
     ``y_g`` bounded by tangent planes of ``w base (1 - exp(L))``; groups
     reached by one candidate are exactly linear, and groups with identical
     candidates and effects are merged (exact). Each round solves the MILP,
     evaluates the true ``V`` at its solution, and adds tangents where the
     planes overestimated, until the MILP bound and the true value agree within
     ``tol`` (relative). The solver starts from an overlap-aware lazy greedy
-    (:func:`joint_greedy`), runs single-threaded with a fixed seed and a node
-    limit (deterministic), and reports ``"time limit"`` with its proven bound
-    when the clock stops it. Ties between candidates of equal value and cost
+    (:func:`~hotspot_env.interventions.greedy.joint_greedy`), runs single-threaded with a
+    fixed seed and a node limit (deterministic), and reports ``"time limit"`` with its
+    proven bound when the clock stops it. Ties between candidates of equal value and cost
     are settled by id afterwards.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import sys
-import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numba
+import highspy
 import numpy as np
 import scipy.sparse as sp
 
 from hotspot_env.errors import InputError
-from hotspot_env.interventions.evidence import CATEGORIES
-from hotspot_env.interventions.impact import CATEGORY_GROUPS, ImpactModel
+from hotspot_env.interventions._highs import lp_model, silent_highs
+from hotspot_env.interventions.greedy import joint_greedy
+from hotspot_env.interventions.impact_model import ImpactModel
+from hotspot_env.interventions.weights import Weights, weighted_values
 
 #: Default time limit (s) of one optimiser run (all rounds together).
 TIME_LIMIT_S: float = 60.0
@@ -80,103 +73,8 @@ NODE_LIMIT: int = 20_000
 DISP: bool = False
 #: HiGHS primal-heuristic effort (the joint greedy already gives a good start).
 HEURISTIC_EFFORT: float = 0.0
-#: Lazy greedy: a re-evaluated candidate is taken when its ratio is at least this share of
-#: the best stale ratio. 1 is the exact lazy greedy (the default: compiled, it is fast enough);
-#: below 1 each pick is within that share of the best marginal ratio (the "threshold" idea of
-#: Badanidiyuru & Vondrak 2014), fewer re-evaluations for a bounded loss.
-LAZY_SLACK: float = 1.0
 #: Most outer-approximation rounds.
 MAX_ROUNDS: int = 50
-
-
-# ==================================================================== weights
-@dataclass(frozen=True)
-class Weights:
-    """User weights: per crime category and per intervention type (default 1).
-
-    ``violence`` also weights ``gun_violence`` unless that is given itself.
-    """
-
-    categories: Mapping[str, float] = field(default_factory=dict)
-    types: Mapping[str, float] = field(default_factory=dict)
-
-    def category_vector(self) -> np.ndarray:
-        """Weight per :data:`CATEGORY_GROUPS` entry."""
-        cats = dict(self.categories)
-        if "violence" in cats and "gun_violence" not in cats:
-            cats["gun_violence"] = cats["violence"]
-        return np.array([float(cats.get(g, 1.0)) for g in CATEGORY_GROUPS])
-
-    def type_vector(self, types: np.ndarray) -> np.ndarray:
-        """Weight per candidate type."""
-        types = np.asarray(types, dtype=str)
-        out = np.ones(types.size)
-        for t, w in self.types.items():
-            out[types == t] = float(w)
-        return out
-
-    def key(self) -> tuple:
-        """Hashable form (for caching); weights of 1 (the default) are left out, so the
-        same ranking has one key whether or not a neutral weight was given."""
-        return (tuple(self.category_vector().tolist()),
-                tuple(sorted((k, v) for k, v in self.types.items() if v != 1.0)))
-
-    def as_text(self) -> str:
-        """``"violence=2,youth_space=1.5"`` (empty when all weights are 1)."""
-        items = sorted({**self.categories, **self.types}.items())
-        # a neutral weight says nothing, except gun_violence=1 beside another violence weight
-        keep = {k for k, v in items if v != 1.0}
-        if "gun_violence" in self.categories and self.categories.get("violence", 1.0) != 1.0:
-            keep.add("gun_violence")
-        return ",".join(f"{k}={v:g}" for k, v in items if k in keep)
-
-
-def parse_weights(
-    weights: str | Mapping[str, float] | Weights | None, types: list[str] | None = None
-) -> Weights:
-    """Read weights from ``"violence=2,youth_space=1.5"`` or a dict.
-
-    Keys are crime categories (:data:`CATEGORIES` or ``other``) or
-    intervention types. Weights must be finite and >= 0.
-
-    Raises
-    ------
-    InputError
-        Unknown key, malformed pair or a negative weight.
-    """
-    if weights is None:
-        return Weights()
-    if isinstance(weights, Weights):
-        return weights
-    if isinstance(weights, str):
-        pairs: dict[str, float] = {}
-        for part in [p for p in weights.split(",") if p.strip()]:
-            if "=" not in part:
-                raise InputError(f"weight {part.strip()!r} must look like name=number, e.g. "
-                                 "violence=2")
-            name, value = part.split("=", 1)
-            try:
-                pairs[name.strip().lower()] = float(value)
-            except ValueError:
-                raise InputError(f"weight {part.strip()!r}: {value.strip()!r} is not a number"
-                                 ) from None
-    else:
-        pairs = {str(k).strip().lower(): float(v) for k, v in weights.items()}
-    cats: dict[str, float] = {}
-    typ: dict[str, float] = {}
-    categories = set(CATEGORIES) | {"other"}
-    for name, value in pairs.items():
-        if not (math.isfinite(value) and value >= 0):
-            raise InputError(f"weight {name}={value:g} must be a number >= 0")
-        if name in categories:
-            cats[name] = value
-        elif types is None or name in types:
-            typ[name] = value
-        else:
-            raise InputError(f"unknown weight {name!r}: use a crime category "
-                             f"({', '.join(sorted(categories))}) or an intervention type "
-                             f"({', '.join(types)})")
-    return Weights(cats, typ)
 
 
 # ==================================================================== budgets
@@ -211,8 +109,11 @@ def check_time_limit(seconds: float) -> float:
 
 # ================================================================== optimiser
 @dataclass
-class Portfolio:
-    """An optimised selection.
+class OptimisedPortfolio:
+    """The optimiser's selection, with its proven bound and how the run ended.
+
+    (The app's :class:`hotspot_env.app.scenarios.Portfolio` is a different thing: the table
+    of a budgeted ranking as the app shows it.)
 
     Attributes
     ----------
@@ -247,13 +148,44 @@ class Portfolio:
         return (self.bound - self.value) / self.bound if self.bound > 0 else 0.0
 
 
-def weighted_values(model: ImpactModel, weights: Weights, types: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stand-alone weighted value, type weight and type bonus per candidate."""
-    cat_w = weights.category_vector()
-    value = model.standalone()["by_category"] @ cat_w
-    type_w = weights.type_vector(types)
-    return value, type_w, (type_w - 1.0) * value
+@dataclass
+class _Relaxation:
+    """The outer approximation's data over the eligible candidates (values scaled by ``scale``).
+
+    Columns are ``x`` (``n_x`` binaries) | ``L`` (``m``) | ``y`` (``m``). ``c_lin`` is the exact
+    linear value of each ``x`` (groups it reaches alone, plus its type bonus); the merged
+    shared groups have entries ``(m_local, m_x, m_ell)``, weight ``g_wb``, the lowest
+    reachable ``L`` in ``l_min``, and ``lmat`` maps ``x`` to ``L``.
+    """
+
+    n_x: int
+    scale: float
+    c_lin: np.ndarray
+    m_x: np.ndarray
+    m_ell: np.ndarray
+    m_local: np.ndarray
+    g_wb: np.ndarray
+    l_min: np.ndarray
+    lmat: sp.csr_matrix
+
+    @property
+    def m(self) -> int:
+        """Shared (merged) groups."""
+        return int(self.g_wb.size)
+
+    @property
+    def n_var(self) -> int:
+        """Columns of the MILP."""
+        return self.n_x + 2 * self.m
+
+    def state(self, x: np.ndarray) -> np.ndarray:
+        """All columns at the selection ``x`` (``y`` on the true curve): a MILP start."""
+        lx = np.asarray(self.lmat @ x.astype(float)).ravel()
+        return np.r_[x.astype(float), lx, self.g_wb * (1.0 - np.exp(lx))]
+
+    def value(self, x: np.ndarray) -> float:
+        """True (scaled) ``V`` of the selection ``x``."""
+        return _value_scaled(x, self.m_local, self.m_x, self.m_ell, self.g_wb, self.c_lin)
 
 
 def optimise(
@@ -268,7 +200,7 @@ def optimise(
     tol: float | None = None,
     max_rounds: int = MAX_ROUNDS,
     node_limit: int = NODE_LIMIT,
-) -> Portfolio:
+) -> OptimisedPortfolio:
     """Best portfolio under a budget, overlaps included (see the module docstring).
 
     Parameters
@@ -304,21 +236,43 @@ def optimise(
     cat_w = weights.category_vector()
     value, type_w, bonus = weighted_values(model, weights, types)
     eligible = (cost <= budget * (1 + 1e-12)) & (type_w * value > 0) & (cost > 0)
-    empty = np.zeros(n, dtype=bool)
     if budget <= 0 or not eligible.any():
-        return Portfolio(empty, 0.0, 0.0, 0.0, "empty", 0, time.perf_counter() - t0)
+        return OptimisedPortfolio(np.zeros(n, dtype=bool), 0.0, 0.0, 0.0, "empty", 0,
+                                  time.perf_counter() - t0)
     elig = np.flatnonzero(eligible)
-    n_x = elig.size
     if tol is None:
-        tol = TOLERANCE if n_x <= EXACT_SIZE else LARGE_TOLERANCE
-    pos = np.full(n, -1)
-    pos[elig] = np.arange(n_x)
-    scale = float(np.max(type_w[elig] * value[elig]))
-
+        tol = TOLERANCE if elig.size <= EXACT_SIZE else LARGE_TOLERANCE
     # incumbent: overlap-aware greedy
     start = joint_greedy(model, cost, budget, cat_w, bonus, site, eligible)
     start_val = model.expected_value(start, cat_w, bonus)
+    relax = _relaxation(model, eligible, cat_w, bonus,
+                        scale=float(np.max(type_w[elig] * value[elig])))
+    h = _solver(relax, cost[elig], budget, site[elig], tol, node_limit)
+    best_x, bound, status, rounds = _outer_approximation(h, relax, start[elig], tol,
+                                                         max_rounds, t0, time_limit)
+    selected = np.zeros(n, dtype=bool)
+    selected[elig[best_x]] = True
+    selected = _settle_ties(model, selected, eligible, value * type_w, cost, budget, site,
+                            cat_w, bonus)
+    value_true = model.expected_value(selected, cat_w, bonus)
+    if value_true < start_val:  # never worse than the incumbent
+        selected, value_true = start, start_val
+    bound_out = max(bound * relax.scale if math.isfinite(bound) else value_true, value_true)
+    return OptimisedPortfolio(selected, value_true, bound_out, float(cost[selected].sum()),
+                              status, rounds, time.perf_counter() - t0)
 
+
+def _relaxation(model: ImpactModel, eligible: np.ndarray, cat_w: np.ndarray,
+                bonus: np.ndarray, scale: float) -> _Relaxation:
+    """Split the eligible candidates' reach into exactly linear groups and shared ones.
+
+    A group reached by one candidate adds a fixed amount to that candidate's value; a group
+    shared by two or more needs the concave ``w base (1 - exp(L))`` (merged when identical).
+    """
+    elig = np.flatnonzero(eligible)
+    n_x = elig.size
+    pos = np.full(model.n, -1)
+    pos[elig] = np.arange(n_x)
     ent = eligible[model.entry_cand]
     e_x = pos[model.entry_cand[ent]]
     e_g = model.entry_group[ent]
@@ -335,77 +289,85 @@ def optimise(
     m = g_wb.size
     l_min = np.bincount(m_local, weights=m_ell, minlength=m)
     lmat = sp.csr_matrix((m_ell, (m_local, m_x)), shape=(m, n_x))
+    return _Relaxation(n_x, scale, c_lin, m_x, m_ell, m_local, g_wb, l_min, lmat)
 
-    # variables: x (n_x, binary) | L (m) | y (m)
-    n_var = n_x + 2 * m
-    highspy, h = _highs()
-    h.setOptionValue("output_flag", bool(DISP))
+
+def _solver(relax: _Relaxation, cost: np.ndarray, budget: float, sites: np.ndarray,
+            tol: float, node_limit: int) -> Any:
+    """A HiGHS solver holding the first MILP: budget, one per site, ``L`` links, tangents.
+
+    Single-threaded (as every solver of :func:`~hotspot_env.interventions._highs.silent_highs`)
+    with a fixed seed and a node limit, so a run is deterministic.
+    """
+    h = silent_highs(log=DISP)
     h.setOptionValue("mip_rel_gap", tol * 0.5)
     h.setOptionValue("mip_abs_gap", 1e-12)
     h.setOptionValue("mip_max_nodes", int(node_limit))
     h.setOptionValue("random_seed", 0)
-    h.setOptionValue("threads", 1)
     h.setOptionValue("mip_heuristic_effort", HEURISTIC_EFFORT)
-    lp = highspy.HighsLp()
-    lp.num_col_ = n_var
-    lp.sense_ = highspy.ObjSense.kMaximize
-    lp.col_cost_ = np.r_[c_lin, np.zeros(m), np.ones(m)]
-    lp.col_lower_ = np.r_[np.zeros(n_x), l_min, np.zeros(m)]
-    lp.col_upper_ = np.r_[np.ones(n_x), np.zeros(m), g_wb * (1.0 - np.exp(l_min))]
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * n_x + [
-        highspy.HighsVarType.kContinuous] * (2 * m)
-    rows = [sp.csr_matrix(np.r_[cost[elig], np.zeros(2 * m)][None, :])]
+    n_x, m = relax.n_x, relax.m
+    rows, row_lower, row_upper = _constraint_rows(relax, cost, budget, sites)
+    h.passModel(lp_model(
+        np.r_[relax.c_lin, np.zeros(m), np.ones(m)],
+        np.r_[np.zeros(n_x), relax.l_min, np.zeros(m)],
+        np.r_[np.ones(n_x), np.zeros(m), relax.g_wb * (1.0 - np.exp(relax.l_min))],
+        np.r_[np.ones(n_x, dtype=bool), np.zeros(2 * m, dtype=bool)],
+        rows, row_lower, row_upper, maximise=True))
+    # tangents evenly spaced over [L_min, 0], about every TANGENT_STEP in L
+    n_tan = np.clip(np.ceil(-relax.l_min / TANGENT_STEP).astype(np.int64) + 1, 2, MAX_TANGENTS)
+    for k in range(int(n_tan.max()) if m else 0):
+        groups = np.flatnonzero(n_tan > k)
+        _add_tangents(h, relax, groups, relax.l_min[groups] * k / (n_tan[groups] - 1))
+    return h
+
+
+def _constraint_rows(relax: _Relaxation, cost: np.ndarray, budget: float, sites: np.ndarray
+                     ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Rows of the budget, of at most one candidate per shared site, and ``L = sum ell x``."""
+    m, n_var = relax.m, relax.n_var
+    rows = [sp.csr_matrix(np.r_[cost, np.zeros(2 * m)][None, :])]
     lower, upper = [np.array([-np.inf])], [np.array([budget * (1 + 1e-12)])]
-    sites_e = site[elig]
-    shared = [s for s in np.unique(sites_e[sites_e >= 0]) if (sites_e == s).sum() > 1]
+    shared = [s for s in np.unique(sites[sites >= 0]) if (sites == s).sum() > 1]
     if shared:
         r_i, c_i = [], []
         for i, s in enumerate(shared):
-            members = np.flatnonzero(sites_e == s)
+            members = np.flatnonzero(sites == s)
             r_i += [i] * members.size
             c_i += members.tolist()
         rows.append(sp.csr_matrix((np.ones(len(r_i)), (r_i, c_i)), shape=(len(shared), n_var)))
         lower.append(np.full(len(shared), -np.inf))
         upper.append(np.ones(len(shared)))
     if m:  # L_g - sum_e ell_e x_e = 0
-        rows.append(sp.hstack([-lmat, sp.identity(m, format="csr"), sp.csr_matrix((m, m))],
+        rows.append(sp.hstack([-relax.lmat, sp.identity(m, format="csr"), sp.csr_matrix((m, m))],
                               format="csr"))
         lower.append(np.zeros(m))
         upper.append(np.zeros(m))
-    base = sp.vstack(rows, format="csr")
-    lp.num_row_ = base.shape[0]
-    lp.row_lower_ = np.concatenate(lower)
-    lp.row_upper_ = np.concatenate(upper)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_ = base.indptr
-    lp.a_matrix_.index_ = base.indices
-    lp.a_matrix_.value_ = base.data
-    lp.a_matrix_.num_col_ = n_var
-    lp.a_matrix_.num_row_ = base.shape[0]
-    h.passModel(lp)
+    return sp.vstack(rows, format="csr"), np.concatenate(lower), np.concatenate(upper)
 
-    def add_tangents(groups: np.ndarray, t: np.ndarray) -> None:
-        if groups.size == 0:
-            return
-        et = np.exp(t)
-        k = groups.size
-        idx = np.column_stack([n_x + groups, n_x + m + groups]).ravel()
-        val = np.column_stack([g_wb[groups] * et, np.ones(k)]).ravel()
-        h.addRows(k, np.full(k, -np.inf), g_wb[groups] * (1.0 - et + t * et), 2 * k,
-                  np.arange(0, 2 * k, 2, dtype=np.int32), idx.astype(np.int32), val)
 
-    # tangents evenly spaced over [L_min, 0], about every TANGENT_STEP in L
-    n_tan = np.clip(np.ceil(-l_min / TANGENT_STEP).astype(np.int64) + 1, 2, MAX_TANGENTS)
-    for k in range(int(n_tan.max()) if m else 0):
-        groups = np.flatnonzero(n_tan > k)
-        add_tangents(groups, l_min[groups] * k / (n_tan[groups] - 1))
+def _add_tangents(h: Any, relax: _Relaxation, groups: np.ndarray, t: np.ndarray) -> None:
+    """Cut ``y_g <= w base (1 - exp(t) + (t - L_g) exp(t))``: the tangent of each group at ``t``."""
+    if groups.size == 0:
+        return
+    n_x, m, g_wb = relax.n_x, relax.m, relax.g_wb
+    et = np.exp(t)
+    k = groups.size
+    idx = np.column_stack([n_x + groups, n_x + m + groups]).ravel()
+    val = np.column_stack([g_wb[groups] * et, np.ones(k)]).ravel()
+    h.addRows(k, np.full(k, -np.inf), g_wb[groups] * (1.0 - et + t * et), 2 * k,
+              np.arange(0, 2 * k, 2, dtype=np.int32), idx.astype(np.int32), val)
 
-    def state(x: np.ndarray) -> np.ndarray:
-        lx = np.asarray(lmat @ x.astype(float)).ravel()
-        return np.r_[x.astype(float), lx, g_wb * (1.0 - np.exp(lx))]
 
-    best_x = start[elig]
-    best_val = _value_scaled(best_x, m_local, m_x, m_ell, g_wb, c_lin)
+def _outer_approximation(h: Any, relax: _Relaxation, start_x: np.ndarray, tol: float,
+                         max_rounds: int, t0: float, time_limit: float
+                         ) -> tuple[np.ndarray, float, str, int]:
+    """Solve, check the tangents against the true curve, cut, repeat.
+
+    Returns the best selection over the eligible candidates, the proven (scaled) bound,
+    the status and the rounds run.
+    """
+    best_x = start_x
+    best_val = relax.value(best_x)
     bound = math.inf
     status = "round limit"
     rounds = 0
@@ -414,269 +376,53 @@ def optimise(
         if left <= 0:
             status = "time limit"
             break
-        h.setOptionValue("time_limit", float(max(left, 0.1)))
-        sol = highspy.HighsSolution()
-        sol.col_value = state(best_x).tolist()
-        sol.value_valid = True
-        h.setSolution(sol)
-        h.run()
-        model_status = h.getModelStatus()
-        info = h.getInfo()
-        values = np.asarray(h.getSolution().col_value)
-        if values.size != n_var:
+        values, model_status, dual = _solve_from(h, relax.state(best_x), left)
+        if values.size != relax.n_var:
             status = f"solver: {h.modelStatusToString(model_status)}"
             break
-        x = values[:n_x] > 0.5
-        val = _value_scaled(x, m_local, m_x, m_ell, g_wb, c_lin)
+        x = values[:relax.n_x] > 0.5
+        val = relax.value(x)
         if val > best_val + 1e-15:
             best_val, best_x = val, x.copy()
-        dual = float(info.mip_dual_bound)
         if math.isfinite(dual):
             bound = min(bound, dual)
-        if model_status != highspy.HighsModelStatus.kOptimal:
-            status = ("time limit" if model_status == highspy.HighsModelStatus.kTimeLimit
-                      else "node limit")
+        stop = _stop_status(model_status, bound, best_val, tol)
+        if stop:
+            status = stop
             break
-        if bound - best_val <= tol * max(abs(bound), 1e-12):
-            status = "optimal"
-            break
+        n_x, m = relax.n_x, relax.m
         lx = values[n_x:n_x + m]
-        f_true = g_wb * (1.0 - np.exp(lx))
+        f_true = relax.g_wb * (1.0 - np.exp(lx))
         viol = np.flatnonzero(values[n_x + m:] - f_true > tol * 0.01 * max(abs(bound), 1e-12))
         if viol.size == 0:
             status = "optimal"
             break
-        add_tangents(viol, lx[viol])
-    selected = np.zeros(n, dtype=bool)
-    selected[elig[best_x]] = True
-    selected = _settle_ties(model, selected, eligible, value * type_w, cost, budget, site,
-                            cat_w, bonus)
-    value_true = model.expected_value(selected, cat_w, bonus)
-    if value_true < start_val:  # never worse than the incumbent
-        selected, value_true = start, start_val
-    bound_out = max(bound * scale if math.isfinite(bound) else value_true, value_true)
-    return Portfolio(selected, value_true, bound_out, float(cost[selected].sum()), status,
-                     rounds, time.perf_counter() - t0)
+        _add_tangents(h, relax, viol, lx[viol])
+    return best_x, bound, status, rounds
 
 
-_BANNER_SHOWN = False
-_BANNER_LOCK = threading.Lock()
+def _solve_from(h: Any, start: np.ndarray, left: float) -> tuple[np.ndarray, Any, float]:
+    """One MILP solve from ``start`` within ``left`` seconds: column values, status, bound."""
+    h.setOptionValue("time_limit", float(max(left, 0.1)))
+    sol = highspy.HighsSolution()
+    sol.col_value = start.tolist()
+    sol.value_valid = True
+    h.setSolution(sol)
+    h.run()
+    model_status = h.getModelStatus()
+    dual = float(h.getInfo().mip_dual_bound)
+    return np.asarray(h.getSolution().col_value), model_status, dual
 
 
-def _highs() -> tuple[Any, Any]:
-    """``(highspy, Highs())`` without the copyright banner HiGHS prints on stdout once.
-
-    The solver's own ``output_flag`` (set by the caller) silences every log
-    but this banner, which the C++ constructor writes to file descriptor 1
-    before any option can be set (highspy 1.16). So the first construction in
-    the process, and only that one, runs with descriptor 1 on ``/dev/null``,
-    under a lock: two threads of the app's server redirecting at once could
-    otherwise restore each other's ``/dev/null`` and lose stdout for good.
-    """
-    import highspy
-
-    global _BANNER_SHOWN
-    with _BANNER_LOCK:
-        if _BANNER_SHOWN or DISP:
-            return highspy, highspy.Highs()
-        sys.stdout.flush()
-        saved = os.dup(1)
-        try:
-            with open(os.devnull, "w") as null:
-                os.dup2(null.fileno(), 1)
-                h = highspy.Highs()
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-        _BANNER_SHOWN = True
-    return highspy, h
-
-
-def joint_greedy(
-    model: ImpactModel, cost: np.ndarray, budget: float, cat_w: np.ndarray,
-    bonus: np.ndarray, site: np.ndarray, eligible: np.ndarray,
-) -> np.ndarray:
-    """Overlap-aware budgeted greedy with lazy evaluation, or the best single candidate.
-
-    Takes, while the budget allows, the candidate with the largest marginal
-    joint value per cost, ``(sum_g w base_g exp(L_g) s_jg e_j + bonus_j) /
-    cost_j`` given the current selection (``exp(L_g)`` = share of group
-    ``g``'s harm still left), at most one per site. With overlaps a marginal
-    value only shrinks as the selection grows (the objective is submodular
-    for effects in [0, 1]), so a stale value is an upper bound and only the
-    heap's top needs re-evaluating (lazy evaluation: Minoux 1978; Leskovec et
-    al. 2007, "Cost-effective outbreak detection in networks", KDD). The
-    better of this selection and the best single affordable candidate is
-    returned, which bounds the loss against the optimum (Khuller, Moss & Naor
-    1999, "The budgeted maximum coverage problem", IPL 70(1)). This is the
-    re-rank behind ``hotspot-env rank`` and the app, and the optimiser's
-    starting point.
-
-    Parameters
-    ----------
-    model : ImpactModel
-    cost : ndarray
-        USD per year per candidate (> 0 where eligible).
-    budget : float
-        USD per year.
-    cat_w : ndarray
-        Weight per category group.
-    bonus : ndarray
-        Type-weight bonus per candidate (``(u_t - 1) v_j``).
-    site : ndarray of int
-        Site code per candidate (-1 none).
-    eligible : ndarray of bool
-        Candidates that may be chosen.
-
-    Returns
-    -------
-    ndarray of bool
-        The selection.
-    """
-    return joint_greedy_value(model, cost, budget, cat_w, bonus, site, eligible)[0]
-
-
-def joint_greedy_value(
-    model: ImpactModel, cost: np.ndarray, budget: float, cat_w: np.ndarray,
-    bonus: np.ndarray, site: np.ndarray, eligible: np.ndarray,
-) -> tuple[np.ndarray, float]:
-    """:func:`joint_greedy` and the selection's weighted joint value at the mean effects.
-
-    The value is the sum of the marginal gains taken, which is exactly
-    ``model.expected_value(selection, cat_w, bonus)`` (the gains telescope).
-    """
-    n = model.n
-    indptr, group, factor, base_effect, cat = _greedy_arrays(model)
-    # w base s e per entry: the marginal value of j is  contrib_e . left[g_e]  (+ bonus)
-    contrib = np.asarray(cat_w, dtype=float)[cat] * base_effect
-    bonus = np.asarray(bonus, dtype=float)
-    gains = np.bincount(model.entry_cand, weights=contrib, minlength=n) + bonus
-    cost = np.asarray(cost, dtype=float)
-    pool = np.flatnonzero(eligible & (gains > 0) & (cost > 0)).astype(np.int64)
-    site = np.asarray(site, dtype=np.int64)
-    selected, value = _lazy_greedy(indptr, group, contrib, factor, len(model.group_base), gains,
-                                   cost, site, bonus, pool, float(budget) * (1 + 1e-12),
-                                   float(LAZY_SLACK))
-    single = np.flatnonzero(eligible & (cost <= budget * (1 + 1e-12)) & (cost > 0))
-    if single.size:
-        best = single[np.argmax(gains[single])]
-        if gains[best] > value:  # a lone candidate's gain is its whole value
-            one = np.zeros(n, dtype=bool)
-            one[best] = True
-            return one, float(gains[best])
-    return selected, float(value)
-
-
-def _greedy_arrays(model: ImpactModel) -> tuple[np.ndarray, ...]:
-    """Weight-free per-entry arrays of the greedy, cached on the model.
-
-    ``indptr`` (entries of each candidate), ``group`` (int64), ``factor`` =
-    ``1 - s e`` (share of the group's harm left by the entry), ``base x (1 -
-    factor)`` and the entry's category group (to apply the category weights).
-    """
-    stats = model._stats
-    if "greedy" not in stats:
-        factor = np.maximum(1.0 - model.entry_scale * model.mean_effect[model.entry_row], 1e-12)
-        group = model.entry_group.astype(np.int64)
-        stats["greedy"] = (
-            np.searchsorted(model.entry_cand, np.arange(model.n + 1)).astype(np.int64), group,
-            factor, model.group_base[group] * (1.0 - factor), model.group_cat[group])
-    return stats["greedy"]
-
-
-@numba.njit(cache=True)
-def _heap_less(key: np.ndarray, ids: np.ndarray, a: int, b: int) -> bool:
-    """Heap order: larger ratio first (keys are negated), ties to the smaller position."""
-    return key[a] < key[b] or (key[a] == key[b] and ids[a] < ids[b])
-
-
-@numba.njit(cache=True)
-def _sift_down(key: np.ndarray, ids: np.ndarray, size: int, i: int) -> None:
-    while True:
-        left = 2 * i + 1
-        if left >= size:
-            return
-        best = left
-        if left + 1 < size and _heap_less(key, ids, left + 1, left):
-            best = left + 1
-        if not _heap_less(key, ids, best, i):
-            return
-        key[i], key[best] = key[best], key[i]
-        ids[i], ids[best] = ids[best], ids[i]
-        i = best
-
-
-@numba.njit(cache=True)
-def _lazy_greedy(indptr, group, contrib, factor, n_groups, gains, cost, site, bonus, pool,
-                 budget, slack):  # pragma: no cover - compiled; tested through joint_greedy
-    """The loop of :func:`joint_greedy`, compiled: a binary heap of ``-gain / cost``.
-
-    A popped candidate that does not fit or whose site is taken is dropped; else
-    its marginal value is re-evaluated and it is taken when its ratio is at least
-    ``slack`` x the best remaining (stale, so upper-bound) ratio, or pushed back.
-    """
-    n = gains.size
-    m = pool.size
-    key = np.empty(m)
-    ids = np.empty(m, dtype=np.int64)
-    for i in range(m):
-        j = pool[i]
-        key[i] = -gains[j] / cost[j]
-        ids[i] = j
-    for i in range(m // 2 - 1, -1, -1):
-        _sift_down(key, ids, m, i)
-    left = np.ones(n_groups)
-    selected = np.zeros(n, dtype=np.bool_)
-    n_sites = 1
-    for j in range(n):
-        if site[j] + 1 > n_sites:
-            n_sites = site[j] + 1
-    used = np.zeros(n_sites, dtype=np.bool_)
-    cheapest = np.inf
-    for i in range(m):
-        if cost[pool[i]] < cheapest:
-            cheapest = cost[pool[i]]
-    remaining = budget
-    total = 0.0
-    size = m
-    while size > 0 and remaining >= cheapest:
-        j = ids[0]
-        cj = cost[j]
-        if cj > remaining or (site[j] >= 0 and used[site[j]]):
-            size -= 1  # drop it: it will never fit or its site is taken
-            key[0], ids[0] = key[size], ids[size]
-            _sift_down(key, ids, size, 0)
-            continue
-        gain = bonus[j]
-        for e in range(indptr[j], indptr[j + 1]):
-            gain += contrib[e] * left[group[e]]
-        if gain <= 0:
-            size -= 1
-            key[0], ids[0] = key[size], ids[size]
-            _sift_down(key, ids, size, 0)
-            continue
-        ratio = gain / cj
-        # the best other stale ratio is at one of the root's children
-        other = np.inf
-        if size > 1:
-            other = key[1]
-        if size > 2 and key[2] < other:
-            other = key[2]
-        if size > 1 and ratio < -other * slack - 1e-15:
-            key[0] = -ratio  # stale value refreshed: push it down
-            _sift_down(key, ids, size, 0)
-            continue
-        selected[j] = True
-        total += gain
-        remaining -= cj
-        for e in range(indptr[j], indptr[j + 1]):
-            left[group[e]] *= factor[e]
-        if site[j] >= 0:
-            used[site[j]] = True
-        size -= 1
-        key[0], ids[0] = key[size], ids[size]
-        _sift_down(key, ids, size, 0)
-    return selected, total
+def _stop_status(model_status: Any, bound: float, best_val: float, tol: float) -> str:
+    """Why the rounds stop here ("" to go on): the solver stopped early, or bound and value
+    agree within ``tol``."""
+    if model_status != highspy.HighsModelStatus.kOptimal:
+        return ("time limit" if model_status == highspy.HighsModelStatus.kTimeLimit
+                else "node limit")
+    if bound - best_val <= tol * max(abs(bound), 1e-12):
+        return "optimal"
+    return ""
 
 
 def _merge_groups(group: np.ndarray, x: np.ndarray, ell: np.ndarray, wb: np.ndarray
@@ -742,7 +488,7 @@ def _settle_ties(model, selected, eligible, score_value, cost, budget, site, cat
     return selected
 
 
-def describe(portfolio: Portfolio) -> dict[str, Any]:
+def describe(portfolio: OptimisedPortfolio) -> dict[str, Any]:
     """JSON-ready summary of a portfolio run."""
     return {"status": portfolio.status, "value": portfolio.value, "bound": portfolio.bound,
             "gap": portfolio.gap, "cost": portfolio.cost, "rounds": portfolio.rounds,

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from hotspot_env import settings
-from hotspot_env.interventions.impact import ImpactModel, describe_effect
+from hotspot_env.interventions.impact import describe_effect
+from hotspot_env.interventions.impact_model import ImpactModel
 from hotspot_env.outputs.labels import type_label
 
 

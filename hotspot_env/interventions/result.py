@@ -24,12 +24,10 @@ writes next to the analysis outputs, without recomputing the analysis:
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +43,7 @@ from hotspot_env._atomic import atomic_path, write_bytes
 from hotspot_env.core.choices import Choice
 from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
+from hotspot_env.interventions.baseline import StrataBaseline
 from hotspot_env.interventions.candidates import (
     attach_costs,
     finalise,
@@ -52,31 +51,28 @@ from hotspot_env.interventions.candidates import (
 )
 from hotspot_env.interventions.equity import Zones, equity_table
 from hotspot_env.interventions.evidence import EvidenceLibrary
-from hotspot_env.interventions.impact import (
-    CATEGORY_GROUPS,
-    ImpactModel,
-    PortfolioEffect,
-    StrataBaseline,
-    build_impact,
-    merge_models,
-)
+from hotspot_env.interventions.greedy import joint_greedy_value
+from hotspot_env.interventions.impact import build_impact
+from hotspot_env.interventions.impact_model import ImpactModel, PortfolioEffect, merge_models
 from hotspot_env.interventions.optimise import (
     TIME_LIMIT_S,
-    Portfolio,
-    Weights,
+    OptimisedPortfolio,
     check_budget,
-    joint_greedy_value,
     optimise,
-    parse_weights,
-    weighted_values,
 )
-
-STATE_FILE = "interventions_state.npz"
-CANDIDATES_FILE = "interventions_candidates.parquet"
-BASEMAP_FILE = "interventions_basemap.parquet"
-#: 2: integer arrays are stored in the narrowest dtype that holds them (``meta["dtypes"]``
-#: gives the dtype to restore); version 1 files are still read.
-STATE_VERSION = 2
+from hotspot_env.interventions.state import (
+    BASEMAP_FILE,
+    CANDIDATES_FILE,
+    STATE_FILE,
+    STATE_VERSION,
+    json_default,
+    narrow_ints,
+    split_basemap,
+    state_bytes,
+    text_codes,
+)
+from hotspot_env.interventions.strata import CATEGORY_GROUPS
+from hotspot_env.interventions.weights import Weights, parse_weights, weighted_values
 
 
 @dataclass
@@ -99,7 +95,7 @@ class Ranking:
         The fast re-rank's selection (overlap-aware lazy greedy).
     greedy_value, greedy_cost : float
         Its joint weighted value (overlaps included) and cost (USD/year).
-    optimal : Portfolio or None
+    optimal : OptimisedPortfolio or None
         The optimiser's portfolio, when computed.
     seconds : float
         Time of the greedy re-rank (s).
@@ -115,7 +111,7 @@ class Ranking:
     greedy: np.ndarray
     greedy_value: float
     greedy_cost: float
-    optimal: Portfolio | None
+    optimal: OptimisedPortfolio | None
     seconds: float
     message: str
 
@@ -188,7 +184,7 @@ class InterventionsResult:
     timing: np.ndarray | None = None
     basemap: gpd.GeoDataFrame | None = None
     ranking: Ranking | None = None
-    _cache: dict[Any, Portfolio] = field(default_factory=dict, repr=False)
+    _cache: dict[Any, OptimisedPortfolio] = field(default_factory=dict, repr=False)
     #: Joint effects by selection (the app asks for the same selection on every rerun).
     _effects: dict[bytes, PortfolioEffect] = field(default_factory=dict, repr=False)
 
@@ -365,7 +361,7 @@ class InterventionsResult:
         from hotspot_env.interventions.reasons import reasons
 
         grid = self.grid
-        streets, buildings = _split_basemap(self.basemap)
+        streets, buildings = split_basemap(self.basemap)
         props = proposal_candidates(proposals, self.library, grid.crs)
         if not len(props):
             return self
@@ -442,7 +438,7 @@ class InterventionsResult:
         texts: dict[str, list[str]] = {}
         for name, values in (("why", self.why), ("timing", self.timing)):
             if values is not None:
-                uniq, codes = _text_codes(values)
+                uniq, codes = text_codes(values)
                 arrays[f"{name}_codes"] = codes
                 texts[name] = uniq
         g = b.grid
@@ -465,11 +461,11 @@ class InterventionsResult:
         # integers in the narrowest dtype that holds them: a third fewer bytes to deflate
         meta["dtypes"] = {}
         for name, value in list(arrays.items()):
-            small = _narrow(value)
+            small = narrow_ints(value)
             if small.dtype != value.dtype:
                 meta["dtypes"][name] = value.dtype.str
                 arrays[name] = small
-        arrays["meta"] = np.frombuffer(json.dumps(meta, default=_json_default).encode("utf-8"),
+        arrays["meta"] = np.frombuffer(json.dumps(meta, default=json_default).encode("utf-8"),
                                        dtype=np.uint8)
         return arrays
 
@@ -549,105 +545,3 @@ class InterventionsResult:
         return cls(cands, model, baseline, zones, library, meta["parameters"], [],
                    texts.get("why"), texts.get("timing"), basemap)
 
-
-def make_basemap(map_layers: dict[str, gpd.GeoDataFrame], crs: Any) -> gpd.GeoDataFrame | None:
-    """Streets (any, ``label`` = name) and addressed buildings, for locations and maps."""
-    parts = []
-    streets = map_layers.get("streets")
-    if streets is not None and len(streets):
-        name = streets["name"] if "name" in streets else pd.Series("", index=streets.index)
-        highway = streets["highway"] if "highway" in streets else pd.Series("",
-                                                                             index=streets.index)
-        parts.append(gpd.GeoDataFrame(
-            {"layer": "street", "label": name.fillna("").astype(str).to_numpy(),
-             "highway": highway.fillna("").astype(str).to_numpy()},
-            geometry=streets.geometry.to_numpy(), crs=streets.crs))
-    buildings = map_layers.get("buildings")
-    if buildings is not None and len(buildings) and "address" in buildings:
-        addr = buildings["address"].fillna("").astype(str)
-        has = (addr != "").to_numpy()
-        if has.any():
-            parts.append(gpd.GeoDataFrame(
-                {"layer": "building", "label": addr[has].to_numpy(), "highway": ""},
-                geometry=buildings.geometry.to_numpy()[has], crs=buildings.crs))
-    if not parts:
-        return None
-    frame = gpd.GeoDataFrame(pd.concat([p.to_crs(crs) for p in parts], ignore_index=True),
-                             geometry="geometry", crs=crs)
-    return frame[frame.geometry.notna()].reset_index(drop=True)
-
-
-def _split_basemap(basemap: gpd.GeoDataFrame | None
-                   ) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
-    if basemap is None:
-        return None, None
-    streets = basemap[basemap["layer"] == "street"].rename(columns={"label": "name"})
-    buildings = basemap[basemap["layer"] == "building"].rename(columns={"label": "address"})
-    return streets, buildings
-
-
-def _narrow(values: np.ndarray) -> np.ndarray:
-    """An integer array in the smallest signed dtype holding its values (others unchanged)."""
-    if values.dtype.kind not in "iu" or values.size == 0:
-        return values
-    lo, hi = int(values.min()), int(values.max())
-    for dtype in (np.int8, np.int16, np.int32):
-        info = np.iinfo(dtype)
-        if info.min <= lo and hi <= info.max:
-            return values.astype(dtype) if np.dtype(dtype).itemsize < values.dtype.itemsize \
-                else values
-    return values
-
-
-def _text_codes(values: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """Sorted distinct texts of a per-cell text array and each cell's code into them.
-
-    Missing values (None, NaN) are "". Hashing (:func:`pandas.factorize`) finds
-    the few distinct texts; only those are converted and sorted, instead of
-    sorting one string per cell.
-    """
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object).ravel(),
-                                  use_na_sentinel=False)
-    text = np.array(["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-                     for v in uniques], dtype=str)
-    uniq, inverse = np.unique(text, return_inverse=True)
-    return uniq.tolist(), inverse.ravel()[codes].astype(np.int32)
-
-
-def state_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """The arrays as an ``.npz`` (zip of ``.npy``, read by :func:`numpy.load`), deflate level 1.
-
-    ``np.savez_compressed`` uses zlib's default level 6: at metro scale (95 MB of
-    arrays) it took 2.7 s of CPU for a file 20 % smaller than level 1 gives in
-    0.9 s. Arrays whose first 64 KiB shrink by less than 10 % are stored as they
-    are. Entries carry a fixed timestamp, so the bytes repeat between runs.
-    """
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for name, value in arrays.items():
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
-            data = member.getvalue()
-            # arrays that barely compress (noisy floats) are stored: judged on a sample
-            sample = data[:65536]
-            stored = len(sample) > 4096 and len(zlib.compress(sample, 1)) > 0.9 * len(sample)
-            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), data,
-                        compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED,
-                        compresslevel=None if stored else 1)
-    return buffer.getvalue()
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, tuple | set):
-        return list(value)
-    return str(value)

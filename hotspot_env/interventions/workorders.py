@@ -362,13 +362,11 @@ def workorders_html(
     """
     ranking = ranking or result.ranking or result.rerank()
     table = result.table(ranking) if table is None else table
-    esc = html.escape
-    params = result.parameters
     parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
              "<title>Work orders: environmental crime prevention</title>",
              f"<style>{_STYLE}</style></head><body>",
              "<h1>Work orders: environmental crime prevention</h1>"]
-    if params.get("simulated"):
+    if result.parameters.get("simulated"):
         parts.append("<p class='sim'>Simulated incidents: this sheet comes from a demo with "
                      "simulated incidents, not real records.</p>")
     chosen = table[table["selected"].to_numpy(dtype=bool)]
@@ -376,30 +374,8 @@ def workorders_html(
     if not len(chosen) and ranking.budget is None and len(table):
         chosen = table.head(REVIEW_ROWS)
         review = True
-    effect = result.model.portfolio_prevented(ranking.selected)
-    budget_txt = (f"{ranking.budget:,.0f} USD per year" if ranking.budget is not None
-                  else "none given")
-    sel_cost = table.loc[table["selected"], "cost"].sum()
-    sel_capital = table.loc[table["selected"], "capital_cost"].sum()
-    parts.append(
-        f"<p class='meta'>Budget: {esc(budget_txt)}. {esc(ranking.message)}. Selected: "
-        f"{_count(int(ranking.selected.sum()), 'intervention')}, {sel_cost:,.0f} "
-        f"USD per year ({sel_capital:,.0f} USD capital).</p>"
-        f"<p class='headline'><strong>{esc(headline_text(effect))}</strong></p>"
-        f"<p class='meta'>{esc(secondary_text(effect))}. Costs are annualised: capital spread "
-        "over its lifetime plus yearly maintenance. Places, never people: every measure changes "
-        "a place, none watches anyone.</p>")
-    for warning in result.cost_warnings(ranking):
-        parts.append(f"<p class='meta flag'>Warning: {esc(warning)}.</p>")
-    weights = weights_text({**ranking.weights.categories, **ranking.weights.types})
-    if weights:  # in the words of the app's sliders, not the engine's keys
-        parts.append(f"<p class='meta'>Priorities: {esc(weights)}.</p>")
-    eq = result.equity(ranking) if equity is None else equity
-    flagged = eq[eq["flagged"]]
-    if len(flagged) and ranking.selected.any():
-        items = ", ".join(f"{esc(str(r.district))} (harm {r.harm_share:.0%}, investment "
-                          f"{r.investment_share:.0%})" for r in flagged.itertuples())
-        parts.append(f"<p class='meta flag'>Equity check ({esc(rule_text())}): {items}.</p>")
+    parts += _summary_html(result, ranking, table,
+                           result.equity(ranking) if equity is None else equity)
     if review:
         parts.append(f"<p class='sim'>No budget was given: these are the {len(chosen)} "
                      "best-ranked candidates for review, not a selection.</p>")
@@ -414,41 +390,77 @@ def workorders_html(
     districts = chosen["district"].astype(str).to_numpy()
     for district in sorted(set(districts)):
         at = np.flatnonzero(districts == district)
-        rows = chosen.iloc[at]
-        labels = [str(i) for i in range(1, len(rows) + 1)]
-        parts.append("<section class='district'>")
-        parts.append(f"<h2>District {esc(district)}</h2>")
-        parts.append(f"<p class='meta'>{_count(len(rows), 'intervention')}; capital "
-                     f"{rows['capital_cost'].sum():,.0f} USD; {rows['cost'].sum():,.0f} USD per "
-                     "year annualised.</p>")
-        if mapper is not None:
-            png = base64.b64encode(mapper.png(rows, labels)).decode("ascii")
-            parts.append(f"<img alt='map of district {esc(district)}' "
-                         f"src='data:image/png;base64,{png}'>")
-        parts.append(
-            "<table><thead><tr><th>Done</th><th>#</th><th>ID</th><th>Type</th><th>Location</th>"
-            "<th>Quantity</th><th>Capital (USD)</th><th>USD/year</th>"
-            "<th>Prevented/year (80 %)</th><th>Notes</th><th class='sign'>Date, crew</th>"
-            "</tr></thead><tbody>")
-        for label, rec in zip(labels, (records[i] for i in at), strict=True):
-            note = str(rec.get("note") or "")
-            note_html = f"<div class='note'>Note: {esc(note)}</div>" if note else ""
-            parts.append(
-                "<tr><td class='box' aria-label='done'>&#9744;</td>"  # one box, to tick on paper
-                f"<td>{esc(label)}</td><td><code>{esc(str(rec['intervention_id']))}</code></td>"
-                f"<td>{esc(type_label(rec['type']))}</td>"
-                f"<td>{esc(str(rec['location']))}</td>"
-                f"<td class='num'>{rec['quantity']:g} {esc(str(rec['unit']))}</td>"
-                f"<td class='num'>{rec['capital_cost']:,.0f}</td>"
-                f"<td class='num'>{rec['cost']:,.0f}<div class='reason'>"
-                f"{esc(str(rec['cost_basis']))}</div></td>"
-                f"<td class='num'>{_prevented_cell(rec)}</td>"
-                f"<td>{note_html}<div class='reason'>{esc(str(rec['reason']))}</div>"
-                f"<div class='reason'>Evidence: {esc(str(rec['evidence']))}</div></td>"
-                "<td></td></tr>")
-        parts.append("</tbody></table></section>")
+        parts += _district_html(district, chosen.iloc[at], [records[i] for i in at], mapper)
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def _summary_html(result: InterventionsResult, ranking: Ranking, table: gpd.GeoDataFrame,
+                  eq: pd.DataFrame) -> list[str]:
+    """The sheet's head: budget, the headline effect, warnings, priorities, equity flags."""
+    esc = html.escape
+    effect = result.model.portfolio_prevented(ranking.selected)
+    budget_txt = (f"{ranking.budget:,.0f} USD per year" if ranking.budget is not None
+                  else "none given")
+    sel_cost = table.loc[table["selected"], "cost"].sum()
+    sel_capital = table.loc[table["selected"], "capital_cost"].sum()
+    parts = [
+        f"<p class='meta'>Budget: {esc(budget_txt)}. {esc(ranking.message)}. Selected: "
+        f"{_count(int(ranking.selected.sum()), 'intervention')}, {sel_cost:,.0f} "
+        f"USD per year ({sel_capital:,.0f} USD capital).</p>"
+        f"<p class='headline'><strong>{esc(headline_text(effect))}</strong></p>"
+        f"<p class='meta'>{esc(secondary_text(effect))}. Costs are annualised: capital spread "
+        "over its lifetime plus yearly maintenance. Places, never people: every measure changes "
+        "a place, none watches anyone.</p>"]
+    for warning in result.cost_warnings(ranking):
+        parts.append(f"<p class='meta flag'>Warning: {esc(warning)}.</p>")
+    weights = weights_text({**ranking.weights.categories, **ranking.weights.types})
+    if weights:  # in the words of the app's sliders, not the engine's keys
+        parts.append(f"<p class='meta'>Priorities: {esc(weights)}.</p>")
+    flagged = eq[eq["flagged"]]
+    if len(flagged) and ranking.selected.any():
+        items = ", ".join(f"{esc(str(r.district))} (harm {r.harm_share:.0%}, investment "
+                          f"{r.investment_share:.0%})" for r in flagged.itertuples())
+        parts.append(f"<p class='meta flag'>Equity check ({esc(rule_text())}): {items}.</p>")
+    return parts
+
+
+def _district_html(district: str, rows: gpd.GeoDataFrame, records: list[dict[str, Any]],
+                   mapper: DistrictMaps | None) -> list[str]:
+    """One district's section: its totals, its map and one numbered row per work order."""
+    esc = html.escape
+    labels = [str(i) for i in range(1, len(rows) + 1)]
+    parts = ["<section class='district'>", f"<h2>District {esc(district)}</h2>",
+             f"<p class='meta'>{_count(len(rows), 'intervention')}; capital "
+             f"{rows['capital_cost'].sum():,.0f} USD; {rows['cost'].sum():,.0f} USD per "
+             "year annualised.</p>"]
+    if mapper is not None:
+        png = base64.b64encode(mapper.png(rows, labels)).decode("ascii")
+        parts.append(f"<img alt='map of district {esc(district)}' "
+                     f"src='data:image/png;base64,{png}'>")
+    parts.append(
+        "<table><thead><tr><th>Done</th><th>#</th><th>ID</th><th>Type</th><th>Location</th>"
+        "<th>Quantity</th><th>Capital (USD)</th><th>USD/year</th>"
+        "<th>Prevented/year (80 %)</th><th>Notes</th><th class='sign'>Date, crew</th>"
+        "</tr></thead><tbody>")
+    for label, rec in zip(labels, records, strict=True):
+        note = str(rec.get("note") or "")
+        note_html = f"<div class='note'>Note: {esc(note)}</div>" if note else ""
+        parts.append(
+            "<tr><td class='box' aria-label='done'>&#9744;</td>"  # one box, to tick on paper
+            f"<td>{esc(label)}</td><td><code>{esc(str(rec['intervention_id']))}</code></td>"
+            f"<td>{esc(type_label(rec['type']))}</td>"
+            f"<td>{esc(str(rec['location']))}</td>"
+            f"<td class='num'>{rec['quantity']:g} {esc(str(rec['unit']))}</td>"
+            f"<td class='num'>{rec['capital_cost']:,.0f}</td>"
+            f"<td class='num'>{rec['cost']:,.0f}<div class='reason'>"
+            f"{esc(str(rec['cost_basis']))}</div></td>"
+            f"<td class='num'>{_prevented_cell(rec)}</td>"
+            f"<td>{note_html}<div class='reason'>{esc(str(rec['reason']))}</div>"
+            f"<div class='reason'>Evidence: {esc(str(rec['evidence']))}</div></td>"
+            "<td></td></tr>")
+    parts.append("</tbody></table></section>")
+    return parts
 
 
 def headline_text(effect: Any) -> str:
