@@ -254,7 +254,7 @@ def test_open_region_reads_that_region_only(run, monkeypatch):
 
 
 def test_a_dask_cluster_gives_the_same_files(run, country, tmp_path):
-    from distributed import Client, LocalCluster
+    from dask.distributed import Client, LocalCluster
 
     out, _ = run
     with LocalCluster(n_workers=2, processes=False, dashboard_address=":0") as cluster, \
@@ -319,7 +319,7 @@ def test_label_points_by_hand():
 @pytest.fixture(scope="module")
 def tiled(country, tmp_path_factory):
     """The test country through the tiled engine (2 km tiles), on an in-process cluster."""
-    from distributed import Client, LocalCluster
+    from dask.distributed import Client, LocalCluster
 
     from hotspot_env.scale.bench_tiled import country_layers_gpkg
     from hotspot_env.scale.engine import analyze_tiled

@@ -19,7 +19,7 @@ NATIONAL_CELL_SIZE_M: float = 50.0
 
 def local_cluster(n_workers: int, scheduler: str | None = None) -> Any:
     """A dask client: on ``scheduler`` if given, else a LocalCluster of single-thread workers."""
-    from distributed import Client, LocalCluster
+    from dask.distributed import Client, LocalCluster
 
     if scheduler:
         client = Client(scheduler)

@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import rasterio
-from affine import Affine
 from pandas.api.types import is_numeric_dtype
 from pyproj import CRS
+from rasterio.transform import Affine
 
 from hotspot_env._atomic import atomic_path, write_text
 from hotspot_env.scale.country import BLOCK_M, write_blocked_parquet
