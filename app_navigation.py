@@ -14,6 +14,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import common
+from app_pages.warmup import page_drawn
 
 # An emoji favicon is drawn locally; a ":material/...:" favicon would be fetched online.
 st.set_page_config(page_title="hotspot_env", page_icon="🗺️", layout="wide",
@@ -34,4 +35,7 @@ PAGES = [
     st.Page("app_pages/data.py", title="Data", icon=":material/upload_file:", url_path="data"),
 ]
 
-st.navigation(PAGES).run()
+try:
+    st.navigation(PAGES).run()
+finally:
+    page_drawn()  # the warm-up may now load the other analyses without slowing this page

@@ -43,7 +43,10 @@ with st.sidebar:
 period = None
 steps = {s: timeslice.period_labels(analysis, s) for s in ("month", "quarter")} \
     if analysis.has_dates else {}
-if steps.get("month"):
+if steps.get("month") and privacy != "internal":
+    st.caption("Hot spots month by month are shown in internal mode only: they come from "
+               "exact monthly counts, which public mode does not publish.")
+elif steps.get("month"):
     t1, t2 = st.columns([1, 5])
     step = t1.radio("Time step", list(steps), horizontal=True, key="time_step",
                     help="Show the hot spots of one month or quarter instead of the whole "
@@ -144,7 +147,9 @@ for spec in shown:
 
 rtm = analysis.rtm
 if rtm is not None:
-    st.subheader("Which features of a place go with more incidents",
+    from hotspot_env.models.rtm import DISPLAY_NAMES as rtm_names
+
+    st.subheader("Which features of a place go with more (or fewer) incidents",
                  help=labels.glossary("risk terrain"))
     numbers = getattr(rtm, "headline_numbers", None) or {}
     st.markdown(common.md_escape(labels.risk_headline(numbers), 400) if numbers else
@@ -152,18 +157,23 @@ if rtm is not None:
     table = getattr(rtm, "table", None)
     if isinstance(table, pd.DataFrame) and not table.empty:
         st.markdown("Each row is a feature of the environment. Its **relative risk value "
-                    "(RRV)** says how many times more incidents a place with this feature has "
-                    "than an otherwise equal place without it (1 = no difference), with its 95 % "
-                    "interval. These are associations, not causes: being near a youth space can "
-                    "go with more incidents because people gather there, while the "
-                    "**Interventions** page proposes youth spaces where none is within walking "
-                    "distance.")
+                    "(RRV)** says how many times as many incidents a place with this feature "
+                    "has as an otherwise equal place without it (1 = no difference; below 1, "
+                    "the feature is *protective*), with its 95 % interval. These are "
+                    "associations, not causes.")
+        table = table.copy()
+        table.insert(0, "feature", [str(rtm_names.get(f, str(f).replace("_", " "))).capitalize()
+                                    for f in table["factor"]])
+        table.insert(1, "reads as", [places.factor_reading(str(f), float(r))
+                                     for f, r in zip(table["factor"], table["rrv"], strict=True)])
+        table = table.drop(columns="factor")
         config = {c: st.column_config.NumberColumn(
             labels.field_label(c), format="%.1e" if c == "p_value" else "%.2f",
             help=labels.glossary("RRV") if c == "rrv" else None)
             for c in table.select_dtypes("number").columns}
         config.update({c: st.column_config.TextColumn(labels.field_label(c))
                        for c in table.columns if c not in config})
+        config["reads as"] = st.column_config.TextColumn("What it means", width="large")
         st.dataframe(table, hide_index=True, width="stretch", column_config=config)
 
 rtm_reason = emptiness.rtm_empty_reason(analysis)

@@ -14,7 +14,7 @@ import altair as alt
 import pandas as pd
 from streamlit_folium import st_folium
 
-from hotspot_env.app import emptiness, mapview, scenarios
+from hotspot_env.app import emptiness, mapview, places, scenarios
 from hotspot_env.errors import HotspotEnvError
 from hotspot_env.outputs import labels, printing
 
@@ -48,9 +48,8 @@ weights_default = view.default_weights()
 budget_default = view.default_budget()
 
 
-@st.fragment
-def ranked_list() -> None:
-    """Controls and results re-run on their own: a slider does not rerun the page."""
+def _controls() -> tuple[float, dict[str, float]]:
+    """The budget box and one slider per simple priority weight."""
     c1, c2 = st.columns([1, 2])
     with c1:
         budget = common.money_input(
@@ -63,15 +62,14 @@ def ranked_list() -> None:
         for col, (name, default) in zip(cols, weights_default.items(), strict=True):
             weights[name] = col.slider(scenarios.WEIGHT_LABELS.get(name, name), 0.0, 3.0,
                                        float(default), 0.25, key=f"iv_w_{name}")
-    try:
-        portfolio = view.rank(budget, weights)
-    except HotspotEnvError as exc:
-        st.error(common.md_escape(str(exc), 600))
-        return
-    chosen = portfolio.chosen
+    return budget, weights
+
+
+def _headline(portfolio: scenarios.Portfolio, weights: dict[str, float]) -> None:
+    """Sites, cost and the joint effect, then every caveat the engine gives."""
     prevented = portfolio.total("prevented")
     m1, m2, m3 = st.columns(3)
-    m1.metric("Sites within budget", f"{len(chosen):,}")
+    m1.metric("Sites within budget", f"{len(portfolio.chosen):,}")
     m2.metric("Cost (USD per year)", f"{portfolio.total_cost:,.0f}")
     m3.metric("Prevented incidents per year (joint effect)",
               "–" if prevented is None else f"{prevented:,.1f}",
@@ -98,6 +96,9 @@ def ranked_list() -> None:
                    "prevented incidents: " + ", ".join(scenarios.type_label(t) for t in unknown)
                    + ".")
 
+
+def _ranked_table(portfolio: scenarios.Portfolio) -> None:
+    """The ranked list with people's labels (the CSV keeps the ids)."""
     st.subheader("Ranked list")
     shown = [c for c in ("rank", "selected", "type", "street", "cost", "cost_basis", "prevented",
                          "prevented_low", "prevented_high", "prevented_per_1000", "source",
@@ -105,6 +106,9 @@ def ranked_list() -> None:
     table = portfolio.table[shown].copy()
     if "type" in table:  # people read labels; the CSV keeps the ids for machines
         table["type"] = table["type"].map(labels.type_label)
+    if "reason" in table:  # the first RRV in plain words, as on Explore
+        table["reason"] = table["reason"].map(lambda v: places.plain_why(v)
+                                              if isinstance(v, str) else v)
     config = {c: st.column_config.Column(labels.field_label(c)) for c in shown}
     config.update({
         "cost": st.column_config.NumberColumn(labels.field_label("cost"), format="localized"),
@@ -120,44 +124,57 @@ def ranked_list() -> None:
     st.caption("Sort by any column by clicking its header. The CSV has every column, with "
                "type ids for machines.")
 
+
+def _impact_chart(chosen: pd.DataFrame) -> None:
+    """Each chosen site's prevented incidents with its interval, every site named."""
+    if not ({"prevented", "prevented_low", "prevented_high"} <= set(chosen.columns)
+            and len(chosen)):
+        st.caption("Impact intervals appear when the engine gives low and high estimates.")
+        return
+    top = chosen.head(25).copy()
+    top["site"] = top["rank"].astype(str) + " · " + top.get(
+        "type", pd.Series("", index=top.index)).map(labels.type_label)
+    # every site named: no label dropped for overlap, one row per site
+    base = alt.Chart(top).encode(y=alt.Y("site:N", sort=None, title=None,
+                                         axis=alt.Axis(labelLimit=300, labelOverlap=False)))
+    chart = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X("prevented_low:Q", title="prevented incidents (interval)"),
+        x2="prevented_high:Q") + base.mark_point(filled=True, size=60).encode(
+        x="prevented:Q", tooltip=["site", "prevented", "prevented_low", "prevented_high",
+                                  "cost"])
+    st.altair_chart(chart.properties(title="Impact intervals (chosen sites)",
+                                     height=alt.Step(22)), width="stretch")
+
+
+def _money_chart(portfolio: scenarios.Portfolio) -> None:
+    """Cost per intervention type of the chosen sites."""
+    by_type = portfolio.by_type()
+    if "type" in by_type.columns:
+        by_type = by_type.assign(type=by_type["type"].map(labels.type_label))
+    if not by_type.empty and "cost" in by_type.columns:
+        st.altair_chart(alt.Chart(by_type).mark_bar().encode(
+            x=alt.X("cost:Q", title="cost (USD per year)"),
+            y=alt.Y("type:N", title=None, axis=alt.Axis(labelLimit=260)),
+            tooltip=list(by_type.columns)).properties(
+                title="Where the money goes", height=alt.Step(30)),
+            width="stretch")
+
+
+def _map_and_charts(portfolio: scenarios.Portfolio) -> None:
     left, right = st.columns([1.3, 1])
     with left:
-        sites = portfolio.sites()
         fields = [c for c in ("rank", "type", "street", "cost", "prevented") if c in
                   portfolio.table.columns]
-        m = mapview.sites_map(analysis, sites, tooltip_fields=fields)
+        m = mapview.sites_map(analysis, portfolio.sites(), tooltip_fields=fields)
         st_folium(m, key=f"iv_map_{common.dataset_key(privacy)}", height=460,
                   use_container_width=True, returned_objects=[])
     with right:
-        if {"prevented", "prevented_low", "prevented_high"} <= set(chosen.columns) and len(chosen):
-            top = chosen.head(25).copy()
-            top["site"] = top["rank"].astype(str) + " · " + top.get(
-                "type", pd.Series("", index=top.index)).map(labels.type_label)
-            # every site named: no label dropped for overlap, one row per site
-            base = alt.Chart(top).encode(y=alt.Y("site:N", sort=None, title=None,
-                                                 axis=alt.Axis(labelLimit=300,
-                                                               labelOverlap=False)))
-            chart = base.mark_rule(strokeWidth=2).encode(
-                x=alt.X("prevented_low:Q", title="prevented incidents (interval)"),
-                x2="prevented_high:Q") + base.mark_point(filled=True, size=60).encode(
-                x="prevented:Q", tooltip=["site", "prevented", "prevented_low",
-                                          "prevented_high", "cost"])
-            st.altair_chart(chart.properties(title="Impact intervals (chosen sites)",
-                                             height=alt.Step(22)),
-                            width="stretch")
-        else:
-            st.caption("Impact intervals appear when the engine gives low and high estimates.")
-        by_type = portfolio.by_type()
-        if "type" in by_type.columns:
-            by_type = by_type.assign(type=by_type["type"].map(labels.type_label))
-        if not by_type.empty and "cost" in by_type.columns:
-            st.altair_chart(alt.Chart(by_type).mark_bar().encode(
-                x=alt.X("cost:Q", title="cost (USD per year)"),
-                y=alt.Y("type:N", title=None, axis=alt.Axis(labelLimit=260)),
-                tooltip=list(by_type.columns)).properties(
-                    title="Where the money goes", height=alt.Step(30)),
-                width="stretch")
+        _impact_chart(portfolio.chosen)
+        _money_chart(portfolio)
 
+
+def _downloads(portfolio: scenarios.Portfolio, budget: float, weights: dict[str, float]) -> None:
+    """CSV, GeoJSON, GeoPackage; the work orders (HTML, then PDF) on request."""
     st.subheader("Downloads")
     files = scenarios.export_files(portfolio,
                                    simulated=bool(analysis.parameters.get("simulated")))
@@ -171,7 +188,12 @@ def ranked_list() -> None:
                         "application/geopackage+sqlite3", "dl_gpkg", privacy, analysis)
     else:
         d3.caption("No site with a location: no GeoPackage.")
-    key = ("work_orders", round(budget, 2), tuple(sorted(weights.items())))
+    _work_orders(d4, portfolio, ("work_orders", round(budget, 2), tuple(sorted(weights.items()))))
+
+
+def _work_orders(d4: st.delta_generator.DeltaGenerator, portfolio: scenarios.Portfolio,
+                 key: tuple) -> None:
+    """The printable sheet, made on request and kept for these budget and weights."""
     sheet = st.session_state.get("work_orders")
     if sheet is not None and sheet[0] == key:
         common.download(d4, "Work orders (printable HTML)", sheet[1], "work_orders.html",
@@ -196,6 +218,21 @@ def ranked_list() -> None:
                 portfolio, simulated=bool(analysis.parameters.get("simulated")))
         st.session_state["work_orders"] = (key, html)
         st.rerun(scope="fragment")
+
+
+@st.fragment
+def ranked_list() -> None:
+    """Controls and results re-run on their own: a slider does not rerun the page."""
+    budget, weights = _controls()
+    try:
+        portfolio = view.rank(budget, weights)
+    except HotspotEnvError as exc:
+        st.error(common.md_escape(str(exc), 600))
+        return
+    _headline(portfolio, weights)
+    _ranked_table(portfolio)
+    _map_and_charts(portfolio)
+    _downloads(portfolio, budget, weights)
 
 
 ranked_list()

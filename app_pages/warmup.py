@@ -22,11 +22,26 @@ logger = logging.getLogger("hotspot_env.app")
 #: Modules every first page needs. Not streamlit_folium: a component declared
 #: before the runtime exists is not registered, and its frame answers 404.
 MODULES = ("hotspot_env.core.analysis", "hotspot_env.app.mapview", "hotspot_env.app.places",
+           "hotspot_env.app.emptiness", "hotspot_env.temporal.timeslice",
            "hotspot_env.app.scenarios", "altair")
 
 
+#: Set when a page has been drawn. The public demo (for Co-design) is loaded
+#: only then: unpickling it holds the interpreter lock for a second or more,
+#: which would otherwise slow the first visitor's page while it draws its map.
+FIRST_PAGE_DRAWN = threading.Event()
+
+#: Longest wait for a first page before the remaining analyses are loaded anyway.
+FIRST_PAGE_TIMEOUT_S = 60.0
+
+
+def page_drawn() -> None:
+    """Tell the warm-up that a page has been drawn (called at the end of each page)."""
+    FIRST_PAGE_DRAWN.set()
+
+
 def prepare(privacy_modes: tuple[str, ...] = ("internal", "public")) -> None:
-    """Import :data:`MODULES` and load the demo analysis in each privacy mode."""
+    """Import :data:`MODULES`, load the first mode's demo, the others once a page is drawn."""
     import importlib
 
     try:
@@ -34,7 +49,9 @@ def prepare(privacy_modes: tuple[str, ...] = ("internal", "public")) -> None:
             importlib.import_module(name)
         from hotspot_env.inputs.demo import cached_demo
 
-        for privacy in privacy_modes:
+        for i, privacy in enumerate(privacy_modes):
+            if i == 1:
+                FIRST_PAGE_DRAWN.wait(FIRST_PAGE_TIMEOUT_S)
             cached_demo(privacy=privacy)
     except Exception:  # noqa: BLE001 - a page will run it again and show the error
         logger.exception("warming up the demo failed; the first page will retry")

@@ -184,6 +184,9 @@ def analyze(
     weights: Annotated[str | None, typer.Option(
         help='Priority weights, e.g. "violence=2,youth_space=1.5".')] = None,
     treatable_share: TreatableShare = 0.05,
+    youth_walk_m: Annotated[float | None, typer.Option(
+        help="Walk in metres beyond which a cell is a youth-space service gap, where youth "
+             "spaces are proposed (default 800, about 10 minutes).")] = None,
     engine: Engine = "inprocess",
     scheduler: Scheduler = None,
     tile_km: TileKm = None,
@@ -192,7 +195,10 @@ def analyze(
 ) -> None:
     """Analyse incidents: grid, density, hot spots, risk factors, RTM, interventions -> OUT."""
     from hotspot_env._atomic import check_output_folder
+    from hotspot_env.factors.access import check_walk_threshold
 
+    if youth_walk_m is not None:
+        check_walk_threshold(youth_walk_m, "--youth-walk-m")
     run = _engine_runner(engine, scheduler, tile_km, workers)
     _setup_logging(quiet)
     check_output_folder(out, (incidents, osm, layers))  # before the analysis, not after
@@ -204,7 +210,8 @@ def analyze(
                    stage_options={"interventions": {"default_category": category,
                                                     "budget": budget, "weights": weights},
                                   "forecast": {"treatable_share": treatable_share},
-                                  "validation": {"treatable_share": treatable_share}})
+                                  "validation": {"treatable_share": treatable_share},
+                                  "factors": {"youth_walk_m": youth_walk_m}})
     _summary(analysis, out, time.perf_counter() - start)
 
 

@@ -104,6 +104,90 @@ def test_every_available_layer_draws_without_external_assets(demo):
     assert r'"t1": "\u0026lt;5"' in hot  # "<5", HTML- then JSON-escaped
 
 
+def _gi_group(m):
+    return next(c for c in m._children.values()
+                if c._name == "FeatureGroup" and "Gi*" in c.layer_name)
+
+
+def test_public_hot_spot_areas_merge_only_published_classes(demo, monkeypatch):
+    real = mapview.publish
+
+    def gate(a, frame, kinds=None, privacy=None):  # pretend only 99 % hot spots are published
+        out = real(a, frame, kinds, privacy=privacy)
+        if "gi_bin" in out.columns:
+            out["gi_bin"] = np.where(out["gi_bin"] == 3, 3, 0)
+        return out
+
+    monkeypatch.setattr(mapview, "publish", gate)
+    m = mapview.explore_map(demo, ["hotspots"], privacy="public")
+    layers = [c for c in _gi_group(m)._children.values() if hasattr(c, "data")]
+    areas = min(layers, key=lambda layer: len(layer.data["features"]))
+    assert {f["properties"]["_class"] for f in areas.data["features"]} == {
+        "Hot spot, 99 % confidence"}
+    published = mapview.hotspot_cells(demo, "public").to_crs(4326)
+    assert set(published["gi_bin"]) == {3}
+    want = shapely.union_all(published.geometry.values)
+    got = shapely.union_all([shapely.geometry.shape(f["geometry"])
+                             for f in areas.data["features"]])
+    # coordinates rounded to ~0.1 m: 0.1 % here; one 20 m cell of 126 would be 0.8 %
+    assert got.symmetric_difference(want).area < 4e-3 * want.area
+    assert sum(int(f["properties"]["_cells"]) for f in areas.data["features"]) == len(published)
+
+
+def test_public_map_never_draws_one_periods_classes(demo):
+    from hotspot_env.temporal import timeslice
+
+    month = timeslice.period_labels(demo, "month")[0]
+    period = timeslice.period_layer(demo, month, "month")
+    internal = mapview.explore_map(demo, ["hotspots"], privacy="internal", period=period)
+    assert _gi_group(internal).layer_name == f"Gi* hot and cold spots, {month}"
+    public = mapview.explore_map(demo, ["hotspots"], privacy="public", period=period)
+    assert _gi_group(public).layer_name == "Gi* hot and cold spots"  # the published layer
+
+
+def test_first_view_fits_the_hot_spots_within_the_study_area(demo):
+    area = mapview.bounds_wgs84(demo)
+    view = mapview.view_bounds(demo, "internal")
+    hot = mapview.hotspot_cells(demo, "internal").to_crs(4326).total_bounds
+    assert area[0] <= view[0] < hot[0] and area[1] <= view[1] < hot[1]
+    assert hot[2] < view[2] <= area[2] and hot[3] < view[3] <= area[3]
+
+    def fitted(m):
+        fit = next(c for c in m._children.values() if c._name == "FitBounds")
+        (south, west), (north, east) = fit.bounds
+        return west, south, east, north
+
+    assert fitted(mapview.explore_map(demo, ["hotspots"])) == pytest.approx(view)
+    assert fitted(mapview.explore_map(demo, ["density"])) == pytest.approx(area)
+
+
+def test_first_rrv_is_explained_in_plain_words(demo):
+    text = "vacant lot 45 m away (RRV 3.5), sightline obstacles within 34 m (RRV 1.8)"
+    assert places.plain_why(text) == ("vacant lot 45 m away (3.5 times as many incidents as "
+                                      "elsewhere, RRV), sightline obstacles within 34 m (RRV 1.8)")
+    rows, cols = np.nonzero(np.char.find(demo.arrays["why"].astype(str), "(RRV ") >= 0)
+    report = places.describe_cell(demo, int(rows[0]), int(cols[0]))
+    assert report.why.index("times as many incidents as elsewhere") < report.why.find("(RRV ") \
+        or "(RRV " not in report.why
+    table = places.top_places(demo, 10)
+    assert all("(RRV " not in why.split("times as many")[0] for why in table["why"])
+
+
+def test_youth_spaces_read_as_gathering_or_protective_never_as_a_plain_risk():
+    from hotspot_env.models.rtm import DISPLAY_NAMES
+
+    why = places.plain_why(f"{DISPLAY_NAMES['access']} within 17 m (RRV 1.4)")
+    assert why == ("people gathering at youth and community spaces within 17 m "
+                   "(1.4 times as many incidents as elsewhere, RRV)")
+    assert places.factor_reading("access", 1.4).startswith("Where people gather")
+    assert "Not a reason against youth spaces" in places.factor_reading("youth", 2.0)
+    assert places.factor_reading("access", 0.5) == (
+        "Protective: 2.0 times fewer incidents nearby than elsewhere")
+    assert places.factor_reading("lighting", 0.8).startswith("Protective")
+    assert places.factor_reading("lighting", 2.4) == (
+        "Risk factor: 2.4 times as many incidents nearby as elsewhere")
+
+
 def test_sites_map_escapes_proposal_notes(demo):
     props = [scenarios.make_proposal([], type="streetlight_upgrade", note=XSS,
                                      lat=60.1685, lon=24.941)]

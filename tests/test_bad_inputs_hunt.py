@@ -308,3 +308,26 @@ def test_split_dates_never_crash(text, tmp_path_factory, core_only):
     if result.exit_code == 2:
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+
+
+def test_an_empty_timezone_is_refused_not_read_as_utc(tmp_path):
+    from typer.testing import CliRunner
+
+    from hotspot_env.cli import app
+
+    csv = tmp_path / "incidents.csv"
+    csv.write_text("x,y,date\n24.94,60.17,2024-01-01 10:00\n24.95,60.17,2024-01-02 11:00\n")
+    result = CliRunner().invoke(app, ["analyze", "--incidents", str(csv), "--out",
+                                      str(tmp_path / "out"), "--timezone", " "])
+    assert result.exit_code == 2
+    assert "--timezone is empty" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_world_wide_bbox_says_it_is_too_wide():
+    from hotspot_env.core.area import parse_bbox
+    from hotspot_env.errors import InputError
+
+    with pytest.raises(InputError, match="spans 360° x 180°"):
+        parse_bbox("-180,-90,180,90")
+    assert parse_bbox("-6,50,2,59") == (-6.0, 50.0, 2.0, 59.0)  # England and Wales fit

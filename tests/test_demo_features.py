@@ -77,9 +77,33 @@ def test_demo_ranking_holds_every_main_intervention_type(demo):
     ranked = demo.interventions.table()
     types = set(ranked["type"])
     for kind in ("streetlight_upgrade", "new_streetlight", "vacant_lot_greening",
-                 "vacant_lot_cleanup", "abandoned_building_remediation", "sightline_clearing"):
+                 "vacant_lot_cleanup", "abandoned_building_remediation", "sightline_clearing",
+                 "youth_space"):
         assert kind in types, (kind, ranked["type"].value_counts().to_dict())
     assert set(demo.interventions.candidates["type"]) == types
+
+
+def test_demo_youth_gaps_at_a_five_minute_walk_announced_with_the_reason(demo):
+    from hotspot_env import settings
+    from hotspot_env.inputs.demo import DEMO_YOUTH_WALK_M
+
+    assert DEMO_YOUTH_WALK_M == 400.0 and settings.youth_walk_threshold_m == 800.0
+    assert demo.parameters["youth_walk_threshold_m"] == 400.0
+    walk = demo.arrays["youth_walk_m"][demo.grid.mask]
+    # why the demo needs it: every cell is within the default 800 m, but not within 400 m
+    assert np.isfinite(walk).all() and 400.0 < walk.max() <= 800.0
+    assert abs(walk.max() - 535.0) < 5.0  # the "about 535 m" the announcement names
+    gaps = int((walk > 400.0).sum())
+    choice = next(c for c in demo.choices if c.name == "youth_walk_threshold_m")
+    assert choice.value == 400.0
+    assert "five-minute walk" in choice.rule and "no service gap to show" in choice.rule
+    assert f"({gaps:,} of {demo.grid.n_cells:,} cells" in choice.rule and gaps > 0
+    cands = demo.interventions.candidates
+    youth = cands[cands["type"] == "youth_space"]
+    assert len(youth) >= 1
+    assert youth["reason"].str.contains("more than a 400 m walk from any youth space").all()
+    ranked = demo.interventions.table()
+    assert ranked.loc[ranked["type"] == "youth_space", "rank"].notna().any()
 
 
 def test_demo_inputs_are_labelled_simulated(demo):

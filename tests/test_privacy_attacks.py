@@ -267,7 +267,7 @@ def test_attack_works_on_a_leaky_release(cities, city, attack):
     analysis = cities[city, "public"]
     view = _leaky(analysis)
     truth = _truth(analysis, view)
-    assert truth.size > 20
+    assert truth.size >= 15  # enough small cells for a rate (the demo has 25; DP moves it by ±8)
     recovered = ATTACKS[attack](view)
     assert (recovered == truth).mean() > 0.9
 
@@ -279,7 +279,7 @@ def test_attack_recovers_no_more_than_a_constant_guess(cities, city, mode, attac
     analysis = cities[city, mode]
     view = _view(analysis)
     truth = _truth(analysis, view)
-    assert truth.size > 20
+    assert truth.size >= 15  # enough small cells for a rate (the demo has 25; DP moves it by ±8)
     recovered = ATTACKS[attack](view)
     rate = float((recovered == truth).mean())
     assert rate <= _bound(truth), (city, mode, attack, rate, _bound(truth))

@@ -125,9 +125,6 @@ def _robust_max(values: np.ndarray, q: float = 98.0) -> float | None:
     return float(np.percentile(finite, q))
 
 
-# --------------------------------------------------------------------------- drawers
-
-
 def _draw_density(m: Any, a: Analysis, privacy: str, pos: str) -> None:
     legend = maps.add_raster_overlay(m, _masked(a, publish_array(a, "kde", privacy)),
                                      a.grid.transform,
@@ -155,14 +152,33 @@ def shown_by_default(spec: LayerSpec, analysis: Analysis) -> bool:
     return spec.default
 
 
-def _draw_hotspots(m: Any, a: Analysis, privacy: str, pos: str) -> None:
+#: Width (pixels) from which hot-spot cells are drawn one by one; below it, merged areas.
+CELL_PIXELS = 12.0
+
+
+def cells_zoom(a: Analysis) -> float:
+    """The zoom from which a grid cell is :data:`CELL_PIXELS` wide (merged areas below)."""
+    _west, south, _east, north = bounds_wgs84(a)
+    return maps.zoom_for_width(a.grid.cell_size, (south + north) / 2, CELL_PIXELS)
+
+
+def hotspot_cells(a: Analysis, privacy: str) -> gpd.GeoDataFrame:
+    """The significant Gi* cells as published (counts, z, class through the privacy gate).
+
+    Tooltips, merged areas and the first view all come from it: public maps show published classes.
+    """
     cells = publish(a, a.cells(["incidents", "gi_z", "gi_bin"]), {"cell_id": Kind.IDENTIFIER},
                     privacy=privacy)  # tooltips go through the same gate as the files
-    cells = cells[cells["gi_bin"] != 0].copy()
+    return cells[cells["gi_bin"] != 0].copy()
+
+
+def _draw_hotspots(m: Any, a: Analysis, privacy: str, pos: str) -> None:
+    cells = hotspot_cells(a, privacy)
     if pd.api.types.is_float_dtype(cells["gi_z"]):
         cells["gi_z"] = cells["gi_z"].round(2)
     entries = maps.add_cells(m, cells, "gi_bin", name="Gi* hot and cold spots",
-                             tooltip_fields=["cell_id", "incidents", "gi_z"])
+                             tooltip_fields=["cell_id", "incidents", "gi_z"],
+                             areas_below_zoom=cells_zoom(a))
     if entries:
         maps.add_legend(m, "Gi* hot and cold spots", entries, position=pos)
 
@@ -177,7 +193,8 @@ def _draw_period_hotspots(m: Any, a: Analysis, period: Any, privacy: str, pos: s
     cells = cells[cells["gi_bin"] != 0].copy()
     title = f"Gi* hot and cold spots, {period.label}"
     entries = maps.add_cells(m, cells, "gi_bin", name=title,
-                             tooltip_fields=["cell_id", "incidents"])
+                             tooltip_fields=["cell_id", "incidents"],
+                             areas_below_zoom=cells_zoom(a))
     if entries:
         maps.add_legend(m, title, entries, position=pos)
 
@@ -385,14 +402,12 @@ def bounds_wgs84(analysis: Analysis) -> tuple[float, float, float, float]:
 
 #: Basemap layers simplified and projected once per analysis (and simplification).
 _BASEMAPS: IdentityCache[tuple[Any, Any]] = IdentityCache(maxsize=8)
+#: Their GeoJSON, made once per analysis: each page run only wraps it in layers.
+_BASEMAP_STYLES: IdentityCache[list[Any]] = IdentityCache(maxsize=8)
 
 
 def basemap_layers(analysis: Analysis, simplify_m: float = 1.0) -> tuple[Any, Any]:
-    """OSM streets and buildings simplified at ``simplify_m`` metres, in EPSG:4326, cached.
-
-    Every map of an analysis draws the same basemap; projecting it once keeps
-    each page rerun fast.
-    """
+    """OSM streets and buildings simplified at ``simplify_m`` m, in EPSG:4326, per analysis."""
     return _BASEMAPS.get(analysis, float(simplify_m),
                          lambda: _project_basemap(analysis, simplify_m))
 
@@ -411,14 +426,37 @@ def _project_basemap(analysis: Analysis, simplify_m: float) -> tuple[Any, Any]:
     return out[0], out[1]
 
 
-def base_map(analysis: Analysis, *, online_tiles: bool = False, height: int = 560) -> Any:
-    """An offline map of the study area with the OSM basemap (streets and buildings)."""
-    # Quarter zoom steps: fitting the study area then fills the frame instead of
+def view_bounds(analysis: Analysis, privacy: str = "internal") -> tuple[float, ...]:
+    """Where the first view looks: the hot and cold spots with a margin, else the study area.
+
+    The whole area makes a cell a few pixels wide; the published significant
+    cells plus two cells or 10 % (the larger) zoom in as far as showing all allows.
+    """
+    area = bounds_wgs84(analysis)
+    if not _has_array("gi_bin")(analysis):
+        return area
+    cells = hotspot_cells(analysis, privacy)
+    if cells.empty:
+        return area
+    west, south, east, north = cells.total_bounds
+    pad = max(2 * analysis.grid.cell_size, 0.1 * max(east - west, north - south))
+    box = gpd.GeoSeries([shapely.box(west - pad, south - pad, east + pad, north + pad)],
+                        crs=cells.crs).to_crs(4326).total_bounds
+    return (max(box[0], area[0]), max(box[1], area[1]), min(box[2], area[2]),
+            min(box[3], area[3]))
+
+
+def base_map(analysis: Analysis, *, online_tiles: bool = False, height: int = 560,
+             bounds: Sequence[float] | None = None) -> Any:
+    """An offline map with the OSM basemap, fitted to ``bounds`` (default the study area)."""
+    # Quarter zoom steps: fitting the view then fills the frame instead of
     # stopping a whole level short (hot-spot cells twice as wide at first view).
-    m = maps.make_map(bounds_wgs84(analysis), online_tiles=online_tiles, height=height,
-                      zoom_snap=0.25, zoom_delta=0.5)
-    streets, buildings = basemap_layers(analysis)
-    maps.add_basemap(m, streets, buildings, simplify_m=0)
+    m = maps.make_map(bounds_wgs84(analysis) if bounds is None else bounds,
+                      online_tiles=online_tiles, height=height, zoom_snap=0.25, zoom_delta=0.5)
+    styled = _BASEMAP_STYLES.get(analysis, "styles",
+                                 lambda: maps.basemap_styles(*basemap_layers(analysis), 0))
+    if styled:
+        maps.add_styled_basemap(m, styled)
     return m
 
 
@@ -468,19 +506,22 @@ def explore_map(
     online_tiles : bool
         Add OpenStreetMap tiles (only when the user asks; needs internet).
     period : timeslice.PeriodLayer, optional
-        Draw this month's or quarter's hot spots instead of the whole period's.
+        Draw this month's or quarter's hot spots instead of the whole period's (internal
+        mode only: a period's classes come from its exact counts).
 
     Returns
     -------
     hotspot_env.app.maps.OfflineMap
     """
-    m = base_map(analysis, online_tiles=online_tiles)
     wanted = set(layer_keys)
+    m = base_map(analysis, online_tiles=online_tiles,
+                 bounds=view_bounds(analysis, privacy) if "hotspots" in wanted else None)
     drawn = 0
     for spec in LAYERS:
         if spec.key in wanted and spec.available(analysis):
             pos = ("bottomright", "bottomleft")[drawn % 2]
-            if spec.key == "hotspots" and period is not None:
+            # one period's classes come from its exact counts: internal mode only
+            if spec.key == "hotspots" and period is not None and privacy == "internal":
                 _draw_period_hotspots(m, analysis, period, privacy, pos)
             else:
                 spec.draw(m, analysis, privacy, pos)

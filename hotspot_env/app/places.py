@@ -11,6 +11,7 @@ individual incident: counts are per cell, and in public mode small counts
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,42 @@ from hotspot_env.outputs.privacy import publish_array, published_counts
 
 if TYPE_CHECKING:
     from hotspot_env.core.analysis import Analysis
+
+#: How the risk terrain model names youth spaces in its "why" texts (``rtm.DISPLAY_NAMES``).
+_YOUTH_NAMES = ("youth and community spaces within", "youth spaces within")
+#: Factors that are youth and community spaces (``rtm.DISPLAY_NAMES`` keys).
+YOUTH_FACTORS = frozenset({"access", "youth"})
+_RRV = re.compile(r"\(RRV ([0-9][0-9.,]*)\)")
+
+
+def plain_why(text: str) -> str:
+    """A "why" text as people read it: the first RRV explained, youth spaces not called a risk.
+
+    The risk terrain model writes ``vacant lot 45 m away (RRV 3.5)``; the first
+    RRV becomes "3.5 times as many incidents as elsewhere". It keeps only
+    features that go with more incidents, and youth and community spaces can be
+    one because people gather there, while the Interventions page proposes youth
+    spaces where none is within walking distance (a service gap): the text says
+    the gathering, so the two do not read as a contradiction. Display only:
+    the files keep the model's words.
+    """
+    for name in _YOUTH_NAMES:
+        text = text.replace(name, "people gathering at " + name)
+    return _RRV.sub(lambda m: f"({m[1]} times as many incidents as elsewhere, RRV)", text,
+                    count=1)
+
+
+def factor_reading(factor: str, rrv: float) -> str:
+    """What a risk terrain row means in plain words: risk, protective, or where people gather."""
+    if not math.isfinite(rrv):
+        return "–"
+    if rrv < 1:
+        return (f"Protective: {1 / rrv:.1f} times fewer incidents nearby than elsewhere")
+    if factor in YOUTH_FACTORS:
+        return (f"Where people gather: {rrv:.1f} times as many incidents recorded nearby. "
+                "Not a reason against youth spaces: the gap they fill is distance (places "
+                "beyond a 10-minute walk, on the Interventions page)")
+    return f"Risk factor: {rrv:.1f} times as many incidents nearby as elsewhere"
 
 #: Per-cell values shown for a place: array key -> (label, unit, what it means).
 #: Order is display order. Keys that an analysis does not have are skipped.
@@ -212,7 +249,8 @@ def describe_cell(analysis: Analysis, row: int, col: int, privacy: str | None = 
     why = None
     if "why" in arrays:
         text = arrays["why"][row, col]
-        why = str(text) if text is not None and str(text) not in ("", "nan", "None") else None
+        why = (plain_why(str(text)) if text is not None and str(text) not in ("", "nan", "None")
+               else None)
     values = []
     for key, (label, unit, meaning) in CELL_FIELDS.items():
         if key not in arrays:
@@ -282,5 +320,6 @@ def top_places(analysis: Analysis, n: int = 10, privacy: str | None = None) -> p
         ("risk score" if key == "rtm_score" else "density"): np.round(flat[order], 2),
     })
     if "why" in arrays:
-        table["why"] = [str(arrays["why"][r, c]) for r, c in zip(rows, cols, strict=True)]
+        table["why"] = [plain_why(str(arrays["why"][r, c]))
+                        for r, c in zip(rows, cols, strict=True)]
     return table

@@ -218,7 +218,8 @@ def random_impact_model(n: int, n_groups: int, per_candidate: int, seed: int = 0
     """
     import pandas as pd
 
-    from hotspot_env.interventions.impact import ImpactModel, effect_draws
+    from hotspot_env.interventions.impact import effect_draws
+    from hotspot_env.interventions.impact_model import ImpactModel
 
     rng = np.random.default_rng(seed)
     rows = pd.DataFrame({"intervention_type": ["a", "b", "c"], "outcome": ["x", "x", "x"],
@@ -252,9 +253,9 @@ def bare_result(model: Any, cost: np.ndarray, types: np.ndarray, grid: Any = Non
     from pyproj import CRS
 
     from hotspot_env.core.grid import Grid
+    from hotspot_env.interventions.baseline import StrataBaseline
     from hotspot_env.interventions.equity import grid_districts
     from hotspot_env.interventions.evidence import load_library
-    from hotspot_env.interventions.impact import StrataBaseline
     from hotspot_env.interventions.result import InterventionsResult
 
     if grid is None:

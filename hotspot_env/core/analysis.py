@@ -169,6 +169,19 @@ class Analysis:
         return self.grid.to_geodataframe({n: self.arrays[n] for n in names})
 
     @property
+    def youth_walk_m(self) -> float:
+        """The run's youth-space walking threshold (m): cells further are service gaps.
+
+        Per run, never the process-wide setting changed (the app serves many
+        sessions in one process): the ``factors`` stage records a threshold it
+        was given in ``parameters["youth_walk_threshold_m"]``; otherwise
+        :data:`settings.youth_walk_threshold_m`. Every later reader (youth-site
+        candidates, cell and candidate reasons) takes it from here.
+        """
+        return float(self.parameters.get("youth_walk_threshold_m",
+                                          settings.youth_walk_threshold_m))
+
+    @property
     def has_dates(self) -> bool:
         """True when the incidents used carry dates."""
         return bool(self.points["datetime"].notna().any())

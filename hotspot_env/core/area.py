@@ -15,6 +15,9 @@ from pyproj import CRS
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.errors import InputError
 
+#: Widest --bbox in degrees: beyond it the UTM zone chosen for the grid distorts distances badly.
+MAX_BBOX_SPAN_DEG = 30
+
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
     """Parse ``"W,S,E,N"`` in WGS 84 degrees, with a clear error."""
@@ -28,6 +31,12 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
         raise InputError(
             f"--bbox {text!r} is not a valid W,S,E,N box: need W < E within ±180 and S < N within "
             "±90 (did you swap longitude and latitude?)"
+        )
+    if east - west > MAX_BBOX_SPAN_DEG or north - south > MAX_BBOX_SPAN_DEG:
+        raise InputError(
+            f"--bbox {text!r} spans {east - west:g}° x {north - south:g}°: a study area must fit "
+            f"one projected zone (at most {MAX_BBOX_SPAN_DEG}° across); give the city's or "
+            "region's box, or use --engine dask with tiles for a country"
         )
     return west, south, east, north
 

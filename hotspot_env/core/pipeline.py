@@ -60,7 +60,8 @@ def run(
     simulated : bool
         Mark the run as using simulated incidents (shown on every output).
     stage_options : dict, optional
-        Options per later stage name.
+        Options per later stage name, e.g. ``{"factors": {"youth_walk_m": 400}}``
+        for this run's youth-space walking threshold.
     stages : list of str, optional
         Names of the later stages to run (default: all of :func:`default_stages`).
     on_stage_error : callable, optional
@@ -88,6 +89,7 @@ def run(
     selected = [(name, stage) for name, stage in default_stages()
                 if stages is None or name in stages]
     check_order(selected)
+    _check_options_early(stage_options)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     with timed("analyze", exclusive=False):
@@ -108,6 +110,15 @@ def run(
         timings["write"] = time.perf_counter() - t0
     analysis.timings = timings
     return analysis
+
+
+def _check_options_early(stage_options: dict[str, dict[str, Any]] | None) -> None:
+    """Refuse a bad stage option before the analysis, not minutes later in its stage."""
+    youth_walk_m = ((stage_options or {}).get("factors") or {}).get("youth_walk_m")
+    if youth_walk_m is not None:
+        from hotspot_env.factors.access import check_walk_threshold
+
+        check_walk_threshold(youth_walk_m)
 
 
 def _run_stage(name: str, stage: Callable[..., None], analysis: Analysis,

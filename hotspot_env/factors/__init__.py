@@ -109,7 +109,8 @@ BUILTIN_LAYERS = ("streets", "lamps", "buildings", "vacant", "youth", "walls", "
 
 @declares(adds=("factors",))
 def stage(analysis: Analysis, params: dict[str, dict[str, Any]] | None = None,
-          factors: list[str] | None = None) -> None:
+          factors: list[str] | None = None, youth_walk_m: float | None = None,
+          youth_walk_reason: str | None = None) -> None:
     """Pipeline stage: measure every risk factor for ``analysis``.
 
     OSM layers and user layers (``user:<name>`` in ``analysis.map_layers``) are
@@ -130,6 +131,15 @@ def stage(analysis: Analysis, params: dict[str, dict[str, Any]] | None = None,
         taken as lit rather than dark.
     factors : list of str, optional
         Built-in factors to run (default all).
+    youth_walk_m : float, optional
+        This run's youth-space walking threshold (m) (default
+        :data:`settings.youth_walk_threshold_m`); also taken from
+        ``params["access"]["threshold_m"]``. A given threshold is recorded in
+        ``analysis.parameters["youth_walk_threshold_m"]``, where the later
+        stages read it (:attr:`Analysis.youth_walk_m`).
+    youth_walk_reason : str, optional
+        Why a caller chose ``youth_walk_m`` for the user (the demo does): the
+        threshold is then announced as an automatic choice with this reason.
     """
     layers: dict[str, gpd.GeoDataFrame] = {
         k: v for k, v in analysis.map_layers.items() if not k.startswith("user:")}
@@ -152,6 +162,7 @@ def stage(analysis: Analysis, params: dict[str, dict[str, Any]] | None = None,
             for option, given in value.items():  # options given by the caller win
                 params.setdefault(key, {}).setdefault(option, given)
     params.setdefault("lighting", {}).setdefault("lit_tag", "fill")
+    _youth_threshold(analysis, params, youth_walk_m, youth_walk_reason)
     results = compute_all(layers, analysis.grid, analysis.points, params, factors)
     for result in results.values():
         for column, values in result.values.items():
@@ -159,3 +170,22 @@ def stage(analysis: Analysis, params: dict[str, dict[str, Any]] | None = None,
         analysis.choices.extend(result.choices)
     analysis.factors = results
     analysis.parameters["factors"] = sorted(results)
+
+
+def _youth_threshold(analysis: Analysis, params: dict[str, dict[str, Any]],
+                     youth_walk_m: float | None, reason: str | None) -> None:
+    """Give the access factor the run's walking threshold and record it for later stages.
+
+    Recorded only when given, so a run at the default writes the same manifest
+    as before the option existed (the access factor announces the value anyway).
+    """
+    given = youth_walk_m
+    if given is None:
+        given = (params.get("access") or {}).get("threshold_m")
+    if given is None:
+        return
+    threshold = access.check_walk_threshold(given)
+    params.setdefault("access", {})["threshold_m"] = threshold
+    if reason:
+        params["access"]["threshold_reason"] = reason
+    analysis.parameters["youth_walk_threshold_m"] = threshold

@@ -33,6 +33,8 @@ fitness_station|youth_club|recreation_ground|skatepark|track``,
 from __future__ import annotations
 
 import math
+import numbers
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -159,6 +161,25 @@ def node_distance(
     return dist[:n]
 
 
+def check_walk_threshold(value: Any, option: str = "youth_walk_m") -> float:
+    """``value`` as a youth-space walking threshold (m), or one clear :class:`InputError`.
+
+    Parameters
+    ----------
+    value : number
+        The threshold a caller gave.
+    option : str
+        How the caller named it (``--youth-walk-m`` on the command line).
+    """
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+          and math.isfinite(value) and value > 0)
+    if not ok:
+        raise InputError(f"{option} must be a positive number of metres (the walk beyond which "
+                         f"a cell is a youth-space service gap, default "
+                         f"{settings.youth_walk_threshold_m:g}), got {value!r}")
+    return float(value)
+
+
 def compute(
     layers: dict[str, gpd.GeoDataFrame],
     grid: Grid,
@@ -166,6 +187,7 @@ def compute(
     *,
     spaces: gpd.GeoDataFrame | None = None,
     threshold_m: float | None = None,
+    threshold_reason: str | None = None,
     attach_m: float = 25.0,
     snap_m: float = 1.0,
     max_edge_m: float = 10.0,
@@ -185,6 +207,9 @@ def compute(
     threshold_m : float, optional
         Cells further than this walk (m) are service gaps (default
         :data:`settings.youth_walk_threshold_m`, 800 m, about 10 minutes).
+    threshold_reason : str, optional
+        Why a caller chose ``threshold_m`` for the user (the demo does); it
+        opens the announced ``youth_walk_threshold_m`` choice.
     attach_m : float
         Network nodes within this distance (m) of a space are its entrances.
     snap_m : float
@@ -231,13 +256,22 @@ def compute(
                                        attach_m)
 
     layer, n_gaps = _gaps_and_spaces(grid, walk, threshold_m, features)
-    choices.append(announce(Choice(
-        "youth_walk_threshold_m", float(threshold_m),
-        f"cells further than this walk from any of {len(features):,} youth/community spaces "
-        f"are service gaps ({n_gaps:,} of {grid.n_cells:,} cells; "
-        f"{threshold_m / 1.33 / 60:.0f} min at 1.33 m/s)")))
+    choices.append(_threshold_choice(threshold_m, threshold_reason, len(features), n_gaps,
+                                     grid.n_cells))
     return FactorResult(NAME, {"youth_walk_m": walk}, layer, choices, features,
                         kinds={"youth_walk_m": Kind.FACTOR})
+
+
+def _threshold_choice(threshold_m: float, reason: str | None, n_spaces: int, n_gaps: int,
+                      n_cells: int) -> Choice:
+    """The announced walking threshold: the caller's reason first (when it chose it), then
+    what the threshold makes of this area."""
+    why = f"{reason.rstrip('.; ')}; " if reason else ""
+    return announce(Choice(
+        "youth_walk_threshold_m", float(threshold_m),
+        f"{why}cells further than this walk from any of {n_spaces:,} youth/community spaces "
+        f"are service gaps ({n_gaps:,} of {n_cells:,} cells; "
+        f"{threshold_m / 1.33 / 60:.0f} min at 1.33 m/s)"))
 
 
 def _gaps_and_spaces(grid: Grid, walk: np.ndarray, threshold_m: float,

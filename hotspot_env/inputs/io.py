@@ -136,6 +136,7 @@ def read_incidents(
     -------
     Incidents
     """
+    check_timezone(timezone)
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path} is a folder: pass the incidents file itself")
@@ -178,8 +179,16 @@ def read_incidents(
     return Incidents(frame, str(path), file_sha256(path), n_read, n_invalid, choices)
 
 
+def check_timezone(timezone: str | None) -> None:
+    """Refuse an empty ``--timezone`` (it would silently mean UTC), before any reading."""
+    if timezone is not None and not timezone.strip():
+        raise InputError("--timezone is empty: give a zone such as Europe/London, or leave it "
+                         "out to read times without an offset as UTC")
+
+
 def incidents_from_frame(frame: gpd.GeoDataFrame, timezone: str | None = None) -> Incidents:
     """Wrap an in-memory GeoDataFrame of points as :class:`Incidents`."""
+    check_timezone(timezone)
     if not isinstance(frame, gpd.GeoDataFrame):
         raise InputError("incidents must be a GeoDataFrame of points")
     n_read = len(frame)

@@ -174,14 +174,14 @@ def _candidate_pool(city: SyntheticCity, rate_ratios: dict[str, float],
                     library: Any) -> gpd.GeoDataFrame:
     """Every dark segment and vacant lot, as lighting and greening candidates (the controls)."""
     from hotspot_env.interventions.candidate_table import candidate_id
-    from hotspot_env.interventions.candidates import _default_quantity
+    from hotspot_env.interventions.candidates import default_quantity
 
     crs = city.incidents.crs
     frames = []
     for itype in rate_ratios:
         geoms = city.layers[_LAYER_OF[itype]].geometry.to_numpy()
         types = np.full(len(geoms), itype, dtype=object)
-        qty = _default_quantity(types, geoms)
+        qty = default_quantity(types, geoms)
         unit = library.costs.loc[itype]
         frames.append(gpd.GeoDataFrame({
             "intervention_id": [candidate_id(itype, g) for g in geoms], "type": types,

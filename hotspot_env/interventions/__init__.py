@@ -68,7 +68,11 @@ from hotspot_env.interventions.result import InterventionsResult, Ranking
 from hotspot_env.interventions.state import make_basemap, state_bytes
 from hotspot_env.interventions.strata import evidence_windows, row_strata
 from hotspot_env.interventions.weights import Weights, parse_weights
-from hotspot_env.interventions.workorders import headline_text, secondary_text, write_outputs
+from hotspot_env.interventions.workorders import (
+    headline_text,
+    secondary_text,
+    write_intervention_files,
+)
 
 if TYPE_CHECKING:
     from hotspot_env.core.analysis import Analysis
@@ -244,7 +248,8 @@ def _add_districts_and_reasons(analysis: Analysis, cands: gpd.GeoDataFrame, mode
     with timed("interventions/reasons", exclusive=False):
         cands["reason"] = reasons(cands, model, why=analysis.arrays.get("why"),
                                   timing=analysis.arrays.get("timing"),
-                                  time_source=baseline.notes.get("time_source", ""))
+                                  time_source=baseline.notes.get("time_source", ""),
+                                  youth_walk_m=analysis.youth_walk_m)
     return zones
 
 
@@ -372,7 +377,7 @@ def _write_all(result: InterventionsResult, folder: str | os.PathLike[str],
     arrays = result.state_arrays()
     with ThreadPoolExecutor(max_workers=1) as pool:
         state = pool.submit(state_bytes, arrays)
-        written = write_outputs(result, folder, ranking)
+        written = write_intervention_files(result, folder, ranking)
         written.update(result.save_state(folder, state.result()))
     return written
 

@@ -338,7 +338,7 @@ def proposal_candidates(
         qty = pd.to_numeric(frame[cols["quantity"]], errors="coerce").to_numpy(dtype=float)
     else:
         qty = np.full(len(frame), np.nan)
-    auto = _default_quantity(types, geoms)
+    auto = default_quantity(types, geoms)
     bad = np.isfinite(qty) & ~(qty > 0)
     if bad.any():
         raise InputError(f"proposal {int(np.flatnonzero(bad)[0]) + 1}: quantity must be above 0")
@@ -371,7 +371,7 @@ def _check_proposal_coordinates(frame: gpd.GeoDataFrame) -> None:
                          "longitude first")
 
 
-def _default_quantity(types: np.ndarray, geoms: np.ndarray) -> np.ndarray:
+def default_quantity(types: np.ndarray, geoms: np.ndarray) -> np.ndarray:
     length = shapely.length(geoms)
     area = shapely.area(geoms)
     lamps = np.maximum(1, np.ceil(np.where(area > 0, shapely.length(shapely.boundary(geoms)),
@@ -437,7 +437,8 @@ def generate(
     ----------
     analysis : Analysis
         Uses ``analysis.factors`` (lighting, vacancy, sightlines, access),
-        ``arrays["youth_walk_m"]`` and ``map_layers`` (``streets``,
+        ``arrays["youth_walk_m"]`` with the run's threshold
+        (:attr:`Analysis.youth_walk_m`) and ``map_layers`` (``streets``,
         ``buildings``, ``vacant``, ``landuse``).
     library : EvidenceLibrary
         Types without evidence are not generated.
@@ -474,7 +475,8 @@ def generate(
     choices += sight_choices
     walk = analysis.arrays.get("youth_walk_m")
     sites = youth_sites(vacant, analysis.layer("landuse"), crs)
-    youth_frame, youth_choices = youth_candidates(grid, walk, youth_demand, sites)
+    youth_frame, youth_choices = youth_candidates(grid, walk, youth_demand, sites,
+                                                 threshold_m=analysis.youth_walk_m)
     frames.append(youth_frame)
     choices += youth_choices
     frames.append(proposal_candidates(proposals, library, crs))

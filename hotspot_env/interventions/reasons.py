@@ -52,6 +52,7 @@ def reasons(
     timing: np.ndarray | None = None,
     time_source: str = "incident times",
     dark_lux: float | None = None,
+    youth_walk_m: float | None = None,
 ) -> np.ndarray:
     """One plain-words reason per candidate (aligned with ``model.ids``).
 
@@ -69,8 +70,12 @@ def reasons(
         How darkness shares were obtained (``StrataBaseline.notes``).
     dark_lux : float, optional
         The darkness threshold (default :data:`settings.dark_lux`).
+    youth_walk_m : float, optional
+        The run's youth-space walking threshold (default
+        :data:`settings.youth_walk_threshold_m`), named by youth-space reasons.
     """
     dark_lux = settings.dark_lux if dark_lux is None else dark_lux
+    youth_walk_m = settings.youth_walk_threshold_m if youth_walk_m is None else youth_walk_m
     rows = model.rows
     main = model.main_row()
     why_t = cell_texts(why, model.main_cell)
@@ -98,7 +103,7 @@ def reasons(
                          "No evidence row covers the incidents recorded around this place")
         if caveat:
             parts.append(f"Caveat: {caveat}")
-        parts.append(_place(rec, dark_lux))
+        parts.append(_place(rec, dark_lux, youth_walk_m))
         is_dark, reach = by_type.get(rec["type"], (False, float("nan")))
         if is_dark and np.isfinite(model.dark_share[i]):
             parts.append(f"{model.dark_share[i] * 100:.0f} % of the expected incidents here "
@@ -158,7 +163,7 @@ def _caveats(rows: pd.DataFrame) -> dict[str, tuple[bool, str]]:
     return out
 
 
-def _place(rec: dict[str, Any], dark_lux: float) -> str:
+def _place(rec: dict[str, Any], dark_lux: float, youth_walk_m: float) -> str:
     kind = str(rec.get("kind") or "")
     ctype = rec["type"]
     if rec.get("source") == "proposal":
@@ -182,7 +187,7 @@ def _place(rec: dict[str, Any], dark_lux: float) -> str:
     if ctype == "youth_space":
         return (f"Site on {kind or 'open land'}; {_num(rec.get('gap_demand')):.2f} expected "
                 "incidents per year in the hours the evidence covers fall in cells more than a "
-                f"{settings.youth_walk_threshold_m:g} m walk from any youth space")
+                f"{youth_walk_m:g} m walk from any youth space")
     return f"{type_label(ctype)} candidate"
 
 

@@ -486,7 +486,7 @@ def _prevented_cell(rec: dict[str, Any]) -> str:
 
 
 # ==================================================================== writers
-def write_outputs(
+def write_intervention_files(
     result: InterventionsResult, folder: str | os.PathLike[str], ranking: Ranking | None = None
 ) -> dict[str, Path]:
     """Write the CSV, GeoPackage, GeoJSON, equity CSV and work-order sheet atomically."""

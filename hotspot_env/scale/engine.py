@@ -318,6 +318,10 @@ def analyze_tiled(
         from hotspot_env._atomic import check_inputs_outside
 
         check_inputs_outside(out, (incidents, osm, layers))
+    halo_options = dict(halo_options or {})
+    youth_walk_m = ((stage_options or {}).get("factors") or {}).get("youth_walk_m")
+    if youth_walk_m is not None and halo_options.get("walk_m") is None:
+        halo_options["walk_m"] = youth_walk_m  # the run's threshold sizes the halo
     with connect(scheduler, n_workers) as client:
         engine = TiledSurfaces(client, tile_km, halo_options)
         analysis = run(incidents, layers=layers, osm=osm, cell_size=cell_size,

@@ -99,7 +99,8 @@ def stage(
     declare(analysis, "rtm_score", result.score, basis_kind(analysis))
     declare(analysis, "why", explain(
         grid, result, analysis.factors, counts,
-        k_threshold=analysis.parameters.get("k_threshold")), Kind.LABEL)
+        k_threshold=analysis.parameters.get("k_threshold"),
+        youth_gap_m=analysis.youth_walk_m), Kind.LABEL)
     analysis.rtm = result
     analysis.parameters["rtm"] = {
         "block_length_m": result.block_length_m,
