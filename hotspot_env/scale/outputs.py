@@ -101,7 +101,8 @@ def write_region(analysis: Analysis, region: str, folder: str | os.PathLike[str]
 
     Writes ``cells/<region>.parquet``, a density piece for the mosaic, and,
     when the interventions stage ran, ``interventions/<region>.parquet`` and
-    the region's work orders (:func:`hotspot_env.interventions.workorders.write_outputs`).
+    the region's work orders
+    (:func:`hotspot_env.interventions.workorders.write_intervention_files`).
 
     Returns
     -------
@@ -144,7 +145,7 @@ def _write_interventions(analysis: Analysis, region: str, folder: Path,
     result = analysis.interventions
     if result is None:
         return []
-    from hotspot_env.interventions.workorders import published_rows, write_outputs
+    from hotspot_env.interventions.workorders import published_rows, write_intervention_files
 
     ranking = result.ranking or result.rerank()
     frame = published_rows(result.table(ranking), result.grid.crs,
@@ -152,7 +153,7 @@ def _write_interventions(analysis: Analysis, region: str, folder: Path,
     frame = frame.assign(region=region)
     frame.attrs.update(tags)
     path = write_partition(frame, folder / INTERVENTIONS_DIR / f"{region}.parquet", block_m)
-    written = write_outputs(result, folder / WORKORDERS_DIR / region, ranking)
+    written = write_intervention_files(result, folder / WORKORDERS_DIR / region, ranking)
     return [_rel(path, folder)] + sorted(_rel(p, folder) for p in written.values())
 
 

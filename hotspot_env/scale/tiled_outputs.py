@@ -140,14 +140,14 @@ def _write_portfolio(run: Any, stage: Path,
         csv_text,
         geojson_text,
         published_rows,
-        write_outputs,
+        write_intervention_files,
     )
     from hotspot_env.outputs.export import _privacy_tags
 
     ranking = result.ranking or result.rerank()
     frame = published_rows(result.table(ranking), result.grid.crs,
                            result.parameters.get("privacy", "internal"))
-    write_outputs(result, stage / WORKORDERS_DIR / "national", ranking)
+    write_intervention_files(result, stage / WORKORDERS_DIR / "national", ranking)
     centres = frame.geometry.centroid
     if regions:
         labels = label_points(centres.x.to_numpy(), centres.y.to_numpy(), regions)
