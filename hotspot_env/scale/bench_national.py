@@ -38,6 +38,9 @@ from hotspot_env.scale.bench_common import (
     projection,
 )
 
+#: The metro benchmark's committed result (a source checkout; absent from a wheel).
+METRO_RESULTS: Path = Path(__file__).resolve().parents[2] / "benchmarks" / "results-metro.json"
+
 #: ``--scale`` names of the national benchmark -> country presets.
 NATIONAL_SCALES: dict[str, str] = {
     "national": "national", "regional": "regional",
@@ -117,7 +120,7 @@ def run_bench_national(scale: str = "national", *, engine: str = "regions", work
                        scheduler: str | None = None, out: str | os.PathLike[str] | None = None,
                        seed: int = 20240601, speedup_regions: int | None = 4,
                        n_cities: int | None = None,
-                       metro_results: str | os.PathLike[str] = "benchmarks/results-metro.json",
+                       metro_results: str | os.PathLike[str] | None = None,
                        ) -> dict[str, Any]:
     """Generate the synthetic country, run it on a cluster and time it.
 
@@ -144,8 +147,9 @@ def run_bench_national(scale: str = "national", *, engine: str = "regions", work
         Generate only this many of the preset's cities (same cities, same
         seeds: a country's first cities are the same whatever its size), to
         measure per-region costs of a large preset on a small machine.
-    metro_results : path
-        The metro benchmark's result, for time per million incidents.
+    metro_results : path, optional
+        The metro benchmark's result, for time per million incidents (default:
+        ``benchmarks/results-metro.json`` of the source tree).
 
     Returns
     -------
@@ -170,7 +174,7 @@ def run_bench_national(scale: str = "national", *, engine: str = "regions", work
         else:
             result = _bench_regions(base, country, workers, scheduler, speedup_regions)
         result.update(_summary(result, scale, country, generate_s, workers, scheduler,
-                               Path(metro_results)))
+                               Path(metro_results) if metro_results else METRO_RESULTS))
         from hotspot_env.scale.country import COUNTRY_SCALES
 
         result["preset_n_cities"] = int(COUNTRY_SCALES[NATIONAL_SCALES[scale]]["n_cities"])
