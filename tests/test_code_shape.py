@@ -16,13 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 80
 
-#: Modules still being split (issue 19). Must end empty; a module leaves it when it fits.
-PENDING: frozenset[str] = frozenset({
-    "hotspot_env/temporal/profiles.py",
-    "hotspot_env/temporal/trends.py",
-})
-
-
 def _sources() -> list[Path]:
     files = [*(ROOT / "hotspot_env").rglob("*.py"), *(ROOT / "app_pages").rglob("*.py"),
              ROOT / "app.py", ROOT / "app_navigation.py"]
@@ -46,12 +39,8 @@ def shape_problems(path: Path) -> list[str]:
 
 @pytest.mark.parametrize("path", _sources(), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_module_and_functions_fit(path):
-    name = path.relative_to(ROOT).as_posix()
     problems = shape_problems(path)
-    if name in PENDING:
-        assert problems, f"{name} fits now: take it off PENDING"
-    else:
-        assert not problems, f"{name}: " + "; ".join(problems)
+    assert not problems, f"{path.relative_to(ROOT).as_posix()}: " + "; ".join(problems)
 
 
 def test_the_rule_sees_a_long_function(tmp_path):

@@ -62,7 +62,7 @@ def test_seasonal_profile_recovers_the_cycle():
 def test_backtest_beats_naive_forecasts(seed):
     dates, district, period = _seasonal_incidents(seed)
     starts, counts = demand.weekly_counts(dates, district, 5, period)
-    result = demand.backtest(starts, counts, horizon=8, n_origins=6)
+    result = demand.backtest_weekly(starts, counts, horizon=8, n_origins=6)
     assert result["rmse_model"] < result["rmse_seasonal_naive"]
     assert result["rmse_model"] < result["rmse_recent_mean"]
     assert result["mae_model"] < result["mae_seasonal_naive"]
@@ -107,7 +107,7 @@ def test_zero_district_gets_a_nonnegative_forecast():
     starts = np.arange(np.datetime64("2020-01-06"), np.datetime64("2022-01-03"), 7)
     counts = np.zeros((2, starts.size), dtype=int)
     counts[1] = np.random.default_rng(1).poisson(2, starts.size)
-    fc = demand.fit_forecast(starts, counts, starts[-1] + 7 * np.arange(1, 5))
+    fc = demand.fit_weekly(starts, counts, starts[-1] + 7 * np.arange(1, 5))
     assert (fc.expected[0] >= 0).all() and (fc.expected[0] < 0.05).all()
     assert (fc.lo80[0] == 0).all()
     # no seasonality in the data: the indices shrink to 1, the forecast is the recent level

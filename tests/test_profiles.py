@@ -11,6 +11,7 @@ from pyproj import CRS
 
 from hotspot_env.core.grid import Grid
 from hotspot_env.temporal import profiles
+from hotspot_env.temporal.work_timing import work_timing
 
 
 def _points(stamps_utc: pd.Series, known: np.ndarray) -> pd.DataFrame:
@@ -179,7 +180,7 @@ def test_work_timing_texts():
                                     rng.uniform(60.165, 60.167, n)), crs=4326)
     analysis = analyze(pts, bbox=(24.90, 60.15, 24.96, 60.18), cell_size=100)
     analysis.parameters["timezone"] = "Europe/Helsinki"
-    timing = profiles.work_timing(analysis)
+    timing = work_timing(analysis)
     assert timing.shape == analysis.grid.shape
     texts = {t for t in timing[analysis.grid.mask] if t}
     assert texts, "a district with 400 late-evening incidents gets advice"

@@ -18,6 +18,8 @@ from scipy import stats
 from hotspot_env.core.grid import Grid
 from hotspot_env.core.hotspots import box_sum, gi_star
 from hotspot_env.temporal import trends
+from hotspot_env.temporal.timesteps import step_start
+from hotspot_env.temporal.trends.exact_pvalues import bh_by_key
 
 OFF, HOT, COLD = 0, 1, 2
 T = 12
@@ -268,10 +270,10 @@ def test_time_step_rule():
 def test_incomplete_edge_steps_are_dropped():
     d = np.datetime64
     steps = trends.complete_steps((d("2020-01-20"), d("2020-12-31")), "month")
-    assert trends.step_start(steps, "month")[0] == d("2020-02-01")
+    assert step_start(steps, "month")[0] == d("2020-02-01")
     assert len(steps) == 11
     weeks = trends.complete_steps((d("2024-01-01"), d("2024-01-31")), "week")
-    assert trends.step_start(weeks, "week").tolist()[0] == d("2024-01-01").item()
+    assert step_start(weeks, "week").tolist()[0] == d("2024-01-01").item()
     assert len(weeks) == 4  # 29-31 Jan is 3/7 of a week
 
 
@@ -491,10 +493,10 @@ def test_bh_by_key_equals_sorting_benjamini_hochberg(q):
     table = np.r_[rng.uniform(0, 0.02, 30) ** 2, rng.uniform(size=30), 1.0, 1.0, 0.0]
     for _ in range(20):
         key = rng.integers(0, table.size, rng.integers(1, 3000))
-        np.testing.assert_array_equal(trends._bh_by_key(table, key, q),
+        np.testing.assert_array_equal(bh_by_key(table, key, q),
                                       benjamini_hochberg(table[key], q))
     ones = np.zeros(50, dtype=np.int64)  # a slice of p = 1 only
-    np.testing.assert_array_equal(trends._bh_by_key(np.ones(1), ones, q),
+    np.testing.assert_array_equal(bh_by_key(np.ones(1), ones, q),
                                   benjamini_hochberg(np.ones(50), q))
 
 
@@ -565,27 +567,3 @@ def _on_grid(grid, values):
     return full
 
 
-@pytest.mark.parametrize("privacy", ["internal", "public"])
-def test_csv_bytes_equal_pandas_to_csv(privacy):
-    rng = np.random.default_rng(9)
-    edge = np.array([0.0, -0.0, 1.0, -3.0, 5e-05, 1e-4, 0.00012, 1e-06, 123456.5, 1e15, 1e16,
-                     999999999.5, 1e9, np.inf, -np.inf, np.nan, 2.009157, 1e-7, 0.1, 1 / 3])
-    n = 5000
-    floats = np.concatenate([edge, np.round(rng.normal(size=n) * 3, 6),
-                             rng.normal(size=n) * 10.0 ** rng.integers(-9, 13, n)])
-    m = floats.size
-    counts = rng.integers(0, 30, m)
-    frame = pd.DataFrame({
-        "cell_id": np.arange(m), "district": rng.choice(["D01", "D02", ""], m).astype(object),
-        "trend_class": pd.Series(rng.choice(list(trends.CLASSES), m), dtype="str"),
-        "trend_z": floats, "trend_p": np.round(rng.uniform(size=m) ** 4, 6),
-        "change_before": (np.where(counts < 5, "<5", counts.astype(str)).astype(object)
-                          if privacy == "public" else counts),
-        "change_class": np.where(rng.random(m) < 0.1, None, "no change")})
-    assert trends.csv_bytes(frame) == frame.to_csv(index=False).encode()
-    # columns Arrow would write differently go through pandas
-    for odd in (pd.DataFrame({"a": ["x,y", 'say "hi"', "z"]}), pd.DataFrame({"a": [True, False]}),
-                pd.DataFrame({"a": [1, "b"]}, dtype=object), pd.DataFrame({"a,b": [1.5]}),
-                pd.DataFrame({"a": pd.array([1, None], dtype="Int64")}),
-                pd.DataFrame({"a": np.zeros(0)})):
-        assert trends.csv_bytes(odd) == odd.to_csv(index=False).encode()

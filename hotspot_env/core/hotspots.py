@@ -123,7 +123,7 @@ def benjamini_hochberg(p: np.ndarray, q: float) -> np.ndarray:
 
     The package's one Benjamini-Hochberg: significant where scipy's adjusted
     p-value is at most ``q``. The space-time cube's counts-based shortcut
-    (``trends._bh_cut``) is tested equal to it.
+    (``temporal.trends.exact_pvalues._bh_cut``) is tested equal to it.
     """
     return bh_adjusted(p) <= q
 

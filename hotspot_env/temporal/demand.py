@@ -23,6 +23,11 @@ Model (seasonal profile x recent level, negative-binomial intervals)
        ``n_recent + 0.5`` events) and ``a`` the extra-Poisson dispersion of
        weekly counts, estimated by moments from the recent weeks.
 
+This is not :mod:`hotspot_env.models.forecast`: that model says *where* (a risk
+surface per grid cell, its bandwidth chosen by cross-validation), this one
+says *how many* per district and week, for staffing; hence their own fit
+(:func:`fit_weekly`) and back-test (:func:`backtest_weekly`).
+
 statsmodels' exponential smoothing was tried and not used: district-week
 counts are mostly 0s and 1s, where ETS's Gaussian errors give negative
 bounds and its level chases single incidents.
@@ -65,7 +70,7 @@ MIN_WEEKS = 8
 
 
 @dataclass
-class Forecast:
+class WeeklyForecast:
     """Expected incidents per district (rows) and future week (columns)."""
 
     week_starts: np.ndarray
@@ -82,7 +87,7 @@ class DemandResult:
 
     table: pd.DataFrame | None
     backtest: dict[str, Any] | None
-    forecast: Forecast | None
+    forecast: WeeklyForecast | None
     message: str | None = None
 
 
@@ -157,10 +162,10 @@ def _nb_interval(mu: np.ndarray, size: np.ndarray, level: float = 0.8):
     return lo.astype(np.int64), hi.astype(np.int64)
 
 
-def fit_forecast(
+def fit_weekly(
     starts: np.ndarray, counts: np.ndarray, future_starts: np.ndarray,
     level_weeks: int = LEVEL_WEEKS,
-) -> Forecast:
+) -> WeeklyForecast:
     """Forecast the weeks ``future_starts`` from weekly ``counts`` (districts x weeks).
 
     Parameters
@@ -176,7 +181,7 @@ def fit_forecast(
 
     Returns
     -------
-    Forecast
+    WeeklyForecast
     """
     counts = np.asarray(counts, dtype=np.float64)
     seasonal = seasonal_profile(starts, counts.sum(axis=0))
@@ -193,15 +198,15 @@ def fit_forecast(
     expected = level[:, None] * future_factor
     size = 1.0 / (1.0 / (events + 0.5) + dispersion)
     lo, hi = _nb_interval(expected, size[:, None])
-    return Forecast(np.asarray(future_starts, dtype="datetime64[D]"), expected, lo, hi,
-                    dispersion, seasonal)
+    return WeeklyForecast(np.asarray(future_starts, dtype="datetime64[D]"), expected, lo, hi,
+                          dispersion, seasonal)
 
 
-def backtest(
+def backtest_weekly(
     starts: np.ndarray, counts: np.ndarray, horizon: int = HORIZON_WEEKS,
     n_origins: int = BACKTEST_ORIGINS, **fit_options: Any,
 ) -> dict[str, Any] | None:
-    """Rolling-origin back-test of :func:`fit_forecast` against naive forecasts.
+    """Rolling-origin back-test of :func:`fit_weekly` against naive forecasts.
 
     Returns
     -------
@@ -221,7 +226,7 @@ def backtest(
         return None
     actual, model, seasonal, recent, lo, hi = [], [], [], [], [], []
     for o in origins:
-        fc = fit_forecast(starts[:o], counts[:, :o], starts[o:o + horizon], **fit_options)
+        fc = fit_weekly(starts[:o], counts[:, :o], starts[o:o + horizon], **fit_options)
         actual.append(counts[:, o:o + horizon])
         model.append(fc.expected)
         lo.append(fc.lo80)
@@ -342,7 +347,7 @@ def demand_forecast(
                             f"weekly demand forecast needs at least {MIN_WEEKS}")
     first_future = step_start(step_ordinal(cal.period[1], "week") + 1, "week")
     future = first_future + 7 * np.arange(horizon)
-    fc = fit_forecast(starts, counts, future)
+    fc = fit_weekly(starts, counts, future)
     last_year = cal.date >= cal.period[1] - np.timedelta64(364, "D")
     k_public = (settings.k_threshold if k is None else k) if privacy == "public" else None
     tops = top_categories(np.asarray(categories, dtype=object), district, len(ids),
@@ -359,4 +364,4 @@ def demand_forecast(
     if starts.size < 52:
         message = (f"only {starts.size} complete weeks: the demand forecast has no seasonal "
                    "profile (needs a year)")
-    return DemandResult(table, backtest(starts, counts, min(horizon, 13)), fc, message)
+    return DemandResult(table, backtest_weekly(starts, counts, min(horizon, 13)), fc, message)

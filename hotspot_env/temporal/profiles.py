@@ -31,7 +31,6 @@ from __future__ import annotations
 import calendar
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -453,6 +452,21 @@ def profiles(
     return Profiles(hour_dow, monthly, darkness, int(timed.sum()), message)
 
 
+def light_conditions(points: pd.DataFrame) -> np.ndarray:
+    """Light condition per incident ("dark", "twilight", "day", "unknown").
+
+    Uses :func:`hotspot_env.factors.darkness.light_classes` (astral sun
+    elevation at each incident's place and moment), or the classes the
+    darkness factor cached on the points; incidents without a time of day
+    are "unknown", never guessed.
+    """
+    if len(points) == 0 or not points["time_known"].any():
+        return np.full(len(points), "unknown", dtype=object)
+    from hotspot_env.factors.darkness import light_classes
+
+    return light_classes(points)[0]
+
+
 # ------------------------------------------------------------------ charts
 def _message_chart(text: str, width: int = 420):
     import altair as alt
@@ -521,129 +535,3 @@ def monthly_chart(df: pd.DataFrame, title: str = "Incidents by month"):
         color=alt.Color("season:N", title="season"),
         tooltip=["month_name:N", "season:N", "incidents:Q", "dark:Q", "per_month:Q"],
     ).properties(title=title, width=480, height=200)
-
-
-# ------------------------------------------------------------ work timing
-#: Fewest incidents with a known time before a district gets timing advice.
-MIN_TIMED = 20
-
-#: Share of timed incidents in darkness from which lighting timing is advised.
-DARK_SHARE = 0.5
-
-#: Fewest dark incidents for the darkest months to come from the data
-#: (otherwise the four months of longest nights are named).
-MIN_DARK_FOR_MONTHS = 12
-
-#: Length (hours) of the peak window named for youth-space opening hours.
-PEAK_HOURS = 4
-
-#: The peak window must hold this multiple of its uniform share to be named.
-PEAK_RATIO = 1.5
-
-
-def light_conditions(points: pd.DataFrame) -> np.ndarray:
-    """Light condition per incident ("dark", "twilight", "day", "unknown").
-
-    Uses :func:`hotspot_env.factors.darkness.light_classes` (astral sun
-    elevation at each incident's place and moment), or the classes the
-    darkness factor cached on the points; incidents without a time of day
-    are "unknown", never guessed.
-    """
-    if len(points) == 0 or not points["time_known"].any():
-        return np.full(len(points), "unknown", dtype=object)
-    from hotspot_env.factors.darkness import light_classes
-
-    return light_classes(points)[0]
-
-
-def _circular_window(values: np.ndarray, width: int) -> tuple[int, float]:
-    """Start and sum of the circular window of ``width`` with the largest sum."""
-    values = np.asarray(values, dtype=float)
-    n = values.size
-    sums = np.array([values[(np.arange(width) + i) % n].sum() for i in range(n)])
-    start = int(np.argmax(sums))
-    return start, float(sums[start])
-
-
-def timing_texts(prof: Profiles, hemi: str) -> list[str]:
-    """Work-timing advice per district (position in the profiles' district order).
-
-    Lighting: where at least :data:`DARK_SHARE` of a district's timed
-    incidents happen in darkness, order lighting work before the four
-    consecutive months holding most dark incidents (the four months of
-    longest nights when there are too few). Youth spaces: the
-    :data:`PEAK_HOURS`-hour window of the day with most timed incidents,
-    named when it holds at least :data:`PEAK_RATIO` times its uniform share.
-    Districts with fewer than :data:`MIN_TIMED` timed incidents get no advice.
-    """
-    dark_tab = prof.darkness
-    texts: list[str] = []
-    hours = (prof.hour_dow.groupby(["district", "hour"])["incidents"].sum()
-             if not prof.hour_dow.empty else None)
-    for _, row in dark_tab.iterrows():
-        parts: list[str] = []
-        timed = int(row["timed"])
-        if timed >= MIN_TIMED:
-            share = float(row["dark_share"])
-            if share >= DARK_SHARE:
-                months = prof.monthly[prof.monthly["district"] == row["district"]]
-                dark = months.sort_values("month")["dark"].to_numpy()
-                if dark.sum() >= MIN_DARK_FOR_MONTHS:
-                    start, _ = _circular_window(dark, 4)
-                else:
-                    start = 10 if hemi == "north" else 4  # Nov-Feb / May-Aug (0-based)
-                order = MONTH_NAMES[(start - 1) % 12]
-                window = f"{MONTH_NAMES[start]}–{MONTH_NAMES[(start + 3) % 12]}"
-                parts.append(f"order lighting work before {_full_month(order)}: "
-                             f"{round(100 * share)} % of incidents here with a known time happen "
-                             f"in darkness, most in {window}")
-            if hours is not None:
-                by_hour = hours.loc[row["district"]].reindex(range(24), fill_value=0).to_numpy()
-                start, total = _circular_window(by_hour, PEAK_HOURS)
-                if total / timed >= PEAK_RATIO * PEAK_HOURS / 24:
-                    end = start + PEAK_HOURS
-                    parts.append(f"incidents peak {start}–{end if end <= 24 else end - 24} h "
-                                 f"({round(100 * total / timed)} % of timed incidents): match "
-                                 "youth-space opening hours to them")
-        texts.append("; ".join(parts))
-    return texts
-
-
-def _full_month(abbr: str) -> str:
-    return calendar.month_name[MONTH_NAMES.index(abbr) + 1]
-
-
-def work_timing(
-    analysis: Any, prof: Profiles | None = None, districts: Districts | None = None,
-    hemi: str | None = None,
-) -> np.ndarray:
-    """When to do the work, per cell: advice of the cell's district (see :func:`timing_texts`).
-
-    Parameters
-    ----------
-    analysis : Analysis
-        The run.
-    prof : Profiles, optional
-        District profiles (computed when not given).
-    districts : Districts, optional
-        The districts ``prof`` is per (default: :func:`grid_districts`).
-    hemi : str, optional
-        ``"north"``/``"south"`` (default: from the grid).
-
-    Returns
-    -------
-    ndarray of object, shape ``grid.shape``
-        Text per cell; ``""`` where there is no advice or no district.
-    """
-    grid = analysis.grid
-    hemi = hemi or hemisphere(grid)
-    if districts is None:
-        districts, _ = grid_districts(grid)
-    if prof is None:
-        zone, _ = run_timezone(analysis)
-        cal = local_calendar(analysis.points, zone, analysis.parameters.get("record_period"))
-        pts = analysis.points.geometry
-        prof = profiles(cal, point_districts(grid, districts, pts.x.to_numpy(), pts.y.to_numpy()),
-                        districts.ids, light_conditions(analysis.points), hemi)
-    texts = np.asarray([*timing_texts(prof, hemi), ""], dtype=object)
-    return texts[np.where(districts.index >= 0, districts.index, len(districts.ids))]
