@@ -300,7 +300,8 @@ def validate(
 def synth(
     seed: Annotated[int, typer.Option(min=0, help="Random seed (0 or more).")],
     out: Annotated[Path, typer.Option(help="Output folder.")],
-    scale: Annotated[str, typer.Option(help="quick, city or metro.")] = "quick",
+    scale: Annotated[str, typer.Option(help="quick, city, metro, or national (regional).")
+                     ] = "quick",
     treated: Annotated[bool, typer.Option(
         help="Evaluation scenario: plant interventions with known effects (rate ratios, "
              "displacement, a change in recording) from a treatment date; also writes "
@@ -393,19 +394,29 @@ def trends(
 @app.command()
 @_friendly
 def bench(
-    scale: Annotated[str, typer.Option(help="quick, city or metro.")] = "quick",
+    scale: Annotated[str, typer.Option(help="quick, city, metro, or national (regional).")
+                     ] = "quick",
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     out: Annotated[Path | None, typer.Option(
         help="Keep the pipeline outputs and results-SCALE.json in this folder.")] = None,
     peers: Annotated[bool, typer.Option(help="Compare with scikit-learn, esda, geopandas.")
                      ] = True,
+    engine: Annotated[str, typer.Option(help="national scales: regions or dask.")] = "regions",
+    workers: Annotated[int, typer.Option(help="national scales: LocalCluster workers.")] = 2,
+    scheduler: Annotated[str | None, typer.Option(
+        help="national scales: dask scheduler address, e.g. tcp://HOST:8786.")] = None,
 ) -> None:
     """Benchmark the whole pipeline on a synthetic city, stage by stage, against peers."""
     from hotspot_env.bench import SCALES, format_table, run_bench, to_json
     from hotspot_env.errors import InputError
+    from hotspot_env.scale.bench_national import NATIONAL_SCALES, bench_national_cli
 
+    if scale in NATIONAL_SCALES:
+        _setup_logging(quiet=True)
+        typer.echo(bench_national_cli(scale, engine, workers, scheduler, out, json_output))
+        return
     if scale not in SCALES:
-        raise InputError(f"unknown scale {scale!r}: use quick, city or metro")
+        raise InputError(f"unknown scale {scale!r}: use quick, city, metro, regional or national")
     _setup_logging(quiet=True)
     result = run_bench(scale, out=out, peers=peers)
     text = to_json(result)
