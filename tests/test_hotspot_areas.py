@@ -7,12 +7,7 @@ pixels wide, and Chromium for what Leaflet actually draws at each zoom.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import math
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,23 +132,6 @@ def test_without_a_zoom_the_cells_are_drawn_as_before(grid, cells):
 # --------------------------------------------------------------------------- browser
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - stdlib signature
-        pass
-
-
-@pytest.fixture
-def served_dir(tmp_path) -> Iterator[tuple[Path, str]]:
-    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.mark.browser

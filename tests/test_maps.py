@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import io
 import json
 import math
 import re
-import threading
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -359,23 +355,8 @@ def test_add_cells_returns_drawn_classes():
 # --------------------------------------------------------------------------- (d) browser
 
 
-@pytest.fixture
-def served_dir(tmp_path) -> Iterator[tuple[Path, str]]:
-    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - stdlib signature
-        pass
 
 
 @pytest.mark.browser

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from hotspot_env import settings
 from hotspot_env._atomic import write_bytes
+from hotspot_env._hashing import file_sha256
 
 logger = logging.getLogger("hotspot_env")
 
@@ -48,14 +49,6 @@ _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def source_digest(package: Path = _PACKAGE) -> str:
     """SHA-256 over the package's ``.py`` files (names and contents), in sorted order.
 
@@ -65,7 +58,7 @@ def source_digest(package: Path = _PACKAGE) -> str:
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         digest.update(path.relative_to(package).as_posix().encode())
-        digest.update(_file_digest(path).encode())
+        digest.update(file_sha256(path).encode())
     return digest.hexdigest()
 
 
@@ -102,7 +95,7 @@ def cache_key(files: Iterable[str | os.PathLike[str]], options: Mapping[str, Any
         "python": f"{sys.version_info.major}.{sys.version_info.minor}",
         "pickle": pickle.HIGHEST_PROTOCOL,
         "source": source_digest(),
-        "files": [_file_digest(Path(f)) for f in files],
+        "files": [file_sha256(Path(f)) for f in files],
         "options": {k: repr(v) for k, v in sorted(options.items())},
         "settings": _settings_state(),
     }

@@ -235,7 +235,7 @@ def _sorted(ledger: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _version_in_manifest(folder: Path, ledger: gpd.GeoDataFrame,
                          written: dict[str, Path]) -> None:
-    from hotspot_env.inputs.osm import file_sha256
+    from hotspot_env._hashing import file_sha256
 
     path = folder / "manifest.json"
     manifest: dict[str, Any] = {}

@@ -365,7 +365,7 @@ def write_evaluation(
     evidence_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Path]:
     """Write the evaluation files into ``out`` atomically (see the module docstring)."""
-    from hotspot_env.inputs.osm import file_sha256
+    from hotspot_env._hashing import file_sha256
     from hotspot_env.outputs.manifest import manifest_json, package_versions
 
     out = Path(out)
@@ -463,11 +463,11 @@ def run_evaluation(
     (default: the ledger's own folder, where ``hotspot-env done`` writes it).
     """
     from hotspot_env._atomic import check_output_folder
+    from hotspot_env._hashing import file_sha256
     from hotspot_env.errors import InputError
     from hotspot_env.evaluation.did import evaluate
     from hotspot_env.evaluation.ledger import read_ledger, read_pool
     from hotspot_env.inputs.io import read_incidents
-    from hotspot_env.inputs.osm import file_sha256
     from hotspot_env.interventions.evidence import load_library
 
     if privacy not in ("public", "internal"):

@@ -32,6 +32,7 @@ import pandas as pd
 import shapely
 
 from hotspot_env import settings
+from hotspot_env._hashing import file_sha256
 from hotspot_env.errors import InputError
 
 logger = logging.getLogger("hotspot_env")
@@ -59,15 +60,6 @@ YOUTH_TAGS: dict[str, list[str]] = {
 }
 
 _STREET_EXCLUDE = {"proposed", "construction", "abandoned", "platform", "raceway", "bus_stop"}
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 hex digest of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_osm(

@@ -17,7 +17,6 @@ budget in the same units (see ``docs/interventions.md``).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from hotspot_env import settings
+from hotspot_env._hashing import file_sha256
 from hotspot_env.errors import InputError
 
 EVIDENCE_COLUMNS: tuple[str, ...] = (
@@ -188,7 +188,7 @@ def load_library(
             f"{ev_path} line {first}: intervention type {missing[0]!r} has no cost row in "
             f"{cost_path.name}: add one (unit, unit_cost, lifetime_years, annual_maintenance)")
     return EvidenceLibrary(evidence, costs, ev_path, cost_path,
-                           {ev_path.name: _sha256(ev_path), cost_path.name: _sha256(cost_path)})
+                           {p.name: file_sha256(p) for p in (ev_path, cost_path)})
 
 
 def load_evidence(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -419,7 +419,3 @@ def _require_text(frame: pd.DataFrame, col: str, path: Path) -> None:
     if empty.any():
         i = int(np.flatnonzero(empty.to_numpy())[0])
         raise InputError(f"{path} line {frame['line'].iloc[i]}: {col} is empty: fill it in")
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

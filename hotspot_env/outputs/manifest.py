@@ -11,7 +11,7 @@ import json
 import platform
 from typing import TYPE_CHECKING, Any
 
-from hotspot_env.inputs.osm import file_sha256
+from hotspot_env._hashing import file_sha256
 from hotspot_env.outputs.privacy import privacy_metadata, public_choice, public_totals
 
 if TYPE_CHECKING:

@@ -15,7 +15,6 @@ with global statistics is :mod:`hotspot_env.scale.engine`'s job.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import resource
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hotspot_env._atomic import staged_folder
+from hotspot_env._hashing import file_sha256
 from hotspot_env.scale.country import read_country, read_layers_tile, require_empty
 from hotspot_env.scale.outputs import (
     mosaic_tags,
@@ -37,14 +37,6 @@ PER_REGION_NOTE: str = (
     "each region was analysed as its own study area: cell size, bandwidth, Gi* mean and "
     "variance, FDR threshold, risk terrain model, forecast choice and the intervention "
     "portfolio (and its budget) are per region, not national")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def analyze_region(country_folder: str | os.PathLike[str], region: str,
@@ -104,7 +96,7 @@ def analyze_region(country_folder: str | os.PathLike[str], region: str,
     t0 = time.perf_counter()
     record = write_region(analysis, region, stage_dir)
     seconds["write"] = time.perf_counter() - t0
-    record["inputs"] = [{"path": f"incidents/{region}.parquet", "sha256": _sha256(part)}]
+    record["inputs"] = [{"path": f"incidents/{region}.parquet", "sha256": file_sha256(part)}]
     record["bounds"] = tile["bounds"]
     record["seconds"] = seconds
     # CPU seconds of the task: its cost without the waiting a shared machine adds
