@@ -160,3 +160,36 @@ def test_cli_refuses_bad_region_budgets_before_reading_anything(tmp_path):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0]
         assert not out.exists()
+
+
+def test_stage_caps_the_spending_per_district_and_announces_it():
+    from test_interventions_candidates import _rich_analysis
+
+    from hotspot_env.interventions import stage
+
+    free = _rich_analysis()
+    stage(free, budget=3000, seed=11)
+    chosen = free.interventions.candidates[free.interventions.ranking.selected]
+    spent = chosen.groupby("district")["cost"].sum()
+    top = str(spent.idxmax())  # the district the uncapped portfolio spends most in
+    cap = float(spent[top]) / 2
+    capped = _rich_analysis()
+    stage(capped, budget=3000, seed=11, region_budgets=[f"{top}={cap}"])
+    ranking = capped.interventions.ranking
+    table = capped.interventions.candidates
+    in_top = (table["district"] == top).to_numpy()
+    assert 0 < table["cost"].to_numpy()[ranking.selected & in_top].sum() <= cap
+    assert capped.parameters["interventions"]["region_budgets"] == {
+        "column": "district", "caps": {top: cap}}
+    zero = _rich_analysis()
+    stage(zero, budget=3000, seed=11, region_budgets=[f"{top}=0"])
+    ranking = zero.interventions.ranking
+    assert not (ranking.selected & in_top).any()
+    assert "region budget" in ranking.message
+    assert any(c.name == "region_budgets" for c in capped.choices)
+    assert "region_budgets" not in free.parameters["interventions"]
+    assert not any(c.name == "region_budgets" for c in free.choices)
+    with pytest.raises(InputError, match="give --budget too"):
+        stage(_rich_analysis(), region_budgets=["D01=5"])
+    with pytest.raises(InputError, match="unknown district Nowhere"):
+        stage(_rich_analysis(), budget=3000, seed=11, region_budgets={"Nowhere": 5})

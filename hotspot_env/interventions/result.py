@@ -281,7 +281,8 @@ class InterventionsResult:
             self._cache[key] = optimal
         chosen = optimal.selected if optimal is not None else sel
         return Ranking(budget, w, score, order, rank, sel, g_value, float(cost[sel].sum()),
-                       optimal, seconds, self._message(budget, chosen), caps_given)
+                       optimal, seconds, self._message(budget, chosen, caps is not None),
+                       caps_given)
 
     def _region_caps(self, caps: dict[str, float] | None, column: str) -> RegionCaps | None:
         """The caps over the candidates' ``column`` (every district of the run is known)."""
@@ -298,7 +299,8 @@ class InterventionsResult:
         self.ranking = ranking
         return ranking
 
-    def _message(self, budget: float | None, selected: np.ndarray) -> str:
+    def _message(self, budget: float | None, selected: np.ndarray, capped: bool = False
+                 ) -> str:
         if self.model.n == 0:
             return ("no candidate interventions were found: the analysis found no dark streets, "
                     "vacant land, short sightlines or youth-space gaps near harm; add proposals")
@@ -306,6 +308,9 @@ class InterventionsResult:
             return "no budget given: candidates are ranked and none is selected (pass a budget)"
         if budget == 0:
             return "the budget is 0: nothing is selected (pass a budget above 0 USD per year)"
+        if not selected.any() and capped:
+            return (f"no candidate fits a budget of {budget:,.0f} USD per year and the region "
+                    "budgets (--region-budget) of its region")
         if not selected.any():
             cheapest = float(self._cost.min())
             return (f"no candidate fits a budget of {budget:,.0f} USD per year (the cheapest costs "
