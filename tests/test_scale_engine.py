@@ -117,6 +117,27 @@ def test_later_stages_equal_one_machine(single, tiled):
             assert np.array_equal(a, b), name
 
 
+def test_risk_factors_per_tile_equal_one_machine(single, tiled):
+    """The sightline rays ran in the 9 tile tasks; the factor is the single machine's."""
+    reports = tiled.parameters["engine"]["factor_tiles"]
+    assert len(reports) == len(tiled.tiles) == 9
+    one, many = single.factors["sightlines"], tiled.factors["sightlines"]
+    assert sum(r["observers"] for r in reports) == len(one.layer) > 0
+    # each task read the rows of its box only: a corner tile far fewer than all of them
+    assert all(r["rows_read"] <= r["rows_total"] for r in reports)
+    assert min(r["rows_read"] / r["rows_total"] for r in reports) < 0.5
+    assert np.array_equal(many.values["sightline_m"], one.values["sightline_m"],
+                          equal_nan=True)
+    assert not np.isnan(one.values["sightline_m"]).all()
+    assert many.layer.drop(columns="geometry").equals(one.layer.drop(columns="geometry"))
+    assert many.layer.geometry.geom_equals_exact(one.layer.geometry, 0).all()
+    assert [c.message() for c in many.choices] == [c.message() for c in one.choices]
+    assert many.features.geometry.equals(one.features.geometry)
+    assert list(tiled.factors) == list(single.factors)
+    assert [c.message() for c in tiled.choices if c.name != "later_stages"
+            and c.name not in ("tiles", "tile_halo_m")] == single.choice_messages()
+
+
 def test_the_cli_runs_the_dask_engine_through_a_scheduler(city, single, tcp_cluster, tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(app, [

@@ -1,0 +1,302 @@
+"""Risk factors per tile: the sightline rays cast by dask tasks, tile by tile.
+
+The tiled engine (:mod:`hotspot_env.scale.engine`) runs the factor stage with
+the expensive, local part of the sightlines factor on the workers:
+
+* the client places the observers along the outdoor streets (cheap, and the
+  sampler's sums run along the whole layer) and writes them and the obstacles
+  (buildings, walls, vegetation) once, as GeoParquet with a covering ``bbox``
+  column (:func:`spill_layers`);
+* each tile task reads the observers in the region it owns and the obstacles
+  whose box meets that region plus the factor's halo (the longest sightline)
+  (``geopandas.read_parquet(..., bbox=...)``: row groups and rows are skipped
+  by their bounding boxes), drops observers inside a building and casts the
+  rays (:func:`tile_sightlines`);
+* the client puts the observers back in the single-machine order and builds
+  the same :class:`~hotspot_env.factors.base.FactorResult`
+  (:func:`merge_sightlines`): per-cell means, the observer layer, the
+  "buildings look incomplete" test over all observers, and the choice.
+
+Every observer belongs to exactly one tile: the tile of its cell, or for an
+observer in a block without a tile (outside the study area, or beyond the
+grid), the nearest tile's block (:func:`block_owners`). A ray is at most
+``max_m`` long and the halo is wider, so a tile sees every obstacle its
+observers' rays can meet, and each ray is the single machine's ray (bit for
+bit, tested).
+
+The other factors (lighting, darkness, vacancy, access, custom layers) run in
+the client on the merged result, as before; the run announces which is which.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from hotspot_env.core.grid import Grid
+from hotspot_env.factors import sightlines
+from hotspot_env.factors.base import (
+    FactorResult,
+    cell_mean,
+    get_layer,
+    not_measured,
+    outdoor_streets,
+    outside_to_nan,
+    sample_along,
+)
+from hotspot_env.outputs.privacy import Kind
+from hotspot_env.scale.tiles import Tile
+
+#: Factors whose per-cell work runs in the tile tasks.
+PER_TILE_FACTORS: tuple[str, ...] = ("sightlines",)
+#: Defaults of :func:`hotspot_env.factors.sightlines.compute`.
+SIGHTLINE_DEFAULTS: dict[str, float] = {"step_m": 15.0, "n_rays": 16, "max_m": 100.0,
+                                        "min_blocked_share": 0.1}
+
+
+def spill_layers(layers: dict[str, gpd.GeoDataFrame], grid: Grid,
+                 folder: str | os.PathLike[str], step_m: float) -> dict[str, Any] | None:
+    """Write the sightlines factor's inputs as GeoParquet for the tiles to read by box.
+
+    The observers are placed here, along every outdoor street at once, exactly
+    as :func:`hotspot_env.factors.sightlines.compute` places them (the sampler
+    sums lengths along the whole layer, so a tile's part would differ in the
+    last bits); the rays, the costly part, are the tiles' work.
+
+    Returns
+    -------
+    dict or None
+        ``observers`` and ``obstacles`` paths, each observer's street label
+        (``segment_id``), the obstacles frame, and the observers' and
+        obstacles' bounds; None when the factor has nothing to measure (the
+        client then runs it as usual).
+    """
+    streets = outdoor_streets(get_layer(layers, "streets"))
+    buildings = get_layer(layers, "buildings")
+    if streets is None or buildings is None:
+        return None
+    obstacles = sightlines.obstacles_of(layers, buildings, grid)
+    x, y, line = sample_along(streets.geometry.to_numpy(), step_m)
+    folder = Path(folder)
+    paths = {"observers": folder / "observers.parquet", "obstacles": folder / "obstacles.parquet"}
+    frames = {"observers": gpd.GeoDataFrame({"_pos": np.arange(x.size, dtype=np.int64)},
+                                            geometry=shapely.points(x, y), crs=grid.crs),
+              "obstacles": gpd.GeoDataFrame({"_pos": np.arange(len(obstacles), dtype=np.int64)},
+                                            geometry=obstacles.geometry.to_numpy(),
+                                            crs=grid.crs)}
+    for name, frame in frames.items():
+        frame.to_parquet(paths[name], write_covering_bbox=True, row_group_size=4096)
+    bounds = np.vstack([frames["observers"].total_bounds, obstacles.total_bounds])
+    return {"paths": paths, "obstacles": obstacles, "n_observers": int(x.size),
+            "segment_id": np.asarray(streets.index, dtype=np.int64)[line],
+            "bounds": (float(bounds[:, 0].min()), float(bounds[:, 1].min()),
+                       float(bounds[:, 2].max()), float(bounds[:, 3].max()))}
+
+
+def block_owners(tiles: list[Tile]) -> np.ndarray:
+    """The tile owning each block of the tiling: its own, or the nearest tile's.
+
+    Blocks are the tiling's ``side`` x ``side`` squares; a block without a tile
+    (no study-area cell) goes to the tile whose block is nearest (ties: the
+    lower tile index), so every observer anywhere has one owner.
+    """
+    side, n_rows, n_cols = tiles[0].side, tiles[0].n_rows, tiles[0].n_cols
+    n_br, n_bc = -(-n_rows // side), -(-n_cols // side)
+    have = np.array([(t.row0 // side, t.col0 // side) for t in tiles], dtype=float)
+    rr, cc = np.meshgrid(np.arange(n_br), np.arange(n_bc), indexing="ij")
+    d2 = (rr.ravel()[:, None] - have[:, 0]) ** 2 + (cc.ravel()[:, None] - have[:, 1]) ** 2
+    return np.argmin(d2, axis=1).reshape(n_br, n_bc).astype(np.int64)
+
+
+def _owner_of(x: np.ndarray, y: np.ndarray, x0: float, top: float, cell: float,
+              shape: tuple[int, int], owners: np.ndarray, side: int) -> np.ndarray:
+    """Owning tile of points: the block of their cell, clamped onto the grid."""
+    col = np.clip(np.floor((x - x0) / cell), 0, shape[1] - 1).astype(np.int64)
+    row = np.clip(np.floor((top - y) / cell), 0, shape[0] - 1).astype(np.int64)
+    return owners[row // side, col // side]
+
+
+@dataclass(frozen=True)
+class SightlinePayload:
+    """One tile's sightline task: where to read, what it owns, the factor's options."""
+
+    tile: Tile
+    x0: float
+    top: float
+    cell_size: float
+    shape: tuple[int, int]
+    owners: np.ndarray
+    own_bbox: tuple[float, float, float, float]
+    bbox: tuple[float, float, float, float]
+    observers_path: str
+    obstacles_path: str
+    n_rays: int
+    max_m: float
+
+
+@dataclass(frozen=True)
+class SightlinePart:
+    """The observers one tile owns, with their rays' summaries (single-machine order keys)."""
+
+    pos: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    mean: np.ndarray
+    isovist: np.ndarray
+    all_open: np.ndarray
+    n_inside: int
+    rows_read: int
+    seconds: float
+
+
+def tile_bbox(tile: Tile, owners: np.ndarray, x0: float, top: float, cell: float,
+              halo_m: float, layer_bounds: tuple[float, float, float, float]
+              ) -> tuple[float, float, float, float]:
+    """The box a tile reads: its owned blocks plus the halo, out to the layers' edge
+    on a side where it owns blocks at the edge of the tiling."""
+    side = tile.side
+    br, bc = np.nonzero(owners == tile.index)
+    r0, r1 = int(br.min()) * side, min(tile.n_rows, (int(br.max()) + 1) * side)
+    c0, c1 = int(bc.min()) * side, min(tile.n_cols, (int(bc.max()) + 1) * side)
+    minx, maxx = x0 + c0 * cell - halo_m, x0 + c1 * cell + halo_m
+    miny, maxy = top - r1 * cell - halo_m, top - r0 * cell + halo_m
+    lx0, ly0, lx1, ly1 = layer_bounds
+    if c0 == 0:
+        minx = min(minx, lx0 - halo_m)
+    if c1 == tile.n_cols:
+        maxx = max(maxx, lx1 + halo_m)
+    if r0 == 0:
+        maxy = max(maxy, ly1 + halo_m)
+    if r1 == tile.n_rows:
+        miny = min(miny, ly0 - halo_m)
+    return (minx, miny, maxx, maxy)
+
+
+def _read(path: str, bbox: tuple[float, float, float, float]) -> gpd.GeoDataFrame:
+    """The rows of a spilled layer whose box meets ``bbox``, in their original order."""
+    frame = gpd.read_parquet(path, bbox=bbox)
+    return frame.sort_values("_pos", kind="stable").reset_index(drop=True)
+
+
+def tile_sightlines(p: SightlinePayload) -> SightlinePart:
+    """Place, keep and cast the observers one tile owns (runs in a worker)."""
+    start = time.perf_counter()
+    observers, obstacles = _read(p.observers_path, p.own_bbox), _read(p.obstacles_path, p.bbox)
+    x, y = shapely.get_x(observers.geometry.to_numpy()), shapely.get_y(
+        observers.geometry.to_numpy())
+    own = _owner_of(x, y, p.x0, p.top, p.cell_size, p.shape, p.owners,
+                    p.tile.side) == p.tile.index
+    x, y = x[own], y[own]
+    pos = observers["_pos"].to_numpy()[own]
+    geoms = obstacles.geometry.to_numpy()
+    solid = geoms[np.isin(shapely.get_type_id(geoms), (3, 6))]
+    inside = np.zeros(x.size, dtype=bool)
+    if solid.size and x.size:
+        hit, _ = shapely.STRtree(solid).query(shapely.points(x, y), predicate="within")
+        inside[hit] = True
+    keep = ~inside
+    rays = sightlines.free_distances(x[keep], y[keep], sightlines.obstacle_edges(geoms),
+                                     p.n_rays, p.max_m)
+    isovist = (0.5 * math.sin(2.0 * math.pi / p.n_rays)
+               * (rays * np.roll(rays, -1, axis=1)).sum(1))
+    return SightlinePart(pos[keep], x[keep], y[keep], rays.mean(axis=1), isovist,
+                         (rays >= p.max_m).all(axis=1), int(inside.sum()),
+                         len(observers) + len(obstacles), time.perf_counter() - start)
+
+
+def merge_sightlines(grid: Grid, parts: list[SightlinePart], spilled: dict[str, Any],
+                     options: dict[str, Any]) -> FactorResult:
+    """The sightlines factor of the whole grid from the tiles' observers.
+
+    The same arrays, layer, choice and "not measured" test as
+    :func:`hotspot_env.factors.sightlines.compute` on one machine.
+    """
+    step_m, n_rays, max_m = options["step_m"], int(options["n_rays"]), options["max_m"]
+    pos = np.concatenate([p.pos for p in parts])
+    order = np.argsort(pos, kind="stable")
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(p, name) for p in parts])[order]
+
+    x, y, mean, isovist = joined("x"), joined("y"), joined("mean"), joined("isovist")
+    all_open = joined("all_open")
+    n_inside = sum(p.n_inside for p in parts)
+    keys = ["sightline_m"]
+    open_share = float(all_open.mean()) if all_open.size else 1.0
+    if 1.0 - open_share < options["min_blocked_share"]:
+        return not_measured(
+            sightlines.NAME, grid, keys,
+            f"only {1.0 - open_share:.1%} of {all_open.size:,} street observers have a "
+            f"building within {max_m:g} m: the buildings layer looks incomplete, so sightlines "
+            "were not measured (pass min_blocked_share=0 to measure anyway)")
+    layer = gpd.GeoDataFrame(
+        {"segment_id": spilled["segment_id"][pos[order]],
+         "sightline_m": mean, "isovist_m2": isovist},
+        geometry=shapely.points(x, y), crs=grid.crs)
+    from hotspot_env.core.choices import Choice, announce
+
+    choices = [announce(Choice(
+        "sightline_observers", int(x.size),
+        f"one observer every {step_m:g} m along outdoor streets, {n_rays} rays of up to "
+        f"{max_m:g} m each; {n_inside:,} observers inside buildings dropped; "
+        f"{open_share:.0%} see no obstacle at all (a high share suggests missing buildings)"))]
+    values = {"sightline_m": outside_to_nan(grid, cell_mean(grid, x, y, mean))}
+    return FactorResult(sightlines.NAME, values, layer, choices, spilled["obstacles"],
+                        kinds=dict.fromkeys(values, Kind.FACTOR))
+
+
+class TiledSightlines:
+    """:func:`hotspot_env.factors.sightlines.compute` with its rays cast per tile on dask.
+
+    Given to the factor stage as its sightlines function (``computes``) by the
+    tiled engine; the tiles and halo are the engine's, known once the surfaces ran.
+    Each tile reads its box grown by the factor's own halo (the longest
+    sightline and a cell), narrower than the engine's halo. Falls back to the
+    single-machine function when the factor has nothing to measure.
+    """
+
+    def __init__(self, client: Any, engine: Any) -> None:
+        self.client = client
+        self.engine = engine
+        #: Per tile: rows read and seconds, for the run manifest.
+        self.reports: list[dict[str, Any]] = []
+
+    def __call__(self, layers: dict[str, gpd.GeoDataFrame], grid: Grid,
+                 incidents: gpd.GeoDataFrame | None = None, **options: Any) -> FactorResult:
+        import tempfile
+
+        opts = {**SIGHTLINE_DEFAULTS, **options}
+        opts["n_rays"] = sightlines._checked_rays(opts["step_m"], opts["n_rays"], opts["max_m"])
+        tiles = self.engine.tiles
+        if not tiles:
+            return sightlines.compute(layers, grid, incidents, **options)
+        # the factor's own halo: no ray is longer than max_m (a cell more for rounding)
+        halo_m = float(opts["max_m"]) + grid.cell_size
+        with tempfile.TemporaryDirectory(prefix="hotspot-sightlines-") as tmp:
+            spilled = spill_layers(layers, grid, tmp, float(opts["step_m"]))
+            if spilled is None:  # nothing to measure: the factor says so itself
+                return sightlines.compute(layers, grid, incidents, **options)
+            owners = block_owners(tiles)
+            top = grid.bounds[3]
+            payloads = [SightlinePayload(
+                t, grid.x0, top, grid.cell_size, grid.shape, owners,
+                tile_bbox(t, owners, grid.x0, top, grid.cell_size, 0.0, spilled["bounds"]),
+                tile_bbox(t, owners, grid.x0, top, grid.cell_size, halo_m, spilled["bounds"]),
+                str(spilled["paths"]["observers"]), str(spilled["paths"]["obstacles"]),
+                opts["n_rays"], float(opts["max_m"]))
+                for t in tiles]
+            parts = self.client.gather(self.client.map(tile_sightlines, payloads, pure=False))
+        rows_total = spilled["n_observers"] + len(spilled["obstacles"])
+        self.reports = [{"tile": t.index, "rows_read": p.rows_read, "rows_total": rows_total,
+                         "halo_m": halo_m,
+                         "observers": int(p.x.size), "seconds": round(p.seconds, 4)}
+                        for t, p in zip(tiles, parts, strict=True)]
+        return merge_sightlines(grid, parts, spilled, opts)

@@ -1,0 +1,108 @@
+"""Risk factors per tile: the tiled sightlines against the single-machine factor.
+
+The reference is :func:`hotspot_env.factors.sightlines.compute` on the whole grid.
+A grid covering only part of the layers (streets beyond it, blocks without a
+tile) checks that every observer has one owner; an obstacle box cut too small
+shows that the comparison can fail.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from hotspot_env.bench import TINY_SCALE
+from hotspot_env.core import pipeline
+from hotspot_env.core.grid import Grid
+from hotspot_env.factors import sightlines
+from hotspot_env.inputs.synth import simulate_city
+from hotspot_env.scale import tile_factors
+from hotspot_env.scale.tile_factors import TiledSightlines, block_owners
+from hotspot_env.scale.tiles import make_tiles
+
+
+class SyncClient:
+    """The two calls of a dask client the factor makes, run here in order."""
+
+    def map(self, func, items, pure=False):
+        return [func(item) for item in items]
+
+    def gather(self, results):
+        return results
+
+
+class Engine:
+    def __init__(self, tiles):
+        self.tiles = tiles
+
+
+@pytest.fixture(scope="module")
+def city_layers(tmp_path_factory):
+    city = simulate_city(7, scale="quick", **TINY_SCALE).write(tmp_path_factory.mktemp("c"))
+    analysis = pipeline.run(city["incidents"], layers=city["layers"], cell_size=50,
+                            simulated=True, stages=[])
+    layers = {n: analysis.layer(n) for n in ("streets", "buildings", "walls", "vegetation")
+              if analysis.layer(n) is not None}
+    return analysis.grid, layers
+
+
+def _holed_subgrid(grid: Grid) -> Grid:
+    """The middle of the city with a hole: streets beyond it, blocks without a tile."""
+    x0, y0, x1, y1 = grid.bounds
+    w, h = x1 - x0, y1 - y0
+    area = shapely.box(x0 + 0.2 * w, y0 + 0.2 * h, x1 - 0.2 * w, y1 - 0.2 * h).difference(
+        shapely.box(x0 + 0.4 * w, y0 + 0.4 * h, x0 + 0.6 * w, y0 + 0.6 * h))
+    return Grid.from_area(area, grid.crs, grid.cell_size)
+
+
+def _same(one, many):
+    assert np.array_equal(many.values["sightline_m"], one.values["sightline_m"], equal_nan=True)
+    assert many.layer.drop(columns="geometry").equals(one.layer.drop(columns="geometry"))
+    assert np.array_equal(shapely.get_coordinates(many.layer.geometry),
+                          shapely.get_coordinates(one.layer.geometry))
+    assert [c.message() for c in many.choices] == [c.message() for c in one.choices]
+
+
+@pytest.mark.parametrize("tile_km", [0.1, 0.2])
+def test_tiled_sightlines_are_the_single_machines_bit_for_bit(city_layers, tile_km):
+    grid, layers = city_layers
+    sub = _holed_subgrid(grid)
+    tiles = make_tiles(sub, tile_km, 100.0)
+    owners = block_owners(tiles)
+    assert owners.size > len(tiles)  # some blocks have no tile: their observers go elsewhere
+    one = sightlines.compute(layers, sub, n_rays=12, max_m=80.0)
+    factor = TiledSightlines(SyncClient(), Engine(tiles))
+    many = factor(layers, sub, n_rays=12, max_m=80.0)
+    _same(one, many)
+    # observers beyond the sub-grid were owned by edge tiles, and counted once
+    xy = shapely.get_coordinates(one.layer.geometry)
+    x0, y0, x1, y1 = sub.bounds
+    beyond = (xy[:, 0] < x0) | (xy[:, 0] > x1) | (xy[:, 1] < y0) | (xy[:, 1] > y1)
+    assert beyond.any()
+    assert sum(r["observers"] for r in factor.reports) == len(one.layer)
+    assert min(r["rows_read"] for r in factor.reports) < factor.reports[0]["rows_total"]
+
+
+def test_a_box_without_the_halo_breaks_the_equality(city_layers, monkeypatch):
+    grid, layers = city_layers
+    tiles = make_tiles(grid, 0.3, 100.0)
+    one = sightlines.compute(layers, grid)
+    real = tile_factors.tile_bbox
+
+    def no_halo(tile, owners, x0, top, cell, halo_m, bounds):
+        return real(tile, owners, x0, top, cell, 0.0, bounds)
+
+    monkeypatch.setattr(tile_factors, "tile_bbox", no_halo)
+    many = TiledSightlines(SyncClient(), Engine(tiles))(layers, grid)
+    assert not np.array_equal(many.values["sightline_m"], one.values["sightline_m"],
+                              equal_nan=True)
+
+
+def test_nothing_to_measure_falls_back_to_the_factor_itself(city_layers):
+    grid, layers = city_layers
+    no_buildings = {k: v for k, v in layers.items() if k != "buildings"}
+    tiles = make_tiles(grid, 0.5, 100.0)
+    many = TiledSightlines(SyncClient(), Engine(tiles))(no_buildings, grid)
+    assert np.isnan(many.values["sightline_m"]).all()
+    assert many.choices[0].value == "not measured"
