@@ -40,7 +40,7 @@ from hotspot_env.core.grid import Grid
 from hotspot_env.core.hotspots import GiStar
 from hotspot_env.errors import InputError
 from hotspot_env.scale.global_stats import GiMoments, bins_from_cutoffs, fdr_cutoffs, tile_gi
-from hotspot_env.scale.tile_factors import TiledSightlines
+from hotspot_env.scale.tile_factors import with_tiled_sightlines
 from hotspot_env.scale.tile_tasks import TilePayload, TileSurfaces, tile_counts, tile_surfaces
 from hotspot_env.scale.tiles import (
     DEFAULT_TILE_KM,
@@ -64,6 +64,14 @@ STAGE_PLACEMENT: dict[str, str] = {
     "trends": "merged result", "interventions": "merged result (one candidate list)",
 }
 
+
+#: How the later stages ran (the ``later_stages`` choice).
+LATER_STAGES: str = (
+    "the sightline rays ran per tile (each tile's observers, obstacles read by box with "
+    "its halo); the other risk factors, forecast, validation, risk terrain model, trends "
+    "and interventions run once on the tiles' arrays put back together (the same grid "
+    "and arrays as one machine); counts, KDE and Gi* ran per tile, Gi*'s moments and the "
+    "FDR cut-offs over all cells")
 
 #: Seconds to wait for a ``--scheduler`` before saying it cannot be reached.
 CONNECT_TIMEOUT_S: float = 10.0
@@ -327,22 +335,13 @@ def analyze_tiled(
         halo_options["walk_m"] = youth_walk_m  # the run's threshold sizes the halo
     with connect(scheduler, n_workers) as client:
         engine = TiledSurfaces(client, tile_km, halo_options)
-        per_tile = TiledSightlines(client, engine)
-        options = {**(stage_options or {})}
-        options["factors"] = {**(options.get("factors") or {}),
-                              "computes": {"sightlines": per_tile}}
+        options, per_tile = with_tiled_sightlines(stage_options, client, engine)
         analysis = run(incidents, layers=layers, osm=osm, cell_size=cell_size,
                        bandwidth=bandwidth, privacy=privacy, simulated=simulated,
                        stages=stages, stage_options=options, surfaces=engine,
                        **analyze_options)
         address = str(client.scheduler.address)
-    analysis.choices.append(announce(Choice(
-        "later_stages", "merged result",
-        "the sightline rays ran per tile (each tile's observers, obstacles read by box with "
-        "its halo); the other risk factors, forecast, validation, risk terrain model, trends "
-        "and interventions run once on the tiles' arrays put back together (the same grid "
-        "and arrays as one machine); counts, KDE and Gi* ran per tile, Gi*'s moments and the "
-        "FDR cut-offs over all cells")))
+    analysis.choices.append(announce(Choice("later_stages", "merged result", LATER_STAGES)))
     tiled = TiledRun(analysis, engine.tiles, engine.reports, engine.halo_m, engine.distances,
                      address, engine.timings)
     analysis.parameters["engine"] = tiled.manifest()

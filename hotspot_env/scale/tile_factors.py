@@ -300,3 +300,13 @@ class TiledSightlines:
                          "observers": int(p.x.size), "seconds": round(p.seconds, 4)}
                         for t, p in zip(tiles, parts, strict=True)]
         return merge_sightlines(grid, parts, spilled, opts)
+
+
+def with_tiled_sightlines(stage_options: dict[str, dict[str, Any]] | None, client: Any,
+                          engine: Any) -> tuple[dict[str, dict[str, Any]], TiledSightlines]:
+    """The run's stage options with the factor stage's sightlines cast per tile, and the
+    per-tile function (its :attr:`~TiledSightlines.reports` go to the manifest)."""
+    per_tile = TiledSightlines(client, engine)
+    options = {**(stage_options or {})}
+    options["factors"] = {**(options.get("factors") or {}), "computes": {"sightlines": per_tile}}
+    return options, per_tile
