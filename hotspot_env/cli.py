@@ -444,6 +444,9 @@ def rank(
     proposals: Annotated[Path | None, typer.Option(
         help="Resident/user proposals: GeoJSON/GPKG, or CSV with lon, lat (type, note).")] = None,
     time_limit: Annotated[float, typer.Option(help="Optimiser time limit in seconds.")] = 60.0,
+    region_budget: Annotated[list[str] | None, typer.Option(
+        help="Cap on the yearly spending (USD) in one district, NAME=AMOUNT, within "
+             "--budget; repeat for several districts.")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Re-rank interventions under a budget and weights, without recomputing the analysis."""
@@ -454,7 +457,8 @@ def rank(
     check_output_folder(out, (analysis, proposals))
     start = time.perf_counter()
     result, ranking, written = rank_folder(analysis, out, budget, weights, proposals,
-                                           time_limit=time_limit)
+                                           time_limit=time_limit,
+                                           region_budgets=region_budget or None)
     from hotspot_env.interventions.workorders import headline_text, secondary_text
 
     effect = result.portfolio(ranking)

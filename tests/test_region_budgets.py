@@ -193,3 +193,29 @@ def test_stage_caps_the_spending_per_district_and_announces_it():
         stage(_rich_analysis(), region_budgets=["D01=5"])
     with pytest.raises(InputError, match="unknown district Nowhere"):
         stage(_rich_analysis(), budget=3000, seed=11, region_budgets={"Nowhere": 5})
+
+
+def test_rank_re_ranks_a_finished_run_under_district_caps(tmp_path):
+    import pandas as pd
+    from test_interventions_candidates import _rich_analysis
+    from typer.testing import CliRunner
+
+    from hotspot_env.cli import app
+    from hotspot_env.interventions import stage, write_interventions
+
+    analysis = _rich_analysis()
+    stage(analysis, budget=3000, seed=11)
+    write_interventions(analysis, tmp_path / "run")
+    table = analysis.interventions.candidates
+    top = str(table["district"].mode()[0])
+    runner = CliRunner()
+    out = tmp_path / "ranked"
+    result = runner.invoke(app, ["rank", "--analysis", str(tmp_path / "run"), "--budget", "3000",
+                                 "--region-budget", f"{top}=0", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    csv = pd.read_csv(out / "interventions.csv")
+    assert not csv.loc[csv["district"] == top, "selected"].astype(bool).any()
+    bad = runner.invoke(app, ["rank", "--analysis", str(tmp_path / "run"), "--budget", "3000",
+                              "--region-budget", "Nowhere=5", "--out", str(tmp_path / "no")])
+    assert bad.exit_code == 2 and "unknown district Nowhere" in bad.stderr
+    assert not (tmp_path / "no").exists()

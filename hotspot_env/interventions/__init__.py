@@ -412,20 +412,23 @@ def rank_folder(
     proposals: str | os.PathLike[str] | None = None,
     *,
     time_limit: float = TIME_LIMIT_S,
+    region_budgets: dict[str, float] | list[str] | None = None,
 ) -> tuple[InterventionsResult, Ranking, dict[str, Path]]:
     """Re-rank a finished analysis (``hotspot-env rank``) without recomputing it.
 
     Reads the state in ``analysis_dir``, adds ``proposals``, ranks under
-    ``budget`` (USD/year) and ``weights`` with the greedy and the optimiser,
-    and writes the outputs (and the updated state) into ``out``.
+    ``budget`` (USD/year), the district caps ``region_budgets`` and ``weights``
+    with the greedy and the optimiser, and writes the outputs (and the updated
+    state) into ``out``.
     """
     budget = check_budget(budget)
     time_limit = check_time_limit(time_limit)  # before the state is read
+    region_budgets = parse_region_budgets(region_budgets, budget)
     result = InterventionsResult.load(analysis_dir)
     if proposals is not None:
         result = result.with_proposals(proposals)
     ranking = result.apply(result.rerank(budget, weights, optimise_portfolio=True,
-                                         time_limit=time_limit))
+                                         time_limit=time_limit, region_budgets=region_budgets))
     return result, ranking, _write_all(result, out, ranking)
 
 
