@@ -118,8 +118,9 @@ def test_later_stages_equal_one_machine(single, tiled):
 
 
 def test_risk_factors_per_tile_equal_one_machine(single, tiled):
-    """The sightline rays ran in the 9 tile tasks; the factor is the single machine's."""
-    reports = tiled.parameters["engine"]["factor_tiles"]
+    """Sightline rays and street-light lux ran in the 9 tile tasks: the single machine's
+    factors (sightlines bit for bit, lux to 1e-9)."""
+    reports = tiled.parameters["engine"]["factor_tiles"]["sightlines"]
     assert len(reports) == len(tiled.tiles) == 9
     one, many = single.factors["sightlines"], tiled.factors["sightlines"]
     assert sum(r["observers"] for r in reports) == len(one.layer) > 0
@@ -136,6 +137,17 @@ def test_risk_factors_per_tile_equal_one_machine(single, tiled):
     assert list(tiled.factors) == list(single.factors)
     assert [c.message() for c in tiled.choices if c.name != "later_stages"
             and c.name not in ("tiles", "tile_halo_m")] == single.choice_messages()
+    light = tiled.parameters["engine"]["factor_tiles"]["lighting"]
+    assert len(light) == 2  # cell centres, then the streets' sample points
+    for call in light:
+        assert len(call["rows_read"]) == 9 and max(call["rows_read"]) < call["rows_total"]
+    one, many = single.factors["lighting"], tiled.factors["lighting"]
+    lux_1, lux_d = one.values["lamp_lux"], many.values["lamp_lux"]
+    assert np.array_equal(np.isnan(lux_d), np.isnan(lux_1)) and np.nanmax(lux_1) > 0
+    np.testing.assert_allclose(lux_d, lux_1, rtol=1e-9, atol=0)
+    assert list(many.layer["segment_id"]) == list(one.layer["segment_id"])  # dark segments
+    np.testing.assert_allclose(many.layer["lux_mean"].to_numpy(float),
+                               one.layer["lux_mean"].to_numpy(float), rtol=1e-9, atol=0)
 
 
 def test_the_cli_runs_the_dask_engine_through_a_scheduler(city, single, tcp_cluster, tmp_path):

@@ -15,10 +15,10 @@ import shapely
 from hotspot_env.bench import TINY_SCALE
 from hotspot_env.core import pipeline
 from hotspot_env.core.grid import Grid
-from hotspot_env.factors import sightlines
+from hotspot_env.factors import lighting, sightlines
 from hotspot_env.inputs.synth import simulate_city
 from hotspot_env.scale import tile_factors
-from hotspot_env.scale.tile_factors import TiledSightlines, block_owners
+from hotspot_env.scale.tile_factors import TiledLighting, TiledSightlines, block_owners
 from hotspot_env.scale.tiles import make_tiles
 
 
@@ -42,7 +42,8 @@ def city_layers(tmp_path_factory):
     city = simulate_city(7, scale="quick", **TINY_SCALE).write(tmp_path_factory.mktemp("c"))
     analysis = pipeline.run(city["incidents"], layers=city["layers"], cell_size=50,
                             simulated=True, stages=[])
-    layers = {n: analysis.layer(n) for n in ("streets", "buildings", "walls", "vegetation")
+    layers = {n: analysis.layer(n) for n in ("streets", "buildings", "walls", "vegetation",
+                                             "lamps")
               if analysis.layer(n) is not None}
     return analysis.grid, layers
 
@@ -106,3 +107,36 @@ def test_nothing_to_measure_falls_back_to_the_factor_itself(city_layers):
     many = TiledSightlines(SyncClient(), Engine(tiles))(no_buildings, grid)
     assert np.isnan(many.values["sightline_m"]).all()
     assert many.choices[0].value == "not measured"
+
+
+@pytest.mark.parametrize("lit_tag", ["fallback", "fill"])
+def test_tiled_lighting_equals_the_single_machines(city_layers, lit_tag):
+    grid, layers = city_layers
+    sub = _holed_subgrid(grid)  # street points beyond the grid: owned by edge tiles
+    tiles = make_tiles(sub, 0.1, 100.0)
+    one = lighting.compute(layers, sub, lit_tag=lit_tag)
+    factor = TiledLighting(SyncClient(), Engine(tiles))
+    many = factor(layers, sub, lit_tag=lit_tag)
+    lux_1, lux_d = one.values["lamp_lux"], many.values["lamp_lux"]
+    assert np.array_equal(np.isnan(lux_d), np.isnan(lux_1)) and np.nanmax(lux_1) > 0
+    np.testing.assert_allclose(lux_d, lux_1, rtol=1e-12, atol=0)
+    for col in ("segment_id", "source", "lit"):
+        assert list(many.layer[col]) == list(one.layer[col])
+    for col in ("lux_mean", "lux_min"):
+        np.testing.assert_allclose(many.layer[col].to_numpy(float),
+                                   one.layer[col].to_numpy(float), rtol=1e-12, atol=0)
+    assert [c.message() for c in many.choices] == [c.message() for c in one.choices]
+    cells, points = factor.reports
+    assert cells["points"] == sub.n_rows * sub.n_cols and points["points"] > cells["points"]
+    assert sum(points["rows_read"]) < len(tiles) * points["rows_total"]
+
+
+def test_tiled_lighting_without_its_reach_is_wrong(city_layers, monkeypatch):
+    grid, layers = city_layers
+    tiles = make_tiles(grid, 0.3, 100.0)
+    one = lighting.compute(layers, grid)
+    real = tile_factors.tile_bbox
+    monkeypatch.setattr(tile_factors, "tile_bbox",
+                        lambda t, o, x0, top, cell, halo_m, b: real(t, o, x0, top, cell, 0.0, b))
+    many = TiledLighting(SyncClient(), Engine(tiles))(layers, grid)
+    assert np.nanmax(np.abs(many.values["lamp_lux"] - one.values["lamp_lux"])) > 0.01

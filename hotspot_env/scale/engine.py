@@ -40,7 +40,7 @@ from hotspot_env.core.grid import Grid
 from hotspot_env.core.hotspots import GiStar
 from hotspot_env.errors import InputError
 from hotspot_env.scale.global_stats import GiMoments, bins_from_cutoffs, fdr_cutoffs, tile_gi
-from hotspot_env.scale.tile_factors import with_tiled_sightlines
+from hotspot_env.scale.tile_factors import with_tiled_factors
 from hotspot_env.scale.tile_tasks import TilePayload, TileSurfaces, tile_counts, tile_surfaces
 from hotspot_env.scale.tiles import (
     DEFAULT_TILE_KM,
@@ -57,8 +57,8 @@ STAGE_PLACEMENT: dict[str, str] = {
     "counts": "per tile", "kde": "per tile",
     "gi_star": "per tile (local sums) + global (mean and variance from n, sum x, sum x²)",
     "fdr": "global (one Benjamini-Hochberg cut-off per level over all cells)",
-    "factors": "sightline rays per tile (halo), merged in the client; the other factors on "
-               "the merged result",
+    "factors": "lighting's lux and sightline rays per tile (halo), merged in the client; "
+               "the other factors on the merged result",
     "forecast": "merged result", "validation": "merged result",
     "rtm": "merged result (one fit on every cell's design matrix)",
     "trends": "merged result", "interventions": "merged result (one candidate list)",
@@ -67,11 +67,11 @@ STAGE_PLACEMENT: dict[str, str] = {
 
 #: How the later stages ran (the ``later_stages`` choice).
 LATER_STAGES: str = (
-    "the sightline rays ran per tile (each tile's observers, obstacles read by box with "
-    "its halo); the other risk factors, forecast, validation, risk terrain model, trends "
-    "and interventions run once on the tiles' arrays put back together (the same grid "
-    "and arrays as one machine); counts, KDE and Gi* ran per tile, Gi*'s moments and the "
-    "FDR cut-offs over all cells")
+    "the street-light illuminance and the sightline rays ran per tile (each tile's own "
+    "points, lamps and obstacles read by box with the factor's halo); the other risk factors, "
+    "forecast, validation, risk terrain model, trends and interventions run once on the tiles' "
+    "arrays put back together (the same grid and arrays as one machine); counts, KDE and Gi* "
+    "ran per tile, Gi*'s moments and the FDR cut-offs over all cells")
 
 #: Seconds to wait for a ``--scheduler`` before saying it cannot be reached.
 CONNECT_TIMEOUT_S: float = 10.0
@@ -335,7 +335,7 @@ def analyze_tiled(
         halo_options["walk_m"] = youth_walk_m  # the run's threshold sizes the halo
     with connect(scheduler, n_workers) as client:
         engine = TiledSurfaces(client, tile_km, halo_options)
-        options, per_tile = with_tiled_sightlines(stage_options, client, engine)
+        options, per_tile = with_tiled_factors(stage_options, client, engine)
         analysis = run(incidents, layers=layers, osm=osm, cell_size=cell_size,
                        bandwidth=bandwidth, privacy=privacy, simulated=simulated,
                        stages=stages, stage_options=options, surfaces=engine,
@@ -345,7 +345,7 @@ def analyze_tiled(
     tiled = TiledRun(analysis, engine.tiles, engine.reports, engine.halo_m, engine.distances,
                      address, engine.timings)
     analysis.parameters["engine"] = tiled.manifest()
-    analysis.parameters["engine"]["factor_tiles"] = per_tile.reports
+    analysis.parameters["engine"]["factor_tiles"] = {k: f.reports for k, f in per_tile.items()}
     if out is not None:
         _write(analysis, out)
     return tiled

@@ -55,8 +55,8 @@ from hotspot_env.factors.base import (
 from hotspot_env.outputs.privacy import Kind
 from hotspot_env.scale.tiles import Tile
 
-#: Factors whose per-cell work runs in the tile tasks.
-PER_TILE_FACTORS: tuple[str, ...] = ("sightlines",)
+#: Factors whose costly work runs in the tile tasks.
+PER_TILE_FACTORS: tuple[str, ...] = ("lighting", "sightlines")
 #: Defaults of :func:`hotspot_env.factors.sightlines.compute`.
 SIGHTLINE_DEFAULTS: dict[str, float] = {"step_m": 15.0, "n_rays": 16, "max_m": 100.0,
                                         "min_blocked_share": 0.1}
@@ -302,11 +302,124 @@ class TiledSightlines:
         return merge_sightlines(grid, parts, spilled, opts)
 
 
-def with_tiled_sightlines(stage_options: dict[str, dict[str, Any]] | None, client: Any,
-                          engine: Any) -> tuple[dict[str, dict[str, Any]], TiledSightlines]:
-    """The run's stage options with the factor stage's sightlines cast per tile, and the
-    per-tile function (its :attr:`~TiledSightlines.reports` go to the manifest)."""
-    per_tile = TiledSightlines(client, engine)
+@dataclass(frozen=True)
+class LightPayload:
+    """One tile's illuminance task: its points (owned), the lamps in reach, the lamp model."""
+
+    tile: Tile
+    x0: float
+    top: float
+    cell_size: float
+    shape: tuple[int, int]
+    owners: np.ndarray
+    own_bbox: tuple[float, float, float, float]
+    bbox: tuple[float, float, float, float]
+    points_path: str
+    lamps_path: str
+    radius_m: float
+
+
+def tile_illuminance(p: LightPayload) -> tuple[np.ndarray, np.ndarray, int, float]:
+    """Lux at the points one tile owns, from the lamps within reach (runs in a worker).
+
+    Returns the points' positions, their lux, the rows read and the seconds.
+    """
+    from hotspot_env.factors.lighting import illuminance
+
+    start = time.perf_counter()
+    points, lamps = _read(p.points_path, p.own_bbox), _read(p.lamps_path, p.bbox)
+    geoms = points.geometry.to_numpy()
+    x, y = shapely.get_x(geoms), shapely.get_y(geoms)
+    own = _owner_of(x, y, p.x0, p.top, p.cell_size, p.shape, p.owners,
+                    p.tile.side) == p.tile.index
+    lamp_geoms = lamps.geometry.to_numpy()
+    lux = illuminance(x[own], y[own], shapely.get_x(lamp_geoms), shapely.get_y(lamp_geoms),
+                      lamps["lumens"].to_numpy(float), lamps["height_m"].to_numpy(float),
+                      p.radius_m)
+    return (points["_pos"].to_numpy()[own], lux, len(points) + len(lamps),
+            time.perf_counter() - start)
+
+
+class TiledIlluminance:
+    """:func:`hotspot_env.factors.lighting.illuminance` evaluated tile by tile on dask.
+
+    The client writes the points and the lamps as GeoParquet; each tile task
+    reads the points it owns (:func:`block_owners`) and the lamps whose box
+    meets its region grown by ``radius_m`` and a cell, and sums the lamps in
+    reach of each point. A point's sum runs over the same lamps as on one
+    machine, in the order the KD-tree pairs them, so values agree to about
+    1e-15 relative (tested at 1e-9), not bit for bit.
+    """
+
+    def __init__(self, client: Any, tiles: list[Tile], grid: Grid) -> None:
+        self.client, self.tiles, self.grid = client, tiles, grid
+        self.reports: list[dict[str, Any]] = []
+
+    def __call__(self, x: np.ndarray, y: np.ndarray, lamp_x: np.ndarray, lamp_y: np.ndarray,
+                 lumens: np.ndarray | float, height_m: np.ndarray | float,
+                 radius_m: float = 60.0) -> np.ndarray:
+        import tempfile
+
+        from hotspot_env.factors.lighting import illuminance
+
+        x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+        if not self.tiles or not x.size or not np.size(lamp_x):
+            return illuminance(x, y, lamp_x, lamp_y, lumens, height_m, radius_m)
+        n_lamps = np.size(lamp_x)
+        grid, owners, top = self.grid, block_owners(self.tiles), self.grid.bounds[3]
+        reach = float(radius_m) + grid.cell_size
+        with tempfile.TemporaryDirectory(prefix="hotspot-lux-") as tmp:
+            paths = {"points": Path(tmp) / "points.parquet", "lamps": Path(tmp) / "lamps.parquet"}
+            gpd.GeoDataFrame({"_pos": np.arange(x.size, dtype=np.int64)},
+                             geometry=shapely.points(x, y)).to_parquet(
+                paths["points"], write_covering_bbox=True, row_group_size=4096)
+            gpd.GeoDataFrame(
+                {"_pos": np.arange(n_lamps, dtype=np.int64),
+                 "lumens": np.broadcast_to(np.asarray(lumens, float), (n_lamps,)),
+                 "height_m": np.broadcast_to(np.asarray(height_m, float), (n_lamps,))},
+                geometry=shapely.points(lamp_x, lamp_y)).to_parquet(
+                paths["lamps"], write_covering_bbox=True, row_group_size=4096)
+            bounds = (min(x.min(), np.min(lamp_x)), min(y.min(), np.min(lamp_y)),
+                      max(x.max(), np.max(lamp_x)), max(y.max(), np.max(lamp_y)))
+            payloads = [LightPayload(
+                t, grid.x0, top, grid.cell_size, grid.shape, owners,
+                tile_bbox(t, owners, grid.x0, top, grid.cell_size, 0.0, bounds),
+                tile_bbox(t, owners, grid.x0, top, grid.cell_size, reach, bounds),
+                str(paths["points"]), str(paths["lamps"]), float(radius_m))
+                for t in self.tiles]
+            parts = self.client.gather(self.client.map(tile_illuminance, payloads, pure=False))
+        out = np.zeros(x.size)
+        for pos, lux, _, _ in parts:
+            out[pos] = lux
+        self.reports.append({"points": int(x.size), "rows_total": int(x.size + n_lamps),
+                             "rows_read": [int(r) for _, _, r, _ in parts],
+                             "seconds": [round(s, 4) for _, _, _, s in parts]})
+        return out
+
+
+class TiledLighting:
+    """:func:`hotspot_env.factors.lighting.compute` with the lux evaluated per tile."""
+
+    def __init__(self, client: Any, engine: Any) -> None:
+        self.client, self.engine = client, engine
+        self.reports: list[dict[str, Any]] = []
+
+    def __call__(self, layers: dict[str, gpd.GeoDataFrame], grid: Grid,
+                 incidents: gpd.GeoDataFrame | None = None, **options: Any) -> FactorResult:
+        from hotspot_env.factors import lighting
+
+        evaluator = TiledIlluminance(self.client, self.engine.tiles, grid)
+        result = lighting.compute(layers, grid, incidents, illuminate=evaluator, **options)
+        self.reports = evaluator.reports
+        return result
+
+
+def with_tiled_factors(stage_options: dict[str, dict[str, Any]] | None, client: Any,
+                       engine: Any) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """The run's stage options with the factor stage's per-tile functions, and those
+    functions by factor (their ``reports`` go to the manifest)."""
+    per_tile = {"lighting": TiledLighting(client, engine),
+                "sightlines": TiledSightlines(client, engine)}
     options = {**(stage_options or {})}
-    options["factors"] = {**(options.get("factors") or {}), "computes": {"sightlines": per_tile}}
+    options["factors"] = {**(options.get("factors") or {}), "computes": per_tile}
     return options, per_tile
