@@ -41,6 +41,7 @@ from hotspot_env.core.hotspots import GiStar
 from hotspot_env.errors import InputError
 from hotspot_env.scale.global_stats import GiMoments, bins_from_cutoffs, fdr_cutoffs, tile_gi
 from hotspot_env.scale.tile_tasks import TilePayload, TileSurfaces, tile_counts, tile_surfaces
+from hotspot_env.scale.tiled_design import with_tiled_rtm
 from hotspot_env.scale.tiles import (
     DEFAULT_TILE_KM,
     Tile,
@@ -57,7 +58,10 @@ STAGE_PLACEMENT: dict[str, str] = {
     "gi_star": "per tile (local sums) + global (mean and variance from n, sum x, sum x²)",
     "fdr": "global (one Benjamini-Hochberg cut-off per level over all cells)",
     "factors": "merged result", "forecast": "merged result", "validation": "merged result",
-    "rtm": "merged result (one fit on every cell's design matrix)",
+    "rtm": "per tile (each tile's rows of the design, from the features near it) + global "
+           "(candidates, density thresholds and every fit from the tiles' summed frequency "
+           "tables of indicator pattern and count: the sufficient statistics of every IRLS "
+           "step); the per-cell reasons on the merged result",
     "trends": "merged result", "interventions": "merged result (one candidate list)",
 }
 
@@ -324,17 +328,19 @@ def analyze_tiled(
         halo_options["walk_m"] = youth_walk_m  # the run's threshold sizes the halo
     with connect(scheduler, n_workers) as client:
         engine = TiledSurfaces(client, tile_km, halo_options)
+        options = with_tiled_rtm(stage_options, client, lambda: engine.tiles)
         analysis = run(incidents, layers=layers, osm=osm, cell_size=cell_size,
                        bandwidth=bandwidth, privacy=privacy, simulated=simulated,
-                       stages=stages, stage_options=stage_options, surfaces=engine,
+                       stages=stages, stage_options=options, surfaces=engine,
                        **analyze_options)
         address = str(client.scheduler.address)
     analysis.choices.append(announce(Choice(
         "later_stages", "merged result",
-        "risk factors, forecast, validation, risk terrain model, trends and interventions "
-        "run once on the tiles' arrays put back together (the same grid and arrays as one "
-        "machine); counts, KDE and Gi* ran per tile, Gi*'s moments and the FDR cut-offs "
-        "over all cells")))
+        "risk factors, forecast, validation, trends and interventions run once on the tiles' "
+        "arrays put back together (the same grid and arrays as one machine); counts, KDE and "
+        "Gi* ran per tile, Gi*'s moments and the FDR cut-offs over all cells; the risk terrain "
+        "model was fitted once in the client from per-tile sums (each tile's rows of the "
+        "design stayed on its worker)")))
     tiled = TiledRun(analysis, engine.tiles, engine.reports, engine.halo_m, engine.distances,
                      address, engine.timings)
     analysis.parameters["engine"] = tiled.manifest()

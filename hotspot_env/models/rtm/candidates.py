@@ -68,14 +68,15 @@ class Candidate:
         How the factor was turned into a yes/no layer.
     distance_m : float
         Distance of influence (proximity) or kernel radius (density), metres.
-    indicator : ndarray of bool
-        ``grid.shape``; False outside the study area.
+    indicator : ndarray of bool or None
+        ``grid.shape``; False outside the study area. None when the design
+        lives elsewhere (on the tiles of ``--engine dask``: ask the design).
     """
 
     factor: str
     operation: str
     distance_m: float
-    indicator: np.ndarray = field(repr=False)
+    indicator: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
