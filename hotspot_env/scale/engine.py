@@ -41,7 +41,7 @@ from hotspot_env.core.hotspots import GiStar
 from hotspot_env.errors import InputError
 from hotspot_env.scale.global_stats import GiMoments, bins_from_cutoffs, fdr_cutoffs, tile_gi
 from hotspot_env.scale.tile_tasks import TilePayload, TileSurfaces, tile_counts, tile_surfaces
-from hotspot_env.scale.tiled_design import with_tiled_rtm
+from hotspot_env.scale.tiled_design import rtm_design_stats, with_tiled_rtm
 from hotspot_env.scale.tiles import (
     DEFAULT_TILE_KM,
     Tile,
@@ -237,6 +237,9 @@ class TiledRun:
         Wall seconds of the engine's steps: ``plan`` (halo, tiles, points per
         tile), ``tasks`` (the tile tasks, scatter and gather included) and
         ``global`` (merging, Gi*'s moments, FDR cut-offs).
+    rtm_design : dict of str to int
+        The risk terrain model's design on the tiles: ``tiles``, ``candidates``
+        and ``round_trips`` (frequency tables fetched); empty without the RTM stage.
     """
 
     analysis: Analysis
@@ -246,6 +249,7 @@ class TiledRun:
     halo_distances: dict[str, float] = field(default_factory=dict)
     scheduler: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    rtm_design: dict[str, int] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Any:
         if name == "analysis":  # not set yet (e.g. while unpickling)
@@ -263,6 +267,7 @@ class TiledRun:
         return {"engine": "dask", "scheduler": self.scheduler, "halo_m": self.halo_m,
                 "halo_distances_m": self.halo_distances, "stages": STAGE_PLACEMENT,
                 "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+                "rtm_design": self.rtm_design,
                 "tiles": self.reports}
 
 
@@ -342,7 +347,7 @@ def analyze_tiled(
         "model was fitted once in the client from per-tile sums (each tile's rows of the "
         "design stayed on its worker)")))
     tiled = TiledRun(analysis, engine.tiles, engine.reports, engine.halo_m, engine.distances,
-                     address, engine.timings)
+                     address, engine.timings, rtm_design_stats(options))
     analysis.parameters["engine"] = tiled.manifest()
     if out is not None:
         _write(analysis, out)

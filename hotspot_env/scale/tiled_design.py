@@ -64,6 +64,8 @@ class TiledDesignBuilder:
     def __init__(self, client: Any, tiles: Callable[[], list[Tile]]) -> None:
         self.client = client
         self.tiles = tiles
+        #: What the last design did (tiles, candidates, round trips), for the run manifest.
+        self.stats: dict[str, int] = {}
 
     def __call__(self, grid: Grid, counts: np.ndarray, layers: dict[str, Any],
                  block_length_m: float, multiples: tuple[float, ...],
@@ -86,8 +88,9 @@ class TiledDesignBuilder:
                 counts[sl], [parts_near(p, t, near) for p, t in zip(parts, trees, strict=True)],
                 distances, tuple(operations), float(block_length_m)))
         raw = raw_candidates(len(names), distances, tuple(operations))
+        self.stats.clear()
         return TiledDesign(self.client, grid, tiles, self._rows(payloads),
-                           [(names[i], op, d) for i, op, d in raw])
+                           [(names[i], op, d) for i, op, d in raw], self.stats)
 
     def _rows(self, payloads: list[RTMTilePayload]) -> list[Any]:
         """Futures of each tile's rows, built in three passes (the density's mean, SD, rows)."""
@@ -122,10 +125,14 @@ class TiledDesign(DesignStats):
         Each tile's :class:`~hotspot_env.scale.tile_rtm.TileRows`.
     raw : list of (str, str, float)
         Each raw column's factor, operation and distance.
+    stats : dict, optional
+        Filled with ``tiles``, ``candidates`` and ``round_trips`` (frequency
+        tables fetched; each round trip serves several fits).
     """
 
     def __init__(self, client: Any, grid: Grid, tiles: list[Tile], rows: list[Any],
-                 raw: list[tuple[str, str, float]]) -> None:
+                 raw: list[tuple[str, str, float]], stats: dict[str, int] | None = None
+                 ) -> None:
         self.client, self.grid, self.tiles, self.rows = client, grid, tiles, rows
         summaries: list[TileSummary] = client.gather(client.map(summarise, rows, pure=False))
         self.n_rows = sum(s.n for s in summaries)
@@ -143,8 +150,8 @@ class TiledDesign(DesignStats):
         self.on = [int(on[j]) for j in self.columns]
         self.candidates = [Candidate(*raw[j]) for j in self.columns]
         self._grouped: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        #: Round trips to the tiles for frequency tables (each serves several fits).
-        self.round_trips = 0
+        self.stats = {} if stats is None else stats
+        self.stats.update(tiles=len(tiles), candidates=len(self.columns), round_trips=0)
 
     def _map(self, func: Callable[..., Any], **kwargs: Any) -> list[Any]:
         return self.client.gather(self.client.map(func, self.rows, pure=False, **kwargs))
@@ -164,7 +171,7 @@ class TiledDesign(DesignStats):
         for i, cols in enumerate(todo):
             keys, freq = merge_keys([tables[i] for tables in per_tile])
             self._grouped[cols] = ungroup(keys, freq, len(cols), self.ymax)
-        self.round_trips += 1
+        self.stats["round_trips"] += 1
 
     def cells(self, j: int) -> int:
         return self.on[j]
@@ -185,3 +192,9 @@ def with_tiled_rtm(stage_options: dict[str, dict[str, Any]] | None, client: Any,
     options = {name: dict(opts) for name, opts in (stage_options or {}).items()}
     options.setdefault("rtm", {})["design"] = TiledDesignBuilder(client, tiles)
     return options
+
+
+def rtm_design_stats(options: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """What the tiled RTM design of :func:`with_tiled_rtm`'s options did ({} if it did not run)."""
+    builder = options.get("rtm", {}).get("design")
+    return dict(builder.stats) if isinstance(builder, TiledDesignBuilder) else {}
