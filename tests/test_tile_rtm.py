@@ -188,3 +188,15 @@ def test_features_clipped_too_close_to_a_tile_would_be_caught(city, monkeypatch)
                                                  one.indicator(j))
             for j, c in enumerate(one.candidates)]
     assert not all(same)
+
+
+def test_no_layer_or_no_incident_is_not_fitted_on_tiles_either(city):
+    grid, counts, layers = city
+    tiles = make_tiles(grid, 0.6, 50.0)
+    for c, lay in ((counts, {}), (np.zeros_like(counts), layers)):
+        one = rtm.fit(grid, c, lay, block_length_m=BLOCK_M)
+        many = rtm.fit(grid, c, lay, block_length_m=BLOCK_M,
+                       design=TiledDesignBuilder(InProcessClient(), lambda: tiles))
+        assert one.table.empty and many.table.empty
+        assert many.n_tested == one.n_tested and many.intercept == one.intercept
+        assert [ch.rule for ch in many.choices] == [ch.rule for ch in one.choices]

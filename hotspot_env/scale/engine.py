@@ -12,11 +12,16 @@ per-cell surfaces are computed by dask tasks, one per tile with its halo
   variance, then each tile's z and p, and the Benjamini-Hochberg FDR cut-offs
   over all cells, against which every tile's cells are binned
   (:mod:`hotspot_env.scale.global_stats`);
-* **on the merged result** (the client, in process): the later stages (risk
-  factors, forecast and its cross-validation, validation, the risk terrain
-  model, trends, interventions) run on the tiles' arrays put back together,
-  so they see the same grid and arrays as one machine. This is announced as
-  the choice ``later_stages``.
+* **the risk terrain model from per-tile sums**: each tile builds its cells'
+  rows of the design from the features near it and keeps them on its worker;
+  the one RTM selection runs in the client on the tiles' summed frequency
+  tables, density moments and candidate digests
+  (:mod:`hotspot_env.scale.tiled_design`, :mod:`hotspot_env.scale.tile_rtm`);
+* **on the merged result** (the client, in process): the other later stages
+  (risk factors, forecast and its cross-validation, validation, trends,
+  interventions, and the RTM's per-cell reasons) run on the tiles' arrays put
+  back together, so they see the same grid and arrays as one machine. This is
+  announced as the choice ``later_stages``.
 
 The cluster is a :class:`dask.distributed.LocalCluster` by default, or any
 running scheduler (``--scheduler tcp://HOST:8786``).
@@ -64,6 +69,14 @@ STAGE_PLACEMENT: dict[str, str] = {
            "step); the per-cell reasons on the merged result",
     "trends": "merged result", "interventions": "merged result (one candidate list)",
 }
+
+#: The ``later_stages`` announcement: where each later stage ran.
+LATER_STAGES: str = (
+    "risk factors, forecast, validation, trends and interventions run once on the tiles' "
+    "arrays put back together (the same grid and arrays as one machine); counts, KDE and "
+    "Gi* ran per tile, Gi*'s moments and the FDR cut-offs over all cells; the risk terrain "
+    "model was fitted once in the client from per-tile sums (each tile's rows of the design "
+    "stayed on its worker)")
 
 
 #: Seconds to wait for a ``--scheduler`` before saying it cannot be reached.
@@ -339,13 +352,7 @@ def analyze_tiled(
                        stages=stages, stage_options=options, surfaces=engine,
                        **analyze_options)
         address = str(client.scheduler.address)
-    analysis.choices.append(announce(Choice(
-        "later_stages", "merged result",
-        "risk factors, forecast, validation, trends and interventions run once on the tiles' "
-        "arrays put back together (the same grid and arrays as one machine); counts, KDE and "
-        "Gi* ran per tile, Gi*'s moments and the FDR cut-offs over all cells; the risk terrain "
-        "model was fitted once in the client from per-tile sums (each tile's rows of the "
-        "design stayed on its worker)")))
+    analysis.choices.append(announce(Choice("later_stages", "merged result", LATER_STAGES)))
     tiled = TiledRun(analysis, engine.tiles, engine.reports, engine.halo_m, engine.distances,
                      address, engine.timings, rtm_design_stats(options))
     analysis.parameters["engine"] = tiled.manifest()
