@@ -237,6 +237,11 @@ def tile_indicator(rows: TileRows, column: int) -> np.ndarray:
     return out
 
 
+def tile_indicators(rows: TileRows, columns: list[int]) -> list[np.ndarray]:
+    """:func:`tile_indicator` of several raw candidates (one task, one round trip)."""
+    return [tile_indicator(rows, j) for j in columns]
+
+
 def tile_linear_predictor(rows: TileRows, columns: list[int], coef: np.ndarray) -> np.ndarray:
     """``sum_i coef_i * indicator_{columns_i}`` over the interior, added in the same order."""
     lin = np.zeros(rows.mask.shape)

@@ -44,7 +44,7 @@ from hotspot_env.scale.tile_rtm import (
     raw_candidates,
     summarise,
     tile_group_keys_many,
-    tile_indicator,
+    tile_indicators,
     tile_linear_predictor,
 )
 from hotspot_env.scale.tiles import Tile, assemble
@@ -177,8 +177,12 @@ class TiledDesign(DesignStats):
         return self.on[j]
 
     def indicator(self, j: int) -> np.ndarray:
-        parts = self._map(tile_indicator, column=self.columns[j])
-        return assemble(self.tiles, parts, self.grid.shape, False, bool)
+        return self.indicators([j])[0]
+
+    def indicators(self, columns: list[int]) -> list[np.ndarray]:
+        per_tile = self._map(tile_indicators, columns=[self.columns[j] for j in columns])
+        return [assemble(self.tiles, [parts[i] for parts in per_tile], self.grid.shape, False,
+                         bool) for i in range(len(columns))]
 
     def linear_predictor(self, columns: list[int], coef: np.ndarray) -> np.ndarray:
         parts = self._map(tile_linear_predictor, columns=[self.columns[j] for j in columns],

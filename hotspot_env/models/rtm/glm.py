@@ -189,6 +189,10 @@ class DesignStats:
         """Candidate ``j``'s indicator over the whole grid."""
         raise NotImplementedError
 
+    def indicators(self, columns: list[int]) -> list[np.ndarray]:
+        """:meth:`indicator` of several candidates (a tiled design asks its tiles at once)."""
+        return [self.indicator(j) for j in columns]
+
     def linear_predictor(self, columns: list[int], coef: np.ndarray) -> np.ndarray:
         """``sum_i coef_i * indicator_{columns_i}`` over the whole grid."""
         raise NotImplementedError

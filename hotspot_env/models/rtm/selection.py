@@ -106,7 +106,9 @@ def fit(
     score = np.where(mask, np.exp(_linear_predictor(grid, data, selected, final)), np.nan)
     text, numbers = headline(score, counts, mask, top_pct)
     choices.append(_factors_choice(table, len(selected), len(sel.by_factor), m, text))
-    indicators = {cands[j].factor: data.indicator(j) for j in best.values()}
+    chosen = list(best.values())
+    indicators = dict(zip([cands[j].factor for j in chosen], data.indicators(chosen),
+                          strict=True))
     return RTMResult(table, cand_table, score, text, choices, indicators, fam, float(alpha),
                      float(final.params[0]), block_length_m, numbers, m)
 
