@@ -84,7 +84,11 @@ class RTMTilePayload:
         Incidents per interior cell (the protected counts in public mode).
     layers : list of ndarray
         Per candidate layer (in the run's order), its single-part features
-        whose envelope meets the tile grown by :func:`layer_reach`.
+        whose envelope meets the tile grown by :func:`layer_reach` (empty for
+        a layer that repeats an earlier one).
+    same_as : list of int
+        Per layer, the first layer with exactly the same features (itself if
+        none): its indicators are computed once.
     distances : list of float
         Distances of influence and kernel radii (metres).
     operations : tuple of str
@@ -101,6 +105,7 @@ class RTMTilePayload:
     mask: np.ndarray
     counts: np.ndarray
     layers: list[np.ndarray]
+    same_as: list[int]
     distances: list[float]
     operations: tuple[str, ...]
     unit_m: float
@@ -168,6 +173,11 @@ def build_tile(payload: RTMTilePayload) -> TileDesignParts:
     proximity: dict[tuple[int, float], np.ndarray] = {}
     surfaces: dict[tuple[int, float], np.ndarray] = {}
     for i, parts in enumerate(payload.layers):
+        first = payload.same_as[i]
+        if first != i:  # the same features as an earlier layer: the same arrays
+            proximity.update({(i, d): v for (k, d), v in proximity.items() if k == first})
+            surfaces.update({(i, h): v for (k, h), v in surfaces.items() if k == first})
+            continue
         if "proximity" in payload.operations:
             for d, ind in proximity_of_parts(grid, parts, payload.distances).items():
                 proximity[(i, d)] = ind

@@ -29,8 +29,8 @@ import numpy as np
 import shapely
 
 from hotspot_env.core.grid import Grid
-from hotspot_env.models.rtm._geometry import single_parts
-from hotspot_env.models.rtm.candidates import Candidate
+from hotspot_env.models.rtm._geometry import geometry_array, single_parts
+from hotspot_env.models.rtm.candidates import Candidate, same_geometries
 from hotspot_env.models.rtm.glm import DesignStats, merge_keys, ungroup
 from hotspot_env.scale.tile_rtm import (
     RTMTilePayload,
@@ -72,8 +72,10 @@ class TiledDesignBuilder:
                  operations: tuple[str, ...]) -> TiledDesign:
         distances = sorted({float(m * block_length_m) for m in multiples})
         names = [name for name, frame in layers.items() if frame is not None and len(frame)]
+        same = _same_as(names, layers)
         parts = [single_parts(layers[name]) for name in names]
-        trees = [shapely.STRtree(p) if p.size else None for p in parts]
+        trees = [shapely.STRtree(p) if p.size and same[i] == i else None
+                 for i, p in enumerate(parts)]
         reach = layer_reach(grid.cell_size, distances) / grid.cell_size
         tiles = self.tiles()
         counts = np.where(grid.mask, np.asarray(counts), 0).astype(np.int64)
@@ -86,7 +88,7 @@ class TiledDesignBuilder:
             payloads.append(RTMTilePayload(
                 tile, grid.x0, grid.bounds[3], grid.cell_size, grid.crs, grid.mask[sl],
                 counts[sl], [parts_near(p, t, near) for p, t in zip(parts, trees, strict=True)],
-                distances, tuple(operations), float(block_length_m)))
+                same, distances, tuple(operations), float(block_length_m)))
         raw = raw_candidates(len(names), distances, tuple(operations))
         self.stats.clear()
         return TiledDesign(self.client, grid, tiles, self._rows(payloads),
@@ -108,6 +110,17 @@ class TiledDesignBuilder:
         thresholds = {key: (means[key], float(np.sqrt(sum(p[key] for p in spread) / n[key]))
                             if n[key] else 0.0) for key in n}
         return client.map(finish_tile, built, thresholds=thresholds, pure=False)
+
+
+def _same_as(names: list[str], layers: dict[str, Any]) -> list[int]:
+    """Per layer, the first layer holding exactly the same geometries (itself if none).
+
+    The same features often come twice (a factor's features and the user layer
+    it was built from); as in one process, their indicators are computed once.
+    """
+    geoms = [geometry_array(layers[name]) for name in names]
+    return [next(k for k in range(i + 1) if same_geometries(geoms[k], geoms[i]))
+            for i in range(len(names))]
 
 
 class TiledDesign(DesignStats):

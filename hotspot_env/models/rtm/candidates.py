@@ -123,7 +123,7 @@ def candidate_indicators(
         if frame is None or len(frame) == 0:
             continue
         geoms = geometry_array(frame)
-        found = next((f for g, f in done if _same_geometries(g, geoms)), None)
+        found = next((f for g, f in done if same_geometries(g, geoms)), None)
         if found is None:
             found = []
             parts = single_parts(geoms)
@@ -141,7 +141,7 @@ def candidate_indicators(
     return out
 
 
-def _same_geometries(a: np.ndarray, b: np.ndarray) -> bool:
+def same_geometries(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two geometry arrays hold exactly the same geometries in the same order."""
     if a is b:
         return True
