@@ -76,14 +76,13 @@ class TiledDesignBuilder:
         parts = [single_parts(layers[name]) for name in names]
         trees = [shapely.STRtree(p) if p.size and same[i] == i else None
                  for i, p in enumerate(parts)]
-        reach = layer_reach(grid.cell_size, distances) / grid.cell_size
+        reach = layer_reach(grid.cell_size, distances)
         tiles = self.tiles()
         counts = np.where(grid.mask, np.asarray(counts), 0).astype(np.int64)
         payloads = []
         for tile in tiles:
-            bounds = tile.bounds(grid, pad=0)
-            pad = reach * grid.cell_size
-            near = (bounds[0] - pad, bounds[1] - pad, bounds[2] + pad, bounds[3] + pad)
+            west, south, east, north = tile.bounds(grid, pad=0)
+            near = (west - reach, south - reach, east + reach, north + reach)
             sl = (slice(tile.row0, tile.row1), slice(tile.col0, tile.col1))
             payloads.append(RTMTilePayload(
                 tile, grid.x0, grid.bounds[3], grid.cell_size, grid.crs, grid.mask[sl],
