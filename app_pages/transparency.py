@@ -79,8 +79,11 @@ else:
                 "the validated forecast must clear.")
     if "verdict" in validation:
         row = validation["verdict"].iloc[0]
-        text = common.md_escape(str(row["verdict"]), 600)
-        (st.success if row["winner"] in ("forecast", "tie") else st.warning)(text)
+        if row["caution"]:  # the guide's bar not met: said first, in bold
+            st.error("**" + common.md_escape(str(row["caution"]), 800) + "**",
+                     icon=":material/warning:")
+        text = common.md_escape(str(row["verdict"]), 800)
+        (st.success if row["outcome"] == "better" else st.warning)(text)
         if row["default"]:
             st.markdown(common.md_escape(str(row["default"]), 600))
     v1, v2 = st.columns(2)
