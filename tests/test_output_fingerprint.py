@@ -41,7 +41,7 @@ pytestmark = pytest.mark.slow
 def _analyze(code: Path, out: Path, extra: list[str]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(code)}
-    # One data folder (evidence, costs) for both: the run records its path.
+    # One data folder (evidence, costs) for both: only the code differs.
     launch = ("import sys; from pathlib import Path; from hotspot_env import settings; "
               f"settings.data_folder = Path({str(ROOT / 'data')!r}); "
               "from hotspot_env.cli import app; sys.argv[0] = 'hotspot-env'; app()")
