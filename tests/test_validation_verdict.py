@@ -57,6 +57,7 @@ def test_sentence_includes_zero_says_no_clear_difference():
     assert "95 % interval -0.074 to +0.075" in text
     warning = validation.caution(comp)
     assert warning.startswith("Not shown to beat counting") and validation.GUIDE_RULE in warning
+    assert "(the 95 % interval of the difference includes zero)" in warning
 
 
 def test_sentence_worse_only_below_zero():
@@ -74,7 +75,7 @@ def test_json_round_trip_keeps_the_wording():
     assert comp["ci_low"] is None
     assert "(no interval to judge by)" in validation.verdict_sentence(comp)
     assert "no bootstrap interval" in validation.verdict_sentence(comp)
-    assert validation.caution(comp)
+    assert "(no interval of the difference could be computed)" in validation.caution(comp)
 
 
 def test_compare_writes_the_outcome_and_the_one_sentence():

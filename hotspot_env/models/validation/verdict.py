@@ -101,8 +101,10 @@ def caution(comp: dict[str, Any] | None) -> str:
         head = (f"The forecast ranked the held-out period worse than {name}: counting past "
                 "incidents per cell predicted the next period better than this ranking.")
     else:
+        why = ("the 95 % interval of the difference includes zero"
+               if _finite(comp.get("ci_low")) and _finite(comp.get("ci_high"))
+               else "no interval of the difference could be computed")
         head = (f"Not shown to beat counting: on the held-out period the forecast showed no "
-                f"clear difference from {name} (the 95 % interval of the difference includes "
-                "zero, or there is none). Treat its order as no better than counting past "
-                "incidents per cell.")
+                f"clear difference from {name} ({why}). Treat its order as no better than "
+                "counting past incidents per cell.")
     return f"{head} {GUIDE_RULE}"
