@@ -111,7 +111,7 @@ def write_region(analysis: Analysis, region: str, folder: str | os.PathLike[str]
         counts, timings and the files written (relative to ``folder``).
     """
     from hotspot_env.outputs.export import _privacy_tags, cells_frame
-    from hotspot_env.outputs.privacy import publish_array
+    from hotspot_env.outputs.privacy import public_totals, publish_array
 
     folder = Path(folder)
     files: list[str] = []
@@ -133,7 +133,7 @@ def write_region(analysis: Analysis, region: str, folder: str | os.PathLike[str]
         "parameters": _jsonable(analysis.parameters),
         "choices": analysis.choice_messages(),
         "inputs": analysis.inputs,
-        "counts": _jsonable(analysis.counts),
+        "counts": _jsonable(public_totals(analysis)),  # public mode: no exact tally
         "timings": {k: float(v) for k, v in analysis.timings.items()},
         "files": files,
     }
