@@ -21,7 +21,6 @@ from hotspot_env.app import national
 from hotspot_env.app import region_view as rv
 from hotspot_env.errors import InputError
 from hotspot_env.outputs.privacy import stand_in
-from tests._national_run import national_runs  # noqa: F401
 
 REGIONS = ["city_00", "city_01"]
 

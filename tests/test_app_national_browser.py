@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from tests.app_server and tests._national_run
 """The app opens a national run, lists its regions and shows the second one (browser test).
 
 A server of its own is started with ``HOTSPOT_ENV_RUN_ROOTS`` naming the test
@@ -15,7 +14,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests._national_run import national_runs  # noqa: F401 - fixture
 from tests.app_server import (
     AppServer,
     assert_no_exception,
