@@ -91,3 +91,14 @@ def test_the_app_opens_a_national_run_and_shows_the_second_region(browser, natio
         assert page.get_by_role("button", name="Printable work orders (HTML)").count() == 1
         assert_no_exception(page)
         screenshot(page, "national_interventions")
+
+        # Co-design is always public: an internal run's region is refused there, in one line
+        page = s.open("co-design", page)
+        page.get_by_text("written in internal mode").wait_for(timeout=60_000)
+        assert page.locator('iframe[title="streamlit_folium.st_folium"]').count() == 0
+        assert_no_exception(page)
+
+        page = s.open("transparency", page)
+        page.get_by_text("The region's manifest record").wait_for(timeout=60_000)
+        assert "city_01" in page.locator('[data-testid="stMain"]').inner_text()
+        assert_no_exception(page)
