@@ -120,10 +120,13 @@ def interventions(privacy: str) -> None:
     if not files:
         _not_saved("Work-order files")
         return
+    # an internal run's files hold exact counts: staff only, as any internal export
+    needs = "work_orders" if run.privacy_mode == "public" else "export_internal"
     cols = st.columns(len(files))
     for col, (label, path, mime) in zip(cols, files, strict=True):
-        common.download(col, label, path.read_bytes(), f"{view.region}_{path.name}", mime,
-                        f"nl_dl_{path.name}", privacy=run.privacy_mode, needs="work_orders")
+        name = f"{path.stem}_{view.region}{path.suffix}"  # starts with a letter (audit log)
+        common.download(col, label, path.read_bytes(), name, mime, f"nl_dl_{path.name}",
+                        privacy=run.privacy_mode, needs=needs)
 
 
 def codesign() -> None:
@@ -217,7 +220,9 @@ def _region_picker(run: Any, current: dict) -> None:
             return
         st.session_state["dataset"] = {"kind": "national", "folder": str(run.folder),
                                        "region": region, "key": f"nl-{region}"}
-        common.audit("open_run", region)
+        # the detail names the region (a plain name); the file hash is the manifest's
+        common.audit("open_run", f"region_{region}"[:80],
+                     data=(run.folder / "manifest.json").read_bytes())
         st.rerun()
     if current["kind"] == "national" and current.get("folder") == str(run.folder):
         st.success(f"Showing region {common.md_escape(current['region'])}: open **Explore**, "
