@@ -234,3 +234,22 @@ def test_top_places_are_the_highest_risk_cells(view_internal):
     expected = view.cells.sort_values("rtm_score", ascending=False, kind="stable").head(5)
     assert list(top["cell_id"]) == list(expected["cell_id"])
     np.testing.assert_allclose(top["risk score"], expected["rtm_score"].round(2))
+
+
+def test_a_public_regions_pages_show_protected_counts_only(national_runs):
+    run = national.open_run(str(national_runs["public"]), roots_for(national_runs["root"]))
+    view = national.load_region(run, "city_01", "public")
+    k = view.record["parameters"]["k_threshold"]
+
+    def protected(values) -> bool:
+        text = pd.Series(values, dtype=str)
+        numbers = pd.to_numeric(text[text != f"<{k}"])
+        return bool(((numbers == 0) | (numbers >= k)).all())
+
+    top = rv.top_places(view, 40)
+    assert protected(top["incidents"]) and (top["incidents"] == f"<{k}").any()
+    cells = rv.hotspot_cells(view)
+    assert len(cells) and protected(cells["incidents"])
+    for cell_id in view.cells["cell_id"].head(60):
+        head, _ = rv.place_table(view, *divmod(int(cell_id), view.grid.n_cols))
+        assert protected([head["incidents"]])
