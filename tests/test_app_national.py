@@ -195,10 +195,17 @@ def test_region_map_draws_its_layers_inside_the_region(view_internal):
     assert box[1] - 1e-3 <= south < north <= box[3] + 1e-3
 
 
+def rc_of(view, cell_id: int) -> tuple[int, int]:
+    """Row and column of a saved cell id in the view's (cut) grid."""
+    row0, col0, n_cols = view.window
+    row, col = divmod(int(cell_id), n_cols)
+    return row - row0, col - col0
+
+
 def test_a_clicked_place_shows_its_saved_row(view_internal):
     _, view = view_internal
     row = view.cells.sort_values("incidents").iloc[-1]
-    head, table = rv.place_table(view, *divmod(int(row["cell_id"]), view.grid.n_cols))
+    head, table = rv.place_table(view, *rc_of(view, row["cell_id"]))
     assert head["cell_id"] == str(row["cell_id"]) and head["incidents"] == str(row["incidents"])
     assert head["why"] == row["why"]
     kde = float(row["kde"])
@@ -251,5 +258,41 @@ def test_a_public_regions_pages_show_protected_counts_only(national_runs):
     cells = rv.hotspot_cells(view)
     assert len(cells) and protected(cells["incidents"])
     for cell_id in view.cells["cell_id"].head(60):
-        head, _ = rv.place_table(view, *divmod(int(cell_id), view.grid.n_cols))
+        head, _ = rv.place_table(view, *rc_of(view, cell_id))
         assert protected([head["incidents"]])
+
+
+def test_a_region_on_a_national_grid_loads_its_own_window(national_runs, tmp_path):
+    """A tiled run's regions share one national grid: a region loads its window only."""
+    from hotspot_env.scale.outputs import mosaic_grid
+
+    copy = tmp_path / "run"
+    shutil.copytree(national_runs["internal"], copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    whole = mosaic_grid(manifest["tiles"])  # the grid covering both cities
+    own = manifest["tiles"][1]["grid"]
+    size = own["cell_size"]
+    row_shift = round((whole["y0"] + whole["n_rows"] * size - own["y0"] - own["n_rows"] * size)
+                      / size)
+    col_shift = round((own["x0"] - whole["x0"]) / size)
+    assert row_shift > 0 or col_shift > 0  # the second city is not at the national corner
+    path = copy / "cells" / "city_01.parquet"
+    cells = gpd.read_parquet(path)
+    rows, cols = np.divmod(cells["cell_id"].to_numpy(), own["n_cols"])
+    cells["cell_id"] = (rows + row_shift) * whole["n_cols"] + cols + col_shift
+    cells.to_parquet(path)
+    manifest["tiles"][1]["grid"] = whole
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+
+    run = national.open_run(str(copy), roots_for(tmp_path))
+    view = national.load_region(run, "city_01", "internal")
+    assert view.grid.shape == (own["n_rows"], own["n_cols"])  # not the national grid
+    assert view.grid.bounds == pytest.approx((own["x0"], own["y0"], own["x0"] + own["n_cols"]
+                                              * size, own["y0"] + own["n_rows"] * size))
+    centres = cells.geometry.centroid
+    r, c = view.grid.cell_index(centres.x.to_numpy(), centres.y.to_numpy())
+    assert (r >= 0).all() and view.grid.mask[r, c].all()
+    np.testing.assert_array_equal(view.arrays["kde"][r, c], cells["kde"].to_numpy())
+    assert [view.cell_id(a, b) for a, b in zip(r, c, strict=True)] == list(cells["cell_id"])
+    head, _ = rv.place_table(view, int(r[7]), int(c[7]))
+    assert head["cell_id"] == str(cells["cell_id"].iloc[7])

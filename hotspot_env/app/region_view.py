@@ -182,7 +182,7 @@ def place_table(view: RegionView, row: int, col: int) -> tuple[dict[str, str], p
         ``Measure``, ``Value``, ``What it means`` for each saved layer of
         :data:`hotspot_env.app.places.CELL_FIELDS`.
     """
-    cell_id = int(row * view.grid.n_cols + col)
+    cell_id = view.cell_id(row, col)
     match = view.cells.loc[view.cells["cell_id"] == cell_id]
     if match.empty:
         raise KeyError(f"cell {cell_id} is not a cell of region {view.region}")
