@@ -131,8 +131,8 @@ def test_later_stages_equal_one_machine(single, tiled):
 
 
 def test_risk_factors_per_tile_equal_one_machine(single, tiled):
-    """Sightline rays and street-light lux ran in the 9 tile tasks: the single machine's
-    factors (sightlines bit for bit, lux to 1e-9)."""
+    """Sightline rays, street-light lux and vacancy distances ran in the 9 tile tasks: the
+    single machine's factors (sightlines and vacancy bit for bit, lux to 1e-9)."""
     reports = tiled.parameters["engine"]["factor_tiles"]["sightlines"]
     assert len(reports) == len(tiled.tiles) == 9
     one, many = single.factors["sightlines"], tiled.factors["sightlines"]
@@ -161,6 +161,10 @@ def test_risk_factors_per_tile_equal_one_machine(single, tiled):
     assert list(many.layer["segment_id"]) == list(one.layer["segment_id"])  # dark segments
     np.testing.assert_allclose(many.layer["lux_mean"].to_numpy(float),
                                one.layer["lux_mean"].to_numpy(float), rtol=1e-9, atol=0)
+    (vacant,) = tiled.parameters["engine"]["factor_tiles"]["vacancy"]
+    assert len(vacant["rows_read"]) == 9
+    assert np.array_equal(tiled.arrays["vacant_dist_m"], single.arrays["vacant_dist_m"],
+                          equal_nan=True)
 
 
 def test_the_cli_runs_the_dask_engine_through_a_scheduler(city, single, tcp_cluster, tmp_path):

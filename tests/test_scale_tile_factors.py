@@ -15,10 +15,16 @@ import shapely
 from hotspot_env.bench import TINY_SCALE
 from hotspot_env.core import pipeline
 from hotspot_env.core.grid import Grid
-from hotspot_env.factors import lighting, sightlines
+from hotspot_env.factors import lighting, sightlines, vacancy
 from hotspot_env.inputs.synth import simulate_city
 from hotspot_env.scale import tile_factors
-from hotspot_env.scale.tile_factors import TiledLighting, TiledSightlines, block_owners
+from hotspot_env.scale.tile_factors import (
+    TiledDistance,
+    TiledLighting,
+    TiledSightlines,
+    TiledVacancy,
+    block_owners,
+)
 from hotspot_env.scale.tiles import make_tiles
 
 
@@ -33,8 +39,9 @@ class SyncClient:
 
 
 class Engine:
-    def __init__(self, tiles):
+    def __init__(self, tiles, halo_m=100.0):
         self.tiles = tiles
+        self.halo_m = halo_m
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +50,7 @@ def city_layers(tmp_path_factory):
     analysis = pipeline.run(city["incidents"], layers=city["layers"], cell_size=50,
                             simulated=True, stages=[])
     layers = {n: analysis.layer(n) for n in ("streets", "buildings", "walls", "vegetation",
-                                             "lamps")
+                                             "lamps", "vacant")
               if analysis.layer(n) is not None}
     return analysis.grid, layers
 
@@ -140,3 +147,49 @@ def test_tiled_lighting_without_its_reach_is_wrong(city_layers, monkeypatch):
                         lambda t, o, x0, top, cell, halo_m, b: real(t, o, x0, top, cell, 0.0, b))
     many = TiledLighting(SyncClient(), Engine(tiles))(layers, grid)
     assert np.nanmax(np.abs(many.values["lamp_lux"] - one.values["lamp_lux"])) > 0.01
+
+
+@pytest.mark.parametrize("reach_m", [60.0, 400.0])
+def test_tiled_vacancy_is_the_single_machines_bit_for_bit(city_layers, reach_m):
+    grid, layers = city_layers
+    sub = _holed_subgrid(grid)
+    tiles = make_tiles(sub, 0.1, reach_m)
+    one = vacancy.compute(layers, sub)
+    factor = TiledVacancy(SyncClient(), Engine(tiles, reach_m))
+    many = factor(layers, sub)
+    assert np.array_equal(many.values["vacant_dist_m"], one.values["vacant_dist_m"],
+                          equal_nan=True)
+    assert np.nanmax(one.values["vacant_dist_m"]) > 60.0  # some cells beyond the short reach
+    assert [c.message() for c in many.choices] == [c.message() for c in one.choices]
+    (report,) = factor.reports
+    # with the short reach some cells are measured again in the client, never all of them
+    assert 0 <= report["in_client"] < report["cells"]
+    assert (report["in_client"] > 0) == (reach_m < np.nanmax(one.values["vacant_dist_m"]))
+    assert min(report["rows_read"]) < report["rows_total"] or reach_m > 300
+
+
+def test_distances_without_the_client_pass_would_be_wrong(city_layers):
+    """Cells whose nearest feature is beyond the reach are the client's: the tiles alone are
+    wrong there (so the equality above can fail), and the client's pass puts them right."""
+    from hotspot_env.factors.base import distance_to_features
+
+    class Capturing(SyncClient):
+        def gather(self, results):
+            self.parts = results
+            return results
+
+    grid, layers = city_layers
+    geoms = layers["vacant"].geometry.to_numpy()
+    tiles = make_tiles(grid, 0.1, 30.0)
+    client = Capturing()
+    measure = TiledDistance(client, tiles, 30.0)
+    exact = distance_to_features(grid, geoms)
+    got = measure(grid, geoms)
+    assert np.array_equal(got, exact, equal_nan=True)
+    tiles_only = np.full(grid.shape, np.nan)
+    for t, (part, _, _) in zip(tiles, client.parts, strict=True):
+        tiles_only[t.row0:t.row1, t.col0:t.col1] = part
+    wrong = grid.mask & ~np.isclose(tiles_only, exact, rtol=0, atol=0, equal_nan=False)
+    again = grid.mask & ~(tiles_only <= 30.0)  # the cells the client measured again
+    assert wrong.any() and not (wrong & ~again).any()  # every wrong cell was re-measured
+    assert again.sum() == measure.reports[0]["in_client"]

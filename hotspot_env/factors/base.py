@@ -173,13 +173,22 @@ def distance_to_features(grid: Grid, geoms: np.ndarray) -> np.ndarray:
 
     Cells outside ``grid.mask`` are NaN.
     """
-    geoms = np.asarray(geoms)
     cx, cy = grid.centres()
-    x, y = cx[grid.mask], cy[grid.mask]
     out = nan_grid(grid)
+    out[grid.mask] = distances_to(cx[grid.mask], cy[grid.mask], geoms)
+    return out
+
+
+def distances_to(x: np.ndarray, y: np.ndarray, geoms: np.ndarray) -> np.ndarray:
+    """Exact distance (m) from each point to the nearest of ``geoms`` (NaN without any).
+
+    The two passes of :func:`distance_to_features`; a point's answer depends on
+    the point and the geometries only, so any subset of points gets the same bits.
+    """
+    geoms = np.asarray(geoms)
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
     if not len(coords):
-        return out
+        return np.full(np.shape(x), np.nan)
     _, nearest_vertex = cKDTree(coords).query(np.column_stack([x, y]), workers=-1)
     centres = shapely.points(x, y)
     candidate = owner[nearest_vertex]
@@ -194,8 +203,7 @@ def distance_to_features(grid: Grid, geoms: np.ndarray) -> np.ndarray:
         ip, ig = ip[closer], index[ig[closer]]
         if ip.size:
             np.minimum.at(nearest, ip, shapely.distance(centres[ip], geoms[ig]))
-    out[grid.mask] = nearest
-    return out
+    return nearest
 
 
 def sample_raster(

@@ -56,7 +56,7 @@ from hotspot_env.outputs.privacy import Kind
 from hotspot_env.scale.tiles import Tile
 
 #: Factors whose costly work runs in the tile tasks.
-PER_TILE_FACTORS: tuple[str, ...] = ("lighting", "sightlines")
+PER_TILE_FACTORS: tuple[str, ...] = ("lighting", "sightlines", "vacancy")
 #: Defaults of :func:`hotspot_env.factors.sightlines.compute`.
 SIGHTLINE_DEFAULTS: dict[str, float] = {"step_m": 15.0, "n_rays": 16, "max_m": 100.0,
                                         "min_blocked_share": 0.1}
@@ -414,12 +414,116 @@ class TiledLighting:
         return result
 
 
+@dataclass(frozen=True)
+class DistancePayload:
+    """One tile's distance task: its interior cells, the features' file and the box to read."""
+
+    tile: Tile
+    x0: float
+    top: float
+    cell_size: float
+    mask: np.ndarray
+    bbox: tuple[float, float, float, float]
+    features_path: str
+
+
+def tile_distances(p: DistancePayload) -> tuple[np.ndarray, int, float]:
+    """Distance from the tile's interior cell centres to the nearest feature read in its box.
+
+    The centres are the global grid's own numbers (the same formula as
+    :meth:`Grid.centres`), so each distance is the single machine's when its
+    nearest feature lies in the box. Returns the interior array (NaN outside
+    the area or with no feature read), the rows read and the seconds.
+    """
+    from hotspot_env.factors.base import distances_to
+
+    start = time.perf_counter()
+    features = _read(p.features_path, p.bbox)
+    t = p.tile
+    xs = p.x0 + (np.arange(t.n_cols) + 0.5) * p.cell_size
+    ys = p.top - (np.arange(t.n_rows) + 0.5) * p.cell_size
+    cx, cy = np.meshgrid(xs[t.col0:t.col1], ys[t.row0:t.row1])
+    out = np.full(t.shape, np.nan)
+    out[p.mask] = distances_to(cx[p.mask], cy[p.mask], features.geometry.to_numpy())
+    return out, len(features), time.perf_counter() - start
+
+
+class TiledDistance:
+    """:func:`hotspot_env.factors.base.distance_to_features` tile by tile on dask.
+
+    Each tile reads the features whose box meets its interior grown by
+    ``reach_m`` (the engine's halo) and measures its interior cells. A
+    distance up to ``reach_m`` is exact (the nearest feature lies in the box);
+    the cells whose nearest feature lies further (or with none in the box) are
+    measured in the client against every feature. Bit for bit the single
+    machine's answer.
+    """
+
+    def __init__(self, client: Any, tiles: list[Tile], reach_m: float) -> None:
+        self.client, self.tiles, self.reach_m = client, tiles, float(reach_m)
+        self.reports: list[dict[str, Any]] = []
+
+    def __call__(self, grid: Grid, geoms: np.ndarray) -> np.ndarray:
+        import tempfile
+
+        from hotspot_env.factors.base import distance_to_features, distances_to
+
+        geoms = np.asarray(geoms)
+        if not self.tiles or not geoms.size:
+            return distance_to_features(grid, geoms)
+        top, reach = grid.bounds[3], self.reach_m
+        with tempfile.TemporaryDirectory(prefix="hotspot-dist-") as tmp:
+            path = Path(tmp) / "features.parquet"
+            gpd.GeoDataFrame({"_pos": np.arange(geoms.size, dtype=np.int64)},
+                             geometry=geoms).to_parquet(path, write_covering_bbox=True,
+                                                        row_group_size=4096)
+            payloads = []
+            for t in self.tiles:
+                minx, miny, maxx, maxy = t.bounds(grid)
+                payloads.append(DistancePayload(
+                    t, grid.x0, top, grid.cell_size,
+                    grid.mask[t.row0:t.row1, t.col0:t.col1],
+                    (minx - reach, miny - reach, maxx + reach, maxy + reach), str(path)))
+            parts = self.client.gather(self.client.map(tile_distances, payloads, pure=False))
+        out = np.full(grid.shape, np.nan)
+        for t, (part, _, _) in zip(self.tiles, parts, strict=True):
+            out[t.row0:t.row1, t.col0:t.col1] = part
+        # beyond the reach (or nothing in the box): the client measures against every feature
+        again = grid.mask & ~(out <= reach)
+        if again.any():
+            cx, cy = grid.centres()
+            out[again] = distances_to(cx[again], cy[again], geoms)
+        self.reports.append({"cells": int(grid.mask.sum()), "in_client": int(again.sum()),
+                             "rows_total": int(geoms.size),
+                             "rows_read": [int(r) for _, r, _ in parts],
+                             "seconds": [round(s, 4) for _, _, s in parts]})
+        return out
+
+
+class TiledVacancy:
+    """:func:`hotspot_env.factors.vacancy.compute` with its distances measured per tile."""
+
+    def __init__(self, client: Any, engine: Any) -> None:
+        self.client, self.engine = client, engine
+        self.reports: list[dict[str, Any]] = []
+
+    def __call__(self, layers: dict[str, gpd.GeoDataFrame], grid: Grid,
+                 incidents: gpd.GeoDataFrame | None = None, **options: Any) -> FactorResult:
+        from hotspot_env.factors import vacancy
+
+        measure = TiledDistance(self.client, self.engine.tiles, self.engine.halo_m)
+        result = vacancy.compute(layers, grid, incidents, measure=measure, **options)
+        self.reports = measure.reports
+        return result
+
+
 def with_tiled_factors(stage_options: dict[str, dict[str, Any]] | None, client: Any,
                        engine: Any) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """The run's stage options with the factor stage's per-tile functions, and those
     functions by factor (their ``reports`` go to the manifest)."""
     per_tile = {"lighting": TiledLighting(client, engine),
-                "sightlines": TiledSightlines(client, engine)}
+                "sightlines": TiledSightlines(client, engine),
+                "vacancy": TiledVacancy(client, engine)}
     options = {**(stage_options or {})}
     options["factors"] = {**(options.get("factors") or {}), "computes": per_tile}
     return options, per_tile
