@@ -131,8 +131,8 @@ def test_later_stages_equal_one_machine(single, tiled):
 
 
 def test_risk_factors_per_tile_equal_one_machine(single, tiled):
-    """Sightline rays, street-light lux and vacancy distances ran in the 9 tile tasks: the
-    single machine's factors (sightlines and vacancy bit for bit, lux to 1e-9)."""
+    """Sightline rays, street-light lux and the distances to vacant land and to the user's
+    layers ran in the 9 tile tasks: the single machine's factors (bit for bit, lux to 1e-9)."""
     reports = tiled.parameters["engine"]["factor_tiles"]["sightlines"]
     assert len(reports) == len(tiled.tiles) == 9
     one, many = single.factors["sightlines"], tiled.factors["sightlines"]
@@ -165,6 +165,11 @@ def test_risk_factors_per_tile_equal_one_machine(single, tiled):
     assert len(vacant["rows_read"]) == 9
     assert np.array_equal(tiled.arrays["vacant_dist_m"], single.arrays["vacant_dist_m"],
                           equal_nan=True)
+    custom = tiled.parameters["engine"]["factor_tiles"]["custom"]
+    assert custom and set(custom) <= set(single.factors)  # the user layers (bars, decoys)
+    for name in custom:
+        column = f"{name}_dist_m"
+        assert np.array_equal(tiled.arrays[column], single.arrays[column], equal_nan=True)
 
 
 def test_the_cli_runs_the_dask_engine_through_a_scheduler(city, single, tcp_cluster, tmp_path):

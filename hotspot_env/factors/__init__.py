@@ -75,8 +75,9 @@ def compute_all(
     factors : list of str, optional
         Built-in factors to run (default all of :data:`FACTORS`).
     computes : dict of str to callable, optional
-        Another function for a built-in factor, same signature and result
-        (the tiled engine's per-tile sightlines, :mod:`hotspot_env.scale.tile_factors`).
+        Another function for a built-in factor (or ``"custom"`` for the custom
+        factors), same signature and result (the tiled engine's per-tile
+        functions, :mod:`hotspot_env.scale.tile_factors`).
 
     Returns
     -------
@@ -103,7 +104,8 @@ def compute_all(
         kwargs = {k: v for k, v in (kwargs or {}).items() if k != "name"}
         if name in FACTORS or name in results:
             raise InputError(f"custom factor name {name!r} is already used: choose another")
-        results[name] = custom.compute(layers, grid, incidents, name=name, **kwargs)
+        compute = (computes or {}).get("custom", custom.compute)
+        results[name] = compute(layers, grid, incidents, name=name, **kwargs)
     return results
 
 

@@ -63,8 +63,9 @@ STAGE_PLACEMENT: dict[str, str] = {
     "counts": "per tile", "kde": "per tile",
     "gi_star": "per tile (local sums) + global (mean and variance from n, sum x, sum x²)",
     "fdr": "global (one Benjamini-Hochberg cut-off per level over all cells)",
-    "factors": "lighting's lux, sightline rays and vacancy distances per tile (halo), "
-               "merged in the client; the other factors on the merged result",
+    "factors": "lighting's lux, sightline rays, distances to vacant land and to user layers "
+               "per tile (halo), merged in the client; darkness and access on the merged "
+               "result",
     "forecast": "merged result", "validation": "merged result",
     "rtm": "per tile (each tile's rows of the design, from the features near it) + global "
            "(candidates, density thresholds and every fit from the tiles' summed frequency "
@@ -75,9 +76,9 @@ STAGE_PLACEMENT: dict[str, str] = {
 
 #: The ``later_stages`` announcement: where each later stage ran.
 LATER_STAGES: str = (
-    "the street-light illuminance, the sightline rays and the vacancy distances ran per tile "
-    "(each tile's own points or cells, the lamps, obstacles and vacant land read by box with "
-    "the factor's halo); the other risk factors, "
+    "the street-light illuminance, the sightline rays and the distances to vacant land and "
+    "to user layers ran per tile (each tile's own points or cells, the lamps, obstacles and "
+    "features read by box with the factor's halo); darkness, youth-space access, "
     "forecast, validation, trends and interventions run once on the tiles' arrays put back "
     "together (the same grid and arrays as one machine); counts, KDE and Gi* ran per tile, "
     "Gi*'s moments and the FDR cut-offs over all cells; the risk terrain model was fitted "

@@ -56,7 +56,7 @@ from hotspot_env.outputs.privacy import Kind
 from hotspot_env.scale.tiles import Tile
 
 #: Factors whose costly work runs in the tile tasks.
-PER_TILE_FACTORS: tuple[str, ...] = ("lighting", "sightlines", "vacancy")
+PER_TILE_FACTORS: tuple[str, ...] = ("lighting", "sightlines", "vacancy", "custom")
 #: Defaults of :func:`hotspot_env.factors.sightlines.compute`.
 SIGHTLINE_DEFAULTS: dict[str, float] = {"step_m": 15.0, "n_rays": 16, "max_m": 100.0,
                                         "min_blocked_share": 0.1}
@@ -517,13 +517,30 @@ class TiledVacancy:
         return result
 
 
+class TiledCustom:
+    """:func:`hotspot_env.factors.custom.compute` with a vector layer's distances per tile."""
+
+    def __init__(self, client: Any, engine: Any) -> None:
+        self.client, self.engine = client, engine
+        self.reports: dict[str, list[dict[str, Any]]] = {}
+
+    def __call__(self, layers: dict[str, gpd.GeoDataFrame], grid: Grid,
+                 incidents: gpd.GeoDataFrame | None = None, **options: Any) -> FactorResult:
+        from hotspot_env.factors import custom
+
+        measure = TiledDistance(self.client, self.engine.tiles, self.engine.halo_m)
+        result = custom.compute(layers, grid, incidents, measure=measure, **options)
+        self.reports[str(options.get("name"))] = measure.reports
+        return result
+
+
 def with_tiled_factors(stage_options: dict[str, dict[str, Any]] | None, client: Any,
                        engine: Any) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """The run's stage options with the factor stage's per-tile functions, and those
     functions by factor (their ``reports`` go to the manifest)."""
     per_tile = {"lighting": TiledLighting(client, engine),
                 "sightlines": TiledSightlines(client, engine),
-                "vacancy": TiledVacancy(client, engine)}
+                "vacancy": TiledVacancy(client, engine), "custom": TiledCustom(client, engine)}
     options = {**(stage_options or {})}
     options["factors"] = {**(options.get("factors") or {}), "computes": per_tile}
     return options, per_tile
