@@ -259,7 +259,10 @@ def test_a_dask_cluster_gives_the_same_files(run, country, tmp_path):
     out, _ = run
     with LocalCluster(n_workers=2, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
-        run_national(country[0], tmp_path / "dask", client=client, cell_size=50.0)
+        manifest = run_national(country[0], tmp_path / "dask", client=client, cell_size=50.0)
+    # each region's kernels ran on one thread in its task (hotspot_env.scale.threads)
+    assert [t["numba_threads"] for t in manifest["tiles"]] == [1] * len(manifest["tiles"])
+    assert manifest["worker_threads"]["workers"] == 2
     for sub in ("cells", "interventions"):
         for path in sorted((out / sub).iterdir()):
             assert (tmp_path / "dask" / sub / path.name).read_bytes() == path.read_bytes()

@@ -40,6 +40,7 @@ from hotspot_env.core.grid import Grid
 from hotspot_env.core.hotspots import GiStar
 from hotspot_env.errors import InputError
 from hotspot_env.scale.global_stats import GiMoments, bins_from_cutoffs, fdr_cutoffs, tile_gi
+from hotspot_env.scale.threads import WORKER_ENV, WORKER_THREADS_NOTE, worker_threads
 from hotspot_env.scale.tile_tasks import TilePayload, TileSurfaces, tile_counts, tile_surfaces
 from hotspot_env.scale.tiles import (
     DEFAULT_TILE_KM,
@@ -83,8 +84,9 @@ def connect(scheduler: Any = None, n_workers: int = 2) -> Iterator[Any]:
     Parameters
     ----------
     scheduler : Client, str or None
-        ``None`` starts a :class:`LocalCluster` of ``n_workers`` processes (one
-        thread each; the KDE kernel uses its own threads) and closes it after.
+        ``None`` starts a :class:`LocalCluster` of ``n_workers`` processes of
+        one thread each, numba, BLAS and OpenMP held to one thread too
+        (:mod:`hotspot_env.scale.threads`), and closes it after.
         A string is a scheduler address such as ``tcp://HOST:8786``.
     n_workers : int
         Workers of the LocalCluster.
@@ -98,8 +100,10 @@ def connect(scheduler: Any = None, n_workers: int = 2) -> Iterator[Any]:
             raise InputError(f"--workers must be a whole number of 1 or more, got {n_workers!r}")
         # ":0": the scheduler's HTTP server on a free port (8787 may be another cluster's)
         # silence_logs: a worker slow to stop on a busy machine is killed, which is no news
+        # WORKER_ENV: numba, BLAS and OpenMP start one thread each in a worker
+        # (the tile tasks also hold them to one: hotspot_env.scale.threads)
         with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                      processes=True, dashboard_address=":0",
+                                      processes=True, dashboard_address=":0", env=WORKER_ENV,
                                       silence_logs=logging.ERROR) as cluster, \
                 distributed.Client(cluster) as client:
             yield client
@@ -233,6 +237,8 @@ class TiledRun:
         Wall seconds of the engine's steps: ``plan`` (halo, tiles, points per
         tile), ``tasks`` (the tile tasks, scatter and gather included) and
         ``global`` (merging, Gi*'s moments, FDR cut-offs).
+    worker_threads : dict
+        The workers' threads (:func:`hotspot_env.scale.threads.worker_threads`).
     """
 
     analysis: Analysis
@@ -242,6 +248,7 @@ class TiledRun:
     halo_distances: dict[str, float] = field(default_factory=dict)
     scheduler: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    worker_threads: dict[str, Any] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Any:
         if name == "analysis":  # not set yet (e.g. while unpickling)
@@ -259,7 +266,7 @@ class TiledRun:
         return {"engine": "dask", "scheduler": self.scheduler, "halo_m": self.halo_m,
                 "halo_distances_m": self.halo_distances, "stages": STAGE_PLACEMENT,
                 "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
-                "tiles": self.reports}
+                "worker_threads": self.worker_threads, "tiles": self.reports}
 
 
 def analyze_tiled(
@@ -329,18 +336,25 @@ def analyze_tiled(
                        stages=stages, stage_options=stage_options, surfaces=engine,
                        **analyze_options)
         address = str(client.scheduler.address)
+        threads = worker_threads(client)
+    _announce_placement(analysis)
+    tiled = TiledRun(analysis, engine.tiles, engine.reports, engine.halo_m, engine.distances,
+                     address, engine.timings, threads)
+    analysis.parameters["engine"] = tiled.manifest()
+    if out is not None:
+        _write(analysis, out)
+    return tiled
+
+
+def _announce_placement(analysis: Analysis) -> None:
+    """Announce where the later stages ran and on how many threads each task computed."""
     analysis.choices.append(announce(Choice(
         "later_stages", "merged result",
         "risk factors, forecast, validation, risk terrain model, trends and interventions "
         "run once on the tiles' arrays put back together (the same grid and arrays as one "
         "machine); counts, KDE and Gi* ran per tile, Gi*'s moments and the FDR cut-offs "
         "over all cells")))
-    tiled = TiledRun(analysis, engine.tiles, engine.reports, engine.halo_m, engine.distances,
-                     address, engine.timings)
-    analysis.parameters["engine"] = tiled.manifest()
-    if out is not None:
-        _write(analysis, out)
-    return tiled
+    analysis.choices.append(announce(Choice("worker_threads", 1, WORKER_THREADS_NOTE)))
 
 
 def _write(analysis: Analysis, out: str | os.PathLike[str]) -> None:
