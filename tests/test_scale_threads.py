@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_info
 
 pytest.importorskip("dask.distributed")  # the [scale] extra; `make test` installs it
 
-from hotspot_env.scale import country, regions, tile_tasks  # noqa: E402
+from hotspot_env.scale import country, regions, tile_rtm, tile_tasks  # noqa: E402
 from hotspot_env.scale.threads import (  # noqa: E402
     WORKER_ENV,
     one_compute_thread,
@@ -63,7 +63,8 @@ def test_a_wrapped_task_runs_on_one_thread_and_gives_the_thread_back(client):
 
 
 def test_the_task_functions_are_held_to_one_thread():
-    for task in (tile_tasks.tile_counts, tile_tasks.tile_surfaces, regions.analyze_region):
+    for task in (tile_tasks.tile_counts, tile_tasks.tile_surfaces, regions.analyze_region,
+                 tile_rtm.build_tile):
         assert task.__wrapped__.__name__ == task.__name__  # wrapped by single_threaded
     assert "single_threaded" in country._map.__code__.co_names  # the generation tasks too
 

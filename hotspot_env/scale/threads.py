@@ -11,11 +11,12 @@ Two layers hold every library to one thread inside a task:
 * :data:`WORKER_ENV` is the environment of every LocalCluster worker process
   (``NUMBA_NUM_THREADS`` and the BLAS/OpenMP variables), read when a library
   is first loaded in the worker;
-* :func:`single_threaded` wraps each task function (tile tasks, a region's
-  analysis): on a dask worker it sets ``numba.set_num_threads(1)`` in the
-  task's own thread (numba's setting is per thread, and the main module a
-  worker process unpickles may have loaded numba before the environment was
-  set) and :func:`threadpoolctl.threadpool_limits` to 1 for BLAS and OpenMP,
+* :func:`single_threaded` wraps each task function that computes (tile
+  tasks, a tile's risk-terrain rows, a region's analysis, a generated city):
+  on a dask worker it sets ``numba.set_num_threads(1)`` in the task's own
+  thread (numba's setting is per thread, and a worker spawned from a script
+  that imports this package loads numba before the environment is set) and
+  :func:`threadpoolctl.threadpool_limits` to 1 for BLAS and OpenMP,
   then restores both. Called outside a worker, it changes nothing.
 
 Both kernels give bit-identical results for any number of threads
