@@ -53,6 +53,7 @@ from hotspot_env.factors.base import (
     sample_along,
 )
 from hotspot_env.outputs.privacy import Kind
+from hotspot_env.scale.threads import single_threaded
 from hotspot_env.scale.tiles import Tile
 
 #: Factors whose costly work runs in the tile tasks.
@@ -186,6 +187,7 @@ def _read(path: str, bbox: tuple[float, float, float, float]) -> gpd.GeoDataFram
     return frame.sort_values("_pos", kind="stable").reset_index(drop=True)
 
 
+@single_threaded  # numba and BLAS on one thread per task (scale.threads)
 def tile_sightlines(p: SightlinePayload) -> SightlinePart:
     """Place, keep and cast the observers one tile owns (runs in a worker)."""
     start = time.perf_counter()
@@ -319,6 +321,7 @@ class LightPayload:
     radius_m: float
 
 
+@single_threaded  # numba and BLAS on one thread per task (scale.threads)
 def tile_illuminance(p: LightPayload) -> tuple[np.ndarray, np.ndarray, int, float]:
     """Lux at the points one tile owns, from the lamps within reach (runs in a worker).
 
@@ -427,6 +430,7 @@ class DistancePayload:
     features_path: str
 
 
+@single_threaded  # numba and BLAS on one thread per task (scale.threads)
 def tile_distances(p: DistancePayload) -> tuple[np.ndarray, int, float]:
     """Distance from the tile's interior cell centres to the nearest feature read in its box.
 
