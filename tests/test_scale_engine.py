@@ -151,8 +151,9 @@ def test_risk_factors_per_tile_equal_one_machine(single, tiled):
     assert [c.message() for c in many.choices] == [c.message() for c in one.choices]
     assert many.features.geometry.equals(one.features.geometry)
     assert list(tiled.factors) == list(single.factors)
-    assert [c.message() for c in tiled.choices if c.name != "later_stages"
-            and c.name not in ("tiles", "tile_halo_m")] == single.choice_messages()
+    engine_only = ("later_stages", "tiles", "tile_halo_m", "worker_threads")
+    assert [c.message() for c in tiled.choices
+            if c.name not in engine_only] == single.choice_messages()
     light = tiled.parameters["engine"]["factor_tiles"]["lighting"]
     assert len(light) == 2  # cell centres, then the streets' sample points
     for call in light:
