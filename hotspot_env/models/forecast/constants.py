@@ -34,3 +34,10 @@ PERIOD_SLACK: float = 0.1
 
 #: Relative size of the neighbour tie-break: far below any difference of counts.
 TIEBREAK: float = 1e-6
+
+#: Scores within this share of a candidate's largest score of the cut-off tie with it
+#: (pro rata, :func:`hotspot_env.models.scores.top_hits`). Values equal in exact arithmetic
+#: come out a few ulps apart depending on where a sum or an FFT meets them (a cell's
+#: position in a BLAS block; a tile's FFT against the whole grid's, measured 5e-16 of the
+#: largest): a thousand times that, so the tiled run and one machine rank the same ties.
+TIE_RTOL: float = 1e-12
