@@ -73,9 +73,8 @@ def fit_forecast(
         When positive (public mode), only kernel smooths of at least this
         radius are candidates: a ranking by raw counts would publish them.
     cube : callable, optional
-        Builds the count cube, called as :func:`count_stack` (default); the
-        tiled engine's keeps the cube on its tiles
-        (:class:`hotspot_env.scale.tiled_forecast.TiledCubeBuilder`).
+        Builds the count cube as :func:`count_stack` (default) does; the tiled
+        engine's keeps it on the tiles (``scale.tiled_forecast.TiledCubeBuilder``).
 
     Returns
     -------
