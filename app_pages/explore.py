@@ -9,6 +9,11 @@ from app_pages import common
 # The page shell first: a cold first visit shows the title and the progress bar
 # while the analysis stack (scipy, geopandas, folium) is still being imported.
 common.page_shell("Explore")
+if common.dataset()["kind"] == "national":  # one region of a national run
+    from app_pages import national_pages
+
+    national_pages.explore(common.privacy_mode())
+    st.stop()
 
 import altair as alt
 import pandas as pd
@@ -25,6 +30,10 @@ st.caption(f"Showing {common.dataset_label(analysis)} · privacy mode: "
            f"{common.PRIVACY_LABELS[privacy]} · change data or mode on the **Data** page.")
 
 available = mapview.available_layers(analysis)
+ranking_caution = emptiness.ranking_caution(analysis)
+if ranking_caution:  # the validated forecast did not clearly beat counting: say so first
+    st.warning("**" + common.md_escape(ranking_caution, 800) + "** Details on **Transparency**.",
+               icon=":material/warning:")
 missing = mapview.missing_layers(analysis)
 
 with st.sidebar:
