@@ -129,7 +129,7 @@ def test_tile_smooths_differ_from_the_whole_grid_only_by_round_off(city):
                    tile.col1 - tile.col0, tile.row1 - tile.row0, grid.mask[sl])
         part = binned_kde_raw(sub, window, 150.0, stack.pad)
         worst = max(worst, float(np.abs(part - whole[(slice(None), *sl)]).max()))
-    assert 0 < worst / whole.max() < 1e-3 * forecast.TIE_RTOL
+    assert 0 < worst / whole.max() < forecast.TIE_RTOL / 10
 
 
 def test_an_isolated_incident_gives_ties_that_only_the_tolerance_sees():
