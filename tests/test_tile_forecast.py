@@ -141,3 +141,15 @@ def test_an_isolated_incident_gives_ties_that_only_the_tolerance_sees():
     top = np.sort(smooth)[::-1]
     near = np.abs(top[:, None] - top[None, :]) <= 1e-12 * top[0]
     assert (near & (top[:, None] != top[None, :])).any()  # equal but for round-off
+
+
+def test_public_mode_smooths_only_are_chosen_the_same_on_tiles():
+    grid, x, y, t = stable_city(9, years=4, per_year=300)
+    one = forecast.fit_forecast(grid, x, y, t, min_radius_m=300.0)
+    tiles = make_tiles(grid, 0.5, 700.0)
+    many = forecast.fit_forecast(grid, x, y, t, min_radius_m=300.0,
+                                 cube=TiledCubeBuilder(InProcessClient(), lambda: tiles))
+    assert set(one.cv["blend"]) == {"smooth"} and many.model == one.model
+    cols = [c for c in one.cv.columns if c.startswith("pei")]
+    np.testing.assert_allclose(many.cv[cols].to_numpy(), one.cv[cols].to_numpy(), rtol=0,
+                               atol=1e-9)
