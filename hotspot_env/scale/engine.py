@@ -52,7 +52,7 @@ from hotspot_env.core.hotspots import GiStar
 from hotspot_env.errors import InputError
 from hotspot_env.scale.global_stats import GiMoments, bins_from_cutoffs, fdr_cutoffs, tile_gi
 from hotspot_env.scale.threads import WORKER_ENV, WORKER_THREADS_NOTE, worker_threads
-from hotspot_env.scale.tile_factors import with_tiled_factors
+from hotspot_env.scale.tile_factors import factor_reports, with_tiled_factors
 from hotspot_env.scale.tile_tasks import TilePayload, TileSurfaces, tile_counts, tile_surfaces
 from hotspot_env.scale.tiled_design import rtm_design_stats, with_tiled_rtm
 from hotspot_env.scale.tiled_forecast import forecast_cube_stats, with_tiled_forecast
@@ -393,8 +393,7 @@ def analyze_tiled(
     tiled = TiledRun(analysis, engine.tiles, engine.reports, engine.halo_m, engine.distances,
                      address, engine.timings, rtm_design_stats(options), threads,
                      forecast_cube_stats(options))
-    analysis.parameters["engine"] = tiled.manifest()
-    analysis.parameters["engine"]["factor_tiles"] = {k: f.reports for k, f in per_tile.items()}
+    analysis.parameters["engine"] = {**tiled.manifest(), "factor_tiles": factor_reports(per_tile)}
     if out is not None:
         _write(analysis, out)
     return tiled

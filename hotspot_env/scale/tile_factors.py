@@ -548,3 +548,8 @@ def with_tiled_factors(stage_options: dict[str, dict[str, Any]] | None, client: 
     options = {**(stage_options or {})}
     options["factors"] = {**(options.get("factors") or {}), "computes": per_tile}
     return options, per_tile
+
+
+def factor_reports(per_tile: dict[str, Any]) -> dict[str, Any]:
+    """What each per-tile factor function did (rows read, seconds per tile), for the manifest."""
+    return {name: function.reports for name, function in per_tile.items()}
