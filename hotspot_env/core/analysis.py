@@ -32,16 +32,12 @@ from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.density import choose_bandwidth, count_incidents, kde
 from hotspot_env.core.grid import Grid, choose_cell_size, choose_crs
 from hotspot_env.core.hotspots import GiStar, gi_star
-from hotspot_env.core.public_basis import (
-    protected_bandwidth,
-    snap_to_cells,
-    withhold_incident_hash,
-)
+from hotspot_env.core.public_basis import cells_only, protected_bandwidth, published_inputs
 from hotspot_env.core.sources import Sources, drop_excluded_sources, read_sources
 from hotspot_env.core.timing import timed
 from hotspot_env.errors import InputError, NoIncidentsError
 from hotspot_env.inputs.io import Incidents
-from hotspot_env.outputs.privacy import Budget, Kind, Protection, check_epsilon, min_cell_size
+from hotspot_env.outputs.privacy import Kind, Protection, check_epsilon, min_cell_size
 from hotspot_env.temporal.profiles import record_period
 
 if TYPE_CHECKING:  # stage result types: those modules import this one
@@ -264,13 +260,9 @@ def analyze(
     excluded = tuple(DEFAULT_EXCLUDED_SOURCES if exclude_sources is None else exclude_sources)
     frame, n_excluded = drop_excluded_sources(sources.data.frame, excluded, choices)
     proj_crs, area = _projection_and_area(frame, sources, bbox_tuple)
-    with timed("project"):
-        points = frame.to_crs(proj_crs)
     grid = _make_grid(area, proj_crs, cell_size, privacy, max_cells, choices)
-    points = _points_inside(points, grid, bbox_tuple, choices)
-    protection = _protection(privacy, dp_epsilon)
-    if protection is not None:  # public: later stages see cells, never positions
-        points = snap_to_cells(points, grid, choices)
+    points = _points_inside(frame, proj_crs, grid, bbox_tuple, choices)
+    points, protection = cells_only(points, grid, privacy, dp_epsilon, choices)
     xs, ys = points.geometry.x.to_numpy(), points.geometry.y.to_numpy()
     bandwidth = _bandwidth(xs, ys, grid, bandwidth, protection, choices)
     years = _span_years(points, sources.data.date_precision)
@@ -279,10 +271,9 @@ def analyze(
     parameters = _parameters(grid, sources, bandwidth, years, privacy, dp_epsilon, excluded,
                              timezone, protection)
     count_summary = _count_summary(sources.data, n_excluded, len(frame) - len(points), arrays)
-    inputs = sources.inputs if protection is None else withhold_incident_hash(
-        sources.inputs, sources.data.path, choices)
     return Analysis(grid, area, arrays, _map_layers(sources, proj_crs), parameters, choices,
-                    inputs, count_summary, points, kinds=kinds, protection=protection)
+                    published_inputs(sources, protection, choices), count_summary, points,
+                    kinds=kinds, protection=protection)
 
 
 def _warn_if_few(n: int) -> None:
@@ -385,13 +376,15 @@ def _make_grid(area: shapely.Geometry, proj_crs: CRS, cell_size: float | None, p
     return grid
 
 
-def _points_inside(points: gpd.GeoDataFrame, grid: Grid,
+def _points_inside(frame: gpd.GeoDataFrame, proj_crs: CRS, grid: Grid,
                    bbox: tuple[float, float, float, float] | None,
                    choices: list[Choice]) -> gpd.GeoDataFrame:
-    """The incidents inside the grid's study area (those outside are dropped and announced).
+    """The incidents inside the grid's study area, projected (those outside: dropped, announced).
 
     Too few left for hot-spot statistics are logged as descriptive only.
     """
+    with timed("project"):
+        points = frame.to_crs(proj_crs)
     row, _ = grid.cell_index(points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
     inside = row >= 0
     n_outside = int((~inside).sum())
@@ -412,13 +405,6 @@ def _points_inside(points: gpd.GeoDataFrame, grid: Grid,
             "incidents outside the study area were dropped (counted in the manifest)")))
     _warn_if_few(int(inside.sum()))
     return points.loc[inside].reset_index(drop=True)
-
-
-def _protection(privacy: str, dp_epsilon: float | None) -> Protection | None:
-    """Public mode: the run's count releases and DP budget (``None`` in internal mode)."""
-    if privacy != "public":
-        return None
-    return Protection(settings.k_threshold, None if dp_epsilon is None else Budget(dp_epsilon))
 
 
 def _bandwidth(xs: np.ndarray, ys: np.ndarray, grid: Grid, bandwidth: float | None,

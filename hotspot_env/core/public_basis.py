@@ -4,14 +4,17 @@ Privacy by construction: an attacker holding every public file must not
 rebuild a small count, nor learn where inside its cell an incident lies. Two
 steps keep every public output a function of public inputs and protected
 counts (``tests/test_privacy_moved_incidents.py`` moves every incident within
-its cell and checks that no public output byte changes):
+its cell and checks that no public output byte changes); :func:`cells_only`
+and :func:`published_inputs` are what :func:`hotspot_env.core.analysis.analyze` calls:
 
 - :func:`snap_to_cells`: once the grid exists, every later stage (factors,
   forecast, validation, trends, interventions) sees each incident at its
   cell's centre, so nothing downstream can read a position inside a cell;
 - :func:`protected_bandwidth`: the automatic KDE radius comes from the cell
   centres weighted by the protected counts (the published column), not from
-  the incidents' spread.
+  the incidents' spread;
+- :func:`withhold_incident_hash`: the manifest does not publish the incident
+  file's hash (a test of any guess of its records).
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 
+from hotspot_env import settings
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.density import choose_bandwidth, count_incidents
 from hotspot_env.core.grid import Grid
-from hotspot_env.outputs.privacy import Protection
+from hotspot_env.core.sources import Sources
+from hotspot_env.outputs.privacy import Budget, Protection
 
 
 def snap_to_cells(points: gpd.GeoDataFrame, grid: Grid,
@@ -113,3 +118,27 @@ def withhold_incident_hash(inputs: list[dict[str, str | None]], incidents_path: 
         "incidents_sha256", "withheld", "public mode: the incident file's hash is not "
         "published (with it anyone could confirm a guess of the file's records)")))
     return [first, *inputs[1:]]
+
+
+def cells_only(points: gpd.GeoDataFrame, grid: Grid, privacy: str, dp_epsilon: float | None,
+               choices: list[Choice]) -> tuple[gpd.GeoDataFrame, Protection | None]:
+    """The incidents as later stages see them, and the run's protection.
+
+    Internal mode: unchanged, no protection. Public mode: the count releases
+    and DP budget, and the incidents at their cells' centres
+    (:func:`snap_to_cells`): no later stage can read where inside its cell an
+    incident lies.
+    """
+    if privacy != "public":
+        return points, None
+    protection = Protection(settings.k_threshold,
+                            None if dp_epsilon is None else Budget(dp_epsilon))
+    return snap_to_cells(points, grid, choices), protection
+
+
+def published_inputs(sources: Sources, protection: Protection | None,
+                     choices: list[Choice]) -> list[dict[str, str | None]]:
+    """The inputs as the manifest records them (public: the incident file's hash withheld)."""
+    if protection is None:
+        return sources.inputs
+    return withhold_incident_hash(sources.inputs, sources.data.path, choices)
