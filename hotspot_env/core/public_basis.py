@@ -1,7 +1,7 @@
 """Public mode's view of the incidents: their cells and the protected counts, never positions.
 
 Privacy by construction: an attacker holding every public file must not
-rebuild a small count, nor learn where inside its cell an incident lies. Two
+rebuild a small count, nor learn where inside its cell an incident lies. Three
 steps keep every public output a function of public inputs and protected
 counts (``tests/test_privacy_moved_incidents.py`` moves every incident within
 its cell and checks that no public output byte changes); :func:`cells_only`
