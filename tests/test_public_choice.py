@@ -3,7 +3,8 @@
 ``public_choice`` rounds whole numbers in a choice's sentence because exact
 tallies ("256 of 2,445 incidents ...") add up to the exact total, which public
 mode does not publish. A percentage is a parameter or a share, never a tally:
-"95 % interval" must not become "~100 % interval" (hand-written expectations).
+"95 % interval" must not become "~100 % interval", nor a radius "300 m" "~300 m"
+(hand-written expectations).
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ def _public(rule: str, value: object = "x") -> Choice:
     ("Gi* at FDR 10 % and 5 %", "Gi* at FDR 10 % and 5 %"),
     ("the top 15 percent of cells", "the top 15 percent of cells"),
     ("cells above the 99 % quantile", "cells above the 99 % quantile"),
+    ("counts smoothed over 1,250 m", "counts smoothed over 1,250 m"),
+    ("a building within 100 m", "a building within 100 m"),
+    ("a 15 km² area, tiles of 2 km", "a 15 km² area, tiles of 2 km"),
+    ("cells of 150 metres", "cells of 150 metres"),
 ])
-def test_percentages_are_parameters_and_stay_as_written(rule, expected):
+def test_percentages_and_distances_are_parameters_and_stay_as_written(rule, expected):
     assert _public(rule).rule == expected
 
 
@@ -41,6 +46,8 @@ def test_percentages_are_parameters_and_stay_as_written(rule, expected):
     # a count next to a percentage: the count is rounded, the percentage is not
     ("1,234 incidents (95 % of them dated)", "~1,230 incidents (95 % of them dated)"),
     ("256 incidents, 12 % of 2,133", "~260 incidents, 12 % of ~2,130"),
+    ("348 incidents within 250 m", "~350 incidents within 250 m"),
+    ("124 incidents in 2019", "~120 incidents in 2019"),
 ])
 def test_tallies_are_still_rounded_to_ten(rule, expected):
     assert _public(rule).rule == expected
