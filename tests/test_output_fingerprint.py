@@ -28,11 +28,13 @@ from hotspot_env.outputs.fingerprint import fingerprint_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
-#: The trust fixes' deliberate changes: the validation verdict judged by its interval
-#: (manifest.json, report.html) and the evidence tables recorded as portable references
-#: (interventions_state.npz, and manifest.json, which hashes it). Before them: 7ecf4e71 (the
-#: last commit before the package moved into subpackages, issue 19).
-REFERENCE = "8fbdb69106e688cfca5468390aec8ce232c4c3b0"
+#: Public mode computed from cells and protected counts only (São Paulo public: the bandwidth
+#: from the protected cell counts, so cells.gpkg's KDE and density.tif; the held-out validation
+#: on incidents at their cell centres, validation.csv; the incident file's hash withheld and
+#: percentages and distances no longer rounded in announcements, manifest.json and
+#: report.html). Internal outputs unchanged. Before: 8fbdb69 (the trust fixes' validation
+#: verdict), 7ecf4e71 (the last commit before the package moved into subpackages, issue 19).
+REFERENCE = "8a5162cf9ffe81920905b0491955067d8220bb10"
 RECORDED = DATA / "output_fingerprints.json"
 RUNS = {"sao_paulo": [], "sao_paulo_public": ["--privacy", "public"]}
 
