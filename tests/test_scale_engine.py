@@ -73,7 +73,10 @@ def test_tiled_run_is_split_and_reached_over_tcp(tiled, tcp_cluster):
     assert len(tiled.tiles) >= 4
     assert all(r["points_read"] > 0 for r in tiled.reports)
     names = [c.name for c in tiled.choices]
-    assert {"tile_halo_m", "tiles", "later_stages"} <= set(names)
+    assert {"tile_halo_m", "tiles", "later_stages", "worker_threads"} <= set(names)
+    threads = tiled.parameters["engine"]["worker_threads"]  # as the scheduler reports them
+    assert threads["workers"] == 2 and threads["threads_per_worker"] == [1]
+    assert threads["compute_threads_per_task"] == 1
     assert tiled.halo_m >= max(tiled.halo_distances.values())
     assert tiled.parameters["engine"]["stages"] == STAGE_PLACEMENT
     assert set(tiled.timings) == {"plan", "tasks", "global"}

@@ -45,6 +45,7 @@ from hotspot_env.core.grid import Grid
 from hotspot_env.core.hotspots import GiStar
 from hotspot_env.errors import InputError
 from hotspot_env.scale.global_stats import GiMoments, bins_from_cutoffs, fdr_cutoffs, tile_gi
+from hotspot_env.scale.threads import WORKER_ENV, WORKER_THREADS_NOTE, worker_threads
 from hotspot_env.scale.tile_tasks import TilePayload, TileSurfaces, tile_counts, tile_surfaces
 from hotspot_env.scale.tiled_design import rtm_design_stats, with_tiled_rtm
 from hotspot_env.scale.tiles import (
@@ -100,8 +101,9 @@ def connect(scheduler: Any = None, n_workers: int = 2) -> Iterator[Any]:
     Parameters
     ----------
     scheduler : Client, str or None
-        ``None`` starts a :class:`LocalCluster` of ``n_workers`` processes (one
-        thread each; the KDE kernel uses its own threads) and closes it after.
+        ``None`` starts a :class:`LocalCluster` of ``n_workers`` processes of
+        one thread each, numba, BLAS and OpenMP held to one thread too
+        (:mod:`hotspot_env.scale.threads`), and closes it after.
         A string is a scheduler address such as ``tcp://HOST:8786``.
     n_workers : int
         Workers of the LocalCluster.
@@ -115,8 +117,10 @@ def connect(scheduler: Any = None, n_workers: int = 2) -> Iterator[Any]:
             raise InputError(f"--workers must be a whole number of 1 or more, got {n_workers!r}")
         # ":0": the scheduler's HTTP server on a free port (8787 may be another cluster's)
         # silence_logs: a worker slow to stop on a busy machine is killed, which is no news
+        # WORKER_ENV: numba, BLAS and OpenMP start one thread each in a worker
+        # (the tile tasks also hold them to one: hotspot_env.scale.threads)
         with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                      processes=True, dashboard_address=":0",
+                                      processes=True, dashboard_address=":0", env=WORKER_ENV,
                                       silence_logs=logging.ERROR) as cluster, \
                 distributed.Client(cluster) as client:
             yield client
@@ -253,6 +257,8 @@ class TiledRun:
     rtm_design : dict of str to int
         The risk terrain model's design on the tiles: ``tiles``, ``candidates``
         and ``round_trips`` (frequency tables fetched); empty without the RTM stage.
+    worker_threads : dict
+        The workers' threads (:func:`hotspot_env.scale.threads.worker_threads`).
     """
 
     analysis: Analysis
@@ -263,6 +269,7 @@ class TiledRun:
     scheduler: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     rtm_design: dict[str, int] = field(default_factory=dict)
+    worker_threads: dict[str, Any] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Any:
         if name == "analysis":  # not set yet (e.g. while unpickling)
@@ -280,7 +287,7 @@ class TiledRun:
         return {"engine": "dask", "scheduler": self.scheduler, "halo_m": self.halo_m,
                 "halo_distances_m": self.halo_distances, "stages": STAGE_PLACEMENT,
                 "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
-                "rtm_design": self.rtm_design,
+                "rtm_design": self.rtm_design, "worker_threads": self.worker_threads,
                 "tiles": self.reports}
 
 
@@ -352,9 +359,11 @@ def analyze_tiled(
                        stages=stages, stage_options=options, surfaces=engine,
                        **analyze_options)
         address = str(client.scheduler.address)
+        threads = worker_threads(client)
     analysis.choices.append(announce(Choice("later_stages", "merged result", LATER_STAGES)))
+    analysis.choices.append(announce(Choice("worker_threads", 1, WORKER_THREADS_NOTE)))
     tiled = TiledRun(analysis, engine.tiles, engine.reports, engine.halo_m, engine.distances,
-                     address, engine.timings, rtm_design_stats(options))
+                     address, engine.timings, rtm_design_stats(options), threads)
     analysis.parameters["engine"] = tiled.manifest()
     if out is not None:
         _write(analysis, out)
