@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import shapely
 
 from hotspot_env import settings
 from hotspot_env.core.choices import Choice, announce
@@ -48,10 +49,16 @@ def snap_to_cells(points: gpd.GeoDataFrame, grid: Grid,
     GeoDataFrame
         A copy with the same rows and columns; each geometry is its cell's centre.
     """
-    row, col = grid.cell_index(points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
-    cx, cy = grid.centres()
-    out = points.copy()
-    out.geometry = gpd.points_from_xy(cx[row, col], cy[row, col], crs=points.crs)
+    geoms = points.geometry.values
+    row, col = grid.cell_index(shapely.get_x(geoms), shapely.get_y(geoms))
+    # one shared point per occupied cell: a metro's million incidents fill a few
+    # hundred thousand cells, and making points costs more than indexing them
+    cells, which = np.unique(row * grid.n_cols + col, return_inverse=True)
+    cx, cy = (c.ravel()[cells] for c in grid.centres())
+    centres = shapely.points(cx, cy)[which.ravel()]
+    name = points.geometry.name
+    out = points.set_geometry(gpd.GeoSeries(centres, crs=points.crs, index=points.index,
+                                            name=name))
     choices.append(announce(Choice(
         "incident_positions", "cell centres",
         "public mode: every stage after the grid sees each incident at its cell's centre, so "
