@@ -17,8 +17,14 @@ per-cell surfaces are computed by dask tasks, one per tile with its halo
   the one RTM selection runs in the client on the tiles' summed frequency
   tables, density moments and candidate digests
   (:mod:`hotspot_env.scale.tiled_design`, :mod:`hotspot_env.scale.tile_rtm`);
+* **the forecast's cross-validation from per-tile parts**: each tile keeps its
+  window of the count cube and scores every candidate on it; the client picks
+  the candidate from the tiles' sums, maxima and an exact distributed selection
+  of each fold's top share (:mod:`hotspot_env.scale.tiled_forecast`,
+  :mod:`hotspot_env.scale.tile_forecast`); the calibration reads the chosen
+  candidate's scores merged;
 * **on the merged result** (the client, in process): the other later stages
-  (risk factors, forecast and its cross-validation, validation, trends,
+  (risk factors, validation, trends,
   interventions, and the RTM's per-cell reasons) run on the tiles' arrays put
   back together, so they see the same grid and arrays as one machine. This is
   announced as the choice ``later_stages``.
@@ -48,6 +54,7 @@ from hotspot_env.scale.global_stats import GiMoments, bins_from_cutoffs, fdr_cut
 from hotspot_env.scale.threads import WORKER_ENV, WORKER_THREADS_NOTE, worker_threads
 from hotspot_env.scale.tile_tasks import TilePayload, TileSurfaces, tile_counts, tile_surfaces
 from hotspot_env.scale.tiled_design import rtm_design_stats, with_tiled_rtm
+from hotspot_env.scale.tiled_forecast import forecast_cube_stats, with_tiled_forecast
 from hotspot_env.scale.tiles import (
     DEFAULT_TILE_KM,
     Tile,
@@ -63,7 +70,13 @@ STAGE_PLACEMENT: dict[str, str] = {
     "counts": "per tile", "kde": "per tile",
     "gi_star": "per tile (local sums) + global (mean and variance from n, sum x, sum x²)",
     "fdr": "global (one Benjamini-Hochberg cut-off per level over all cells)",
-    "factors": "merged result", "forecast": "merged result", "validation": "merged result",
+    "factors": "merged result",
+    "forecast": "per tile (each tile's window of the count cube and its smooths, every "
+                "candidate's scores) + global (the smooths' floor and period totals, the "
+                "tie-break's largest value, each fold's PEI cut-off by an exact distributed "
+                "selection; the one-SE choice); the calibration on the chosen candidate's "
+                "scores merged in the client",
+    "validation": "merged result",
     "rtm": "per tile (each tile's rows of the design, from the features near it) + global "
            "(candidates, density thresholds and every fit from the tiles' summed frequency "
            "tables of indicator pattern and count: the sufficient statistics of every IRLS "
@@ -73,11 +86,13 @@ STAGE_PLACEMENT: dict[str, str] = {
 
 #: The ``later_stages`` announcement: where each later stage ran.
 LATER_STAGES: str = (
-    "risk factors, forecast, validation, trends and interventions run once on the tiles' "
-    "arrays put back together (the same grid and arrays as one machine); counts, KDE and "
-    "Gi* ran per tile, Gi*'s moments and the FDR cut-offs over all cells; the risk terrain "
-    "model was fitted once in the client from per-tile sums (each tile's rows of the design "
-    "stayed on its worker)")
+    "risk factors, validation, trends and interventions run once on the tiles' arrays put "
+    "back together (the same grid and arrays as one machine); counts, KDE and Gi* ran per "
+    "tile, Gi*'s moments and the FDR cut-offs over all cells; the risk terrain model was "
+    "fitted once in the client from per-tile sums (each tile's rows of the design stayed on "
+    "its worker); the forecast's candidates were scored on the tiles (each tile's count cube "
+    "stayed on its worker) and chosen in the client from the tiles' sums, maxima and "
+    "top-share selections, then calibrated on the chosen candidate's merged scores")
 
 
 #: Seconds to wait for a ``--scheduler`` before saying it cannot be reached.
@@ -259,6 +274,9 @@ class TiledRun:
         and ``round_trips`` (frequency tables fetched); empty without the RTM stage.
     worker_threads : dict
         The workers' threads (:func:`hotspot_env.scale.threads.worker_threads`).
+    forecast_cube : dict of str to int
+        The forecast's count cube on the tiles: ``tiles`` and ``round_trips``;
+        empty when the forecast did not cross-validate.
     """
 
     analysis: Analysis
@@ -270,6 +288,7 @@ class TiledRun:
     timings: dict[str, float] = field(default_factory=dict)
     rtm_design: dict[str, int] = field(default_factory=dict)
     worker_threads: dict[str, Any] = field(default_factory=dict)
+    forecast_cube: dict[str, int] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Any:
         if name == "analysis":  # not set yet (e.g. while unpickling)
@@ -288,6 +307,7 @@ class TiledRun:
                 "halo_distances_m": self.halo_distances, "stages": STAGE_PLACEMENT,
                 "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
                 "rtm_design": self.rtm_design, "worker_threads": self.worker_threads,
+                "forecast_cube": self.forecast_cube,
                 "tiles": self.reports}
 
 
@@ -353,7 +373,8 @@ def analyze_tiled(
         halo_options["walk_m"] = youth_walk_m  # the run's threshold sizes the halo
     with connect(scheduler, n_workers) as client:
         engine = TiledSurfaces(client, tile_km, halo_options)
-        options = with_tiled_rtm(stage_options, client, lambda: engine.tiles)
+        options = with_tiled_forecast(with_tiled_rtm(stage_options, client, lambda: engine.tiles),
+                                      client, lambda: engine.tiles)
         analysis = run(incidents, layers=layers, osm=osm, cell_size=cell_size,
                        bandwidth=bandwidth, privacy=privacy, simulated=simulated,
                        stages=stages, stage_options=options, surfaces=engine,
@@ -363,7 +384,8 @@ def analyze_tiled(
     analysis.choices.append(announce(Choice("later_stages", "merged result", LATER_STAGES)))
     analysis.choices.append(announce(Choice("worker_threads", 1, WORKER_THREADS_NOTE)))
     tiled = TiledRun(analysis, engine.tiles, engine.reports, engine.halo_m, engine.distances,
-                     address, engine.timings, rtm_design_stats(options), threads)
+                     address, engine.timings, rtm_design_stats(options), threads,
+                     forecast_cube_stats(options))
     analysis.parameters["engine"] = tiled.manifest()
     if out is not None:
         _write(analysis, out)
