@@ -55,6 +55,13 @@ public_min_bandwidth_m: float = 150.0
 #: cannot locate an incident closer than a street frontage. Raise it, never lower.
 public_min_cell_size_m: float = 100.0
 
+#: Privacy: in public mode a study area taken from the incidents' own extent is
+#: snapped outward to a lattice of this step (metres), so that its edges, and the
+#: cell size chosen from it, do not follow single incidents. 1 km is a multiple of
+#: every automatic cell size that divides it (10-100 and 200 m), so those grids'
+#: lines fall on the lattice too.
+public_area_lattice_m: float = 1000.0
+
 #: Privacy: accepted range of the run's differential-privacy budget epsilon.
 #: Below 0.01 the noise swamps any count; above 10 the guarantee is nominal.
 dp_epsilon_bounds: tuple[float, float] = (0.01, 10.0)

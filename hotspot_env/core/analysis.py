@@ -27,7 +27,7 @@ import shapely
 from pyproj import CRS
 
 from hotspot_env import settings
-from hotspot_env.core.area import parse_bbox, study_area
+from hotspot_env.core.area import parse_bbox, snap_outward, study_area
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.density import choose_bandwidth, count_incidents, kde
 from hotspot_env.core.grid import Grid, choose_cell_size, choose_crs
@@ -260,6 +260,7 @@ def analyze(
     excluded = tuple(DEFAULT_EXCLUDED_SOURCES if exclude_sources is None else exclude_sources)
     frame, n_excluded = drop_excluded_sources(sources.data.frame, excluded, choices)
     proj_crs, area = _projection_and_area(frame, sources, bbox_tuple)
+    area = _public_area(area, privacy, choices)
     grid = _make_grid(area, proj_crs, cell_size, privacy, max_cells, choices)
     points = _points_inside(frame, proj_crs, grid, bbox_tuple, choices)
     points, protection = cells_only(points, grid, privacy, dp_epsilon, choices)
@@ -348,6 +349,23 @@ def _projection_and_area(frame: gpd.GeoDataFrame, sources: Sources,
                                        incidents=frame)
     sources.choices.append(area_choice)
     return proj_crs, area
+
+
+def _public_area(area: shapely.Geometry, privacy: str, choices: list[Choice]) -> shapely.Geometry:
+    """Public mode: an area from the incidents' extent, snapped outward to a coarse lattice.
+
+    Its edges would otherwise sit 25 m beyond the outermost incidents. The UTM zone stays
+    the one of the incidents' centre: it changes only across a zone line (6° of longitude),
+    which no move of a few metres shows for a city that does not straddle one.
+    """
+    if privacy != "public" or choices[-1].name != "study_area" or \
+            choices[-1].value != "incident extent":
+        return area
+    step = float(settings.public_area_lattice_m)
+    choices.append(announce(Choice(
+        "study_area_lattice_m", step, f"public mode: study area snapped outward to a "
+        f"{step / 1000:g} km lattice so that its edges do not follow single incidents")))
+    return snap_outward(area, step)
 
 
 def _make_grid(area: shapely.Geometry, proj_crs: CRS, cell_size: float | None, privacy: str,

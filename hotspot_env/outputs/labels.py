@@ -97,6 +97,7 @@ PARAMETER_LABELS: dict[str, str] = {
     "crs": "Map projection (CRS)",
     "input_crs": "Coordinate system of the input",
     "study_area": "Study area",
+    "study_area_lattice_m": "Lattice the public study area is snapped to (m)",
     "delimiter": "CSV column separator",
     "time_step": "Time step of the trend analysis",
     "change_periods": "Periods compared for change",
