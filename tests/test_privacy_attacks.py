@@ -353,9 +353,12 @@ def test_tiny_cells_are_refused_in_public_mode(sao_paulo):
 
 
 def test_public_mode_raises_an_automatic_cell_size_to_the_minimum():
+    # A 2 x 2 km --bbox: an area from the incidents' extent would be snapped outward to a
+    # 1 km lattice (5 x 5 km here), whose automatic cell size is already the minimum.
     small = _synthetic_city(300, seed=2)
-    internal = analyze(small)
-    public = analyze(small, privacy="public")
+    box = (-46.643, -23.559, -46.623, -23.541)
+    internal = analyze(small, bbox=box)
+    public = analyze(small, privacy="public", bbox=box)
     assert internal.grid.cell_size < settings.public_min_cell_size_m
     assert public.grid.cell_size == settings.public_min_cell_size_m
     assert any(c.name == "cell_size_m" and "public-mode minimum" in c.rule

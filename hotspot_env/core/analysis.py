@@ -259,8 +259,7 @@ def analyze(
     choices = sources.choices
     excluded = tuple(DEFAULT_EXCLUDED_SOURCES if exclude_sources is None else exclude_sources)
     frame, n_excluded = drop_excluded_sources(sources.data.frame, excluded, choices)
-    proj_crs, area = _projection_and_area(frame, sources, bbox_tuple)
-    area = _public_area(area, privacy, choices)
+    proj_crs, area = _projection_and_area(frame, sources, bbox_tuple, privacy)
     grid = _make_grid(area, proj_crs, cell_size, privacy, max_cells, choices)
     points = _points_inside(frame, proj_crs, grid, bbox_tuple, choices)
     points, protection = cells_only(points, grid, privacy, dp_epsilon, choices)
@@ -327,9 +326,13 @@ def _check_options(privacy: str, cell_size: float | None, bandwidth: float | Non
 
 
 def _projection_and_area(frame: gpd.GeoDataFrame, sources: Sources,
-                         bbox: tuple[float, float, float, float] | None
+                         bbox: tuple[float, float, float, float] | None, privacy: str
                          ) -> tuple[CRS, shapely.Geometry]:
-    """The local projection (from the streets, the incidents or the bbox) and the study area."""
+    """The local projection (from the streets, the incidents or the bbox) and the study area.
+
+    In public mode an area taken from the incidents' extent is snapped to a lattice
+    (:func:`_public_area`).
+    """
     osm_layers = sources.osm_layers
     reference = (osm_layers["streets"] if osm_layers is not None and len(osm_layers["streets"])
                  else frame)
@@ -348,7 +351,7 @@ def _projection_and_area(frame: gpd.GeoDataFrame, sources: Sources,
                                        osm_layers=osm_layers, user_layers=sources.user_layers,
                                        incidents=frame)
     sources.choices.append(area_choice)
-    return proj_crs, area
+    return proj_crs, _public_area(area, privacy, sources.choices)
 
 
 def _public_area(area: shapely.Geometry, privacy: str, choices: list[Choice]) -> shapely.Geometry:
