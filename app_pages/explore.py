@@ -10,7 +10,6 @@ from app_pages import common
 # while the analysis stack (scipy, geopandas, folium) is still being imported.
 common.page_shell("Explore")
 
-import altair as alt
 import pandas as pd
 from streamlit_folium import st_folium
 
@@ -185,6 +184,8 @@ if rtm_reason:
 st.subheader("Over time")
 trends = analysis.trends
 if trends:
+    import altair as alt  # here, below the map: its import (about 0.5 s) does not delay the map
+
     cube = trends.get("cube", {})
     steps, totals = cube.get("labels") or [], cube.get("incidents_per_step") or []
     if steps and len(steps) == len(totals):

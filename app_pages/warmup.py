@@ -19,11 +19,19 @@ from typing import Any
 
 logger = logging.getLogger("hotspot_env.app")
 
-#: Modules every first page needs. Not streamlit_folium: a component declared
-#: before the runtime exists is not registered, and its frame answers 404.
-MODULES = ("hotspot_env.core.analysis", "hotspot_env.app.mapview", "hotspot_env.app.places",
-           "hotspot_env.app.emptiness", "hotspot_env.temporal.timeslice",
-           "hotspot_env.app.scenarios", "altair")
+#: Modules that loading a kept analysis needs (unpickling imports the modules of
+#: its result classes): imported first, then the first mode's demo is loaded.
+ANALYSIS_MODULES = ("hotspot_env.core.analysis",)
+
+#: Modules a first page needs to draw its map. Not streamlit_folium itself: a
+#: component declared outside a script run is not registered and its frame
+#: answers 404; the folium modules it imports are most of its cost.
+MAP_MODULES = ("hotspot_env.app.mapview", "hotspot_env.app.places", "hotspot_env.app.emptiness",
+               "hotspot_env.temporal.timeslice", "folium.plugins", "folium.elements")
+
+#: Modules the pages need below their map (charts, scenarios): imported once a
+#: page has been drawn, so that they do not compete with the first map.
+LATER_MODULES = ("altair", "hotspot_env.app.scenarios")
 
 
 #: Set when a page has been drawn. The public demo (for Co-design) is loaded
@@ -40,18 +48,30 @@ def page_drawn() -> None:
     FIRST_PAGE_DRAWN.set()
 
 
-def prepare(privacy_modes: tuple[str, ...] = ("internal", "public")) -> None:
-    """Import :data:`MODULES`, load the first mode's demo, the others once a page is drawn."""
+def _import(names: tuple[str, ...]) -> None:
     import importlib
 
+    for name in names:
+        importlib.import_module(name)
+
+
+def prepare(privacy_modes: tuple[str, ...] = ("internal", "public")) -> None:
+    """Get the first page's analysis and map code ready, then the rest once a page is drawn.
+
+    In order: :data:`ANALYSIS_MODULES`, the first mode's demo, :data:`MAP_MODULES`;
+    after the first page (or :data:`FIRST_PAGE_TIMEOUT_S`), :data:`LATER_MODULES`
+    and the other modes' demos. Imports and unpickling hold the interpreter lock,
+    so whatever the first page does not need waits until it is drawn.
+    """
     try:
-        for name in MODULES:
-            importlib.import_module(name)
+        _import(ANALYSIS_MODULES)
         from hotspot_env.inputs.demo import cached_demo
 
-        for i, privacy in enumerate(privacy_modes):
-            if i == 1:
-                FIRST_PAGE_DRAWN.wait(FIRST_PAGE_TIMEOUT_S)
+        cached_demo(privacy=privacy_modes[0])
+        _import(MAP_MODULES)
+        FIRST_PAGE_DRAWN.wait(FIRST_PAGE_TIMEOUT_S)
+        _import(LATER_MODULES)
+        for privacy in privacy_modes[1:]:
             cached_demo(privacy=privacy)
     except Exception:  # noqa: BLE001 - a page will run it again and show the error
         logger.exception("warming up the demo failed; the first page will retry")
