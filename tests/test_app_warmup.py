@@ -11,6 +11,11 @@ import threading
 from app_pages import warmup
 
 
+def _no_imports(monkeypatch):
+    for name in ("ANALYSIS_MODULES", "MAP_MODULES", "LATER_MODULES"):
+        monkeypatch.setattr(warmup, name, ())
+
+
 def test_other_modes_wait_for_the_first_page(monkeypatch):
     import hotspot_env.inputs.demo as demo
 
@@ -22,7 +27,7 @@ def test_other_modes_wait_for_the_first_page(monkeypatch):
         first.set()
 
     monkeypatch.setattr(demo, "cached_demo", fake_cached_demo)
-    monkeypatch.setattr(warmup, "MODULES", ())
+    _no_imports(monkeypatch)
     monkeypatch.setattr(warmup, "FIRST_PAGE_DRAWN", threading.Event())
     thread = threading.Thread(target=warmup.prepare, daemon=True)
     thread.start()
@@ -39,8 +44,39 @@ def test_without_a_page_the_wait_ends(monkeypatch):
 
     loaded: list[str] = []
     monkeypatch.setattr(demo, "cached_demo", lambda privacy: loaded.append(privacy))
-    monkeypatch.setattr(warmup, "MODULES", ())
+    _no_imports(monkeypatch)
     monkeypatch.setattr(warmup, "FIRST_PAGE_DRAWN", threading.Event())
     monkeypatch.setattr(warmup, "FIRST_PAGE_TIMEOUT_S", 0.01)
     warmup.prepare()
     assert loaded == ["internal", "public"]
+
+
+def test_map_modules_after_the_first_analysis_and_later_modules_after_the_page(monkeypatch):
+    # The first page needs the analysis and its map: nothing else competes with
+    # them for the interpreter lock (altair, the scenarios, the other modes).
+    import hotspot_env.inputs.demo as demo
+
+    steps: list[str] = []
+    monkeypatch.setattr(demo, "cached_demo", lambda privacy: steps.append(f"demo {privacy}"))
+    monkeypatch.setattr(warmup, "_import", lambda names: steps.extend(names))
+    monkeypatch.setattr(warmup, "FIRST_PAGE_DRAWN", threading.Event())
+    thread = threading.Thread(target=warmup.prepare, daemon=True)
+    thread.start()
+    deadline = 30.0
+    while "folium.plugins" not in steps and deadline > 0:
+        thread.join(0.05)
+        deadline -= 0.05
+    thread.join(0.3)
+    before_page = list(steps)
+    warmup.page_drawn()
+    thread.join(30)
+    assert before_page == [*warmup.ANALYSIS_MODULES, "demo internal", *warmup.MAP_MODULES]
+    assert steps == [*before_page, *warmup.LATER_MODULES, "demo public"]
+    assert "altair" in warmup.LATER_MODULES and "altair" not in before_page
+
+
+def test_warm_up_module_names_import():
+    import importlib.util
+
+    for name in (*warmup.ANALYSIS_MODULES, *warmup.MAP_MODULES, *warmup.LATER_MODULES):
+        assert importlib.util.find_spec(name) is not None, name

@@ -24,8 +24,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 #: Modules the first page must not import (each costs 0.3-1 s on a cold start).
-HEAVY = ("scipy.stats", "scipy.signal", "scipy.optimize", "statsmodels", "altair",
-         "sklearn", "weasyprint")
+HEAVY = ("scipy.stats", "scipy.signal", "scipy.optimize", "scipy.ndimage", "scipy.spatial",
+         "scipy.sparse.csgraph", "statsmodels", "altair", "sklearn", "weasyprint")
 
 
 def _imported_after(code: str, env_extra: dict[str, str] | None = None) -> dict[str, bool]:

@@ -24,8 +24,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
-from scipy.spatial import cKDTree
 
+# scipy.spatial is imported where it is used: a kept analysis is unpickled without it
+# (the app's first page, tests/test_lazy_imports.py).
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
@@ -173,6 +174,8 @@ def distance_to_features(grid: Grid, geoms: np.ndarray) -> np.ndarray:
 
     Cells outside ``grid.mask`` are NaN.
     """
+    from scipy.spatial import cKDTree
+
     geoms = np.asarray(geoms)
     cx, cy = grid.centres()
     x, y = cx[grid.mask], cy[grid.mask]
