@@ -55,6 +55,7 @@ def test_first_page_modules_leave_heavy_modules_out():
         # every result class a kept analysis holds (unpickling imports their packages)
         import hotspot_env.factors, hotspot_env.models.forecast, hotspot_env.models.rtm
         import hotspot_env.interventions, hotspot_env.temporal.profiles
+        import hotspot_env.temporal.trends  # the map's trend colours
     """)
     assert not any(seen.values()), {m for m, v in seen.items() if v}
 
@@ -74,7 +75,7 @@ def _small_analysis(tmp_path: Path):
     return analyze(path)
 
 
-def test_unpickling_a_kept_analysis_leaves_heavy_modules_out(tmp_path):
+def test_a_kept_analysis_on_the_map_leaves_heavy_modules_out(tmp_path):
     analysis = _small_analysis(tmp_path)
     assert (analysis.arrays["gi_bin"] != 0).any()  # it found hot spots: Gi* ran in full
     path = tmp_path / "analysis.pickle"
@@ -84,6 +85,18 @@ def test_unpickling_a_kept_analysis_leaves_heavy_modules_out(tmp_path):
         with open({str(path)!r}, "rb") as handle:
             analysis = pickle.load(handle)
         assert analysis.grid.mask.any() and "gi_p" in analysis.arrays
+        # what Explore does with it before the map is on screen
+        from hotspot_env.app import emptiness, mapview, places
+        from hotspot_env.temporal import timeslice
+
+        keys = [spec.key for spec in mapview.available_layers(analysis)]
+        assert "hotspots" in keys, keys
+        mapview.missing_layers(analysis)
+        [mapview.shown_by_default(spec, analysis) for spec in mapview.available_layers(analysis)]
+        timeslice.period_labels(analysis, "month")
+        mapview.explore_map(analysis, keys, privacy="internal").get_root().render()
+        places.describe_cell(analysis, 0, 0, privacy="internal")
+        emptiness.rtm_empty_reason(analysis)
     """)
     assert not any(seen.values()), {m for m, v in seen.items() if v}
 
