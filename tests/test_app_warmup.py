@@ -12,7 +12,7 @@ from app_pages import warmup
 
 
 def _no_imports(monkeypatch):
-    for name in ("ANALYSIS_MODULES", "MAP_MODULES", "LATER_MODULES"):
+    for name in ("START_MODULES", "LATER_MODULES"):
         monkeypatch.setattr(warmup, name, ())
 
 
@@ -51,32 +51,55 @@ def test_without_a_page_the_wait_ends(monkeypatch):
     assert loaded == ["internal", "public"]
 
 
-def test_map_modules_after_the_first_analysis_and_later_modules_after_the_page(monkeypatch):
-    # The first page needs the analysis and its map: nothing else competes with
-    # them for the interpreter lock (altair, the scenarios, the other modes).
+def test_start_modules_before_the_server_answers_the_rest_in_the_background(monkeypatch):
+    # The lifespan imports the first page's code before it yields (the server
+    # answers after it); the demo loads in a thread, later pages' code and the
+    # other modes once a page is drawn.
+    import asyncio
+
     import hotspot_env.inputs.demo as demo
 
     steps: list[str] = []
-    monkeypatch.setattr(demo, "cached_demo", lambda privacy: steps.append(f"demo {privacy}"))
+    demo_loaded, answering = threading.Event(), threading.Event()
+
+    def fake_cached_demo(privacy: str) -> None:
+        answering.wait(30)  # the test has looked at what came before the server answered
+        steps.append(f"demo {privacy}")
+        demo_loaded.set()
+
+    monkeypatch.setattr(demo, "cached_demo", fake_cached_demo)
     monkeypatch.setattr(warmup, "_import", lambda names: steps.extend(names))
     monkeypatch.setattr(warmup, "FIRST_PAGE_DRAWN", threading.Event())
-    thread = threading.Thread(target=warmup.prepare, daemon=True)
-    thread.start()
-    deadline = 30.0
-    while "folium.plugins" not in steps and deadline > 0:
-        thread.join(0.05)
-        deadline -= 0.05
+
+    async def serve() -> list[str]:
+        async with warmup.warm_up(None):
+            return list(steps)  # what had happened when the server began to answer
+
+    at_start = asyncio.run(serve())
+    answering.set()
+    assert at_start == list(warmup.START_MODULES)
+    assert demo_loaded.wait(30)
+    thread = next(t for t in threading.enumerate() if t.name == "hotspot-env-warm-up")
     thread.join(0.3)
-    before_page = list(steps)
+    assert steps == [*warmup.START_MODULES, "demo internal"]  # waiting for a page
     warmup.page_drawn()
     thread.join(30)
-    assert before_page == [*warmup.ANALYSIS_MODULES, "demo internal", *warmup.MAP_MODULES]
-    assert steps == [*before_page, *warmup.LATER_MODULES, "demo public"]
-    assert "altair" in warmup.LATER_MODULES and "altair" not in before_page
+    assert steps == [*warmup.START_MODULES, "demo internal", *warmup.LATER_MODULES,
+                     "demo public"]
 
 
-def test_warm_up_module_names_import():
+def test_start_modules_cover_what_the_first_page_imports():
     import importlib.util
 
-    for name in (*warmup.ANALYSIS_MODULES, *warmup.MAP_MODULES, *warmup.LATER_MODULES):
+    for name in (*warmup.START_MODULES, *warmup.LATER_MODULES):
         assert importlib.util.find_spec(name) is not None, name
+    # unpickling a kept analysis imports these packages; the map and charts need the rest
+    for name in ("hotspot_env.core.analysis", "hotspot_env.interventions",
+                 "hotspot_env.models.rtm", "hotspot_env.app.mapview", "altair"):
+        assert name in warmup.START_MODULES
+
+
+def test_a_failing_start_import_does_not_stop_the_server(monkeypatch, caplog):
+    monkeypatch.setattr(warmup, "START_MODULES", ("hotspot_env.no_such_module",))
+    warmup.import_start_modules()
+    assert "importing the app's modules at start failed" in caplog.text
