@@ -24,6 +24,10 @@ st.caption(f"Showing {common.dataset_label(analysis)} · privacy mode: "
            f"{common.PRIVACY_LABELS[privacy]} · change data or mode on the **Data** page.")
 
 available = mapview.available_layers(analysis)
+ranking_caution = emptiness.ranking_caution(analysis)
+if ranking_caution:  # the validated forecast did not clearly beat counting: say so first
+    st.warning("**" + common.md_escape(ranking_caution, 800) + "** Details on **Transparency**.",
+               icon=":material/warning:")
 missing = mapview.missing_layers(analysis)
 
 with st.sidebar:

@@ -45,6 +45,10 @@ def _readable(frame: pd.DataFrame) -> pd.DataFrame:
 
 common.banner(analysis)
 st.caption(f"Model card of {common.dataset_label(analysis)}.")
+verdict_row = card["validation"].get("verdict")
+if verdict_row is not None and verdict_row.iloc[0]["caution"]:  # the guide's bar, not met
+    st.error("**" + common.md_escape(str(verdict_row.iloc[0]["caution"]), 800)
+             + "** See **Validation** below.", icon=":material/warning:")
 
 st.header("What this tool is for")
 for line in card["intents"]:
@@ -79,8 +83,8 @@ else:
                 "the validated forecast must clear.")
     if "verdict" in validation:
         row = validation["verdict"].iloc[0]
-        text = common.md_escape(str(row["verdict"]), 600)
-        (st.success if row["winner"] in ("forecast", "tie") else st.warning)(text)
+        text = common.md_escape(str(row["verdict"]), 800)
+        (st.success if row["outcome"] == "better" else st.warning)(text)
         if row["default"]:
             st.markdown(common.md_escape(str(row["default"]), 600))
     v1, v2 = st.columns(2)

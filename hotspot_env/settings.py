@@ -67,8 +67,20 @@ regional_pbf_mb: float = 50.0
 #: Where OSM extracts are cached as GeoParquet after their first read.
 cache_folder: Path = Path.home() / ".cache" / "hotspot_env"
 
-#: The folder holding the editable evidence and cost tables.
-data_folder: Path = Path(__file__).resolve().parent.parent / "data"
+def _shipped_data_folder() -> Path:
+    """``hotspot_env/data`` in an installed wheel, else the checkout's ``data/`` folder.
+
+    A wheel carries the repository's ``data/`` inside the package (``setup.py``); a checkout
+    or an editable install has none there and reads ``data/`` beside the package.
+    """
+    package = Path(__file__).resolve().parent
+    inside = package / "data"
+    return inside if (inside / "evidence.csv").is_file() else package.parent / "data"
+
+
+#: The folder holding the editable evidence and cost tables, the category map and the demo's
+#: inputs: :func:`_shipped_data_folder` unless a caller points it elsewhere.
+data_folder: Path = _shipped_data_folder()
 
 #: Seed used wherever randomness is involved and the caller gives none.
 default_seed: int = 20261123

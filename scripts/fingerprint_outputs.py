@@ -62,8 +62,8 @@ def main() -> int:
     parser.add_argument("--inputs", type=Path, default=Path(tempfile.gettempdir()) / "fp-synth",
                         help="Folder of the simulated city's inputs (made once, then reused).")
     parser.add_argument("--data", type=Path, default=ROOT / "data",
-                        help="Evidence and cost tables (runs record their path: give two "
-                             "checkouts the same one).")
+                        help="Evidence and cost tables (give two checkouts the same tables: "
+                             "only the code should differ).")
     parser.add_argument("--compare", type=Path, help="An earlier fingerprint to compare with.")
     args = parser.parse_args()
     from hotspot_env import settings

@@ -135,8 +135,30 @@ def test_sightline_groups_need_clearable_obstacles():
     assert len(cands) == 1  # the lone short observer (x 120) is no group
     assert cands.iloc[0]["n_points"] == 3
     assert cands.iloc[0]["sightline_m"] == pytest.approx(11.0)
+    # drawn as the stretch of street from the first to the last short observer, not as points
+    stretch = cands.geometry.iloc[0]
+    assert stretch.geom_type == "LineString"
+    assert shapely.get_coordinates(stretch).tolist() == [[X0 + 30, Y0], [X0 + 45, Y0],
+                                                         [X0 + 60, Y0]]
     only_buildings, _ = sightline_candidates(observers, hedge.iloc[[1]], CRS_UTM)
     assert len(only_buildings) == 0
+
+
+def test_a_sightline_stretch_follows_its_street_not_the_coordinate_order():
+    # a U-shaped street: east, north, west; every observer short, no obstacle types known
+    xy = np.array([(0, 0), (15, 0), (30, 0), (30, 15), (15, 15), (0, 15)], float)
+    sight = np.r_[np.full(6, 5.0), np.full(30, 90.0)]
+    far = np.c_[np.arange(30) * 15.0 + 1000.0, np.full(30, 500.0)]
+    pts = np.r_[xy, far] + [X0, Y0]
+    observers = gpd.GeoDataFrame({"segment_id": np.r_[np.zeros(6), np.ones(30)].astype(int),
+                                  "sightline_m": sight},
+                                 geometry=shapely.points(pts), crs=CRS_UTM)
+    cands, choices = sightline_candidates(observers, None, CRS_UTM)
+    assert len(cands) == 1 and [c.name for c in choices] == ["sightline_obstacles"]
+    line = cands.geometry.iloc[0]
+    assert line.geom_type == "LineString"
+    np.testing.assert_array_equal(shapely.get_coordinates(line), xy + [X0, Y0])
+    assert line.length == pytest.approx(75.0)
 
 
 def test_youth_sites_cover_the_most_gap_demand():

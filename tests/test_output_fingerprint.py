@@ -1,13 +1,13 @@
 """A refactor changes no output: São Paulo's files, before and after, hash the same.
 
-"Before" is :data:`REFERENCE`, the last commit before issue 19's restructuring. The test checks
+"Before" is :data:`REFERENCE`, the last commit that changed an output on purpose. The test checks
 it out beside the working tree (``git worktree``), runs its CLI on the São Paulo pair in
 internal and public mode, runs today's CLI on the same inputs, and compares the fingerprints of
 every output file (:mod:`hotspot_env.outputs.fingerprint`: bytes for text files, contents for
 GeoPackage, GeoTIFF, Parquet and NPZ). Both runs use the same interpreter and libraries, so only
 the code differs. A clone without that history compares with :data:`RECORDED`, the same
-reference's fingerprints as recorded on the development machine, except the two files that
-record the checkout's absolute path (:data:`PATH_BOUND`).
+reference's fingerprints as recorded on the development machine (no output records the
+checkout's folder: ``tests/test_portable_outputs.py``).
 
 When an output changes *on purpose*, move :data:`REFERENCE` to the commit that changed it and
 say why in that commit (``python scripts/fingerprint_outputs.py`` shows which files differ).
@@ -28,11 +28,12 @@ from hotspot_env.outputs.fingerprint import fingerprint_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
-#: The last commit before the package moved into subpackages (issue 19).
-REFERENCE = "7ecf4e71ce37b19cc153143e5d35deca65d3b374"
+#: The trust fixes' deliberate changes: the validation verdict judged by its interval
+#: (manifest.json, report.html) and the evidence tables recorded as portable references
+#: (interventions_state.npz, and manifest.json, which hashes it). Before them: 7ecf4e71 (the
+#: last commit before the package moved into subpackages, issue 19).
+REFERENCE = "8fbdb69106e688cfca5468390aec8ce232c4c3b0"
 RECORDED = DATA / "output_fingerprints.json"
-#: Files that embed the checkout's absolute path (the evidence library's location).
-PATH_BOUND = frozenset({"interventions_state.npz", "manifest.json"})
 RUNS = {"sao_paulo": [], "sao_paulo_public": ["--privacy", "public"]}
 
 pytestmark = pytest.mark.slow
@@ -41,7 +42,7 @@ pytestmark = pytest.mark.slow
 def _analyze(code: Path, out: Path, extra: list[str]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(code)}
-    # One data folder (evidence, costs) for both: the run records its path.
+    # One data folder (evidence, costs) for both: only the code differs.
     launch = ("import sys; from pathlib import Path; from hotspot_env import settings; "
               f"settings.data_folder = Path({str(ROOT / 'data')!r}); "
               "from hotspot_env.cli import app; sys.argv[0] = 'hotspot-env'; app()")
@@ -77,8 +78,6 @@ def fingerprints(tmp_path_factory) -> tuple[dict, dict]:
     checkout = _reference_checkout(tmp)
     if checkout is None:
         recorded = json.loads(RECORDED.read_text())
-        for name in RUNS:
-            recorded[name].update({f: after[name][f] for f in PATH_BOUND if f in after[name]})
         return {name: recorded[name] for name in RUNS}, after
     try:
         before = {}

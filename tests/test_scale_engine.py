@@ -99,11 +99,24 @@ def test_counts_density_and_hot_spots_equal_one_machine(single, tiled):
     assert tiled.counts == single.counts
 
 
-def test_later_stages_equal_one_machine(single, tiled):
+def test_the_risk_terrain_model_from_tile_sums_equals_one_machine(single, tiled):
+    """The RTM was fitted from the tiles' sums (its design never whole in one process)."""
+    design = tiled.parameters["engine"]["rtm_design"]
+    assert design["tiles"] == len(tiled.tiles) == 9 and design["round_trips"] > 0
+    assert design["candidates"] == single.rtm.n_tested == tiled.rtm.n_tested
     one, many = single.rtm.table, tiled.rtm.table
     assert list(one["factor"]) == list(many["factor"]) and len(one) > 0
+    assert list(one["operation"]) == list(many["operation"])
     np.testing.assert_allclose(many["rrv"].to_numpy(float), one["rrv"].to_numpy(float),
                                rtol=1e-6, atol=0)
+    a, b = single.rtm.candidates, tiled.rtm.candidates
+    labels = ["factor", "operation", "distance_m", "cells", "chosen", "selected"]
+    assert a[labels].equals(b[labels])
+    np.testing.assert_allclose(b["bic"], a["bic"], rtol=1e-9)
+    assert tiled.rtm.family == single.rtm.family
+
+
+def test_later_stages_equal_one_machine(single, tiled):
     assert tiled.forecast.model == single.forecast.model
     assert tiled.forecast.description == single.forecast.description
     assert _selected(tiled) == _selected(single) and len(_selected(single)) > 0

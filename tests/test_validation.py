@@ -209,11 +209,14 @@ def test_compare_never_picks_a_nan_baseline_and_says_who_won():
                                "classic_kde": flat}, obs, 0.1, n_resamples=200)
     assert comp["best_baseline"] == "last_period_counts"
     assert comp["winner"] == "last_period_counts" and comp["difference"] < 0
-    assert comp["ci_high"] < 0 and "A naive baseline, last period's counts" in comp["verdict"]
+    assert comp["ci_high"] < 0 and comp["outcome"] == "worse"
+    assert "worse than last period's counts" in comp["verdict"]
     comp = validation.compare({"forecast": perfect, "last_period_counts": flat,
                                "long_run_counts": flat, "classic_kde": flat}, obs, 0.1,
                               n_resamples=0)
     assert comp["winner"] == "forecast" and math.isnan(comp["ci_low"])
+    # no interval, no claim: a point difference alone is not "better"
+    assert comp["outcome"] == "no clear difference" and "better" not in comp["verdict"]
 
 
 def test_analyze_validates_and_writes_validation_csv_manifest_and_report(tmp_path):

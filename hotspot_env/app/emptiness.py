@@ -105,3 +105,17 @@ def audit_caption(table: pd.DataFrame) -> str:
         f"near {first['location']}")
     return (f"{len(table)} places ranked by recorded incidents; start with {first['audit_id']} "
             f"({where}, {first['incidents']} incidents in its area).")
+
+
+def ranking_caution(analysis: Analysis | None) -> str:
+    """What Explore says first when its default ranking did not clearly beat counting.
+
+    "" when the analysis has no validated forecast, no held-out comparison, or one whose
+    whole bootstrap interval favours the forecast
+    (:func:`hotspot_env.models.validation.caution`).
+    """
+    from hotspot_env.models.validation import caution
+
+    if analysis is None or analysis.arrays.get("forecast") is None:
+        return ""
+    return caution(analysis.parameters.get("validation"))

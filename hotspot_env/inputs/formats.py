@@ -49,10 +49,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hotspot_env import settings
 from hotspot_env.errors import InputError
 
 #: The category map shipped with the package: portal value -> evidence type or outdoor flag.
-CATEGORY_MAP_PATH = Path(__file__).resolve().parents[2] / "data" / "category_map.csv"
+CATEGORY_MAP_PATH = settings.data_folder / "category_map.csv"
 
 #: Outdoor flags a ``premise`` row of the category map may give.
 OUTDOOR_VALUES = {"outdoor": True, "indoor": False}

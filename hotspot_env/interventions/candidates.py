@@ -24,6 +24,8 @@ Rules (all distances in metres; constants below, documented in
     consecutive observers are within :data:`SIGHTLINE_CLUSTER_GAP_M`; groups
     of at least :data:`MIN_CLUSTER_POINTS` observers with walls or vegetation
     (the obstacles that can be cleared) within :data:`CLEARABLE_RADIUS_M`.
+    Drawn as the stretch of street through its observers (a line), never as
+    sample points: see :func:`_street_stretches`.
 ``youth_space``
     Sites chosen by a maximal covering model over youth-service gaps
     (:mod:`hotspot_env.interventions.youth_sites`).
@@ -173,6 +175,19 @@ def vacant_candidates(vacant: gpd.GeoDataFrame | None, crs: Any) -> gpd.GeoDataF
 
 
 # ================================================================ sightlines
+def _street_stretches(points: np.ndarray, group: np.ndarray, along: np.ndarray) -> np.ndarray:
+    """One line per group through its observers in street order: the stretch to clear.
+
+    A group is drawn as the piece of street it covers, not as its observer points: the
+    points are a fixed sampling of the public street network, but streets are also where
+    incidents are geocoded, so a published sample point can land within a metre of one
+    by chance. A stretch of a public street publishes nothing a basemap does not.
+    """
+    order = np.lexsort((along, group))
+    coords = shapely.get_coordinates(points[order])
+    return np.asarray(shapely.linestrings(coords, indices=group[order]), dtype=object)
+
+
 def sightline_candidates(
     observers: gpd.GeoDataFrame | None,
     obstacles: gpd.GeoDataFrame | None,
@@ -203,9 +218,11 @@ def sightline_candidates(
     pts = obs.geometry.to_numpy()[short]
     seg = (obs["segment_id"].to_numpy(dtype=np.int64)[short] if "segment_id" in obs
            else np.full(int(short.sum()), -1, dtype=np.int64))
+    row = np.flatnonzero(short)  # observers come in order along their street
     x, y = shapely.get_x(pts), shapely.get_y(pts)
     order = np.lexsort((y, x, seg))
     pts, seg, x, y, s_val = pts[order], seg[order], x[order], y[order], sight[short][order]
+    row = np.where(seg >= 0, row[order], np.arange(order.size))
     gap = np.hypot(np.diff(x), np.diff(y))
     new = np.r_[True, (seg[1:] != seg[:-1]) | (gap > SIGHTLINE_CLUSTER_GAP_M)]
     cluster = np.cumsum(new) - 1
@@ -215,7 +232,7 @@ def sightline_candidates(
         return empty_candidates(crs), choices
     cl = cluster[keep]
     uniq, cl = np.unique(cl, return_inverse=True)
-    geoms = np.asarray(shapely.multipoints(pts[keep], indices=cl), dtype=object)
+    geoms = _street_stretches(pts[keep], cl, row[keep])
     mean_sight = np.bincount(cl, weights=s_val[keep]) / np.bincount(cl)
     n_pts = np.bincount(cl).astype(float)
     if obstacles is not None and len(obstacles) and "source" in obstacles:

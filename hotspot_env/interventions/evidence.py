@@ -191,6 +191,37 @@ def load_library(
                            {p.name: file_sha256(p) for p in (ev_path, cost_path)})
 
 
+def portable_reference(path: str | os.PathLike[str]) -> str:
+    """A reference to a table that does not depend on where the run happened.
+
+    ``data:<relative path>`` for a file in :data:`hotspot_env.settings.data_folder` (the
+    library shipped with the package, or the folder a user pointed that setting at);
+    ``file:<name>`` for any other file. Outputs record this reference beside the file's
+    SHA-256 (which identifies its content), never the absolute path: the same run in two
+    checkouts, or two machines, writes the same bytes.
+    """
+    path = Path(path)
+    try:
+        rel = path.resolve().relative_to(Path(settings.data_folder).resolve())
+    except ValueError:
+        return f"file:{path.name}"
+    return f"data:{rel.as_posix()}"
+
+
+def resolve_reference(reference: str) -> Path:
+    """The file a :func:`portable_reference` names, as far as it can be found here.
+
+    ``data:`` references resolve in the current data folder; ``file:`` ones (and an older
+    state's absolute path) give the name or path as recorded.
+    """
+    kind, _, rest = str(reference).partition(":")
+    if kind == "data" and rest:
+        return Path(settings.data_folder) / rest
+    if kind == "file" and rest:
+        return Path(rest)
+    return Path(reference)
+
+
 def load_evidence(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read and validate ``evidence.csv`` (see :func:`load_library`)."""
     path = Path(path)

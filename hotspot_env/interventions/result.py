@@ -50,7 +50,11 @@ from hotspot_env.interventions.candidates import (
     proposal_candidates,
 )
 from hotspot_env.interventions.equity import Zones, equity_table
-from hotspot_env.interventions.evidence import EvidenceLibrary
+from hotspot_env.interventions.evidence import (
+    EvidenceLibrary,
+    portable_reference,
+    resolve_reference,
+)
 from hotspot_env.interventions.greedy import joint_greedy_value
 from hotspot_env.interventions.impact import build_impact
 from hotspot_env.interventions.impact_model import ImpactModel, PortfolioEffect, merge_models
@@ -453,8 +457,9 @@ class InterventionsResult:
             "zones": {"names": self.zones.names, "source": self.zones.source},
             "evidence": ev.to_dict("records"),
             "costs": self.library.costs.reset_index().to_dict("records"),
-            "library": {"evidence_path": str(self.library.evidence_path),
-                        "costs_path": str(self.library.costs_path),
+            # where the tables were, as a reference that does not name this machine's folders
+            "library": {"evidence_path": portable_reference(self.library.evidence_path),
+                        "costs_path": portable_reference(self.library.costs_path),
                         "sha256": self.library.sha256},
             "parameters": self.parameters, "texts": texts,
         }
@@ -516,8 +521,8 @@ class InterventionsResult:
         ev["window"] = ev["window"].map(lambda w: tuple(w) if w is not None else None)
         costs = pd.DataFrame(meta["costs"]).set_index("intervention_type")
         lib_meta = meta["library"]
-        library = EvidenceLibrary(ev, costs, Path(lib_meta["evidence_path"]),
-                                  Path(lib_meta["costs_path"]), lib_meta["sha256"])
+        library = EvidenceLibrary(ev, costs, resolve_reference(lib_meta["evidence_path"]),
+                                  resolve_reference(lib_meta["costs_path"]), lib_meta["sha256"])
         windows = tuple(tuple(w) for w in meta["windows"])
         n_strata = len(CATEGORY_GROUPS) * 2 ** (1 + len(windows))
         shares = sp.csr_matrix((arrays["shares_data"], arrays["shares_indices"],

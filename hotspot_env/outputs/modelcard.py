@@ -151,8 +151,8 @@ def privacy_settings(analysis: Analysis) -> dict[str, Any]:
 
 def validation(analysis: Analysis, compute: bool = True) -> dict[str, pd.DataFrame]:
     """Validation tables by name: ``pai``, ``pei``, ``hit_rate``, ``calibration``, ``errors``,
-    and ``verdict`` (one row: ``verdict``, ``winner``, ``best_baseline``,
-    ``difference``, ``ci_low``, ``ci_high``). Methods carry their plain names
+    and ``verdict`` (one row: ``verdict``, ``winner``, ``outcome``, ``caution``,
+    ``best_baseline``, ``difference``, ``ci_low``, ``ci_high``). Methods carry their plain names
     (:data:`hotspot_env.models.validation.LABELS`).
 
     From ``analysis.validation`` when a stage stored the tidy table of
@@ -175,7 +175,7 @@ def validation(analysis: Analysis, compute: bool = True) -> dict[str, pd.DataFra
                 return {"message": pd.DataFrame({"message": [str(exc)]})}
     if table is None or table.empty or "metric" not in table.columns:
         return {}
-    from hotspot_env.models.validation import LABELS, chart_frame
+    from hotspot_env.models.validation import LABELS, caution, chart_frame, verdict_sentence
 
     out: dict[str, pd.DataFrame] = {}
     for metric in ("pai", "pei", "hit_rate"):
@@ -185,7 +185,8 @@ def validation(analysis: Analysis, compute: bool = True) -> dict[str, pd.DataFra
     comp = table.attrs.get("meta", {}).get("comparison")
     if comp:
         out["verdict"] = pd.DataFrame([{
-            "verdict": comp.get("verdict", ""), "winner": comp.get("winner"),
+            "verdict": verdict_sentence(comp), "winner": comp.get("winner"),
+            "outcome": comp.get("outcome"), "caution": caution(comp),
             "best_baseline": LABELS.get(comp.get("best_baseline"), comp.get("best_baseline")),
             "difference": comp.get("difference"), "ci_low": comp.get("ci_low"),
             "ci_high": comp.get("ci_high"), "treatable_share": comp.get("treatable_share"),

@@ -12,11 +12,16 @@ per-cell surfaces are computed by dask tasks, one per tile with its halo
   variance, then each tile's z and p, and the Benjamini-Hochberg FDR cut-offs
   over all cells, against which every tile's cells are binned
   (:mod:`hotspot_env.scale.global_stats`);
-* **on the merged result** (the client, in process): the later stages (risk
-  factors, forecast and its cross-validation, validation, the risk terrain
-  model, trends, interventions) run on the tiles' arrays put back together,
-  so they see the same grid and arrays as one machine. This is announced as
-  the choice ``later_stages``.
+* **the risk terrain model from per-tile sums**: each tile builds its cells'
+  rows of the design from the features near it and keeps them on its worker;
+  the one RTM selection runs in the client on the tiles' summed frequency
+  tables, density moments and candidate digests
+  (:mod:`hotspot_env.scale.tiled_design`, :mod:`hotspot_env.scale.tile_rtm`);
+* **on the merged result** (the client, in process): the other later stages
+  (risk factors, forecast and its cross-validation, validation, trends,
+  interventions, and the RTM's per-cell reasons) run on the tiles' arrays put
+  back together, so they see the same grid and arrays as one machine. This is
+  announced as the choice ``later_stages``.
 
 The cluster is a :class:`dask.distributed.LocalCluster` by default, or any
 running scheduler (``--scheduler tcp://HOST:8786``).
@@ -41,6 +46,7 @@ from hotspot_env.core.hotspots import GiStar
 from hotspot_env.errors import InputError
 from hotspot_env.scale.global_stats import GiMoments, bins_from_cutoffs, fdr_cutoffs, tile_gi
 from hotspot_env.scale.tile_tasks import TilePayload, TileSurfaces, tile_counts, tile_surfaces
+from hotspot_env.scale.tiled_design import rtm_design_stats, with_tiled_rtm
 from hotspot_env.scale.tiles import (
     DEFAULT_TILE_KM,
     Tile,
@@ -57,9 +63,20 @@ STAGE_PLACEMENT: dict[str, str] = {
     "gi_star": "per tile (local sums) + global (mean and variance from n, sum x, sum x²)",
     "fdr": "global (one Benjamini-Hochberg cut-off per level over all cells)",
     "factors": "merged result", "forecast": "merged result", "validation": "merged result",
-    "rtm": "merged result (one fit on every cell's design matrix)",
+    "rtm": "per tile (each tile's rows of the design, from the features near it) + global "
+           "(candidates, density thresholds and every fit from the tiles' summed frequency "
+           "tables of indicator pattern and count: the sufficient statistics of every IRLS "
+           "step); the per-cell reasons on the merged result",
     "trends": "merged result", "interventions": "merged result (one candidate list)",
 }
+
+#: The ``later_stages`` announcement: where each later stage ran.
+LATER_STAGES: str = (
+    "risk factors, forecast, validation, trends and interventions run once on the tiles' "
+    "arrays put back together (the same grid and arrays as one machine); counts, KDE and "
+    "Gi* ran per tile, Gi*'s moments and the FDR cut-offs over all cells; the risk terrain "
+    "model was fitted once in the client from per-tile sums (each tile's rows of the design "
+    "stayed on its worker)")
 
 
 #: Seconds to wait for a ``--scheduler`` before saying it cannot be reached.
@@ -233,6 +250,9 @@ class TiledRun:
         Wall seconds of the engine's steps: ``plan`` (halo, tiles, points per
         tile), ``tasks`` (the tile tasks, scatter and gather included) and
         ``global`` (merging, Gi*'s moments, FDR cut-offs).
+    rtm_design : dict of str to int
+        The risk terrain model's design on the tiles: ``tiles``, ``candidates``
+        and ``round_trips`` (frequency tables fetched); empty without the RTM stage.
     """
 
     analysis: Analysis
@@ -242,6 +262,7 @@ class TiledRun:
     halo_distances: dict[str, float] = field(default_factory=dict)
     scheduler: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    rtm_design: dict[str, int] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Any:
         if name == "analysis":  # not set yet (e.g. while unpickling)
@@ -259,6 +280,7 @@ class TiledRun:
         return {"engine": "dask", "scheduler": self.scheduler, "halo_m": self.halo_m,
                 "halo_distances_m": self.halo_distances, "stages": STAGE_PLACEMENT,
                 "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+                "rtm_design": self.rtm_design,
                 "tiles": self.reports}
 
 
@@ -324,19 +346,15 @@ def analyze_tiled(
         halo_options["walk_m"] = youth_walk_m  # the run's threshold sizes the halo
     with connect(scheduler, n_workers) as client:
         engine = TiledSurfaces(client, tile_km, halo_options)
+        options = with_tiled_rtm(stage_options, client, lambda: engine.tiles)
         analysis = run(incidents, layers=layers, osm=osm, cell_size=cell_size,
                        bandwidth=bandwidth, privacy=privacy, simulated=simulated,
-                       stages=stages, stage_options=stage_options, surfaces=engine,
+                       stages=stages, stage_options=options, surfaces=engine,
                        **analyze_options)
         address = str(client.scheduler.address)
-    analysis.choices.append(announce(Choice(
-        "later_stages", "merged result",
-        "risk factors, forecast, validation, risk terrain model, trends and interventions "
-        "run once on the tiles' arrays put back together (the same grid and arrays as one "
-        "machine); counts, KDE and Gi* ran per tile, Gi*'s moments and the FDR cut-offs "
-        "over all cells")))
+    analysis.choices.append(announce(Choice("later_stages", "merged result", LATER_STAGES)))
     tiled = TiledRun(analysis, engine.tiles, engine.reports, engine.halo_m, engine.distances,
-                     address, engine.timings)
+                     address, engine.timings, rtm_design_stats(options))
     analysis.parameters["engine"] = tiled.manifest()
     if out is not None:
         _write(analysis, out)

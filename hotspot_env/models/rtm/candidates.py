@@ -68,14 +68,15 @@ class Candidate:
         How the factor was turned into a yes/no layer.
     distance_m : float
         Distance of influence (proximity) or kernel radius (density), metres.
-    indicator : ndarray of bool
-        ``grid.shape``; False outside the study area.
+    indicator : ndarray of bool or None
+        ``grid.shape``; False outside the study area. None when the design
+        lives elsewhere (on the tiles of ``--engine dask``: ask the design).
     """
 
     factor: str
     operation: str
     distance_m: float
-    indicator: np.ndarray = field(repr=False)
+    indicator: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
@@ -122,7 +123,7 @@ def candidate_indicators(
         if frame is None or len(frame) == 0:
             continue
         geoms = geometry_array(frame)
-        found = next((f for g, f in done if _same_geometries(g, geoms)), None)
+        found = next((f for g, f in done if same_geometries(g, geoms)), None)
         if found is None:
             found = []
             parts = single_parts(geoms)
@@ -140,7 +141,7 @@ def candidate_indicators(
     return out
 
 
-def _same_geometries(a: np.ndarray, b: np.ndarray) -> bool:
+def same_geometries(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two geometry arrays hold exactly the same geometries in the same order."""
     if a is b:
         return True

@@ -152,32 +152,52 @@ def density_indicators(
 def density_of_parts(grid: Grid, geoms: np.ndarray, bandwidths: tuple[float, ...] | list[float],
                      unit_m: float) -> tuple[dict[float, np.ndarray], dict[float, np.ndarray]]:
     """:func:`density_indicators` of single-part, non-empty geometries (:func:`single_parts`)."""
-    hs = sorted({float(h) for h in bandwidths})
-    ind = {h: np.zeros(grid.shape, dtype=bool) for h in hs}
-    surf = {h: np.zeros(grid.shape) for h in hs}
-    if geoms.size == 0 or not hs:
-        return ind, surf
-    pad = int(math.ceil(hs[-1] / grid.cell_size)) + 1
-    x, y, w = _feature_points(geoms, max(grid.cell_size / 2.0, 1.0), unit_m, grid, pad)
-    binned = bin_points(grid, x, y, w, pad)
-    for h in hs:
-        dens = binned_kde(grid, binned, h, pad) * 1e6
-        surf[h] = dens
-        ind[h] = _above_mean_plus_2sd(dens, grid.mask)
+    surf = density_surfaces(grid, geoms, bandwidths, unit_m)
+    ind = {h: _above_mean_plus_2sd(dens, grid.mask) for h, dens in surf.items()}
     return ind, surf
 
 
-def _above_mean_plus_2sd(dens: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Cells of ``mask`` whose density is above the mean + 2 SD over ``mask`` (RTMDx).
+def density_surfaces(grid: Grid, geoms: np.ndarray, bandwidths: tuple[float, ...] | list[float],
+                     unit_m: float) -> dict[float, np.ndarray]:
+    """The features' kernel density (features per km^2) at each radius, ``grid.shape`` each.
 
-    The relative margin of 1e-9 keeps round-off from turning a cell on that
-    merely equals the threshold (e.g. everywhere when every cell is alike).
+    Features farther than a radius plus a cell from the grid add nothing, so a
+    tile needs only the features near it (:mod:`hotspot_env.scale.tile_rtm`).
     """
+    hs = sorted({float(h) for h in bandwidths})
+    surf = {h: np.zeros(grid.shape) for h in hs}
+    if geoms.size == 0 or not hs:
+        return surf
+    pad = density_pad(grid.cell_size, hs[-1])
+    x, y, w = _feature_points(geoms, max(grid.cell_size / 2.0, 1.0), unit_m, grid, pad)
+    binned = bin_points(grid, x, y, w, pad)
+    for h in hs:
+        surf[h] = binned_kde(grid, binned, h, pad) * 1e6
+    return surf
+
+
+def density_pad(cell_size: float, radius: float) -> int:
+    """Cells around a grid whose features reach it at kernel radius ``radius``."""
+    return int(math.ceil(radius / cell_size)) + 1
+
+
+def _above_mean_plus_2sd(dens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Cells of ``mask`` whose density is above the mean + 2 SD over ``mask`` (RTMDx)."""
     values = dens[mask]
     if values.size == 0:
         return np.zeros(mask.shape, dtype=bool)
-    sd = float(values.std())
+    return above_threshold(dens, mask, float(values.mean()), float(values.std()))
+
+
+def above_threshold(dens: np.ndarray, mask: np.ndarray, mean: float, sd: float) -> np.ndarray:
+    """Cells of ``mask`` whose density is above ``mean + 2 sd`` (no cell when ``sd`` is 0).
+
+    ``mean`` and ``sd`` are those of the whole study area (a tile is given the
+    global ones). The relative margin of 1e-9 keeps round-off from turning a
+    cell on that merely equals the threshold (e.g. everywhere when every cell
+    is alike).
+    """
     if sd <= 0:
         return np.zeros(mask.shape, dtype=bool)
-    threshold = float(values.mean()) + 2.0 * sd
+    threshold = mean + 2.0 * sd
     return (dens > threshold * (1 + 1e-9)) & mask

@@ -18,7 +18,7 @@ from hotspot_env.models.rtm.constants import (
     USE_LAYER,
 )
 from hotspot_env.models.rtm.reasons import explain
-from hotspot_env.models.rtm.selection import fit
+from hotspot_env.models.rtm.selection import DesignBuilder, fit
 from hotspot_env.outputs.privacy import Kind, basis_kind, count_basis, declare, publish
 
 if TYPE_CHECKING:
@@ -80,6 +80,7 @@ def stage(
     family: str = "auto",
     operations: tuple[str, ...] = OPERATIONS,
     multiples: tuple[float, ...] = BLOCK_MULTIPLES,
+    design: DesignBuilder | None = None,
 ) -> None:
     """Pipeline stage: fit the risk terrain model and explain every cell.
 
@@ -88,14 +89,15 @@ def stage(
     counts ``analysis.arrays["incidents"]``. Adds ``arrays["rtm_score"]``,
     ``arrays["why"]`` (object array of str, :func:`explain`),
     ``analysis.rtm`` (:class:`RTMResult`), ``parameters["rtm"]`` and the
-    choices made. Options are those of :func:`fit`.
+    choices made. Options are those of :func:`fit` (``design``: where the design
+    matrix lives; ``--engine dask`` keeps it on the tiles).
     """
     grid = analysis.grid
     counts = count_basis(analysis)  # public mode: the protected counts, so fit and score are too
     result = fit(grid, counts, candidate_layers(analysis),
                  streets=street_layer(analysis), block_length_m=block_length_m,
                  multiples=multiples, operations=operations, top_pct=top_pct, fwer=fwer,
-                 protective=protective, family=family)
+                 protective=protective, family=family, design=design)
     declare(analysis, "rtm_score", result.score, basis_kind(analysis))
     declare(analysis, "why", explain(
         grid, result, analysis.factors, counts,

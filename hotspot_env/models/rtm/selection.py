@@ -10,6 +10,7 @@ over every operationalisation tried (:func:`_holm_refit`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ from hotspot_env.models.rtm.constants import (
     TABLE_COLUMNS,
     TOP_PERCENT,
 )
-from hotspot_env.models.rtm.glm import Design, Fit
+from hotspot_env.models.rtm.glm import Design, DesignStats, Fit
 from hotspot_env.models.rtm.result import RTMResult, headline
 
 
@@ -46,6 +47,7 @@ def fit(
     fwer: float = FWER,
     protective: bool = False,
     family: str = "auto",
+    design: DesignBuilder | None = None,
 ) -> RTMResult:
     """Fit a risk terrain model of incident counts per cell on factor layers.
 
@@ -74,33 +76,39 @@ def fit(
         aggravating factors only, as RTMDx reports them).
     family : {"auto", "poisson", "negative binomial"}
         Count model; "auto" (default) tests for overdispersion.
+    design : callable, optional
+        ``design(grid, counts, layers, block_length_m, multiples, operations)``
+        returning the :class:`~hotspot_env.models.rtm.glm.DesignStats` the
+        selection reads (default :func:`local_design`: the whole design matrix
+        in this process; ``--engine dask`` gives one whose rows stay on the
+        tiles, :class:`hotspot_env.scale.tiled_design.TiledDesignBuilder`).
 
     Returns
     -------
     RTMResult
     """
     choices: list[Choice] = []
-    choices: list[Choice] = []
     block_length_m = _checked_options(streets, block_length_m, multiples, operations, top_pct,
                                       choices)
     mask = grid.mask
     counts = np.asarray(counts)
-    cands = _distinct(candidate_indicators(grid, layers, block_length_m, multiples, operations),
-                      mask)
-    data = _design(counts, mask, cands)
+    data = (design or local_design)(grid, counts, layers, block_length_m, multiples, operations)
+    cands = data.candidates
     m = len(cands)
-    if m == 0 or data.y.sum() == 0:
-        return _not_fitted(grid, counts, data.y, m, block_length_m, top_pct, choices)
-    sel = _Selection(data, m, math.log(data.y.size), protective)
+    if m == 0 or data.y_total == 0:
+        return _not_fitted(grid, counts, data, m, block_length_m, top_pct, choices)
+    sel = _Selection(data, m, math.log(data.n_rows), protective)
     fam, alpha, best, singles = _choose_family(sel, family, choices)
     current = _stepwise(sel, sorted(best.values()), alpha)
     selected, final, alpha = _holm_refit(sel, sorted(current), fam, alpha, fwer, choices)
     table = _factor_table(cands, selected, final)
-    cand_table = _candidate_table(cands, singles, best, selected)
-    score = np.where(mask, np.exp(_linear_predictor(grid, cands, selected, final)), np.nan)
+    cand_table = _candidate_table(data, singles, best, selected)
+    score = np.where(mask, np.exp(_linear_predictor(grid, data, selected, final)), np.nan)
     text, numbers = headline(score, counts, mask, top_pct)
     choices.append(_factors_choice(table, len(selected), len(sel.by_factor), m, text))
-    indicators = {cands[j].factor: cands[j].indicator for j in best.values()}
+    chosen = list(best.values())
+    indicators = dict(zip([cands[j].factor for j in chosen], data.indicators(chosen),
+                          strict=True))
     return RTMResult(table, cand_table, score, text, choices, indicators, fam, float(alpha),
                      float(final.params[0]), block_length_m, numbers, m)
 
@@ -123,6 +131,19 @@ def _checked_options(streets: gpd.GeoDataFrame | None, block_length_m: float | N
         raise InputError(f"RTM operations must be among {', '.join(OPERATIONS)} and distances "
                          f"positive, got {list(operations)} and {list(multiples)}")
     return block_length_m
+
+
+#: ``design(grid, counts, layers, block_length_m, multiples, operations)`` -> the design.
+DesignBuilder = Callable[[Grid, np.ndarray, dict[str, Any], float, tuple[float, ...],
+                          tuple[str, ...]], DesignStats]
+
+
+def local_design(grid: Grid, counts: np.ndarray, layers: dict[str, Any], block_length_m: float,
+                 multiples: tuple[float, ...], operations: tuple[str, ...]) -> Design:
+    """The whole design in this process: every distinct candidate's indicator of every cell."""
+    cands = _distinct(candidate_indicators(grid, layers, block_length_m, multiples, operations),
+                      grid.mask)
+    return _design(counts, grid.mask, cands)
 
 
 def _distinct(cands: list[Candidate], mask: np.ndarray) -> list[Candidate]:
@@ -153,17 +174,18 @@ def _empty_table() -> pd.DataFrame:
                                       else object) for c in TABLE_COLUMNS})
 
 
-def _not_fitted(grid: Grid, counts: np.ndarray, y: np.ndarray, m: int, block_length_m: float,
-                top_pct: float, choices: list[Choice]) -> RTMResult:
+def _not_fitted(grid: Grid, counts: np.ndarray, data: DesignStats, m: int,
+                block_length_m: float, top_pct: float, choices: list[Choice]) -> RTMResult:
     """The result without a model: no incident, or no layer that varies (announced)."""
     mask = grid.mask
     score = np.where(mask, 1.0, np.nan)
-    reason = ("no incidents in the study area" if y.sum() == 0
+    reason = ("no incidents in the study area" if data.y_total == 0
               else "no factor layer varies across the study area")
     choices.append(announce(Choice("rtm", "not fitted", reason)))
     text, numbers = headline(score, counts, mask, top_pct)
     return RTMResult(_empty_table(), pd.DataFrame(), score, text, choices, {}, "poisson", 0.0,
-                     math.log(max(y.mean(), 1e-12)) if y.size else float("nan"),
+                     math.log(max(data.y_total / data.n_rows, 1e-12)) if data.n_rows
+                     else float("nan"),
                      block_length_m, numbers, m)
 
 
@@ -171,7 +193,7 @@ def _not_fitted(grid: Grid, counts: np.ndarray, y: np.ndarray, m: int, block_len
 class _Selection:
     """The design and the rules every selection step shares (BIC, the sign rule)."""
 
-    data: Design
+    data: DesignStats
     m: int
     log_n: float
     protective: bool
@@ -193,6 +215,7 @@ class _Selection:
                         ) -> tuple[dict[str, int], dict[int, tuple[Fit, float]]]:
         """Each factor's operationalisation of lowest one-factor BIC, and every one-factor fit."""
         singles: dict[int, tuple[Fit, float]] = {}
+        self.data.prefetch([[j] for j in range(self.m)])
         for j in range(self.m):
             f = self.data.fit([j], alpha)
             singles[j] = (f, self.bic(f, 1))
@@ -253,6 +276,7 @@ def _stepwise(sel: _Selection, pool: list[int], alpha: float) -> frozenset[int]:
     for _ in range(4 * len(pool) + 4):
         moves = [current | {j} for j in pool if j not in current]
         moves += [current - {j} for j in current]
+        sel.data.prefetch([sorted(cols) for cols in moves if cols not in cache])
         scored = []
         for cols in moves:
             f, b = score_set(cols)
@@ -344,18 +368,18 @@ def _factor_table(cands: list[Candidate], selected: list[int], final: Fit) -> pd
     return table
 
 
-def _candidate_table(cands: list[Candidate], singles: dict[int, tuple[Fit, float]],
+def _candidate_table(data: DesignStats, singles: dict[int, tuple[Fit, float]],
                      best: dict[str, int], selected: list[int]) -> pd.DataFrame:
     """Every operationalisation tested, with its one-factor fit and whether it was kept."""
     from scipy import stats
 
     rows: list[dict[str, Any]] = []
-    for j, c in enumerate(cands):
+    for j, c in enumerate(data.candidates):
         f, b_ = singles[j]
         b1, s1 = float(f.params[1]), float(f.bse[1])
         rows.append({
             "factor": c.factor, "operation": c.operation, "distance_m": c.distance_m,
-            "cells": int(c.indicator.sum()), "coefficient": b1,
+            "cells": data.cells(j), "coefficient": b1,
             "rrv": math.exp(b1) if abs(b1) < 700 else float("inf"),
             "p_value": float(2.0 * stats.norm.sf(abs(b1 / s1))) if s1 > 0 else float("nan"),
             "bic": b_, "converged": f.converged,
@@ -363,14 +387,12 @@ def _candidate_table(cands: list[Candidate], singles: dict[int, tuple[Fit, float
     return pd.DataFrame(rows)
 
 
-def _linear_predictor(grid: Grid, cands: list[Candidate], selected: list[int], final: Fit
+def _linear_predictor(grid: Grid, data: DesignStats, selected: list[int], final: Fit
                       ) -> np.ndarray:
     """``sum_k coef_k * indicator_k`` per cell: the log risk terrain score."""
-    coef = final.params[1:] if selected else np.zeros(0)
-    lin = np.zeros(grid.shape)
-    for i, j in enumerate(selected):
-        lin += coef[i] * cands[j].indicator
-    return lin
+    if not selected:
+        return np.zeros(grid.shape)
+    return data.linear_predictor(selected, final.params[1:])
 
 
 def _factors_choice(table: pd.DataFrame, n_selected: int, n_factors: int, m: int, text: str

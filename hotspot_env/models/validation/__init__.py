@@ -70,6 +70,8 @@ Modules
     Settings; the split and every method's fit (:func:`validate`).
 ``metrics``, ``comparison``
     The tidy metric table; the forecast against the best baseline (paired bootstrap).
+``verdict``
+    Better, no clear difference or worse, by the bootstrap interval; the one sentence.
 ``tables``, ``pipeline_stage``
     Summary, verdict, report section and files; the pipeline stage.
 """
@@ -95,9 +97,19 @@ from hotspot_env.models.validation.tables import (
     write_stage_validation,
     write_validation,
 )
+from hotspot_env.models.validation.verdict import (
+    BETTER,
+    GUIDE_RULE,
+    UNCLEAR,
+    WORSE,
+    caution,
+    outcome,
+    verdict_sentence,
+)
 
-__all__ = ["AREA_PCTS", "BASELINES", "BOOTSTRAP_RESAMPLES", "COLUMNS", "LABELS", "METHODS",
-           "STAGE_METHODS", "HoldOut", "calibration", "chart_frame", "compare",
-           "factor_results", "pei_difference_bootstrap", "report_section", "score_methods",
-           "stage", "summary", "validate", "verdict", "write_stage_validation",
+__all__ = ["AREA_PCTS", "BASELINES", "BETTER", "BOOTSTRAP_RESAMPLES", "COLUMNS", "GUIDE_RULE",
+           "LABELS", "METHODS", "STAGE_METHODS", "UNCLEAR", "WORSE", "HoldOut", "calibration",
+           "caution", "chart_frame", "compare", "factor_results", "outcome",
+           "pei_difference_bootstrap", "report_section", "score_methods", "stage", "summary",
+           "validate", "verdict", "verdict_sentence", "write_stage_validation",
            "write_validation"]

@@ -10,7 +10,8 @@ import pandas as pd
 
 from hotspot_env.models.forecast import TREATABLE_SHARE, best_finite
 from hotspot_env.models.scores import pei, treatable_cells
-from hotspot_env.models.validation.constants import BASELINES, BOOTSTRAP_RESAMPLES, LABELS
+from hotspot_env.models.validation.constants import BASELINES, BOOTSTRAP_RESAMPLES
+from hotspot_env.models.validation.verdict import outcome, verdict_sentence
 
 
 def _prefix_groups(score: np.ndarray, k: int, margin: int) -> tuple[np.ndarray, np.ndarray]:
@@ -94,8 +95,10 @@ def compare(predictions: dict[str, np.ndarray], obs: np.ndarray,
     -------
     dict
         ``treatable_share``, ``pei`` per method, ``best_baseline``,
-        ``difference``, ``ci_low``, ``ci_high``, ``n_resamples``, ``winner``
-        and ``verdict`` (one plain sentence).
+        ``difference``, ``ci_low``, ``ci_high``, ``n_resamples``, ``winner`` (by the point
+        difference), ``outcome`` (by its interval:
+        :func:`hotspot_env.models.validation.verdict.outcome`) and ``verdict`` (one plain
+        sentence, :func:`hotspot_env.models.validation.verdict.verdict_sentence`).
     """
     obs = np.asarray(obs, float)
     scores = {m: pei(p, obs, 100.0 * treatable_share) for m, p in predictions.items()}
@@ -106,7 +109,7 @@ def compare(predictions: dict[str, np.ndarray], obs: np.ndarray,
                            "ci_low": float("nan"), "ci_high": float("nan"),
                            "n_resamples": int(n_resamples)}
     if best is None or not np.isfinite(scores.get("forecast", np.nan)):
-        out["winner"] = None
+        out["winner"] = out["outcome"] = None
         out["verdict"] = "no incidents in the test period: the rankings could not be compared"
         return out
     out["difference"] = float(scores["forecast"] - scores[best])
@@ -116,25 +119,8 @@ def compare(predictions: dict[str, np.ndarray], obs: np.ndarray,
         diffs = diffs[np.isfinite(diffs)]
         if diffs.size:
             out["ci_low"], out["ci_high"] = (float(v) for v in np.percentile(diffs, [2.5, 97.5]))
-    share = f"{100 * treatable_share:g} %"
-    name = LABELS[best]
     d = out["difference"]
-    interval = (f" (95 % interval {out['ci_low']:+.3f} to {out['ci_high']:+.3f})"
-                if np.isfinite(out["ci_low"]) else "")
-    if d > 0:
-        out["winner"] = "forecast"
-        out["verdict"] = (f"The validated forecast ranked the held-out period better than the "
-                          f"best naive baseline, {name}: PEI at {share} of the area "
-                          f"{scores['forecast']:.3f} against {scores[best]:.3f}, a difference "
-                          f"of {d:+.3f}{interval}.")
-    elif d == 0:
-        out["winner"] = "tie"
-        out["verdict"] = (f"The validated forecast ranked the held-out period exactly as well as "
-                          f"{name} (PEI at {share} of the area {scores[best]:.3f}).")
-    else:
-        out["winner"] = best
-        out["verdict"] = (f"A naive baseline, {name}, ranked the held-out period better than the "
-                          f"validated forecast: PEI at {share} of the area {scores[best]:.3f} "
-                          f"against {scores['forecast']:.3f}, a difference of {d:+.3f}"
-                          f"{interval}.")
+    out["winner"] = "forecast" if d > 0 else ("tie" if d == 0 else best)  # the point estimate
+    out["outcome"] = outcome(d, out["ci_low"], out["ci_high"])  # judged by the interval
+    out["verdict"] = verdict_sentence(out)
     return out

@@ -13,6 +13,7 @@ from hotspot_env.models.forecast import TREATABLE_SHARE, Candidate, fit_forecast
 from hotspot_env.models.validation.constants import LABELS, STAGE_METHODS
 from hotspot_env.models.validation.holdout import validate
 from hotspot_env.models.validation.tables import json_safe
+from hotspot_env.models.validation.verdict import WORSE
 from hotspot_env.outputs.privacy import Kind, declare, public_tally
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def stage(analysis: Analysis, **options: Any) -> None:
         "n_train": public_tally(analysis, meta["n_train"]),
         "n_test": public_tally(analysis, meta["n_test"]), **comp})
     analysis.choices.append(announce(Choice(
-        "validation", comp.get("winner") or "none",
+        "validation", comp.get("outcome") or "none",
         f"held out {meta['split_date']} to {meta['test_end']} ({meta['n_test']:,} incidents): "
         + comp["verdict"])))
     if not public:  # a count baseline would publish the counts
@@ -81,8 +82,7 @@ def _two_significant(values: np.ndarray) -> np.ndarray:
 def _fall_back_if_beaten(analysis: Analysis, comp: dict[str, Any], share: float) -> None:
     """Make a count baseline the default ranking when it clearly beat the forecast."""
     best = comp.get("best_baseline")
-    beaten = (comp.get("winner") == best and np.isfinite(comp.get("ci_high", np.nan))
-              and comp["ci_high"] < 0)
+    beaten = comp.get("outcome") == WORSE  # the whole interval below zero
     pick = {"long_run_counts": Candidate("all"),
             "last_period_counts": Candidate("last", 1)}.get(best)
     if not beaten or pick is None or analysis.forecast is None:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from hotspot_env.models.validation.constants import BASELINES, LABELS, METHODS
+from hotspot_env.models.validation.verdict import caution, verdict_sentence
 
 if TYPE_CHECKING:
     from hotspot_env.core.analysis import Analysis
@@ -32,7 +33,8 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 
 def verdict(table: pd.DataFrame) -> str:
     """The comparison in one plain sentence (from ``attrs["meta"]``), "" when absent."""
-    return str(table.attrs.get("meta", {}).get("comparison", {}).get("verdict", ""))
+    comp = table.attrs.get("meta", {}).get("comparison")
+    return verdict_sentence(comp) if comp else ""
 
 
 def chart_frame(table: pd.DataFrame, metric: str = "pei") -> pd.DataFrame:
@@ -62,6 +64,9 @@ def report_section(analysis: Analysis) -> tuple[str, str] | None:
     intro = (f"<p>Fitted on {meta.get('n_train', 0):,} incidents before {meta.get('split_date')}, "
              f"scored on the {meta.get('n_test', 0):,} after it. "
              f"{html.escape(verdict(table))}</p>")
+    warning = caution(meta.get("comparison"))
+    if warning:  # the guide's bar, not met: said before the numbers, not after
+        intro = f"<p><strong>{html.escape(warning)}</strong></p>" + intro
     return "Validation: does the ranking beat counting?", (
         intro + f"<table><tr>{head}</tr>{body}</table>")
 
