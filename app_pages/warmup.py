@@ -10,10 +10,10 @@ and the analyses in :mod:`hotspot_env.app.analysis_cache`'s memory. Nothing
 here is required: a page that comes first simply waits on the same per-key lock.
 
 Why before the server answers: imports hold the interpreter lock. Run while a
-browser loads Streamlit's frontend and the page, they slow every file the
-server sends (each waits for the lock) as well as the page itself; done first,
-the page draws from code already in memory (issue 18: first page interactive
-<= 5 s).
+browser loads Streamlit's frontend and the page, they compete with the server
+sending it and with the page's own work; done first, the page draws from code
+already in memory (issue 18: first page interactive <= 5 s). The server then
+answers a few seconds later, and the test records both figures.
 """
 
 from __future__ import annotations
