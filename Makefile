@@ -49,4 +49,4 @@ bench: install-test
 
 # The README's pictures: the browser tests, told to save their screenshots into docs/screenshots/.
 screenshots: install-test chromium
-	HOTSPOT_ENV_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_app_pages.py
+	HOTSPOT_ENV_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_app_pages.py tests/test_app_national_browser.py

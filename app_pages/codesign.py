@@ -10,6 +10,11 @@ from app_pages import common
 # while the analysis stack (scipy, geopandas, folium) is still being imported.
 common.big_css()
 common.page_shell("Co-design")
+if common.dataset()["kind"] == "national":  # one region of a national run, in public mode
+    from app_pages import national_pages
+
+    national_pages.codesign()
+    st.stop()
 
 import altair as alt
 import pandas as pd

@@ -90,8 +90,53 @@ def upload_analysis(key: str, privacy: str, _paths: dict[str, str], _options: di
 
 
 def dataset() -> dict[str, Any]:
-    """The session's chosen data: ``{"kind": "demo"}`` or an upload description."""
+    """The session's chosen data: ``{"kind": "demo"}``, an upload or a national run's region."""
     return st.session_state.get("dataset") or {"kind": "demo"}
+
+
+def run_roots() -> Any:
+    """The folders this server opens national runs from (see :mod:`hotspot_env.app.national`)."""
+    from hotspot_env.app.national import run_roots as roots
+
+    return roots(local=current_access().mode == "local")
+
+
+def open_national(folder: str) -> Any:
+    """The national run in ``folder``, checked against the allowed roots (raises one line)."""
+    from hotspot_env.app.national import open_run
+
+    return open_run(folder, run_roots())
+
+
+@st.cache_resource(show_spinner=False, max_entries=4, ttl=6 * 3600)
+def _region_view(folder: str, region: str, privacy: str, stamp: int) -> Any:
+    """One region of a national run, loaded alone (cached per manifest version)."""
+    from hotspot_env.app.national import load_region
+
+    return load_region(open_national(folder), region, privacy)
+
+
+def load_region(privacy: str | None = None) -> tuple[Any, Any]:
+    """The session's national run and its chosen region; shows an error and stops on failure."""
+    from hotspot_env.app.national import NationalRun
+
+    privacy = access_rules.allowed_privacy(current_access().role, privacy or privacy_mode())
+    data = dataset()
+    progress = getattr(_SHELL, "progress", None) or st.empty()
+    _SHELL.progress = None
+    progress.progress(0.3, text=f"Loading region {md_escape(data['region'])}…")
+    try:
+        if not can("open_runs"):
+            raise HotspotEnvError("national runs are for staff: sign in (sidebar)")
+        run: NationalRun = open_national(data["folder"])
+        stamp = (run.folder / "manifest.json").stat().st_mtime_ns
+        view = _region_view(str(run.folder), data["region"], privacy, stamp)
+    except HotspotEnvError as exc:
+        progress.empty()
+        st.error(md_escape(str(exc), 600))
+        st.stop()
+    progress.empty()
+    return run, view
 
 
 def privacy_mode() -> str:

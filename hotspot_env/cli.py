@@ -405,6 +405,9 @@ def bench(
     workers: Annotated[int, typer.Option(help="national scales: LocalCluster workers.")] = 2,
     scheduler: Annotated[str | None, typer.Option(
         help="national scales: dask scheduler address, e.g. tcp://HOST:8786.")] = None,
+    country: Annotated[Path | None, typer.Option(
+        help="national scales: reuse the country folder an earlier run wrote (OUT/country).")
+                       ] = None,
 ) -> None:
     """Benchmark the whole pipeline on a synthetic city, stage by stage, against peers."""
     from hotspot_env.bench import SCALES, format_table, run_bench, to_json
@@ -413,7 +416,8 @@ def bench(
 
     if scale in NATIONAL_SCALES:
         _setup_logging(quiet=True)
-        typer.echo(bench_national_cli(scale, engine, workers, scheduler, out, json_output))
+        typer.echo(bench_national_cli(scale, engine, workers, scheduler, out, json_output,
+                                      country))
         return
     if scale not in SCALES:
         raise InputError(f"unknown scale {scale!r}: use quick, city, metro, regional or national")

@@ -104,3 +104,25 @@ def served_dir(tmp_path) -> Iterator[tuple[Path, str]]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def national_runs(tmp_path_factory) -> dict[str, Path]:
+    """A small national run for the app's tests, once internal and once public.
+
+    Two cities of the test country (1.5 km each) analysed region by region at
+    100 m cells. Returns ``{"root", "internal", "public"}``: the runs' parent
+    folder and the two run folders.
+    """
+    from hotspot_env.scale.country import country_tiles, write_country
+    from hotspot_env.scale.regions import run_national
+
+    root = tmp_path_factory.mktemp("national-app")
+    country = root / "country"
+    write_country(country, "test", 11, tiles=country_tiles("test", 11, n_cities=2),
+                  block_m=500.0)
+    runs = {"root": root}
+    for mode in ("internal", "public"):
+        run_national(country, root / mode, cell_size=100.0, privacy=mode)
+        runs[mode] = root / mode
+    return runs

@@ -20,7 +20,8 @@ EXPECTED = {
     "public": {"view_public", "propose", "flag", "export_public"},
     "crew": {"view_public", "propose", "flag", "export_public", "interventions", "work_orders"},
     "staff": {"view_public", "propose", "flag", "export_public", "interventions", "work_orders",
-              "internal_mode", "privacy_settings", "upload", "export_internal", "audit_log"},
+              "internal_mode", "privacy_settings", "upload", "open_runs", "export_internal",
+              "audit_log"},
 }
 
 GOOD_AUTH = {"redirect_uri": "https://maps.city.example/oauth2callback",

@@ -73,7 +73,10 @@ def test_tiled_run_is_split_and_reached_over_tcp(tiled, tcp_cluster):
     assert len(tiled.tiles) >= 4
     assert all(r["points_read"] > 0 for r in tiled.reports)
     names = [c.name for c in tiled.choices]
-    assert {"tile_halo_m", "tiles", "later_stages"} <= set(names)
+    assert {"tile_halo_m", "tiles", "later_stages", "worker_threads"} <= set(names)
+    threads = tiled.parameters["engine"]["worker_threads"]  # as the scheduler reports them
+    assert threads["workers"] == 2 and threads["threads_per_worker"] == [1]
+    assert threads["compute_threads_per_task"] == 1
     assert tiled.halo_m >= max(tiled.halo_distances.values())
     assert tiled.parameters["engine"]["stages"] == STAGE_PLACEMENT
     assert set(tiled.timings) == {"plan", "tasks", "global"}
@@ -128,6 +131,20 @@ def test_later_stages_equal_one_machine(single, tiled):
             np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=name)
         else:
             assert np.array_equal(a, b), name
+
+
+def test_the_forecast_is_cross_validated_on_the_tiles(single, tiled):
+    """Every candidate scored from per-tile parts: the same PEI per fold (1e-9), the same choice."""
+    cube = tiled.parameters["engine"]["forecast_cube"]
+    assert cube["tiles"] == len(tiled.tiles) >= 4 and cube["round_trips"] >= 5
+    a, b = single.forecast.cv, tiled.forecast.cv
+    assert len(a) > 50 and list(b["candidate"]) == list(a["candidate"])
+    cols = [c for c in a.columns if c.startswith("pei")]
+    assert np.isfinite(a[cols].to_numpy()).any()
+    np.testing.assert_allclose(b[cols].to_numpy(), a[cols].to_numpy(), rtol=0, atol=1e-9)
+    assert tiled.forecast.model == single.forecast.model
+    assert tiled.forecast.calibration["b"] == pytest.approx(single.forecast.calibration["b"],
+                                                            rel=1e-9)
 
 
 def test_the_cli_runs_the_dask_engine_through_a_scheduler(city, single, tcp_cluster, tmp_path):

@@ -259,7 +259,10 @@ def test_a_dask_cluster_gives_the_same_files(run, country, tmp_path):
     out, _ = run
     with LocalCluster(n_workers=2, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
-        run_national(country[0], tmp_path / "dask", client=client, cell_size=50.0)
+        manifest = run_national(country[0], tmp_path / "dask", client=client, cell_size=50.0)
+    # each region's kernels ran on one thread in its task (hotspot_env.scale.threads)
+    assert [t["numba_threads"] for t in manifest["tiles"]] == [1] * len(manifest["tiles"])
+    assert manifest["worker_threads"]["workers"] == 2
     for sub in ("cells", "interventions"):
         for path in sorted((out / sub).iterdir()):
             assert (tmp_path / "dask" / sub / path.name).read_bytes() == path.read_bytes()
@@ -424,3 +427,25 @@ def test_bench_cli_writes_results_for_a_test_country(tmp_path):
     assert data["total_s"] > 0 and len(data["peak_rss_mb_per_worker"]) == 1
     assert "speedup" not in data  # one worker: nothing to compare
     assert (tmp_path / "national" / "density.tif").is_file()
+    # a second run reuses that country instead of generating it again: the same answers
+    again = tmp_path / "again"
+    result = CliRunner().invoke(app, ["bench", "--scale", "country-test", "--workers", "1",
+                                      "--json", "--out", str(again),
+                                      "--country", str(tmp_path / "country")])
+    assert result.exit_code == 0, result.output
+    reused = json.loads((again / "results-country-test.json").read_text())
+    assert reused["country_reused"] and not data["country_reused"]
+    assert reused["generate_s"] == 0 and not (again / "country").exists()
+    assert reused["n_incidents"] == data["n_incidents"]
+    assert reused["n_incidents_used"] == data["n_incidents_used"]
+    assert reused["n_cells"] == data["n_cells"]
+
+
+def test_bench_refuses_a_country_of_another_preset(tmp_path, country):
+    from hotspot_env.scale.bench_national import run_bench_national
+
+    # the fixture's country is the 'test' preset with seed 11, not the national one
+    with pytest.raises(InputError, match="generate it again"):
+        run_bench_national("national", out=tmp_path / "o", country=country[0])
+    with pytest.raises(InputError, match="no country.json"):
+        run_bench_national("national", out=tmp_path / "o", country=tmp_path)

@@ -65,6 +65,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "internal_mode": _STAFF,         # exact counts
     "privacy_settings": _STAFF,      # the Data page's privacy switch
     "upload": _STAFF,                # the user's own incidents, layers, OSM
+    "open_runs": _STAFF,             # national run folders on the server (allowed roots)
     "export_internal": _STAFF,       # any download made in internal mode
     "audit_log": _STAFF,             # view and export the audit trail
 }

@@ -35,7 +35,7 @@ from hotspot_env.errors import HotspotEnvError
 #: What is recorded. Sign-ins are recorded too (who gained which role).
 ACTIONS: frozenset[str] = frozenset({
     "export", "upload", "privacy_mode", "proposal", "flag", "sign_in", "sign_in_failed",
-    "sign_out"})
+    "sign_out", "open_run"})
 
 #: The fields of an entry, in order (also the CSV header).
 FIELDS: tuple[str, ...] = ("time", "role", "user", "action", "detail", "manifest_hash",

@@ -251,6 +251,12 @@ def binned_kde(grid: Grid, binned: np.ndarray, bandwidth: float, pad: int) -> np
     computed by FFT convolution (cost independent of the number of points
     and of the bandwidth); it agrees with :func:`kde` to round-off.
     """
+    dens = binned_kde_raw(grid, binned, bandwidth, pad)
+    return drop_round_off(dens, float(np.max(np.abs(dens), initial=0.0)))
+
+
+def binned_kde_raw(grid: Grid, binned: np.ndarray, bandwidth: float, pad: int) -> np.ndarray:
+    """:func:`binned_kde` before :func:`drop_round_off` (a tile's part of a larger grid)."""
     kernel = quartic_kernel(bandwidth, grid.cell_size)
     if binned.ndim == 3:
         kernel = kernel[None]
@@ -261,7 +267,13 @@ def binned_kde(grid: Grid, binned: np.ndarray, bandwidth: float, pad: int) -> np
 
         axes = (-2, -1)
         dens = signal.fftconvolve(binned, kernel, mode="same", axes=axes)
-    dens = dens[..., pad:pad + grid.n_rows, pad:pad + grid.n_cols]
-    # FFT round-off leaves tiny negative/positive values where the density is 0
-    return np.where(dens > 1e-12 * max(float(np.max(np.abs(dens), initial=0.0)), 1e-300),
-                    dens, 0.0)
+    return dens[..., pad:pad + grid.n_rows, pad:pad + grid.n_cols]
+
+
+def drop_round_off(dens: np.ndarray, largest: float) -> np.ndarray:
+    """``dens`` with values up to ``1e-12 x largest`` set to 0 (``largest``: the max magnitude).
+
+    FFT round-off leaves tiny negative/positive values where the density is 0;
+    on tiles, ``largest`` is the whole grid's (the tiles' maxima, reduced).
+    """
+    return np.where(dens > 1e-12 * max(largest, 1e-300), dens, 0.0)

@@ -27,6 +27,7 @@ from pyproj import CRS, Transformer
 
 # scipy.spatial is imported where it is used: a kept analysis is unpickled without it
 # (the app's first page, tests/test_lazy_imports.py).
+from hotspot_env._memo import IdentityCache
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
@@ -158,6 +159,25 @@ def cell_sum_count(
     return sums, counts
 
 
+#: Centre points of the cells inside the area, per grid: every distance factor
+#: (vacancy, each custom layer...) measures from the same points.
+_CENTRES: IdentityCache[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = \
+    IdentityCache(maxsize=2)
+
+
+def _inside_centres(grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y and shapely points of the centres of the cells inside ``grid.mask`` (cached)."""
+    def make() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        cx, cy = grid.centres()
+        x, y = cx[grid.mask], cy[grid.mask]
+        return grid.mask.copy(), x, y, shapely.points(x, y)
+
+    mask, x, y, points = _CENTRES.get(grid, "inside_centres", make)
+    if not np.array_equal(mask, grid.mask):  # the mask was changed in place: measure anew
+        mask, x, y, points = make()
+    return x, y, points
+
+
 def distance_to_features(grid: Grid, geoms: np.ndarray) -> np.ndarray:
     """Straight-line distance (m) from every cell centre inside the area to the nearest geometry.
 
@@ -177,14 +197,12 @@ def distance_to_features(grid: Grid, geoms: np.ndarray) -> np.ndarray:
     from scipy.spatial import cKDTree
 
     geoms = np.asarray(geoms)
-    cx, cy = grid.centres()
-    x, y = cx[grid.mask], cy[grid.mask]
     out = nan_grid(grid)
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
     if not len(coords):
         return out
+    x, y, centres = _inside_centres(grid)
     _, nearest_vertex = cKDTree(coords).query(np.column_stack([x, y]), workers=-1)
-    centres = shapely.points(x, y)
     candidate = owner[nearest_vertex]
     nearest = shapely.distance(centres, geoms[candidate])
     extended = shapely.get_type_id(geoms) != 0

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -402,7 +403,10 @@ def _lamp_table(
                 f"lamp_{col}", float(default),
                 f"default {unit} for {missing:,} of {len(frame):,} lamps without a {col} value")))
     if "working" in frame:
-        working = frame["working"].map(_truthy).to_numpy()
+        flag = frame["working"]
+        # a plain bool column needs no per-lamp look (332k lamps at metro)
+        working = (flag.to_numpy(dtype=bool) if flag.dtype == np.bool_
+                   else flag.map(_truthy).to_numpy())
         n_off = int((~working).sum())
         table = table[working].reset_index(drop=True)
         if n_off:
@@ -494,10 +498,30 @@ def _measured_points(measured: gpd.GeoDataFrame | None, grid: Grid) -> gpd.GeoDa
 def _lit_tag_cells(streets: gpd.GeoDataFrame, grid: Grid, lit_yes_lux: float) -> np.ndarray:
     """Cells touched by tagged streets: the brightest tagged street in the cell; NaN elsewhere."""
     lit = streets["lit"] if "lit" in streets else pd.Series(None, index=streets.index)
-    shapes = [(g, 0.0) for g in streets.geometry[(lit == "no").to_numpy()]]
+    unlit = _as_geojson(streets.geometry[(lit == "no").to_numpy()].to_numpy())
+    lit_yes = _as_geojson(streets.geometry[(lit == "yes").to_numpy()].to_numpy())
+    shapes = [(g, 0.0) for g in unlit]
     # Drawn last so a lit street wins a cell it shares with an unlit one.
-    shapes += [(g, float(lit_yes_lux)) for g in streets.geometry[(lit == "yes").to_numpy()]]
+    shapes += [(g, float(lit_yes_lux)) for g in lit_yes]
     if not shapes:
         return nan_grid(grid)
     return rasterize(shapes, out_shape=grid.shape, transform=grid.transform, fill=np.nan,
                      all_touched=True, dtype="float64", merge_alg=MergeAlg.replace)
+
+
+def _as_geojson(geoms: np.ndarray) -> list[Any]:
+    """Plain 2-D line strings as GeoJSON mappings, built from one coordinate array.
+
+    rasterio reads each shape's ``__geo_interface__``; shapely builds it one
+    geometry at a time (most of the rasterising time at metro scale). The
+    mappings hold the same coordinates, so the raster is the same. Anything
+    else (multi-part, empty, 3-D) is handed over as it is.
+    """
+    if not len(geoms) or not (
+            (shapely.get_type_id(geoms) == 1).all() and not shapely.is_empty(geoms).any()
+            and not shapely.has_z(geoms).any()):
+        return list(geoms)
+    coords = shapely.get_coordinates(geoms)
+    ends = np.cumsum(shapely.get_num_coordinates(geoms))[:-1]
+    return [{"type": "LineString", "coordinates": part.tolist()}
+            for part in np.split(coords, ends)]

@@ -300,7 +300,9 @@ def _near_harm(cands, model, library: EvidenceLibrary, baseline, ratio: float):
     always = cands["source"].isin(["proposal", "youth-space gap"]).to_numpy()
     # "effect unknown" types (no applied evidence row) cover nothing by construction:
     # they are kept near harm as community-led options, never ranked by prevented incidents
-    unknown = ~cands["type"].map(library.effect_known).to_numpy(dtype=bool)
+    # one evidence look-up per type, not per candidate (thousands of rows at metro)
+    known = {t: library.effect_known(t) for t in pd.unique(cands["type"])}
+    unknown = ~np.array([known[t] for t in cands["type"]], dtype=bool)
     near = (density >= ratio * mean_density) & ((model.baseline_covered > 0) | unknown)
     rule = (f"generated candidates are kept where the expected incidents per km² in reach are "
             f"at least {ratio:g} x the study area's mean ({mean_density:.2f}) and some fall in "

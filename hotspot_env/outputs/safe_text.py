@@ -30,6 +30,8 @@ def neutralise_text(value: Any) -> Any:
     """
     if not isinstance(value, str):
         return value
+    if value.isascii():  # the common case: no bidi control, and NFC leaves ASCII as is
+        return "'" + value if value[:1] in _FORMULA_START else value
     if any(c in _BIDI for c in value):
         value = "".join(c for c in value if c not in _BIDI)
     value = unicodedata.normalize("NFC", value)
@@ -45,4 +47,15 @@ def neutralise_column(column: pd.Series) -> pd.Series:
     if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(
             column):
         return column
-    return column.map(neutralise_text)
+    # each distinct text once: a column repeats few labels over many rows
+    memo: dict[str, Any] = {}
+
+    def once(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        done = memo.get(value)
+        if done is None:
+            done = memo[value] = neutralise_text(value)
+        return done
+
+    return column.map(once)

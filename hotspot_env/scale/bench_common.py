@@ -6,9 +6,7 @@ import logging
 import math
 from typing import Any
 
-#: Environment of each worker process: one thread per numeric library.
-WORKER_ENV: dict[str, str] = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-                              "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+from hotspot_env.scale.threads import WORKER_ENV
 
 #: Worker counts the projection is given for.
 PROJECTED_WORKERS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)

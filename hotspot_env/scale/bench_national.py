@@ -121,6 +121,7 @@ def run_bench_national(scale: str = "national", *, engine: str = "regions", work
                        seed: int = 20240601, speedup_regions: int | None = 4,
                        n_cities: int | None = None,
                        metro_results: str | os.PathLike[str] | None = None,
+                       country: str | os.PathLike[str] | None = None,
                        ) -> dict[str, Any]:
     """Generate the synthetic country, run it on a cluster and time it.
 
@@ -150,6 +151,11 @@ def run_bench_national(scale: str = "national", *, engine: str = "regions", work
     metro_results : path, optional
         The metro benchmark's result, for time per million incidents (default:
         ``benchmarks/results-metro.json`` of the source tree).
+    country : path, optional
+        Reuse the country an earlier run wrote (``OUT/country``) instead of
+        generating it again; its ``country.json`` must match ``scale``,
+        ``seed`` and ``n_cities``. ``generate_s`` is then 0 and
+        ``country_reused`` true.
 
     Returns
     -------
@@ -165,16 +171,21 @@ def run_bench_national(scale: str = "national", *, engine: str = "regions", work
     with tempfile.TemporaryDirectory(prefix="hotspot-national-") as tmp:
         base = Path(out) if out is not None else Path(tmp)
         load_before = os.getloadavg()[0]
-        country, generate_s = _generate(base, NATIONAL_SCALES[scale], seed, workers, scheduler,
-                                        n_cities)
+        if country is not None:
+            meta, generate_s = reuse_country(Path(country), NATIONAL_SCALES[scale], seed,
+                                             n_cities), 0.0
+        else:
+            meta, generate_s = _generate(base, NATIONAL_SCALES[scale], seed, workers,
+                                         scheduler, n_cities)
         if engine == "dask":
             from hotspot_env.scale.bench_tiled import bench_tiled
 
-            result = bench_tiled(base, country, workers, scheduler, speedup_regions != 0)
+            result = bench_tiled(base, meta, workers, scheduler, speedup_regions != 0)
         else:
-            result = _bench_regions(base, country, workers, scheduler, speedup_regions)
-        result.update(_summary(result, scale, country, generate_s, workers, scheduler,
+            result = _bench_regions(base, meta, workers, scheduler, speedup_regions)
+        result.update(_summary(result, scale, meta, generate_s, workers, scheduler,
                                Path(metro_results) if metro_results else METRO_RESULTS))
+        result["country_reused"] = country is not None
         from hotspot_env.scale.country import COUNTRY_SCALES
 
         result["preset_n_cities"] = int(COUNTRY_SCALES[NATIONAL_SCALES[scale]]["n_cities"])
@@ -194,9 +205,26 @@ def _generate(base: Path, preset: str, seed: int, workers: int, scheduler: str |
         t0 = time.perf_counter()
         tiles = country_tiles(preset, seed, n_cities=n_cities) if n_cities else None
         country = write_country(base / "country", preset, seed, client=client, tiles=tiles)
-        return country, time.perf_counter() - t0
+        return {**country, "folder": str(base / "country")}, time.perf_counter() - t0
     finally:
         close_client(client)
+
+
+def reuse_country(folder: Path, preset: str, seed: int, n_cities: int | None
+                  ) -> dict[str, Any]:
+    """The metadata of a country written earlier, checked against the run's preset and seed."""
+    from hotspot_env.scale.country import read_country
+
+    if not (folder / "country.json").is_file():
+        raise InputError(f"--country {folder}: no country.json there; give the 'country' "
+                         "folder of an earlier national benchmark's --out")
+    meta = read_country(folder)
+    wanted = {"scale": preset, "seed": int(seed)}
+    found = {key: meta.get(key) for key in wanted}
+    if found != wanted or (n_cities is not None and len(meta["regions"]) != n_cities):
+        raise InputError(f"--country {folder} holds {found} with {len(meta['regions'])} "
+                         f"regions, not {wanted}: generate it again (drop --country)")
+    return {**meta, "folder": str(folder)}
 
 
 def _summary(result: dict[str, Any], scale: str, country: dict[str, Any], generate_s: float,
@@ -220,7 +248,7 @@ def _summary(result: dict[str, Any], scale: str, country: dict[str, Any], genera
 def _bench_regions(base: Path, country: dict[str, Any], workers: int, scheduler: str | None,
                    speedup_regions: int | None) -> dict[str, Any]:
     """The region-by-region engine: one single-city run per region on the cluster."""
-    run = _timed_run(base / "country", base / "national", workers, scheduler, None)
+    run = _timed_run(Path(country["folder"]), base / "national", workers, scheduler, None)
     result: dict[str, Any] = {
         "engine": "regions", "statistics": run["statistics"],
         "n_regions": len(run["tiles"]),
@@ -235,17 +263,18 @@ def _bench_regions(base: Path, country: dict[str, Any], workers: int, scheduler:
     result["projection_s"] = projection(list(result["region_s"].values()),
                                         float(run["mosaic_s"]))
     if speedup_regions != 0 and workers > 1 and not scheduler:
-        result["speedup"] = _speedup(base, country["regions"], workers, speedup_regions)
+        result["speedup"] = _speedup(base, country, workers, speedup_regions)
     return result
 
 
-def _speedup(base: Path, regions: list[str], workers: int,
+def _speedup(base: Path, country: dict[str, Any], workers: int,
              n_regions: int | None) -> dict[str, Any]:
     """Wall time of the same regions on 1 worker and on ``workers`` workers."""
+    regions = country["regions"]
     subset = regions if n_regions is None else regions[:n_regions]
     walls = {}
     for k in (1, workers):
-        run = _timed_run(base / "country", base / f"speedup-{k}", k, None, subset)
+        run = _timed_run(Path(country["folder"]), base / f"speedup-{k}", k, None, subset)
         walls[k] = run["wall_s"]
     return {"regions": len(subset), "wall_s_1": round(walls[1], 3),
             f"wall_s_{workers}": round(walls[workers], 3),
@@ -273,13 +302,14 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 def bench_national_cli(scale: str, engine: str, workers: int, scheduler: str | None,
-                       out: str | os.PathLike[str] | None, json_output: bool) -> str:
+                       out: str | os.PathLike[str] | None, json_output: bool,
+                       country: str | os.PathLike[str] | None = None) -> str:
     """``hotspot-env bench --scale national``: run, write ``results-SCALE.json`` into ``out``."""
     from hotspot_env._atomic import write_text
     from hotspot_env.bench import to_json
 
     result = run_bench_national(scale, engine=engine, workers=workers, scheduler=scheduler,
-                                out=out)
+                                out=out, country=country)
     text = to_json(result)
     if out is not None:
         write_text(Path(out) / f"results-{scale}.json", text + "\n")

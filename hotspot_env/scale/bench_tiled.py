@@ -80,7 +80,7 @@ def bench_tiled(base: Path, country: dict[str, Any], workers: int, scheduler: st
     """The ``--engine dask`` result: stages, peaks, tile costs and the 1 -> N speed-up."""
     from hotspot_env.scale.bench_common import projection
 
-    run = tiled_run(base / "country", base / "national", workers, scheduler)
+    run = tiled_run(Path(country["folder"]), base / "national", workers, scheduler)
     tile_total = sum(run["tile_s"])
     serial = run["wall_s"] - tile_total / max(workers, 1)  # client-side part, not parallel
     result: dict[str, Any] = {
@@ -96,7 +96,7 @@ def bench_tiled(base: Path, country: dict[str, Any], workers: int, scheduler: st
         "projection_s": projection(run["tile_s"], max(serial, 0.0)),
     }
     if speedup and workers > 1 and not scheduler:
-        walls = {k: tiled_run(base / "country", base / f"speedup-{k}", k, None,
+        walls = {k: tiled_run(Path(country["folder"]), base / f"speedup-{k}", k, None,
                               write=False)["wall_s"] for k in (1, workers)}
         result["speedup"] = {"regions": len(country["regions"]),
                              "wall_s_1": round(walls[1], 3),

@@ -49,6 +49,7 @@ from pyproj import CRS, Transformer
 
 from hotspot_env._atomic import atomic_path, staged_folder, write_text
 from hotspot_env.inputs.synth import SyntheticCity, simulate_city
+from hotspot_env.scale.threads import single_threaded
 
 #: Country presets: number of cities, side of each city (m) and expected
 #: incidents per city. ``test`` is for the test suite, ``national`` is the
@@ -320,7 +321,7 @@ def _map(func: Callable[[CityTile], dict[str, Any]], tiles: list[CityTile],
     """Apply ``func`` to every tile, on ``client`` if given (results gathered here)."""
     if client is None:
         return [func(t) for t in tiles]
-    futures = client.map(func, tiles, pure=False)
+    futures = client.map(single_threaded(func), tiles, pure=False)
     return list(client.gather(futures))
 
 

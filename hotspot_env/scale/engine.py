@@ -17,8 +17,14 @@ per-cell surfaces are computed by dask tasks, one per tile with its halo
   the one RTM selection runs in the client on the tiles' summed frequency
   tables, density moments and candidate digests
   (:mod:`hotspot_env.scale.tiled_design`, :mod:`hotspot_env.scale.tile_rtm`);
+* **the forecast's cross-validation from per-tile parts**: each tile keeps its
+  window of the count cube and scores every candidate on it; the client picks
+  the candidate from the tiles' sums, maxima and an exact distributed selection
+  of each fold's top share (:mod:`hotspot_env.scale.tiled_forecast`,
+  :mod:`hotspot_env.scale.tile_forecast`); the calibration reads the chosen
+  candidate's scores merged;
 * **on the merged result** (the client, in process): the other later stages
-  (risk factors, forecast and its cross-validation, validation, trends,
+  (risk factors, validation, trends,
   interventions, and the RTM's per-cell reasons) run on the tiles' arrays put
   back together, so they see the same grid and arrays as one machine. This is
   announced as the choice ``later_stages``.
@@ -45,8 +51,10 @@ from hotspot_env.core.grid import Grid
 from hotspot_env.core.hotspots import GiStar
 from hotspot_env.errors import InputError
 from hotspot_env.scale.global_stats import GiMoments, bins_from_cutoffs, fdr_cutoffs, tile_gi
+from hotspot_env.scale.threads import WORKER_ENV, WORKER_THREADS_NOTE, worker_threads
 from hotspot_env.scale.tile_tasks import TilePayload, TileSurfaces, tile_counts, tile_surfaces
 from hotspot_env.scale.tiled_design import rtm_design_stats, with_tiled_rtm
+from hotspot_env.scale.tiled_forecast import forecast_cube_stats, with_tiled_forecast
 from hotspot_env.scale.tiles import (
     DEFAULT_TILE_KM,
     Tile,
@@ -62,7 +70,13 @@ STAGE_PLACEMENT: dict[str, str] = {
     "counts": "per tile", "kde": "per tile",
     "gi_star": "per tile (local sums) + global (mean and variance from n, sum x, sum x²)",
     "fdr": "global (one Benjamini-Hochberg cut-off per level over all cells)",
-    "factors": "merged result", "forecast": "merged result", "validation": "merged result",
+    "factors": "merged result",
+    "forecast": "per tile (each tile's window of the count cube and its smooths, every "
+                "candidate's scores) + global (the smooths' floor and period totals, the "
+                "tie-break's largest value, each fold's PEI cut-off by an exact distributed "
+                "selection; the one-SE choice); the calibration on the chosen candidate's "
+                "scores merged in the client",
+    "validation": "merged result",
     "rtm": "per tile (each tile's rows of the design, from the features near it) + global "
            "(candidates, density thresholds and every fit from the tiles' summed frequency "
            "tables of indicator pattern and count: the sufficient statistics of every IRLS "
@@ -72,11 +86,13 @@ STAGE_PLACEMENT: dict[str, str] = {
 
 #: The ``later_stages`` announcement: where each later stage ran.
 LATER_STAGES: str = (
-    "risk factors, forecast, validation, trends and interventions run once on the tiles' "
-    "arrays put back together (the same grid and arrays as one machine); counts, KDE and "
-    "Gi* ran per tile, Gi*'s moments and the FDR cut-offs over all cells; the risk terrain "
-    "model was fitted once in the client from per-tile sums (each tile's rows of the design "
-    "stayed on its worker)")
+    "risk factors, validation, trends and interventions run once on the tiles' arrays put "
+    "back together (the same grid and arrays as one machine); counts, KDE and Gi* ran per "
+    "tile, Gi*'s moments and the FDR cut-offs over all cells; the risk terrain model was "
+    "fitted once in the client from per-tile sums (each tile's rows of the design stayed on "
+    "its worker); the forecast's candidates were scored on the tiles (each tile's count cube "
+    "stayed on its worker) and chosen in the client from the tiles' sums, maxima and "
+    "top-share selections, then calibrated on the chosen candidate's merged scores")
 
 
 #: Seconds to wait for a ``--scheduler`` before saying it cannot be reached.
@@ -100,8 +116,9 @@ def connect(scheduler: Any = None, n_workers: int = 2) -> Iterator[Any]:
     Parameters
     ----------
     scheduler : Client, str or None
-        ``None`` starts a :class:`LocalCluster` of ``n_workers`` processes (one
-        thread each; the KDE kernel uses its own threads) and closes it after.
+        ``None`` starts a :class:`LocalCluster` of ``n_workers`` processes of
+        one thread each, numba, BLAS and OpenMP held to one thread too
+        (:mod:`hotspot_env.scale.threads`), and closes it after.
         A string is a scheduler address such as ``tcp://HOST:8786``.
     n_workers : int
         Workers of the LocalCluster.
@@ -115,8 +132,10 @@ def connect(scheduler: Any = None, n_workers: int = 2) -> Iterator[Any]:
             raise InputError(f"--workers must be a whole number of 1 or more, got {n_workers!r}")
         # ":0": the scheduler's HTTP server on a free port (8787 may be another cluster's)
         # silence_logs: a worker slow to stop on a busy machine is killed, which is no news
+        # WORKER_ENV: numba, BLAS and OpenMP start one thread each in a worker
+        # (the tile tasks also hold them to one: hotspot_env.scale.threads)
         with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                      processes=True, dashboard_address=":0",
+                                      processes=True, dashboard_address=":0", env=WORKER_ENV,
                                       silence_logs=logging.ERROR) as cluster, \
                 distributed.Client(cluster) as client:
             yield client
@@ -253,6 +272,11 @@ class TiledRun:
     rtm_design : dict of str to int
         The risk terrain model's design on the tiles: ``tiles``, ``candidates``
         and ``round_trips`` (frequency tables fetched); empty without the RTM stage.
+    worker_threads : dict
+        The workers' threads (:func:`hotspot_env.scale.threads.worker_threads`).
+    forecast_cube : dict of str to int
+        The forecast's count cube on the tiles: ``tiles`` and ``round_trips``;
+        empty when the forecast did not cross-validate.
     """
 
     analysis: Analysis
@@ -263,6 +287,8 @@ class TiledRun:
     scheduler: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     rtm_design: dict[str, int] = field(default_factory=dict)
+    worker_threads: dict[str, Any] = field(default_factory=dict)
+    forecast_cube: dict[str, int] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Any:
         if name == "analysis":  # not set yet (e.g. while unpickling)
@@ -280,7 +306,8 @@ class TiledRun:
         return {"engine": "dask", "scheduler": self.scheduler, "halo_m": self.halo_m,
                 "halo_distances_m": self.halo_distances, "stages": STAGE_PLACEMENT,
                 "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
-                "rtm_design": self.rtm_design,
+                "rtm_design": self.rtm_design, "worker_threads": self.worker_threads,
+                "forecast_cube": self.forecast_cube,
                 "tiles": self.reports}
 
 
@@ -346,15 +373,19 @@ def analyze_tiled(
         halo_options["walk_m"] = youth_walk_m  # the run's threshold sizes the halo
     with connect(scheduler, n_workers) as client:
         engine = TiledSurfaces(client, tile_km, halo_options)
-        options = with_tiled_rtm(stage_options, client, lambda: engine.tiles)
+        options = with_tiled_forecast(with_tiled_rtm(stage_options, client, lambda: engine.tiles),
+                                      client, lambda: engine.tiles)
         analysis = run(incidents, layers=layers, osm=osm, cell_size=cell_size,
                        bandwidth=bandwidth, privacy=privacy, simulated=simulated,
                        stages=stages, stage_options=options, surfaces=engine,
                        **analyze_options)
         address = str(client.scheduler.address)
+        threads = worker_threads(client)
     analysis.choices.append(announce(Choice("later_stages", "merged result", LATER_STAGES)))
+    analysis.choices.append(announce(Choice("worker_threads", 1, WORKER_THREADS_NOTE)))
     tiled = TiledRun(analysis, engine.tiles, engine.reports, engine.halo_m, engine.distances,
-                     address, engine.timings, rtm_design_stats(options))
+                     address, engine.timings, rtm_design_stats(options), threads,
+                     forecast_cube_stats(options))
     analysis.parameters["engine"] = tiled.manifest()
     if out is not None:
         _write(analysis, out)

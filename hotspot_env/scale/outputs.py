@@ -111,7 +111,7 @@ def write_region(analysis: Analysis, region: str, folder: str | os.PathLike[str]
         counts, timings and the files written (relative to ``folder``).
     """
     from hotspot_env.outputs.export import _privacy_tags, cells_frame
-    from hotspot_env.outputs.privacy import publish_array
+    from hotspot_env.outputs.privacy import public_totals, publish_array
 
     folder = Path(folder)
     files: list[str] = []
@@ -133,7 +133,7 @@ def write_region(analysis: Analysis, region: str, folder: str | os.PathLike[str]
         "parameters": _jsonable(analysis.parameters),
         "choices": analysis.choice_messages(),
         "inputs": analysis.inputs,
-        "counts": _jsonable(analysis.counts),
+        "counts": _jsonable(public_totals(analysis)),  # public mode: no exact tally
         "timings": {k: float(v) for k, v in analysis.timings.items()},
         "files": files,
     }
@@ -310,7 +310,9 @@ class RegionView:
     region : str
         The region's name.
     grid : Grid
-        The region's grid, its mask the cells written.
+        The region's grid cut to the rows and columns its cells occupy (a
+        tiled run's regions share one national grid: a region loads its own
+        window, not the country), its mask the cells written.
     arrays : dict of str to ndarray
         Numeric per-cell columns of ``cells`` as ``grid.shape`` arrays (NaN
         outside the region; count columns of a public run are protected text
@@ -321,6 +323,9 @@ class RegionView:
         The region's ranked interventions, when the stage ran.
     record : dict
         The region's manifest record (parameters, choices, inputs, counts).
+    window : tuple of int
+        ``(row0, col0, n_cols)``: where ``grid`` starts in the run's grid, and
+        that grid's width, so :meth:`cell_id` gives the saved ``cell_id``.
     """
 
     region: str
@@ -329,6 +334,12 @@ class RegionView:
     cells: gpd.GeoDataFrame = field(repr=False)
     interventions: gpd.GeoDataFrame | None = field(default=None, repr=False)
     record: dict[str, Any] = field(default_factory=dict, repr=False)
+    window: tuple[int, int, int] | None = None
+
+    def cell_id(self, row: int, col: int) -> int:
+        """The saved ``cell_id`` of row ``row``, column ``col`` of :attr:`grid`."""
+        row0, col0, n_cols = self.window or (0, 0, self.grid.n_cols)
+        return int((row + row0) * n_cols + col + col0)
 
     @property
     def choices(self) -> list[str]:
@@ -356,9 +367,10 @@ def open_region(run_folder: str | os.PathLike[str], region: str) -> RegionView:
                          f"{', '.join(sorted(records))}")
     record = records[region]
     cells = read_region_cells(run_folder, region)
-    shape = (int(record["grid"]["n_rows"]), int(record["grid"]["n_cols"]))
-    n_cols = shape[1]
-    rows, cols = np.divmod(cells["cell_id"].to_numpy(dtype=np.int64), n_cols)
+    grid, window = _region_window(record["grid"], cells["cell_id"].to_numpy(dtype=np.int64))
+    shape = (int(grid["n_rows"]), int(grid["n_cols"]))
+    rows, cols = np.divmod(cells["cell_id"].to_numpy(dtype=np.int64), window[2])
+    rows, cols = rows - window[0], cols - window[1]
     mask = np.zeros(shape, dtype=bool)
     mask[rows, cols] = True
     arrays: dict[str, np.ndarray] = {}
@@ -370,8 +382,24 @@ def open_region(run_folder: str | os.PathLike[str], region: str) -> RegionView:
         arrays[name] = values
     path = Path(run_folder) / INTERVENTIONS_DIR / f"{region}.parquet"
     interventions = gpd.read_parquet(path) if path.is_file() else None
-    return RegionView(region, grid_from_record(record["grid"], mask), arrays, cells,
-                      interventions, record)
+    return RegionView(region, grid_from_record(grid, mask), arrays, cells,
+                      interventions, record, window)
+
+
+def _region_window(grid: dict[str, Any], cell_ids: np.ndarray
+                   ) -> tuple[dict[str, Any], tuple[int, int, int]]:
+    """The grid record cut to the rows and columns holding ``cell_ids``, and its window."""
+    n_cols = int(grid["n_cols"])
+    if not cell_ids.size:
+        return grid, (0, 0, n_cols)
+    rows, cols = np.divmod(cell_ids, n_cols)
+    row0, row1 = int(rows.min()), int(rows.max()) + 1
+    col0, col1 = int(cols.min()), int(cols.max()) + 1
+    size = float(grid["cell_size"])
+    south = float(grid["y0"]) + (int(grid["n_rows"]) - row1) * size  # row 0 is the north edge
+    cut = {**grid, "x0": float(grid["x0"]) + col0 * size, "y0": south,
+           "n_rows": row1 - row0, "n_cols": col1 - col0}
+    return cut, (row0, col0, n_cols)
 
 
 def cog_layout(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numba
+
 from hotspot_env._atomic import staged_folder
 from hotspot_env._hashing import file_sha256
 from hotspot_env.scale.country import read_country, read_layers_tile, require_empty
@@ -31,6 +33,7 @@ from hotspot_env.scale.outputs import (
     write_density_mosaic,
     write_manifest,
 )
+from hotspot_env.scale.threads import single_threaded, worker_threads
 
 #: What the manifest says about the statistics of a region-by-region run.
 PER_REGION_NOTE: str = (
@@ -39,6 +42,7 @@ PER_REGION_NOTE: str = (
     "portfolio (and its budget) are per region, not national")
 
 
+@single_threaded
 def analyze_region(country_folder: str | os.PathLike[str], region: str,
                    stage_dir: str | os.PathLike[str], options: dict[str, Any]
                    ) -> dict[str, Any]:
@@ -60,7 +64,9 @@ def analyze_region(country_folder: str | os.PathLike[str], region: str,
     -------
     dict
         The region's manifest record, with ``seconds`` per step (read, layers,
-        each pipeline stage, write) and the worker's ``peak_rss_mb``.
+        each pipeline stage, write), the worker's ``peak_rss_mb`` and the
+        ``numba_threads`` its kernels ran on (1 on a dask worker:
+        :mod:`hotspot_env.scale.threads`).
     """
     import geopandas as gpd
 
@@ -103,6 +109,7 @@ def analyze_region(country_folder: str | os.PathLike[str], region: str,
     record["cpu_s"] = time.process_time() - cpu0
     record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     record["pid"] = os.getpid()
+    record["numba_threads"] = numba.get_num_threads()
     return record
 
 
@@ -148,6 +155,8 @@ def run_national(country_folder: str | os.PathLike[str], out: str | os.PathLike[
             "engine": "regions", "statistics": PER_REGION_NOTE,
             "country": {k: meta[k] for k in ("scale", "seed", "crs", "bounds", "n_incidents")},
             "options": options, "simulated": True, "mosaic_s": mosaic_s,
+            "worker_threads": worker_threads(client) if client is not None else None,
             "wall_s": time.perf_counter() - t_start})
         write_manifest(stage, manifest)
     return manifest
+

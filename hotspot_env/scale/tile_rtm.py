@@ -32,6 +32,7 @@ from hotspot_env.core.grid import Grid
 from hotspot_env.models.rtm.density import above_threshold, density_pad, density_surfaces
 from hotspot_env.models.rtm.glm import group_keys
 from hotspot_env.models.rtm.proximity import proximity_of_parts
+from hotspot_env.scale.threads import single_threaded
 from hotspot_env.scale.tiles import Tile
 
 #: A raw candidate: (layer position, operation, distance in metres).
@@ -167,6 +168,7 @@ class TileSummary:
     y_max: int
 
 
+@single_threaded  # the density surfaces run numba kernels: one thread per task
 def build_tile(payload: RTMTilePayload) -> TileDesignParts:
     """Proximity indicators and density surfaces of one tile's interior."""
     grid = payload.grid()

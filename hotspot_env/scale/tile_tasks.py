@@ -18,6 +18,7 @@ from hotspot_env.core.density import kde
 from hotspot_env.core.grid import Grid
 from hotspot_env.core.hotspots import box_sum
 from hotspot_env.scale.global_stats import GiMoments
+from hotspot_env.scale.threads import single_threaded
 from hotspot_env.scale.tiles import Tile
 
 
@@ -100,6 +101,7 @@ def window_counts(tile: Tile, rows: np.ndarray, cols: np.ndarray,
         np.int64)
 
 
+@single_threaded
 def tile_counts(payload: TilePayload) -> np.ndarray:
     """The tile's interior counts (public mode's first pass, before protection)."""
     tile = payload.tile
@@ -135,6 +137,7 @@ def _kde_points(payload: TilePayload) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return gx.ravel(), gy.ravel(), weights
 
 
+@single_threaded
 def tile_surfaces(payload: TilePayload) -> TileSurfaces:
     """Counts, KDE and Gi*'s local sums of one tile's interior.
 

@@ -83,6 +83,7 @@ from hotspot_env.models.forecast.constants import (
     PERIOD_SLACK,
     PERIODS,
     RADII_CELLS,
+    TIE_RTOL,
     TIEBREAK,
     TREATABLE_SHARE,
     UNIFORM_SHARE,
@@ -110,7 +111,7 @@ from hotspot_env.models.forecast.scoring import (
 )
 
 __all__ = ["BLENDS", "MAX_FOLDS", "MAX_LOOKBACK", "MIN_PERIODS", "PERIODS", "PERIOD_SLACK",
-           "RADII_CELLS", "TIEBREAK", "TREATABLE_SHARE", "UNIFORM_SHARE", "Candidate",
+           "RADII_CELLS", "TIEBREAK", "TIE_RTOL", "TREATABLE_SHARE", "UNIFORM_SHARE", "Candidate",
            "CountStack", "ForecastResult", "Periods", "backtest", "best_finite", "calibrate",
            "candidates", "check_share", "choose_period", "count_stack", "cross_validate",
            "cube_stack", "fit_forecast", "fit_stack", "month_periods", "one_se_choice", "pei",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from hotspot_env.core.density import binned_kde
 from hotspot_env.core.grid import Grid
-from hotspot_env.models.forecast.constants import RADII_CELLS
+from hotspot_env.models import scores
+from hotspot_env.models.forecast.constants import RADII_CELLS, TIE_RTOL
 
 
 @dataclass
@@ -27,12 +29,32 @@ class CountStack:
         if h not in self.cache:
             dens = binned_kde(self.grid, self.padded, h, self.pad) * self.grid.cell_size**2
             flat = dens[:, self.grid.mask]
-            total = flat.sum(axis=1, keepdims=True)
-            want = self.counts.sum(axis=1, keepdims=True)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                scale = np.where(total > 0, want / total, 0.0)
+            scale = keep_totals(flat.sum(axis=1, keepdims=True),
+                                self.counts.sum(axis=1, keepdims=True))
             self.cache[h] = flat * scale
         return self.cache[h]
+
+    @property
+    def n_periods(self) -> int:
+        """Periods in the cube."""
+        return int(self.counts.shape[0])
+
+    def totals(self) -> np.ndarray:
+        """Incidents per period inside the study area."""
+        return self.counts.sum(axis=1)
+
+    def fold_scores(self, cand: Any, tests: list[int]) -> list[np.ndarray]:
+        """``cand``'s score per in-mask cell for each test period (a :class:`Candidate`)."""
+        return [cand.score(self, t) for t in tests]
+
+    def fold_counts(self, tests: list[int]) -> list[np.ndarray]:
+        """The in-mask counts of each test period."""
+        return [self.counts[t] for t in tests]
+
+    def fold_pei(self, cands: list[Any], tests: list[int], share: float) -> np.ndarray:
+        """``(candidates, tests)`` PEI at ``share`` of the area (ties within :data:`TIE_RTOL`)."""
+        return np.array([[scores.pei(c.score(self, t), self.counts[t], 100.0 * share, TIE_RTOL)
+                          for t in tests] for c in cands], float).reshape(len(cands), len(tests))
 
     def select(self, periods: np.ndarray) -> CountStack:
         """The same cube restricted to ``periods`` (e.g. without gaps); cache shared per period."""
@@ -40,6 +62,16 @@ class CountStack:
         sub = CountStack(self.grid, self.padded[sel], self.counts[sel], self.pad)
         sub.cache = {h: v[sel] for h, v in self.cache.items()}
         return sub
+
+
+def keep_totals(total: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """Factor that rescales smoothed counts of in-area total ``total`` to ``want`` (0 if none).
+
+    The smooth of a period keeps the period's incidents inside the study area;
+    on tiles, ``total`` is the sum of the tiles' in-area sums.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, want / total, 0.0)
 
 
 def count_stack(grid: Grid, x: np.ndarray, y: np.ndarray, period: np.ndarray, n: int,

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ def fit_forecast(
     max_folds: int = MAX_FOLDS,
     pool: list[Candidate] | None = None,
     min_radius_m: float = 0.0,
+    cube: Callable[..., CountStack] | None = None,
 ) -> ForecastResult:
     """Choose the ranking by rolling-origin PEI, calibrate it and forecast the next year.
 
@@ -70,6 +72,9 @@ def fit_forecast(
     min_radius_m : float
         When positive (public mode), only kernel smooths of at least this
         radius are candidates: a ranking by raw counts would publish them.
+    cube : callable, optional
+        Builds the count cube as :func:`count_stack` (default) does; the tiled
+        engine's keeps it on the tiles (``scale.tiled_forecast.TiledCubeBuilder``).
 
     Returns
     -------
@@ -105,7 +110,7 @@ def fit_forecast(
         choices.append(announce(Choice(
             "forecast_candidates", f"kernel smooths of {min_radius_m:,.0f} m or more",
             "public mode: a ranking by raw or tie-broken counts would publish the counts")))
-    stack = count_stack(grid, x, y, idx, periods.n, max(hs + [min_radius_m]))
+    stack = (cube or count_stack)(grid, x, y, idx, periods.n, max(hs + [min_radius_m]))
     return fit_stack(stack, periods, treatable_share=treatable_share, max_folds=max_folds,
                      choices=choices, pool=pool)
 
@@ -119,14 +124,14 @@ def fit_stack(stack: CountStack, periods: Periods, *, treatable_share: float = T
     """
     choices = list(choices or [])
     grid = stack.grid
-    gaps = recording_gaps(stack.counts)
+    gaps = recording_gaps(stack.totals())
     gap_dates = [str(periods.start(int(k)).astype("datetime64[D]")) for k in gaps]
     if gaps.size:
         choices.append(announce(Choice(
             "recording_gaps", gap_dates,
             f"{gaps.size} {periods.name}(s) with no record anywhere in the area are gaps in "
             "recording, not zero incidents: left out of the forecast and its cross-validation")))
-    recorded = np.flatnonzero(np.isin(np.arange(stack.counts.shape[0]), gaps, invert=True))
+    recorded = np.flatnonzero(np.isin(np.arange(stack.n_periods), gaps, invert=True))
     if recorded.size < MIN_PERIODS:
         raise ValueError("fit_stack needs at least two recorded periods")
     series = stack.select(recorded)
@@ -162,7 +167,7 @@ def fit_stack(stack: CountStack, periods: Periods, *, treatable_share: float = T
         f"expected incidents from the ranking score: {cal_rule} (fold deviance {dev:,.1f} "
         f"against {dev_scaled:,.1f} rescaled), so the same model serves the map and the count "
         "forecast")))
-    s = floored(model.score(series, recorded.size))
+    s = floored(series.fold_scores(model, [recorded.size])[0])
     per_period = np.exp(a) * s**b
     calibration = {"a": a, "b": b, "deviance": dev, "deviance_rescaled": dev_scaled,
                    "rule": cal_rule}

@@ -79,8 +79,12 @@ class Candidate:
             w = 0.5 ** np.arange(t - 1, -1, -1, dtype=float)
         return w / w.sum()
 
-    def score(self, stack: CountStack, t: int) -> np.ndarray:
-        """Ranking score per cell for recorded period ``t`` from periods ``< t``."""
+    def score(self, stack: CountStack, t: int, top: float | None = None) -> np.ndarray:
+        """Ranking score per cell for recorded period ``t`` from periods ``< t``.
+
+        ``top`` is the tie-break's largest smoothed value over the whole area
+        (default: over ``stack``; a tile is given the tiles' maximum).
+        """
         w = self.weights(t)
         counts = w @ stack.counts[:t]
         if self.blend == "none":
@@ -90,10 +94,16 @@ class Candidate:
             return smooth
         if self.blend == "tiebreak":
             # below the smallest positive weight: reorders no two distinct counts
-            top = float(smooth.max(initial=0.0))
+            top = float(smooth.max(initial=0.0)) if top is None else top
             return counts + (TIEBREAK * float(w[w > 0].min()) / top) * smooth if top > 0 \
                 else counts
         return counts + float(self.blend) * smooth
+
+    def smooth_top(self, stack: CountStack, t: int) -> float:
+        """The largest smoothed value of :meth:`score` over ``stack`` (0 without a tie-break)."""
+        if self.blend != "tiebreak":
+            return 0.0
+        return float((self.weights(t) @ stack.kde(self.radius_m)[:t]).max(initial=0.0))
 
 
 def candidates(n_recorded: int, radii_m: list[float]) -> list[Candidate]:

@@ -9,7 +9,12 @@ import numpy as np
 import pandas as pd
 
 from hotspot_env.models import scores
-from hotspot_env.models.forecast.constants import MAX_FOLDS, TREATABLE_SHARE, UNIFORM_SHARE
+from hotspot_env.models.forecast.constants import (
+    MAX_FOLDS,
+    TIE_RTOL,
+    TREATABLE_SHARE,
+    UNIFORM_SHARE,
+)
 from hotspot_env.models.forecast.cube import CountStack
 from hotspot_env.models.forecast.rankers import Candidate
 
@@ -49,9 +54,10 @@ def pei(score: np.ndarray, obs: np.ndarray, share: float = TREATABLE_SHARE) -> f
     """Predictive efficiency index at ``share`` (a fraction) of the area (Hunt 2016).
 
     :func:`hotspot_env.models.scores.pei` with the share as a fraction: 1 = the best
-    possible ranking, NaN when nothing was observed or a score is not finite.
+    possible ranking, NaN when nothing was observed or a score is not finite. Scores
+    within :data:`TIE_RTOL` of the largest of the cut-off tie with it.
     """
-    return scores.pei(score, obs, 100.0 * share)
+    return scores.pei(score, obs, 100.0 * share, TIE_RTOL)
 
 
 def best_finite(scores: pd.Series, higher_is_better: bool = True) -> Any:
@@ -108,18 +114,22 @@ def cross_validate(stack: CountStack, cands: list[Candidate], share: float = TRE
         lookback, radius_m, blend, pei`` (mean over the folds with incidents),
         ``pei_<k>`` per fold (test period index) and ``folds``.
     """
-    n = stack.counts.shape[0]
-    tests = list(range(max(1, n - max_folds), n))
+    tests = fold_tests(stack.n_periods, max_folds)
+    peis = stack.fold_pei(cands, tests, share)
     rows = []
-    for c in cands:
-        fold = {f"pei_{t}": pei(c.score(stack, t), stack.counts[t], share) for t in tests}
-        vals = np.array(list(fold.values()), float)
+    for c, vals in zip(cands, peis, strict=True):
+        fold = {f"pei_{t}": float(v) for t, v in zip(tests, vals, strict=True)}
         ok = np.isfinite(vals)
         rows.append({"candidate": c.name, "base": c.base, "lookback": c.lookback,
                      "radius_m": c.radius_m, "blend": str(c.blend),
                      "pei": float(vals[ok].mean()) if ok.any() else float("nan"),
                      "folds": int(ok.sum()), **fold})
     return pd.DataFrame(rows)
+
+
+def fold_tests(n_periods: int, max_folds: int = MAX_FOLDS) -> list[int]:
+    """The rolling-origin test periods: the last ``max_folds`` with a period before them."""
+    return list(range(max(1, n_periods - max_folds), n_periods))
 
 
 def calibrate(stack: CountStack, cand: Candidate, max_folds: int = MAX_FOLDS
@@ -134,10 +144,9 @@ def calibrate(stack: CountStack, cand: Candidate, max_folds: int = MAX_FOLDS
     """
     import statsmodels.api as sm
 
-    n = stack.counts.shape[0]
-    tests = list(range(max(1, n - max_folds), n))
-    s = np.concatenate([floored(cand.score(stack, t)) for t in tests])
-    y = np.concatenate([stack.counts[t] for t in tests])
+    tests = fold_tests(stack.n_periods, max_folds)
+    s = np.concatenate([floored(v) for v in stack.fold_scores(cand, tests)])
+    y = np.concatenate(stack.fold_counts(tests))
     scale = float(y.sum() / s.sum())
     dev_scaled = float(poisson_deviance(y, s * scale))
     try:
