@@ -183,6 +183,9 @@ def analyze(
         help="Yearly budget (USD) for the intervention portfolio.")] = None,
     weights: Annotated[str | None, typer.Option(
         help='Priority weights, e.g. "violence=2,youth_space=1.5".')] = None,
+    region_budget: Annotated[list[str] | None, typer.Option(
+        help="Cap on the yearly spending (USD) in one district, NAME=AMOUNT, within "
+             "--budget; repeat for several districts.")] = None,
     treatable_share: TreatableShare = 0.05,
     youth_walk_m: Annotated[float | None, typer.Option(
         help="Walk in metres beyond which a cell is a youth-space service gap, where youth "
@@ -196,9 +199,14 @@ def analyze(
     """Analyse incidents: grid, density, hot spots, risk factors, RTM, interventions -> OUT."""
     from hotspot_env._atomic import check_output_folder
     from hotspot_env.factors.access import check_walk_threshold
+    from hotspot_env.interventions.region_budgets import parse_region_budgets
 
     if youth_walk_m is not None:
         check_walk_threshold(youth_walk_m, "--youth-walk-m")
+    interventions = {"default_category": category, "budget": budget, "weights": weights}
+    caps = parse_region_budgets(region_budget or None)  # a bad cap fails before the work
+    if caps is not None:  # only when given: runs without caps get exactly today's options
+        interventions["region_budgets"] = caps
     run = _engine_runner(engine, scheduler, tile_km, workers)
     _setup_logging(quiet)
     check_output_folder(out, (incidents, osm, layers))  # before the analysis, not after
@@ -207,8 +215,7 @@ def analyze(
                    walk_audit=walk_audit,
                    crs=crs, timezone=timezone, cell_size=cell_size, bandwidth=bandwidth,
                    privacy=privacy, dp_epsilon=dp_epsilon, dp_seed=dp_seed, x=x, y=y,
-                   stage_options={"interventions": {"default_category": category,
-                                                    "budget": budget, "weights": weights},
+                   stage_options={"interventions": interventions,
                                   "forecast": {"treatable_share": treatable_share},
                                   "validation": {"treatable_share": treatable_share},
                                   "factors": {"youth_walk_m": youth_walk_m}})
@@ -441,6 +448,9 @@ def rank(
     proposals: Annotated[Path | None, typer.Option(
         help="Resident/user proposals: GeoJSON/GPKG, or CSV with lon, lat (type, note).")] = None,
     time_limit: Annotated[float, typer.Option(help="Optimiser time limit in seconds.")] = 60.0,
+    region_budget: Annotated[list[str] | None, typer.Option(
+        help="Cap on the yearly spending (USD) in one district, NAME=AMOUNT, within "
+             "--budget; repeat for several districts.")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Re-rank interventions under a budget and weights, without recomputing the analysis."""
@@ -451,7 +461,8 @@ def rank(
     check_output_folder(out, (analysis, proposals))
     start = time.perf_counter()
     result, ranking, written = rank_folder(analysis, out, budget, weights, proposals,
-                                           time_limit=time_limit)
+                                           time_limit=time_limit,
+                                           region_budgets=region_budget or None)
     from hotspot_env.interventions.workorders import headline_text, secondary_text
 
     effect = result.portfolio(ranking)

@@ -133,6 +133,49 @@ def test_later_stages_equal_one_machine(single, tiled):
             assert np.array_equal(a, b), name
 
 
+def test_risk_factors_per_tile_equal_one_machine(single, tiled):
+    """Sightline rays, street-light lux and the distances to vacant land and to the user's
+    layers ran in the 9 tile tasks: the single machine's factors (bit for bit, lux to 1e-9)."""
+    reports = tiled.parameters["engine"]["factor_tiles"]["sightlines"]
+    assert len(reports) == len(tiled.tiles) == 9
+    one, many = single.factors["sightlines"], tiled.factors["sightlines"]
+    assert sum(r["observers"] for r in reports) == len(one.layer) > 0
+    # each task read the rows of its box only: a corner tile far fewer than all of them
+    assert all(r["rows_read"] <= r["rows_total"] for r in reports)
+    assert min(r["rows_read"] / r["rows_total"] for r in reports) < 0.5
+    assert np.array_equal(many.values["sightline_m"], one.values["sightline_m"],
+                          equal_nan=True)
+    assert not np.isnan(one.values["sightline_m"]).all()
+    assert many.layer.drop(columns="geometry").equals(one.layer.drop(columns="geometry"))
+    assert many.layer.geometry.geom_equals_exact(one.layer.geometry, 0).all()
+    assert [c.message() for c in many.choices] == [c.message() for c in one.choices]
+    assert many.features.geometry.equals(one.features.geometry)
+    assert list(tiled.factors) == list(single.factors)
+    engine_only = ("later_stages", "tiles", "tile_halo_m", "worker_threads")
+    assert [c.message() for c in tiled.choices
+            if c.name not in engine_only] == single.choice_messages()
+    light = tiled.parameters["engine"]["factor_tiles"]["lighting"]
+    assert len(light) == 2  # cell centres, then the streets' sample points
+    for call in light:
+        assert len(call["rows_read"]) == 9 and max(call["rows_read"]) < call["rows_total"]
+    one, many = single.factors["lighting"], tiled.factors["lighting"]
+    lux_1, lux_d = one.values["lamp_lux"], many.values["lamp_lux"]
+    assert np.array_equal(np.isnan(lux_d), np.isnan(lux_1)) and np.nanmax(lux_1) > 0
+    np.testing.assert_allclose(lux_d, lux_1, rtol=1e-9, atol=0)
+    assert list(many.layer["segment_id"]) == list(one.layer["segment_id"])  # dark segments
+    np.testing.assert_allclose(many.layer["lux_mean"].to_numpy(float),
+                               one.layer["lux_mean"].to_numpy(float), rtol=1e-9, atol=0)
+    (vacant,) = tiled.parameters["engine"]["factor_tiles"]["vacancy"]
+    assert len(vacant["rows_read"]) == 9
+    assert np.array_equal(tiled.arrays["vacant_dist_m"], single.arrays["vacant_dist_m"],
+                          equal_nan=True)
+    custom = tiled.parameters["engine"]["factor_tiles"]["custom"]
+    assert custom and set(custom) <= set(single.factors)  # the user layers (bars, decoys)
+    for name in custom:
+        column = f"{name}_dist_m"
+        assert np.array_equal(tiled.arrays[column], single.arrays[column], equal_nan=True)
+
+
 def test_the_forecast_is_cross_validated_on_the_tiles(single, tiled):
     """Every candidate scored from per-tile parts: the same PEI per fold (1e-9), the same choice."""
     cube = tiled.parameters["engine"]["forecast_cube"]

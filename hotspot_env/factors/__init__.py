@@ -56,6 +56,7 @@ def compute_all(
     incidents: gpd.GeoDataFrame | None = None,
     params: dict[str, dict[str, Any]] | None = None,
     factors: list[str] | None = None,
+    computes: dict[str, Callable[..., FactorResult]] | None = None,
 ) -> dict[str, FactorResult]:
     """Compute several factors on one grid.
 
@@ -73,6 +74,10 @@ def compute_all(
         arguments (e.g. ``{"custom:bars": {"source": bars_gdf}}``).
     factors : list of str, optional
         Built-in factors to run (default all of :data:`FACTORS`).
+    computes : dict of str to callable, optional
+        Another function for a built-in factor (or ``"custom"`` for the custom
+        factors), same signature and result (the tiled engine's per-tile
+        functions, :mod:`hotspot_env.scale.tile_factors`).
 
     Returns
     -------
@@ -90,7 +95,8 @@ def compute_all(
     results: dict[str, FactorResult] = {}
     for name in names:  # timed for the benchmark's table (``factors/<name>``)
         with timed(f"factors/{name}", exclusive=False):
-            results[name] = FACTORS[name](layers, grid, incidents, **(params.get(name) or {}))
+            compute = (computes or {}).get(name, FACTORS[name])
+            results[name] = compute(layers, grid, incidents, **(params.get(name) or {}))
     for key, kwargs in params.items():
         if not key.startswith("custom:"):
             continue
@@ -98,7 +104,8 @@ def compute_all(
         kwargs = {k: v for k, v in (kwargs or {}).items() if k != "name"}
         if name in FACTORS or name in results:
             raise InputError(f"custom factor name {name!r} is already used: choose another")
-        results[name] = custom.compute(layers, grid, incidents, name=name, **kwargs)
+        compute = (computes or {}).get("custom", custom.compute)
+        results[name] = compute(layers, grid, incidents, name=name, **kwargs)
     return results
 
 
@@ -110,7 +117,8 @@ BUILTIN_LAYERS = ("streets", "lamps", "buildings", "vacant", "youth", "walls", "
 @declares(adds=("factors",))
 def stage(analysis: Analysis, params: dict[str, dict[str, Any]] | None = None,
           factors: list[str] | None = None, youth_walk_m: float | None = None,
-          youth_walk_reason: str | None = None) -> None:
+          youth_walk_reason: str | None = None,
+          computes: dict[str, Callable[..., FactorResult]] | None = None) -> None:
     """Pipeline stage: measure every risk factor for ``analysis``.
 
     OSM layers and user layers (``user:<name>`` in ``analysis.map_layers``) are
@@ -140,6 +148,8 @@ def stage(analysis: Analysis, params: dict[str, dict[str, Any]] | None = None,
     youth_walk_reason : str, optional
         Why a caller chose ``youth_walk_m`` for the user (the demo does): the
         threshold is then announced as an automatic choice with this reason.
+    computes : dict of str to callable, optional
+        Another function for a built-in factor (see :func:`compute_all`).
     """
     layers: dict[str, gpd.GeoDataFrame] = {
         k: v for k, v in analysis.map_layers.items() if not k.startswith("user:")}
@@ -163,7 +173,7 @@ def stage(analysis: Analysis, params: dict[str, dict[str, Any]] | None = None,
                 params.setdefault(key, {}).setdefault(option, given)
     params.setdefault("lighting", {}).setdefault("lit_tag", "fill")
     _youth_threshold(analysis, params, youth_walk_m, youth_walk_reason)
-    results = compute_all(layers, analysis.grid, analysis.points, params, factors)
+    results = compute_all(layers, analysis.grid, analysis.points, params, factors, computes)
     for result in results.values():
         for column, values in result.values.items():
             declare(analysis, column, values, result.kinds[column])

@@ -194,14 +194,28 @@ def distance_to_features(grid: Grid, geoms: np.ndarray) -> np.ndarray:
 
     Cells outside ``grid.mask`` are NaN.
     """
+    out = nan_grid(grid)
+    x, y, centres = _inside_centres(grid)
+    out[grid.mask] = distances_to(x, y, geoms, centres)
+    return out
+
+
+def distances_to(x: np.ndarray, y: np.ndarray, geoms: np.ndarray,
+                 centres: np.ndarray | None = None) -> np.ndarray:
+    """Exact distance (m) from each point to the nearest of ``geoms`` (NaN without any).
+
+    The two passes of :func:`distance_to_features`; a point's answer depends on
+    the point and the geometries only, so any subset of points gets the same bits.
+    ``centres`` are the points as shapely points, when the caller has them.
+    """
     from scipy.spatial import cKDTree
 
     geoms = np.asarray(geoms)
-    out = nan_grid(grid)
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
     if not len(coords):
-        return out
-    x, y, centres = _inside_centres(grid)
+        return np.full(np.shape(x), np.nan)
+    if centres is None:
+        centres = shapely.points(x, y)
     _, nearest_vertex = cKDTree(coords).query(np.column_stack([x, y]), workers=-1)
     candidate = owner[nearest_vertex]
     nearest = shapely.distance(centres, geoms[candidate])
@@ -215,8 +229,7 @@ def distance_to_features(grid: Grid, geoms: np.ndarray) -> np.ndarray:
         ip, ig = ip[closer], index[ig[closer]]
         if ip.size:
             np.minimum.at(nearest, ip, shapely.distance(centres[ip], geoms[ig]))
-    out[grid.mask] = nearest
-    return out
+    return nearest
 
 
 def sample_raster(

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.grid import Grid
@@ -43,6 +45,7 @@ def compute(
     name: str,
     source: gpd.GeoDataFrame | str | os.PathLike[str] | None = None,
     band: int = 1,
+    measure: Callable[[Grid, np.ndarray], np.ndarray] | None = None,
 ) -> FactorResult:
     """Add a user layer as a named factor.
 
@@ -62,6 +65,9 @@ def compute(
         geopandas), or a path to a raster (``.tif``/``.tiff``/``.vrt``).
     band : int
         Raster band to sample (1-based).
+    measure : callable, optional
+        Another :func:`~hotspot_env.factors.base.distance_to_features` for a
+        vector layer (the tiled engine's, :mod:`hotspot_env.scale.tile_factors`).
 
     Returns
     -------
@@ -78,7 +84,7 @@ def compute(
         if frame is None:
             return not_measured(name, grid, [f"{name}_dist_m"],
                                 f"no {name!r} layer given: the custom factor could not be measured")
-        return _vector(name, frame, grid)
+        return _vector(name, frame, grid, measure)
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         if not path.is_file():
@@ -102,11 +108,12 @@ def compute(
     if frame is None:
         return not_measured(name, grid, [f"{name}_dist_m"],
                             f"the {name!r} layer is empty: the custom factor could not be measured")
-    return _vector(name, to_grid_crs(frame, grid, name), grid)
+    return _vector(name, to_grid_crs(frame, grid, name), grid, measure)
 
 
-def _vector(name: str, frame: gpd.GeoDataFrame, grid: Grid) -> FactorResult:
-    dist = distance_to_features(grid, frame.geometry.to_numpy())
+def _vector(name: str, frame: gpd.GeoDataFrame, grid: Grid,
+            measure: Callable[[Grid, np.ndarray], np.ndarray] | None = None) -> FactorResult:
+    dist = (measure or distance_to_features)(grid, frame.geometry.to_numpy())
     kinds = ", ".join(sorted(frame.geometry.geom_type.unique()))
     choice = announce(Choice(
         f"{name}_dist_m", f"{len(frame):,} features",

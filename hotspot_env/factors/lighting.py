@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,6 +131,7 @@ def compute(
     lit_yes_lux: float | None = None, lit_tag: str = "fallback", step_m: float = 10.0,
     measured: gpd.GeoDataFrame | None = None, measured_max_dist_m: float = 20.0,
     lux_raster: str | os.PathLike[str] | None = None,
+    illuminate: Callable[..., np.ndarray] | None = None,
 ) -> FactorResult:
     """Model street lighting on the grid and find dark street segments.
 
@@ -168,6 +170,8 @@ def compute(
     lux_raster : path-like, optional
         A raster of measured lux, sampled at cell centres and segment sample
         points; overrides the model where it has data.
+    illuminate : callable, optional
+        Another :func:`illuminance` (the tiled engine's, :mod:`hotspot_env.scale.tile_factors`).
 
     Returns
     -------
@@ -189,12 +193,9 @@ def compute(
 
     choices: list[Choice] = []
     seg = _segments(streets, step_m)
-    if lamp_frame is not None:
-        lamp_pts, cell_lux = _lamp_light(lamp_frame, grid, streets, seg, choices, lumens=lumens,
-                                         height_m=height_m, radius_m=radius_m, lit_tag=lit_tag,
-                                         lit_yes_lux=lit_yes_lux)
-    else:
-        lamp_pts, cell_lux = None, _lit_tag_light(grid, streets, seg, lit_tag, lit_yes_lux, choices)
+    lamp_pts, cell_lux = _light(lamp_frame, grid, streets, seg, choices, lumens=lumens,
+                                height_m=height_m, radius_m=radius_m, lit_tag=lit_tag,
+                                lit_yes_lux=lit_yes_lux, illuminate=illuminate or illuminance)
     cell_lux = _apply_measured(cell_lux, grid, seg, lux_raster, measured, measured_max_dist_m,
                                choices)
     layer = _dark_segments(seg, dark_lux, lit_tag, choices, modelled=lamp_pts is not None,
@@ -240,14 +241,26 @@ def _checked_options(*, lumens: float | None, height_m: float | None, radius_m: 
     return lumens, height_m, dark_lux, lit_yes_lux
 
 
+def _light(lamp_frame: gpd.GeoDataFrame | None, grid: Grid, streets: gpd.GeoDataFrame | None,
+           seg: _Segments | None, choices: list[Choice], *, lit_tag: str, lit_yes_lux: float,
+           **lamp_options: Any) -> tuple[gpd.GeoDataFrame | None, np.ndarray]:
+    """The working lamps and each cell's lux: from the lamps, or from the ``lit`` tag."""
+    if lamp_frame is not None:
+        return _lamp_light(lamp_frame, grid, streets, seg, choices, lit_tag=lit_tag,
+                           lit_yes_lux=lit_yes_lux, **lamp_options)
+    return None, _lit_tag_light(grid, streets, seg, lit_tag, lit_yes_lux, choices)
+
+
 def _lamp_light(lamp_frame: gpd.GeoDataFrame, grid: Grid, streets: gpd.GeoDataFrame | None,
                 seg: _Segments | None, choices: list[Choice], *, lumens: float, height_m: float,
-                radius_m: float, lit_tag: str, lit_yes_lux: float
+                radius_m: float, lit_tag: str, lit_yes_lux: float,
+                illuminate: Callable[..., np.ndarray] = illuminance
                 ) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """The working lamps and the lux they give each cell (segments: in ``seg``)."""
     lamp_pts, lamp_choices = _lamp_table(lamp_frame, lumens, height_m)
     choices += lamp_choices
-    cell_lux = _modelled_light(grid, lamp_pts, seg, radius_m, lumens, height_m, choices)
+    cell_lux = _modelled_light(grid, lamp_pts, seg, radius_m, lumens, height_m, choices,
+                               illuminate)
     if lit_tag == "fill" and seg is not None:
         cell_lux = _fill_from_lit_tag(cell_lux, streets, grid, seg, lit_yes_lux, choices)
     return lamp_pts, cell_lux
@@ -255,18 +268,19 @@ def _lamp_light(lamp_frame: gpd.GeoDataFrame, grid: Grid, streets: gpd.GeoDataFr
 
 def _modelled_light(grid: Grid, lamp_pts: gpd.GeoDataFrame, seg: _Segments | None,
                     radius_m: float, lumens: float, height_m: float,
-                    choices: list[Choice]) -> np.ndarray:
+                    choices: list[Choice],
+                    illuminate: Callable[..., np.ndarray] = illuminance) -> np.ndarray:
     """Lux from the lamps at each cell centre (returned) and along each segment (in ``seg``)."""
     xy = centres_flat(grid)
     px, py = lamp_pts.geometry.x.to_numpy(), lamp_pts.geometry.y.to_numpy()
     lm, hm = lamp_pts["lumens"].to_numpy(), lamp_pts["height_m"].to_numpy()
-    cell_lux = illuminance(xy[:, 0], xy[:, 1], px, py, lm, hm, radius_m).reshape(grid.shape)
+    cell_lux = illuminate(xy[:, 0], xy[:, 1], px, py, lm, hm, radius_m).reshape(grid.shape)
     choices.append(announce(Choice(
         "lamp_radius_m", float(radius_m),
         "lamps further than this are ignored (a default lamp gives "
         f"{_point_lux(lumens, height_m, radius_m):.2f} lux there)")))
     if seg is not None:
-        lux = illuminance(seg.x, seg.y, px, py, lm, hm, radius_m)
+        lux = illuminate(seg.x, seg.y, px, py, lm, hm, radius_m)
         seg.frame["lux_mean"], seg.frame["lux_min"] = _reduce(lux, seg.line, len(seg.frame))
         seg.frame["source"] = "model"
     return cell_lux

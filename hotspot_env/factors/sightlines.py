@@ -154,7 +154,7 @@ def compute(
                             "no buildings layer: sightlines could not be measured")
     if streets is None:
         return not_measured(NAME, grid, keys, "no streets layer: no observers to measure from")
-    obstacles = _obstacles(layers, buildings, grid)
+    obstacles = obstacles_of(layers, buildings, grid)
     geoms = obstacles.geometry.to_numpy()
     x, y, line, points, inside = _observers(streets, geoms, step_m)
     keep = ~inside
@@ -193,7 +193,7 @@ def _checked_rays(step_m: float, n_rays: int, max_m: float) -> int:
     return int(n_rays)
 
 
-def _obstacles(layers: dict[str, gpd.GeoDataFrame], buildings: gpd.GeoDataFrame,
+def obstacles_of(layers: dict[str, gpd.GeoDataFrame], buildings: gpd.GeoDataFrame,
                grid: Grid) -> gpd.GeoDataFrame:
     """Buildings, then walls and vegetation when present, with a ``source`` column."""
     parts = [(buildings, "buildings")]

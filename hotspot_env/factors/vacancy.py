@@ -15,6 +15,8 @@ operationalisation of risk terrain modelling (Caplan & Kennedy 2016).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -44,6 +46,7 @@ def compute(
     *,
     parcels: gpd.GeoDataFrame | None = None,
     flag: str = "vacant",
+    measure: Callable[[Grid, np.ndarray], np.ndarray] | None = None,
 ) -> FactorResult:
     """Distance (m) from every cell centre to the nearest vacant or derelict feature.
 
@@ -61,6 +64,9 @@ def compute(
         ``kind = "parcel"``.
     flag : str
         Name of the flag column in ``parcels`` (default ``"vacant"``).
+    measure : callable, optional
+        Another :func:`~hotspot_env.factors.base.distance_to_features` (the tiled
+        engine's, :mod:`hotspot_env.scale.tile_factors`).
 
     Returns
     -------
@@ -92,7 +98,7 @@ def compute(
         return not_measured(NAME, grid, ["vacant_dist_m"],
                             "no vacant or derelict features mapped: vacancy could not be measured")
     features = pd.concat(frames, ignore_index=True)
-    dist = distance_to_features(grid, features.geometry.to_numpy())
+    dist = (measure or distance_to_features)(grid, features.geometry.to_numpy())
     choice = announce(Choice(
         "vacant_features", len(features),
         f"distance to the nearest of {len(features) - n_parcels:,} OSM vacant/derelict features "

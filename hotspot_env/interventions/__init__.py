@@ -21,6 +21,7 @@ impact           build the model: evidence effects, Monte Carlo draws
 weights          category and type weights
 greedy           fast overlap-aware greedy re-rank (compiled)
 optimise         exact portfolio under a budget (outer approximation, MILP)
+region_budgets   optional budget caps per region (district, or a national run's region)
 _highs           the one way to HiGHS (highspy), silent and single-threaded
 equity           districts and the harm-vs-investment check
 reasons          plain-words reason per candidate
@@ -64,6 +65,7 @@ from hotspot_env.interventions.optimise import (
     check_time_limit,
 )
 from hotspot_env.interventions.reasons import reasons
+from hotspot_env.interventions.region_budgets import DEFAULT_REGION_COLUMN, parse_region_budgets
 from hotspot_env.interventions.result import InterventionsResult, Ranking
 from hotspot_env.interventions.state import make_basemap, state_bytes
 from hotspot_env.interventions.strata import evidence_windows, row_strata
@@ -106,6 +108,8 @@ def stage(
     optimise_portfolio: bool = True,
     time_limit: float = TIME_LIMIT_S,
     outdoor_share: float | None = None,
+    region_budgets: dict[str, float] | list[str] | None = None,
+    region_column: str = DEFAULT_REGION_COLUMN,
 ) -> None:
     """Pipeline stage: rank environmental interventions for ``analysis``.
 
@@ -136,13 +140,14 @@ def stage(
         IANA zone for local-hour windows.
     min_harm_ratio : float
         "Near harm" rule (:data:`MIN_HARM_RATIO`).
-    optimise_portfolio : bool
-        Also compute the exact portfolio (when a budget is given).
-    time_limit : float
-        Optimiser time limit (s).
+    optimise_portfolio, time_limit : bool, float
+        Also compute the exact portfolio (when a budget is given), within this many s.
     outdoor_share : float, optional
         Share of incidents outdoors when the incidents have no ``outdoor``
         column (default ``baseline.DEFAULT_OUTDOOR_SHARE``, announced).
+    region_budgets, region_column : optional
+        Caps per region within ``budget`` (``["D01=50000"]``, USD/year) over the
+        candidates' ``region_column`` (default ``district``; :mod:`.region_budgets`).
 
     Adds ``analysis.interventions``, ``analysis.parameters
     ["interventions"]`` and the choices made.
@@ -150,6 +155,7 @@ def stage(
     library = load_library(evidence_path, costs_path)
     w = parse_weights(weights, library.types)
     budget = check_budget(budget)
+    caps = parse_region_budgets(region_budgets, budget)  # a bad cap fails before the work
     baseline = _strata_baseline(analysis, library, timezone, default_category, category_map,
                                 outdoor_share)
     choices: list[Choice] = list(baseline.choices)
@@ -160,12 +166,17 @@ def stage(
     why, timing = analysis.arrays.get("why"), analysis.arrays.get("timing")
     params = _stage_parameters(analysis, library, baseline, w, budget, n_draws, seed,
                                min_harm_ratio, len(cands))
-    with timed("interventions/basemap", exclusive=False):
-        basemap = make_basemap({n: analysis.layer(n) for n in ("streets", "buildings")},
-                               analysis.grid.crs)
     result = InterventionsResult(cands, model, baseline, zones, library, params, choices,
-                                 why, timing, basemap)
-    _rank_into(analysis, result, budget, w, optimise_portfolio, time_limit, params, choices)
+                                 why, timing, _basemap(analysis))
+    _rank_into(analysis, result, budget, w, optimise_portfolio, time_limit, params, choices,
+               (caps, region_column))
+
+
+def _basemap(analysis: Analysis) -> gpd.GeoDataFrame | None:
+    """Streets and addressed buildings for the work orders' maps."""
+    with timed("interventions/basemap", exclusive=False):
+        return make_basemap({n: analysis.layer(n) for n in ("streets", "buildings")},
+                            analysis.grid.crs)
 
 
 def _candidates_and_model(analysis: Analysis, library: EvidenceLibrary,
@@ -214,12 +225,23 @@ def _stage_parameters(analysis: Analysis, library: EvidenceLibrary, baseline: St
 
 def _rank_into(analysis: Analysis, result: InterventionsResult, budget: float | None,
                w: Weights, optimise_portfolio: bool, time_limit: float,
-               params: dict[str, Any], choices: list[Choice]) -> None:
-    """Rank under the budget and record the result, its choices and timings on ``analysis``;
-    with no candidate, the places to audit instead."""
+               params: dict[str, Any], choices: list[Choice],
+               regions: tuple[dict[str, float] | None, str] = (None, DEFAULT_REGION_COLUMN)
+               ) -> None:
+    """Rank under the budget (and the region caps ``regions``: caps, column) and record the
+    result, its choices and timings on ``analysis``; with no candidate, the places to audit
+    instead."""
     with timed("interventions/ranking", exclusive=False):
         ranked = result.rerank(budget, w, optimise_portfolio=optimise_portfolio,
-                               time_limit=time_limit)
+                               time_limit=time_limit, region_budgets=regions[0],
+                               region_column=regions[1])
+    if regions[0] is not None:
+        params["region_budgets"] = {"column": regions[1], "caps": regions[0]}
+        choices.append(announce(Choice(
+            "region_budgets", regions[0],
+            f"the portfolio spends at most the given amount in each named {regions[1]} "
+            f"(USD/year), within the overall budget of {budget or 0:,.0f}; other "
+            f"{regions[1]}s are bounded by the overall budget only")))
     ranking = result.apply(ranked)
     if ranking.optimal is not None and ranking.optimal.status != "optimal":
         choices.append(announce(Choice(
@@ -392,20 +414,23 @@ def rank_folder(
     proposals: str | os.PathLike[str] | None = None,
     *,
     time_limit: float = TIME_LIMIT_S,
+    region_budgets: dict[str, float] | list[str] | None = None,
 ) -> tuple[InterventionsResult, Ranking, dict[str, Path]]:
     """Re-rank a finished analysis (``hotspot-env rank``) without recomputing it.
 
     Reads the state in ``analysis_dir``, adds ``proposals``, ranks under
-    ``budget`` (USD/year) and ``weights`` with the greedy and the optimiser,
-    and writes the outputs (and the updated state) into ``out``.
+    ``budget`` (USD/year), the district caps ``region_budgets`` and ``weights``
+    with the greedy and the optimiser, and writes the outputs (and the updated
+    state) into ``out``.
     """
     budget = check_budget(budget)
     time_limit = check_time_limit(time_limit)  # before the state is read
+    region_budgets = parse_region_budgets(region_budgets, budget)
     result = InterventionsResult.load(analysis_dir)
     if proposals is not None:
         result = result.with_proposals(proposals)
     ranking = result.apply(result.rerank(budget, weights, optimise_portfolio=True,
-                                         time_limit=time_limit))
+                                         time_limit=time_limit, region_budgets=region_budgets))
     return result, ranking, _write_all(result, out, ranking)
 
 

@@ -14,6 +14,7 @@ import numba
 import numpy as np
 
 from hotspot_env.interventions.impact_model import ImpactModel
+from hotspot_env.interventions.region_budgets import RegionCaps
 
 #: Lazy greedy: a re-evaluated candidate is taken when its ratio is at least this share of
 #: the best stale ratio. 1 is the exact lazy greedy (the default: compiled, it is fast enough);
@@ -25,6 +26,7 @@ LAZY_SLACK: float = 1.0
 def joint_greedy(
     model: ImpactModel, cost: np.ndarray, budget: float, cat_w: np.ndarray,
     bonus: np.ndarray, site: np.ndarray, eligible: np.ndarray,
+    caps: RegionCaps | None = None,
 ) -> np.ndarray:
     """Overlap-aware budgeted greedy with lazy evaluation, or the best single candidate.
 
@@ -57,18 +59,22 @@ def joint_greedy(
         Site code per candidate (-1 none).
     eligible : ndarray of bool
         Candidates that may be chosen.
+    caps : RegionCaps, optional
+        Budget caps per region (:mod:`hotspot_env.interventions.region_budgets`):
+        a candidate is taken only while its region's cap allows it too.
 
     Returns
     -------
     ndarray of bool
         The selection.
     """
-    return joint_greedy_value(model, cost, budget, cat_w, bonus, site, eligible)[0]
+    return joint_greedy_value(model, cost, budget, cat_w, bonus, site, eligible, caps)[0]
 
 
 def joint_greedy_value(
     model: ImpactModel, cost: np.ndarray, budget: float, cat_w: np.ndarray,
     bonus: np.ndarray, site: np.ndarray, eligible: np.ndarray,
+    caps: RegionCaps | None = None,
 ) -> tuple[np.ndarray, float]:
     """:func:`joint_greedy` and the selection's weighted joint value at the mean effects.
 
@@ -84,10 +90,16 @@ def joint_greedy_value(
     cost = np.asarray(cost, dtype=float)
     pool = np.flatnonzero(eligible & (gains > 0) & (cost > 0)).astype(np.int64)
     site = np.asarray(site, dtype=np.int64)
+    # no caps: every candidate in region -1, which the loop never charges
+    region = np.full(n, -1, dtype=np.int64) if caps is None else caps.code
+    region_left = (np.zeros(1) if caps is None else caps.cap * (1 + 1e-12)).astype(float)
     selected, value = _lazy_greedy(indptr, group, contrib, factor, len(model.group_base), gains,
                                    cost, site, bonus, pool, float(budget) * (1 + 1e-12),
-                                   float(LAZY_SLACK))
-    single = np.flatnonzero(eligible & (cost <= budget * (1 + 1e-12)) & (cost > 0))
+                                   float(LAZY_SLACK), region, region_left.copy())
+    affordable = cost <= budget * (1 + 1e-12)
+    if caps is not None:
+        affordable &= cost <= caps.of_candidates(cost) * (1 + 1e-12)
+    single = np.flatnonzero(eligible & affordable & (cost > 0))
     if single.size:
         best = single[np.argmax(gains[single])]
         if gains[best] > value:  # a lone candidate's gain is its whole value
@@ -163,10 +175,12 @@ def _ratio_heap(gains: np.ndarray, cost: np.ndarray, pool: np.ndarray
 
 @numba.njit(cache=True)
 def _lazy_greedy(indptr, group, contrib, factor, n_groups, gains, cost, site, bonus, pool,
-                 budget, slack):  # pragma: no cover - compiled; tested through joint_greedy
+                 budget, slack, region, region_left
+                 ):  # pragma: no cover - compiled; tested through joint_greedy
     """The loop of :func:`joint_greedy`, compiled: a binary heap of ``-gain / cost``.
 
-    A popped candidate that does not fit or whose site is taken is dropped; else
+    A popped candidate that does not fit (the budget, or its region's balance in
+    ``region_left`` when ``region >= 0``) or whose site is taken is dropped; else
     its marginal value is re-evaluated and it is taken when its ratio is at least
     ``slack`` x the best remaining (stale, so upper-bound) ratio, or pushed back.
     """
@@ -190,7 +204,8 @@ def _lazy_greedy(indptr, group, contrib, factor, n_groups, gains, cost, site, bo
     while size > 0 and remaining >= cheapest:
         j = ids[0]
         cj = cost[j]
-        if cj > remaining or (site[j] >= 0 and used[site[j]]):
+        if (cj > remaining or (site[j] >= 0 and used[site[j]])
+                or (region[j] >= 0 and cj > region_left[region[j]])):
             size = _drop_root(key, ids, size)  # it will never fit or its site is taken
             continue
         gain = bonus[j]
@@ -217,5 +232,7 @@ def _lazy_greedy(indptr, group, contrib, factor, n_groups, gains, cost, site, bo
             left[group[e]] *= factor[e]
         if site[j] >= 0:
             used[site[j]] = True
+        if region[j] >= 0:
+            region_left[region[j]] -= cj
         size = _drop_root(key, ids, size)
     return selected, total

@@ -54,6 +54,7 @@ from hotspot_env.errors import InputError
 from hotspot_env.interventions._highs import lp_model, silent_highs
 from hotspot_env.interventions.greedy import joint_greedy
 from hotspot_env.interventions.impact_model import ImpactModel
+from hotspot_env.interventions.region_budgets import RegionCaps
 from hotspot_env.interventions.weights import Weights, weighted_values
 
 #: Default time limit (s) of one optimiser run (all rounds together).
@@ -200,6 +201,7 @@ def optimise(
     tol: float | None = None,
     max_rounds: int = MAX_ROUNDS,
     node_limit: int = NODE_LIMIT,
+    caps: RegionCaps | None = None,
 ) -> OptimisedPortfolio:
     """Best portfolio under a budget, overlaps included (see the module docstring).
 
@@ -227,6 +229,8 @@ def optimise(
         Most outer-approximation rounds.
     node_limit : int
         Branch-and-bound nodes per round.
+    caps : RegionCaps, optional
+        Budget caps per region, on top of ``budget`` (none by default).
     """
     t0 = time.perf_counter()
     weights = weights or Weights()
@@ -236,6 +240,8 @@ def optimise(
     cat_w = weights.category_vector()
     value, type_w, bonus = weighted_values(model, weights, types)
     eligible = (cost <= budget * (1 + 1e-12)) & (type_w * value > 0) & (cost > 0)
+    if caps is not None:  # a candidate dearer than its region's cap can never be chosen
+        eligible &= cost <= caps.of_candidates(cost) * (1 + 1e-12)
     if budget <= 0 or not eligible.any():
         return OptimisedPortfolio(np.zeros(n, dtype=bool), 0.0, 0.0, 0.0, "empty", 0,
                                   time.perf_counter() - t0)
@@ -243,17 +249,18 @@ def optimise(
     if tol is None:
         tol = TOLERANCE if elig.size <= EXACT_SIZE else LARGE_TOLERANCE
     # incumbent: overlap-aware greedy
-    start = joint_greedy(model, cost, budget, cat_w, bonus, site, eligible)
+    start = joint_greedy(model, cost, budget, cat_w, bonus, site, eligible, caps)
     start_val = model.expected_value(start, cat_w, bonus)
     relax = _relaxation(model, eligible, cat_w, bonus,
                         scale=float(np.max(type_w[elig] * value[elig])))
-    h = _solver(relax, cost[elig], budget, site[elig], tol, node_limit)
+    h = _solver(relax, cost[elig], budget, site[elig], tol, node_limit,
+                None if caps is None else (caps.code[elig], caps.cap))
     best_x, bound, status, rounds = _outer_approximation(h, relax, start[elig], tol,
                                                          max_rounds, t0, time_limit)
     selected = np.zeros(n, dtype=bool)
     selected[elig[best_x]] = True
     selected = _settle_ties(model, selected, eligible, value * type_w, cost, budget, site,
-                            cat_w, bonus)
+                            cat_w, bonus, caps)
     value_true = model.expected_value(selected, cat_w, bonus)
     if value_true < start_val:  # never worse than the incumbent
         selected, value_true = start, start_val
@@ -293,7 +300,8 @@ def _relaxation(model: ImpactModel, eligible: np.ndarray, cat_w: np.ndarray,
 
 
 def _solver(relax: _Relaxation, cost: np.ndarray, budget: float, sites: np.ndarray,
-            tol: float, node_limit: int) -> Any:
+            tol: float, node_limit: int,
+            region_caps: tuple[np.ndarray, np.ndarray] | None = None) -> Any:
     """A HiGHS solver holding the first MILP: budget, one per site, ``L`` links, tangents.
 
     Single-threaded (as every solver of :func:`~hotspot_env.interventions._highs.silent_highs`)
@@ -307,6 +315,9 @@ def _solver(relax: _Relaxation, cost: np.ndarray, budget: float, sites: np.ndarr
     h.setOptionValue("mip_heuristic_effort", HEURISTIC_EFFORT)
     n_x, m = relax.n_x, relax.m
     rows, row_lower, row_upper = _constraint_rows(relax, cost, budget, sites)
+    if region_caps is not None:
+        rows, row_lower, row_upper = _with_region_rows(rows, row_lower, row_upper, cost,
+                                                       *region_caps)
     h.passModel(lp_model(
         np.r_[relax.c_lin, np.zeros(m), np.ones(m)],
         np.r_[np.zeros(n_x), relax.l_min, np.zeros(m)],
@@ -343,6 +354,17 @@ def _constraint_rows(relax: _Relaxation, cost: np.ndarray, budget: float, sites:
         lower.append(np.zeros(m))
         upper.append(np.zeros(m))
     return sp.vstack(rows, format="csr"), np.concatenate(lower), np.concatenate(upper)
+
+
+def _with_region_rows(rows: sp.csr_matrix, lower: np.ndarray, upper: np.ndarray,
+                      cost: np.ndarray, code: np.ndarray, cap: np.ndarray
+                      ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Append ``sum cost_j x_j <= cap_r`` over the candidates ``x`` of each capped region."""
+    member = np.flatnonzero(code >= 0)
+    region_rows = sp.csr_matrix((cost[member], (code[member], member)),
+                                shape=(cap.size, rows.shape[1]))
+    return (sp.vstack([rows, region_rows], format="csr"),
+            np.r_[lower, np.full(cap.size, -np.inf)], np.r_[upper, cap * (1 + 1e-12)])
 
 
 def _add_tangents(h: Any, relax: _Relaxation, groups: np.ndarray, t: np.ndarray) -> None:
@@ -466,8 +488,10 @@ def _value_scaled(x, m_local, m_x, m_ell, g_wb, c_lin) -> float:
     return float(c_lin[x].sum() + np.sum(g_wb * (1.0 - np.exp(lx))))
 
 
-def _settle_ties(model, selected, eligible, score_value, cost, budget, site, cat_w, bonus):
-    """Swap selected candidates for unselected ones with a smaller id, equal value and cost."""
+def _settle_ties(model, selected, eligible, score_value, cost, budget, site, cat_w, bonus,
+                 caps=None):
+    """Swap selected candidates for unselected ones with a smaller id, equal value and cost
+    (and, under region caps, only where the caps still hold)."""
     if not selected.any():
         return selected
     key_v = np.round(score_value / max(float(np.max(np.abs(score_value))), 1e-300), 9)
@@ -482,7 +506,7 @@ def _settle_ties(model, selected, eligible, score_value, cost, budget, site, cat
             trial[j], trial[k] = False, True
             val = model.expected_value(trial, cat_w, bonus)
             if val >= current - 1e-12 * max(abs(current), 1e-300) and cost[trial].sum() <= (
-                    budget * (1 + 1e-12)):
+                    budget * (1 + 1e-12)) and (caps is None or caps.fits(cost, trial)):
                 selected, current = trial, val
                 break
     return selected

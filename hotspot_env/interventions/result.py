@@ -64,6 +64,12 @@ from hotspot_env.interventions.optimise import (
     check_budget,
     optimise,
 )
+from hotspot_env.interventions.region_budgets import (
+    DEFAULT_REGION_COLUMN,
+    RegionCaps,
+    parse_region_budgets,
+    region_caps,
+)
 from hotspot_env.interventions.state import (
     BASEMAP_FILE,
     CANDIDATES_FILE,
@@ -105,6 +111,8 @@ class Ranking:
         Time of the greedy re-rank (s).
     message : str
         One sentence for the user.
+    region_budgets : dict of str to float or None
+        Budget caps per region (USD/year) the selection respects, when given.
     """
 
     budget: float | None
@@ -118,6 +126,7 @@ class Ranking:
     optimal: OptimisedPortfolio | None
     seconds: float
     message: str
+    region_budgets: dict[str, float] | None = None
 
     @property
     def selected(self) -> np.ndarray:
@@ -147,6 +156,8 @@ class Ranking:
             "n_selected": int(self.selected.sum()), "greedy_value": self.greedy_value,
             "greedy_cost": self.greedy_cost, "greedy_n": int(self.greedy.sum()),
             "message": self.message}
+        if self.region_budgets is not None:  # only when given: runs without caps unchanged
+            out["region_budgets"] = dict(self.region_budgets)
         if self.optimal is not None:
             out.update(optimal_value=self.optimal.value, optimal_cost=self.optimal.cost,
                        optimal_status=self.optimal.status, optimal_bound=self.optimal.bound,
@@ -224,6 +235,8 @@ class InterventionsResult:
         *,
         optimise_portfolio: bool = False,
         time_limit: float = TIME_LIMIT_S,
+        region_budgets: dict[str, float] | list[str] | None = None,
+        region_column: str = DEFAULT_REGION_COLUMN,
     ) -> Ranking:
         """Re-rank under a budget (USD/year) and weights without recomputing anything.
 
@@ -232,16 +245,22 @@ class InterventionsResult:
         candidate when that is worth more), milliseconds for 10,000 candidates. With
         ``optimise_portfolio=True`` the exact portfolio (:func:`optimise`) is
         also computed, or taken from the cache for the same budget and
-        weights, and the gap between the two is reported.
+        weights, and the gap between the two is reported. ``region_budgets``
+        (``{"D01": 50_000}`` or ``["D01=50000"]``) caps the spending in each named
+        region of the candidates' ``region_column`` on top of ``budget``
+        (:mod:`~hotspot_env.interventions.region_budgets`).
 
         Raises
         ------
         InputError
-            Negative or non-numeric budget, unknown or negative weight.
+            Negative or non-numeric budget, unknown or negative weight, a region
+            budget for an unknown region or with an amount that is not >= 0.
         """
         t0 = time.perf_counter()
         budget = check_budget(budget)
         w = parse_weights(weights, self.library.types)
+        caps_given = parse_region_budgets(region_budgets)
+        caps = self._region_caps(caps_given, region_column)
         value, type_w, bonus = weighted_values(self.model, w, self._types)
         eff = type_w * value
         cost = self._cost
@@ -254,25 +273,38 @@ class InterventionsResult:
         if budget is not None and budget > 0:
             eligible = (cost > 0) & (cost <= budget * (1 + 1e-12)) & (eff > 0)
             sel, g_value = joint_greedy_value(self.model, cost, budget, cat_w, bonus, self._site,
-                                              eligible)
+                                              eligible, caps)
         rank = np.empty(self.model.n, dtype=np.int64)
         rank[order] = np.arange(1, self.model.n + 1)
         seconds = time.perf_counter() - t0
-        optimal = self._cache.get((budget, w.key()))
+        key = (budget, w.key()) if caps is None else (budget, w.key(), tuple(caps_given.items()))
+        optimal = self._cache.get(key)
         if optimal is None and optimise_portfolio and budget is not None:
             optimal = optimise(self.model, cost, budget, self._types, w, self._site,
-                               time_limit=time_limit)
-            self._cache[(budget, w.key())] = optimal
+                               time_limit=time_limit, caps=caps)
+            self._cache[key] = optimal
         chosen = optimal.selected if optimal is not None else sel
         return Ranking(budget, w, score, order, rank, sel, g_value, float(cost[sel].sum()),
-                       optimal, seconds, self._message(budget, chosen))
+                       optimal, seconds, self._message(budget, chosen, caps is not None),
+                       caps_given)
+
+    def _region_caps(self, caps: dict[str, float] | None, column: str) -> RegionCaps | None:
+        """The caps over the candidates' ``column`` (every district of the run is known)."""
+        if not caps:
+            return None
+        if column not in self.candidates.columns:
+            raise InputError(f"--region-budget needs a region column {column!r} in the "
+                             "candidates, which have none")
+        known = self.zones.names if column == DEFAULT_REGION_COLUMN else None
+        return region_caps(self.candidates[column].to_numpy(), caps, known, column)
 
     def apply(self, ranking: Ranking) -> Ranking:
         """Make ``ranking`` the current one (used by the table and writers)."""
         self.ranking = ranking
         return ranking
 
-    def _message(self, budget: float | None, selected: np.ndarray) -> str:
+    def _message(self, budget: float | None, selected: np.ndarray, capped: bool = False
+                 ) -> str:
         if self.model.n == 0:
             return ("no candidate interventions were found: the analysis found no dark streets, "
                     "vacant land, short sightlines or youth-space gaps near harm; add proposals")
@@ -280,6 +312,9 @@ class InterventionsResult:
             return "no budget given: candidates are ranked and none is selected (pass a budget)"
         if budget == 0:
             return "the budget is 0: nothing is selected (pass a budget above 0 USD per year)"
+        if not selected.any() and capped:
+            return (f"no candidate fits a budget of {budget:,.0f} USD per year and the region "
+                    "budgets (--region-budget) of its region")
         if not selected.any():
             cheapest = float(self._cost.min())
             return (f"no candidate fits a budget of {budget:,.0f} USD per year (the cheapest costs "

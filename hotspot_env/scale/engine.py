@@ -52,6 +52,7 @@ from hotspot_env.core.hotspots import GiStar
 from hotspot_env.errors import InputError
 from hotspot_env.scale.global_stats import GiMoments, bins_from_cutoffs, fdr_cutoffs, tile_gi
 from hotspot_env.scale.threads import WORKER_ENV, WORKER_THREADS_NOTE, worker_threads
+from hotspot_env.scale.tile_factors import factor_reports, with_tiled_factors
 from hotspot_env.scale.tile_tasks import TilePayload, TileSurfaces, tile_counts, tile_surfaces
 from hotspot_env.scale.tiled_design import rtm_design_stats, with_tiled_rtm
 from hotspot_env.scale.tiled_forecast import forecast_cube_stats, with_tiled_forecast
@@ -70,7 +71,9 @@ STAGE_PLACEMENT: dict[str, str] = {
     "counts": "per tile", "kde": "per tile",
     "gi_star": "per tile (local sums) + global (mean and variance from n, sum x, sum x²)",
     "fdr": "global (one Benjamini-Hochberg cut-off per level over all cells)",
-    "factors": "merged result",
+    "factors": "lighting's lux, sightline rays, distances to vacant land and to user layers "
+               "per tile (halo), merged in the client; darkness and access on the merged "
+               "result",
     "forecast": "per tile (each tile's window of the count cube and its smooths, every "
                 "candidate's scores) + global (the smooths' floor and period totals, the "
                 "tie-break's largest value, each fold's PEI cut-off by an exact distributed "
@@ -86,13 +89,16 @@ STAGE_PLACEMENT: dict[str, str] = {
 
 #: The ``later_stages`` announcement: where each later stage ran.
 LATER_STAGES: str = (
-    "risk factors, validation, trends and interventions run once on the tiles' arrays put "
-    "back together (the same grid and arrays as one machine); counts, KDE and Gi* ran per "
-    "tile, Gi*'s moments and the FDR cut-offs over all cells; the risk terrain model was "
-    "fitted once in the client from per-tile sums (each tile's rows of the design stayed on "
-    "its worker); the forecast's candidates were scored on the tiles (each tile's count cube "
-    "stayed on its worker) and chosen in the client from the tiles' sums, maxima and "
-    "top-share selections, then calibrated on the chosen candidate's merged scores")
+    "the street-light illuminance, the sightline rays and the distances to vacant land and "
+    "to user layers ran per tile (each tile's own points or cells, the lamps, obstacles and "
+    "features read by box with the factor's halo); darkness, youth-space access, validation, "
+    "trends and interventions run once on the tiles' arrays put back together (the same grid "
+    "and arrays as one machine); counts, KDE and Gi* ran per tile, Gi*'s moments and the FDR "
+    "cut-offs over all cells; the risk terrain model was fitted once in the client from "
+    "per-tile sums (each tile's rows of the design stayed on its worker); the forecast's "
+    "candidates were scored on the tiles (each tile's count cube stayed on its worker) and "
+    "chosen in the client from the tiles' sums, maxima and top-share selections, then "
+    "calibrated on the chosen candidate's merged scores")
 
 
 #: Seconds to wait for a ``--scheduler`` before saying it cannot be reached.
@@ -375,6 +381,7 @@ def analyze_tiled(
         engine = TiledSurfaces(client, tile_km, halo_options)
         options = with_tiled_forecast(with_tiled_rtm(stage_options, client, lambda: engine.tiles),
                                       client, lambda: engine.tiles)
+        options, per_tile = with_tiled_factors(options, client, engine)
         analysis = run(incidents, layers=layers, osm=osm, cell_size=cell_size,
                        bandwidth=bandwidth, privacy=privacy, simulated=simulated,
                        stages=stages, stage_options=options, surfaces=engine,
@@ -386,7 +393,7 @@ def analyze_tiled(
     tiled = TiledRun(analysis, engine.tiles, engine.reports, engine.halo_m, engine.distances,
                      address, engine.timings, rtm_design_stats(options), threads,
                      forecast_cube_stats(options))
-    analysis.parameters["engine"] = tiled.manifest()
+    analysis.parameters["engine"] = {**tiled.manifest(), "factor_tiles": factor_reports(per_tile)}
     if out is not None:
         _write(analysis, out)
     return tiled

@@ -145,9 +145,18 @@ def _write_interventions(analysis: Analysis, region: str, folder: Path,
     result = analysis.interventions
     if result is None:
         return []
+    return write_region_interventions(result, result.ranking or result.rerank(), region,
+                                      folder, tags, block_m)
+
+
+def write_region_interventions(result: Any, ranking: Any, region: str, folder: Path,
+                               tags: dict[str, str], block_m: float = BLOCK_M) -> list[str]:
+    """``interventions/<region>.parquet`` and ``workorders/<region>/`` of one ranking.
+
+    Returns the files written, relative to ``folder``.
+    """
     from hotspot_env.interventions.workorders import published_rows, write_intervention_files
 
-    ranking = result.ranking or result.rerank()
     frame = published_rows(result.table(ranking), result.grid.crs,
                            result.parameters.get("privacy", "internal"))
     frame = frame.assign(region=region)

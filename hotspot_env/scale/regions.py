@@ -27,6 +27,11 @@ import numba
 from hotspot_env._atomic import staged_folder
 from hotspot_env._hashing import file_sha256
 from hotspot_env.scale.country import read_country, read_layers_tile, require_empty
+from hotspot_env.scale.national_portfolio import (
+    NATIONAL_PORTFOLIO_NOTE,
+    national_options,
+    national_portfolio,
+)
 from hotspot_env.scale.outputs import (
     mosaic_tags,
     national_manifest,
@@ -44,8 +49,8 @@ PER_REGION_NOTE: str = (
 
 @single_threaded
 def analyze_region(country_folder: str | os.PathLike[str], region: str,
-                   stage_dir: str | os.PathLike[str], options: dict[str, Any]
-                   ) -> dict[str, Any]:
+                   stage_dir: str | os.PathLike[str], options: dict[str, Any],
+                   national: bool = False) -> dict[str, Any]:
     """Analyse one region and write its outputs into ``stage_dir`` (runs in a worker).
 
     Parameters
@@ -59,6 +64,12 @@ def analyze_region(country_folder: str | os.PathLike[str], region: str,
     options : dict
         Passed to :func:`hotspot_env.core.pipeline.run` (``cell_size``,
         ``bandwidth``, ``privacy``, ``stage_options``, ``stages`` ...).
+    national : bool
+        The portfolio is chosen nationally: the region ranks its candidates
+        without selecting, keeps its interventions state in ``stage_dir`` and
+        returns its candidate list under ``"candidates"``
+        (:mod:`hotspot_env.scale.national_portfolio`); its interventions files
+        are written after the national choice.
 
     Returns
     -------
@@ -100,7 +111,10 @@ def analyze_region(country_folder: str | os.PathLike[str], region: str,
     del incidents
     seconds.update({k: float(v) for k, v in analysis.timings.items()})
     t0 = time.perf_counter()
+    candidates = _keep_for_national(analysis, region, stage_dir) if national else None
     record = write_region(analysis, region, stage_dir)
+    if candidates is not None:
+        record["candidates"] = candidates
     seconds["write"] = time.perf_counter() - t0
     record["inputs"] = [{"path": f"incidents/{region}.parquet", "sha256": file_sha256(part)}]
     record["bounds"] = tile["bounds"]
@@ -113,8 +127,29 @@ def analyze_region(country_folder: str | os.PathLike[str], region: str,
     return record
 
 
+def _keep_for_national(analysis: Any, region: str, stage_dir: str | os.PathLike[str]
+                       ) -> Any:
+    """Save the region's interventions state for the national choice; its candidate list.
+
+    The interventions are taken off ``analysis``, so :func:`write_region` writes
+    them only after the national choice (:func:`national_portfolio.write_region_portfolio`).
+    """
+    from hotspot_env.scale.national_portfolio import candidates_of, state_folder
+
+    result = analysis.interventions
+    if result is None:
+        return None
+    folder = state_folder(stage_dir, region)
+    folder.mkdir(parents=True, exist_ok=True)
+    result.save_state(folder)
+    analysis.interventions = None
+    return candidates_of(result, region)
+
+
 def run_national(country_folder: str | os.PathLike[str], out: str | os.PathLike[str], *,
                  client: Any = None, regions: list[str] | None = None,
+                 national_budget: float | None = None,
+                 region_budgets: dict[str, float] | list[str] | None = None,
                  **options: Any) -> dict[str, Any]:
     """Analyse every region of a synthetic country and write the national outputs.
 
@@ -128,6 +163,12 @@ def run_national(country_folder: str | os.PathLike[str], out: str | os.PathLike[
         One task per region on this cluster (default: in this process).
     regions : list of str, optional
         Regions to analyse (default: all).
+    national_budget : float, optional
+        USD per year: choose **one national portfolio** over every region's
+        candidates under this budget (:mod:`hotspot_env.scale.national_portfolio`)
+        instead of one portfolio per region; announced in the manifest.
+    region_budgets : dict or list of str, optional
+        With ``national_budget``: caps per region (``["city_00=50000"]``).
     **options
         Passed to :func:`hotspot_env.core.pipeline.run` in each region.
 
@@ -138,21 +179,28 @@ def run_national(country_folder: str | os.PathLike[str], out: str | os.PathLike[
     """
     meta = read_country(country_folder)
     names = regions or list(meta["regions"])
+    national = national_budget is not None or region_budgets is not None
+    if national:  # refused before any region is analysed
+        options = national_options(names, national_budget, region_budgets, options)
     require_empty(out)
     t_start = time.perf_counter()
     with staged_folder(out) as stage:
         if client is None:
-            records = [analyze_region(country_folder, r, stage, options) for r in names]
+            records = [analyze_region(country_folder, r, stage, options, national)
+                       for r in names]
         else:
             futures = client.map(analyze_region, [str(country_folder)] * len(names), names,
                                  [str(stage)] * len(names), [options] * len(names),
-                                 pure=False)
+                                 [national] * len(names), pure=False)
             records = list(client.gather(futures))
+        portfolio = (national_portfolio(records, stage, client, national_budget,
+                                        region_budgets, options) if national else {})
         t0 = time.perf_counter()
         write_density_mosaic(stage, records, tags={"simulated": "true", **mosaic_tags(records)})
         mosaic_s = time.perf_counter() - t0
         manifest = national_manifest(records, {
-            "engine": "regions", "statistics": PER_REGION_NOTE,
+            "engine": "regions", **portfolio,
+            "statistics": NATIONAL_PORTFOLIO_NOTE if national else PER_REGION_NOTE,
             "country": {k: meta[k] for k in ("scale", "seed", "crs", "bounds", "n_incidents")},
             "options": options, "simulated": True, "mosaic_s": mosaic_s,
             "worker_threads": worker_threads(client) if client is not None else None,
