@@ -12,6 +12,8 @@ stretch of street they cover (``candidates._street_stretches``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shutil
 from pathlib import Path
@@ -28,14 +30,6 @@ from hotspot_env import settings
 from hotspot_env.outputs.fingerprint import fingerprint_folder
 
 pytestmark = pytest.mark.slow
-
-#: Files whose *values* still depend on where the incidents lie inside their cells, and why:
-#: the rule-of-thumb bandwidth comes from the incidents' spread (the KDE column and raster),
-#: and the held-out validation scores the classic KDE on it; the manifest and the report
-#: carry those numbers. None of them publishes a coordinate that moves (checked below).
-VALUE_DEPENDENT = frozenset({"cells.gpkg", "density.tif", "validation.csv", "manifest.json",
-                             "report.html"})
-
 
 def _move_within_cells(source: Path, target: Path, grid, seed: int = 3) -> int:
     """Write ``source``'s incidents to ``target``, each moved to a random point of its cell."""
@@ -112,17 +106,51 @@ def test_the_attack_keeps_every_protected_count(two_public_demos):
     assert (cells_a["incidents"].astype(str) == cells_b["incidents"].astype(str)).all()
 
 
-def test_no_published_coordinate_moves_with_the_incidents(two_public_demos):
-    (a, analysis, _), (b, _, _) = two_public_demos["original"], two_public_demos["moved"]
+def test_no_public_output_byte_moves_with_the_incidents(two_public_demos):
+    """Every public file (text byte for byte, rasters and tables by content) is unchanged.
+
+    The move keeps every incident's cell, date and time, so not even the files
+    that depend on times of day may change: the bandwidth, the KDE, the
+    validation and everything after the grid read cells and protected counts.
+    """
+    (a, _, _), (b, _, _) = two_public_demos["original"], two_public_demos["moved"]
     prints_a, prints_b = fingerprint_folder(a), fingerprint_folder(b)
-    assert sorted(prints_a) == sorted(prints_b)
-    changed = {name for name in prints_a if prints_a[name] != prints_b[name]}
-    assert changed <= VALUE_DEPENDENT, changed - VALUE_DEPENDENT
+    assert len(prints_a) >= 15 and sorted(prints_a) == sorted(prints_b)
+    changed = sorted(name for name in prints_a if prints_a[name] != prints_b[name])
+    assert changed == []
     assert (a / "interventions.csv").read_text().count("\n") > 2  # candidates were written
+
+
+def test_the_bandwidth_is_announced_from_the_protected_counts(two_public_demos):
+    (a, analysis, _), (_, moved, _) = two_public_demos["original"], two_public_demos["moved"]
+    chosen = [c for c in analysis.choices if c.name == "bandwidth_m"]
+    assert chosen and chosen[0].rule.startswith("public mode: bandwidth from the protected")
+    assert analysis.parameters["bandwidth_m"] == moved.parameters["bandwidth_m"]
+    assert "public mode: bandwidth from the protected cell counts" in \
+        (a / "manifest.json").read_text(encoding="utf-8")
+
+
+def test_the_incident_file_hash_is_withheld(two_public_demos):
+    """A hash of the incident file would confirm a guess of its records: not published."""
+    out, _, incidents = two_public_demos["original"]
+    digest = hashlib.sha256(incidents.read_bytes()).hexdigest()
+    for path in out.iterdir():
+        if path.suffix in (".json", ".html", ".csv", ".md", ".txt"):
+            text = path.read_text(encoding="utf-8")
+            assert digest[:12] not in text, path.name
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    first = manifest["inputs"][0]
+    assert first["path"] == "incidents.csv" and first["sha256"] is None
+    assert all(i["sha256"] for i in manifest["inputs"][1:])  # public inputs keep theirs
+
+
+def test_no_published_coordinate_moves_with_the_incidents(two_public_demos):
+    """Were a file to change, its geometries and coordinate-like numbers must still not."""
+    (a, analysis, _), (b, _, _) = two_public_demos["original"], two_public_demos["moved"]
     box = tuple(gpd.GeoSeries([shapely.box(*analysis.grid.bounds)],
                               crs=analysis.grid.crs).to_crs(4326).total_bounds)
     checked = 0
-    for name in sorted(changed):
+    for name in sorted(p.name for p in a.iterdir() if p.is_file()):
         for layer, frame in _vector_layers(a / name):
             other = dict(_vector_layers(b / name))[layer]
             assert len(frame) == len(other), layer

@@ -409,6 +409,10 @@ def test_a_public_national_run_publishes_protected_counts_only(country, tmp_path
         assert set(json.loads(src.tags()["privacy"])) == {"city_00", "city_01"}
     meta = pq.read_schema(out / "cells" / "city_00.parquet").metadata
     assert json.loads(meta[b"PANDAS_ATTRS"])["privacy_mode"] == "public"
+    # a hash of a region's incidents would confirm a guess of its records: withheld
+    records = json.loads((out / "manifest.json").read_text())["tiles"]
+    assert len(records) == 2
+    assert all(i["sha256"] is None for r in records for i in r["inputs"])
 
 
 def test_bench_cli_writes_results_for_a_test_country(tmp_path):

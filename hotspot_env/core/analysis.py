@@ -32,11 +32,12 @@ from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.density import choose_bandwidth, count_incidents, kde
 from hotspot_env.core.grid import Grid, choose_cell_size, choose_crs
 from hotspot_env.core.hotspots import GiStar, gi_star
+from hotspot_env.core.public_basis import cells_only, protected_bandwidth, published_inputs
 from hotspot_env.core.sources import Sources, drop_excluded_sources, read_sources
 from hotspot_env.core.timing import timed
 from hotspot_env.errors import InputError, NoIncidentsError
 from hotspot_env.inputs.io import Incidents
-from hotspot_env.outputs.privacy import Budget, Kind, Protection, check_epsilon, min_cell_size
+from hotspot_env.outputs.privacy import Kind, Protection, check_epsilon, min_cell_size
 from hotspot_env.temporal.profiles import record_period
 
 if TYPE_CHECKING:  # stage result types: those modules import this one
@@ -259,20 +260,20 @@ def analyze(
     excluded = tuple(DEFAULT_EXCLUDED_SOURCES if exclude_sources is None else exclude_sources)
     frame, n_excluded = drop_excluded_sources(sources.data.frame, excluded, choices)
     proj_crs, area = _projection_and_area(frame, sources, bbox_tuple)
-    with timed("project"):
-        points = frame.to_crs(proj_crs)
     grid = _make_grid(area, proj_crs, cell_size, privacy, max_cells, choices)
-    points = _points_inside(points, grid, bbox_tuple, choices)
+    points = _points_inside(frame, proj_crs, grid, bbox_tuple, choices)
+    points, protection = cells_only(points, grid, privacy, dp_epsilon, choices)
     xs, ys = points.geometry.x.to_numpy(), points.geometry.y.to_numpy()
-    bandwidth = _bandwidth(xs, ys, grid, bandwidth, privacy, choices)
+    bandwidth = _bandwidth(xs, ys, grid, bandwidth, protection, choices)
     years = _span_years(points, sources.data.date_precision)
-    arrays, kinds, protection = _surfaces(grid, xs, ys, float(bandwidth), years, privacy,
-                                          dp_epsilon, surfaces or local_surfaces, choices)
+    arrays, kinds = _surfaces(grid, xs, ys, float(bandwidth), years, protection,
+                              surfaces or local_surfaces, choices)
     parameters = _parameters(grid, sources, bandwidth, years, privacy, dp_epsilon, excluded,
                              timezone, protection)
     count_summary = _count_summary(sources.data, n_excluded, len(frame) - len(points), arrays)
     return Analysis(grid, area, arrays, _map_layers(sources, proj_crs), parameters, choices,
-                    sources.inputs, count_summary, points, kinds=kinds, protection=protection)
+                    published_inputs(sources, protection, choices), count_summary, points,
+                    kinds=kinds, protection=protection)
 
 
 def _warn_if_few(n: int) -> None:
@@ -375,13 +376,15 @@ def _make_grid(area: shapely.Geometry, proj_crs: CRS, cell_size: float | None, p
     return grid
 
 
-def _points_inside(points: gpd.GeoDataFrame, grid: Grid,
+def _points_inside(frame: gpd.GeoDataFrame, proj_crs: CRS, grid: Grid,
                    bbox: tuple[float, float, float, float] | None,
                    choices: list[Choice]) -> gpd.GeoDataFrame:
-    """The incidents inside the grid's study area (those outside are dropped and announced).
+    """The incidents inside the grid's study area, projected (those outside: dropped, announced).
 
     Too few left for hot-spot statistics are logged as descriptive only.
     """
+    with timed("project"):
+        points = frame.to_crs(proj_crs)
     row, _ = grid.cell_index(points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
     inside = row >= 0
     n_outside = int((~inside).sum())
@@ -405,13 +408,20 @@ def _points_inside(points: gpd.GeoDataFrame, grid: Grid,
 
 
 def _bandwidth(xs: np.ndarray, ys: np.ndarray, grid: Grid, bandwidth: float | None,
-               privacy: str, choices: list[Choice]) -> float:
-    """The KDE radius: given or chosen, raised to the public-mode minimum when public."""
+               protection: Protection | None, choices: list[Choice]) -> float:
+    """The KDE radius: given or chosen, raised to the public-mode minimum when public.
+
+    Public mode chooses it from the protected cell counts, never from the
+    incidents' spread (:func:`hotspot_env.core.public_basis.protected_bandwidth`).
+    """
     if bandwidth is None:
         with timed("bandwidth"):
-            bandwidth, bw_choice = choose_bandwidth(xs, ys, grid.cell_size)
+            if protection is None:
+                bandwidth, bw_choice = choose_bandwidth(xs, ys, grid.cell_size)
+            else:
+                bandwidth, bw_choice = protected_bandwidth(grid, xs, ys, protection)
         choices.append(bw_choice)
-    if privacy == "public" and bandwidth < settings.public_min_bandwidth_m:
+    if protection is not None and bandwidth < settings.public_min_bandwidth_m:
         bandwidth = settings.public_min_bandwidth_m
         choices.append(announce(Choice(
             "bandwidth_m", bandwidth, "raised to the public-mode minimum so a single incident "
@@ -471,22 +481,17 @@ def local_surfaces(grid: Grid, xs: np.ndarray, ys: np.ndarray, bandwidth: float,
 
 
 def _surfaces(grid: Grid, xs: np.ndarray, ys: np.ndarray, bandwidth: float,
-              years: float | None, privacy: str, dp_epsilon: float | None,
+              years: float | None, protection: Protection | None,
               engine: SurfaceEngine, choices: list[Choice]
-              ) -> tuple[dict[str, np.ndarray], dict[str, Kind], Protection | None]:
-    """The per-cell layers (counts, KDE, Gi*), their privacy kinds and the run's protection.
+              ) -> tuple[dict[str, np.ndarray], dict[str, Kind]]:
+    """The per-cell layers (counts, KDE, Gi*) and their privacy kinds.
 
     ``engine`` computes them (:func:`local_surfaces`, or tiles on dask); its
     automatic choices join ``choices``. In public mode every statistic
     published unchanged is computed from the protected counts, never from
     the points.
     """
-    protection = None
-    derived_kind = Kind.COUNT_DERIVED
-    if privacy == "public":
-        protection = Protection(settings.k_threshold,
-                                None if dp_epsilon is None else Budget(dp_epsilon))
-        derived_kind = Kind.PROTECTED_DERIVED
+    derived_kind = Kind.COUNT_DERIVED if protection is None else Kind.PROTECTED_DERIVED
     counts, density, gi, engine_choices = engine(grid, xs, ys, bandwidth, protection)
     choices.extend(engine_choices)
     if years:
@@ -496,7 +501,7 @@ def _surfaces(grid: Grid, xs: np.ndarray, ys: np.ndarray, bandwidth: float,
               "gi_bin": gi.bin}
     kinds = {"incidents": Kind.COUNT, "kde": derived_kind, "gi_z": derived_kind,
              "gi_p": derived_kind, "gi_bin": derived_kind}
-    return arrays, kinds, protection
+    return arrays, kinds
 
 
 def _map_layers(sources: Sources, proj_crs: CRS) -> dict[str, gpd.GeoDataFrame]:

@@ -63,7 +63,9 @@ def count_incidents(grid: Grid, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return counts.reshape(grid.shape).astype(np.int64)
 
 
-def choose_bandwidth(x: np.ndarray, y: np.ndarray, cell_size: float) -> tuple[float, Choice]:
+def choose_bandwidth(x: np.ndarray, y: np.ndarray, cell_size: float,
+                     weights: np.ndarray | None = None,
+                     announced: bool = True) -> tuple[float, Choice]:
     """Choose a quartic-kernel radius by a normal-reference rule of thumb.
 
     Silverman's (1986, eq. 3.31) normal-reference bandwidth is computed on each
@@ -81,6 +83,12 @@ def choose_bandwidth(x: np.ndarray, y: np.ndarray, cell_size: float) -> tuple[fl
         Point coordinates (metres).
     cell_size : float
         Grid cell size (metres).
+    weights : ndarray of int, optional
+        Frequency weights: point ``i`` stands for ``weights[i]`` points (public
+        mode: cell centres weighted by their protected counts). The result is
+        that of the points repeated by their weights.
+    announced : bool
+        Log the choice (a caller that rewords it announces its own).
 
     Returns
     -------
@@ -91,16 +99,20 @@ def choose_bandwidth(x: np.ndarray, y: np.ndarray, cell_size: float) -> tuple[fl
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
-    n = x.size
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.int64)
+        keep = weights > 0
+        x, y, weights = x[keep], y[keep], weights[keep]
+    n = x.size if weights is None else int(weights.sum())
     floor_m = settings.min_bandwidth_cells * cell_size
     if n < 2:
         value = float(round(floor_m))
         rule = f"fewer than 2 incidents, so the minimum of {settings.min_bandwidth_cells:g} cells"
-        return value, announce(Choice("bandwidth_m", value, rule))
+        choice = Choice("bandwidth_m", value, rule)
+        return value, announce(choice) if announced else choice
     hs = []
     for v in (x, y):
-        sd = float(np.std(v, ddof=1))
-        q75, q25 = np.percentile(v, [75, 25])
+        sd, (q75, q25) = _spread(v, weights)
         spread = min(sd, (q75 - q25) / 1.34) or sd
         hs.append(1.06 * spread * n ** (-0.2))
     radius = 2.0 * math.sqrt(2.0) * float(np.mean(hs))
@@ -110,7 +122,37 @@ def choose_bandwidth(x: np.ndarray, y: np.ndarray, cell_size: float) -> tuple[fl
         "quartic radius = 2*sqrt(2) x Silverman's normal-reference bandwidth "
         f"(mean over x and y, n = {n:,})" + (raised if radius < floor_m else "")
     )
-    return value, announce(Choice("bandwidth_m", value, rule))
+    choice = Choice("bandwidth_m", value, rule)
+    return value, announce(choice) if announced else choice
+
+
+def _spread(v: np.ndarray, weights: np.ndarray | None) -> tuple[float, np.ndarray]:
+    """Sample standard deviation and the 75th and 25th percentiles of ``v``.
+
+    With frequency ``weights`` both equal those of ``np.repeat(v, weights)``
+    (``ddof=1``; numpy's default linear interpolation) without repeating.
+    """
+    if weights is None:
+        return float(np.std(v, ddof=1)), np.percentile(v, [75, 25])
+    n = int(weights.sum())
+    mean = float(np.dot(weights, v)) / n
+    sd = math.sqrt(float(np.dot(weights, (v - mean) ** 2)) / (n - 1))
+    return sd, frequency_percentile(v, weights, [75, 25])
+
+
+def frequency_percentile(values: np.ndarray, weights: np.ndarray, q: list[float]) -> np.ndarray:
+    """``np.percentile(np.repeat(values, weights), q)`` without building the repeat.
+
+    Numpy's default (linear) rule: the ``q``-th percentile of ``N`` sorted values
+    lies at position ``q / 100 * (N - 1)``, between the two values there.
+    """
+    order = np.argsort(values, kind="stable")
+    v, ends = np.asarray(values, float)[order], np.cumsum(np.asarray(weights)[order])
+    position = np.asarray(q, dtype=float) / 100.0 * (int(ends[-1]) - 1)
+    low = np.floor(position)
+    lo = v[np.searchsorted(ends, low, side="right")]
+    hi = v[np.minimum(np.searchsorted(ends, low + 1, side="right"), v.size - 1)]
+    return lo + (position - low) * (hi - lo)
 
 
 def kde(

@@ -536,9 +536,12 @@ def publish_array(analysis: Analysis, name: str, privacy: str | None = None) -> 
 
 
 #: A whole number in running text: not part of a decimal, a code (EPSG:32723),
-#: a date (2018-07-31), a time (18:30) or a word (x10, P6).
-_WHOLE = re.compile(r"(?<![\w.:/-])\d{1,3}(?:,\d{3})+(?![\w.:/-]|,\d)"  # 2,445
-                    r"|(?<![\w.:/,-])\d+(?![\w.:/,-])")  # 348
+#: a date (2018-07-31), a time (18:30) or a word (x10, P6), nor a percentage
+#: (95 %, 90%) or a distance (300 m, 2 km): those are parameters (confidence
+#: levels, quantiles, FDR levels, radii) or shares, not tallies of incidents.
+_NOT_PERCENT = r"(?!\s?(?:%|percent\b|m\b|km\b|m²|km²|metres\b|meters\b))"
+_WHOLE = re.compile(r"(?<![\w.:/-])\d{1,3}(?:,\d{3})+(?![\w.:/-]|,\d)" + _NOT_PERCENT  # 2,445
+                    + r"|(?<![\w.:/,-])\d+(?![\w.:/,-])" + _NOT_PERCENT)  # 348
 
 
 def _round_tally(match: re.Match) -> str:
@@ -554,7 +557,9 @@ def public_choice(analysis: Analysis, choice: Any) -> Any:
 
     Announcements state tallies of incidents ("256 of 2,445 incidents have no
     time of day"); several exact tallies add up to the exact total, which
-    public mode does not publish. Years and small numbers stay as written.
+    public mode does not publish. Years, small numbers, percentages and
+    distances ("95 % interval", "FDR 10 %", "smoothed over 300 m": parameters,
+    not tallies) stay as written.
     Internal mode returns ``choice`` unchanged.
     """
     if protection_for(analysis) is None:
