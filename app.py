@@ -11,9 +11,10 @@ browser session runs is ``app_navigation.py`` and the pages live in
 * deep links such as ``/interventions`` get Streamlit's page told that the
   app's base URL is the site root, so the browser does not first probe
   ``/interventions/_stcore/health`` and log 404s (:mod:`app_pages.routes`);
-* at start, a background thread imports the analysis code and loads (or, the
-  very first time, runs and keeps) the demo analyses, so the first visitor
-  does not wait for them (:mod:`app_pages.warmup`).
+* at start, before it answers, it imports the first page's code (the analysis
+  result classes, the map, the charts); then a background thread loads (or,
+  the very first time, runs and keeps) the demo analyses, so the first visitor
+  waits for neither (:mod:`app_pages.warmup`).
 """
 
 from __future__ import annotations

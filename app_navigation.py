@@ -19,7 +19,6 @@ from app_pages.warmup import page_drawn
 # An emoji favicon is drawn locally; a ":material/...:" favicon would be fetched online.
 st.set_page_config(page_title="hotspot_env", page_icon="🗺️", layout="wide",
                    initial_sidebar_state="expanded")
-common.vendor_leaflet()
 common.upload_sweeper()  # uploads go when their session ends
 common.access_gate()  # who may see what: a broken sign-in configuration stops here
 

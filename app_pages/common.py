@@ -156,11 +156,13 @@ def page_shell(title: str) -> None:
     """A page's title and a progress bar, drawn before anything heavy is imported or run.
 
     A cold first visit sees the page and what it waits for at once, not a blank
-    screen; :func:`load_analysis` updates the bar and removes it.
+    screen; :func:`load_analysis` updates the bar and removes it. Leaflet is put
+    in place for the page's map (:func:`vendor_leaflet`) only after that.
     """
     st.title(title)
     _SHELL.progress = st.empty()
     _SHELL.progress.progress(0.05, text="Preparing the page…")
+    vendor_leaflet()  # after the title: it imports the map code (folium, matplotlib)
 
 
 def load_analysis(privacy: str | None = None) -> Any:

@@ -15,7 +15,6 @@ if common.dataset()["kind"] == "national":  # one region of a national run
     national_pages.explore(common.privacy_mode())
     st.stop()
 
-import altair as alt
 import pandas as pd
 from streamlit_folium import st_folium
 
@@ -194,6 +193,8 @@ if rtm_reason:
 st.subheader("Over time")
 trends = analysis.trends
 if trends:
+    import altair as alt  # here, below the map: its import (about 0.5 s) does not delay the map
+
     cube = trends.get("cube", {})
     steps, totals = cube.get("labels") or [], cube.get("incidents_per_step") or []
     if steps and len(steps) == len(totals):

@@ -24,7 +24,6 @@ import math
 
 import numba
 import numpy as np
-from scipy import signal
 
 from hotspot_env import settings
 from hotspot_env._jit import njit
@@ -306,6 +305,8 @@ def binned_kde_raw(grid: Grid, binned: np.ndarray, bandwidth: float, pad: int) -
     if kernel.shape[-1] == 1:
         dens = binned * kernel.reshape(-1)[0]
     else:
+        from scipy import signal  # here: scipy.signal imports scipy.stats (about 1 s)
+
         axes = (-2, -1)
         dens = signal.fftconvolve(binned, kernel, mode="same", axes=axes)
     return dens[..., pad:pad + grid.n_rows, pad:pad + grid.n_cols]

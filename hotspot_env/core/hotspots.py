@@ -22,10 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, stats
 
 from hotspot_env import settings
 from hotspot_env.core.grid import Grid
+
+# scipy is imported in the functions that use it: the app's first page imports
+# this module (through a kept analysis) but computes no Gi*, and scipy.stats
+# alone costs about a second (tests/test_lazy_imports.py).
 
 _QUEEN_STAR = np.ones((3, 3))
 
@@ -52,6 +55,8 @@ class GiStar:
 
 def box_sum(values: np.ndarray) -> np.ndarray:
     """Sum over each cell's queen neighbourhood including itself (zero padding)."""
+    from scipy import ndimage
+
     return ndimage.convolve(values, _QUEEN_STAR, mode="constant", cval=0.0)
 
 
@@ -70,6 +75,8 @@ def gi_star(grid: Grid, counts: np.ndarray) -> GiStar:
     -------
     GiStar
     """
+    from scipy.special import ndtr
+
     mask = grid.mask
     y = np.where(mask, counts, 0).astype(np.float64)
     n = int(mask.sum())
@@ -81,7 +88,8 @@ def gi_star(grid: Grid, counts: np.ndarray) -> GiStar:
         return GiStar(z, p, bins)
     zz = gi_z(box_sum(y), box_sum(mask.astype(np.float64)), n, total, (y[mask] ** 2).sum())
     z[mask] = zz[mask]
-    p[mask] = 2.0 * stats.norm.sf(np.abs(zz[mask]))
+    # ndtr(-|z|) is the normal upper tail, the very function scipy.stats.norm.sf calls.
+    p[mask] = 2.0 * ndtr(-np.abs(zz[mask]))
     bins[mask] = fdr_bins(z[mask], p[mask])
     return GiStar(z, p, bins)
 
@@ -130,6 +138,8 @@ def benjamini_hochberg(p: np.ndarray, q: float) -> np.ndarray:
 
 def bh_adjusted(p: np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (q-values), same order as ``p``."""
+    from scipy import stats
+
     return stats.false_discovery_control(np.asarray(p, dtype=float), method="bh")
 
 

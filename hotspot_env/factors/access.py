@@ -41,9 +41,9 @@ import numpy as np
 import pandas as pd
 import shapely
 from scipy import sparse
-from scipy.sparse.csgraph import connected_components, dijkstra
-from scipy.spatial import cKDTree
 
+# scipy.spatial (and csgraph) is imported where it is used: a kept analysis is unpickled without it
+# (the app's first page, tests/test_lazy_imports.py).
 from hotspot_env import settings
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.grid import Grid
@@ -124,6 +124,8 @@ def network_distance(
         from that node to the nearest source entry + the entry gap. ``inf``
         if no source is reachable; all ``inf`` if there are no sources.
     """
+    from scipy.spatial import cKDTree
+
     targets_xy = np.asarray(targets_xy, dtype=float).reshape(-1, 2)
     node_dist = node_distance(graph, node_xy, sources, attach_m)
     if not len(node_xy):
@@ -137,6 +139,8 @@ def node_distance(
     attach_m: float = 25.0,
 ) -> np.ndarray:
     """Network distance (m) from every node to the nearest source (see :func:`network_distance`)."""
+    from scipy.sparse.csgraph import dijkstra
+
     n = len(node_xy)
     geoms = _as_geoms(sources)
     if not n or not geoms.size:
@@ -308,6 +312,8 @@ def _entries(
     within ``attach_m`` and the node nearest the geometry itself. Exact
     distances are then computed for the candidates only (no geometry per node).
     """
+    from scipy.spatial import cKDTree
+
     tree = cKDTree(node_xy)
     bounds = shapely.bounds(geoms)
     centre = (bounds[:, :2] + bounds[:, 2:]) / 2.0
@@ -343,6 +349,8 @@ def _build_graph(
     max_edge_m: float,
 ) -> tuple[sparse.csr_matrix, np.ndarray, float]:
     """Graph, node coordinates, and the share of junction nodes kept (largest component)."""
+    from scipy.sparse.csgraph import connected_components
+
     if isinstance(streets, gpd.GeoDataFrame) and "highway" in streets.columns:
         streets = streets[~streets["highway"].isin(NOT_WALKABLE).to_numpy()]
     geoms = np.asarray(streets.geometry.to_numpy())

@@ -24,8 +24,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from pyproj import CRS, Transformer
-from scipy.spatial import cKDTree
 
+# scipy.spatial is imported where it is used: a kept analysis is unpickled without it
+# (the app's first page, tests/test_lazy_imports.py).
 from hotspot_env._memo import IdentityCache
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.grid import Grid
@@ -207,6 +208,8 @@ def distances_to(x: np.ndarray, y: np.ndarray, geoms: np.ndarray,
     the point and the geometries only, so any subset of points gets the same bits.
     ``centres`` are the points as shapely points, when the caller has them.
     """
+    from scipy.spatial import cKDTree
+
     geoms = np.asarray(geoms)
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
     if not len(coords):

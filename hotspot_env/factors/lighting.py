@@ -41,8 +41,9 @@ import pandas as pd
 import shapely
 from rasterio.enums import MergeAlg
 from rasterio.features import rasterize
-from scipy.spatial import cKDTree
 
+# scipy.spatial is imported where it is used: a kept analysis is unpickled without it
+# (the app's first page, tests/test_lazy_imports.py).
 from hotspot_env import settings
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.grid import Grid
@@ -103,6 +104,8 @@ def illuminance(
     ndarray of float64
         Illuminance in lux, 0 where no lamp is within ``radius_m``.
     """
+    from scipy.spatial import cKDTree
+
     pts = np.column_stack([np.asarray(x, float).ravel(), np.asarray(y, float).ravel()])
     lamps = np.column_stack([np.asarray(lamp_x, float), np.asarray(lamp_y, float)])
     out = np.zeros(len(pts))

@@ -42,10 +42,11 @@ def demo_osm_path() -> Path:
 
 def demo_incidents_path(regenerate: bool = False) -> Path:
     """Path of the demo incidents CSV under ``data/demo/``, generated if missing."""
-    from hotspot_env.inputs.synth import write_demo_incidents
-
     path = settings.data_folder / "demo" / "incidents.csv"
     if regenerate or not path.is_file():
+        # Imported only to generate: a kept demo analysis is found without the generator.
+        from hotspot_env.inputs.synth import write_demo_incidents
+
         path.parent.mkdir(parents=True, exist_ok=True)
         write_demo_incidents(path, seed=DEMO_SEED, n=DEMO_N_INCIDENTS)
     return path
@@ -53,10 +54,10 @@ def demo_incidents_path(regenerate: bool = False) -> Path:
 
 def demo_layers_path(regenerate: bool = False) -> Path:
     """Path of the simulated vacant land and hedges under ``data/demo/``, generated if missing."""
-    from hotspot_env.inputs.synth.demo_layers import write_demo_layers
-
     path = settings.data_folder / "demo" / "layers.gpkg"
     if regenerate or not path.is_file():
+        from hotspot_env.inputs.synth.demo_layers import write_demo_layers
+
         write_demo_layers(path, seed=DEMO_SEED, incidents=demo_incidents_path())
     return path
 

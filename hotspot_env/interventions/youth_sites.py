@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import shapely
-from scipy.spatial import cKDTree
 
+# scipy.spatial is imported where it is used: a kept analysis is unpickled without it
+# (the app's first page, tests/test_lazy_imports.py).
 from hotspot_env import settings
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.grid import Grid
@@ -68,6 +69,8 @@ def youth_candidates(
     max_sites : int
         Most sites to choose.
     """
+    from scipy.spatial import cKDTree
+
     crs = grid.crs
     choices: list[Choice] = []
     threshold = settings.youth_walk_threshold_m if threshold_m is None else float(threshold_m)

@@ -52,8 +52,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+# scipy.stats is imported where it is used: the app's first page imports this package
+# without running it (tests/test_lazy_imports.py).
 from hotspot_env.temporal.timesteps import step_ordinal, step_start
 
 #: Weeks whose counts set a district's recent level.
@@ -153,6 +154,8 @@ def seasonal_profile(starts: np.ndarray, totals: np.ndarray) -> np.ndarray:
 
 def _nb_interval(mu: np.ndarray, size: np.ndarray, level: float = 0.8):
     """Central ``level`` interval of a negative binomial with mean ``mu`` and size ``size``."""
+    from scipy import stats
+
     mu = np.asarray(mu, dtype=float)
     size = np.broadcast_to(size, mu.shape)
     prob = size / (size + np.maximum(mu, 1e-12))

@@ -36,7 +36,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy import ndimage
 
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.grid import Grid
@@ -314,6 +313,8 @@ def boundary_districts(
 
 def hotspot_areas(grid: Grid, gi_bin: np.ndarray, counts: np.ndarray) -> Districts:
     """Connected Gi* hot spot cells as areas ``H01``..., largest incident count first."""
+    from scipy import ndimage
+
     hot = grid.mask & (np.nan_to_num(gi_bin) > 0)
     comp, n = ndimage.label(hot, structure=np.ones((3, 3)))
     if n == 0:

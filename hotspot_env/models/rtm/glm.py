@@ -15,8 +15,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
 
+# scipy.stats and scipy.optimize are imported in the functions that use them: unpickling a
+# kept analysis imports this package, and the app's first page does not fit models
+# (tests/test_lazy_imports.py).
 from hotspot_env.models.rtm.candidates import Candidate
 
 
@@ -86,6 +88,8 @@ def ungroup(keys: np.ndarray, freq: np.ndarray, k: int, ymax: int
 
 
 def nb_loglik(y: np.ndarray, mu: np.ndarray, alpha: float, w: np.ndarray) -> float:
+    from scipy import stats
+
     if alpha <= 0:
         return float(np.sum(w * stats.poisson.logpmf(y, mu)))
     r = 1.0 / alpha
@@ -142,6 +146,8 @@ def irls(y: np.ndarray, X: np.ndarray, w: np.ndarray, alpha: float,
 
 def profile_alpha(y: np.ndarray, X: np.ndarray, w: np.ndarray) -> tuple[float, Fit]:
     """NB2 dispersion by maximum profile likelihood (0 = Poisson)."""
+    from scipy import optimize
+
     cache: dict[float, Fit] = {}
 
     def negll(log_a: float) -> float:

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-from scipy import ndimage, spatial
 
 from hotspot_env.core.grid import Grid
 from hotspot_env.models.rtm._geometry import bin_index, outline_samples, single_parts
@@ -149,6 +148,8 @@ def proximity_of_parts(grid: Grid, geoms: np.ndarray, distances: tuple[float, ..
 
 def _coarse_bounds(search: _Search) -> tuple[np.ndarray, np.ndarray]:
     """Step 2: bounds from the distance transform of the binned samples."""
+    from scipy import ndimage
+
     s, where, padded, shape = search.s, search.where, search.padded, search.shape
     empty = np.ones(shape, dtype=bool)
     empty.ravel()[where[where >= 0]] = False
@@ -170,6 +171,8 @@ def _coarse_bounds(search: _Search) -> tuple[np.ndarray, np.ndarray]:
 
 def _nearest_sample(search: _Search, lo: np.ndarray, hi: np.ndarray) -> None:
     """Step 3: the nearest sample's distance where the coarse bounds do not settle a cell."""
+    from scipy import ndimage, spatial
+
     todo = np.flatnonzero(search.undecided(lo, hi))
     if not todo.size:
         return

@@ -17,8 +17,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+# scipy.stats is imported in the functions that use it (see rtm.glm).
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.grid import Grid
 from hotspot_env.errors import InputError
@@ -234,6 +234,8 @@ def _choose_family(sel: _Selection, family: str, choices: list[Choice]
     Returns the family, its dispersion (0 for Poisson) and each factor's best
     operationalisation with every one-factor fit, under that family.
     """
+    from scipy import stats
+
     best, singles = sel.best_per_factor(0.0)
     full_cols = sorted(best.values()) or [max(range(sel.m), key=lambda j: singles[j][0].llf)]
     if family == "auto":
@@ -297,6 +299,8 @@ def _holm_refit(sel: _Selection, selected: list[int], fam: str, alpha: float, fw
     Returns the kept columns, their final fit and the dispersion (re-estimated
     for NB2 at every refit).
     """
+    from scipy import stats
+
     cands = sel.data.candidates
     final: Fit | None = None
     for _ in range(len(selected) + 1):
@@ -345,6 +349,8 @@ def holm(p: np.ndarray, fwer: float, m: int) -> np.ndarray:
 
 def _factor_table(cands: list[Candidate], selected: list[int], final: Fit) -> pd.DataFrame:
     """One row per kept factor (:data:`TABLE_COLUMNS`), highest RRV first."""
+    from scipy import stats
+
     rows = []
     zc = stats.norm.ppf(0.975)
     coef = final.params[1:] if selected else np.zeros(0)
@@ -365,6 +371,8 @@ def _factor_table(cands: list[Candidate], selected: list[int], final: Fit) -> pd
 def _candidate_table(data: DesignStats, singles: dict[int, tuple[Fit, float]],
                      best: dict[str, int], selected: list[int]) -> pd.DataFrame:
     """Every operationalisation tested, with its one-factor fit and whether it was kept."""
+    from scipy import stats
+
     rows: list[dict[str, Any]] = []
     for j, c in enumerate(data.candidates):
         f, b_ = singles[j]

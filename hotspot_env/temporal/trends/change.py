@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+# scipy.stats is imported where it is used: the app's first page imports this package
+# without running it (tests/test_lazy_imports.py).
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.hotspots import bh_adjusted
 from hotspot_env.errors import InputError
@@ -70,6 +71,8 @@ def change_test(
     -------
     Change
     """
+    from scipy import stats
+
     before = np.asarray(before, dtype=np.int64)
     after = np.asarray(after, dtype=np.int64)
     if not (days_before > 0 and days_after > 0):

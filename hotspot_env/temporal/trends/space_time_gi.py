@@ -22,8 +22,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+# scipy.stats is imported where it is used: the app's first page imports this package
+# without running it (tests/test_lazy_imports.py).
 from hotspot_env.core.grid import Grid
 from hotspot_env.core.hotspots import benjamini_hochberg
 from hotspot_env.errors import InputError
@@ -149,6 +150,8 @@ def cube_gi(
 def _gi_per_slice(counts: np.ndarray, local: np.ndarray, card: np.ndarray,
                   significance: str, alpha: float) -> SliceGi:
     """Gi* of each time slice with the slice's mean and variance; FDR within the slice."""
+    from scipy import stats
+
     n_cells, n_steps = counts.shape
     z = _slice_z(counts, local, card) if n_cells >= 2 else np.zeros((n_cells, n_steps))
     if significance == "exact":
@@ -169,6 +172,8 @@ def _gi_space_time(counts: np.ndarray, local: np.ndarray, card: np.ndarray, time
 
     The mean, variance and FDR are the whole cube's.
     """
+    from scipy import stats
+
     n_cells, n_steps = counts.shape
     n = counts.size
     mean = counts.sum() / n

@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+# scipy.stats is imported where it is used: the app's first page imports this package
+# without running it (tests/test_lazy_imports.py).
 from hotspot_env._jit import njit
 
 
@@ -54,6 +55,8 @@ def mann_kendall(x: np.ndarray) -> MannKendall:
     -------
     MannKendall
     """
+    from scipy import stats
+
     x = np.ascontiguousarray(np.atleast_2d(np.asarray(x, dtype=np.float64)))
     m, n = x.shape
     s, ties = _mk_pairs(x)
