@@ -26,16 +26,7 @@ from hotspot_env.scale.tile_factors import (
     block_owners,
 )
 from hotspot_env.scale.tiles import make_tiles
-
-
-class SyncClient:
-    """The two calls of a dask client the factor makes, run here in order."""
-
-    def map(self, func, items, pure=False):
-        return [func(item) for item in items]
-
-    def gather(self, results):
-        return results
+from tests.inprocess_client import InProcessClient
 
 
 class Engine:
@@ -80,7 +71,7 @@ def test_tiled_sightlines_are_the_single_machines_bit_for_bit(city_layers, tile_
     owners = block_owners(tiles)
     assert owners.size > len(tiles)  # some blocks have no tile: their observers go elsewhere
     one = sightlines.compute(layers, sub, n_rays=12, max_m=80.0)
-    factor = TiledSightlines(SyncClient(), Engine(tiles))
+    factor = TiledSightlines(InProcessClient(), Engine(tiles))
     many = factor(layers, sub, n_rays=12, max_m=80.0)
     _same(one, many)
     # observers beyond the sub-grid were owned by edge tiles, and counted once
@@ -102,7 +93,7 @@ def test_a_box_without_the_halo_breaks_the_equality(city_layers, monkeypatch):
         return real(tile, owners, x0, top, cell, 0.0, bounds)
 
     monkeypatch.setattr(tile_factors, "tile_bbox", no_halo)
-    many = TiledSightlines(SyncClient(), Engine(tiles))(layers, grid)
+    many = TiledSightlines(InProcessClient(), Engine(tiles))(layers, grid)
     assert not np.array_equal(many.values["sightline_m"], one.values["sightline_m"],
                               equal_nan=True)
 
@@ -111,7 +102,7 @@ def test_nothing_to_measure_falls_back_to_the_factor_itself(city_layers):
     grid, layers = city_layers
     no_buildings = {k: v for k, v in layers.items() if k != "buildings"}
     tiles = make_tiles(grid, 0.5, 100.0)
-    many = TiledSightlines(SyncClient(), Engine(tiles))(no_buildings, grid)
+    many = TiledSightlines(InProcessClient(), Engine(tiles))(no_buildings, grid)
     assert np.isnan(many.values["sightline_m"]).all()
     assert many.choices[0].value == "not measured"
 
@@ -122,7 +113,7 @@ def test_tiled_lighting_equals_the_single_machines(city_layers, lit_tag):
     sub = _holed_subgrid(grid)  # street points beyond the grid: owned by edge tiles
     tiles = make_tiles(sub, 0.1, 100.0)
     one = lighting.compute(layers, sub, lit_tag=lit_tag)
-    factor = TiledLighting(SyncClient(), Engine(tiles))
+    factor = TiledLighting(InProcessClient(), Engine(tiles))
     many = factor(layers, sub, lit_tag=lit_tag)
     lux_1, lux_d = one.values["lamp_lux"], many.values["lamp_lux"]
     assert np.array_equal(np.isnan(lux_d), np.isnan(lux_1)) and np.nanmax(lux_1) > 0
@@ -145,7 +136,7 @@ def test_tiled_lighting_without_its_reach_is_wrong(city_layers, monkeypatch):
     real = tile_factors.tile_bbox
     monkeypatch.setattr(tile_factors, "tile_bbox",
                         lambda t, o, x0, top, cell, halo_m, b: real(t, o, x0, top, cell, 0.0, b))
-    many = TiledLighting(SyncClient(), Engine(tiles))(layers, grid)
+    many = TiledLighting(InProcessClient(), Engine(tiles))(layers, grid)
     assert np.nanmax(np.abs(many.values["lamp_lux"] - one.values["lamp_lux"])) > 0.01
 
 
@@ -155,7 +146,7 @@ def test_tiled_vacancy_is_the_single_machines_bit_for_bit(city_layers, reach_m):
     sub = _holed_subgrid(grid)
     tiles = make_tiles(sub, 0.1, reach_m)
     one = vacancy.compute(layers, sub)
-    factor = TiledVacancy(SyncClient(), Engine(tiles, reach_m))
+    factor = TiledVacancy(InProcessClient(), Engine(tiles, reach_m))
     many = factor(layers, sub)
     assert np.array_equal(many.values["vacant_dist_m"], one.values["vacant_dist_m"],
                           equal_nan=True)
@@ -173,7 +164,7 @@ def test_distances_without_the_client_pass_would_be_wrong(city_layers):
     wrong there (so the equality above can fail), and the client's pass puts them right."""
     from hotspot_env.factors.base import distance_to_features
 
-    class Capturing(SyncClient):
+    class Capturing(InProcessClient):
         def gather(self, results):
             self.parts = results
             return results

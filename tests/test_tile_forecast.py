@@ -19,22 +19,10 @@ from hotspot_env.core.grid import Grid
 from hotspot_env.models import forecast, scores, topk
 from hotspot_env.scale.tiled_forecast import TiledCubeBuilder
 from hotspot_env.scale.tiles import make_tiles
+from tests.inprocess_client import InProcessClient
 from tests.test_forecast import stable_city
 
 CRS_M = CRS.from_epsg(32633)
-
-
-class InProcessClient:
-    """The part of ``dask.distributed.Client`` the tiled cube uses, run in this process."""
-
-    def scatter(self, data, hash=True):  # noqa: A002 - dask's keyword
-        return list(data)
-
-    def map(self, func, *iterables, pure=True, **kwargs):
-        return [func(*args, **kwargs) for args in zip(*iterables, strict=True)]
-
-    def gather(self, futures):
-        return futures
 
 
 def parts_hits(pred, obs, k, tol, cuts, m=8):

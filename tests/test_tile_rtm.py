@@ -26,22 +26,10 @@ from hotspot_env.models.rtm.selection import local_design
 from hotspot_env.scale import tile_rtm
 from hotspot_env.scale.tiled_design import TiledDesignBuilder
 from hotspot_env.scale.tiles import make_tiles
+from tests.inprocess_client import InProcessClient
 
 CRS_M = CRS.from_epsg(32633)
 BLOCK_M = 100.0
-
-
-class InProcessClient:
-    """The part of ``dask.distributed.Client`` the tiled design uses, run in this process."""
-
-    def scatter(self, data, hash=True):  # noqa: A002 - dask's keyword
-        return list(data)
-
-    def map(self, func, *iterables, pure=True, **kwargs):
-        return [func(*args, **kwargs) for args in zip(*iterables, strict=True)]
-
-    def gather(self, futures):
-        return futures
 
 
 def frame(geoms) -> gpd.GeoDataFrame:

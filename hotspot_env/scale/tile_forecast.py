@@ -86,10 +86,7 @@ class ForecastTilePayload:
 
     def grid(self) -> Grid:
         """The interior as a grid of the global grid's own cells."""
-        tile, s = self.tile, self.cell_size
-        n_rows, n_cols = tile.shape
-        return Grid(self.crs, self.x0 + tile.col0 * s, self.top - tile.row1 * s, s,
-                    n_cols, n_rows, self.mask)
+        return self.tile.interior_grid(self.x0, self.top, self.cell_size, self.crs, self.mask)
 
 
 @dataclass

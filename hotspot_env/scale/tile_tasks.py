@@ -113,11 +113,10 @@ def tile_counts(payload: TilePayload) -> np.ndarray:
 
 def _interior_grid(payload: TilePayload) -> Grid:
     """The tile's interior as a grid of the global grid's own cells (for the KDE)."""
-    tile, s = payload.tile, payload.cell_size
-    n_rows, n_cols = tile.shape
+    tile = payload.tile
     interior = tile.interior_in(tile.window())
-    return Grid(payload.crs, payload.x0 + tile.col0 * s, payload.top - tile.row1 * s, s,
-                n_cols, n_rows, payload.mask[interior])
+    return tile.interior_grid(payload.x0, payload.top, payload.cell_size, payload.crs,
+                              payload.mask[interior])
 
 
 def _kde_points(payload: TilePayload) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

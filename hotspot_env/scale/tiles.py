@@ -76,6 +76,18 @@ class Tile:
         r0, _, c0, _ = window
         return (slice(self.row0 - r0, self.row1 - r0), slice(self.col0 - c0, self.col1 - c0))
 
+    def interior_grid(self, x0: float, top: float, cell_size: float, crs: object,
+                      mask: np.ndarray) -> Grid:
+        """This tile's interior as a grid of the global grid's own cells.
+
+        ``x0`` and ``top`` are the global grid's west and north edges, so every
+        cell centre is the global grid's number for that cell (what keeps a tile
+        task's answers bit-identical to one machine's).
+        """
+        n_rows, n_cols = self.shape
+        return Grid(crs, x0 + self.col0 * cell_size, top - self.row1 * cell_size, cell_size,
+                    n_cols, n_rows, mask)
+
     def bounds(self, grid: Grid, pad: int = 0) -> tuple[float, float, float, float]:
         """``(minx, miny, maxx, maxy)`` in metres of the interior grown by ``pad`` cells."""
         r0, r1, c0, c1 = self.window(pad)
