@@ -6,6 +6,7 @@ page draws its map, it slows that page (issue 18: first page interactive <= 5 s)
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 
 from app_pages import warmup
@@ -75,7 +76,10 @@ def test_start_modules_before_the_server_answers_the_rest_in_the_background(monk
         async with warmup.warm_up(None):
             return list(steps)  # what had happened when the server began to answer
 
-    at_start = asyncio.run(serve())
+    # In its own thread: a browser test's Playwright (sync API) may still hold an
+    # event loop in this one, and asyncio.run refuses to nest.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        at_start = pool.submit(asyncio.run, serve()).result()
     answering.set()
     assert at_start == list(warmup.START_MODULES)
     assert demo_loaded.wait(30)
