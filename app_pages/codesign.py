@@ -33,6 +33,18 @@ view = scenarios.EngineView.of(analysis)
 types = scenarios.intervention_types(view.engine if view else None)
 proposals: list[scenarios.Proposal] = st.session_state.setdefault("proposals", [])
 
+
+def _add_proposal(lat: float, lon: float, cell_id: int) -> None:
+    """Add the submitted proposal (a form callback); a refusal is shown on the page."""
+    try:
+        proposals.append(scenarios.make_proposal(
+            proposals, type=st.session_state["cd_type"], note=st.session_state["cd_note"],
+            lat=lat, lon=lon, cell_id=cell_id, allowed_types=types))
+    except HotspotEnvError as exc:
+        st.session_state["cd_error"] = str(exc)
+        return
+    common.audit("proposal", proposals[-1].proposal_id, analysis=analysis)
+
 st.subheader("What matters most to us?")
 weights_default = view.default_weights() if view else dict(scenarios.DEFAULT_WEIGHTS)
 cols = st.columns(len(weights_default) + 1)
@@ -84,27 +96,22 @@ with side_col:
             where = common.md_escape(report.street) if report.street else f"cell {report.cell_id}"
             st.markdown(f"Here: **{where}** · recorded incidents: **{report.incidents}**")
             with st.form("proposal_form", clear_on_submit=True):
-                kind = st.selectbox("What", types, format_func=labels.type_label,
-                                    key="cd_type")
-                note = st.text_input("Why here? (a short note)", max_chars=500, key="cd_note")
-                if st.form_submit_button("Add proposal", type="primary"):
-                    try:
-                        proposals.append(scenarios.make_proposal(
-                            proposals, type=kind, note=note, lat=clicked["lat"],
-                            lon=clicked["lng"], cell_id=report.cell_id, allowed_types=types))
-                        common.audit("proposal", proposals[-1].proposal_id, analysis=analysis)
-                        st.rerun()
-                    except HotspotEnvError as exc:
-                        st.error(common.md_escape(str(exc), 600))
+                st.selectbox("What", types, format_func=labels.type_label, key="cd_type")
+                st.text_input("Why here? (a short note)", max_chars=500, key="cd_note")
+                # A callback, not st.rerun(): it runs before this page is drawn, so the
+                # ranking above already counts the proposal, and a rerun requested from
+                # the page body cannot override a page change clicked meanwhile.
+                st.form_submit_button("Add proposal", type="primary", on_click=_add_proposal,
+                                      args=(clicked["lat"], clicked["lng"], report.cell_id))
+            if error := st.session_state.pop("cd_error", None):
+                st.error(common.md_escape(error, 600))
     st.subheader(f"Proposals ({len(proposals)})")
     if proposals:
         frame = pd.DataFrame(scenarios.proposals_frame(proposals).drop(columns="geometry"))
         frame["type"] = frame["type"].map(labels.type_label)
         st.table(frame[["proposal_id", "type", "note"]].rename(
             columns={"proposal_id": "Proposal", "type": "What", "note": "Why here"}))
-        if st.button("Remove the last proposal", key="cd_undo"):
-            proposals.pop()
-            st.rerun()
+        st.button("Remove the last proposal", key="cd_undo", on_click=proposals.pop)
     else:
         st.caption("None yet.")
 

@@ -111,7 +111,10 @@ with map_col:
 clicked = (state or {}).get("last_clicked")
 _select(clicked)
 if st.session_state.get("selected_cell") != selected:  # a click the state did not hold yet
-    st.rerun()
+    # The panel follows the click; the outline follows on the next run. No st.rerun()
+    # here: a rerun asked for by the page body wins over a page change clicked meanwhile.
+    selected = st.session_state.get("selected_cell")
+    rc = places.cell_from_id(analysis.grid, selected) if selected is not None else None
 
 with info_col:
     st.subheader("This place")

@@ -55,7 +55,14 @@ async def _user(browser, url: str, index: int, points, barrier: asyncio.Barrier,
     page.on("pageerror", lambda e: stats["errors"].append(str(e)))
 
     async def wait_title(name: str) -> None:
-        await page.get_by_role("heading", name=TITLES[name], level=1).wait_for(timeout=120_000)
+        try:
+            await page.get_by_role("heading", name=TITLES[name], level=1).wait_for(
+                timeout=120_000)
+        except Exception as exc:
+            # Say where the user ended up: a lost navigation and a stuck page differ.
+            headings = await page.locator("h1").all_inner_texts()
+            raise AssertionError(f"user {index} waited for {name!r}; the page is "
+                                 f"{page.url} with h1 {headings}") from exc
         await page.wait_for_function(
             """() => !document.querySelector('[data-testid="stStatusWidget"]')
                     && !document.querySelector('[data-stale="true"]')""", timeout=150_000)
@@ -80,6 +87,18 @@ async def _user(browser, url: str, index: int, points, barrier: asyncio.Barrier,
         await wait_title(name)
         stats["page_seconds"].append(time.perf_counter() - t0)
 
+    async def idle() -> None:
+        """Wait until the app is idle, after the map's 250 ms debounce has sent any click.
+
+        A page change clicked before the map sends its value is a race a person
+        can hit too (a map click and a page click within 250 ms): the map's
+        rerun comes second and wins, so the test waits for it, as people do.
+        """
+        await page.wait_for_timeout(400)
+        await page.wait_for_function(
+            """() => !document.querySelector('[data-testid="stStatusWidget"]')
+                    && !document.querySelector('[data-stale="true"]')""", timeout=150_000)
+
     async def click(lat: float, lon: float, expect) -> None:
         """Click the map until ``expect`` (a locator) shows: the map may still be wiring up."""
         for attempt in range(6):
@@ -91,6 +110,7 @@ async def _user(browser, url: str, index: int, points, barrier: asyncio.Barrier,
                 m.fire('click', {latlng: L.latLng(lat, lon)}); }""", [lat, lon])
             try:
                 await expect.wait_for(timeout=15_000)
+                await idle()
                 return
             except Exception:  # noqa: BLE001 - retried; the last attempt raises
                 if attempt == 5:
@@ -107,9 +127,10 @@ async def _user(browser, url: str, index: int, points, barrier: asyncio.Barrier,
     rng = np.random.default_rng(index)
     step = 0
     while time.monotonic() < deadline:
-        lat, lon = points[int(rng.integers(len(points)))]
+        lat, lon, cell_id = points[int(rng.integers(len(points)))]
         await go("explore")
-        await click(lat, lon, page.get_by_text("Cell ").first)
+        # This cell's own panel: the last visit's selection is still shown at first.
+        await click(lat, lon, page.get_by_text(f"Cell {cell_id}", exact=True).first)
         stats["actions"] += 2
         if time.monotonic() > deadline:
             break
@@ -129,7 +150,8 @@ async def _user(browser, url: str, index: int, points, barrier: asyncio.Barrier,
         await click(lat, lon, page.get_by_label("Why here? (a short note)"))
         await page.get_by_label("Why here? (a short note)").fill(f"user {index} step {step}")
         await page.get_by_role("button", name="Add proposal").click()
-        await page.get_by_text("Proposals (").first.wait_for(timeout=150_000)
+        await page.get_by_text(f"Proposals ({step + 1})").first.wait_for(timeout=150_000)
+        await idle()
         await go("transparency")
         stats["actions"] += 3
         step += 1
@@ -174,8 +196,8 @@ def test_four_users_for_thirty_seconds(app_server):
 
     a = analyze(demo_incidents_path(), osm=demo_osm_path())
     rows, cols = np.nonzero(a.grid.mask & (a.arrays["incidents"] > 0))
-    points = [cell_centre_lonlat(a.grid, r, c)[::-1] for r, c in zip(rows[::7], cols[::7],
-                                                                       strict=True)]
+    points = [(*cell_centre_lonlat(a.grid, r, c)[::-1], int(r * a.grid.n_cols + c))
+              for r, c in zip(rows[::7], cols[::7], strict=True)]
     stats: dict = {"errors": [], "exceptions": [], "blocked": [], "page_seconds": [],
                    "actions": 0, "loops": 0}
     samples: list[float] = []
