@@ -199,12 +199,14 @@ def analyze(
     """Analyse incidents: grid, density, hot spots, risk factors, RTM, interventions -> OUT."""
     from hotspot_env._atomic import check_output_folder
     from hotspot_env.factors.access import check_walk_threshold
+    from hotspot_env.interventions.optimise import check_budget
     from hotspot_env.interventions.region_budgets import parse_region_budgets
 
     if youth_walk_m is not None:
         check_walk_threshold(youth_walk_m, "--youth-walk-m")
     interventions = {"default_category": category, "budget": budget, "weights": weights}
-    caps = parse_region_budgets(region_budget or None)  # a bad cap fails before the work
+    # a bad cap fails before the work; its names once the grid is known (core.pipeline)
+    caps = parse_region_budgets(region_budget or None, check_budget(budget))
     if caps is not None:  # only when given: runs without caps get exactly today's options
         interventions["region_budgets"] = caps
     run = _engine_runner(engine, scheduler, tile_km, workers)

@@ -9,7 +9,9 @@ assumed (the sfhotspot convention).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -50,6 +52,22 @@ def format_value(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+@contextlib.contextmanager
+def unannounced() -> Iterator[None]:
+    """Make choices without logging them, for a dry run ahead of the stage.
+
+    A check made before the work (:func:`hotspot_env.core.pipeline.run`) may
+    compute what a stage will choose; the stage announces it when it runs, so
+    the check must not announce it a second time. Warnings still show.
+    """
+    level = logger.level
+    logger.setLevel(max(logging.WARNING, level))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def announce(choice: Choice) -> Choice:

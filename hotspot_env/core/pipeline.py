@@ -95,6 +95,7 @@ def run(
     with timed("analyze", exclusive=False):
         analysis = analyze(incidents, **analyze_options)
     timings["analyze"] = time.perf_counter() - start
+    _check_after_grid(analysis, [name for name, _ in selected], stage_options or {})
     analysis.parameters["simulated"] = bool(simulated)
     for name, stage in selected:
         t0 = time.perf_counter()
@@ -119,6 +120,17 @@ def _check_options_early(stage_options: dict[str, dict[str, Any]] | None) -> Non
         from hotspot_env.factors.access import check_walk_threshold
 
         check_walk_threshold(youth_walk_m)
+
+
+def _check_after_grid(analysis: Analysis, names: list[str],
+                      stage_options: dict[str, dict[str, Any]]) -> None:
+    """Refuse options that need the grid (district caps) before any later stage runs."""
+    options = stage_options.get("interventions") or {}
+    if "interventions" in names and options.get("region_budgets") is not None:
+        from hotspot_env.interventions.region_budgets import check_district_caps
+
+        trends = stage_options.get("trends") if "trends" in names else None
+        check_district_caps(analysis, options, trends)
 
 
 def _run_stage(name: str, stage: Callable[..., None], analysis: Analysis,
