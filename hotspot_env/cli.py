@@ -228,23 +228,12 @@ def _engine_runner(engine: str, scheduler: str | None, tile_km: float | None,
                    workers: int | None) -> Any:
     """The run function of ``--engine``: the in-process pipeline, or the tiled dask run."""
     from hotspot_env.core.pipeline import run
-    from hotspot_env.errors import InputError
+    from hotspot_env.scale.checks import check_engine_options
 
-    if engine not in ("inprocess", "dask"):
-        raise InputError(f"--engine must be 'inprocess' or 'dask', got {engine!r}")
+    check_engine_options(engine, scheduler, tile_km, workers)  # before anything is read
     if engine == "inprocess":
-        given = [name for name, value in (("--scheduler", scheduler), ("--tile-km", tile_km),
-                                          ("--workers", workers)) if value is not None]
-        if given:
-            raise InputError(f"{', '.join(given)} only apply to --engine dask: add "
-                             "--engine dask or drop them")
         return run
-    from hotspot_env.scale.engine import DEFAULT_TILE_KM, analyze_tiled, require_dask
-
-    require_dask()  # before anything is read
-    if scheduler is not None and workers is not None:
-        raise InputError("--workers sizes the local cluster and --scheduler names a running "
-                         "one: give one of them")
+    from hotspot_env.scale.engine import DEFAULT_TILE_KM, analyze_tiled
 
     def tiled(incidents: Any, **options: Any) -> Any:
         return analyze_tiled(incidents, tile_km=DEFAULT_TILE_KM if tile_km is None else tile_km,
@@ -417,6 +406,12 @@ def bench(
     country: Annotated[Path | None, typer.Option(
         help="national scales: reuse the country folder an earlier run wrote (OUT/country).")
                        ] = None,
+    national_budget: Annotated[float | None, typer.Option(
+        help="national scales, --engine regions: one national portfolio under this yearly "
+             "budget (USD).")] = None,
+    region_budget: Annotated[list[str] | None, typer.Option(
+        help="With --national-budget: cap on one region's yearly spending (USD), "
+             "NAME=AMOUNT; repeat for several regions.")] = None,
 ) -> None:
     """Benchmark the whole pipeline on a synthetic city, stage by stage, against peers."""
     from hotspot_env.bench import SCALES, format_table, run_bench, to_json
@@ -426,8 +421,11 @@ def bench(
     if scale in NATIONAL_SCALES:
         _setup_logging(quiet=True)
         typer.echo(bench_national_cli(scale, engine, workers, scheduler, out, json_output,
-                                      country))
+                                      country, national_budget, region_budget or None))
         return
+    if national_budget is not None or region_budget:
+        raise InputError("--national-budget and --region-budget apply to the national scales "
+                         "(--scale country-test, country-small, regional, national)")
     if scale not in SCALES:
         raise InputError(f"unknown scale {scale!r}: use quick, city, metro, regional or national")
     _setup_logging(quiet=True)

@@ -170,7 +170,7 @@ def test_the_national_run_equals_the_choice_over_the_regions_lists(national, cou
 
 
 @pytest.mark.parametrize(("budget", "caps", "message"), [
-    (None, ["city_00=5"], "give --budget too"),
+    (None, ["city_00=5"], "give --national-budget too"),
     (100.0, ["nowhere=5"], "unknown region nowhere"),
     (100.0, ["city_00=-5"], ">= 0"),
     (-1.0, None, ">= 0"),

@@ -232,7 +232,7 @@ def test_public_mode_tiles_read_the_protected_counts():
 def test_without_the_scale_extra_the_engine_names_it(monkeypatch):
     import sys
 
-    from hotspot_env.scale.engine import require_dask
+    from hotspot_env.scale.checks import require_dask
 
     monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import fails as if missing
     with pytest.raises(InputError, match=r"install the \[scale\] extra"):

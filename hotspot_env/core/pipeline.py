@@ -127,7 +127,7 @@ def _check_after_grid(analysis: Analysis, names: list[str],
     """Refuse options that need the grid (district caps) before any later stage runs."""
     options = stage_options.get("interventions") or {}
     if "interventions" in names and options.get("region_budgets") is not None:
-        from hotspot_env.interventions.region_budgets import check_district_caps
+        from hotspot_env.interventions.district_caps import check_district_caps
 
         trends = stage_options.get("trends") if "trends" in names else None
         check_district_caps(analysis, options, trends)

@@ -22,6 +22,7 @@ weights          category and type weights
 greedy           fast overlap-aware greedy re-rank (compiled)
 optimise         exact portfolio under a budget (outer approximation, MILP)
 region_budgets   optional budget caps per region (district, or a national run's region)
+district_caps    the caps' district names checked once the grid is known (before the stages)
 _highs           the one way to HiGHS (highspy), silent and single-threaded
 equity           districts and the harm-vs-investment check
 reasons          plain-words reason per candidate

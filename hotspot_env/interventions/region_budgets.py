@@ -18,14 +18,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hotspot_env.errors import InputError
-
-if TYPE_CHECKING:
-    from hotspot_env.core.analysis import Analysis
 
 #: The candidate column that names a candidate's region in a single-city run.
 DEFAULT_REGION_COLUMN: str = "district"
@@ -45,7 +41,8 @@ def _amount(name: str, raw: object) -> float:
 
 
 def parse_region_budgets(given: Mapping[str, object] | Iterable[str] | None,
-                         budget: object = "unchecked") -> dict[str, float] | None:
+                         budget: object = "unchecked",
+                         budget_option: str = "--budget") -> dict[str, float] | None:
     """Region caps from ``NAME=AMOUNT`` texts or a mapping; None when none is given.
 
     Parameters
@@ -55,6 +52,8 @@ def parse_region_budgets(given: Mapping[str, object] | Iterable[str] | None,
     budget : float or None, optional
         The overall budget, when the caller has one to check: caps without
         an overall budget (None) are refused, since nothing would be selected.
+    budget_option : str
+        The overall budget's option, for the message (``--national-budget``).
 
     Returns
     -------
@@ -69,7 +68,8 @@ def parse_region_budgets(given: Mapping[str, object] | Iterable[str] | None,
     """
     caps = _parse(given)
     if caps is not None and budget is None:
-        raise InputError("--region-budget caps spending within --budget: give --budget too")
+        raise InputError(f"--region-budget caps spending within {budget_option}: give "
+                         f"{budget_option} too")
     return caps
 
 
@@ -166,52 +166,3 @@ def region_caps(regions: np.ndarray, caps: Mapping[str, float] | None,
     lookup = {name: i for i, name in enumerate(order)}
     code = np.array([lookup.get(r, -1) for r in regions.tolist()], dtype=np.int64)
     return RegionCaps(code, np.array([caps[n] for n in order], dtype=float), tuple(order))
-
-
-#: Options of the time analyses that give their own districts (the interventions' zones follow).
-_TRENDS_DISTRICT_OPTIONS: tuple[str, ...] = ("district_boundaries", "district_block_cells")
-
-
-def check_district_caps(analysis: Analysis, options: dict[str, Any],
-                        trends_options: dict[str, Any] | None = None) -> None:
-    """Refuse bad district caps once the grid is known, before any later stage runs.
-
-    The interventions stage checks its caps against the run's districts, the
-    last thing a run does; this check names the same districts right after
-    the core analysis (grid, counts, KDE, Gi*), so a misspelt name costs
-    seconds, not the whole run. The districts are those the stage will use
-    (:func:`hotspot_env.interventions.equity.choose_zones`: the boundaries
-    given, a zone layer of the map, else the grid's blocks).
-
-    Parameters
-    ----------
-    analysis : Analysis
-        After :func:`hotspot_env.core.analysis.analyze`.
-    options : dict
-        The interventions stage's options (``budget``, ``region_budgets``,
-        ``region_column``, ``boundaries``).
-    trends_options : dict, optional
-        The time analyses' options: district boundaries or block sizes given
-        there decide the districts only when that stage runs, so the names
-        are then left to the stage's own check.
-
-    Raises
-    ------
-    InputError
-        An amount that is not a number >= 0, a name given twice, caps without
-        a budget, a name that is not one of the run's districts.
-    """
-    from hotspot_env.core.choices import unannounced
-    from hotspot_env.interventions.equity import choose_zones
-    from hotspot_env.interventions.optimise import check_budget
-
-    budget = check_budget(options.get("budget"))
-    caps = parse_region_budgets(options.get("region_budgets"), budget)
-    if caps is None or options.get("region_column", DEFAULT_REGION_COLUMN) != \
-            DEFAULT_REGION_COLUMN:
-        return  # caps over another column are known from the candidates only
-    if any((trends_options or {}).get(k) is not None for k in _TRENDS_DISTRICT_OPTIONS):
-        return
-    with unannounced():  # the stage announces its zones when it runs
-        zones, _ = choose_zones(analysis, options.get("boundaries"))
-    region_caps(np.zeros(0, dtype=str), caps, zones.names)

@@ -6,6 +6,8 @@ import logging
 import math
 from typing import Any
 
+from hotspot_env.errors import InputError
+from hotspot_env.scale.checks import SCHEDULER_PROBE_S
 from hotspot_env.scale.threads import WORKER_ENV
 
 #: Worker counts the projection is given for.
@@ -20,7 +22,12 @@ def local_cluster(n_workers: int, scheduler: str | None = None) -> Any:
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=f"{SCHEDULER_PROBE_S}s")
+        except (OSError, TimeoutError) as exc:  # it answered the probe, then went away
+            raise InputError(f"cannot reach the dask scheduler at {scheduler}: start it (dask "
+                             "scheduler) and its workers, or drop --scheduler for a local "
+                             "cluster") from exc
     else:
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                memory_limit=0, dashboard_address=":0", env=WORKER_ENV,

@@ -52,19 +52,34 @@ ENGINES: tuple[str, ...] = ("regions", "dask")
 
 
 def _timed_run(country: Path, out: Path, n_workers: int, scheduler: str | None,
-               regions: list[str] | None) -> dict[str, Any]:
-    """One national run on a fresh cluster of ``n_workers``; the manifest plus ``wall_s``."""
+               regions: list[str] | None, budgets: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+    """One national run on a fresh cluster of ``n_workers``; the manifest plus ``wall_s``.
+
+    ``budgets``: ``national_budget`` and ``region_budgets`` (a dict) of
+    :func:`run_national`; caps of regions outside ``regions`` are left out.
+    """
     from hotspot_env.scale.regions import run_national
 
     client = local_cluster(n_workers, scheduler)
     try:
         t0 = time.perf_counter()
         manifest = run_national(country, out, client=client, regions=regions,
-                                cell_size=NATIONAL_CELL_SIZE_M)
+                                cell_size=NATIONAL_CELL_SIZE_M, **_of_regions(budgets, regions))
         manifest["wall_s"] = time.perf_counter() - t0
     finally:
         close_client(client)
     return manifest
+
+
+def _of_regions(budgets: dict[str, Any] | None, regions: list[str] | None) -> dict[str, Any]:
+    """The national budget and the caps of ``regions`` (all of them when None)."""
+    if not budgets:
+        return {}
+    caps = budgets.get("region_budgets")
+    if caps and regions is not None:
+        caps = {name: amount for name, amount in caps.items() if name in regions} or None
+    return {"national_budget": budgets["national_budget"], "region_budgets": caps}
 
 
 def stage_table(manifest: dict[str, Any]) -> dict[str, float]:
@@ -122,6 +137,8 @@ def run_bench_national(scale: str = "national", *, engine: str = "regions", work
                        n_cities: int | None = None,
                        metro_results: str | os.PathLike[str] | None = None,
                        country: str | os.PathLike[str] | None = None,
+                       national_budget: float | None = None,
+                       region_budgets: dict[str, float] | list[str] | None = None,
                        ) -> dict[str, Any]:
     """Generate the synthetic country, run it on a cluster and time it.
 
@@ -156,18 +173,19 @@ def run_bench_national(scale: str = "national", *, engine: str = "regions", work
         generating it again; its ``country.json`` must match ``scale``,
         ``seed`` and ``n_cities``. ``generate_s`` is then 0 and
         ``country_reused`` true.
+    national_budget, region_budgets : optional
+        ``engine="regions"``: one national portfolio under this budget (USD
+        per year) with optional caps per region (``["city_00=50000"]``), as
+        :func:`hotspot_env.scale.regions.run_national`; the speed-up runs keep
+        the caps of their regions.
 
     Returns
     -------
     dict
         JSON-ready result (see the module docstring).
     """
-    if scale not in NATIONAL_SCALES:
-        raise InputError(f"unknown national scale {scale!r}: use {', '.join(NATIONAL_SCALES)}")
-    if engine not in ENGINES:
-        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
+    budgets = _check_before_work(scale, engine, workers, scheduler, out, seed, n_cities,
+                                 country, national_budget, region_budgets)
     with tempfile.TemporaryDirectory(prefix="hotspot-national-") as tmp:
         base = Path(out) if out is not None else Path(tmp)
         load_before = os.getloadavg()[0]
@@ -182,7 +200,7 @@ def run_bench_national(scale: str = "national", *, engine: str = "regions", work
 
             result = bench_tiled(base, meta, workers, scheduler, speedup_regions != 0)
         else:
-            result = _bench_regions(base, meta, workers, scheduler, speedup_regions)
+            result = _bench_regions(base, meta, workers, scheduler, speedup_regions, budgets)
         result.update(_summary(result, scale, meta, generate_s, workers, scheduler,
                                Path(metro_results) if metro_results else METRO_RESULTS))
         result["country_reused"] = country is not None
@@ -193,6 +211,47 @@ def run_bench_national(scale: str = "national", *, engine: str = "regions", work
         result["load_average_1min_before"] = load_before
         result["load_average_1min_after"] = os.getloadavg()[0]
         return result
+
+
+def _check_before_work(scale: str, engine: str, workers: int, scheduler: str | None,
+                       out: str | os.PathLike[str] | None, seed: int, n_cities: int | None,
+                       country: str | os.PathLike[str] | None, national_budget: float | None,
+                       region_budgets: dict[str, float] | list[str] | None
+                       ) -> dict[str, Any]:
+    """Every option of the benchmark, checked before the country is generated or read.
+
+    Returns the national budget and caps as :func:`run_national` takes them
+    (empty without a national budget).
+    """
+    from hotspot_env.scale.checks import check_scheduler, check_workers
+    from hotspot_env.scale.country import country_tiles, require_empty
+
+    if scale not in NATIONAL_SCALES:
+        raise InputError(f"unknown national scale {scale!r}: use {', '.join(NATIONAL_SCALES)}")
+    if engine not in ENGINES:
+        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    check_workers(workers)
+    if scheduler is not None:
+        check_scheduler(scheduler)
+    if out is not None:  # outputs of an earlier run would mix with this one's partitions
+        for name in ("national", "speedup-1", f"speedup-{workers}",
+                     *(("country",) if country is None else ())):
+            require_empty(Path(out) / name)
+    if national_budget is None and region_budgets is None:
+        return {}
+    if engine != "regions":
+        raise InputError("--national-budget and --region-budget apply to --engine regions: "
+                         "drop them or use --engine regions")
+    regions = (reuse_country(Path(country), NATIONAL_SCALES[scale], seed, n_cities)["regions"]
+               if country is not None else
+               [t.region for t in country_tiles(NATIONAL_SCALES[scale], seed,
+                                                n_cities=n_cities)])
+    from hotspot_env.interventions.region_budgets import parse_region_budgets
+    from hotspot_env.scale.national_portfolio import national_options
+
+    national_options(list(regions), national_budget, region_budgets, {})
+    return {"national_budget": national_budget,
+            "region_budgets": parse_region_budgets(region_budgets, national_budget)}
 
 
 def _generate(base: Path, preset: str, seed: int, workers: int, scheduler: str | None,
@@ -213,12 +272,9 @@ def _generate(base: Path, preset: str, seed: int, workers: int, scheduler: str |
 def reuse_country(folder: Path, preset: str, seed: int, n_cities: int | None
                   ) -> dict[str, Any]:
     """The metadata of a country written earlier, checked against the run's preset and seed."""
-    from hotspot_env.scale.country import read_country
+    from hotspot_env.scale.checks import check_country
 
-    if not (folder / "country.json").is_file():
-        raise InputError(f"--country {folder}: no country.json there; give the 'country' "
-                         "folder of an earlier national benchmark's --out")
-    meta = read_country(folder)
+    meta = check_country(folder)
     wanted = {"scale": preset, "seed": int(seed)}
     found = {key: meta.get(key) for key in wanted}
     if found != wanted or (n_cities is not None and len(meta["regions"]) != n_cities):
@@ -246,9 +302,11 @@ def _summary(result: dict[str, Any], scale: str, country: dict[str, Any], genera
 
 
 def _bench_regions(base: Path, country: dict[str, Any], workers: int, scheduler: str | None,
-                   speedup_regions: int | None) -> dict[str, Any]:
+                   speedup_regions: int | None, budgets: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
     """The region-by-region engine: one single-city run per region on the cluster."""
-    run = _timed_run(Path(country["folder"]), base / "national", workers, scheduler, None)
+    run = _timed_run(Path(country["folder"]), base / "national", workers, scheduler, None,
+                     budgets)
     result: dict[str, Any] = {
         "engine": "regions", "statistics": run["statistics"],
         "n_regions": len(run["tiles"]),
@@ -263,18 +321,21 @@ def _bench_regions(base: Path, country: dict[str, Any], workers: int, scheduler:
     result["projection_s"] = projection(list(result["region_s"].values()),
                                         float(run["mosaic_s"]))
     if speedup_regions != 0 and workers > 1 and not scheduler:
-        result["speedup"] = _speedup(base, country, workers, speedup_regions)
+        result["speedup"] = _speedup(base, country, workers, speedup_regions, budgets)
+    if "portfolio" in run:
+        result["portfolio"] = run["portfolio"]
     return result
 
 
 def _speedup(base: Path, country: dict[str, Any], workers: int,
-             n_regions: int | None) -> dict[str, Any]:
+             n_regions: int | None, budgets: dict[str, Any] | None = None) -> dict[str, Any]:
     """Wall time of the same regions on 1 worker and on ``workers`` workers."""
     regions = country["regions"]
     subset = regions if n_regions is None else regions[:n_regions]
     walls = {}
     for k in (1, workers):
-        run = _timed_run(Path(country["folder"]), base / f"speedup-{k}", k, None, subset)
+        run = _timed_run(Path(country["folder"]), base / f"speedup-{k}", k, None, subset,
+                         budgets)
         walls[k] = run["wall_s"]
     return {"regions": len(subset), "wall_s_1": round(walls[1], 3),
             f"wall_s_{workers}": round(walls[workers], 3),
@@ -303,13 +364,16 @@ def format_table(result: dict[str, Any]) -> str:
 
 def bench_national_cli(scale: str, engine: str, workers: int, scheduler: str | None,
                        out: str | os.PathLike[str] | None, json_output: bool,
-                       country: str | os.PathLike[str] | None = None) -> str:
+                       country: str | os.PathLike[str] | None = None,
+                       national_budget: float | None = None,
+                       region_budgets: list[str] | None = None) -> str:
     """``hotspot-env bench --scale national``: run, write ``results-SCALE.json`` into ``out``."""
     from hotspot_env._atomic import write_text
     from hotspot_env.bench import to_json
 
     result = run_bench_national(scale, engine=engine, workers=workers, scheduler=scheduler,
-                                out=out, country=country)
+                                out=out, country=country, national_budget=national_budget,
+                                region_budgets=region_budgets)
     text = to_json(result)
     if out is not None:
         write_text(Path(out) / f"results-{scale}.json", text + "\n")

@@ -50,6 +50,7 @@ from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.grid import Grid
 from hotspot_env.core.hotspots import GiStar
 from hotspot_env.errors import InputError
+from hotspot_env.scale.checks import check_tile_km, require_dask
 from hotspot_env.scale.global_stats import GiMoments, bins_from_cutoffs, fdr_cutoffs, tile_gi
 from hotspot_env.scale.threads import WORKER_ENV, WORKER_THREADS_NOTE, worker_threads
 from hotspot_env.scale.tile_factors import factor_reports, with_tiled_factors
@@ -103,16 +104,6 @@ LATER_STAGES: str = (
 
 #: Seconds to wait for a ``--scheduler`` before saying it cannot be reached.
 CONNECT_TIMEOUT_S: float = 10.0
-
-
-def require_dask() -> Any:
-    """``dask.distributed``, or a clear error naming the extra to install."""
-    try:
-        import dask.distributed as distributed
-    except ImportError as exc:  # the [scale] extra is optional
-        raise InputError("--engine dask needs dask.distributed: install the [scale] extra "
-                         "(pip install 'hotspot_env[scale]')") from exc
-    return distributed
 
 
 @contextlib.contextmanager
@@ -366,9 +357,7 @@ def analyze_tiled(
     """
     from hotspot_env.core.pipeline import run
 
-    if not (isinstance(tile_km, int | float) and not isinstance(tile_km, bool)
-            and np.isfinite(tile_km) and tile_km > 0):
-        raise InputError(f"--tile-km must be a positive number of kilometres, got {tile_km!r}")
+    check_tile_km(tile_km)
     if out is not None:  # before the analysis, not after
         from hotspot_env._atomic import check_inputs_outside
 

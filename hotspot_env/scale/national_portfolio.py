@@ -320,8 +320,11 @@ def national_options(regions: list[str], budget: float | None,
     InputError
         No national budget, a bad cap, a cap naming a region not in the run.
     """
-    budget = check_budget(budget)
-    caps = parse_region_budgets(region_budgets, budget)
+    try:
+        budget = check_budget(budget)
+    except InputError as exc:  # name the option the national budget came from
+        raise InputError(f"--national-budget: {exc}") from None
+    caps = parse_region_budgets(region_budgets, budget, "--national-budget")
     if budget is None:
         raise InputError("the national portfolio needs a national budget (USD per year)")
     region_caps(np.asarray(regions, dtype=str), caps, regions, "region")

@@ -26,6 +26,8 @@ import numba
 
 from hotspot_env._atomic import staged_folder
 from hotspot_env._hashing import file_sha256
+from hotspot_env.errors import InputError
+from hotspot_env.scale.checks import check_country
 from hotspot_env.scale.country import read_country, read_layers_tile, require_empty
 from hotspot_env.scale.national_portfolio import (
     NATIONAL_PORTFOLIO_NOTE,
@@ -179,8 +181,13 @@ def run_national(country_folder: str | os.PathLike[str], out: str | os.PathLike[
     dict
         The national manifest (``manifest.json``), with ``wall_s``.
     """
-    meta = read_country(country_folder)
+    meta = check_country(country_folder, "country folder")  # before any region runs
     names = regions or list(meta["regions"])
+    unknown = [name for name in names if name not in meta["regions"]]
+    if unknown:
+        raise InputError(f"regions {', '.join(map(str, unknown))} are not in the country: use "
+                         f"some of {', '.join(meta['regions'][:12])}"
+                         + (", ..." if len(meta["regions"]) > 12 else ""))
     national = national_budget is not None or region_budgets is not None
     if national:  # refused before any region is analysed
         options = national_options(names, national_budget, region_budgets, options)

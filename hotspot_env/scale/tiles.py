@@ -103,6 +103,10 @@ class Tile:
                 "halo_bounds_m": [float(v) for v in self.bounds(grid, self.halo)]}
 
 
+#: Most tiles of one grid (each a task; more only adds halos and scheduling).
+MAX_TILES: int = 10_000
+
+
 def make_tiles(grid: Grid, tile_km: float, halo_m: float) -> list[Tile]:
     """Cut ``grid`` into tiles of about ``tile_km`` a side with a ``halo_m`` halo.
 
@@ -127,6 +131,11 @@ def make_tiles(grid: Grid, tile_km: float, halo_m: float) -> list[Tile]:
         raise InputError(f"the tile halo must be a distance of 0 m or more, got {halo_m!r}")
     side = max(1, round(tile_km * 1000.0 / grid.cell_size))
     halo = max(1, math.ceil(halo_m / grid.cell_size - 1e-9))
+    n_tiles = math.ceil(grid.n_rows / side) * math.ceil(grid.n_cols / side)
+    if n_tiles > MAX_TILES:  # before any task: each tile is a task with a halo of its own
+        raise InputError(f"--tile-km {tile_km:g} cuts the grid of {grid.n_rows:,} x "
+                         f"{grid.n_cols:,} cells into {n_tiles:,} tiles (at most "
+                         f"{MAX_TILES:,}): use a larger --tile-km, e.g. 10")
     tiles: list[Tile] = []
     for row0 in range(0, grid.n_rows, side):
         for col0 in range(0, grid.n_cols, side):
