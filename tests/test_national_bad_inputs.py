@@ -333,3 +333,30 @@ def test_the_early_check_knows_the_districts_the_stage_will_use(tmp_path):
     # districts of the time analyses' own options are left to the stage's check
     check_district_caps(analysis, {"budget": 1000, "region_budgets": ["Centro=10"]},
                         {"district_block_cells": 4})
+
+
+# ------------------------------------------------- the same options, accepted
+def test_bench_runs_one_national_portfolio_under_the_caps(country, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, _bench(country, out, "--json", "--national-budget", "20000",
+                                       "--region-budget", "city_00=5000"))
+    assert result.exit_code == 0, result.output
+    portfolio = json.loads((out / "results-country-test.json").read_text())["portfolio"]
+    assert portfolio["scope"] == "national" and portfolio["budget"] == 20_000
+    assert portfolio["region_budgets"] == {"city_00": 5000.0}
+    per_region = portfolio["per_region"]
+    assert 0 < per_region["city_00"]["cost"] <= 5000 and per_region["city_01"]["cap"] is None
+    assert sum(r["cost"] for r in per_region.values()) == portfolio["cost"] <= 20_000
+    manifest = json.loads((out / "national" / "manifest.json").read_text())
+    assert manifest["portfolio"] == portfolio
+
+
+def test_speed_up_runs_keep_the_caps_of_their_regions():
+    from hotspot_env.scale.bench_national import _of_regions
+
+    budgets = {"national_budget": 100.0, "region_budgets": {"city_00": 5.0, "city_03": 7.0}}
+    assert _of_regions(budgets, None) == budgets
+    assert _of_regions(budgets, ["city_00", "city_01"]) == {
+        "national_budget": 100.0, "region_budgets": {"city_00": 5.0}}
+    assert _of_regions(budgets, ["city_01"])["region_budgets"] is None
+    assert _of_regions({}, ["city_01"]) == {}
