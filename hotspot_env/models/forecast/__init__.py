@@ -83,7 +83,6 @@ from hotspot_env.models.forecast.constants import (
     PERIOD_SLACK,
     PERIODS,
     RADII_CELLS,
-    TIE_RTOL,
     TIEBREAK,
     TREATABLE_SHARE,
     UNIFORM_SHARE,
@@ -105,14 +104,13 @@ from hotspot_env.models.forecast.scoring import (
     check_share,
     cross_validate,
     one_se_choice,
-    pei,
     poisson_deviance,
     with_floor,
 )
 
 __all__ = ["BLENDS", "MAX_FOLDS", "MAX_LOOKBACK", "MIN_PERIODS", "PERIODS", "PERIOD_SLACK",
-           "RADII_CELLS", "TIEBREAK", "TIE_RTOL", "TREATABLE_SHARE", "UNIFORM_SHARE", "Candidate",
+           "RADII_CELLS", "TIEBREAK", "TREATABLE_SHARE", "UNIFORM_SHARE", "Candidate",
            "CountStack", "ForecastResult", "Periods", "backtest", "best_finite", "calibrate",
            "candidates", "check_share", "choose_period", "count_stack", "cross_validate",
-           "cube_stack", "fit_forecast", "fit_stack", "month_periods", "one_se_choice", "pei",
+           "cube_stack", "fit_forecast", "fit_stack", "month_periods", "one_se_choice",
            "poisson_deviance", "radii", "recording_gaps", "stage", "with_floor"]
