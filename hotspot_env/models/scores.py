@@ -118,7 +118,7 @@ def top_hits(pred: np.ndarray, obs: np.ndarray, k: int, tol: float = 0.0,
     """Expected observed total in the ``k`` highest-predicted cells (ties pro rata).
 
     Values within ``tol`` of the cut-off are tied with it (``tol = 0``: only
-    equal values; the scores below pass :func:`tie_tolerance`). With ``weight``
+    equal values; the scores below pass :func:`ranking_tolerance`). With ``weight``
     (rows x cells, see :func:`cut_off`) one total per row, each cell's
     observed count counted ``weight`` times.
     """
