@@ -185,3 +185,18 @@ def test_resample_weights_count_a_cell_that_many_times(seed):
         reps = w[r].astype(int)
         ref = scores.top_hits(np.repeat(pred, reps), np.repeat(obs, reps), k, tol)
         assert got[r] == pytest.approx(ref, abs=1e-9)
+
+
+def test_the_risk_headline_keeps_ulps_apart_ties_together():
+    """The risk terrain headline flags the top share with every tied cell kept (its stated
+    rule): the three cells equal in exact arithmetic are all flagged, not the ulp-largest one."""
+    from hotspot_env.models import rtm
+
+    pred, _, obs = ranking()
+    score = 10.0 * pred  # above the no-factor score 1 where it matters
+    assert np.unique(score[TIED]).size == 2
+    _, nums = rtm.headline(score, obs, np.ones(N, bool), 5.0)  # k = 2 of 40 cells
+    assert nums["n_cells"] == 4 and nums["area_pct"] == pytest.approx(10.0)
+    assert nums["incident_pct"] == pytest.approx(90.0)  # 3 + 1 + 4 + 1 of 10
+    exact = scores.top_cells(score, 2, tie_rtol=0.0)  # the exact rule: only the ulp-largest
+    assert exact.sum() == 2 and obs[exact].sum() == 4.0

@@ -61,6 +61,12 @@ def cut_off(pred: np.ndarray, k: int, weight: np.ndarray | None = None) -> float
     return pred[order][first]
 
 
+def _split(pred: np.ndarray, cut: float | np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cells above ``cut + tol`` and cells tied within ``tol`` of ``cut``: the one tie rule."""
+    above = pred > cut + tol
+    return above, (pred >= cut - tol) & ~above  # with tol = 0: equal to the cut-off
+
+
 def tally(pred: np.ndarray, obs: np.ndarray, cut: float | np.ndarray, tol: float = 0.0,
           weight: np.ndarray | None = None) -> Tally:
     """Cells above ``cut + tol`` and tied within ``tol`` of ``cut``, with their observed totals.
@@ -76,8 +82,7 @@ def tally(pred: np.ndarray, obs: np.ndarray, cut: float | np.ndarray, tol: float
     obs = np.asarray(obs, float)
     if np.ndim(cut):  # one cut-off per row of weight
         cut = np.asarray(cut, float)[:, None]
-    above = pred > cut + tol
-    tied = (pred >= cut - tol) & ~above  # with tol = 0: equal to the cut-off
+    above, tied = _split(pred, cut, tol)
     if weight is None:
         return int(above.sum()), float(obs[above].sum()), int(tied.sum()), float(obs[tied].sum())
     if np.ndim(weight) == 2:
@@ -132,6 +137,18 @@ def top_hits(pred: np.ndarray, obs: np.ndarray, k: int, tol: float = 0.0,
     if k == 0:
         return 0.0
     return float(hits(tally(pred, obs, cut_off(pred, k), tol), k))
+
+
+def top_cells(pred: np.ndarray, k: int, tie_rtol: float = TIE_RTOL) -> np.ndarray:
+    """Flags of the ``k`` highest-predicted cells, with every cell tied at the cut-off flagged.
+
+    The same cut-off and ties (:data:`TIE_RTOL`) as :func:`top_hits`; where a
+    score counts the tied cells pro rata, a map of places flags them all, so
+    the flagged share can exceed ``k / n`` (say what was measured).
+    """
+    pred = np.asarray(pred, float)
+    above, tied = _split(pred, cut_off(pred, k), ranking_tolerance(pred, tie_rtol))
+    return above | tied
 
 
 def ranking_tolerance(pred: np.ndarray, tie_rtol: float = TIE_RTOL) -> float:
