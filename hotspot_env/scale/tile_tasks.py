@@ -3,7 +3,7 @@
 Each function takes a small picklable payload (the tile, the global grid's
 origin and cell size, the tile's own points or protected counts) and returns
 its interior cells only. Every value is computed with the same formula, the
-same terms in the same order, as :func:`hotspot_env.core.analysis.local_surfaces`
+same terms in the same order, as :func:`hotspot_env.core.surfaces.local_surfaces`
 on the whole grid, so the interiors put together are that run's arrays.
 """
 
