@@ -112,6 +112,12 @@ def _summary(analysis, out: Path | None, seconds: float) -> None:
 
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors and the summary.")]
+OsmPath = Annotated[Path | None, typer.Option(help="OSM extract (.pbf or .osm).")]
+LayersPath = Annotated[Path | None, typer.Option(help="GeoPackage of factor layers.")]
+PlaceName = Annotated[str | None, typer.Option(help="Place name (osmnx, online).")]
+Bbox = Annotated[str | None, typer.Option(help="Study area W,S,E,N in degrees.")]
+CsvCrs = Annotated[str | None, typer.Option(help="CRS of CSV x/y columns.")]
+Timezone = Annotated[str | None, typer.Option(help="Zone of times without offset.")]
 CellSize = Annotated[float | None, typer.Option(help="Cell side in metres (default: automatic).")]
 Bandwidth = Annotated[float | None, typer.Option(help="KDE radius in metres (default: automatic).")]
 Privacy = Annotated[str, typer.Option(help="internal, or public (suppress counts below k).")]
@@ -160,15 +166,15 @@ def demo(
 def analyze(
     incidents: Annotated[Path, typer.Option(help="Incidents: CSV, GeoJSON, GPKG or Parquet.")],
     out: Annotated[Path, typer.Option(help="Output folder.")],
-    osm: Annotated[Path | None, typer.Option(help="OSM extract (.pbf or .osm).")] = None,
-    layers: Annotated[Path | None, typer.Option(help="GeoPackage of factor layers.")] = None,
-    place: Annotated[str | None, typer.Option(help="Place name (osmnx, online).")] = None,
-    bbox: Annotated[str | None, typer.Option(help="Study area W,S,E,N in degrees.")] = None,
+    osm: OsmPath = None,
+    layers: LayersPath = None,
+    place: PlaceName = None,
+    bbox: Bbox = None,
     walk_audit: Annotated[Path | None, typer.Option(
         help="Walk-audit ratings (Safetipin-style CSV/GeoJSON, 0-3): risk factors and "
              "measured light.")] = None,
-    crs: Annotated[str | None, typer.Option(help="CRS of CSV x/y columns.")] = None,
-    timezone: Annotated[str | None, typer.Option(help="Zone of times without offset.")] = None,
+    crs: CsvCrs = None,
+    timezone: Timezone = None,
     cell_size: CellSize = None,
     bandwidth: Bandwidth = None,
     privacy: Privacy = "internal",
@@ -257,15 +263,15 @@ def _engine_runner(engine: str, scheduler: str | None, tile_km: float | None,
 def validate(
     incidents: Annotated[Path, typer.Option(help="Dated incidents: CSV, GeoJSON, GPKG, Parquet.")],
     out: Annotated[Path, typer.Option(help="Folder for validation.csv and validation.json.")],
-    osm: Annotated[Path | None, typer.Option(help="OSM extract (.pbf or .osm).")] = None,
-    layers: Annotated[Path | None, typer.Option(help="GeoPackage of factor layers.")] = None,
-    place: Annotated[str | None, typer.Option(help="Place name (osmnx, online).")] = None,
-    bbox: Annotated[str | None, typer.Option(help="Study area W,S,E,N in degrees.")] = None,
+    osm: OsmPath = None,
+    layers: LayersPath = None,
+    place: PlaceName = None,
+    bbox: Bbox = None,
     split_date: Annotated[str | None, typer.Option(
         help="First day of the test window, YYYY-MM-DD (default: start of the last period).")
     ] = None,
-    crs: Annotated[str | None, typer.Option(help="CRS of CSV x/y columns.")] = None,
-    timezone: Annotated[str | None, typer.Option(help="Zone of times without offset.")] = None,
+    crs: CsvCrs = None,
+    timezone: Timezone = None,
     cell_size: CellSize = None,
     treatable_share: TreatableShare = 0.05,
     quiet: Quiet = False,
@@ -339,9 +345,9 @@ def synth(
 def trends(
     incidents: Annotated[Path, typer.Option(help="Dated incidents: CSV, GeoJSON, GPKG, Parquet.")],
     out: Annotated[Path, typer.Option(help="Folder for trends.csv and demand_forecast.csv.")],
-    osm: Annotated[Path | None, typer.Option(help="OSM extract (.pbf or .osm).")] = None,
-    bbox: Annotated[str | None, typer.Option(help="Study area W,S,E,N in degrees.")] = None,
-    crs: Annotated[str | None, typer.Option(help="CRS of CSV x/y columns.")] = None,
+    osm: OsmPath = None,
+    bbox: Bbox = None,
+    crs: CsvCrs = None,
     timezone: Annotated[str | None, typer.Option(help="Local zone of the incidents.")] = None,
     cell_size: CellSize = None,
     time_step: Annotated[str | None, typer.Option(
@@ -551,8 +557,8 @@ def evaluate(
              "the ledger's folder.")] = None,
     privacy: Annotated[str, typer.Option(
         help="public (default: counts below k hidden) or internal.")] = "public",
-    crs: Annotated[str | None, typer.Option(help="CRS of CSV x/y columns.")] = None,
-    timezone: Annotated[str | None, typer.Option(help="Zone of times without offset.")] = None,
+    crs: CsvCrs = None,
+    timezone: Timezone = None,
     update_evidence: Annotated[bool, typer.Option(
         help="Also write evidence_updated.csv: a conservative Bayesian update of each prior "
              "by the measured effect.")] = False,
