@@ -123,16 +123,47 @@ def _owner_of(x: np.ndarray, y: np.ndarray, x0: float, top: float, cell: float,
 
 
 @dataclass(frozen=True)
-class SightlinePayload(TileOnGrid):
-    """One tile's sightline task: where to read, what it owns, the factor's options.
+class OwnedPayload(TileOnGrid):
+    """A tile task over points that each belong to one tile (:func:`block_owners`).
 
     Starts with the tile on its grid (:class:`~hotspot_env.scale.tiles.TileOnGrid`).
+
+    Attributes
+    ----------
+    shape : tuple of int
+        The global grid's rows and columns.
+    owners : ndarray of int
+        The owning tile of each block of the tiling.
+    own_bbox : tuple of float
+        The box of the tile's owned blocks, where its own points are read.
+    bbox : tuple of float
+        That box grown by the task's reach, where what the points look at is read.
     """
 
     shape: tuple[int, int]
     owners: np.ndarray
     own_bbox: tuple[float, float, float, float]
     bbox: tuple[float, float, float, float]
+
+    def owns(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Which of the points at ``x``, ``y`` this tile owns."""
+        return _owner_of(x, y, self.x0, self.top, self.cell_size, self.shape, self.owners,
+                         self.tile.side) == self.tile.index
+
+
+def owned_fields(tile: Tile, grid: Grid, owners: np.ndarray, reach_m: float,
+                 bounds: tuple[float, float, float, float]) -> tuple[Any, ...]:
+    """The fields of a tile's :class:`OwnedPayload`, in order (the task's own fields follow)."""
+    top = grid.bounds[3]
+    return (tile, grid.x0, top, grid.cell_size, grid.shape, owners,
+            tile_bbox(tile, owners, grid.x0, top, grid.cell_size, 0.0, bounds),
+            tile_bbox(tile, owners, grid.x0, top, grid.cell_size, reach_m, bounds))
+
+
+@dataclass(frozen=True)
+class SightlinePayload(OwnedPayload):
+    """One tile's sightline task: where to read, what it owns, the factor's options."""
+
     observers_path: str
     obstacles_path: str
     n_rays: int
@@ -190,8 +221,7 @@ def tile_sightlines(p: SightlinePayload) -> SightlinePart:
     observers, obstacles = _read(p.observers_path, p.own_bbox), _read(p.obstacles_path, p.bbox)
     x, y = shapely.get_x(observers.geometry.to_numpy()), shapely.get_y(
         observers.geometry.to_numpy())
-    own = _owner_of(x, y, p.x0, p.top, p.cell_size, p.shape, p.owners,
-                    p.tile.side) == p.tile.index
+    own = p.owns(x, y)
     x, y = x[own], y[own]
     pos = observers["_pos"].to_numpy()[own]
     geoms = obstacles.geometry.to_numpy()
@@ -267,11 +297,8 @@ class TiledSightlines:
             if spilled is None:  # nothing to measure: the factor says so itself
                 return sightlines.compute(layers, grid, incidents, **options)
             owners = block_owners(tiles)
-            top = grid.bounds[3]
             payloads = [SightlinePayload(
-                t, grid.x0, top, grid.cell_size, grid.shape, owners,
-                tile_bbox(t, owners, grid.x0, top, grid.cell_size, 0.0, spilled["bounds"]),
-                tile_bbox(t, owners, grid.x0, top, grid.cell_size, halo_m, spilled["bounds"]),
+                *owned_fields(t, grid, owners, halo_m, spilled["bounds"]),
                 str(spilled["paths"]["observers"]), str(spilled["paths"]["obstacles"]),
                 opts["n_rays"], float(opts["max_m"]))
                 for t in tiles]
@@ -285,16 +312,9 @@ class TiledSightlines:
 
 
 @dataclass(frozen=True)
-class LightPayload(TileOnGrid):
-    """One tile's illuminance task: its points (owned), the lamps in reach, the lamp model.
+class LightPayload(OwnedPayload):
+    """One tile's illuminance task: its points (owned), the lamps in reach, the lamp model."""
 
-    Starts with the tile on its grid (:class:`~hotspot_env.scale.tiles.TileOnGrid`).
-    """
-
-    shape: tuple[int, int]
-    owners: np.ndarray
-    own_bbox: tuple[float, float, float, float]
-    bbox: tuple[float, float, float, float]
     points_path: str
     lamps_path: str
     radius_m: float
@@ -312,8 +332,7 @@ def tile_illuminance(p: LightPayload) -> tuple[np.ndarray, np.ndarray, int, floa
     points, lamps = _read(p.points_path, p.own_bbox), _read(p.lamps_path, p.bbox)
     geoms = points.geometry.to_numpy()
     x, y = shapely.get_x(geoms), shapely.get_y(geoms)
-    own = _owner_of(x, y, p.x0, p.top, p.cell_size, p.shape, p.owners,
-                    p.tile.side) == p.tile.index
+    own = p.owns(x, y)
     lamp_geoms = lamps.geometry.to_numpy()
     lux = illuminance(x[own], y[own], shapely.get_x(lamp_geoms), shapely.get_y(lamp_geoms),
                       lamps["lumens"].to_numpy(float), lamps["height_m"].to_numpy(float),
@@ -348,7 +367,7 @@ class TiledIlluminance:
         if not self.tiles or not x.size or not np.size(lamp_x):
             return illuminance(x, y, lamp_x, lamp_y, lumens, height_m, radius_m)
         n_lamps = np.size(lamp_x)
-        grid, owners, top = self.grid, block_owners(self.tiles), self.grid.bounds[3]
+        grid, owners = self.grid, block_owners(self.tiles)
         reach = float(radius_m) + grid.cell_size
         with tempfile.TemporaryDirectory(prefix="hotspot-lux-") as tmp:
             paths = {"points": Path(tmp) / "points.parquet", "lamps": Path(tmp) / "lamps.parquet"}
@@ -364,9 +383,7 @@ class TiledIlluminance:
             bounds = (min(x.min(), np.min(lamp_x)), min(y.min(), np.min(lamp_y)),
                       max(x.max(), np.max(lamp_x)), max(y.max(), np.max(lamp_y)))
             payloads = [LightPayload(
-                t, grid.x0, top, grid.cell_size, grid.shape, owners,
-                tile_bbox(t, owners, grid.x0, top, grid.cell_size, 0.0, bounds),
-                tile_bbox(t, owners, grid.x0, top, grid.cell_size, reach, bounds),
+                *owned_fields(t, grid, owners, reach, bounds),
                 str(paths["points"]), str(paths["lamps"]), float(radius_m))
                 for t in self.tiles]
             parts = self.client.gather(self.client.map(tile_illuminance, payloads, pure=False))
