@@ -12,7 +12,7 @@ as ``"<5"``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -135,6 +135,21 @@ def selected_cell_layer(grid: Any, cell: tuple[int, int] | None) -> Any:
     return group
 
 
+def _draw_layers(m: Any, analysis: Analysis, keys: Collection[str], privacy: str,
+                 positions: tuple[str, str], period: Any = None) -> None:
+    """Draw the available layers among ``keys`` in :data:`LAYERS` order, their legends
+    alternating between ``positions``; ``period``: that period's hot spots instead."""
+    drawn = 0
+    for spec in LAYERS:
+        if spec.key in keys and spec.available(analysis):
+            pos = positions[drawn % 2]
+            # one period's classes come from its exact counts: internal mode only
+            if spec.key == "hotspots" and period is not None and privacy == "internal":
+                draw_period_hotspots(m, analysis, period, privacy, pos)
+            else:
+                spec.draw(m, analysis, privacy, pos)
+            drawn += 1
+
 def explore_map(
     analysis: Analysis,
     layer_keys: Sequence[str],
@@ -165,16 +180,7 @@ def explore_map(
     wanted = set(layer_keys)
     m = base_map(analysis, online_tiles=online_tiles,
                  bounds=view_bounds(analysis, privacy) if "hotspots" in wanted else None)
-    drawn = 0
-    for spec in LAYERS:
-        if spec.key in wanted and spec.available(analysis):
-            pos = ("bottomright", "bottomleft")[drawn % 2]
-            # one period's classes come from its exact counts: internal mode only
-            if spec.key == "hotspots" and period is not None and privacy == "internal":
-                draw_period_hotspots(m, analysis, period, privacy, pos)
-            else:
-                spec.draw(m, analysis, privacy, pos)
-            drawn += 1
+    _draw_layers(m, analysis, wanted, privacy, ("bottomright", "bottomleft"), period)
     maps.finish(m, collapsed=True)
     return m
 
@@ -219,11 +225,7 @@ def sites_map(
     m = base_map(analysis, online_tiles=online_tiles, height=height)
     if large_print:
         maps.large_print(m)
-    drawn = 0
-    for spec in LAYERS:
-        if spec.key in layer_keys and spec.available(analysis):
-            spec.draw(m, analysis, privacy, ("bottomleft", "bottomright")[drawn % 2])
-            drawn += 1
+    _draw_layers(m, analysis, layer_keys, privacy, ("bottomleft", "bottomright"))
     entries = {}
     if sites is not None and len(sites) and "type" in sites:  # tooltips read labels, not ids
         sites = sites.assign(type=sites["type"].map(type_label))
