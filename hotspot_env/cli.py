@@ -20,6 +20,25 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError  # typer vendors click since 0.22
 from typer.core import TyperGroup
 
+from hotspot_env.cli_options import (
+    Bandwidth,
+    Bbox,
+    CellSize,
+    CsvCrs,
+    DpEpsilon,
+    DpSeed,
+    Engine,
+    LayersPath,
+    OsmPath,
+    PlaceName,
+    Privacy,
+    Quiet,
+    Scheduler,
+    TileKm,
+    Timezone,
+    TreatableShare,
+    Workers,
+)
 from hotspot_env.errors import HotspotEnvError
 
 
@@ -111,32 +130,6 @@ def _summary(analysis, out: Path | None, seconds: float) -> None:
     typer.echo(f"done in {seconds:.1f} s")
 
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors and the summary.")]
-CellSize = Annotated[float | None, typer.Option(help="Cell side in metres (default: automatic).")]
-Bandwidth = Annotated[float | None, typer.Option(help="KDE radius in metres (default: automatic).")]
-Privacy = Annotated[str, typer.Option(help="internal, or public (suppress counts below k).")]
-DpEpsilon = Annotated[float | None, typer.Option(
-    help="Public mode: the run's differential-privacy budget epsilon (0.01 to 10), split over "
-         "its count releases by sequential composition; smaller is more private, e.g. 1.0.")]
-TreatableShare = Annotated[float, typer.Option(
-    help="Share of the area crews can treat (0-1): the forecast is chosen by how many "
-         "incidents its top cells of this share catch (PEI).")]
-Engine = Annotated[str, typer.Option(
-    help="inprocess (one process, the default), or dask: tiles with halos on dask.distributed "
-         "(pip install 'hotspot_env[scale]'), the same answers.")]
-Scheduler = Annotated[str | None, typer.Option(
-    help="--engine dask: address of a running dask scheduler, e.g. tcp://HOST:8786 "
-         "(default: a local cluster of --workers processes).")]
-TileKm = Annotated[float | None, typer.Option(
-    help="--engine dask: tile side in km, in whole cells (default 10).")]
-Workers = Annotated[int | None, typer.Option(
-    help="--engine dask: worker processes of the local cluster (default 2).")]
-DpSeed = Annotated[int | None, typer.Option(
-    envvar="HOTSPOT_ENV_DP_SEED", show_default=False, min=0,
-    help="Not supported: the --dp-epsilon noise comes from OpenDP's secure sampler, which "
-         "cannot be seeded.")]
-
-
 @app.command()
 @_friendly
 def demo(
@@ -160,15 +153,15 @@ def demo(
 def analyze(
     incidents: Annotated[Path, typer.Option(help="Incidents: CSV, GeoJSON, GPKG or Parquet.")],
     out: Annotated[Path, typer.Option(help="Output folder.")],
-    osm: Annotated[Path | None, typer.Option(help="OSM extract (.pbf or .osm).")] = None,
-    layers: Annotated[Path | None, typer.Option(help="GeoPackage of factor layers.")] = None,
-    place: Annotated[str | None, typer.Option(help="Place name (osmnx, online).")] = None,
-    bbox: Annotated[str | None, typer.Option(help="Study area W,S,E,N in degrees.")] = None,
+    osm: OsmPath = None,
+    layers: LayersPath = None,
+    place: PlaceName = None,
+    bbox: Bbox = None,
     walk_audit: Annotated[Path | None, typer.Option(
         help="Walk-audit ratings (Safetipin-style CSV/GeoJSON, 0-3): risk factors and "
              "measured light.")] = None,
-    crs: Annotated[str | None, typer.Option(help="CRS of CSV x/y columns.")] = None,
-    timezone: Annotated[str | None, typer.Option(help="Zone of times without offset.")] = None,
+    crs: CsvCrs = None,
+    timezone: Timezone = None,
     cell_size: CellSize = None,
     bandwidth: Bandwidth = None,
     privacy: Privacy = "internal",
@@ -248,15 +241,15 @@ def _engine_runner(engine: str, scheduler: str | None, tile_km: float | None,
 def validate(
     incidents: Annotated[Path, typer.Option(help="Dated incidents: CSV, GeoJSON, GPKG, Parquet.")],
     out: Annotated[Path, typer.Option(help="Folder for validation.csv and validation.json.")],
-    osm: Annotated[Path | None, typer.Option(help="OSM extract (.pbf or .osm).")] = None,
-    layers: Annotated[Path | None, typer.Option(help="GeoPackage of factor layers.")] = None,
-    place: Annotated[str | None, typer.Option(help="Place name (osmnx, online).")] = None,
-    bbox: Annotated[str | None, typer.Option(help="Study area W,S,E,N in degrees.")] = None,
+    osm: OsmPath = None,
+    layers: LayersPath = None,
+    place: PlaceName = None,
+    bbox: Bbox = None,
     split_date: Annotated[str | None, typer.Option(
         help="First day of the test window, YYYY-MM-DD (default: start of the last period).")
     ] = None,
-    crs: Annotated[str | None, typer.Option(help="CRS of CSV x/y columns.")] = None,
-    timezone: Annotated[str | None, typer.Option(help="Zone of times without offset.")] = None,
+    crs: CsvCrs = None,
+    timezone: Timezone = None,
     cell_size: CellSize = None,
     treatable_share: TreatableShare = 0.05,
     quiet: Quiet = False,
@@ -330,9 +323,9 @@ def synth(
 def trends(
     incidents: Annotated[Path, typer.Option(help="Dated incidents: CSV, GeoJSON, GPKG, Parquet.")],
     out: Annotated[Path, typer.Option(help="Folder for trends.csv and demand_forecast.csv.")],
-    osm: Annotated[Path | None, typer.Option(help="OSM extract (.pbf or .osm).")] = None,
-    bbox: Annotated[str | None, typer.Option(help="Study area W,S,E,N in degrees.")] = None,
-    crs: Annotated[str | None, typer.Option(help="CRS of CSV x/y columns.")] = None,
+    osm: OsmPath = None,
+    bbox: Bbox = None,
+    crs: CsvCrs = None,
     timezone: Annotated[str | None, typer.Option(help="Local zone of the incidents.")] = None,
     cell_size: CellSize = None,
     time_step: Annotated[str | None, typer.Option(
@@ -551,8 +544,8 @@ def evaluate(
              "the ledger's folder.")] = None,
     privacy: Annotated[str, typer.Option(
         help="public (default: counts below k hidden) or internal.")] = "public",
-    crs: Annotated[str | None, typer.Option(help="CRS of CSV x/y columns.")] = None,
-    timezone: Annotated[str | None, typer.Option(help="Zone of times without offset.")] = None,
+    crs: CsvCrs = None,
+    timezone: Timezone = None,
     update_evidence: Annotated[bool, typer.Option(
         help="Also write evidence_updated.csv: a conservative Bayesian update of each prior "
              "by the measured effect.")] = False,

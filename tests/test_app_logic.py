@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from hotspot_env.app import mapview, places, redress, scenarios, session
+from hotspot_env.app import layer_data, mapview, places, redress, scenarios, session
 from hotspot_env.errors import HotspotEnvError, InputError
 from hotspot_env.outputs import modelcard
 
@@ -110,7 +110,7 @@ def _gi_group(m):
 
 
 def test_public_hot_spot_areas_merge_only_published_classes(demo, monkeypatch):
-    real = mapview.publish
+    real = layer_data.publish
 
     def gate(a, frame, kinds=None, privacy=None):  # pretend only 99 % hot spots are published
         out = real(a, frame, kinds, privacy=privacy)
@@ -118,13 +118,13 @@ def test_public_hot_spot_areas_merge_only_published_classes(demo, monkeypatch):
             out["gi_bin"] = np.where(out["gi_bin"] == 3, 3, 0)
         return out
 
-    monkeypatch.setattr(mapview, "publish", gate)
+    monkeypatch.setattr(layer_data, "publish", gate)
     m = mapview.explore_map(demo, ["hotspots"], privacy="public")
     layers = [c for c in _gi_group(m)._children.values() if hasattr(c, "data")]
     areas = min(layers, key=lambda layer: len(layer.data["features"]))
     assert {f["properties"]["_class"] for f in areas.data["features"]} == {
         "Hot spot, 99 % confidence"}
-    published = mapview.hotspot_cells(demo, "public").to_crs(4326)
+    published = layer_data.hotspot_cells(demo, "public").to_crs(4326)
     assert set(published["gi_bin"]) == {3}
     want = shapely.union_all(published.geometry.values)
     got = shapely.union_all([shapely.geometry.shape(f["geometry"])
@@ -146,9 +146,9 @@ def test_public_map_never_draws_one_periods_classes(demo):
 
 
 def test_first_view_fits_the_hot_spots_within_the_study_area(demo):
-    area = mapview.bounds_wgs84(demo)
+    area = layer_data.bounds_wgs84(demo)
     view = mapview.view_bounds(demo, "internal")
-    hot = mapview.hotspot_cells(demo, "internal").to_crs(4326).total_bounds
+    hot = layer_data.hotspot_cells(demo, "internal").to_crs(4326).total_bounds
     assert area[0] <= view[0] < hot[0] and area[1] <= view[1] < hot[1]
     assert hot[2] < view[2] <= area[2] and hot[3] < view[3] <= area[3]
 

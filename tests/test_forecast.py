@@ -88,19 +88,19 @@ def test_choose_period_keeps_coarse_dated_oldest_period_and_drops_a_thin_one():
 def test_pei_by_hand():
     score = np.array([3.0, 2.0, 1.0, 0.0])
     obs = np.array([0.0, 5.0, 1.0, 2.0])
-    assert forecast.pei(score, obs, 0.25) == 0.0  # top cell holds nothing, the best holds 5
-    assert forecast.pei(score, obs, 0.5) == pytest.approx(5 / 7)
-    assert forecast.pei(obs, obs, 0.5) == 1.0
+    assert scores.pei(score, obs, 25.0) == 0.0  # top cell holds nothing, the best holds 5
+    assert scores.pei(score, obs, 50.0) == pytest.approx(5 / 7)
+    assert scores.pei(obs, obs, 50.0) == 1.0
     # ties at the cut-off count pro rata (the mean of random tie-breaking)
-    assert forecast.pei(np.array([1.0, 1.0, 0.0, 0.0]), np.array([4.0, 0, 0, 0]), 0.25) == 0.5
+    assert scores.pei(np.array([1.0, 1.0, 0.0, 0.0]), np.array([4.0, 0, 0, 0]), 25.0) == 0.5
     rng = np.random.default_rng(0)
     s = rng.integers(0, 3, 200).astype(float)
     o = rng.poisson(1.0, 200).astype(float)
     k = scores.treatable_cells(200, 0.05)
     draws = [o[np.lexsort((rng.random(200), -s))[:k]].sum() for _ in range(4000)]
     best = np.sort(o)[::-1][:k].sum()
-    assert forecast.pei(s, o, 0.05) == pytest.approx(np.mean(draws) / best, rel=0.02)
-    assert np.isnan(forecast.pei(s, np.zeros(200)))
+    assert scores.pei(s, o, 5.0) == pytest.approx(np.mean(draws) / best, rel=0.02)
+    assert np.isnan(scores.pei(s, np.zeros(200), 5.0))
 
 
 def test_recording_gaps_are_detected_left_out_and_announced():
@@ -165,9 +165,9 @@ def test_synthetic_city_chosen_model_beats_last_period_counts():
     result = forecast.fit_forecast(grid, x[train], y[train], pts["datetime"][train])
     obs = count_incidents(grid, x[~train], y[~train])[grid.mask].astype(float)
     naive = count_incidents(grid, x[year == last - 1], y[year == last - 1])[grid.mask]
-    chosen = forecast.pei(result.forecast[grid.mask], obs)
+    chosen = scores.pei(result.forecast[grid.mask], obs, 5.0)
     assert result.model.name != "last1"
-    assert chosen > forecast.pei(naive.astype(float), obs) + 0.05
+    assert chosen > scores.pei(naive.astype(float), obs, 5.0) + 0.05
     assert result.cv_pei() > result.cv_pei("last1")
 
 

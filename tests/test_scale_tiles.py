@@ -12,9 +12,9 @@ import shapely
 from pyproj import CRS
 from scipy import stats
 
-from hotspot_env.core.analysis import local_surfaces
 from hotspot_env.core.grid import Grid
 from hotspot_env.core.hotspots import fdr_bins, gi_star
+from hotspot_env.core.surfaces import local_surfaces
 from hotspot_env.errors import InputError
 from hotspot_env.outputs.privacy import Protection
 from hotspot_env.scale.global_stats import (

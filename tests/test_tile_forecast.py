@@ -67,7 +67,7 @@ def test_values_a_few_ulps_apart_tie_within_the_tolerance():
     # three cells equal in exact arithmetic, apart by round-off: pro rata, as exact ties
     pred = np.array([2.0, 1.0 + 2e-16, 1.0, 1.0 - 1e-16, 0.5, 0.0])
     obs = np.array([1.0, 3.0, 0.0, 0.0, 1.0, 0.0])
-    tol = scores.tie_tolerance(scores.pred_max(pred), forecast.TIE_RTOL)
+    tol = scores.tie_tolerance(scores.pred_max(pred), scores.TIE_RTOL)
     assert scores.top_hits(pred, obs, 2, tol) == pytest.approx(1.0 + 1 / 3 * 3.0, abs=1e-15)
     assert scores.top_hits(pred, obs, 2) == 4.0  # exact equality: round-off picks a cell
     # distinct values stay distinct
@@ -117,7 +117,7 @@ def test_tile_smooths_differ_from_the_whole_grid_only_by_round_off(city):
                    tile.col1 - tile.col0, tile.row1 - tile.row0, grid.mask[sl])
         part = binned_kde_raw(sub, window, 150.0, stack.pad)
         worst = max(worst, float(np.abs(part - whole[(slice(None), *sl)]).max()))
-    assert 0 < worst / whole.max() < forecast.TIE_RTOL / 10
+    assert 0 < worst / whole.max() < scores.TIE_RTOL / 10
 
 
 def test_an_isolated_incident_gives_ties_that_only_the_tolerance_sees():

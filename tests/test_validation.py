@@ -182,7 +182,7 @@ def test_poisson_bootstrap_agrees_with_scipy_bootstrap():
     (resampling cells with replacement) on the same data."""
     from scipy.stats import bootstrap
 
-    from hotspot_env.models.forecast import pei
+    from hotspot_env.models.scores import pei
 
     rng = np.random.default_rng(1)
     lam = rng.gamma(0.5, 2.0, 3000)
@@ -191,7 +191,7 @@ def test_poisson_bootstrap_agrees_with_scipy_bootstrap():
     diffs = validation.pei_difference_bootstrap(good, rough, obs, 0.05, n_resamples=1500)
 
     def stat(f, b, o, axis=-1):
-        return np.array([pei(f[i], o[i]) - pei(b[i], o[i]) for i in range(f.shape[0])])
+        return np.array([pei(f[i], o[i], 5.0) - pei(b[i], o[i], 5.0) for i in range(f.shape[0])])
 
     ref = bootstrap((good, rough, obs), stat, paired=True, vectorized=True, n_resamples=1500,
                     method="percentile", rng=np.random.default_rng(0))

@@ -2,21 +2,19 @@
 
 The flow runs in one direction (inputs -> area/grid -> density and hot spots
 -> outputs); each stage adds to the :class:`Analysis` and never reaches back.
-:func:`analyze` reads the inputs (:mod:`hotspot_env.core.sources`), then runs
-named steps: projection and study area, grid, points inside it, counts,
-bandwidth, the surfaces (KDE, Gi*), map layers and parameters; each costly
-step is timed with :func:`hotspot_env.core.timing.timed` for the benchmark.
-The CLI, the app and a notebook all call :func:`analyze`, so they get the
-same numbers.
+:func:`analyze` checks its options (:mod:`~hotspot_env.core.options`), reads the
+inputs (:mod:`~hotspot_env.core.sources`), then runs named steps: projection,
+study area, grid and the points inside it (:mod:`~hotspot_env.core.study_frame`),
+bandwidth and the surfaces (counts, KDE, Gi*: :mod:`~hotspot_env.core.surfaces`),
+map layers, counts and parameters (:mod:`~hotspot_env.core.run_record`); each
+costly step is timed with :func:`hotspot_env.core.timing.timed` for the
+benchmark. The CLI, the app and a notebook all call :func:`analyze`, so they
+get the same numbers.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-import numbers
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,32 +22,30 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS
 
 from hotspot_env import settings
-from hotspot_env.core.area import parse_bbox, snap_outward, study_area
-from hotspot_env.core.choices import Choice, announce
-from hotspot_env.core.density import choose_bandwidth, count_incidents, kde
-from hotspot_env.core.grid import Grid, choose_cell_size, choose_crs
-from hotspot_env.core.hotspots import GiStar, gi_star
-from hotspot_env.core.public_basis import cells_only, protected_bandwidth, published_inputs
-from hotspot_env.core.sources import Sources, drop_excluded_sources, read_sources
-from hotspot_env.core.timing import timed
-from hotspot_env.errors import InputError, NoIncidentsError
+from hotspot_env.core.area import parse_bbox
+from hotspot_env.core.choices import Choice
+from hotspot_env.core.grid import Grid
+from hotspot_env.core.options import check_options
+from hotspot_env.core.public_basis import cells_only, published_inputs
+from hotspot_env.core.run_record import (
+    count_summary,
+    project_map_layers,
+    run_parameters,
+    span_years,
+)
+from hotspot_env.core.sources import drop_excluded_sources, read_sources
+from hotspot_env.core.study_frame import make_grid, points_inside, projection_and_area
+from hotspot_env.core.surfaces import SurfaceEngine, local_surfaces, run_bandwidth, surface_layers
 from hotspot_env.inputs.io import Incidents
-from hotspot_env.outputs.privacy import Kind, Protection, check_epsilon, min_cell_size
-from hotspot_env.temporal.profiles import record_period
+from hotspot_env.outputs.privacy import Kind, Protection
 
 if TYPE_CHECKING:  # stage result types: those modules import this one
     from hotspot_env.factors.base import FactorResult
     from hotspot_env.interventions.result import InterventionsResult
     from hotspot_env.models.forecast import ForecastResult
     from hotspot_env.models.rtm import RTMResult
-
-logger = logging.getLogger("hotspot_env")
-
-#: Fewer incidents than this in the study area get a warning that hot spots are descriptive.
-MIN_INCIDENTS_FOR_HOTSPOTS = 30
 
 #: Record sources left out by default: records that officers initiate reflect
 #: where enforcement looked more than where harm happened (feedback loops).
@@ -246,349 +242,31 @@ def analyze(
         Refused: the noise comes from OpenDP's secure sampler, which cannot
         be seeded (a leaked seed would remove the noise).
     surfaces : callable, optional
-        Counts, KDE and Gi* (default :func:`local_surfaces`; dask: ``scale.engine.TiledSurfaces``).
+        Counts, KDE and Gi* (default ``core.surfaces.local_surfaces``; dask: ``TiledSurfaces``).
 
     Returns
     -------
     Analysis
     """
-    dp_epsilon = _check_options(privacy, cell_size, bandwidth, dp_epsilon, dp_seed)
+    dp_epsilon = check_options(privacy, cell_size, bandwidth, dp_epsilon, dp_seed)
     bbox_tuple = parse_bbox(bbox) if isinstance(bbox, str) else bbox  # fail fast
     sources = read_sources(incidents, bbox=bbox_tuple, osm=osm, layers=layers, place=place,
                            walk_audit=walk_audit, crs=crs, timezone=timezone, x=x, y=y)
     choices = sources.choices
     excluded = tuple(DEFAULT_EXCLUDED_SOURCES if exclude_sources is None else exclude_sources)
     frame, n_excluded = drop_excluded_sources(sources.data.frame, excluded, choices)
-    proj_crs, area = _projection_and_area(frame, sources, bbox_tuple, privacy)
-    grid = _make_grid(area, proj_crs, cell_size, privacy, max_cells, choices)
-    points = _points_inside(frame, proj_crs, grid, bbox_tuple, choices)
+    proj_crs, area = projection_and_area(frame, sources, bbox_tuple, privacy)
+    grid = make_grid(area, proj_crs, cell_size, privacy, max_cells, choices)
+    points = points_inside(frame, proj_crs, grid, bbox_tuple, choices)
     points, protection = cells_only(points, grid, privacy, dp_epsilon, choices)
     xs, ys = points.geometry.x.to_numpy(), points.geometry.y.to_numpy()
-    bandwidth = _bandwidth(xs, ys, grid, bandwidth, protection, choices)
-    years = _span_years(points, sources.data.date_precision)
-    arrays, kinds = _surfaces(grid, xs, ys, float(bandwidth), years, protection,
-                              surfaces or local_surfaces, choices)
-    parameters = _parameters(grid, sources, bandwidth, years, privacy, dp_epsilon, excluded,
-                             timezone, protection)
-    count_summary = _count_summary(sources.data, n_excluded, len(frame) - len(points), arrays)
-    return Analysis(grid, area, arrays, _map_layers(sources, proj_crs), parameters, choices,
-                    published_inputs(sources, protection, choices), count_summary, points,
+    bandwidth = run_bandwidth(xs, ys, grid, bandwidth, protection, choices)
+    years = span_years(points, sources.data.date_precision)
+    arrays, kinds = surface_layers(grid, xs, ys, float(bandwidth), years, protection,
+                                   surfaces or local_surfaces, choices)
+    parameters = run_parameters(grid, sources, bandwidth, years, privacy, dp_epsilon, excluded,
+                                timezone, protection)
+    counts = count_summary(sources.data, n_excluded, len(frame) - len(points), arrays)
+    return Analysis(grid, area, arrays, project_map_layers(sources, proj_crs), parameters,
+                    choices, published_inputs(sources, protection, choices), counts, points,
                     kinds=kinds, protection=protection)
-
-
-def _warn_if_few(n: int) -> None:
-    """Too few incidents for hot-spot statistics: logged as descriptive only."""
-    if n < MIN_INCIDENTS_FOR_HOTSPOTS:
-        logger.warning(
-            "only %d incident(s) in the study area: the density surface and Gi* hot spots are "
-            "descriptive only (hot-spot statistics need at least %d)", n,
-            MIN_INCIDENTS_FOR_HOTSPOTS)
-
-
-def _count_summary(data: Incidents, n_excluded: int, n_outside: int,
-                   arrays: dict[str, np.ndarray]) -> dict[str, int]:
-    """Incidents read, invalid, left out (by source, outside the area), used and dropped."""
-    summary = {
-        "incidents_read": int(data.n_read),
-        "incidents_invalid": int(data.n_invalid),
-        "incidents_excluded_source": n_excluded,
-        "incidents_outside_area": n_outside,
-        "incidents_used": int(arrays["incidents"].sum()),
-    }
-    summary["incidents_dropped"] = summary["incidents_read"] - summary["incidents_used"]
-    return summary
-
-
-def _check_options(privacy: str, cell_size: float | None, bandwidth: float | None,
-                   dp_epsilon: float | None, dp_seed: int | None) -> float | None:
-    """Refuse impossible options before anything is read; return the checked ε."""
-    if privacy not in ("internal", "public"):
-        raise InputError(f"--privacy must be 'internal' or 'public', got {privacy!r}")
-    if cell_size is not None and not _positive(cell_size):
-        raise InputError(f"--cell-size must be a positive number of metres, got {cell_size!r}")
-    if bandwidth is not None and not _positive(bandwidth):
-        raise InputError(f"--bandwidth must be a positive number of metres, got {bandwidth!r}")
-    if bandwidth is not None and not (
-            settings.min_bandwidth_m <= bandwidth <= settings.max_bandwidth_m):
-        raise InputError(
-            f"--bandwidth {bandwidth:g} m is out of bounds: it must be between "
-            f"{settings.min_bandwidth_m:g} and {settings.max_bandwidth_m:,.0f} m")
-    if dp_seed is not None:
-        raise InputError("--dp-seed is not supported: the noise comes from OpenDP's secure "
-                         "sampler, which cannot be seeded (a leaked seed removes the noise); "
-                         "drop --dp-seed")
-    if dp_epsilon is not None:
-        dp_epsilon = check_epsilon(dp_epsilon)
-        if privacy != "public":
-            raise InputError("--dp-epsilon adds noise to published counts and only applies in "
-                             "public mode: add --privacy public or drop --dp-epsilon")
-    return dp_epsilon
-
-
-def _projection_and_area(frame: gpd.GeoDataFrame, sources: Sources,
-                         bbox: tuple[float, float, float, float] | None, privacy: str
-                         ) -> tuple[CRS, shapely.Geometry]:
-    """The local projection (from the streets, the incidents or the bbox) and the study area.
-
-    In public mode an area taken from the incidents' extent is snapped to a lattice
-    (:func:`_public_area`).
-    """
-    osm_layers = sources.osm_layers
-    reference = (osm_layers["streets"] if osm_layers is not None and len(osm_layers["streets"])
-                 else frame)
-    if bbox is not None:
-        reference = gpd.GeoSeries([shapely.box(*bbox)], crs=4326)
-    with timed("area"):
-        try:
-            proj_crs, crs_choice = choose_crs(reference)
-        except RuntimeError as exc:  # pyproj: no UTM zone (beyond 84° N / 80° S)
-            raise InputError(
-                "no local UTM projection fits these coordinates (beyond 84° N or 80° S?): check "
-                "for swapped or placeholder coordinates, or give projected x/y with --crs"
-            ) from exc
-        sources.choices.append(crs_choice)
-        area, area_choice = study_area(proj_crs, bbox=bbox, place_polygon=sources.place_polygon,
-                                       osm_layers=osm_layers, user_layers=sources.user_layers,
-                                       incidents=frame)
-    sources.choices.append(area_choice)
-    return proj_crs, _public_area(area, privacy, sources.choices)
-
-
-def _public_area(area: shapely.Geometry, privacy: str, choices: list[Choice]) -> shapely.Geometry:
-    """Public mode: an area from the incidents' extent, snapped outward to a coarse lattice.
-
-    Its edges would otherwise sit 25 m beyond the outermost incidents. The UTM zone stays
-    the one of the incidents' centre: it changes only across a zone line (6° of longitude),
-    which no move of a few metres shows for a city that does not straddle one.
-    """
-    if privacy != "public" or choices[-1].name != "study_area" or \
-            choices[-1].value != "incident extent":
-        return area
-    step = float(settings.public_area_lattice_m)
-    choices.append(announce(Choice(
-        "study_area_lattice_m", step, f"public mode: study area snapped outward to a "
-        f"{step / 1000:g} km lattice so that its edges do not follow single incidents")))
-    return snap_outward(area, step)
-
-
-def _make_grid(area: shapely.Geometry, proj_crs: CRS, cell_size: float | None, privacy: str,
-               max_cells: int | None, choices: list[Choice]) -> Grid:
-    """The study grid: the given or chosen cell size (public mode: never below its minimum)."""
-    if cell_size is None:
-        cell_size, size_choice = choose_cell_size(area.bounds)
-        choices.append(size_choice)
-        if privacy == "public" and cell_size < min_cell_size():
-            cell_size = min_cell_size()
-            choices.append(announce(Choice(
-                "cell_size_m", cell_size, "raised to the public-mode minimum so a '<k' cell "
-                "cannot locate an incident")))
-    elif privacy == "public" and cell_size < min_cell_size():
-        raise InputError(f"--cell-size {cell_size:g} m is below the public-mode minimum of "
-                         f"{min_cell_size():g} m (a small cell locates an incident): use "
-                         f"--cell-size {min_cell_size():g} or more")
-    with timed("grid"):
-        grid = Grid.from_area(area, proj_crs, float(cell_size), max_cells=max_cells)
-    if grid.n_rows < 2 or grid.n_cols < 2:
-        minx, miny, maxx, maxy = area.bounds
-        raise InputError(
-            f"--cell-size {cell_size:g} m leaves fewer than 2 cells across the study area "
-            f"({maxx - minx:,.0f} x {maxy - miny:,.0f} m): use a smaller --cell-size"
-        )
-    return grid
-
-
-def _points_inside(frame: gpd.GeoDataFrame, proj_crs: CRS, grid: Grid,
-                   bbox: tuple[float, float, float, float] | None,
-                   choices: list[Choice]) -> gpd.GeoDataFrame:
-    """The incidents inside the grid's study area, projected (those outside: dropped, announced).
-
-    Too few left for hot-spot statistics are logged as descriptive only.
-    """
-    with timed("project"):
-        points = frame.to_crs(proj_crs)
-    row, _ = grid.cell_index(points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
-    inside = row >= 0
-    n_outside = int((~inside).sum())
-    if not inside.any():
-        if bbox is not None:
-            raise NoIncidentsError(
-                f"none of the {len(points):,} incidents fall inside the --bbox: give it as "
-                "W,S,E,N in degrees (longitude first) around the incidents, or check that "
-                "longitude and latitude are not swapped"
-            )
-        raise NoIncidentsError(
-            f"none of the {len(points):,} incidents fall inside the study area: are longitude and "
-            "latitude swapped, or is the CRS wrong (pass --crs)?"
-        )
-    if n_outside:
-        choices.append(announce(Choice(
-            "incidents_outside_area", n_outside,
-            "incidents outside the study area were dropped (counted in the manifest)")))
-    _warn_if_few(int(inside.sum()))
-    return points.loc[inside].reset_index(drop=True)
-
-
-def _bandwidth(xs: np.ndarray, ys: np.ndarray, grid: Grid, bandwidth: float | None,
-               protection: Protection | None, choices: list[Choice]) -> float:
-    """The KDE radius: given or chosen, raised to the public-mode minimum when public.
-
-    Public mode chooses it from the protected cell counts, never from the
-    incidents' spread (:func:`hotspot_env.core.public_basis.protected_bandwidth`).
-    """
-    if bandwidth is None:
-        with timed("bandwidth"):
-            if protection is None:
-                bandwidth, bw_choice = choose_bandwidth(xs, ys, grid.cell_size)
-            else:
-                bandwidth, bw_choice = protected_bandwidth(grid, xs, ys, protection)
-        choices.append(bw_choice)
-    if protection is not None and bandwidth < settings.public_min_bandwidth_m:
-        bandwidth = settings.public_min_bandwidth_m
-        choices.append(announce(Choice(
-            "bandwidth_m", bandwidth, "raised to the public-mode minimum so a single incident "
-            "cannot be pinpointed")))
-    return bandwidth
-
-
-#: ``(grid, xs, ys, bandwidth, protection) -> (counts, density, gi, choices)``:
-#: see :func:`local_surfaces`.
-SurfaceEngine = Callable[[Grid, np.ndarray, np.ndarray, float, Protection | None],
-                         tuple[np.ndarray, np.ndarray, GiStar, list[Choice]]]
-
-
-def local_surfaces(grid: Grid, xs: np.ndarray, ys: np.ndarray, bandwidth: float,
-                   protection: Protection | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, GiStar, list[Choice]]:
-    """Counts, KDE and Gi* over the whole grid, in this process.
-
-    Parameters
-    ----------
-    grid : Grid
-        The study grid.
-    xs, ys : ndarray
-        The incidents used (inside the study area), in ``grid.crs``.
-    bandwidth : float
-        Quartic KDE radius in metres.
-    protection : Protection, optional
-        Public mode: the KDE and Gi* read the protected counts (the KDE from
-        weighted cell centres), never the points.
-
-    Returns
-    -------
-    counts : ndarray of int64
-        Incidents per cell (0 outside the area).
-    density : ndarray of float
-        KDE in points per km² (not yet per year, not yet masked).
-    gi : GiStar
-        Gi* on the counts (or the protected counts).
-    choices : list of Choice
-        Automatic choices the engine made (none here; the tiling for dask).
-    """
-    with timed("counts"):
-        counts = np.where(grid.mask, count_incidents(grid, xs, ys), 0)
-    if protection is not None:
-        basis = np.where(grid.mask, protection.counts("incidents", counts).imputed, 0)
-        cx, cy = grid.centres()
-        with timed("kde"):
-            density = kde(grid, cx.ravel(), cy.ravel(), bandwidth,
-                          weights=basis.ravel().astype(float)) * 1e6
-    else:
-        basis = counts
-        with timed("kde"):
-            density = kde(grid, xs, ys, bandwidth) * 1e6
-    with timed("gi_star"):
-        gi = gi_star(grid, basis)
-    return counts, density, gi, []
-
-
-def _surfaces(grid: Grid, xs: np.ndarray, ys: np.ndarray, bandwidth: float,
-              years: float | None, protection: Protection | None,
-              engine: SurfaceEngine, choices: list[Choice]
-              ) -> tuple[dict[str, np.ndarray], dict[str, Kind]]:
-    """The per-cell layers (counts, KDE, Gi*) and their privacy kinds.
-
-    ``engine`` computes them (:func:`local_surfaces`, or tiles on dask); its
-    automatic choices join ``choices``. In public mode every statistic
-    published unchanged is computed from the protected counts, never from
-    the points.
-    """
-    derived_kind = Kind.COUNT_DERIVED if protection is None else Kind.PROTECTED_DERIVED
-    counts, density, gi, engine_choices = engine(grid, xs, ys, bandwidth, protection)
-    choices.extend(engine_choices)
-    if years:
-        density = density / years
-    density = np.where(grid.mask, density, np.nan)
-    arrays = {"incidents": counts, "kde": density, "gi_z": gi.z, "gi_p": gi.p,
-              "gi_bin": gi.bin}
-    kinds = {"incidents": Kind.COUNT, "kde": derived_kind, "gi_z": derived_kind,
-             "gi_p": derived_kind, "gi_bin": derived_kind}
-    return arrays, kinds
-
-
-def _map_layers(sources: Sources, proj_crs: CRS) -> dict[str, gpd.GeoDataFrame]:
-    """The OSM, user and walk-audit layers in the grid's projection (never incident points)."""
-    map_layers: dict[str, gpd.GeoDataFrame] = {}
-    with timed("project"):
-        if sources.osm_layers is not None:
-            for name, layer in sources.osm_layers.items():
-                map_layers[name] = layer.to_crs(proj_crs) if len(layer) else layer.set_crs(
-                    4326, allow_override=True).to_crs(proj_crs)
-        if sources.user_layers is not None:
-            for name, layer in sources.user_layers.items():
-                map_layers[f"user:{name}"] = layer.to_crs(proj_crs)
-        if sources.audit_layer is not None:
-            map_layers["walk_audit"] = sources.audit_layer.to_crs(proj_crs)
-    return map_layers
-
-
-def _parameters(grid: Grid, sources: Sources, bandwidth: float, years: float | None,
-                privacy: str, dp_epsilon: float | None, excluded: tuple[str, ...],
-                timezone: str | None, protection: Protection | None) -> dict[str, Any]:
-    """Every parameter the run used, automatic or given (the manifest's ``parameters``)."""
-    data = sources.data
-    parameters = {
-        "crs": grid.crs.to_string(),
-        "cell_size_m": float(grid.cell_size),
-        "bandwidth_m": float(bandwidth),
-        "kernel": "quartic",
-        "kde_units": "incidents per km² per year" if years else "incidents per km²",
-        "period_years": years,
-        "gi_weights": "queen contiguity, binary, self included (Gi*)",
-        "gi_fdr_levels": list(settings.gi_fdr_levels),
-        "privacy": privacy,
-        "k_threshold": settings.k_threshold,
-        "dp_epsilon": None if dp_epsilon is None else float(dp_epsilon),
-        "excluded_sources": list(excluded),
-        "grid": grid.to_dict(),
-        "timezone": timezone,
-        "record_period": record_period(data.frame, timezone, data.date_precision),
-        "date_precision": data.date_precision,
-    }
-    if privacy == "public":
-        parameters["public_min_bandwidth_m"] = float(settings.public_min_bandwidth_m)
-        parameters["public_min_cell_size_m"] = float(min_cell_size())
-        if protection is not None and protection.budget is not None:
-            parameters["dp_accountant"] = "sequential composition"
-    return parameters
-
-
-def _positive(value: Any) -> bool:
-    """True for a finite real number greater than zero."""
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value) and value > 0)
-
-
-def _span_years(points: gpd.GeoDataFrame, precision: str | None = None) -> float | None:
-    """Length of the recorded period in years (``None`` without dates).
-
-    Month-only dates cover their whole last month (a single month is about
-    31 days, not one).
-    """
-    when = points["datetime"].dropna()
-    if when.empty:
-        return None
-    last = when.max()
-    if precision == "month":
-        last = last + pd.offsets.MonthBegin(1) - pd.Timedelta(days=1)
-    days = (last - when.min()).total_seconds() / 86400 + 1
-    return round(max(days, 1.0) / 365.25, 4)

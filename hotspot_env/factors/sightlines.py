@@ -164,20 +164,38 @@ def compute(
     mean = rays.mean(axis=1)
     isovist = 0.5 * math.sin(2.0 * math.pi / n_rays) * (rays * np.roll(rays, -1, axis=1)).sum(1)
     open_share = float((rays >= max_m).all(axis=1).mean()) if len(rays) else 1.0
+    return observers_result(
+        grid, x, y, mean, isovist, open_share=open_share,
+        segment_id=np.asarray(streets.index, dtype=np.int64)[line], geometry=points[keep],
+        n_inside=int(inside.sum()), obstacles=obstacles, step_m=step_m, n_rays=n_rays,
+        max_m=max_m, min_blocked_share=min_blocked_share)
+
+
+def observers_result(grid: Grid, x: np.ndarray, y: np.ndarray, mean: np.ndarray,
+                     isovist: np.ndarray, *, open_share: float, segment_id: np.ndarray,
+                     geometry: np.ndarray, n_inside: int, obstacles: gpd.GeoDataFrame,
+                     step_m: float, n_rays: int, max_m: float,
+                     min_blocked_share: float) -> FactorResult:
+    """The factor from its observers' rays: the "not measured" test, the layer, the choice.
+
+    Shared by :func:`compute` and the tiled run
+    (:func:`hotspot_env.scale.tile_factors.merge_sightlines`), so both say and
+    publish the same. ``x``, ``y``, ``mean``, ``isovist``, ``segment_id`` and
+    ``geometry`` are per observer kept (outside buildings); ``open_share`` is
+    the share of them whose every ray is open; ``n_inside`` those dropped.
+    """
     if 1.0 - open_share < min_blocked_share:
         return not_measured(
-            NAME, grid, keys,
-            f"only {1.0 - open_share:.1%} of {len(rays):,} street observers have a building "
+            NAME, grid, ["sightline_m"],
+            f"only {1.0 - open_share:.1%} of {x.size:,} street observers have a building "
             f"within {max_m:g} m: the buildings layer looks incomplete, so sightlines were not "
             "measured (pass min_blocked_share=0 to measure anyway)")
-    layer = gpd.GeoDataFrame(
-        {"segment_id": np.asarray(streets.index, dtype=np.int64)[line],
-         "sightline_m": mean, "isovist_m2": isovist},
-        geometry=points[keep], crs=grid.crs)
+    layer = gpd.GeoDataFrame({"segment_id": segment_id, "sightline_m": mean, "isovist_m2": isovist},
+                             geometry=geometry, crs=grid.crs)
     choices = [announce(Choice(
-        "sightline_observers", int(keep.sum()),
+        "sightline_observers", int(x.size),
         f"one observer every {step_m:g} m along outdoor streets, {n_rays} rays of up to "
-        f"{max_m:g} m each; {int(inside.sum()):,} observers inside buildings dropped; "
+        f"{max_m:g} m each; {n_inside:,} observers inside buildings dropped; "
         f"{open_share:.0%} see no obstacle at all (a high share suggests missing buildings)"))]
     values = {"sightline_m": outside_to_nan(grid, cell_mean(grid, x, y, mean))}
     return FactorResult(NAME, values, layer, choices, obstacles,

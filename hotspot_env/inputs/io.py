@@ -138,16 +138,11 @@ def read_incidents(
     """
     check_timezone(timezone)
     path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path} is a folder: pass the incidents file itself")
-    if path.exists() and not path.is_file():
-        raise InputError(f"{path} is not a regular file (a device or a pipe?): pass the "
-                         "incidents file itself")
-    if not path.is_file():
-        raise InputError(f"incidents file {path} does not exist: check the path")
-    size = path.stat().st_size
-    if size == 0:
-        raise InputError(f"{path.name} is empty: export the incidents again with a header row")
+    size = _file_size(
+        path, folder=f"{path} is a folder: pass the incidents file itself",
+        not_regular=f"{path} is not a regular file (a device or a pipe?): pass the incidents "
+        "file itself", missing=f"incidents file {path} does not exist: check the path",
+        empty=f"{path.name} is empty: export the incidents again with a header row")
     if size > MAX_FILE_BYTES:
         raise InputError(f"{path.name} is larger than 2 GB: split it or convert it to GeoParquet")
     suffix = path.suffix.lower()
@@ -178,6 +173,22 @@ def read_incidents(
                                                                                    choices))
     return Incidents(frame, str(path), file_sha256(path), n_read, n_invalid, choices)
 
+
+
+def _file_size(path: Path, *, folder: str, missing: str, empty: str,
+               not_regular: str | None = None) -> int:
+    """The size of a file the user named; a folder, a missing path, a device or pipe (when
+    ``not_regular`` is given) and an empty file are refused, each with its own message."""
+    if path.is_dir():
+        raise InputError(folder)
+    if not_regular is not None and path.exists() and not path.is_file():
+        raise InputError(not_regular)
+    if not path.is_file():
+        raise InputError(missing)
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(empty)
+    return size
 
 def check_timezone(timezone: str | None) -> None:
     """Refuse an empty ``--timezone`` (it would silently mean UTC), before any reading."""
@@ -215,13 +226,10 @@ def read_layers(path: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFrame]:
     import pyogrio
 
     path = Path(path)
-    if path.is_dir():
-        raise InputError(f"--layers {path} is a folder: pass the .gpkg file itself")
-    if not path.is_file():
-        raise InputError(f"layers file {path} does not exist: check the path given to --layers")
-    size = path.stat().st_size
-    if size == 0:
-        raise InputError(f"layers file {path.name} is empty: save the layers from QGIS again")
+    size = _file_size(
+        path, folder=f"--layers {path} is a folder: pass the .gpkg file itself",
+        missing=f"layers file {path} does not exist: check the path given to --layers",
+        empty=f"layers file {path.name} is empty: save the layers from QGIS again")
     if size > MAX_LAYER_BYTES:
         raise InputError(
             f"layers file {path.name} is {size / 1024**2:,.0f} MB, more than the upload limit of "

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,16 +46,12 @@ from hotspot_env.core.grid import Grid
 from hotspot_env.factors import sightlines
 from hotspot_env.factors.base import (
     FactorResult,
-    cell_mean,
     get_layer,
-    not_measured,
     outdoor_streets,
-    outside_to_nan,
     sample_along,
 )
-from hotspot_env.outputs.privacy import Kind
 from hotspot_env.scale.threads import single_threaded
-from hotspot_env.scale.tiles import Tile
+from hotspot_env.scale.tiles import Tile, TileOnGrid
 
 #: Factors whose costly work runs in the tile tasks.
 PER_TILE_FACTORS: tuple[str, ...] = ("lighting", "sightlines", "vacancy", "custom")
@@ -126,17 +123,47 @@ def _owner_of(x: np.ndarray, y: np.ndarray, x0: float, top: float, cell: float,
 
 
 @dataclass(frozen=True)
-class SightlinePayload:
-    """One tile's sightline task: where to read, what it owns, the factor's options."""
+class OwnedPayload(TileOnGrid):
+    """A tile task over points that each belong to one tile (:func:`block_owners`).
 
-    tile: Tile
-    x0: float
-    top: float
-    cell_size: float
+    Starts with the tile on its grid (:class:`~hotspot_env.scale.tiles.TileOnGrid`).
+
+    Attributes
+    ----------
+    shape : tuple of int
+        The global grid's rows and columns.
+    owners : ndarray of int
+        The owning tile of each block of the tiling.
+    own_bbox : tuple of float
+        The box of the tile's owned blocks, where its own points are read.
+    bbox : tuple of float
+        That box grown by the task's reach, where what the points look at is read.
+    """
+
     shape: tuple[int, int]
     owners: np.ndarray
     own_bbox: tuple[float, float, float, float]
     bbox: tuple[float, float, float, float]
+
+    def owns(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Which of the points at ``x``, ``y`` this tile owns."""
+        return _owner_of(x, y, self.x0, self.top, self.cell_size, self.shape, self.owners,
+                         self.tile.side) == self.tile.index
+
+
+def owned_fields(tile: Tile, grid: Grid, owners: np.ndarray, reach_m: float,
+                 bounds: tuple[float, float, float, float]) -> tuple[Any, ...]:
+    """The fields of a tile's :class:`OwnedPayload`, in order (the task's own fields follow)."""
+    top = grid.bounds[3]
+    return (tile, grid.x0, top, grid.cell_size, grid.shape, owners,
+            tile_bbox(tile, owners, grid.x0, top, grid.cell_size, 0.0, bounds),
+            tile_bbox(tile, owners, grid.x0, top, grid.cell_size, reach_m, bounds))
+
+
+@dataclass(frozen=True)
+class SightlinePayload(OwnedPayload):
+    """One tile's sightline task: where to read, what it owns, the factor's options."""
+
     observers_path: str
     obstacles_path: str
     n_rays: int
@@ -194,8 +221,7 @@ def tile_sightlines(p: SightlinePayload) -> SightlinePart:
     observers, obstacles = _read(p.observers_path, p.own_bbox), _read(p.obstacles_path, p.bbox)
     x, y = shapely.get_x(observers.geometry.to_numpy()), shapely.get_y(
         observers.geometry.to_numpy())
-    own = _owner_of(x, y, p.x0, p.top, p.cell_size, p.shape, p.owners,
-                    p.tile.side) == p.tile.index
+    own = p.owns(x, y)
     x, y = x[own], y[own]
     pos = observers["_pos"].to_numpy()[own]
     geoms = obstacles.geometry.to_numpy()
@@ -230,29 +256,13 @@ def merge_sightlines(grid: Grid, parts: list[SightlinePart], spilled: dict[str, 
 
     x, y, mean, isovist = joined("x"), joined("y"), joined("mean"), joined("isovist")
     all_open = joined("all_open")
-    n_inside = sum(p.n_inside for p in parts)
-    keys = ["sightline_m"]
     open_share = float(all_open.mean()) if all_open.size else 1.0
-    if 1.0 - open_share < options["min_blocked_share"]:
-        return not_measured(
-            sightlines.NAME, grid, keys,
-            f"only {1.0 - open_share:.1%} of {all_open.size:,} street observers have a "
-            f"building within {max_m:g} m: the buildings layer looks incomplete, so sightlines "
-            "were not measured (pass min_blocked_share=0 to measure anyway)")
-    layer = gpd.GeoDataFrame(
-        {"segment_id": spilled["segment_id"][pos[order]],
-         "sightline_m": mean, "isovist_m2": isovist},
-        geometry=shapely.points(x, y), crs=grid.crs)
-    from hotspot_env.core.choices import Choice, announce
-
-    choices = [announce(Choice(
-        "sightline_observers", int(x.size),
-        f"one observer every {step_m:g} m along outdoor streets, {n_rays} rays of up to "
-        f"{max_m:g} m each; {n_inside:,} observers inside buildings dropped; "
-        f"{open_share:.0%} see no obstacle at all (a high share suggests missing buildings)"))]
-    values = {"sightline_m": outside_to_nan(grid, cell_mean(grid, x, y, mean))}
-    return FactorResult(sightlines.NAME, values, layer, choices, spilled["obstacles"],
-                        kinds=dict.fromkeys(values, Kind.FACTOR))
+    return sightlines.observers_result(
+        grid, x, y, mean, isovist, open_share=open_share,
+        segment_id=spilled["segment_id"][pos[order]], geometry=shapely.points(x, y),
+        n_inside=sum(p.n_inside for p in parts), obstacles=spilled["obstacles"],
+        step_m=step_m, n_rays=n_rays, max_m=max_m,
+        min_blocked_share=options["min_blocked_share"])
 
 
 class TiledSightlines:
@@ -287,11 +297,8 @@ class TiledSightlines:
             if spilled is None:  # nothing to measure: the factor says so itself
                 return sightlines.compute(layers, grid, incidents, **options)
             owners = block_owners(tiles)
-            top = grid.bounds[3]
             payloads = [SightlinePayload(
-                t, grid.x0, top, grid.cell_size, grid.shape, owners,
-                tile_bbox(t, owners, grid.x0, top, grid.cell_size, 0.0, spilled["bounds"]),
-                tile_bbox(t, owners, grid.x0, top, grid.cell_size, halo_m, spilled["bounds"]),
+                *owned_fields(t, grid, owners, halo_m, spilled["bounds"]),
                 str(spilled["paths"]["observers"]), str(spilled["paths"]["obstacles"]),
                 opts["n_rays"], float(opts["max_m"]))
                 for t in tiles]
@@ -305,17 +312,9 @@ class TiledSightlines:
 
 
 @dataclass(frozen=True)
-class LightPayload:
+class LightPayload(OwnedPayload):
     """One tile's illuminance task: its points (owned), the lamps in reach, the lamp model."""
 
-    tile: Tile
-    x0: float
-    top: float
-    cell_size: float
-    shape: tuple[int, int]
-    owners: np.ndarray
-    own_bbox: tuple[float, float, float, float]
-    bbox: tuple[float, float, float, float]
     points_path: str
     lamps_path: str
     radius_m: float
@@ -333,8 +332,7 @@ def tile_illuminance(p: LightPayload) -> tuple[np.ndarray, np.ndarray, int, floa
     points, lamps = _read(p.points_path, p.own_bbox), _read(p.lamps_path, p.bbox)
     geoms = points.geometry.to_numpy()
     x, y = shapely.get_x(geoms), shapely.get_y(geoms)
-    own = _owner_of(x, y, p.x0, p.top, p.cell_size, p.shape, p.owners,
-                    p.tile.side) == p.tile.index
+    own = p.owns(x, y)
     lamp_geoms = lamps.geometry.to_numpy()
     lux = illuminance(x[own], y[own], shapely.get_x(lamp_geoms), shapely.get_y(lamp_geoms),
                       lamps["lumens"].to_numpy(float), lamps["height_m"].to_numpy(float),
@@ -369,7 +367,7 @@ class TiledIlluminance:
         if not self.tiles or not x.size or not np.size(lamp_x):
             return illuminance(x, y, lamp_x, lamp_y, lumens, height_m, radius_m)
         n_lamps = np.size(lamp_x)
-        grid, owners, top = self.grid, block_owners(self.tiles), self.grid.bounds[3]
+        grid, owners = self.grid, block_owners(self.tiles)
         reach = float(radius_m) + grid.cell_size
         with tempfile.TemporaryDirectory(prefix="hotspot-lux-") as tmp:
             paths = {"points": Path(tmp) / "points.parquet", "lamps": Path(tmp) / "lamps.parquet"}
@@ -385,9 +383,7 @@ class TiledIlluminance:
             bounds = (min(x.min(), np.min(lamp_x)), min(y.min(), np.min(lamp_y)),
                       max(x.max(), np.max(lamp_x)), max(y.max(), np.max(lamp_y)))
             payloads = [LightPayload(
-                t, grid.x0, top, grid.cell_size, grid.shape, owners,
-                tile_bbox(t, owners, grid.x0, top, grid.cell_size, 0.0, bounds),
-                tile_bbox(t, owners, grid.x0, top, grid.cell_size, reach, bounds),
+                *owned_fields(t, grid, owners, reach, bounds),
                 str(paths["points"]), str(paths["lamps"]), float(radius_m))
                 for t in self.tiles]
             parts = self.client.gather(self.client.map(tile_illuminance, payloads, pure=False))
@@ -400,31 +396,49 @@ class TiledIlluminance:
         return out
 
 
-class TiledLighting:
-    """:func:`hotspot_env.factors.lighting.compute` with the lux evaluated per tile."""
+class _PerTileFactor:
+    """A factor's ``compute`` with its costly part evaluated on the tiles.
+
+    Subclasses name the factor's function, the keyword through which it takes
+    the per-tile helper, and the helper (:meth:`_parts`); the helper's
+    ``reports`` (rows read, seconds per tile) are kept for the run manifest.
+    """
 
     def __init__(self, client: Any, engine: Any) -> None:
         self.client, self.engine = client, engine
-        self.reports: list[dict[str, Any]] = []
+        self.reports: Any = []
+
+    def _parts(self, grid: Grid) -> tuple[Callable[..., FactorResult], str, Any]:
+        raise NotImplementedError
+
+    def _keep(self, reports: list[dict[str, Any]], options: dict[str, Any]) -> None:
+        self.reports = reports
 
     def __call__(self, layers: dict[str, gpd.GeoDataFrame], grid: Grid,
                  incidents: gpd.GeoDataFrame | None = None, **options: Any) -> FactorResult:
-        from hotspot_env.factors import lighting
-
-        evaluator = TiledIlluminance(self.client, self.engine.tiles, grid)
-        result = lighting.compute(layers, grid, incidents, illuminate=evaluator, **options)
-        self.reports = evaluator.reports
+        compute, keyword, helper = self._parts(grid)
+        result = compute(layers, grid, incidents, **{keyword: helper}, **options)
+        self._keep(helper.reports, options)
         return result
 
 
-@dataclass(frozen=True)
-class DistancePayload:
-    """One tile's distance task: its interior cells, the features' file and the box to read."""
+class TiledLighting(_PerTileFactor):
+    """:func:`hotspot_env.factors.lighting.compute` with the lux evaluated per tile."""
 
-    tile: Tile
-    x0: float
-    top: float
-    cell_size: float
+    def _parts(self, grid: Grid) -> tuple[Callable[..., FactorResult], str, Any]:
+        from hotspot_env.factors import lighting
+
+        return (lighting.compute, "illuminate",
+                TiledIlluminance(self.client, self.engine.tiles, grid))
+
+
+@dataclass(frozen=True)
+class DistancePayload(TileOnGrid):
+    """One tile's distance task: its interior cells, the features' file and the box to read.
+
+    Starts with the tile on its grid (:class:`~hotspot_env.scale.tiles.TileOnGrid`).
+    """
+
     mask: np.ndarray
     bbox: tuple[float, float, float, float]
     features_path: str
@@ -504,38 +518,34 @@ class TiledDistance:
         return out
 
 
-class TiledVacancy:
+class TiledVacancy(_PerTileFactor):
     """:func:`hotspot_env.factors.vacancy.compute` with its distances measured per tile."""
 
-    def __init__(self, client: Any, engine: Any) -> None:
-        self.client, self.engine = client, engine
-        self.reports: list[dict[str, Any]] = []
-
-    def __call__(self, layers: dict[str, gpd.GeoDataFrame], grid: Grid,
-                 incidents: gpd.GeoDataFrame | None = None, **options: Any) -> FactorResult:
+    def _parts(self, grid: Grid) -> tuple[Callable[..., FactorResult], str, Any]:
         from hotspot_env.factors import vacancy
 
-        measure = TiledDistance(self.client, self.engine.tiles, self.engine.halo_m)
-        result = vacancy.compute(layers, grid, incidents, measure=measure, **options)
-        self.reports = measure.reports
-        return result
+        return (vacancy.compute, "measure",
+                TiledDistance(self.client, self.engine.tiles, self.engine.halo_m))
 
 
-class TiledCustom:
-    """:func:`hotspot_env.factors.custom.compute` with a vector layer's distances per tile."""
+class TiledCustom(_PerTileFactor):
+    """:func:`hotspot_env.factors.custom.compute` with a vector layer's distances per tile.
+
+    ``reports`` are kept per custom factor (by its ``name``).
+    """
 
     def __init__(self, client: Any, engine: Any) -> None:
-        self.client, self.engine = client, engine
+        super().__init__(client, engine)
         self.reports: dict[str, list[dict[str, Any]]] = {}
 
-    def __call__(self, layers: dict[str, gpd.GeoDataFrame], grid: Grid,
-                 incidents: gpd.GeoDataFrame | None = None, **options: Any) -> FactorResult:
+    def _parts(self, grid: Grid) -> tuple[Callable[..., FactorResult], str, Any]:
         from hotspot_env.factors import custom
 
-        measure = TiledDistance(self.client, self.engine.tiles, self.engine.halo_m)
-        result = custom.compute(layers, grid, incidents, measure=measure, **options)
-        self.reports[str(options.get("name"))] = measure.reports
-        return result
+        return (custom.compute, "measure",
+                TiledDistance(self.client, self.engine.tiles, self.engine.halo_m))
+
+    def _keep(self, reports: list[dict[str, Any]], options: dict[str, Any]) -> None:
+        self.reports[str(options.get("name"))] = reports
 
 
 def with_tiled_factors(stage_options: dict[str, dict[str, Any]] | None, client: Any,

@@ -36,30 +36,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hotspot_env.core.density import binned_kde_raw, drop_round_off
-from hotspot_env.core.grid import Grid
 from hotspot_env.models import topk
 from hotspot_env.models.forecast.cube import CountStack
 from hotspot_env.models.forecast.rankers import Candidate
-from hotspot_env.scale.tiles import Tile
+from hotspot_env.scale.tiles import TileGridPayload
 
 #: A fold of a candidate: (candidate position, test period, tie-break's whole-area top or None).
 Fold = tuple[int, int, float | None]
 
 
 @dataclass(frozen=True)
-class ForecastTilePayload:
-    """The inputs of one tile's forecast task.
+class ForecastTilePayload(TileGridPayload):
+    """The inputs of one tile's forecast task: the tile on its grid
+    (:class:`~hotspot_env.scale.tiles.TileGridPayload`) and the window's incidents.
 
     Attributes
     ----------
-    tile : Tile
-        The tile (its interior, in global rows and columns).
-    x0, top, cell_size : float
-        The global grid's west and north edges and cell side (metres).
-    crs : object
-        The grid's CRS.
-    mask : ndarray of bool
-        The study-area mask of the interior.
     pad : int
         The count cube's smoothing pad (cells): the window is the interior
         grown by ``pad`` on every side, in the padded cube's rows and columns.
@@ -71,22 +63,12 @@ class ForecastTilePayload:
         Kernel radii (m) of the candidates.
     """
 
-    tile: Tile
-    x0: float
-    top: float
-    cell_size: float
-    crs: object
-    mask: np.ndarray
     pad: int
     n_periods: int
     period: np.ndarray
     row: np.ndarray
     col: np.ndarray
     radii: list[float]
-
-    def grid(self) -> Grid:
-        """The interior as a grid of the global grid's own cells."""
-        return self.tile.interior_grid(self.x0, self.top, self.cell_size, self.crs, self.mask)
 
 
 @dataclass

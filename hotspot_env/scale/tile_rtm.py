@@ -28,12 +28,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 
-from hotspot_env.core.grid import Grid
 from hotspot_env.models.rtm.density import above_threshold, density_pad, density_surfaces
 from hotspot_env.models.rtm.glm import group_keys
 from hotspot_env.models.rtm.proximity import proximity_of_parts
 from hotspot_env.scale.threads import single_threaded
-from hotspot_env.scale.tiles import Tile
+from hotspot_env.scale.tiles import TileGridPayload
 
 #: A raw candidate: (layer position, operation, distance in metres).
 RawCandidate = tuple[int, str, float]
@@ -68,19 +67,12 @@ def layer_reach(cell_size: float, distances: list[float]) -> float:
 
 
 @dataclass(frozen=True)
-class RTMTilePayload:
-    """The inputs of one tile's design task.
+class RTMTilePayload(TileGridPayload):
+    """The inputs of one tile's design task: the tile on its grid
+    (:class:`~hotspot_env.scale.tiles.TileGridPayload`), its counts and the layers in reach.
 
     Attributes
     ----------
-    tile : Tile
-        The tile (its interior, in global rows and columns).
-    x0, top, cell_size : float
-        The global grid's west and north edges and cell side (metres).
-    crs : object
-        The grid's CRS.
-    mask : ndarray of bool
-        The study-area mask of the interior.
     counts : ndarray of int64
         Incidents per interior cell (the protected counts in public mode).
     layers : list of ndarray
@@ -98,22 +90,12 @@ class RTMTilePayload:
         The block length (line length counted as one feature).
     """
 
-    tile: Tile
-    x0: float
-    top: float
-    cell_size: float
-    crs: object
-    mask: np.ndarray
     counts: np.ndarray
     layers: list[np.ndarray]
     same_as: list[int]
     distances: list[float]
     operations: tuple[str, ...]
     unit_m: float
-
-    def grid(self) -> Grid:
-        """The interior as a grid of the global grid's own cells."""
-        return self.tile.interior_grid(self.x0, self.top, self.cell_size, self.crs, self.mask)
 
 
 @dataclass

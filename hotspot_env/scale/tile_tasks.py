@@ -3,7 +3,7 @@
 Each function takes a small picklable payload (the tile, the global grid's
 origin and cell size, the tile's own points or protected counts) and returns
 its interior cells only. Every value is computed with the same formula, the
-same terms in the same order, as :func:`hotspot_env.core.analysis.local_surfaces`
+same terms in the same order, as :func:`hotspot_env.core.surfaces.local_surfaces`
 on the whole grid, so the interiors put together are that run's arrays.
 """
 
@@ -19,19 +19,16 @@ from hotspot_env.core.grid import Grid
 from hotspot_env.core.hotspots import box_sum
 from hotspot_env.scale.global_stats import GiMoments
 from hotspot_env.scale.threads import single_threaded
-from hotspot_env.scale.tiles import Tile
+from hotspot_env.scale.tiles import Tile, TileOnGrid
 
 
 @dataclass(frozen=True)
-class TilePayload:
-    """The inputs of one tile's task.
+class TilePayload(TileOnGrid):
+    """The inputs of one tile's task: the tile on its grid
+    (:class:`~hotspot_env.scale.tiles.TileOnGrid`) and the points of its halo window.
 
     Attributes
     ----------
-    tile : Tile
-        The tile (interior and halo, in global rows and columns).
-    x0, top, cell_size : float
-        The global grid's west and north edges and cell side (metres).
     crs : object
         The grid's CRS (carried into the tile's grid).
     mask : ndarray of bool
@@ -47,10 +44,6 @@ class TilePayload:
         reads weighted cell centres and Gi* these counts, never the points.
     """
 
-    tile: Tile
-    x0: float
-    top: float
-    cell_size: float
     crs: object
     mask: np.ndarray
     bandwidth: float

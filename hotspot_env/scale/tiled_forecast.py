@@ -13,7 +13,7 @@ quantities of the score come from per-tile reductions:
 * the PEI's top share of *all* cells: an exact distributed selection of the
   cut-off (:mod:`hotspot_env.models.topk`), with the one pro rata rule of
   :func:`hotspot_env.models.scores.hits` and ties within
-  :data:`~hotspot_env.models.forecast.TIE_RTOL` of the largest score.
+  :data:`~hotspot_env.models.scores.TIE_RTOL` of the largest score.
 
 The calibration (a Poisson GLM over every cell and fold of the chosen
 candidate) and the forecast surface use the chosen candidate's scores, which
@@ -30,10 +30,9 @@ import numpy as np
 
 from hotspot_env.core.grid import Grid
 from hotspot_env.models import topk
-from hotspot_env.models.forecast.constants import TIE_RTOL
 from hotspot_env.models.forecast.cube import keep_totals
 from hotspot_env.models.forecast.rankers import Candidate
-from hotspot_env.models.scores import tie_tolerance, treatable_cells
+from hotspot_env.models.scores import TIE_RTOL, tie_tolerance, treatable_cells
 from hotspot_env.scale.tile_forecast import (
     ForecastTilePayload,
     build_tile,

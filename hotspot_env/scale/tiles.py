@@ -103,6 +103,47 @@ class Tile:
                 "halo_bounds_m": [float(v) for v in self.bounds(grid, self.halo)]}
 
 
+@dataclass(frozen=True)
+class TileOnGrid:
+    """A tile and the global grid it is cut from: what every tile task's payload starts with.
+
+    A task rebuilds its cells from these numbers as the global grid numbers them
+    (:meth:`Tile.interior_grid`), which keeps its answers bit-identical to one machine's.
+
+    Attributes
+    ----------
+    tile : Tile
+        The tile (its interior and halo, in global rows and columns).
+    x0, top, cell_size : float
+        The global grid's west and north edges and cell side (metres).
+    """
+
+    tile: Tile
+    x0: float
+    top: float
+    cell_size: float
+
+
+@dataclass(frozen=True)
+class TileGridPayload(TileOnGrid):
+    """A tile task's payload that rebuilds the tile's interior as a grid.
+
+    Attributes
+    ----------
+    crs : object
+        The grid's CRS.
+    mask : ndarray of bool
+        The study-area mask of the interior.
+    """
+
+    crs: object
+    mask: np.ndarray
+
+    def grid(self) -> Grid:
+        """The interior as a grid of the global grid's own cells."""
+        return self.tile.interior_grid(self.x0, self.top, self.cell_size, self.crs, self.mask)
+
+
 #: Most tiles of one grid (each a task; more only adds halos and scheduling).
 MAX_TILES: int = 10_000
 

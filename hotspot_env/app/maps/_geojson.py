@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import folium
 import geopandas as gpd
 import numpy as np
 import shapely
@@ -118,3 +119,29 @@ def geometry_geojson(geom: Any) -> dict[str, Any] | None:
         parts = [g for g in (geometry_geojson(p) for p in geom.geoms) if g is not None]
         return {"type": "GeometryCollection", "geometries": parts} if parts else None
     raise InputError(f"cannot map geometry type {kind}")
+
+
+def classed_geojson(features: list[dict[str, Any]], *, line: str, weight: float,
+                    opacity: float, fill_opacity: float, highlight_weight: float,
+                    fields: Sequence[str], aliases: Sequence[str],
+                    **options: Any) -> folium.GeoJson:
+    """Features filled by class (property ``_fill``), outlined in property ``line``, with a tooltip.
+
+    Hot-spot cells and their merged areas are drawn alike but for the outline
+    and the weights; ``options`` go to :class:`folium.GeoJson` (name, show,
+    control, popup).
+    """
+    return folium.GeoJson(
+        {"type": "FeatureCollection", "features": features},
+        style_function=lambda f: {
+            "fillColor": f["properties"]["_fill"],
+            "color": f["properties"][line],
+            "weight": weight,
+            "fillOpacity": fill_opacity,
+            "opacity": opacity,
+        },
+        highlight_function=lambda _f: {"weight": highlight_weight, "color": "#111111"},
+        tooltip=folium.GeoJsonTooltip(fields=list(fields), aliases=list(aliases),
+                                      sticky=True, style="font-size: 13px;"),
+        **options,
+    )

@@ -24,7 +24,7 @@ import shapely
 from branca.element import MacroElement
 from folium.template import Template
 
-from hotspot_env.app.maps._geojson import geometry_geojson, prepare_geoms
+from hotspot_env.app.maps._geojson import classed_geojson, geometry_geojson, prepare_geoms
 from hotspot_env.app.maps._text import to_hex_colour
 
 #: Metres per pixel at zoom 0 on the equator (256-pixel Web Mercator tiles).
@@ -120,21 +120,10 @@ def areas_layer(cells: gpd.GeoDataFrame, column: str,
         features.append({"type": "Feature", "id": f"a{i}", "properties": props, "geometry": gj})
     if not features:
         return None
-    return folium.GeoJson(
-        {"type": "FeatureCollection", "features": features},
-        control=False,
-        style_function=lambda f: {
-            "fillColor": f["properties"]["_fill"],
-            "color": f["properties"]["_line"],
-            "weight": 2.2,
-            "fillOpacity": fill_opacity,
-            "opacity": 1.0,
-        },
-        highlight_function=lambda _f: {"weight": 3.5, "color": "#111111"},
-        tooltip=folium.GeoJsonTooltip(fields=["_class", "_cells"],
-                                      aliases=["Class", "Grid cells in this area"],
-                                      sticky=True, style="font-size: 13px;"),
-    )
+    return classed_geojson(features, line="_line", weight=2.2, opacity=1.0,
+                           fill_opacity=fill_opacity, highlight_weight=3.5,
+                           fields=["_class", "_cells"],
+                           aliases=["Class", "Grid cells in this area"], control=False)
 
 
 class ZoomSwitch(MacroElement):

@@ -14,7 +14,7 @@ from typing import Any
 import folium
 import geopandas as gpd
 
-from hotspot_env.app.maps._geojson import geometry_geojson, prepare_geoms
+from hotspot_env.app.maps._geojson import classed_geojson, geometry_geojson, prepare_geoms
 from hotspot_env.app.maps._style import GI_BINS
 from hotspot_env.app.maps._text import fmt_value, layer_name, to_hex_colour, tooltip_table
 from hotspot_env.app.maps.areas import ZoomSwitch, areas_layer
@@ -92,22 +92,11 @@ def add_cells(
 def _cells_layer(features: list[dict[str, Any]], keys: Sequence[str], aliases: Sequence[str],
                  *, name: str, show: bool, fill_opacity: float, popup: bool) -> folium.GeoJson:
     """The cells as one GeoJSON layer, coloured by class, with tooltips (and popups)."""
-    return folium.GeoJson(
-        {"type": "FeatureCollection", "features": features},
-        name=layer_name(name),
-        show=show,
-        style_function=lambda f: {
-            "fillColor": f["properties"]["_fill"],
-            "color": f["properties"]["_fill"],
-            "weight": 0.6,
-            "fillOpacity": fill_opacity,
-            "opacity": 0.9,
-        },
-        highlight_function=lambda _f: {"weight": 2.5, "color": "#111111"},
-        tooltip=folium.GeoJsonTooltip(fields=["_class", *keys], aliases=["Class", *aliases],
-                                      sticky=True, style="font-size: 13px;"),
-        popup=folium.GeoJsonPopup(fields=["_popup"], labels=False) if popup else None,
-    )
+    return classed_geojson(
+        features, line="_fill", weight=0.6, opacity=0.9, fill_opacity=fill_opacity,
+        highlight_weight=2.5, fields=["_class", *keys], aliases=["Class", *aliases],
+        name=layer_name(name), show=show,
+        popup=folium.GeoJsonPopup(fields=["_popup"], labels=False) if popup else None)
 
 
 def _classified(cells: gpd.GeoDataFrame, column: str, cats: Mapping[Any, tuple[str, str]],

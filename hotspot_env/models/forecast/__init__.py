@@ -50,11 +50,6 @@ map and the count forecast.
 
 References
 ----------
-Chainey, S., Tompson, L. & Uhlig, S. (2008). The utility of hotspot mapping
-for predicting spatial patterns of crime. Security Journal 21(1-2), 4-28.
-Hunt, J. M. (2016). Do crime hot spots move? Exploring the effects of the
-modifiable areal unit problem and modifiable temporal unit problem on crime
-hot spot stability. American University (PhD thesis).
 Mohler, G. O. et al. (2011). Self-exciting point process modeling of crime.
 JASA 106(493), 100-108.
 Gneiting, T. (2011). Making and evaluating point forecasts. JASA 106(494), 746-762.
@@ -62,6 +57,8 @@ Hyndman, R. J. & Athanasopoulos, G. (2021). Forecasting: principles and
 practice, 3rd ed. OTexts.
 Hastie, T., Tibshirani, R. & Friedman, J. (2009). The Elements of Statistical
 Learning, 2nd ed. Springer.
+The PEI and its tie rule: :mod:`hotspot_env.models.scores` (Chainey, Tompson &
+Uhlig 2008; Hunt 2016), where they are implemented and referenced.
 
 Modules
 -------
@@ -70,7 +67,8 @@ Modules
 ``cube``, ``rankers``
     The count cube and its kernel smooths; the candidate rankings.
 ``scoring``, ``result``
-    PEI, cross-validation, the one-SE choice and calibration; :class:`ForecastResult`.
+    Cross-validation (PEI by :func:`hotspot_env.models.scores.pei`), the one-SE choice and
+    calibration; :class:`ForecastResult`.
 ``fitting``, ``pipeline_stage``
     :func:`fit_forecast`, :func:`fit_stack`, :func:`backtest`; the pipeline stage.
 """
@@ -83,7 +81,6 @@ from hotspot_env.models.forecast.constants import (
     PERIOD_SLACK,
     PERIODS,
     RADII_CELLS,
-    TIE_RTOL,
     TIEBREAK,
     TREATABLE_SHARE,
     UNIFORM_SHARE,
@@ -105,14 +102,13 @@ from hotspot_env.models.forecast.scoring import (
     check_share,
     cross_validate,
     one_se_choice,
-    pei,
     poisson_deviance,
     with_floor,
 )
 
 __all__ = ["BLENDS", "MAX_FOLDS", "MAX_LOOKBACK", "MIN_PERIODS", "PERIODS", "PERIOD_SLACK",
-           "RADII_CELLS", "TIEBREAK", "TIE_RTOL", "TREATABLE_SHARE", "UNIFORM_SHARE", "Candidate",
+           "RADII_CELLS", "TIEBREAK", "TREATABLE_SHARE", "UNIFORM_SHARE", "Candidate",
            "CountStack", "ForecastResult", "Periods", "backtest", "best_finite", "calibrate",
            "candidates", "check_share", "choose_period", "count_stack", "cross_validate",
-           "cube_stack", "fit_forecast", "fit_stack", "month_periods", "one_se_choice", "pei",
+           "cube_stack", "fit_forecast", "fit_stack", "month_periods", "one_se_choice",
            "poisson_deviance", "radii", "recording_gaps", "stage", "with_floor"]

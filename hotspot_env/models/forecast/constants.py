@@ -34,12 +34,3 @@ PERIOD_SLACK: float = 0.1
 
 #: Relative size of the neighbour tie-break: far below any difference of counts.
 TIEBREAK: float = 1e-6
-
-#: Scores within this share of a candidate's largest score of the cut-off tie with it
-#: (pro rata, :func:`hotspot_env.models.scores.top_hits`). Values equal in exact arithmetic
-#: come out a few ulps apart depending on where a sum or an FFT meets them (a cell's
-#: position in a BLAS block; a tile's FFT against the whole grid's: 5e-16 of the largest,
-#: measured). Every candidate's CV score is the same for any value from 1e-15 to 1e-14 on
-#: the synthetic city and São Paulo; from 1e-13 on, genuine tie-breaks by the neighbours
-#: start to merge.
-TIE_RTOL: float = 1e-14

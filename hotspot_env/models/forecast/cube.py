@@ -11,7 +11,7 @@ import numpy as np
 from hotspot_env.core.density import binned_kde
 from hotspot_env.core.grid import Grid
 from hotspot_env.models import scores
-from hotspot_env.models.forecast.constants import RADII_CELLS, TIE_RTOL
+from hotspot_env.models.forecast.constants import RADII_CELLS
 
 
 @dataclass
@@ -52,8 +52,8 @@ class CountStack:
         return [self.counts[t] for t in tests]
 
     def fold_pei(self, cands: list[Any], tests: list[int], share: float) -> np.ndarray:
-        """``(candidates, tests)`` PEI at ``share`` of the area (ties within :data:`TIE_RTOL`)."""
-        return np.array([[scores.pei(c.score(self, t), self.counts[t], 100.0 * share, TIE_RTOL)
+        """``(candidates, tests)`` PEI at ``share`` of the area (:func:`scores.pei`, its ties)."""
+        return np.array([[scores.pei(c.score(self, t), self.counts[t], 100.0 * share)
                           for t in tests] for c in cands], float).reshape(len(cands), len(tests))
 
     def select(self, periods: np.ndarray) -> CountStack:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.grid import Grid
+from hotspot_env.models import scores
 from hotspot_env.models.forecast.constants import (
     MAX_FOLDS,
     MIN_PERIODS,
@@ -27,7 +28,6 @@ from hotspot_env.models.forecast.scoring import (
     cross_validate,
     floored,
     one_se_choice,
-    pei,
     poisson_deviance,
     with_floor,
 )
@@ -257,6 +257,7 @@ def backtest(
     if periods is None:
         return pd.DataFrame()
     idx = periods.index(t)
+    pct = 100.0 * treatable_share
     rows = []
     for test in range(max(2, periods.n - n_tests), periods.n):
         sub = Periods(periods.name, periods.days, periods.start(test), test)
@@ -272,9 +273,9 @@ def backtest(
         rows.append({
             "test_start": str(periods.start(test).astype("datetime64[D]")),
             "incidents": int(obs.sum()), "model": fr.to_dict()["model"],
-            "pei_forecast": pei(pred, obs, treatable_share),
-            "pei_last_period": pei(last, obs, treatable_share),
-            "pei_long_run": pei(long_run, obs, treatable_share),
+            "pei_forecast": scores.pei(pred, obs, pct),
+            "pei_last_period": scores.pei(last, obs, pct),
+            "pei_long_run": scores.pei(long_run, obs, pct),
             "deviance_forecast": float(poisson_deviance(obs, pred)),
             "deviance_last_period": float(poisson_deviance(
                 obs, with_floor(last, train.sum() / (test * grid.n_cells))))})

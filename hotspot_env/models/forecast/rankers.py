@@ -37,13 +37,8 @@ class Candidate:
     def name(self) -> str:
         """Short label, e.g. ``all+0.1K450`` or ``last1``."""
         b = {"all": "all", "recent": "recent"}.get(self.base, f"last{self.lookback}")
-        if self.blend == "none":
-            return b
-        if self.blend == "smooth":
-            return f"{b}_K{self.radius_m:g}"
-        if self.blend == "tiebreak":
-            return f"{b}+tieK{self.radius_m:g}"
-        return f"{b}+{self.blend:g}K{self.radius_m:g}"
+        return self._with_blend(b, tiebreak="+tieK{radius:g}", smooth="_K{radius:g}",
+                                weight="+{blend:g}K{radius:g}")
 
     @property
     def baseline(self) -> str | None:
@@ -61,13 +56,21 @@ class Candidate:
         base = {"all": f"counts of every past {period}",
                 "recent": f"recency-weighted counts (halving each {period} back)"}.get(
             self.base, f"counts of the last {self.lookback} {period}(s)")
+        return self._with_blend(base,
+                                tiebreak=", ties broken by the neighbours within {radius:,.0f} m",
+                                smooth=", smoothed over {radius:,.0f} m",
+                                weight=" plus {blend:g} x their {radius:,.0f} m smooth")
+
+    def _with_blend(self, base: str, *, tiebreak: str, smooth: str, weight: str) -> str:
+        """``base`` followed by the template of this candidate's blend (none: nothing).
+
+        The templates are filled with ``blend`` (a weight's number) and ``radius``
+        (metres), so a label and its plain words follow the same cases.
+        """
         if self.blend == "none":
             return base
-        if self.blend == "tiebreak":
-            return f"{base}, ties broken by the neighbours within {self.radius_m:,.0f} m"
-        if self.blend == "smooth":
-            return f"{base}, smoothed over {self.radius_m:,.0f} m"
-        return f"{base} plus {self.blend:g} x their {self.radius_m:,.0f} m smooth"
+        template = {"tiebreak": tiebreak, "smooth": smooth}.get(self.blend, weight)
+        return base + template.format(blend=self.blend, radius=self.radius_m)
 
     def weights(self, t: int) -> np.ndarray:
         """Weights of the ``t`` past periods (oldest first), summing to 1."""

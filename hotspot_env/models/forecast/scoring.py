@@ -1,4 +1,5 @@
-"""How rankings are scored and chosen: PEI, rolling-origin folds, one-SE rule, calibration."""
+"""How rankings are chosen: rolling-origin folds of PEI (:func:`hotspot_env.models.scores.pei`),
+the one-SE rule, calibration."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hotspot_env.models import scores
 from hotspot_env.models.forecast.constants import (
     MAX_FOLDS,
-    TIE_RTOL,
     TREATABLE_SHARE,
     UNIFORM_SHARE,
 )
@@ -48,16 +47,6 @@ def check_share(share: Any) -> float:
         raise InputError(f"--treatable-share must be a share of the area between 0 and 1 (e.g. "
                          f"0.05 for 5 %), got {share!r}")
     return value
-
-
-def pei(score: np.ndarray, obs: np.ndarray, share: float = TREATABLE_SHARE) -> float:
-    """Predictive efficiency index at ``share`` (a fraction) of the area (Hunt 2016).
-
-    :func:`hotspot_env.models.scores.pei` with the share as a fraction: 1 = the best
-    possible ranking, NaN when nothing was observed or a score is not finite. Scores
-    within :data:`TIE_RTOL` of the largest of the cut-off tie with it.
-    """
-    return scores.pei(score, obs, 100.0 * share, TIE_RTOL)
 
 
 def best_finite(scores: pd.Series, higher_is_better: bool = True) -> Any:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from hotspot_env.core.choices import Choice
 from hotspot_env.models.rtm.constants import DEFAULT_BLOCK_LENGTH_M, TOP_PERCENT
+from hotspot_env.models.scores import cut_off, top_cells, treatable_cells
 
 
 @dataclass
@@ -110,9 +111,11 @@ def headline(score: np.ndarray, counts: np.ndarray, mask: np.ndarray,
         return (f"the top {top_pct:g} % highest-risk cells could not be assessed (no incidents)",
                 {"top_pct": top_pct, "area_pct": float("nan"), "incident_pct": float("nan"),
                  "n_cells": 0, "threshold_score": float("nan")})
-    k = max(1, math.ceil(top_pct / 100.0 * n))
-    threshold = float(np.sort(s)[::-1][k - 1])
-    high = s > 1.0 if threshold <= 1.0 else s >= threshold
+    k = treatable_cells(n, top_pct / 100.0)
+    threshold = float(cut_off(s, k))
+    # the top k with the cells tied at the threshold (within TIE_RTOL) kept together; a
+    # threshold at the no-factor score 1 would flag cells with no selected factor
+    high = s > 1.0 if threshold <= 1.0 else top_cells(s, k)
     area = 100.0 * high.sum() / n
     held = 100.0 * c[high].sum() / c.sum()
     text = (f"the top {top_pct:g} % highest-risk cells cover {area:.1f} % of the area and held "

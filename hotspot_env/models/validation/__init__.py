@@ -36,7 +36,9 @@ Metrics (one tidy table: ``method, metric, area_pct, decile, value``)
 ``hit_rate`` at 1, 5 and 10 % of the cells
     Share of test incidents in the ``ceil(a x n)`` cells ranked highest.
     Cells tied at the cut-off are counted pro rata (the expected hit rate
-    under random tie-breaking), so a flat map scores exactly its area share.
+    under random tie-breaking), so a flat map scores exactly its area share;
+    values within :data:`~hotspot_env.models.scores.TIE_RTOL` of the largest
+    tie, as in the forecast's cross-validation and backtest.
 ``pai``
     Predictive accuracy index (Chainey, Tompson & Uhlig 2008):
     hit rate / area share. 1 = no better than chance.
@@ -55,14 +57,11 @@ Metrics (one tidy table: ``method, metric, area_pct, decile, value``)
 
 References
 ----------
-Chainey, S., Tompson, L. & Uhlig, S. (2008). The utility of hotspot mapping
-for predicting spatial patterns of crime. Security Journal 21(1-2), 4-28.
-Hunt, J. M. (2016). Do crime hot spots move? Exploring the effects of the
-modifiable areal unit problem and modifiable temporal unit problem on crime
-hot spot stability. American University (PhD thesis).
 Efron, B. & Tibshirani, R. (1993). An Introduction to the Bootstrap. Chapman & Hall.
 Hanley, J. A. & MacGibbon, B. (2006). Creating non-parametric bootstrap samples
 using Poisson frequencies. Computer Methods and Programs in Biomedicine 83, 57-62.
+Hit rate, PAI, PEI and their tie rule: :mod:`hotspot_env.models.scores` (Chainey,
+Tompson & Uhlig 2008; Hunt 2016), where they are implemented and referenced.
 
 Modules
 -------

@@ -9,36 +9,19 @@ import numpy as np
 import pandas as pd
 
 from hotspot_env.models.forecast import TREATABLE_SHARE, best_finite
-from hotspot_env.models.scores import pei, treatable_cells
+from hotspot_env.models.scores import pei, ranking_tolerance, top_hits, treatable_cells
 from hotspot_env.models.validation.constants import BASELINES, BOOTSTRAP_RESAMPLES
 from hotspot_env.models.validation.verdict import outcome, verdict_sentence
 
 
-def _prefix_groups(score: np.ndarray, k: int, margin: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cells in descending ``score`` order up to the end of the tie group holding position
-    ``k + margin``, and the start of each tie group among them."""
+def _reachable(score: np.ndarray, k: int, margin: int, tol: float) -> np.ndarray:
+    """Cells in descending ``score`` order up to position ``k + margin``, and on through every
+    cell within ``tol`` of the last one kept, so no tie at a resample's cut-off is cut short."""
     order = np.argsort(-score, kind="stable")
     s = score[order]
     stop = min(score.size, k + margin)
-    # extend to the end of the tie group holding the last position kept
-    stop = int(np.searchsorted(-s, -s[stop - 1], side="right"))
-    order = order[:stop]
-    starts = np.flatnonzero(np.r_[True, s[1:stop] != s[:stop - 1]])
-    return order, starts
-
-
-def _weighted_hits(w: np.ndarray, obs: np.ndarray, starts: np.ndarray, k: int) -> np.ndarray:
-    """Observed total in the first ``k`` units of weight, tie groups pro rata, per row of ``w``."""
-    wg = np.add.reduceat(w, starts, axis=1)
-    hg = np.add.reduceat(w * obs, starts, axis=1)
-    cw, ch = np.cumsum(wg, axis=1), np.cumsum(hg, axis=1)
-    j = np.minimum(np.argmax(cw >= k, axis=1), wg.shape[1] - 1)
-    j = np.where(cw[:, -1] >= k, j, wg.shape[1] - 1)  # a row short of k takes everything
-    r = np.arange(w.shape[0])
-    above_w, above_h = cw[r, j] - wg[r, j], ch[r, j] - hg[r, j]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        part = np.where(wg[r, j] > 0, np.minimum(k - above_w, wg[r, j]) / wg[r, j], 0.0)
-    return above_h + part * hg[r, j]
+    stop = int(np.searchsorted(-s, -(s[stop - 1] - tol), side="right"))
+    return order[:stop]
 
 
 def pei_difference_bootstrap(first: np.ndarray, second: np.ndarray, obs: np.ndarray,
@@ -52,8 +35,10 @@ def pei_difference_bootstrap(first: np.ndarray, second: np.ndarray, obs: np.ndar
     resampling cells with replacement), the same weights for both rankings
     and for the best possible ranking, so their shared luck cancels. The
     flagged area stays ``k`` cells' worth of weight, ties at the cut-off pro
-    rata as in :func:`hotspot_env.models.forecast.pei`. Only the cells that can reach
-    the top ``k`` are weighted (the top ``k`` plus a margin of 8 standard
+    rata and within :data:`~hotspot_env.models.scores.TIE_RTOL` as in
+    :func:`hotspot_env.models.scores.pei` (the one implementation:
+    :func:`~hotspot_env.models.scores.top_hits` with resampling weights). Only
+    the cells that can reach the top ``k`` are weighted (the top ``k`` plus a margin of 8 standard
     deviations of the weight, to the end of the tie group), so the cost
     grows with ``k``, not the area: scipy.stats.bootstrap re-sorts every cell
     per resample, minutes at city scale. A test checks it against scipy.
@@ -66,15 +51,17 @@ def pei_difference_bootstrap(first: np.ndarray, second: np.ndarray, obs: np.ndar
     obs = np.asarray(obs, float)
     k = treatable_cells(obs.size, share)
     margin = int(8 * math.sqrt(k)) + 20
-    groups = [_prefix_groups(np.asarray(v, float), k, margin) for v in (first, second, obs)]
-    cells = np.unique(np.concatenate([g[0] for g in groups]))
-    where = [np.searchsorted(cells, g[0]) for g in groups]
+    rankings = [np.asarray(v, float) for v in (first, second, obs)]
+    tols = [ranking_tolerance(rankings[0]), ranking_tolerance(rankings[1]), 0.0]  # as pei
+    kept = [_reachable(v, k, margin, tol) for v, tol in zip(rankings, tols, strict=True)]
+    cells = np.unique(np.concatenate(kept))
+    where = [np.searchsorted(cells, c) for c in kept]
     rng = np.random.default_rng(seed)
     out = []
     for b0 in range(0, n_resamples, batch):
         w = rng.poisson(1.0, (min(batch, n_resamples - b0), cells.size)).astype(float)
-        hits = [_weighted_hits(w[:, pos], obs[g[0]][None, :], g[1], k)
-                for pos, g in zip(where, groups, strict=True)]
+        hits = [top_hits(v[c], obs[c], k, tol, w[:, pos])
+                for v, c, pos, tol in zip(rankings, kept, where, tols, strict=True)]
         with np.errstate(invalid="ignore", divide="ignore"):
             out.append((hits[0] - hits[1]) / np.where(hits[2] > 0, hits[2], np.nan))
     return np.concatenate(out) if out else np.empty(0)
