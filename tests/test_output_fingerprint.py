@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 #: Last deliberate change: public validation scored on the protected counts only (São Paulo
 #: public: validation.csv, and manifest.json and report.html, which state it; 2828ded, h-pubval).
-#: Before it, two deliberate changes, met in the merge of main into h-pubbw: public mode computed from
-#: cells and protected counts only (São Paulo public: the bandwidth from the protected cell
+#: Before it, two deliberate changes, met in the merge of main into h-pubbw: public mode
+#: computed from cells and protected counts only (São Paulo public: the bandwidth from the protected cell
 #: counts, so cells.gpkg's KDE and density.tif; the held-out validation on incidents at their
 #: cell centres, validation.csv; the incident file's hash withheld and percentages and
 #: distances no longer rounded in announcements, manifest.json and report.html; 8a5162c), and
