@@ -14,14 +14,21 @@ browser session runs is ``app_navigation.py`` and the pages live in
 * at start, before it answers, it imports the first page's code (the analysis
   result classes, the map, the charts); then a background thread loads (or,
   the very first time, runs and keeps) the demo analyses, so the first visitor
-  waits for neither (:mod:`app_pages.warmup`).
+  waits for neither (:mod:`app_pages.warmup`);
+* before the server starts any thread, glibc's malloc arenas are capped, so
+  the session threads do not each keep their peak memory
+  (:mod:`hotspot_env.app.server_memory`).
 """
 
 from __future__ import annotations
 
-import streamlit as st
+from hotspot_env.app.server_memory import limit_malloc_arenas
 
-from app_pages.routes import PAGE_PATHS, deep_link_routes
-from app_pages.warmup import warm_up
+limit_malloc_arenas()  # first: the threads below inherit the cap
+
+import streamlit as st  # noqa: E402 - after the cap: nothing before it allocates much
+
+from app_pages.routes import PAGE_PATHS, deep_link_routes  # noqa: E402
+from app_pages.warmup import warm_up  # noqa: E402
 
 app = st.App("app_navigation.py", routes=deep_link_routes(PAGE_PATHS), lifespan=warm_up)

@@ -15,6 +15,7 @@ import streamlit as st
 
 from app_pages import common
 from app_pages.warmup import page_drawn
+from hotspot_env.app.server_memory import release_free_memory
 
 # An emoji favicon is drawn locally; a ":material/...:" favicon would be fetched online.
 st.set_page_config(page_title="hotspot_env", page_icon="🗺️", layout="wide",
@@ -38,3 +39,4 @@ try:
     st.navigation(PAGES).run()
 finally:
     page_drawn()  # the warm-up may now load the other analyses without slowing this page
+    release_free_memory()  # what this run freed goes back to the system, not to the next peak
