@@ -55,9 +55,9 @@ public_min_bandwidth_m: float = 150.0
 #: cannot locate an incident closer than a street frontage. Raise it, never lower.
 public_min_cell_size_m: float = 100.0
 
-#: Privacy: in public mode a study area taken from the incidents' own extent is
-#: snapped outward to a lattice of this step (metres), so that its edges, and the
-#: cell size chosen from it, do not follow single incidents. 1 km is a multiple of
+#: Privacy: in public mode a study area taken from the incidents alone is the box of
+#: the lattice squares of this step (metres) holding at least k incidents, so that its
+#: edges, and the cell size chosen from it, do not follow single incidents. 1 km is a multiple of
 #: every automatic cell size that divides it (10-100 and 200 m), so those grids'
 #: lines fall on the lattice too.
 public_area_lattice_m: float = 1000.0

@@ -28,15 +28,17 @@ from hotspot_env.outputs.fingerprint import fingerprint_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
-#: Two deliberate changes, met in the merge of main into h-pubbw: public mode computed from
-#: cells and protected counts only (São Paulo public: the bandwidth from the protected cell
-#: counts, so cells.gpkg's KDE and density.tif; the held-out validation on incidents at their
-#: cell centres, validation.csv; the incident file's hash withheld and percentages and
-#: distances no longer rounded in announcements, manifest.json and report.html; 8a5162c), and
-#: the forecast's ties within 1e-14 of the best score (São Paulo internal: validation.csv,
-#: manifest.json, report.html; f5bdca6). Before: 8fbdb69 (the trust fixes' validation
-#: verdict), 7ecf4e71 (the last commit before the package moved into subpackages, issue 19).
-REFERENCE = "5aca200264f8cbf4c3f03b1a7b59bf7b13e64f08"
+#: Last deliberate change: public validation scored on the protected counts only (São Paulo public:
+#: validation.csv, and manifest.json and report.html, which state it; 2828ded, h-pubval). Before it,
+#: two deliberate changes, met in the merge of main into h-pubbw: public mode computed from cells
+#: and protected counts only (São Paulo public: the bandwidth from the protected cell counts, so
+#: cells.gpkg's KDE and density.tif; the held-out validation on incidents at their cell centres,
+#: validation.csv; the incident file's hash withheld and percentages and distances no longer rounded
+#: in announcements, manifest.json and report.html; 8a5162c), and the forecast's ties within 1e-14
+#: of the best score (São Paulo internal: validation.csv, manifest.json, report.html; f5bdca6).
+#: Before: 8fbdb69 (the trust fixes' validation verdict), 7ecf4e71 (the last commit before the
+#: package moved into subpackages, issue 19).
+REFERENCE = "2828dedd7076d7258d569ad9dd040c69333f1060"
 RECORDED = DATA / "output_fingerprints.json"
 RUNS = {"sao_paulo": [], "sao_paulo_public": ["--privacy", "public"]}
 

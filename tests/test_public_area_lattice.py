@@ -3,11 +3,13 @@
 Without ``--osm``/``--layers``/``--bbox``/``--place`` the study area is the incidents'
 bounding box plus 25 m. In public mode that would publish where the outermost incidents lie
 (the grid's edge moves when the westmost incident moves past a cell line, and the automatic
-cell size follows the exact extent). Public mode snaps that area outward to a 1 km lattice.
+cell size follows the exact extent). Public mode takes it from 1 km lattice squares
+holding at least k incidents.
 
 The attack: move the westmost incident 10 m west, inside its cell of the public grid and
 inside its lattice step. Every protected count is the same, so every public file must be.
-Today's main (area = extent + 25 m) moves the grid's west edge by a column: this test fails there.
+The area is the box of the 1 km lattice squares holding at least k incidents
+(``core.public_area``), so neither a move nor one incident more in a sparse square shows.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typer.testing import CliRunner
 from hotspot_env import settings
 from hotspot_env.cli import app
 from hotspot_env.core.analysis import analyze
-from hotspot_env.core.area import snap_outward
+from hotspot_env.core.public_area import dense_squares_box
 from hotspot_env.errors import InputError
 from hotspot_env.outputs.fingerprint import fingerprint_folder
 
@@ -84,28 +86,58 @@ def _frame(xs: np.ndarray, ys: np.ndarray) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(geometry=gpd.points_from_xy(xs, ys), crs=UTM)
 
 
+def _dense_box_by_hand(xs: np.ndarray, ys: np.ndarray, step: float, k: int):
+    """The box of the ``step`` squares holding >= k points, counted with pandas."""
+    squares = pd.DataFrame({"i": np.floor(xs / step), "j": np.floor(ys / step)})
+    sizes = squares.groupby(["i", "j"]).size()
+    dense = sizes[sizes >= k].index.to_frame()
+    return (dense["i"].min() * step, dense["j"].min() * step,
+            (dense["i"].max() + 1) * step, (dense["j"].max() + 1) * step)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_snapped_area_contains_every_incident_and_lies_on_the_lattice(seed):
+def test_the_public_area_is_the_box_of_the_dense_lattice_squares(seed):
     rng = np.random.default_rng(seed)
     xs = rng.uniform(331_000, 331_000 + rng.uniform(2_000, 9_000), 300)
     ys = rng.uniform(7_390_000, 7_390_000 + rng.uniform(2_000, 9_000), 300)
     analysis = analyze(_frame(xs, ys), privacy="public")
-    minx, miny, maxx, maxy = analysis.area.bounds
-    step = settings.public_area_lattice_m
-    assert all(v % step == 0 for v in (minx, miny, maxx, maxy))
-    assert analysis.counts["incidents_outside_area"] == 0
-    assert int(analysis.arrays["incidents"].sum()) == len(xs)
-    assert analysis.area.contains(shapely.points(xs, ys)).all()
-    # The snap is the smallest such box: each side within one step of extent + 25 m.
-    assert minx > xs.min() - 25 - step and maxx < xs.max() + 25 + step
-    assert miny > ys.min() - 25 - step and maxy < ys.max() + 25 + step
+    step, k = settings.public_area_lattice_m, settings.k_threshold
+    assert analysis.area.bounds == _dense_box_by_hand(xs, ys, step, k)
+    inside = analysis.area.contains(shapely.points(xs, ys))
+    assert inside.sum() >= 0.5 * len(xs)
+    assert analysis.counts["incidents_outside_area"] == int((~inside).sum())
+    assert int(analysis.arrays["incidents"].sum()) == int(inside.sum())
     chosen = [c for c in analysis.choices if c.name == "study_area_lattice_m"]
-    assert len(chosen) == 1 and "snapped outward to a 1 km lattice" in chosen[0].rule
-    # The grid covers the snapped box; a cell size dividing the step puts its lines on it.
+    assert len(chosen) == 1 and "lattice squares holding at least 5 incidents" in chosen[0].rule
+    assert not any(c.name == "study_area" for c in analysis.choices)  # the raw extent's rule
+    # The grid covers the box; a cell size dividing the step puts its lines on it.
+    minx, miny, maxx, _ = analysis.area.bounds
     grid = analysis.grid
     assert grid.x0 <= minx and grid.y0 <= miny and grid.bounds[2] >= maxx
     if step % grid.cell_size == 0:
         assert (grid.x0, grid.y0) == (minx, miny)
+
+
+def test_a_stray_incident_moves_neither_the_area_nor_the_zone():
+    """One incident 10 degrees east (the raw extent's centre then lies in the next UTM zone)."""
+    rng = np.random.default_rng(4)
+    xs, ys = rng.uniform(333_000, 336_000, 400), rng.uniform(7_393_000, 7_396_000, 400)
+    lonlat = _frame(xs, ys).to_crs(4326)  # longitude/latitude, as a CSV gives them
+    stray = gpd.GeoDataFrame(geometry=lonlat.geometry.iloc[:1].translate(xoff=10.0), crs=4326)
+    more = pd.concat([lonlat, stray], ignore_index=True)
+    base, moved = (analyze(f, privacy="public") for f in (lonlat, more))
+    assert base.grid.crs == moved.grid.crs
+    assert base.area.bounds == moved.area.bounds
+    assert (base.arrays["incidents"] == moved.arrays["incidents"]).all()
+    assert any(c.name == "crs_reference" for c in moved.choices)
+    internal = analyze(more)
+    assert internal.grid.crs != base.grid.crs  # control: the raw extent's centre moves zones
+
+
+def test_too_few_incidents_for_a_public_area_is_one_clear_error():
+    xs, ys = np.array([333_100.0, 334_500, 335_900]), np.array([7_393_100.0, 7_394_500, 7_395_900])
+    with pytest.raises(InputError, match="at least 5 incidents, and none does"):
+        analyze(_frame(xs, ys), privacy="public")
 
 
 def test_internal_mode_and_explicit_areas_are_not_snapped():
@@ -117,14 +149,19 @@ def test_internal_mode_and_explicit_areas_are_not_snapped():
     assert not any(c.name == "study_area_lattice_m" for c in internal.choices)
 
 
-@pytest.mark.parametrize(("bounds", "expected"), [
-    ((333_205.0, 7_393_185.5, 336_025.0, 7_396_000.0), (333_000, 7_393_000, 337_000, 7_396_000)),
-    ((-1_500.5, -0.5, 1_000.0, 999.9), (-2_000, -1_000, 1_000, 1_000)),
+@pytest.mark.parametrize(("points", "k", "expected"), [
+    ([(0.5, 0.5)] * 5 + [(3.2, 7.9)] * 4, 5, (0.0, 0.0, 1.0, 1.0)),
+    ([(0.5, 0.5)] * 5 + [(-1.5, 2.5)] * 5, 5, (-2.0, 0.0, 1.0, 3.0)),
+    ([(0.5, 0.5)] * 4, 5, None),
 ])
-def test_snap_outward_by_hand(bounds, expected):
-    assert snap_outward(shapely.box(*bounds), 1000.0).bounds == expected
+def test_dense_squares_box_by_hand(points, k, expected):
+    xs, ys = np.array(points, dtype=float).T
+    assert dense_squares_box(xs, ys, 1.0, k) == expected
 
 
-def test_snap_outward_refuses_a_bad_step():
+def test_a_bad_lattice_step_is_refused(monkeypatch):
+    monkeypatch.setattr(settings, "public_area_lattice_m", 0.0)
+    rng = np.random.default_rng(1)
+    xs, ys = rng.uniform(333_000, 334_000, 50), rng.uniform(7_393_000, 7_394_000, 50)
     with pytest.raises(InputError, match="positive number of metres"):
-        snap_outward(shapely.box(0, 0, 1, 1), 0.0)
+        analyze(_frame(xs, ys), privacy="public")

@@ -7,8 +7,6 @@ features), and last the incidents' own extent. The choice is announced.
 
 from __future__ import annotations
 
-import math
-
 import geopandas as gpd
 import numpy as np
 import shapely
@@ -132,25 +130,3 @@ def study_area(
             f"bounding box of the incidents{note} (pass --osm, --layers or --bbox to fix the "
             "area)"))
     raise InputError("no study area: pass --osm, --layers, --place or --bbox, or some incidents")
-
-
-def snap_outward(area: shapely.Geometry, step_m: float) -> shapely.Geometry:
-    """The smallest box on a ``step_m`` lattice (multiples of ``step_m``) that contains ``area``.
-
-    Public mode's study area from the incidents' extent: the box moves only when an
-    incident crosses a lattice line, not when it moves a few metres, so the grid's edges
-    (and the cell size chosen from them) do not tell where the outermost incidents lie.
-
-    Parameters
-    ----------
-    area : shapely geometry
-        The area in a projected CRS (metres).
-    step_m : float
-        The lattice step in metres; must be positive.
-    """
-    if not (math.isfinite(step_m) and step_m > 0):
-        raise InputError(f"the public-mode area lattice must be a positive number of metres, "
-                         f"got {step_m!r}")
-    minx, miny, maxx, maxy = area.bounds
-    return shapely.box(math.floor(minx / step_m) * step_m, math.floor(miny / step_m) * step_m,
-                       math.ceil(maxx / step_m) * step_m, math.ceil(maxy / step_m) * step_m)

@@ -13,10 +13,10 @@ import geopandas as gpd
 import shapely
 from pyproj import CRS
 
-from hotspot_env import settings
-from hotspot_env.core.area import snap_outward, study_area
+from hotspot_env.core.area import study_area
 from hotspot_env.core.choices import Choice, announce
 from hotspot_env.core.grid import Grid, choose_cell_size, choose_crs
+from hotspot_env.core.public_area import lattice_area, zone_reference
 from hotspot_env.core.sources import Sources
 from hotspot_env.core.timing import timed
 from hotspot_env.errors import InputError, NoIncidentsError
@@ -33,14 +33,16 @@ def projection_and_area(frame: gpd.GeoDataFrame, sources: Sources,
                         ) -> tuple[CRS, shapely.Geometry]:
     """The local projection (from the streets, the incidents or the bbox) and the study area.
 
-    In public mode an area taken from the incidents' extent is snapped to a lattice
-    (:func:`_public_area`).
+    In public mode, where only the incidents can set them, both come from lattice squares
+    holding at least k incidents (:mod:`hotspot_env.core.public_area`).
     """
     osm_layers = sources.osm_layers
-    reference = (osm_layers["streets"] if osm_layers is not None and len(osm_layers["streets"])
-                 else frame)
+    from_streets = osm_layers is not None and len(osm_layers["streets"])
+    reference = osm_layers["streets"] if from_streets else frame
     if bbox is not None:
         reference = gpd.GeoSeries([shapely.box(*bbox)], crs=4326)
+    elif privacy == "public" and not from_streets and len(frame):
+        reference = zone_reference(frame, sources.choices)
     with timed("area"):
         try:
             proj_crs, crs_choice = choose_crs(reference)
@@ -53,25 +55,10 @@ def projection_and_area(frame: gpd.GeoDataFrame, sources: Sources,
         area, area_choice = study_area(proj_crs, bbox=bbox, place_polygon=sources.place_polygon,
                                        osm_layers=osm_layers, user_layers=sources.user_layers,
                                        incidents=frame)
+    if privacy == "public" and area_choice.value == "incident extent":  # not the raw extent
+        return proj_crs, lattice_area(frame, proj_crs, sources.choices)
     sources.choices.append(area_choice)
-    return proj_crs, _public_area(area, privacy, sources.choices)
-
-
-def _public_area(area: shapely.Geometry, privacy: str, choices: list[Choice]) -> shapely.Geometry:
-    """Public mode: an area from the incidents' extent, snapped outward to a coarse lattice.
-
-    Its edges would otherwise sit 25 m beyond the outermost incidents. The UTM zone stays
-    the one of the incidents' centre: it changes only across a zone line (6° of longitude),
-    which no move of a few metres shows for a city that does not straddle one.
-    """
-    if privacy != "public" or choices[-1].name != "study_area" or \
-            choices[-1].value != "incident extent":
-        return area
-    step = float(settings.public_area_lattice_m)
-    choices.append(announce(Choice(
-        "study_area_lattice_m", step, f"public mode: study area snapped outward to a "
-        f"{step / 1000:g} km lattice so that its edges do not follow single incidents")))
-    return snap_outward(area, step)
+    return proj_crs, area
 
 
 def make_grid(area: shapely.Geometry, proj_crs: CRS, cell_size: float | None, privacy: str,

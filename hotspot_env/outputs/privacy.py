@@ -574,4 +574,9 @@ def public_choice(analysis: Analysis, choice: Any) -> Any:
 
 def public_tally(analysis: Analysis, n: int) -> int:
     """An incident tally as a public output may state it (rounded to 10 in public mode)."""
-    return int(n) if protection_for(analysis) is None else int(round(int(n), -1))
+    return tally_for(n, "internal" if protection_for(analysis) is None else "public")
+
+
+def tally_for(n: int, privacy: str) -> int:
+    """An incident tally in ``privacy`` mode without an analysis (a national manifest)."""
+    return int(n) if privacy != "public" else int(round(int(n), -1))

@@ -27,6 +27,7 @@ import numba
 from hotspot_env._atomic import staged_folder
 from hotspot_env._hashing import file_sha256
 from hotspot_env.errors import InputError
+from hotspot_env.outputs.privacy import tally_for
 from hotspot_env.scale.checks import check_country
 from hotspot_env.scale.country import read_country, read_layers_tile, require_empty
 from hotspot_env.scale.national_portfolio import (
@@ -131,6 +132,17 @@ def analyze_region(country_folder: str | os.PathLike[str], region: str,
     return record
 
 
+def _public_country(meta: dict[str, Any], privacy: str) -> dict[str, Any]:
+    """The country's description as the manifest states it.
+
+    ``n_incidents`` is rounded as every public tally is (public mode): exact, it
+    and the other tallies would give each region's exact count.
+    """
+    country = {k: meta[k] for k in ("scale", "seed", "crs", "bounds", "n_incidents")}
+    country["n_incidents"] = tally_for(country["n_incidents"], privacy)
+    return country
+
+
 def _keep_for_national(analysis: Any, region: str, stage_dir: str | os.PathLike[str]
                        ) -> Any:
     """Save the region's interventions state for the national choice; its candidate list.
@@ -210,7 +222,7 @@ def run_national(country_folder: str | os.PathLike[str], out: str | os.PathLike[
         manifest = national_manifest(records, {
             "engine": "regions", **portfolio,
             "statistics": NATIONAL_PORTFOLIO_NOTE if national else PER_REGION_NOTE,
-            "country": {k: meta[k] for k in ("scale", "seed", "crs", "bounds", "n_incidents")},
+            "country": _public_country(meta, options.get("privacy", "internal")),
             "options": options, "simulated": True, "mosaic_s": mosaic_s,
             "worker_threads": worker_threads(client) if client is not None else None,
             "wall_s": time.perf_counter() - t_start})

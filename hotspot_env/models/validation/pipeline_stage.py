@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import shapely
 
 from hotspot_env.core.choices import Choice, announce
@@ -45,21 +44,28 @@ def stage(analysis: Analysis, **options: Any) -> None:
 
         options.setdefault("min_radius_m", max(settings.public_min_bandwidth_m,
                                                2 * analysis.grid.cell_size))
+        from hotspot_env.models.validation.public import basis_choice, protected_view
+
+        scored, split, test_end = protected_view(analysis)  # the protected counts only
+        if options.get("split_date") is not None:  # a chosen split: its window, not the period
+            test_end = None
+        options.setdefault("split_date", split)
+        analysis.choices.append(basis_choice())
+    else:
+        scored, test_end = analysis, None
     try:
-        table = validate(analysis, **options)
+        table = validate(scored, **options)
     except HotspotEnvError as exc:
         analysis.choices.append(announce(Choice("validation", "not made", str(exc))))
         return
     meta = table.attrs["meta"]
+    if public and test_end is not None:
+        meta["test_end"] = test_end
     comp = meta["comparison"]
-    if public:  # scored on the true held-out incidents: coarsened (exact rates give the tallies)
-        table = table.copy()
-        table["value"] = _two_significant(table["value"].to_numpy(dtype=float))
-        table.attrs["meta"] = meta
     analysis.validation = table
     analysis.parameters["validation"] = json_safe({
         "split_date": meta["split_date"], "test_end": meta["test_end"],
-        # public mode: tallies rounded (with the other counts they would give the exact total)
+        # public mode: tallies of the stand-ins, rounded as every public tally is
         "n_train": public_tally(analysis, meta["n_train"]),
         "n_test": public_tally(analysis, meta["n_test"]), **comp})
     analysis.choices.append(announce(Choice(
@@ -68,15 +74,6 @@ def stage(analysis: Analysis, **options: Any) -> None:
         + comp["verdict"])))
     if not public:  # a count baseline would publish the counts
         _fall_back_if_beaten(analysis, comp, options.get("treatable_share", TREATABLE_SHARE))
-
-
-def _two_significant(values: np.ndarray) -> np.ndarray:
-    """Values rounded to two significant digits (NaN and 0 kept)."""
-    out = values.copy()
-    ok = np.isfinite(values) & (values != 0)
-    digits = 1 - np.floor(np.log10(np.abs(values[ok]))).astype(int)
-    out[ok] = [round(float(v), int(d)) for v, d in zip(values[ok], digits, strict=True)]
-    return out
 
 
 def _fall_back_if_beaten(analysis: Analysis, comp: dict[str, Any], share: float) -> None:
