@@ -51,6 +51,12 @@ from hotspot_env.interventions.incident_times import (
     months_on_record,
     prior_time,
 )
+from hotspot_env.interventions.public_mix import (
+    area_shares,
+    area_tallies,
+    is_public,
+    protected_area_tally,
+)
 from hotspot_env.interventions.strata import CATEGORY_GROUPS, map_categories, time_class
 from hotspot_env.outputs.privacy import public_tally
 
@@ -202,14 +208,20 @@ def build_baseline(
             "incident_category_default", CATEGORY_GROUPS[default_g],
             "no incident has a category, so all count as this group: evidence for other "
             "categories does not apply (pass default_category to change it)")))
-    notes.update(incidents=public_tally(analysis, int(tally.inside.sum())),
-                 category_known=public_tally(analysis, tally.n_category_known),
-                 time_known=public_tally(analysis, int(tally.timed.sum())))
+    public = is_public(analysis)
+    if public:  # one area mix from protected, rounded code counts (public_mix)
+        tally.area = protected_area_tally(analysis, tally.area, choices)
+        notes.update(area_tallies(tally.area, tally.n_time))
+    else:
+        notes.update(incidents=public_tally(analysis, int(tally.inside.sum())),
+                     category_known=public_tally(analysis, tally.n_category_known),
+                     time_known=public_tally(analysis, int(tally.timed.sum())))
     area_mix = _area_mix(analysis, tally, windows, timezone, default_g, notes, choices)
     radius = _share_radius(window_cells, params, grid)
     notes["share_window_cells"] = radius
     cells = np.flatnonzero(base.ravel() > 0).astype(np.int64)
-    shares = _cell_shares(tally, area_mix, cells, grid, radius)
+    shares = (area_shares(area_mix.share, len(cells)) if public
+              else _cell_shares(tally, area_mix, cells, grid, radius))
     outdoor = None
     if outdoor_rows:
         outdoor = _outdoor_shares(analysis.points, tally.flat, tally.inside, grid, cells, radius,
