@@ -314,4 +314,12 @@ def protected_share(result: FactorResult, k: int) -> FactorResult:
     light_p = protect(timed - dark, k).imputed.astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         public = np.where(np.isfinite(share), dark_p / (dark_p + light_p), np.nan)
-    return replace(result, values={**result.values, "dark_share": public})
+    # the announcement's dark / twilight / day tallies are true tallies: state the share of
+    # the protected counts instead (their sums over the cells)
+    timed_p = float((dark_p + light_p)[np.isfinite(share)].sum())
+    dark_pct = round(100 * float(dark_p[np.isfinite(share)].sum()) / timed_p) if timed_p else 0
+    choices = [replace(c, rule=c.rule.split(" (timed: ")[0] + (
+        f" (public mode: {dark_pct} % of the timed incidents in the dark, counted per cell with "
+        f"each count below k as its stand-in; dark = sun below {CIVIL_TWILIGHT_DEG:g} deg)"))
+        if c.name == "incidents_without_time" else c for c in result.choices]
+    return replace(result, values={**result.values, "dark_share": public}, choices=choices)
