@@ -56,6 +56,7 @@ from hotspot_env.interventions.public_mix import (
     area_tallies,
     is_public,
     protected_area_tally,
+    public_outdoor_share,
 )
 from hotspot_env.interventions.strata import CATEGORY_GROUPS, map_categories, time_class
 from hotspot_env.outputs.privacy import public_tally
@@ -224,8 +225,9 @@ def build_baseline(
               else _cell_shares(tally, area_mix, cells, grid, radius))
     outdoor = None
     if outdoor_rows:
-        outdoor = _outdoor_shares(analysis.points, tally.flat, tally.inside, grid, cells, radius,
-                                  outdoor_share, notes, choices)
+        outdoor = _outdoor_shares(  # radius -1: the study area's share (public_mix)
+            analysis.points, tally.flat, tally.inside, grid, cells, -1 if public else radius,
+            outdoor_share, notes, choices, k=analysis.protection.k if public else 5)
     return StrataBaseline(grid, base, windows, cells, shares, notes, choices, outdoor)
 
 
@@ -405,13 +407,15 @@ def _cell_shares(tally: _Tally, area_mix: _AreaMix, cells: np.ndarray, grid: Gri
 def _outdoor_shares(
     points: gpd.GeoDataFrame, flat_pt: np.ndarray, inside: np.ndarray, grid: Grid,
     cells: np.ndarray, radius: int, default: float | None, notes: dict[str, Any],
-    choices: list[Choice],
+    choices: list[Choice], k: int = 5,
 ) -> np.ndarray | None:
     """Per-cell share of incidents outdoors, from the points' boolean ``outdoor`` column.
 
     Counted over the same block of cells as the strata shares; cells whose
     block has no incident with a known place take the study area's share.
     Returns None (and records the announced default) when no incident has one.
+    ``radius < 0`` (public mode) also returns None, with the study area's share
+    of the k-suppressed, rounded counts (:func:`public_outdoor_share`).
     """
     from scipy.ndimage import uniform_filter
 
@@ -434,6 +438,9 @@ def _outdoor_shares(
             f"evidence for outdoor incidents only (new street lighting) acts on {share:.0%} of "
             "the incidents at each place: an assumption; pass outdoor_share with a local figure")))
         return None
+    if radius < 0:  # public mode (see build_baseline): the area's share, from rounded counts
+        return public_outdoor_share(int(known.sum()), int((known & out).sum()), k, notes,
+                                    choices)
     size = grid.n_rows * grid.n_cols
     n_known = np.bincount(flat_pt[known], minlength=size).astype(float).reshape(grid.shape)
     n_out = np.bincount(flat_pt[known & out], minlength=size).astype(float).reshape(grid.shape)

@@ -69,6 +69,30 @@ def protected_area_tally(analysis: Analysis, area: np.ndarray,
     return rounded
 
 
+def _rounded(n: int, k: int) -> int:
+    """A tally as the public mix uses it: below k none, else to the nearest ``ROUND_TO``."""
+    return 0 if n < k else int(np.floor(n / ROUND_TO + 0.5)) * ROUND_TO
+
+
+def public_outdoor_share(n_known: int, n_out: int, k: int, notes: dict,
+                         choices: list[Choice]) -> None:
+    """Public mode's outdoor share: the study area's, from k-suppressed counts rounded to 10.
+
+    Every place then takes it (no place's own share of outdoor incidents is
+    used); recorded in ``notes`` and announced. Returns None (no per-cell shares).
+    """
+    known, out = _rounded(n_known, k), _rounded(n_out, k)
+    share = out / known if known else 0.5
+    notes["outdoor_share_area"] = share
+    notes["outdoor_source"] = "incidents' outdoor column (public: the study area's share)"
+    choices.append(announce(Choice(
+        "outdoor_share", round(share, 3),
+        f"public mode: evidence for outdoor incidents only acts on the study area's outdoor "
+        f"share at every place, from the incidents saying whether they happened outdoors "
+        f"counted with fewer than k as none and rounded to the nearest {ROUND_TO}")))
+    return None
+
+
 def area_tallies(area: np.ndarray, n_time: int) -> dict[str, int]:
     """The baseline's tallies (incidents, with a category, with a time) from the protected codes.
 
