@@ -27,6 +27,8 @@ all. Incidents without a time of day take the time-class mix of the timed
 incidents in the same window of cells, else of the study area, else
 (no timed incident at all) the share of the year's hours that are dark at the
 study area's centre; incidents without a category likewise take the known mix.
+Public mode gives every cell the study area's mix, from k-suppressed stratum
+counts rounded to 10 (:mod:`hotspot_env.interventions.public_mix`).
 """
 
 from __future__ import annotations
