@@ -28,8 +28,14 @@ from hotspot_env.outputs.fingerprint import fingerprint_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
-#: Last deliberate change: public validation scored on the protected counts only (São Paulo public:
-#: validation.csv, and manifest.json and report.html, which state it; 2828ded, h-pubval). Before it,
+#: Last deliberate change: public figures from protected information only (São Paulo public:
+#: trends.csv and cells.gpkg, trend tests on the protected cell x step cube, the change test on the
+#: released before/after counts, the dark share from the protected dark and not-dark counts, the
+#: work-timing shares to the nearest 10 %; interventions_state.npz, which holds the timing texts;
+#: manifest.json and report.html, which announce the bases and state the protected dark share;
+#: 9693ce8, h-pubval2). Before it: public validation scored on the protected counts only (São
+#: Paulo public: validation.csv, and manifest.json and report.html, which state it; 2828ded,
+#: h-pubval). Before it,
 #: two deliberate changes, met in the merge of main into h-pubbw: public mode computed from cells
 #: and protected counts only (São Paulo public: the bandwidth from the protected cell counts, so
 #: cells.gpkg's KDE and density.tif; the held-out validation on incidents at their cell centres,
@@ -38,7 +44,7 @@ DATA = Path(__file__).parent / "data"
 #: of the best score (São Paulo internal: validation.csv, manifest.json, report.html; f5bdca6).
 #: Before: 8fbdb69 (the trust fixes' validation verdict), 7ecf4e71 (the last commit before the
 #: package moved into subpackages, issue 19).
-REFERENCE = "2828dedd7076d7258d569ad9dd040c69333f1060"
+REFERENCE = "9693ce812745a10d047c9747fe9a3f953eff4fd9"
 RECORDED = DATA / "output_fingerprints.json"
 RUNS = {"sao_paulo": [], "sao_paulo_public": ["--privacy", "public"]}
 

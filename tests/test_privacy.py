@@ -627,13 +627,14 @@ def test_cli_refuses_a_tiny_epsilon_without_writing(tmp_path, sao_paulo):
 
 def test_budget_splits_by_sequential_composition_and_spends_once():
     budget = Budget(0.9)
-    assert budget.spend("cells") == pytest.approx(0.3)
+    assert budget.spend("cells") == pytest.approx(0.9 / 4)
     with pytest.raises(UndeclaredColumnError):
         budget.spend("cells")
     with pytest.raises(UndeclaredColumnError):
         budget.spend("not-planned")
     budget.spend("forecast_cube")
     budget.spend("change")
+    budget.spend("trends_cube")
     assert sum(budget.spent.values()) == pytest.approx(0.9)
 
 

@@ -18,12 +18,11 @@ release (``cells``, ``forecast_cube``, ``change``) keeps each of its values in
 the published count goes from ``0`` to ``"<5"`` by design (k-suppression alone
 does not hide presence; ``--dp-epsilon`` does), so the test does not ask it.
 
-Allowed differences: none among the protected files. The incident file's hash
-would differ but is withheld in public mode (checked below). Files whose
-statistics are still coarsened from TRUE data (decile classes, pooled mixes,
-rounded tallies) are listed in :data:`NOT_YET_PROTECTED` with the reason: the
-test fails if any other file differs, or if a listed file stops differing
-(then take it off the list).
+Allowed differences: none. The incident file's hash would differ but is
+withheld in public mode (checked below). A file whose statistics are still
+coarsened from TRUE data in a way these pairs move would be listed in
+:data:`NOT_YET_PROTECTED` with the reason: the test fails if any other file
+differs, or if a listed file stops differing (then take it off the list).
 """
 
 from __future__ import annotations
@@ -45,26 +44,16 @@ pytestmark = pytest.mark.slow
 #: Public files computed from protected counts AND public inputs only: identical in every pair.
 PROTECTED = ("density.tif", "rtm.csv", "rtm_candidates.csv", "validation.csv")
 
-#: Files that may still differ, each because it holds statistics coarsened from the TRUE
-#: incidents (outside the by-construction guarantee; see docs/privacy.md). Known leaks,
-#: left for a later change: a file that differs but is not listed fails the test. (With other
-#: incidents ``demand_forecast.csv``, district-week forecasts of true counts rounded to whole
-#: incidents, and ``equity.csv``, harm shares from the same mix, differ too; these pairs do not
-#: move them, so they are not listed.)
-NOT_YET_PROTECTED = {
-    "cells.gpkg": "only its TRUE_DERIVED_COLUMNS (decile classes of true per-cell trends, the "
-                  "work-timing class): checked column by column below",
-    "trends.csv": "trend and change deciles of true counts",
-    "interventions.csv": "prevented incidents use the true category/time mix (pooled)",
-    "interventions.geojson": "as interventions.csv",
-    "interventions.gpkg": "as interventions.csv",
-    "interventions_candidates.parquet": "as interventions.csv",
-    "interventions_state.npz": "as interventions.csv",
-    "workorders.html": "as interventions.csv",
-    "report.html": "carries the trends and intervention figures above",
-    "manifest.json": "announcements state rounded true tallies (dark/twilight/day shares, "
-                     "youth-space coverage) and hash the files above",
-}
+#: Files that may still differ, each with the reason (a file that differs but is not listed
+#: fails the test; a listed file that stops differing must leave the list). None is left: the
+#: trends read the protected cell x step cube, the intervention mix is the study area's from
+#: k-suppressed stratum counts rounded to 10, the dark share and its announcement come from
+#: the protected dark and not-dark counts, the work-timing advice states shares to the nearest
+#: 10 %. What remains coarsened from true data is on fixed coarse scales (totals and tallies
+#: rounded to 10, the intervention mix's stratum counts, the timing shares, the demand
+#: forecast's whole incidents): one incident moves such a figure only when it tips a rounding
+#: boundary, which these pairs do not (see docs/privacy.md).
+NOT_YET_PROTECTED: dict[str, str] = {}
 
 
 def _cells(raw: pd.DataFrame, grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -157,23 +146,23 @@ def test_only_the_listed_files_differ(neighbours, pair):
     assert sorted(set(changed) - set(NOT_YET_PROTECTED)) == []
 
 
-#: Columns of the cells layer still coarsened from the true incidents: decile classes of the
-#: trend tests and the dark share (``Kind.COUNT_DERIVED``), and the district's work-timing class
-#: (from the true times of day, kept as one of a handful of classes). Every other column must
-#: not move.
-TRUE_DERIVED_COLUMNS = {"trend_z", "trend_p", "count_trend_z", "count_trend_p", "change_p",
-                        "dark_share", "timing"}
-
-
 @pytest.mark.parametrize("pair", sorted(PAIRS))
-def test_the_cells_layer_moves_only_in_its_decile_columns(neighbours, pair):
-    """Counts, KDE, Gi*, forecast, risk terrain and change counts: identical in each pair."""
+def test_no_column_of_the_cells_layer_moves(neighbours, pair):
+    """Counts, KDE, Gi*, forecast, risk terrain, trends, change, dark share, work timing.
+
+    The trend tests read the protected cell x step cube and the change test the
+    released before/after counts (``temporal/trends/public.py``); the dark share
+    comes from the protected dark and not-dark counts
+    (``factors.darkness.protected_share``); the work-timing advice states its
+    shares to the nearest 10 percentage points.
+    """
     first, second = (gpd.read_file(neighbours[name][0] / "cells.gpkg", layer="cells")
                      for name in PAIRS[pair])
     assert list(first.columns) == list(second.columns)
     moved = {c for c in first.columns if not first[c].equals(second[c])}
-    assert moved <= TRUE_DERIVED_COLUMNS, sorted(moved - TRUE_DERIVED_COLUMNS)
-    assert {"incidents", "kde", "gi_z", "forecast", "rtm_score"} <= set(first.columns)
+    assert moved == set(), sorted(moved)
+    assert {"incidents", "kde", "gi_z", "forecast", "rtm_score", "trend_z", "change_p",
+            "dark_share", "timing"} <= set(first.columns)
 
 
 def test_the_list_of_unprotected_files_is_not_stale(neighbours):
@@ -181,7 +170,7 @@ def test_the_list_of_unprotected_files_is_not_stale(neighbours):
     changed = set()
     for first, second in PAIRS.values():
         changed |= set(_changed(neighbours[first][0], neighbours[second][0]))
-    assert sorted(set(NOT_YET_PROTECTED) - changed) == []
+    assert sorted(set(NOT_YET_PROTECTED) - changed) == [], sorted(set(NOT_YET_PROTECTED) - changed)
 
 
 def test_the_incident_hash_is_withheld_in_every_neighbour(neighbours):

@@ -454,7 +454,8 @@ def test_public_change_counts_are_the_runs_protected_release(tmp_path, epsilon):
         shown = frame["change_before"] != "<5"
         assert (frame["change_before"][shown].astype(int) == true[shown.to_numpy()]).all()
     else:
-        assert analysis.protection.budget.spent["change"] == pytest.approx(1.0 / 3)
+        assert analysis.protection.budget.spent["change"] == pytest.approx(1.0 / 4)
+        assert analysis.protection.budget.spent["trends_cube"] == pytest.approx(1.0 / 4)
 
 
 # ------------------------------------------ fast paths equal the reference

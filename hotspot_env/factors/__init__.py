@@ -174,6 +174,9 @@ def stage(analysis: Analysis, params: dict[str, dict[str, Any]] | None = None,
     params.setdefault("lighting", {}).setdefault("lit_tag", "fill")
     _youth_threshold(analysis, params, youth_walk_m, youth_walk_reason)
     results = compute_all(layers, analysis.grid, analysis.points, params, factors, computes)
+    protection = analysis.protection
+    if protection is not None and "darkness" in results:  # public: no exact share of a cell
+        results["darkness"] = darkness.protected_share(results["darkness"], protection.k)
     for result in results.values():
         for column, values in result.values.items():
             declare(analysis, column, values, result.kinds[column])

@@ -18,6 +18,7 @@ vectorised (see :func:`sun_elevation`): a million incidents take about a second.
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import astral
 import astral.sun
@@ -278,3 +279,47 @@ def compute(
     # both come from the incidents themselves, not the place
     return FactorResult(NAME, values, None, choices, kinds={
         "dark_share": Kind.COUNT_DERIVED, "timed_incidents": Kind.COUNT})
+
+
+def protected_share(result: FactorResult, k: int) -> FactorResult:
+    """Public mode's ``dark_share``: from the dark and not-dark counts, each protected.
+
+    An exact share of a cell's timed incidents, next to its published timed
+    count, gives its dark count away (1 of 6 is 1 incident). Public mode
+    computes the share from the two counts a public file could state: each of
+    1..k-1 entered as the stand-in (:func:`hotspot_env.outputs.privacy.stand_in`),
+    like every other statistic of the protected counts (k-suppression only,
+    the same protection as ``timed_incidents``). One incident more in a cell
+    whose counts stay below k changes no share.
+
+    Parameters
+    ----------
+    result : FactorResult
+        The darkness factor as :func:`compute` measured it.
+    k : int
+        The suppression threshold.
+
+    Returns
+    -------
+    FactorResult
+        The same result with ``values["dark_share"]`` replaced (NaN where no
+        timed incident, as before).
+    """
+    from hotspot_env.outputs.privacy import protect
+
+    share = np.asarray(result.values["dark_share"], dtype=float)
+    timed = np.nan_to_num(np.asarray(result.values["timed_incidents"], dtype=float))
+    dark = np.rint(np.nan_to_num(share) * timed)  # share = dark / timed exactly: undo it
+    dark_p = protect(dark, k).imputed.astype(float)
+    light_p = protect(timed - dark, k).imputed.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        public = np.where(np.isfinite(share), dark_p / (dark_p + light_p), np.nan)
+    # the announcement's dark / twilight / day tallies are true tallies: state the share of
+    # the protected counts instead (their sums over the cells)
+    timed_p = float((dark_p + light_p)[np.isfinite(share)].sum())
+    dark_pct = round(100 * float(dark_p[np.isfinite(share)].sum()) / timed_p) if timed_p else 0
+    choices = [replace(c, rule=c.rule.split(" (timed: ")[0] + (
+        f" (public mode: {dark_pct} % of the timed incidents in the dark, counted per cell with "
+        f"each count below k as its stand-in; dark = sun below {CIVIL_TWILIGHT_DEG:g} deg)"))
+        if c.name == "incidents_without_time" else c for c in result.choices]
+    return replace(result, values={**result.values, "dark_share": public}, choices=choices)

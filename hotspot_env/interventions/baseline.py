@@ -27,6 +27,8 @@ all. Incidents without a time of day take the time-class mix of the timed
 incidents in the same window of cells, else of the study area, else
 (no timed incident at all) the share of the year's hours that are dark at the
 study area's centre; incidents without a category likewise take the known mix.
+Public mode gives every cell the study area's mix, from k-suppressed stratum
+counts rounded to 10 (:mod:`hotspot_env.interventions.public_mix`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,13 @@ from hotspot_env.interventions.incident_times import (
     incident_times,
     months_on_record,
     prior_time,
+)
+from hotspot_env.interventions.public_mix import (
+    area_shares,
+    area_tallies,
+    is_public,
+    protected_area_tally,
+    public_outdoor_share,
 )
 from hotspot_env.interventions.strata import CATEGORY_GROUPS, map_categories, time_class
 from hotspot_env.outputs.privacy import public_tally
@@ -202,18 +211,25 @@ def build_baseline(
             "incident_category_default", CATEGORY_GROUPS[default_g],
             "no incident has a category, so all count as this group: evidence for other "
             "categories does not apply (pass default_category to change it)")))
-    notes.update(incidents=public_tally(analysis, int(tally.inside.sum())),
-                 category_known=public_tally(analysis, tally.n_category_known),
-                 time_known=public_tally(analysis, int(tally.timed.sum())))
+    public = is_public(analysis)
+    if public:  # one area mix from protected, rounded code counts (public_mix)
+        tally.area = protected_area_tally(analysis, tally.area, choices)
+        notes.update(area_tallies(tally.area, tally.n_time))
+    else:
+        notes.update(incidents=public_tally(analysis, int(tally.inside.sum())),
+                     category_known=public_tally(analysis, tally.n_category_known),
+                     time_known=public_tally(analysis, int(tally.timed.sum())))
     area_mix = _area_mix(analysis, tally, windows, timezone, default_g, notes, choices)
     radius = _share_radius(window_cells, params, grid)
     notes["share_window_cells"] = radius
     cells = np.flatnonzero(base.ravel() > 0).astype(np.int64)
-    shares = _cell_shares(tally, area_mix, cells, grid, radius)
+    shares = (area_shares(area_mix.share, len(cells)) if public
+              else _cell_shares(tally, area_mix, cells, grid, radius))
     outdoor = None
     if outdoor_rows:
-        outdoor = _outdoor_shares(analysis.points, tally.flat, tally.inside, grid, cells, radius,
-                                  outdoor_share, notes, choices)
+        outdoor = _outdoor_shares(  # radius -1: the study area's share (public_mix)
+            analysis.points, tally.flat, tally.inside, grid, cells, -1 if public else radius,
+            outdoor_share, notes, choices, k=analysis.protection.k if public else 5)
     return StrataBaseline(grid, base, windows, cells, shares, notes, choices, outdoor)
 
 
@@ -393,13 +409,15 @@ def _cell_shares(tally: _Tally, area_mix: _AreaMix, cells: np.ndarray, grid: Gri
 def _outdoor_shares(
     points: gpd.GeoDataFrame, flat_pt: np.ndarray, inside: np.ndarray, grid: Grid,
     cells: np.ndarray, radius: int, default: float | None, notes: dict[str, Any],
-    choices: list[Choice],
+    choices: list[Choice], k: int = 5,
 ) -> np.ndarray | None:
     """Per-cell share of incidents outdoors, from the points' boolean ``outdoor`` column.
 
     Counted over the same block of cells as the strata shares; cells whose
     block has no incident with a known place take the study area's share.
     Returns None (and records the announced default) when no incident has one.
+    ``radius < 0`` (public mode) also returns None, with the study area's share
+    of the k-suppressed, rounded counts (:func:`public_outdoor_share`).
     """
     from scipy.ndimage import uniform_filter
 
@@ -422,6 +440,9 @@ def _outdoor_shares(
             f"evidence for outdoor incidents only (new street lighting) acts on {share:.0%} of "
             "the incidents at each place: an assumption; pass outdoor_share with a local figure")))
         return None
+    if radius < 0:  # public mode (see build_baseline): the area's share, from rounded counts
+        return public_outdoor_share(int(known.sum()), int((known & out).sum()), k, notes,
+                                    choices)
     size = grid.n_rows * grid.n_cols
     n_known = np.bincount(flat_pt[known], minlength=size).astype(float).reshape(grid.shape)
     n_out = np.bincount(flat_pt[known & out], minlength=size).astype(float).reshape(grid.shape)

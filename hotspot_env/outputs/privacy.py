@@ -75,12 +75,14 @@ class UndeclaredColumnError(RuntimeError):
 
 #: Count releases a public run may make, in the order the accountant lists them.
 #: ``change`` is one two-column release (counts before and after the boundary):
-#: each incident falls in one of the two periods, so its sensitivity is 1.
-DP_RELEASES: tuple[str, ...] = ("cells", "forecast_cube", "change")
+#: each incident falls in one of the two periods, so its sensitivity is 1. ``trends_cube``
+#: (cell x time step, read by the trend tests, never published as counts) likewise.
+DP_RELEASES: tuple[str, ...] = ("cells", "forecast_cube", "change", "trends_cube")
 
 #: The release each protected count layer belongs to.
 RELEASE_OF: dict[str, str] = {"incidents": "cells", "forecast_cube": "forecast_cube",
-                              "change_before": "change", "change_after": "change"}
+                              "change_before": "change", "change_after": "change",
+                              "trends_cube": "trends_cube"}
 
 # ------------------------------------------------------------------ validation
 def check_epsilon(epsilon: Any) -> float:

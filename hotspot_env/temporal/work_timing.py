@@ -41,6 +41,17 @@ PEAK_HOURS = 4
 #: The peak window must hold this multiple of its uniform share to be named.
 PEAK_RATIO = 1.5
 
+#: Public mode states a district's shares on this fixed scale (percentage points): an
+#: exact share of a district's timed incidents moves with one incident.
+PUBLIC_PERCENT_STEP = 10
+
+
+def _percent(share: float, public: bool) -> str:
+    """A share as the advice states it: whole percent, or "about" the nearest step in public."""
+    if not public:
+        return f"{round(100 * share)} %"
+    step = PUBLIC_PERCENT_STEP
+    return f"about {int(np.floor(100 * share / step + 0.5)) * step} %"
 
 
 def _circular_window(values: np.ndarray, width: int) -> tuple[int, float]:
@@ -52,7 +63,7 @@ def _circular_window(values: np.ndarray, width: int) -> tuple[int, float]:
     return start, float(sums[start])
 
 
-def timing_texts(prof: Profiles, hemi: str) -> list[str]:
+def timing_texts(prof: Profiles, hemi: str, public: bool = False) -> list[str]:
     """Work-timing advice per district (position in the profiles' district order).
 
     Lighting: where at least :data:`DARK_SHARE` of a district's timed
@@ -62,6 +73,8 @@ def timing_texts(prof: Profiles, hemi: str) -> list[str]:
     :data:`PEAK_HOURS`-hour window of the day with most timed incidents,
     named when it holds at least :data:`PEAK_RATIO` times its uniform share.
     Districts with fewer than :data:`MIN_TIMED` timed incidents get no advice.
+    Public mode (``public``) states the shares to the nearest
+    :data:`PUBLIC_PERCENT_STEP` percentage points.
     """
     dark_tab = prof.darkness
     texts: list[str] = []
@@ -82,15 +95,15 @@ def timing_texts(prof: Profiles, hemi: str) -> list[str]:
                 order = MONTH_NAMES[(start - 1) % 12]
                 window = f"{MONTH_NAMES[start]}–{MONTH_NAMES[(start + 3) % 12]}"
                 parts.append(f"order lighting work before {_full_month(order)}: "
-                             f"{round(100 * share)} % of incidents here with a known time happen "
-                             f"in darkness, most in {window}")
+                             f"{_percent(share, public)} of incidents here with a known time "
+                             f"happen in darkness, most in {window}")
             if hours is not None:
                 by_hour = hours.loc[row["district"]].reindex(range(24), fill_value=0).to_numpy()
                 start, total = _circular_window(by_hour, PEAK_HOURS)
                 if total / timed >= PEAK_RATIO * PEAK_HOURS / 24:
                     end = start + PEAK_HOURS
                     parts.append(f"incidents peak {start}–{end if end <= 24 else end - 24} h "
-                                 f"({round(100 * total / timed)} % of timed incidents): match "
+                                 f"({_percent(total / timed, public)} of timed incidents): match "
                                  "youth-space opening hours to them")
         texts.append("; ".join(parts))
     return texts
@@ -132,5 +145,6 @@ def work_timing(
         pts = analysis.points.geometry
         prof = profiles(cal, point_districts(grid, districts, pts.x.to_numpy(), pts.y.to_numpy()),
                         districts.ids, light_conditions(analysis.points), hemi)
-    texts = np.asarray([*timing_texts(prof, hemi), ""], dtype=object)
+    public = analysis.parameters.get("privacy") == "public"
+    texts = np.asarray([*timing_texts(prof, hemi, public), ""], dtype=object)
     return texts[np.where(districts.index >= 0, districts.index, len(districts.ids))]

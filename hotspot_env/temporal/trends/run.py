@@ -33,6 +33,7 @@ from hotspot_env.temporal.trends.cube import (
     month_time_step,
 )
 from hotspot_env.temporal.trends.emerging import NO_PATTERN, emerging_hot_spots
+from hotspot_env.temporal.trends.public import protected_change_counts, protected_cube
 
 if TYPE_CHECKING:
     from hotspot_env.core.analysis import Analysis
@@ -90,12 +91,13 @@ def stage(analysis: Analysis, **options: Any) -> None:
     choices: list[Choice] = []
     messages: list[str] = []
     dated = _dated_incidents(analysis, options, choices)
-    cube = _space_time_cube(analysis, dated, options.get("time_step"), choices)
+    true_cube = _space_time_cube(analysis, dated, options.get("time_step"), choices)
+    cube = protected_cube(analysis, true_cube, choices)  # public: what the tests may read
     time_lag = int(options.get("time_lag", 0))
     significance = options.get("significance", "exact")
     class_counts = _emerging_hot_spots(analysis, cube, time_lag, significance, alpha, messages)
-    change_info = _change_between_periods(analysis, cube, options.get("change_boundary"), alpha,
-                                          choices)
+    change_info = _change_between_periods(analysis, true_cube, options.get("change_boundary"),
+                                          alpha, choices)
     when = _when_per_district(analysis, dated, options, choices, messages)
     analysis.choices.extend(choices)
     analysis.parameters.update(
@@ -197,13 +199,14 @@ def _change_between_periods(analysis: Analysis, cube: Cube, boundary: object | N
     choices.append(c)
     before_steps = (cube.starts >= start) & (cube.starts < mid)
     after_steps = (cube.starts >= mid) & (cube.starts < end)
-    change = change_test(cube.counts[:, before_steps].sum(axis=1),
-                         cube.counts[:, after_steps].sum(axis=1),
-                         float((mid - start).astype(int)), float((end - mid).astype(int)), alpha)
     # true counts, declared as counts: the output gate protects them (one DP release)
-    for name, values in (("change_before", change.before), ("change_after", change.after)):
-        declare(analysis, name, _to_grid(grid, np.asarray(values, dtype=np.int64), 0),
-                Kind.COUNT)
+    before = _to_grid(grid, cube.counts[:, before_steps].sum(axis=1), 0)
+    after = _to_grid(grid, cube.counts[:, after_steps].sum(axis=1), 0)
+    for name, values in (("change_before", before), ("change_after", after)):
+        declare(analysis, name, values, Kind.COUNT)
+    # the test reads what is published (public mode: the released counts), never the truth
+    change = change_test(*protected_change_counts(analysis, before, after, grid.mask),
+                         float((mid - start).astype(int)), float((end - mid).astype(int)), alpha)
     change_p = change.p
     if analysis.parameters.get("privacy") == "public":  # a p-value must not reveal "<k"
         k = analysis.parameters.get("k_threshold") or 5

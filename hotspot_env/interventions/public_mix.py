@@ -1,0 +1,116 @@
+"""Public mode's intervention mix: one study-area mix from protected, rounded stratum counts.
+
+The intervention baseline's magnitude is the protected forecast; how it splits
+into category groups and time classes (dark or not, inside the evidence's hour
+windows) came from the true incidents around each cell, so one incident could
+move a published ``prevented_*`` figure (``tests/test_public_neighbours.py``).
+In public mode every cell takes the **study area's** mix, computed from the
+per-code area tally coarsened like the other public tallies: codes holding
+fewer than k incidents entered as none, every other code count rounded to the
+nearest 10. A privacy engineer can state what it reveals: a few dozen
+area-wide counts on a fixed coarse scale, no place's mix; one incident
+changes a figure only when it tips a code's rounded count, and even then
+tells nothing about where it happened. Like the rounded totals it is outside
+the formal ε of ``--dp-epsilon`` (no noise: one release per stratum would
+thin every other release's share of ε for a mix the rounding already hides).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+
+from hotspot_env.core.choices import Choice, announce
+from hotspot_env.outputs.privacy import protection_for
+
+if TYPE_CHECKING:
+    from hotspot_env.core.analysis import Analysis
+
+#: The fixed scale of the public mix's code counts (the public tallies' rounding).
+ROUND_TO: int = 10
+
+
+def is_public(analysis: Analysis) -> bool:
+    """Whether the run publishes (its intervention mix must be the protected one)."""
+    return protection_for(analysis) is not None
+
+
+def protected_area_tally(analysis: Analysis, area: np.ndarray,
+                         choices: list[Choice]) -> np.ndarray:
+    """The per-code area tally as public mode may use it (announced).
+
+    Parameters
+    ----------
+    analysis : Analysis
+        A public run.
+    area : ndarray
+        Incidents per code over the study area (strata, then unknown category,
+        unknown time, neither).
+    choices : list of Choice
+        The baseline's choices; the mix's basis is announced there.
+
+    Returns
+    -------
+    ndarray of float
+        Protected counts: 1..k-1 as 0, the rest rounded to the nearest ``ROUND_TO``.
+    """
+    k = protection_for(analysis).k
+    counts = np.rint(area)
+    kept = np.where(counts < k, 0.0, counts)
+    rounded = (np.floor(kept / ROUND_TO + 0.5) * ROUND_TO).astype(float)
+    choices.append(announce(Choice(
+        "intervention_mix", "study area, protected",
+        f"public mode: every place's expected incidents split by the study area's category "
+        f"and time-of-day mix, from its counts per category group and time class with fewer "
+        f"than k as none and the rest rounded to the nearest {ROUND_TO}; no place's own mix "
+        "is used")))
+    return rounded
+
+
+def _rounded(n: int, k: int) -> int:
+    """A tally as the public mix uses it: below k none, else to the nearest ``ROUND_TO``."""
+    return 0 if n < k else int(np.floor(n / ROUND_TO + 0.5)) * ROUND_TO
+
+
+def public_outdoor_share(n_known: int, n_out: int, k: int, notes: dict,
+                         choices: list[Choice]) -> None:
+    """Public mode's outdoor share: the study area's, from k-suppressed counts rounded to 10.
+
+    Every place then takes it (no place's own share of outdoor incidents is
+    used); recorded in ``notes`` and announced. Returns None (no per-cell shares).
+    """
+    known, out = _rounded(n_known, k), _rounded(n_out, k)
+    share = out / known if known else 0.5
+    notes["outdoor_share_area"] = share
+    notes["outdoor_source"] = "incidents' outdoor column (public: the study area's share)"
+    choices.append(announce(Choice(
+        "outdoor_share", round(share, 3),
+        f"public mode: evidence for outdoor incidents only acts on the study area's outdoor "
+        f"share at every place, from the incidents saying whether they happened outdoors "
+        f"counted with fewer than k as none and rounded to the nearest {ROUND_TO}")))
+    return None
+
+
+def area_tallies(area: np.ndarray, n_time: int) -> dict[str, int]:
+    """The baseline's tallies (incidents, with a category, with a time) from the protected codes.
+
+    Codes: ``G x T`` strata (both known), ``G`` with the time unknown, ``T``
+    with the category unknown, one with neither (see the baseline's tally).
+    """
+    n_groups = (area.size - n_time - 1) // (n_time + 1)
+    n_strata = n_groups * n_time
+    return {"incidents": int(area.sum()),
+            "category_known": int(area[:n_strata + n_groups].sum()),
+            "time_known": int(area[:n_strata].sum() + area[n_strata + n_groups:-1].sum())}
+
+
+def area_shares(share: np.ndarray, n_cells: int) -> sp.csr_matrix:
+    """Every kept cell's strata shares: the study area's (``share``) on each row."""
+    share = np.asarray(share, dtype=float)
+    nonzero = np.flatnonzero(share >= 1e-12)
+    data = np.tile(share[nonzero], n_cells)
+    indices = np.tile(nonzero, n_cells).astype(np.int32)
+    indptr = (np.arange(n_cells + 1) * nonzero.size).astype(np.int64)
+    return sp.csr_matrix((data, indices, indptr), shape=(n_cells, share.size))
