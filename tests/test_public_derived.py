@@ -4,7 +4,9 @@
 neighbouring datasets; these tests pin each rule to a hand calculation: the
 trends' protected cube and change counts, the study-area intervention mix from
 k-suppressed stratum counts rounded to 10, the dark share from the protected
-dark and not-dark counts, and the work-timing shares to the nearest 10 %.
+dark and not-dark counts, the area mix tilted to each place's published dark
+share (and lighting's prevented incidents following it on the public demo), and
+the work-timing shares to the nearest 10 %.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from hotspot_env.factors.base import FactorResult
 from hotspot_env.interventions.public_mix import (
     area_shares,
     area_tallies,
+    place_shares,
     protected_area_tally,
     public_outdoor_share,
+    tilt_to_dark_share,
 )
 from hotspot_env.outputs.privacy import Kind, Protection
 from hotspot_env.temporal.trends.cube import Cube
@@ -159,3 +163,114 @@ def test_a_public_baseline_gives_every_place_the_same_mix(tmp_path):
     assert len(np.unique(mixes["public"].round(12), axis=0)) == 1
     assert len(np.unique(mixes["internal"].round(12), axis=0)) > 1
     np.testing.assert_allclose(mixes["public"].sum(axis=1), 1.0)
+
+
+# G = 2 groups x 4 time classes (bit 0 dark, bit 1 inside the window): dark 0.55, not 0.45
+_AREA = np.array([0.1, 0.3, 0.1, 0.1, 0.2, 0.1, 0.05, 0.05])
+
+
+def test_the_tilt_rescales_each_side_to_the_places_dark_share():
+    got = tilt_to_dark_share(_AREA, np.array([0.8, 0.0, 1.0]), 4)
+    # dark strata x 0.8 / 0.55, not-dark x 0.2 / 0.45 (by hand, in 55ths and 45ths)
+    np.testing.assert_allclose(got[0], [2 / 45, 24 / 55, 2 / 45, 8 / 55,
+                                        4 / 45, 8 / 55, 1 / 45, 4 / 55], rtol=1e-12)
+    np.testing.assert_allclose(got[1], [2 / 9, 0, 2 / 9, 0, 4 / 9, 0, 1 / 9, 0], rtol=1e-12)
+    np.testing.assert_allclose(got[2], [0, 6 / 11, 0, 2 / 11, 0, 2 / 11, 0, 1 / 11], rtol=1e-12)
+
+
+def test_a_side_the_area_lacks_takes_the_other_sides_split():
+    area = np.array([0.5, 0.0, 0.25, 0.0, 0.25, 0.0, 0.0, 0.0])  # nothing in the dark
+    (got,) = tilt_to_dark_share(area, np.array([0.4]), 4)
+    np.testing.assert_allclose(got, [0.3, 0.2, 0.15, 0.1, 0.15, 0.1, 0, 0], rtol=1e-12)
+
+
+def _public_analysis(dark_share: np.ndarray | None) -> types.SimpleNamespace:
+    if dark_share is None:
+        return types.SimpleNamespace(factors={})
+    result = FactorResult("darkness", {"dark_share": dark_share}, None, [],
+                          kinds={"dark_share": Kind.COUNT_DERIVED})
+    return types.SimpleNamespace(factors={"darkness": result})
+
+
+def test_places_without_a_published_share_keep_the_area_mix():
+    published = np.array([[0.8, np.nan, 0.0, 1.0]])  # a grid of four cells
+    mix = Choice("intervention_mix", "study area, protected", "area mix; no place's own mix "
+                 "is used")
+    choices = [mix]
+    got = place_shares(_public_analysis(published), _AREA, np.array([0, 1, 2]), 4, choices)
+    np.testing.assert_allclose(got.toarray()[0], tilt_to_dark_share(_AREA, np.array([0.8]), 4)[0])
+    np.testing.assert_allclose(got.toarray()[1], _AREA)
+    np.testing.assert_allclose(got.toarray()[2, 1::2], 0.0)
+    assert got.nnz == 8 + 8 + 4  # zero shares are not stored
+    (choice,) = choices
+    assert choice.value.endswith("tilted to each place's published dark share")
+    assert "at the 2 of 3 places with a published dark share" in choice.rule
+    # the darkness factor did not run: every place keeps the area's mix, announced as before
+    choices = [mix]
+    got = place_shares(_public_analysis(None), _AREA, np.array([0, 1, 2]), 4, choices)
+    np.testing.assert_allclose(got.toarray(), np.tile(_AREA, (3, 1)))
+    assert choices == [mix]
+
+
+@pytest.fixture(scope="module")
+def public_demo():
+    from hotspot_env.inputs.demo import run_demo
+
+    return run_demo(privacy="public")
+
+
+def _far_apart(cells: np.ndarray, n_cols: int, picks: list[np.ndarray]) -> list[int]:
+    """One position from each group of candidates, each at least 3 cells from the others."""
+    chosen: list[int] = []
+    for group in picks:
+        for pos in group:
+            r, c = divmod(int(cells[pos]), n_cols)
+            if all(max(abs(r - rr), abs(c - cc)) >= 3
+                   for rr, cc in (divmod(int(cells[p]), n_cols) for p in chosen)):
+                chosen.append(int(pos))
+                break
+    return chosen
+
+
+def test_public_lighting_prevents_in_proportion_to_the_published_dark_share(public_demo):
+    """Same baseline, published dark share 1, s and 0: streetlight upgrades prevent 1 : s : 0."""
+    import dataclasses
+
+    import geopandas as gpd
+
+    from hotspot_env.interventions.baseline import build_baseline
+    from hotspot_env.interventions.evidence import load_library
+    from hotspot_env.interventions.impact import build_impact
+    from hotspot_env.interventions.strata import evidence_windows
+
+    analysis = public_demo
+    library = load_library()
+    full = build_baseline(analysis, evidence_windows(library))
+    grid = full.grid
+    published = analysis.factors["darkness"].values["dark_share"].ravel()[full.cells]
+    finite = np.isfinite(published)
+    # every place with a published share has it as its baseline's dark share; the others the area's
+    np.testing.assert_allclose(full.dark_share()[finite], published[finite], atol=1e-12)
+    np.testing.assert_allclose(full.dark_share()[~finite], full.notes["dark_share_area"],
+                               atol=1e-12)
+    pos = _far_apart(full.cells, grid.n_cols, [
+        np.flatnonzero(published == 1.0), np.flatnonzero(finite & (published > 0.2)
+                                                          & (published < 0.8)),
+        np.flatnonzero(published == 0.0)])
+    assert len(pos) == 3
+    cells = full.cells[pos]
+    order = np.argsort(cells)
+    one = np.zeros(grid.shape)
+    one.ravel()[cells] = 1.0  # the same baseline (1 incident a year) at the three places only
+    base = dataclasses.replace(full, baseline=one, cells=cells[order],
+                               shares=full.shares[np.asarray(pos)[order]])
+    xs, ys = grid.centres()
+    rows, cols = np.divmod(cells, grid.n_cols)
+    candidates = gpd.GeoDataFrame(
+        {"intervention_id": ["a", "b", "c"], "type": ["streetlight_upgrade"] * 3},
+        geometry=gpd.points_from_xy(xs[rows, cols], ys[rows, cols]), crs=grid.crs)
+    prevented = build_impact(candidates, library, base, seed=0).standalone()["point"]
+    share = published[pos[1]]
+    assert prevented[0] > 0
+    np.testing.assert_allclose(prevented, [prevented[0], share * prevented[0], 0.0],
+                               rtol=1e-9, atol=1e-12)

@@ -28,7 +28,8 @@ incidents in the same window of cells, else of the study area, else
 (no timed incident at all) the share of the year's hours that are dark at the
 study area's centre; incidents without a category likewise take the known mix.
 Public mode gives every cell the study area's mix, from k-suppressed stratum
-counts rounded to 10 (:mod:`hotspot_env.interventions.public_mix`).
+counts rounded to 10, tilted at each cell to the darkness factor's published
+dark share where it has one (:mod:`hotspot_env.interventions.public_mix`).
 """
 
 from __future__ import annotations
@@ -54,9 +55,9 @@ from hotspot_env.interventions.incident_times import (
     prior_time,
 )
 from hotspot_env.interventions.public_mix import (
-    area_shares,
     area_tallies,
     is_public,
+    place_shares,
     protected_area_tally,
     public_outdoor_share,
 )
@@ -223,7 +224,7 @@ def build_baseline(
     radius = _share_radius(window_cells, params, grid)
     notes["share_window_cells"] = radius
     cells = np.flatnonzero(base.ravel() > 0).astype(np.int64)
-    shares = (area_shares(area_mix.share, len(cells)) if public
+    shares = (place_shares(analysis, area_mix.share, cells, tally.n_time, choices) if public
               else _cell_shares(tally, area_mix, cells, grid, radius))
     outdoor = None
     if outdoor_rows:

@@ -13,6 +13,10 @@ changes a figure only when it tips a code's rounded count, and even then
 tells nothing about where it happened. Like the rounded totals it is outside
 the formal ε of ``--dp-epsilon`` (no noise: one release per stratum would
 thin every other release's share of ε for a mix the rounding already hides).
+Lighting still acts on each place's darkness: where the darkness factor
+publishes a cell's dark share (from its protected dark and not-dark counts),
+the area mix is tilted to it (:func:`place_shares`), so the mix uses only
+figures public mode publishes anyway.
 """
 
 from __future__ import annotations
@@ -114,3 +118,71 @@ def area_shares(share: np.ndarray, n_cells: int) -> sp.csr_matrix:
     indices = np.tile(nonzero, n_cells).astype(np.int32)
     indptr = (np.arange(n_cells + 1) * nonzero.size).astype(np.int64)
     return sp.csr_matrix((data, indices, indptr), shape=(n_cells, share.size))
+
+
+def tilt_to_dark_share(share: np.ndarray, dark: np.ndarray, n_time: int) -> np.ndarray:
+    """Strata shares tilted so their dark time classes sum to each place's ``dark`` share.
+
+    Within each side (dark, not dark) the area's split over category groups x
+    hour-window classes is kept: a dark stratum's share is the area's times
+    ``dark / D`` (``D`` the area's dark share), a not-dark one's times
+    ``(1 - dark) / (1 - D)``. A side the area has nothing on takes the other
+    side's split, moved to the matching time class (same group and windows).
+
+    Parameters
+    ----------
+    share : ndarray
+        The study area's strata shares (``n_groups * n_time``, sum 1; dark
+        time classes are the odd ones).
+    dark : ndarray
+        Each place's dark share (finite, 0-1).
+    n_time : int
+        Number of time classes.
+
+    Returns
+    -------
+    ndarray
+        ``(len(dark), share.size)``: each row sums to 1 with ``dark`` in the dark classes.
+    """
+    share = np.asarray(share, dtype=float).reshape(-1, n_time)
+    split = []
+    for side in (1, 0):  # dark classes are the odd ones
+        own, other = share[:, side::2], share[:, 1 - side::2]
+        total = own.sum()
+        split.append(own / total if total > 0 else other / other.sum())
+    dark = np.clip(np.asarray(dark, dtype=float), 0.0, 1.0)
+    rows = np.empty((dark.size, *share.shape))
+    rows[:, :, 1::2] = dark[:, None, None] * split[0][None]
+    rows[:, :, 0::2] = (1.0 - dark)[:, None, None] * split[1][None]
+    return rows.reshape(dark.size, -1)
+
+
+def place_shares(analysis: Analysis, share: np.ndarray, cells: np.ndarray, n_time: int,
+                 choices: list[Choice]) -> sp.csr_matrix:
+    """Public mode's strata shares: the area's mix, tilted to each place's published dark share.
+
+    The darkness factor's ``dark_share`` is the published one in public runs
+    (from protected dark / not-dark counts, :func:`hotspot_env.factors.darkness.
+    protected_share`), so a streetlight acts on each place's own published
+    darkness without any true count entering. Cells without a finite share,
+    and every cell when the darkness factor did not run, keep the area mix.
+    The ``intervention_mix`` announcement says which.
+    """
+    factors = analysis.factors or {}
+    if "darkness" not in factors:
+        return area_shares(share, len(cells))
+    published = np.asarray(factors["darkness"].values["dark_share"], dtype=float).ravel()[cells]
+    tilted = np.flatnonzero(np.isfinite(published))
+    dense = np.tile(np.asarray(share, dtype=float), (len(cells), 1))
+    dense[tilted] = tilt_to_dark_share(share, published[tilted], n_time)
+    dense[dense < 1e-12] = 0.0  # as area_shares: shares below 1e-12 are not stored
+    for i, choice in enumerate(choices):
+        if choice.name == "intervention_mix":
+            choices[i] = announce(Choice(
+                choice.name, "study area, protected, tilted to each place's published dark share",
+                choice.rule.replace("; no place's own mix is used", "") +
+                f"; at the {tilted.size:,} of {len(cells):,} places with a published dark share "
+                "(the darkness factor's, from protected dark and not-dark counts) the dark time "
+                "classes are rescaled to sum to it and the others to the rest, keeping the "
+                "area's split within each side; no place's own count enters"))
+    return sp.csr_matrix(dense)
