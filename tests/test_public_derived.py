@@ -176,6 +176,7 @@ def test_the_tilt_rescales_each_side_to_the_places_dark_share():
                                         4 / 45, 8 / 55, 1 / 45, 4 / 55], rtol=1e-12)
     np.testing.assert_allclose(got[1], [2 / 9, 0, 2 / 9, 0, 4 / 9, 0, 1 / 9, 0], rtol=1e-12)
     np.testing.assert_allclose(got[2], [0, 6 / 11, 0, 2 / 11, 0, 2 / 11, 0, 1 / 11], rtol=1e-12)
+    assert tilt_to_dark_share(_AREA, np.array([]), 4).shape == (0, 8)  # no place: no rows
 
 
 def test_a_side_the_area_lacks_takes_the_other_sides_split():
@@ -209,6 +210,14 @@ def test_places_without_a_published_share_keep_the_area_mix():
     choices = [mix]
     got = place_shares(_public_analysis(None), _AREA, np.array([0, 1, 2]), 4, choices)
     np.testing.assert_allclose(got.toarray(), np.tile(_AREA, (3, 1)))
+    assert choices == [mix]
+    # no kept cell at all (a study area without a baseline): an empty matrix
+    got = place_shares(_public_analysis(published), _AREA, np.array([], dtype=np.int64), 4, [mix])
+    assert got.shape == (0, 8)
+    # no published share at any kept cell (no incident has a time): the area mix, as announced
+    choices = [mix]
+    got = place_shares(_public_analysis(published), _AREA, np.array([1]), 4, choices)
+    np.testing.assert_allclose(got.toarray(), _AREA[None])
     assert choices == [mix]
 
 

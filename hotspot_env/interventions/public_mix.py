@@ -154,7 +154,7 @@ def tilt_to_dark_share(share: np.ndarray, dark: np.ndarray, n_time: int) -> np.n
     rows = np.empty((dark.size, *share.shape))
     rows[:, :, 1::2] = dark[:, None, None] * split[0][None]
     rows[:, :, 0::2] = (1.0 - dark)[:, None, None] * split[1][None]
-    return rows.reshape(dark.size, -1)
+    return rows.reshape(dark.size, share.size)
 
 
 def place_shares(analysis: Analysis, share: np.ndarray, cells: np.ndarray, n_time: int,
@@ -165,7 +165,8 @@ def place_shares(analysis: Analysis, share: np.ndarray, cells: np.ndarray, n_tim
     (from protected dark / not-dark counts, :func:`hotspot_env.factors.darkness.
     protected_share`), so a streetlight acts on each place's own published
     darkness without any true count entering. Cells without a finite share,
-    and every cell when the darkness factor did not run, keep the area mix.
+    and every cell when the darkness factor did not run or published no
+    share, keep the area mix (and the announcement stays the area mix's).
     The ``intervention_mix`` announcement says which.
     """
     factors = analysis.factors or {}
@@ -173,6 +174,8 @@ def place_shares(analysis: Analysis, share: np.ndarray, cells: np.ndarray, n_tim
         return area_shares(share, len(cells))
     published = np.asarray(factors["darkness"].values["dark_share"], dtype=float).ravel()[cells]
     tilted = np.flatnonzero(np.isfinite(published))
+    if tilted.size == 0:  # e.g. no incident has a time of day: the area mix, announced as such
+        return area_shares(share, len(cells))
     dense = np.tile(np.asarray(share, dtype=float), (len(cells), 1))
     dense[tilted] = tilt_to_dark_share(share, published[tilted], n_time)
     dense[dense < 1e-12] = 0.0  # as area_shares: shares below 1e-12 are not stored
