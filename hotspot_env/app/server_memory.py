@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import threading
@@ -39,8 +40,13 @@ _trim_lock = threading.Lock()
 _last_trim = -float("inf")
 
 
+@functools.cache
 def _libc_function(name: str):
-    """The C library's function ``name``, or None when it has none (not glibc)."""
+    """The C library's function ``name``, or None when it has none (not glibc).
+
+    Looked up once: ``find_library`` runs ``ldconfig`` in a subprocess, which a
+    call after every page run must not repeat.
+    """
     try:
         return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
     except (OSError, AttributeError):
@@ -87,12 +93,14 @@ def release_free_memory(min_interval_s: float = TRIM_INTERVAL_S) -> threading.Th
         lock), or None when it was too soon or the C library is not glibc.
     """
     global _last_trim
-    trim = _libc_function("malloc_trim")
     with _trim_lock:
         now = time.monotonic()
-        if trim is None or now - _last_trim < min_interval_s:
+        if now - _last_trim < min_interval_s:
             return None
         _last_trim = now
+    trim = _libc_function("malloc_trim")
+    if trim is None:
+        return None
     thread = threading.Thread(target=trim, args=(0,), name="hotspot-env-trim", daemon=True)
     thread.start()
     return thread
