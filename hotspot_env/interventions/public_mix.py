@@ -60,10 +60,7 @@ def protected_area_tally(analysis: Analysis, area: np.ndarray,
     ndarray of float
         Protected counts: 1..k-1 as 0, the rest rounded to the nearest ``ROUND_TO``.
     """
-    k = protection_for(analysis).k
-    counts = np.rint(area)
-    kept = np.where(counts < k, 0.0, counts)
-    rounded = (np.floor(kept / ROUND_TO + 0.5) * ROUND_TO).astype(float)
+    rounded = _coarsened(np.rint(area), protection_for(analysis).k)
     choices.append(announce(Choice(
         "intervention_mix", "study area, protected",
         f"public mode: every place's expected incidents split by the study area's category "
@@ -73,9 +70,15 @@ def protected_area_tally(analysis: Analysis, area: np.ndarray,
     return rounded
 
 
+def _coarsened(counts: np.ndarray, k: int) -> np.ndarray:
+    """Counts as the public mix uses them: below k none, else to the nearest ``ROUND_TO``."""
+    kept = np.where(counts < k, 0.0, counts)
+    return (np.floor(kept / ROUND_TO + 0.5) * ROUND_TO).astype(float)
+
+
 def _rounded(n: int, k: int) -> int:
-    """A tally as the public mix uses it: below k none, else to the nearest ``ROUND_TO``."""
-    return 0 if n < k else int(np.floor(n / ROUND_TO + 0.5)) * ROUND_TO
+    """One tally coarsened as :func:`_coarsened` does."""
+    return int(_coarsened(np.asarray(float(n)), k))
 
 
 def public_outdoor_share(n_known: int, n_out: int, k: int, notes: dict,
