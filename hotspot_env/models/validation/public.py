@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from hotspot_env.core.choices import Choice, announce
+from hotspot_env.core.choices import Choice, announce, unannounced
 from hotspot_env.models.forecast.periods import Periods, choose_period, month_periods, naive_utc
 from hotspot_env.outputs.privacy import protected_points
 
@@ -30,14 +30,15 @@ def forecast_periods(analysis: Analysis) -> Periods | None:
     """The period scheme the public forecast stage uses (see its ``stage``).
 
     Month-only dates take :func:`month_periods`, others :func:`choose_period`;
-    both read only the record's dates (announced by the forecast stage, so not
-    again here).
+    both read only the record's dates (announced by the forecast stage, so
+    not logged again here).
     """
     times = analysis.points["datetime"]
-    if analysis.parameters.get("date_precision") == "month":
-        periods, _ = month_periods(times)
-    else:
-        periods, _ = choose_period(times)
+    with unannounced():  # the forecast stage announced this scheme already
+        if analysis.parameters.get("date_precision") == "month":
+            periods, _ = month_periods(times)
+        else:
+            periods, _ = choose_period(times)
     return periods
 
 
